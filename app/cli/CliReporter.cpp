@@ -1,0 +1,262 @@
+#include "app/cli/CliReporter.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <unistd.h>
+
+namespace ampbench::cli {
+
+namespace {
+
+std::string eta(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) {
+    return "--:--";
+  }
+  const auto s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  }
+  return buf;
+}
+
+nlohmann::ordered_json metricsJson(const Metrics& m) {
+  return {{"count", m.count},       {"loss", m.loss},
+          {"accuracy", m.accuracy}, {"auc", m.auc},
+          {"sensitivity", m.sensitivity}, {"specificity", m.specificity},
+          {"confusion", m.confusion}};
+}
+
+nlohmann::ordered_json summaryJson(const RunSummary& s) {
+  nlohmann::ordered_json j{{"status", toString(s.status)},
+                           {"message", s.message},
+                           {"run_dir", s.runDir},
+                           {"precision", s.precision.label},
+                           {"emulated", s.precision.emulated},
+                           {"epochs", s.epochsCompleted},
+                           {"steps", s.stepsCompleted},
+                           {"median_epoch_seconds", s.medianEpochSeconds},
+                           {"images_per_s", s.imagesPerSecond},
+                           {"peak_rss_mb", s.peakRssMb},
+                           {"overflow_steps", s.overflowSteps},
+                           {"skipped_steps", s.skippedSteps},
+                           {"final_loss_scale", s.finalLossScale}};
+  if (s.hasFinalMetrics) {
+    j["val"] = metricsJson(s.finalVal);
+  }
+  return j;
+}
+
+void emit(std::FILE* out, const char* type, nlohmann::ordered_json body) {
+  nlohmann::ordered_json j;
+  j["event"] = type;
+  for (auto& [k, v] : body.items()) {
+    j[k] = v;
+  }
+  std::fprintf(out, "%s\n", j.dump().c_str());
+  std::fflush(out);
+}
+
+}  // namespace
+
+CliReporter::CliReporter(OutputMode mode, std::FILE* out) : mode_(mode), out_(out), tty_(isatty(fileno(out)) != 0) {}
+
+bool CliReporter::throttle(double interval) {
+  const auto now = Clock::now();
+  if (std::chrono::duration<double>(now - lastPrint_).count() < interval) {
+    return false;
+  }
+  lastPrint_ = now;
+  return true;
+}
+
+void CliReporter::endLine() {
+  if (lineOpen_) {
+    std::fprintf(out_, "\n");
+    lineOpen_ = false;
+  }
+}
+
+void CliReporter::onDataProgress(const DataProgressEvent& e) {
+  if (mode_ == OutputMode::JsonEvents) {
+    if (e.done == e.total || throttle(1.0)) {
+      emit(out_, "data_progress", {{"phase", e.phase}, {"done", e.done}, {"total", e.total}});
+    }
+    return;
+  }
+  if (mode_ != OutputMode::Human || e.total <= 0 || !(e.done == e.total || throttle(tty_ ? 0.2 : 5.0))) {
+    return;
+  }
+  std::fprintf(out_, "%s%sdecoding images %lld/%lld (%.0f %%)%s", tty_ ? "\r" : "", tag_.c_str(),
+               static_cast<long long>(e.done), static_cast<long long>(e.total), 100.0 * e.done / e.total,
+               tty_ ? "\x1b[K" : "\n");
+  lineOpen_ = tty_;
+  if (e.done == e.total) {
+    endLine();
+  }
+  std::fflush(out_);
+}
+
+void CliReporter::onRunStarted(const RunStartedEvent& e) {
+  epochs_ = e.config.epochs;
+  totalSteps_ = e.totalSteps;
+  firstStep_ = (e.startEpoch - 1) * e.stepsPerEpoch;
+  runStart_ = Clock::now();
+  if (mode_ == OutputMode::JsonEvents) {
+    emit(out_, "run_started",
+         {{"run_dir", e.runDir},
+          {"model", e.config.model},
+          {"parameters", e.parameterCount},
+          {"precision", e.precision.label},
+          {"emulated", e.precision.emulated},
+          {"loss_scaling", e.precision.lossScaling},
+          {"device", e.device},
+          {"threads", e.threads},
+          {"classes", e.dataset.classes},
+          {"counts", e.dataset.counts},
+          {"skipped", e.dataset.skipped.size()},
+          {"steps_per_epoch", e.stepsPerEpoch},
+          {"total_steps", e.totalSteps},
+          {"start_epoch", e.startEpoch}});
+    return;
+  }
+  if (mode_ != OutputMode::Human) {
+    return;
+  }
+  endLine();
+  std::fprintf(out_, "%s%s on %s, %d threads: %s (%lld parameters), %lld px, batch %lld\n", tag_.c_str(),
+               e.precision.label.c_str(), e.device.c_str(), e.threads, e.config.model.c_str(),
+               static_cast<long long>(e.parameterCount), static_cast<long long>(e.config.imageSize),
+               static_cast<long long>(e.config.batchSize));
+  std::fprintf(out_, "%s  %s\n", tag_.c_str(), e.precision.note.c_str());
+  for (const auto& [split, counts] : e.dataset.counts) {
+    std::string line;
+    for (size_t i = 0; i < counts.size(); ++i) {
+      line += (i ? ", " : "") + e.dataset.classes[i] + " " + std::to_string(counts[i]);
+    }
+    const auto origin = e.dataset.splitOrigin.count(split) ? e.dataset.splitOrigin.at(split) : "";
+    std::fprintf(out_, "%s  %-5s %s%s\n", tag_.c_str(), split.c_str(), line.c_str(),
+                 origin == "carved from train" ? "  (carved from train)" : "");
+  }
+  if (!e.dataset.skipped.empty()) {
+    std::fprintf(out_, "%s  skipped %zu unreadable files (listed in dataset.json), e.g. %s: %s\n", tag_.c_str(),
+                 e.dataset.skipped.size(), e.dataset.skipped[0].path.c_str(), e.dataset.skipped[0].reason.c_str());
+  }
+  std::fflush(out_);
+}
+
+void CliReporter::onStep(const StepEvent& e) {
+  if (mode_ == OutputMode::JsonEvents) {
+    emit(out_, "step",
+         {{"epoch", e.epoch},
+          {"step", e.step},
+          {"step_in_epoch", e.stepInEpoch},
+          {"loss", e.loss},
+          {"lr", e.lr},
+          {"loss_scale", e.lossScale},
+          {"overflow", e.overflow},
+          {"skipped", e.skipped},
+          {"images_per_s", e.imagesPerSecond}});
+    return;
+  }
+  if (mode_ != OutputMode::Human || !throttle(tty_ ? 0.25 : 10.0)) {
+    return;
+  }
+  const double done = static_cast<double>(e.step - firstStep_);
+  const double elapsed = std::chrono::duration<double>(Clock::now() - runStart_).count();
+  const double remaining = done > 0 ? elapsed / done * static_cast<double>(totalSteps_ - e.step) : NAN;
+  std::fprintf(out_, "%s%sepoch %lld/%lld %3.0f %% step %lld/%lld  loss %.4f  scale %g  %.0f img/s  ETA %s%s",
+               tty_ ? "\r" : "", tag_.c_str(), static_cast<long long>(e.epoch), static_cast<long long>(epochs_),
+               100.0 * e.stepInEpoch / std::max<int64_t>(1, e.stepsPerEpoch), static_cast<long long>(e.stepInEpoch),
+               static_cast<long long>(e.stepsPerEpoch), e.loss, e.lossScale, e.imagesPerSecond, eta(remaining).c_str(),
+               tty_ ? "\x1b[K" : "\n");
+  lineOpen_ = tty_;
+  std::fflush(out_);
+}
+
+void CliReporter::onEpoch(const EpochEvent& e) {
+  if (mode_ == OutputMode::JsonEvents) {
+    nlohmann::ordered_json j{{"epoch", e.epoch},
+                             {"epochs", e.epochs},
+                             {"train_loss", e.trainLoss},
+                             {"train_acc", e.trainAccuracy},
+                             {"epoch_seconds", e.epochSeconds},
+                             {"eval_seconds", e.evalSeconds},
+                             {"images_per_s", e.imagesPerSecond},
+                             {"overflow_steps", e.overflowSteps},
+                             {"skipped_steps", e.skippedSteps},
+                             {"loss_scale", e.lossScale},
+                             {"peak_rss_mb", e.peakRssMb}};
+    if (e.validated) {
+      j["val"] = metricsJson(e.val);
+    }
+    emit(out_, "epoch", j);
+    return;
+  }
+  if (mode_ != OutputMode::Human) {
+    return;
+  }
+  endLine();
+  std::fprintf(out_, "%sepoch %lld/%lld  train loss %.4f acc %.1f %%", tag_.c_str(), static_cast<long long>(e.epoch),
+               static_cast<long long>(e.epochs), e.trainLoss, 100.0 * e.trainAccuracy);
+  if (e.validated) {
+    std::fprintf(out_, "  val loss %.4f acc %.1f %% AUC %.3f", e.val.loss, 100.0 * e.val.accuracy, e.val.auc);
+  }
+  std::fprintf(out_, "  %.1f s  %.0f img/s  scale %g", e.epochSeconds, e.imagesPerSecond, e.lossScale);
+  if (e.overflowSteps > 0) {
+    std::fprintf(out_, "  overflow %lld", static_cast<long long>(e.overflowSteps));
+  }
+  std::fprintf(out_, "\n");
+  std::fflush(out_);
+}
+
+void CliReporter::onEvaluation(const EvaluationEvent& e) {
+  if (mode_ == OutputMode::JsonEvents) {
+    emit(out_, "evaluation", {{"split", e.split}, {"metrics", metricsJson(e.metrics)}});
+  }
+}
+
+void CliReporter::onCheckpoint(const CheckpointEvent& e) {
+  if (mode_ == OutputMode::JsonEvents) {
+    emit(out_, "checkpoint", {{"path", e.path}, {"epoch", e.epoch}});
+  }
+}
+
+void CliReporter::printEnd(const char* kind, const RunSummary& s) {
+  if (mode_ == OutputMode::JsonEvents) {
+    emit(out_, kind, summaryJson(s));
+    return;
+  }
+  endLine();
+  if (mode_ == OutputMode::Quiet && s.status == RunStatus::Finished) {
+    return;
+  }
+  std::fprintf(out_, "%s%s: %s\n", tag_.c_str(), kind, s.message.c_str());
+  if (s.hasFinalMetrics && s.status == RunStatus::Finished) {
+    std::fprintf(out_, "%sval accuracy %.1f %%, AUC %.3f, sensitivity %.3f, specificity %.3f; %.0f img/s; run in %s\n",
+                 tag_.c_str(), 100.0 * s.finalVal.accuracy, s.finalVal.auc, s.finalVal.sensitivity,
+                 s.finalVal.specificity, s.imagesPerSecond, s.runDir.c_str());
+  }
+  std::fflush(out_);
+}
+
+void CliReporter::onFinished(const RunSummary& s) { printEnd("finished", s); }
+void CliReporter::onCancelled(const RunSummary& s) { printEnd("cancelled", s); }
+void CliReporter::onFailed(const RunSummary& s) { printEnd("stopped", s); }
+
+void CliReporter::onCompareModeStarted(int index, int count, PrecisionMode mode) {
+  tag_ = "[" + toString(mode) + "] ";
+  if (mode_ == OutputMode::JsonEvents) {
+    emit(out_, "compare_mode", {{"index", index}, {"count", count}, {"mode", toString(mode)}});
+  } else if (mode_ == OutputMode::Human) {
+    endLine();
+    std::fprintf(out_, "\n== mode %d/%d: %s (modes run one after the other on the same data, seed and weights)\n",
+                 index + 1, count, toString(mode).c_str());
+  }
+}
+
+}  // namespace ampbench::cli

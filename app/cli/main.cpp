@@ -1,0 +1,293 @@
+// ampbench-cli: train, compare, evaluate and predict without a GUI.
+// Exit codes: 0 ok, 1 internal error, 2 bad input (message says what to do),
+// 3 the run diverged (NaN/inf loss; last good checkpoint kept), 130 cancelled (Ctrl-C).
+
+#include "app/cli/CliReporter.h"
+#include "engine/train/RunDir.h"
+#include "engine/train/Trainer.h"
+#include "engine/util/Errors.h"
+#include "engine/util/Files.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitBadInput = 2;
+constexpr int kExitDiverged = 3;
+constexpr int kExitCancelled = 130;
+
+std::atomic<bool>* gCancelFlag = nullptr;
+
+extern "C" void onSigint(int) {
+  if (gCancelFlag) {
+    gCancelFlag->store(true);
+  }
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+struct StringOptions {
+  std::string precision = "fp32";
+  std::string optimizer = "sgd";
+  std::string schedule = "onecycle";
+  std::string device = "auto";
+  std::string balance = "none";
+  std::string memoryFormat = "auto";
+  std::string lossScaling = "auto";
+  bool noAugment = false;
+};
+
+void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool withPrecision) {
+  app->add_option("--data", c.dataPath, "dataset folder (class folders, or train/ val/ test/), a MedMNIST .npz, "
+                                        "a folder of MNIST-style IDX files, or synthetic[:N]")
+      ->required();
+  app->add_option("--cache", c.cachePath, "decoded-image cache file: read if it matches, else written");
+  app->add_option("--limit", c.limitPerSplit, "use at most N images per split (stratified; 0 = all)");
+  app->add_option("--val-fraction", c.split.valFraction, "share of train/ carved as validation when there is no val/");
+  app->add_option("--test-fraction", c.split.testFraction, "share of train/ carved as test when there is no test/");
+  app->add_option("--split-seed", c.split.splitSeed, "seed of the carved splits");
+  app->add_option("--model", c.model, "small_cnn, resnet18 or resnet34")->capture_default_str();
+  app->add_option("--pretrained", c.pretrained, "initial weights: TorchScript, torch.save state dict, or model.pt");
+  if (withPrecision) {
+    app->add_option("--precision", s.precision, "fp32, fp16, bf16 or auto")->capture_default_str();
+  }
+  app->add_flag("--strict", c.strict, "refuse emulated precision instead of running it");
+  app->add_option("--loss-scaling", s.lossScaling, "auto (on for fp16), on, off");
+  app->add_option("--init-scale", c.scaler.initScale, "initial loss scale")->capture_default_str();
+  app->add_option("--growth-factor", c.scaler.growthFactor, "scale growth factor")->capture_default_str();
+  app->add_option("--backoff-factor", c.scaler.backoffFactor, "scale backoff on overflow")->capture_default_str();
+  app->add_option("--growth-interval", c.scaler.growthInterval, "clean steps before the scale grows")
+      ->capture_default_str();
+  app->add_option("--min-scale", c.scaler.minScale, "lowest loss scale (0 = no floor)");
+  app->add_option("--memory-format", s.memoryFormat, "auto, contiguous or channels_last");
+  app->add_option("--epochs", c.epochs, "epochs")->capture_default_str();
+  app->add_option("--batch-size", c.batchSize, "images per step")->capture_default_str();
+  app->add_option("--image-size", c.imageSize, "images are resized to SIZE x SIZE")->capture_default_str();
+  app->add_option("--channels", c.channels, "1 (grayscale) or 3 (RGB)")->capture_default_str();
+  app->add_option("--optimizer", s.optimizer, "sgd (momentum) or adamw")->capture_default_str();
+  app->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();
+  app->add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
+  app->add_option("--weight-decay", c.weightDecay, "weight decay")->capture_default_str();
+  app->add_option("--schedule", s.schedule, "onecycle, cosine or constant")->capture_default_str();
+  app->add_option("--warmup", c.warmupFraction, "one-cycle: share of steps rising to --lr");
+  app->add_option("--grad-clip", c.gradClipNorm, "clip the gradient norm (0 = off), after unscaling");
+  app->add_option("--balance", s.balance, "class imbalance: none, loss (weighted loss), sampler");
+  app->add_flag("--no-augment", s.noAugment, "no augmentation");
+  app->add_option("--min-crop-area", c.augment.minCropArea, "random resized crop: smallest area kept");
+  app->add_option("--max-rotation", c.augment.maxRotationDeg, "random rotation, degrees either way");
+  app->add_flag("--hflip", c.augment.horizontalFlip, "random horizontal flips");
+  app->add_option("--seed", c.seed, "seed: same seed, same run")->capture_default_str();
+  app->add_option("--threads", c.threads, "intra-op threads (0 = all cores)");
+  app->add_option("--device", s.device, "auto, cpu or cuda");
+  app->add_option("--eval-every", c.evalEvery, "validate every N epochs");
+  app->add_option("--step-events", c.stepEventEvery, "log every N-th step");
+}
+
+void resolveStrings(ampbench::RunConfig& c, const StringOptions& s) {
+  c.precision = ampbench::parsePrecision(s.precision);
+  c.optimizer = ampbench::parseOptimizer(s.optimizer);
+  c.schedule = ampbench::parseSchedule(s.schedule);
+  c.device = ampbench::parseDevice(s.device);
+  c.balance = ampbench::parseBalance(s.balance);
+  c.memoryFormat = ampbench::parseMemoryFormat(s.memoryFormat);
+  c.scaler.mode = ampbench::parseScaling(s.lossScaling);
+  c.augment.enabled = !s.noAugment;
+  if (c.optimizer == ampbench::OptimizerKind::AdamW && c.lr == ampbench::RunConfig{}.lr) {
+    c.lr = 1e-3;  // the SGD default would be far too high for AdamW
+  }
+}
+
+std::vector<std::string> splitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) {
+      out.push_back(item);
+    }
+  }
+  return out;
+}
+
+int exitCodeFor(ampbench::RunStatus s) {
+  switch (s) {
+    case ampbench::RunStatus::Finished: return kExitOk;
+    case ampbench::RunStatus::Cancelled: return kExitCancelled;
+    case ampbench::RunStatus::Diverged: return kExitDiverged;
+    case ampbench::RunStatus::Failed: return kExitError;
+  }
+  return kExitError;
+}
+
+void printComparisonTable(const ampbench::ComparisonSummary& s) {
+  std::printf("\n%-6s %-24s %9s %9s %9s %9s %8s %8s %9s %8s\n", "mode", "precision", "epoch s", "img/s", "speed-up",
+              "peak MB", "val acc", "val AUC", "overflow", "skipped");
+  for (size_t i = 0; i < s.runs.size(); ++i) {
+    const auto& r = s.runs[i];
+    const double speedup = s.runs[0].imagesPerSecond > 0 ? r.imagesPerSecond / s.runs[0].imagesPerSecond : 0;
+    std::printf("%-6s %-24s %9.2f %9.1f %8.2fx %9.0f %7.1f%% %8.3f %9lld %8lld\n", s.modeNames[i].c_str(),
+                r.precision.label.c_str(), r.medianEpochSeconds, r.imagesPerSecond, speedup, r.peakRssMb,
+                100.0 * r.finalVal.accuracy, r.finalVal.auc, static_cast<long long>(r.overflowSteps),
+                static_cast<long long>(r.skippedSteps));
+  }
+  std::printf("\n%s\nwritten: %s/comparison.json\n", s.verdict.c_str(), s.outDir.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"AmpBench: honest mixed-precision training on medical images (headless)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "ampbench-cli " + ampbench::engineVersion() + " (LibTorch " +
+                                        ampbench::torchVersion() + ")");
+
+  ampbench::RunConfig trainCfg;
+  StringOptions trainStr;
+  std::string trainOut;
+  bool quiet = false, jsonEvents = false;
+  auto* train = app.add_subcommand("train", "train one run into a run directory");
+  addRunOptions(train, trainCfg, trainStr, true);
+  train->add_option("--out", trainCfg.outDir, "run directory to write")->required();
+  train->add_option("--resume", trainCfg.resumeFrom, "continue the run in this directory from its checkpoint");
+
+  ampbench::RunConfig cmpCfg;
+  StringOptions cmpStr;
+  std::string modes = "fp32,auto";
+  auto* compare = app.add_subcommand("compare", "train once per precision mode: same data, seed, initial weights");
+  addRunOptions(compare, cmpCfg, cmpStr, false);
+  compare->add_option("--modes", modes, "comma-separated modes, fp32 first is the baseline")->capture_default_str();
+  compare->add_option("--out", cmpCfg.outDir, "folder for <mode>/ run directories and comparison.json")->required();
+
+  for (auto* sub : {train, compare}) {
+    sub->add_flag("--quiet", quiet, "no progress output");
+    sub->add_flag("--json-events", jsonEvents, "one JSON object per event on stdout");
+  }
+
+  std::string evalRun, evalData, evalSplit = "val", evalOut;
+  auto* evaluate = app.add_subcommand("evaluate", "evaluate a run's model on a split of a dataset");
+  evaluate->add_option("--run", evalRun, "run directory")->required();
+  evaluate->add_option("--data", evalData, "dataset (default: the run's)");
+  evaluate->add_option("--split", evalSplit, "train, val or test")->capture_default_str();
+  evaluate->add_option("--out", evalOut, "write the metrics JSON here");
+
+  std::string predictRun;
+  std::vector<std::string> predictImagesList;
+  bool predictJson = false;
+  auto* predict = app.add_subcommand("predict", "class probabilities for image files");
+  predict->add_option("--run,--model", predictRun, "run directory, exported model folder or model.pt")->required();
+  predict->add_option("images", predictImagesList, "image files")->required();
+  predict->add_flag("--json", predictJson, "JSON output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadInput;
+  }
+
+  ampbench::CancelToken cancel;
+  gCancelFlag = cancel.flag();
+  std::signal(SIGINT, onSigint);
+  std::signal(SIGTERM, onSigint);
+  const auto outputMode = jsonEvents ? ampbench::cli::OutputMode::JsonEvents
+                          : quiet    ? ampbench::cli::OutputMode::Quiet
+                                     : ampbench::cli::OutputMode::Human;
+
+  try {
+    if (*train) {
+      resolveStrings(trainCfg, trainStr);
+      ampbench::cli::CliReporter reporter(outputMode);
+      const auto summary = ampbench::runTraining(trainCfg, reporter, cancel);
+      return exitCodeFor(summary.status);
+    }
+    if (*compare) {
+      resolveStrings(cmpCfg, cmpStr);
+      ampbench::cli::CliReporter reporter(outputMode);
+      const auto summary = ampbench::runComparison(cmpCfg, splitList(modes), reporter, cancel);
+      if (outputMode != ampbench::cli::OutputMode::JsonEvents) {
+        printComparisonTable(summary);
+      }
+      if (summary.status == ampbench::RunStatus::Cancelled) {
+        return kExitCancelled;
+      }
+      for (const auto& r : summary.runs) {
+        if (r.status == ampbench::RunStatus::Diverged) {
+          return kExitDiverged;
+        }
+      }
+      return kExitOk;
+    }
+    if (*evaluate) {
+      ampbench::cli::CliReporter reporter(ampbench::cli::OutputMode::Quiet);
+      const auto m = ampbench::evaluateRun(evalRun, evalData, evalSplit, reporter, cancel);
+      if (cancel.isCancelled()) {
+        return kExitCancelled;
+      }
+      const auto classes = nlohmann::json::parse(ampbench::readFile(evalRun + "/dataset.json"))["classes"]
+                               .get<std::vector<std::string>>();
+      const auto json = ampbench::metricsToJson(m, classes);
+      if (!evalOut.empty()) {
+        ampbench::writeFileAtomic(evalOut, json + "\n");
+      }
+      std::printf("%s split: %lld images, accuracy %.1f %%, AUC %.3f, sensitivity %.3f, specificity %.3f, loss %.4f\n",
+                  evalSplit.c_str(), static_cast<long long>(m.count), 100.0 * m.accuracy, m.auc, m.sensitivity,
+                  m.specificity, m.loss);
+      return kExitOk;
+    }
+    if (*predict) {
+      const auto set = ampbench::predictImages(predictRun, predictImagesList);
+      bool anyError = false;
+      if (predictJson) {
+        nlohmann::ordered_json j;
+        j["classes"] = set.classes;
+        j["predictions"] = nlohmann::ordered_json::array();
+        for (const auto& p : set.predictions) {
+          nlohmann::ordered_json e{{"path", p.path}};
+          if (p.error.empty()) {
+            e["probabilities"] = p.probabilities;
+            e["predicted"] = set.classes[p.predicted];
+          } else {
+            e["error"] = p.error;
+            anyError = true;
+          }
+          j["predictions"].push_back(e);
+        }
+        std::printf("%s\n", j.dump(2).c_str());
+      } else {
+        for (const auto& p : set.predictions) {
+          if (!p.error.empty()) {
+            std::fprintf(stderr, "%s: cannot read: %s\n", p.path.c_str(), p.error.c_str());
+            anyError = true;
+            continue;
+          }
+          std::printf("%s: %s", p.path.c_str(), set.classes[p.predicted].c_str());
+          for (size_t k = 0; k < set.classes.size(); ++k) {
+            std::printf("  %s %.4f", set.classes[k].c_str(), p.probabilities[k]);
+          }
+          std::printf("\n");
+        }
+      }
+      return anyError ? kExitBadInput : kExitOk;
+    }
+  } catch (const ampbench::InputError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "internal error: %s\n", e.what());
+    return kExitError;
+  }
+  return kExitError;
+}

@@ -1,0 +1,714 @@
+#include "engine/data/Image.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <new>
+#include <stdexcept>
+#include <system_error>
+
+#ifdef AMPBENCH_HAVE_OPENCV
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <gdcmDataSet.h>
+#include <gdcmImage.h>
+#include <gdcmImageReader.h>
+#include <gdcmReader.h>
+#include <gdcmSequenceOfItems.h>
+#include <gdcmTrace.h>
+#endif
+
+namespace fs = std::filesystem;
+
+namespace ampbench {
+
+namespace {
+
+std::string lowerExtension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+// PACS exports often name files by SOP Instance UID ("1.2.840...123"): the "extension"
+// is then a number, and such files are treated like extension-less ones.
+bool extensionMayHideDicom(const std::string& ext) {
+  if (ext.empty()) {
+    return true;
+  }
+  return ext.size() > 1 && std::all_of(ext.begin() + 1, ext.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+bool hasImageExtension(const std::string& ext) {
+  static const char* kExts[] = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".dcm", ".dicom"};
+  return std::any_of(std::begin(kExts), std::end(kExts), [&](const char* e) { return ext == e; });
+}
+
+std::string readHead(const std::string& path, size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(n, '\0');
+  if (!in) {
+    return {};
+  }
+  in.read(head.data(), static_cast<std::streamsize>(n));
+  head.resize(static_cast<size_t>(in.gcount()));
+  return head;
+}
+
+bool hasDicmMagic(const std::string& head) { return head.size() >= 132 && head.compare(128, 4, "DICM") == 0; }
+
+// A DICOM stream without preamble starts with a little-endian tag of the file meta group
+// (0002) or of the identifying group (0008). Cheap filter before asking GDCM.
+bool startsLikeBareDicom(const std::string& head) {
+  if (head.size() < 8) {
+    return false;
+  }
+  const auto b0 = static_cast<unsigned char>(head[0]);
+  const auto b1 = static_cast<unsigned char>(head[1]);
+  return (b0 == 0x02 || b0 == 0x08) && b1 == 0x00;
+}
+
+void checkImage(const Image8& img) {
+  if (img.width <= 0 || img.height <= 0 || (img.channels != 1 && img.channels != 3) ||
+      img.pixels.size() != static_cast<size_t>(img.width) * img.height * img.channels) {
+    throw std::invalid_argument("invalid Image8 (size, channels or pixel count)");
+  }
+}
+
+void checkChannels(int channels) {
+  if (channels != 1 && channels != 3) {
+    throw std::invalid_argument("channels must be 1 or 3, got " + std::to_string(channels));
+  }
+}
+
+#ifndef AMPBENCH_HAVE_OPENCV
+// Plain C++ resampling for builds without OpenCV. Separable: each axis is either
+// area-averaged (shrink) or linearly interpolated with half-pixel centres (enlarge), which
+// is what cv::INTER_AREA / cv::INTER_LINEAR do, up to rounding.
+struct Tap {
+  int index;
+  float weight;
+};
+
+std::vector<std::vector<Tap>> axisTaps(int in, int out) {
+  std::vector<std::vector<Tap>> taps(static_cast<size_t>(out));
+  const double scale = static_cast<double>(in) / out;
+  for (int o = 0; o < out; ++o) {
+    auto& t = taps[static_cast<size_t>(o)];
+    if (in == out) {
+      t.push_back({o, 1.f});
+    } else if (in > out) {
+      const double start = o * scale;
+      const double end = (o + 1) * scale;
+      for (int i = static_cast<int>(std::floor(start)); i < static_cast<int>(std::ceil(end)) && i < in; ++i) {
+        const double overlap = std::min(end, i + 1.0) - std::max(start, static_cast<double>(i));
+        if (overlap > 1e-9) {
+          t.push_back({i, static_cast<float>(overlap / scale)});
+        }
+      }
+    } else {
+      const double x = std::max(0.0, (o + 0.5) * scale - 0.5);
+      const int i0 = std::min(static_cast<int>(std::floor(x)), in - 1);
+      const int i1 = std::min(i0 + 1, in - 1);
+      const float f = static_cast<float>(x - std::floor(x));
+      t.push_back({i0, 1.f - f});
+      t.push_back({i1, f});
+    }
+  }
+  return taps;
+}
+
+Image8 resizeFallback(const Image8& img, int size) {
+  const int c = img.channels;
+  const auto xTaps = axisTaps(img.width, size);
+  const auto yTaps = axisTaps(img.height, size);
+  // Horizontal pass into floats, then vertical pass with rounding.
+  std::vector<float> rows(static_cast<size_t>(img.height) * size * c, 0.f);
+  for (int y = 0; y < img.height; ++y) {
+    const uint8_t* src = img.pixels.data() + static_cast<size_t>(y) * img.width * c;
+    float* dst = rows.data() + static_cast<size_t>(y) * size * c;
+    for (int x = 0; x < size; ++x) {
+      for (const Tap& t : xTaps[static_cast<size_t>(x)]) {
+        for (int k = 0; k < c; ++k) {
+          dst[x * c + k] += t.weight * src[t.index * c + k];
+        }
+      }
+    }
+  }
+  Image8 out;
+  out.width = size;
+  out.height = size;
+  out.channels = c;
+  out.pixels.resize(static_cast<size_t>(size) * size * c);
+  std::vector<float> acc(static_cast<size_t>(size) * c);
+  for (int y = 0; y < size; ++y) {
+    std::fill(acc.begin(), acc.end(), 0.f);
+    for (const Tap& t : yTaps[static_cast<size_t>(y)]) {
+      const float* src = rows.data() + static_cast<size_t>(t.index) * size * c;
+      for (size_t i = 0; i < acc.size(); ++i) {
+        acc[i] += t.weight * src[i];
+      }
+    }
+    uint8_t* dst = out.pixels.data() + static_cast<size_t>(y) * size * c;
+    for (size_t i = 0; i < acc.size(); ++i) {
+      dst[i] = static_cast<uint8_t>(std::clamp(std::lround(acc[i]), 0L, 255L));
+    }
+  }
+  return out;
+}
+#endif  // !AMPBENCH_HAVE_OPENCV
+
+#ifdef AMPBENCH_HAVE_OPENCV
+
+// ---------------------------------------------------------------- DICOM (GDCM)
+
+void quietGdcm() {
+  // A dataset scan meets many odd files; the reason goes into DecodeError instead of
+  // GDCM's stderr chatter.
+  static const bool done = [] {
+    gdcm::Trace::DebugOff();
+    gdcm::Trace::WarningOff();
+    gdcm::Trace::ErrorOff();
+    return true;
+  }();
+  (void)done;
+}
+
+bool gdcmCanParse(const std::string& path) {
+  quietGdcm();
+  gdcm::Reader reader;
+  reader.SetFileName(path.c_str());
+  // Stop at the start of the image pixel module: enough to know it is DICOM, and cheap.
+  return reader.ReadUpToTag(gdcm::Tag(0x0028, 0x0000));
+}
+
+// String value of `tag`, or empty. DS/IS values are ASCII whatever the transfer syntax.
+std::string stringValue(const gdcm::DataSet& ds, const gdcm::Tag& tag) {
+  if (!ds.FindDataElement(tag)) {
+    return {};
+  }
+  const gdcm::DataElement& de = ds.GetDataElement(tag);
+  const gdcm::ByteValue* bv = de.GetByteValue();
+  if (bv == nullptr || bv->GetLength() == 0) {
+    return {};
+  }
+  return std::string(bv->GetPointer(), bv->GetLength());
+}
+
+// Enhanced multi-frame objects keep window and rescale inside functional groups
+// (shared, else the first frame's) instead of at the top level.
+std::string frameValue(const gdcm::DataSet& ds, const gdcm::Tag& macro, const gdcm::Tag& tag) {
+  std::string v = stringValue(ds, tag);
+  if (!v.empty()) {
+    return v;
+  }
+  for (const gdcm::Tag& groups : {gdcm::Tag(0x5200, 0x9229), gdcm::Tag(0x5200, 0x9230)}) {
+    if (!ds.FindDataElement(groups)) {
+      continue;
+    }
+    gdcm::SmartPointer<gdcm::SequenceOfItems> sq = ds.GetDataElement(groups).GetValueAsSQ();
+    if (!sq || sq->GetNumberOfItems() == 0) {
+      continue;
+    }
+    const gdcm::DataSet& item = sq->GetItem(1).GetNestedDataSet();
+    if (!item.FindDataElement(macro)) {
+      continue;
+    }
+    gdcm::SmartPointer<gdcm::SequenceOfItems> msq = item.GetDataElement(macro).GetValueAsSQ();
+    if (!msq || msq->GetNumberOfItems() == 0) {
+      continue;
+    }
+    v = stringValue(msq->GetItem(1).GetNestedDataSet(), tag);
+    if (!v.empty()) {
+      return v;
+    }
+  }
+  return {};
+}
+
+// First value of a multi-valued decimal string ("40\400 " -> 40).
+bool firstNumber(const std::string& s, double& out) {
+  const std::string first = s.substr(0, s.find('\\'));
+  const char* begin = first.c_str();
+  char* end = nullptr;
+  const double v = std::strtod(begin, &end);
+  if (end == begin || !std::isfinite(v)) {
+    return false;
+  }
+  out = v;
+  return true;
+}
+
+std::string trimmed(std::string s) {
+  const auto notSpace = [](unsigned char c) { return !std::isspace(c) && c != '\0'; };
+  s.erase(s.begin(), std::find_if(s.begin(), s.end(), notSpace));
+  s.erase(std::find_if(s.rbegin(), s.rend(), notSpace).base(), s.end());
+  return s;
+}
+
+// Stored sample -> integer, honouring Bits Stored / High Bit (unused high bits may hold
+// overlays) and the sign of Pixel Representation 1.
+struct SampleLayout {
+  int bytes = 1;
+  int bitsStored = 8;
+  int highBit = 7;
+  bool isSigned = false;
+};
+
+int64_t sampleAt(const char* data, size_t i, const SampleLayout& l) {
+  uint64_t raw = 0;
+  if (l.bytes == 1) {
+    raw = static_cast<uint8_t>(data[i]);
+  } else if (l.bytes == 2) {
+    uint16_t v;
+    std::memcpy(&v, data + i * 2, 2);
+    raw = v;
+  } else {
+    uint32_t v;
+    std::memcpy(&v, data + i * 4, 4);
+    raw = v;
+  }
+  const int shift = std::max(0, l.highBit + 1 - l.bitsStored);
+  const uint64_t mask = l.bitsStored >= 64 ? ~0ull : ((1ull << l.bitsStored) - 1);
+  const uint64_t bits = (raw >> shift) & mask;
+  if (l.isSigned && (bits >> (l.bitsStored - 1)) & 1u) {
+    return static_cast<int64_t>(bits) - static_cast<int64_t>(1ull << l.bitsStored);
+  }
+  return static_cast<int64_t>(bits);
+}
+
+uint8_t toByte(double v) { return static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L)); }
+
+// Linear map of [lo, hi] onto 0..255; a flat image maps to 0.
+void minMaxTo8(const std::vector<float>& values, std::vector<uint8_t>& out) {
+  const auto [mn, mx] = std::minmax_element(values.begin(), values.end());
+  const double lo = *mn;
+  const double range = static_cast<double>(*mx) - lo;
+  out.resize(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    out[i] = range > 0 ? toByte((values[i] - lo) * 255.0 / range) : 0;
+  }
+}
+
+Image8 decodeDicom(const std::string& path) {
+  quietGdcm();
+  gdcm::ImageReader reader;
+  reader.SetFileName(path.c_str());
+  if (!reader.Read()) {
+    // Tell "not DICOM" apart from "DICOM, but no image in it" (reports, presentation states).
+    gdcm::Reader plain;
+    plain.SetFileName(path.c_str());
+    if (plain.Read()) {
+      if (!plain.GetFile().GetDataSet().FindDataElement(gdcm::Tag(0x7fe0, 0x0010))) {
+        throw DecodeError("DICOM without pixel data");
+      }
+      throw DecodeError("DICOM image GDCM cannot read");
+    }
+    throw DecodeError("not a DICOM file GDCM can read");
+  }
+  const gdcm::Image& image = reader.GetImage();
+  const gdcm::DataSet& ds = reader.GetFile().GetDataSet();
+  const unsigned int cols = image.GetDimension(0);
+  const unsigned int rows = image.GetDimension(1);
+  const gdcm::PixelFormat& pf = image.GetPixelFormat();
+  const int spp = pf.GetSamplesPerPixel();
+  int bitsAllocated = pf.GetBitsAllocated();
+  if (bitsAllocated == 12) {
+    bitsAllocated = 16;  // packed 12-bit (old ACR-NEMA) comes out of GetBuffer as 16-bit
+  }
+  if (cols == 0 || rows == 0) {
+    throw DecodeError("DICOM image of size zero");
+  }
+  if (spp != 1 && spp != 3) {
+    throw DecodeError("DICOM with " + std::to_string(spp) + " samples per pixel is not supported");
+  }
+  if (bitsAllocated != 8 && bitsAllocated != 16 && bitsAllocated != 32) {
+    throw DecodeError("DICOM with " + std::to_string(pf.GetBitsAllocated()) + " bits allocated is not supported");
+  }
+  SampleLayout layout;
+  layout.bytes = bitsAllocated / 8;
+  layout.bitsStored = std::clamp(static_cast<int>(pf.GetBitsStored()), 1, bitsAllocated);
+  layout.highBit = std::clamp(static_cast<int>(pf.GetHighBit()), layout.bitsStored - 1, bitsAllocated - 1);
+  layout.isSigned = pf.GetPixelRepresentation() == 1;
+
+  std::vector<char> buffer(image.GetBufferLength());
+  if (buffer.empty() || !image.GetBuffer(buffer.data())) {
+    const char* ts = gdcm::TransferSyntax::GetTSString(image.GetTransferSyntax());
+    throw DecodeError(std::string("GDCM could not decode the pixel data (transfer syntax ") + (ts ? ts : "unknown") +
+                      ")");
+  }
+  const size_t pixels = static_cast<size_t>(cols) * rows;
+  const size_t samples = pixels * spp;  // the first frame; frames are stored one after another
+  if (buffer.size() < samples * layout.bytes) {
+    throw DecodeError("DICOM pixel data shorter than the image size");
+  }
+
+  Image8 out;
+  out.width = static_cast<int>(cols);
+  out.height = static_cast<int>(rows);
+  out.channels = spp;
+  const gdcm::PhotometricInterpretation::PIType pi = image.GetPhotometricInterpretation();
+
+  if (spp == 3) {
+    // Colour. Decompressed data comes out interleaved, uncompressed data as stored: with
+    // Planar Configuration 1 that is RRR..GGG..BBB. 8-bit is used as is, wider is scaled.
+    const bool planar = image.GetPlanarConfiguration() == 1;
+    std::vector<float> v(samples);
+    for (size_t i = 0; i < samples; ++i) {
+      const size_t src = planar ? (i % 3) * pixels + i / 3 : i;
+      v[i] = static_cast<float>(sampleAt(buffer.data(), src, layout));
+    }
+    if (bitsAllocated == 8 && !layout.isSigned) {
+      out.pixels.resize(samples);
+      for (size_t i = 0; i < samples; ++i) {
+        out.pixels[i] = static_cast<uint8_t>(v[i]);
+      }
+    } else {
+      minMaxTo8(v, out.pixels);
+    }
+    if (pi == gdcm::PhotometricInterpretation::YBR_FULL || pi == gdcm::PhotometricInterpretation::YBR_FULL_422) {
+      for (size_t p = 0; p < pixels; ++p) {
+        uint8_t* px = &out.pixels[p * 3];
+        const double y = px[0], cb = px[1] - 128.0, cr = px[2] - 128.0;
+        px[0] = toByte(y + 1.402 * cr);
+        px[1] = toByte(y - 0.344136 * cb - 0.714136 * cr);
+        px[2] = toByte(y + 1.772 * cb);
+      }
+    }
+    return out;
+  }
+
+  // Monochrome: modality rescale, then the VOI window (else the image's range).
+  double slope = image.GetSlope();
+  double intercept = image.GetIntercept();
+  const gdcm::Tag transformMacro(0x0028, 0x9145);  // Pixel Value Transformation Sequence
+  firstNumber(frameValue(ds, transformMacro, gdcm::Tag(0x0028, 0x1053)), slope);
+  firstNumber(frameValue(ds, transformMacro, gdcm::Tag(0x0028, 0x1052)), intercept);
+  if (slope == 0.0) {
+    slope = 1.0;
+  }
+  std::vector<float> v(pixels);
+  for (size_t i = 0; i < pixels; ++i) {
+    v[i] = static_cast<float>(static_cast<double>(sampleAt(buffer.data(), i, layout)) * slope + intercept);
+  }
+  buffer = {};
+
+  const gdcm::Tag voiMacro(0x0028, 0x9132);  // Frame VOI LUT Sequence
+  double center = 0.0;
+  double width = 0.0;
+  const bool haveWindow = firstNumber(frameValue(ds, voiMacro, gdcm::Tag(0x0028, 0x1050)), center) &&
+                          firstNumber(frameValue(ds, voiMacro, gdcm::Tag(0x0028, 0x1051)), width) && width >= 1.0;
+  if (haveWindow) {
+    const std::string function = trimmed(frameValue(ds, voiMacro, gdcm::Tag(0x0028, 0x1056)));
+    out.pixels.resize(pixels);
+    for (size_t i = 0; i < pixels; ++i) {
+      const double x = v[i];
+      double y;  // 0..1, formulas of DICOM PS3.3 C.11.2.1.2
+      if (function == "SIGMOID") {
+        y = 1.0 / (1.0 + std::exp(-4.0 * (x - center) / width));
+      } else if (function == "LINEAR_EXACT") {
+        y = (x - center) / width + 0.5;
+      } else if (x <= center - 0.5 - (width - 1.0) / 2.0) {
+        y = 0.0;
+      } else if (x > center - 0.5 + (width - 1.0) / 2.0) {
+        y = 1.0;
+      } else {
+        y = (x - (center - 0.5)) / (width - 1.0) + 0.5;
+      }
+      out.pixels[i] = toByte(std::clamp(y, 0.0, 1.0) * 255.0);
+    }
+  } else {
+    minMaxTo8(v, out.pixels);
+  }
+  if (pi == gdcm::PhotometricInterpretation::MONOCHROME1) {
+    for (uint8_t& p : out.pixels) {
+      p = static_cast<uint8_t>(255 - p);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- raster (OpenCV)
+
+// Width and height from a JPEG's SOF segment, without decoding; false if not found.
+bool jpegSize(const std::vector<uint8_t>& b, int& width, int& height) {
+  if (b.size() < 4 || b[0] != 0xFF || b[1] != 0xD8) {
+    return false;
+  }
+  size_t pos = 2;
+  while (pos + 4 <= b.size()) {
+    if (b[pos] != 0xFF) {
+      return false;
+    }
+    const uint8_t marker = b[pos + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {  // segments without length
+      pos += 2;
+      continue;
+    }
+    const size_t length = (static_cast<size_t>(b[pos + 2]) << 8) | b[pos + 3];
+    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (sof) {
+      if (pos + 9 > b.size()) {
+        return false;
+      }
+      height = (b[pos + 5] << 8) | b[pos + 6];
+      width = (b[pos + 7] << 8) | b[pos + 8];
+      return width > 0 && height > 0;
+    }
+    if (marker == 0xDA || length < 2) {  // scan data began without a frame header
+      return false;
+    }
+    pos += 2 + length;
+  }
+  return false;
+}
+
+int decodeFlags(const std::vector<uint8_t>& bytes, int channels, int maxSide) {
+  int width = 0;
+  int height = 0;
+  if (maxSide > 0 && jpegSize(bytes, width, height)) {
+    // libjpeg scales by 1/2, 1/4, 1/8 in the IDCT: much faster, and the result still
+    // covers maxSide on both sides so the later resize only shrinks.
+    const int side = std::min(width, height);
+    const int gray[] = {cv::IMREAD_REDUCED_GRAYSCALE_8, cv::IMREAD_REDUCED_GRAYSCALE_4, cv::IMREAD_REDUCED_GRAYSCALE_2};
+    const int color[] = {cv::IMREAD_REDUCED_COLOR_8, cv::IMREAD_REDUCED_COLOR_4, cv::IMREAD_REDUCED_COLOR_2};
+    const int factors[] = {8, 4, 2};
+    for (int i = 0; i < 3; ++i) {
+      if (side >= factors[i] * maxSide) {
+        return channels == 1 ? gray[i] : color[i];
+      }
+    }
+  }
+  // Any depth (16-bit PNG/TIFF), colour or gray as stored; EXIF orientation applied.
+  return cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR;
+}
+
+Image8 decodeRaster(const std::vector<uint8_t>& bytes, int channels, int maxSide) {
+  const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data()));
+  cv::Mat m = cv::imdecode(encoded, decodeFlags(bytes, channels, maxSide));
+  if (m.empty()) {
+    throw DecodeError("not an image OpenCV can decode (corrupt or unsupported)");
+  }
+  if (m.depth() != CV_8U) {
+    // 16-bit (often 10/12-bit data) and float: stretch the actual range to 8 bits.
+    if (m.depth() == CV_32F) {
+      cv::patchNaNs(m, 0.0);
+    }
+    double lo = 0.0;
+    double hi = 0.0;
+    cv::minMaxLoc(m.reshape(1), &lo, &hi);
+    cv::Mat m8;
+    if (hi > lo) {
+      m.convertTo(m8, CV_8U, 255.0 / (hi - lo), -lo * 255.0 / (hi - lo));
+    } else {
+      m.convertTo(m8, CV_8U, m.depth() == CV_16U ? 1.0 / 257.0 : 1.0);
+    }
+    m = m8;
+  }
+  cv::Mat conv;
+  const int have = m.channels();
+  if (channels == 1) {
+    if (have == 1) {
+      conv = m;
+    } else if (have == 3) {
+      cv::cvtColor(m, conv, cv::COLOR_BGR2GRAY);
+    } else if (have == 4) {
+      cv::cvtColor(m, conv, cv::COLOR_BGRA2GRAY);
+    }
+  } else {
+    if (have == 1) {
+      cv::cvtColor(m, conv, cv::COLOR_GRAY2RGB);
+    } else if (have == 3) {
+      cv::cvtColor(m, conv, cv::COLOR_BGR2RGB);
+    } else if (have == 4) {
+      cv::cvtColor(m, conv, cv::COLOR_BGRA2RGB);
+    }
+  }
+  if (conv.empty()) {
+    throw DecodeError("image with " + std::to_string(have) + " channels is not supported");
+  }
+  if (!conv.isContinuous()) {
+    conv = conv.clone();
+  }
+  Image8 out;
+  out.width = conv.cols;
+  out.height = conv.rows;
+  out.channels = channels;
+  out.pixels.assign(conv.data, conv.data + conv.total() * conv.elemSize());
+  return out;
+}
+
+std::vector<uint8_t> readAll(const std::string& path, uintmax_t size) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw DecodeError("cannot open file");
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (static_cast<size_t>(in.gcount()) != bytes.size()) {
+    throw DecodeError("cannot read file");
+  }
+  return bytes;
+}
+
+cv::Mat wrap(const Image8& img) {
+  return cv::Mat(img.height, img.width, CV_8UC(img.channels), const_cast<uint8_t*>(img.pixels.data()));
+}
+
+Image8 unwrap(const cv::Mat& m) {
+  const cv::Mat c = m.isContinuous() ? m : m.clone();
+  Image8 out;
+  out.width = c.cols;
+  out.height = c.rows;
+  out.channels = c.channels();
+  out.pixels.assign(c.data, c.data + c.total() * c.elemSize());
+  return out;
+}
+
+#endif  // AMPBENCH_HAVE_OPENCV
+
+}  // namespace
+
+bool imageDecodingAvailable() {
+#ifdef AMPBENCH_HAVE_OPENCV
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool isDicomFile(const std::string& path) {
+  const std::string ext = lowerExtension(path);
+  if (ext == ".dcm" || ext == ".dicom") {
+    return true;
+  }
+  const std::string head = readHead(path, 132);
+  if (hasDicmMagic(head)) {
+    return true;
+  }
+  if (!extensionMayHideDicom(ext) || !startsLikeBareDicom(head)) {
+    return false;
+  }
+#ifdef AMPBENCH_HAVE_OPENCV
+  return gdcmCanParse(path);
+#else
+  return true;  // cannot parse without GDCM; decoding will report the missing decoder
+#endif
+}
+
+bool looksLikeImageFile(const std::string& path) {
+  const std::string ext = lowerExtension(path);
+  if (hasImageExtension(ext)) {
+    return true;
+  }
+  return extensionMayHideDicom(ext) && isDicomFile(path);
+}
+
+Image8 decodeImageFile(const std::string& path, int channels, int maxSide) {
+  checkChannels(channels);
+#ifndef AMPBENCH_HAVE_OPENCV
+  (void)path;
+  (void)maxSide;
+  throw DecodeError(
+      "this build has no image decoder (built with AMPBENCH_OPENCV=OFF): train from a cache file or synthetic data");
+#else
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) {
+    throw DecodeError("file not found");
+  }
+  if (!fs::is_regular_file(st)) {
+    throw DecodeError("not a regular file");
+  }
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) {
+    throw DecodeError("cannot read file size");
+  }
+  if (size == 0) {
+    throw DecodeError("empty file");
+  }
+  try {
+    if (isDicomFile(path)) {
+      return convertChannels(decodeDicom(path), channels);
+    }
+    return decodeRaster(readAll(path, size), channels, maxSide);
+  } catch (const cv::Exception& e) {
+    throw DecodeError("OpenCV could not decode it: " + e.err);
+  } catch (const std::bad_alloc&) {
+    throw DecodeError("image too large to decode in memory");
+  } catch (const std::length_error&) {
+    throw DecodeError("image too large to decode in memory");
+  }
+#endif
+}
+
+Image8 resizeImage(const Image8& img, int size) {
+  checkImage(img);
+  if (size <= 0) {
+    throw std::invalid_argument("resize target must be positive, got " + std::to_string(size));
+  }
+  if (img.width == size && img.height == size) {
+    return img;
+  }
+#ifdef AMPBENCH_HAVE_OPENCV
+  // Shrink with area averaging (no aliasing), then enlarge linearly; an axis may do either.
+  cv::Mat cur = wrap(img);
+  const int midW = std::min(img.width, size);
+  const int midH = std::min(img.height, size);
+  if (midW != img.width || midH != img.height) {
+    cv::Mat tmp;
+    cv::resize(cur, tmp, cv::Size(midW, midH), 0, 0, cv::INTER_AREA);
+    cur = tmp;
+  }
+  if (midW != size || midH != size) {
+    cv::Mat tmp;
+    cv::resize(cur, tmp, cv::Size(size, size), 0, 0, cv::INTER_LINEAR);
+    cur = tmp;
+  }
+  return unwrap(cur);
+#else
+  return resizeFallback(img, size);
+#endif
+}
+
+Image8 convertChannels(const Image8& img, int channels) {
+  checkImage(img);
+  checkChannels(channels);
+  if (img.channels == channels) {
+    return img;
+  }
+#ifdef AMPBENCH_HAVE_OPENCV
+  cv::Mat out;
+  cv::cvtColor(wrap(img), out, channels == 1 ? cv::COLOR_RGB2GRAY : cv::COLOR_GRAY2RGB);
+  return unwrap(out);
+#else
+  Image8 out;
+  out.width = img.width;
+  out.height = img.height;
+  out.channels = channels;
+  const size_t n = static_cast<size_t>(img.width) * img.height;
+  out.pixels.resize(n * channels);
+  for (size_t i = 0; i < n; ++i) {
+    if (channels == 3) {
+      out.pixels[i * 3] = out.pixels[i * 3 + 1] = out.pixels[i * 3 + 2] = img.pixels[i];
+    } else {
+      // BT.601 luma in 14-bit fixed point, as OpenCV's RGB2GRAY.
+      const uint8_t* p = &img.pixels[i * 3];
+      out.pixels[i] = static_cast<uint8_t>((p[0] * 4899 + p[1] * 9617 + p[2] * 1868 + (1 << 13)) >> 14);
+    }
+  }
+  return out;
+#endif
+}
+
+}  // namespace ampbench

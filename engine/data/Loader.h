@@ -1,0 +1,80 @@
+#pragma once
+// Batches from a decoded split: seeded shuffling (or class-balanced sampling), tensor
+// augmentation, normalisation, and a producer thread that prepares the next batch while
+// the current one trains.
+
+#include "engine/data/ImageCache.h"
+#include "engine/train/RunConfig.h"
+
+#include <torch/types.h>
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+namespace ampbench {
+
+struct Batch {
+  torch::Tensor images;  // float [B, C, S, S], normalised, on the target device/format
+  torch::Tensor labels;  // int64 [B]
+};
+
+struct LoaderOptions {
+  int64_t batchSize = 32;
+  bool shuffle = true;
+  bool balanced = false;  // sample classes equally (with replacement)
+  bool augment = false;
+  AugmentOptions augmentation;
+  uint64_t seed = 0;  // combined with the epoch: the same epoch gives the same batches
+  int64_t epoch = 1;
+  std::vector<double> mean;
+  std::vector<double> std;
+  torch::Device device = torch::kCPU;
+  bool channelsLast = false;
+  bool prefetch = true;
+  int64_t queueDepth = 2;
+};
+
+// Batches per epoch for n images: the last partial batch is kept unless it would hold a
+// single image (batch-norm cannot train on one).
+int64_t batchesPerEpoch(int64_t n, int64_t batchSize, bool training);
+
+class BatchLoader {
+ public:
+  BatchLoader(const SplitTensors& split, LoaderOptions options, bool training);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+
+  // Next batch; false at the end of the epoch. Rethrows producer errors.
+  bool next(Batch& out);
+  int64_t size() const { return numBatches_; }
+
+ private:
+  Batch make(int64_t b);
+  void produce();
+
+  const SplitTensors& split_;
+  LoaderOptions opt_;
+  bool training_;
+  std::vector<int64_t> order_;
+  int64_t numBatches_ = 0;
+  int64_t consumed_ = 0;
+  torch::Tensor scale_, shift_;  // per-channel normalisation as x*scale + shift
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Batch> queue_;
+  std::exception_ptr error_;
+  bool stop_ = false;
+  int64_t produced_ = 0;
+  std::thread producer_;
+};
+
+// Random resized crop + small rotation (+ optional flip) for a float batch, one affine
+// transform per image through a single grid_sample. Exposed for tests.
+torch::Tensor augmentBatch(const torch::Tensor& images, const AugmentOptions& opt, uint64_t seed);
+
+}  // namespace ampbench

@@ -1,0 +1,55 @@
+#include "engine/models/Layers.h"
+
+#include <torch/torch.h>
+
+namespace ampbench::layers {
+
+torch::Tensor round(const EmulationPtr& e, const torch::Tensor& t) {
+  if (!e->dtype || !t.defined()) {
+    return t;
+  }
+  return t.to(*e->dtype).to(t.scalar_type());
+}
+
+torch::Tensor conv(const EmulationPtr& e, torch::nn::Conv2d& m, const torch::Tensor& x) {
+  if (!e->dtype) {
+    return m->forward(x);
+  }
+  const auto& o = m->options;
+  // Every registry conv uses "same"-style padding k/2 (3x3 -> 1, 7x7 -> 3, 1x1 -> 0); reading
+  // it back from the options' variant differs between LibTorch versions.
+  const int64_t pad = (*o.kernel_size())[0] / 2;
+  auto y = torch::conv2d(x, round(e, m->weight), m->bias.defined() ? round(e, m->bias) : torch::Tensor(),
+                         *o.stride(), {pad, pad}, *o.dilation(), o.groups());
+  return round(e, y);
+}
+
+torch::Tensor batchNorm(const EmulationPtr& e, torch::nn::BatchNorm2d& m, const torch::Tensor& x) {
+  // Batch-norm statistics and affine parameters stay fp32, as in fp16 autocast with cuDNN;
+  // only its output is fp16.
+  return round(e, m->forward(x));
+}
+
+torch::Tensor linear(const EmulationPtr& e, torch::nn::Linear& m, const torch::Tensor& x) {
+  if (!e->dtype) {
+    return m->forward(x);
+  }
+  return round(e, torch::linear(x, round(e, m->weight), m->bias.defined() ? round(e, m->bias) : torch::Tensor()));
+}
+
+void initLikeTorchvision(torch::nn::Module& model) {
+  torch::NoGradGuard noGrad;
+  for (auto& module : model.modules(/*include_self=*/false)) {
+    if (auto* conv = module->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+      if (conv->bias.defined()) {
+        conv->bias.zero_();
+      }
+    } else if (auto* bn = module->as<torch::nn::BatchNorm2d>()) {
+      bn->weight.fill_(1.0);
+      bn->bias.zero_();
+    }
+  }
+}
+
+}  // namespace ampbench::layers

@@ -1,0 +1,21 @@
+#pragma once
+// Layer calls that honour fp16 emulation (see Emulation in Registry.h). Without
+// emulation they are the plain module forwards.
+
+#include "engine/models/Registry.h"
+
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+
+namespace ampbench::layers {
+
+torch::Tensor round(const EmulationPtr& e, const torch::Tensor& t);
+torch::Tensor conv(const EmulationPtr& e, torch::nn::Conv2d& m, const torch::Tensor& x);
+torch::Tensor batchNorm(const EmulationPtr& e, torch::nn::BatchNorm2d& m, const torch::Tensor& x);
+torch::Tensor linear(const EmulationPtr& e, torch::nn::Linear& m, const torch::Tensor& x);
+
+// torchvision's initialisation: Kaiming normal (fan_out, relu) for convs, BN to (1, 0).
+void initLikeTorchvision(torch::nn::Module& model);
+
+}  // namespace ampbench::layers

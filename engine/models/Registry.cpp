@@ -1,0 +1,41 @@
+#include "engine/models/Registry.h"
+
+#include "engine/models/ResNet.h"
+#include "engine/models/SmallCnn.h"
+#include "engine/util/Errors.h"
+
+#include <torch/torch.h>
+
+namespace ampbench {
+
+std::vector<std::string> modelNames() { return {"small_cnn", "resnet18", "resnet34"}; }
+
+bool isKnownModel(const std::string& name) {
+  const auto names = modelNames();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::shared_ptr<ClassifierImpl> createModel(const ModelSpec& spec) {
+  if (spec.inChannels != 1 && spec.inChannels != 3) {
+    throw InputError("models take 1 (grayscale) or 3 (RGB) input channels");
+  }
+  if (spec.numClasses < 2) {
+    throw InputError("a classifier needs at least two classes");
+  }
+  if (spec.name == "small_cnn") {
+    return std::make_shared<SmallCnnImpl>(spec);
+  }
+  if (spec.name == "resnet18") {
+    return std::make_shared<ResNetImpl>(spec, std::vector<int64_t>{2, 2, 2, 2});
+  }
+  if (spec.name == "resnet34") {
+    return std::make_shared<ResNetImpl>(spec, std::vector<int64_t>{3, 4, 6, 3});
+  }
+  std::string names;
+  for (const auto& n : modelNames()) {
+    names += (names.empty() ? "" : ", ") + n;
+  }
+  throw InputError("unknown model '" + spec.name + "': choose one of " + names);
+}
+
+}  // namespace ampbench

@@ -1,0 +1,52 @@
+#pragma once
+// Model registry by name. Models are classifiers: input N x C x S x S float, output
+// N x numClasses logits. Parameter and buffer names of resnet18/34 are exactly
+// torchvision's, so weights interchange with PyTorch.
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ampbench {
+
+struct ModelSpec {
+  std::string name = "small_cnn";
+  int64_t inChannels = 1;
+  int64_t numClasses = 2;
+};
+
+// Reduced-precision emulation shared by a model and its blocks: when `dtype` is set,
+// weights and layer outputs are rounded through it (x.to(half).to(float) rounds the value
+// forward and the gradient backward), which gives fp16 numerics on fp32 kernels.
+struct Emulation {
+  std::optional<torch::ScalarType> dtype;
+};
+using EmulationPtr = std::shared_ptr<Emulation>;
+
+// Base of every registry model.
+class ClassifierImpl : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  void setEmulatedDtype(std::optional<torch::ScalarType> dtype) { emulation_->dtype = dtype; }
+  std::optional<torch::ScalarType> emulatedDtype() const { return emulation_->dtype; }
+  const ModelSpec& spec() const { return spec_; }
+
+ protected:
+  explicit ClassifierImpl(ModelSpec spec) : spec_(std::move(spec)), emulation_(std::make_shared<Emulation>()) {}
+  const EmulationPtr& emulation() const { return emulation_; }
+
+ private:
+  ModelSpec spec_;
+  EmulationPtr emulation_;
+};
+
+std::vector<std::string> modelNames();
+bool isKnownModel(const std::string& name);
+// Throws InputError naming the known models.
+std::shared_ptr<ClassifierImpl> createModel(const ModelSpec& spec);
+
+}  // namespace ampbench

@@ -1,0 +1,73 @@
+#include "engine/models/ResNet.h"
+
+#include "engine/models/Layers.h"
+
+#include <torch/torch.h>
+
+namespace ampbench {
+
+namespace {
+torch::nn::Conv2dOptions conv3x3(int64_t in, int64_t out, int64_t stride) {
+  return torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false);
+}
+}  // namespace
+
+BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride_, EmulationPtr emulation)
+    : stride(stride_), emulation_(std::move(emulation)) {
+  conv1 = register_module("conv1", torch::nn::Conv2d(conv3x3(in, out, stride)));
+  bn1 = register_module("bn1", torch::nn::BatchNorm2d(out));
+  conv2 = register_module("conv2", torch::nn::Conv2d(conv3x3(out, out, 1)));
+  bn2 = register_module("bn2", torch::nn::BatchNorm2d(out));
+  if (stride != 1 || in != out) {
+    downConv = torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
+    downBn = torch::nn::BatchNorm2d(out);
+    // Registered as a Sequential so the names are downsample.0.* / downsample.1.*.
+    register_module("downsample", torch::nn::Sequential(downConv, downBn));
+  }
+}
+
+torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
+  const auto& e = emulation_;
+  auto out = torch::relu(layers::batchNorm(e, bn1, layers::conv(e, conv1, x)));
+  out = layers::batchNorm(e, bn2, layers::conv(e, conv2, out));
+  auto identity = downConv ? layers::batchNorm(e, downBn, layers::conv(e, downConv, x)) : x;
+  return torch::relu(layers::round(e, out + identity));
+}
+
+ResNetImpl::ResNetImpl(const ModelSpec& spec, const std::vector<int64_t>& blocksPerLayer) : ClassifierImpl(spec) {
+  conv1 = register_module(
+      "conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(spec.inChannels, 64, 7).stride(2).padding(3).bias(false)));
+  bn1 = register_module("bn1", torch::nn::BatchNorm2d(64));
+  int64_t in = 64;
+  const int64_t widths[4] = {64, 128, 256, 512};
+  for (int l = 0; l < 4; ++l) {
+    torch::nn::Sequential seq;
+    std::vector<BasicBlock> blocks;
+    for (int64_t b = 0; b < blocksPerLayer[l]; ++b) {
+      const int64_t stride = (b == 0 && l > 0) ? 2 : 1;
+      blocks.emplace_back(in, widths[l], stride, emulation());
+      seq->push_back(blocks.back());
+      in = widths[l];
+    }
+    register_module("layer" + std::to_string(l + 1), seq);
+    layers.push_back(std::move(blocks));
+  }
+  fc = register_module("fc", torch::nn::Linear(512, spec.numClasses));
+  layers::initLikeTorchvision(*this);
+}
+
+torch::Tensor ResNetImpl::forward(torch::Tensor x) {
+  const auto& e = emulation();
+  x = layers::round(e, x);
+  x = torch::relu(layers::batchNorm(e, bn1, layers::conv(e, conv1, x)));
+  x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
+  for (auto& layer : layers) {
+    for (auto& block : layer) {
+      x = block->forward(x);
+    }
+  }
+  x = layers::round(e, torch::adaptive_avg_pool2d(x, {1, 1})).flatten(1);
+  return layers::linear(e, fc, x);
+}
+
+}  // namespace ampbench

@@ -1,0 +1,40 @@
+#pragma once
+// Precision modes as in DESIGN.md: what a mode becomes on a device, and the RAII guard
+// that turns autocast on for the forward pass.
+
+#include "engine/train/Events.h"
+#include "engine/train/RunConfig.h"
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+namespace ampbench {
+
+// Resolves `mode` on `device`: Auto becomes fp16 on CUDA, bf16 on a CPU with native
+// bf16, emulated fp16 otherwise; fp16 on CPU is emulated. Throws InputError when
+// `strict` and the mode would be emulated.
+PrecisionInfo resolvePrecision(PrecisionMode mode, const c10::Device& device, const LossScalerOptions& scaler,
+                               bool strict);
+
+c10::ScalarType computeScalarType(const PrecisionInfo& info);
+
+// Enables autocast for `dtype` on the device type for its lifetime (no-op when
+// `enabled` is false), restoring the previous state after.
+class AutocastGuard {
+ public:
+  AutocastGuard(c10::DeviceType device, c10::ScalarType dtype, bool enabled);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  c10::DeviceType device_;
+  bool enabled_;
+  bool prevEnabled_ = false;
+  c10::ScalarType prevDtype_ = c10::ScalarType::Float;
+};
+
+// FP32 mode is an honest baseline: no TF32 on CUDA.
+void setTf32Allowed(bool allowed);
+
+}  // namespace ampbench

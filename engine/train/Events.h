@@ -1,0 +1,146 @@
+#pragma once
+// What the engine reports while it works: plain value structs, delivered through the
+// RunObserver interface on the engine's thread. No tensors, no pointers, so the UI
+// bridge can copy them across threads and the CLI can print them directly.
+
+#include "engine/train/Metrics.h"
+#include "engine/train/RunConfig.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ampbench {
+
+struct SkippedFile {
+  std::string path;
+  std::string reason;
+};
+
+struct DatasetSummary {
+  std::string source;  // the path given
+  std::string kind;    // "folder", "npz", "idx", "cache", "synthetic"
+  std::vector<std::string> classes;
+  // split name ("train", "val", "test") -> images per class, in class order
+  std::map<std::string, std::vector<int64_t>> counts;
+  std::map<std::string, std::string> splitOrigin;  // split -> "folder" or "carved from train"
+  std::vector<SkippedFile> skipped;
+  std::vector<double> mean;  // per channel, of the training images in [0,1]
+  std::vector<double> std;
+  int64_t imageSize = 0;
+  int64_t channels = 0;
+};
+
+// How a precision mode was realised on this device.
+struct PrecisionInfo {
+  PrecisionMode requested = PrecisionMode::Fp32;
+  PrecisionMode resolved = PrecisionMode::Fp32;  // never Auto
+  std::string computeDtype = "float32";          // float32, float16, bfloat16
+  bool autocast = false;
+  bool emulated = false;    // fp16 numerics emulated on fp32 kernels (no speed-up)
+  bool lossScaling = false;
+  std::string label;        // e.g. "FP16 mixed (emulated)", "BF16 mixed"
+  std::string note;         // why, in plain words
+};
+
+struct DataProgressEvent {
+  std::string phase;  // "scan", "decode", "cache"
+  int64_t done = 0;
+  int64_t total = 0;
+};
+
+struct RunStartedEvent {
+  std::string runDir;
+  RunConfig config;  // resolved
+  DatasetSummary dataset;
+  PrecisionInfo precision;
+  std::string device;  // "cpu", "cuda:0"
+  int threads = 0;
+  int64_t stepsPerEpoch = 0;
+  int64_t totalSteps = 0;
+  int64_t startEpoch = 1;  // > 1 when resumed
+  int64_t parameterCount = 0;
+};
+
+struct StepEvent {
+  int64_t epoch = 0;        // 1-based
+  int64_t step = 0;         // global, 1-based
+  int64_t stepInEpoch = 0;  // 1-based
+  int64_t stepsPerEpoch = 0;
+  double loss = 0.0;
+  double lr = 0.0;
+  double lossScale = 1.0;
+  bool overflow = false;  // a gradient was inf/NaN
+  bool skipped = false;   // the optimizer step was skipped because of it
+  double imagesPerSecond = 0.0;  // running, this epoch
+  double elapsedSeconds = 0.0;   // since the run started
+};
+
+struct EpochEvent {
+  int64_t epoch = 0;
+  int64_t epochs = 0;
+  double trainLoss = 0.0;
+  double trainAccuracy = 0.0;
+  bool validated = false;
+  Metrics val;
+  double epochSeconds = 0.0;  // training phase wall time
+  double evalSeconds = 0.0;
+  double imagesPerSecond = 0.0;
+  int64_t overflowSteps = 0;  // this epoch
+  int64_t skippedSteps = 0;   // this epoch
+  double lossScale = 1.0;     // at the end of the epoch
+  double peakRssMb = 0.0;
+};
+
+struct EvaluationEvent {
+  std::string split;
+  Metrics metrics;
+};
+
+struct CheckpointEvent {
+  std::string path;
+  int64_t epoch = 0;
+};
+
+enum class RunStatus { Finished = 1, Cancelled, Diverged, Failed };
+std::string toString(RunStatus s);
+
+struct RunSummary {
+  RunStatus status = RunStatus::Failed;
+  std::string message;
+  std::string runDir;
+  PrecisionInfo precision;
+  int64_t epochsCompleted = 0;
+  int64_t stepsCompleted = 0;
+  double medianEpochSeconds = 0.0;  // after warm-up (first epoch dropped when >= 3)
+  double imagesPerSecond = 0.0;     // median of epochs after warm-up
+  double peakRssMb = 0.0;
+  double trainSeconds = 0.0;
+  int64_t overflowSteps = 0;
+  int64_t skippedSteps = 0;
+  double finalLossScale = 1.0;
+  bool hasFinalMetrics = false;
+  Metrics finalVal;  // evaluation of the final model on the validation split
+};
+
+// Observer of a run. Callbacks arrive on the engine's thread, in order; keep them short.
+// Default implementations ignore the event.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  virtual void onDataProgress(const DataProgressEvent&) {}
+  virtual void onRunStarted(const RunStartedEvent&) {}
+  virtual void onStep(const StepEvent&) {}
+  virtual void onEpoch(const EpochEvent&) {}
+  virtual void onEvaluation(const EvaluationEvent&) {}
+  virtual void onCheckpoint(const CheckpointEvent&) {}
+  // Exactly one of these ends every run.
+  virtual void onFinished(const RunSummary&) {}
+  virtual void onCancelled(const RunSummary&) {}
+  virtual void onFailed(const RunSummary&) {}
+  // A comparison announces each mode before its run starts.
+  virtual void onCompareModeStarted(int index, int count, PrecisionMode mode) { (void)index, (void)count, (void)mode; }
+};
+
+}  // namespace ampbench

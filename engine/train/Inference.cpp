@@ -1,0 +1,152 @@
+#include "engine/data/ImageCache.h"
+#include "engine/precision/Precision.h"
+#include "engine/train/Checkpoint.h"
+#include "engine/train/Trainer.h"
+#include "engine/train/TrainerInternal.h"
+#include "engine/util/Errors.h"
+#include "engine/util/Files.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace ampbench {
+
+namespace {
+
+// What inference needs from a run: its configuration, classes and the training
+// normalisation (never recomputed from the data being evaluated).
+struct RunInfo {
+  RunConfig config;
+  std::vector<std::string> classes;
+  std::vector<double> mean, std;
+  std::string weights;  // checkpoint.pt or model.pt
+};
+
+RunInfo readRunInfo(const std::string& runOrModel) {
+  fs::path p(runOrModel);
+  if (!fs::exists(p)) {
+    throw InputError("'" + runOrModel + "' does not exist: pass a run folder (with checkpoint.pt) or a model.pt");
+  }
+  fs::path dir = fs::is_directory(p) ? p : p.parent_path();
+  RunInfo info;
+  if (fs::exists(dir / "config.json") && fs::exists(dir / "dataset.json")) {
+    info.config = configFromJson(readFile((dir / "config.json").string()));
+    const auto ds = nlohmann::json::parse(readFile((dir / "dataset.json").string()));
+    info.classes = ds.at("classes").get<std::vector<std::string>>();
+    info.mean = ds.at("normalisation").at("mean").get<std::vector<double>>();
+    info.std = ds.at("normalisation").at("std").get<std::vector<double>>();
+  } else if (fs::exists(dir / "model.json")) {
+    // An exported model: the model card carries what inference needs.
+    const auto card = nlohmann::json::parse(readFile((dir / "model.json").string()));
+    info.config.model = card.at("model").get<std::string>();
+    info.config.imageSize = card.at("input").at("image_size").get<int64_t>();
+    info.config.channels = card.at("input").at("channels").get<int64_t>();
+    info.classes = card.at("classes").get<std::vector<std::string>>();
+    info.mean = card.at("input").at("mean").get<std::vector<double>>();
+    info.std = card.at("input").at("std").get<std::vector<double>>();
+  } else {
+    throw InputError("'" + dir.string() +
+                     "' holds neither a run (config.json, dataset.json) nor an exported model (model.json)");
+  }
+  if (fs::is_regular_file(p)) {
+    info.weights = p.string();
+  } else if (fs::exists(dir / "checkpoint.pt")) {
+    info.weights = (dir / "checkpoint.pt").string();
+  } else if (fs::exists(dir / "model.pt")) {
+    info.weights = (dir / "model.pt").string();
+  } else {
+    throw InputError("no weights in '" + dir.string() + "': the run has no checkpoint.pt yet (no epoch completed)");
+  }
+  return info;
+}
+
+std::shared_ptr<ClassifierImpl> loadModel(const RunInfo& info, const torch::Device& device) {
+  RunConfig c = info.config;
+  c.memoryFormat = MemoryFormatKind::Contiguous;
+  PrecisionInfo fp32;
+  auto model = buildModel(c, static_cast<int64_t>(info.classes.size()), device, fp32);
+  if (fs::path(info.weights).filename() == "checkpoint.pt") {
+    loadCheckpoint(info.weights, *model, nullptr, nullptr);
+  } else {
+    loadPretrained(info.weights, *model);
+  }
+  model->eval();
+  return model;
+}
+
+}  // namespace
+
+RunConfig readRunConfig(const std::string& runDir) {
+  const auto path = runDir + "/config.json";
+  if (!fs::exists(path)) {
+    throw InputError("no config.json in '" + runDir + "': pass a folder written by a training run");
+  }
+  return configFromJson(readFile(path));
+}
+
+Metrics evaluateRun(const std::string& runDir, const std::string& dataPath, const std::string& split,
+                    RunObserver& observer, const CancelToken& cancel) {
+  const auto info = readRunInfo(runDir);
+  RunConfig c = info.config;
+  if (!dataPath.empty()) {
+    c.dataPath = dataPath;
+  }
+  c.cachePath.clear();
+  configureThreads(c.threads);
+  const auto device = resolveDevice(c.device);
+  const auto precision = resolvePrecision(c.precision, device, c.scaler, false);
+  auto data = prepareData(c, [&](const DataProgressEvent& e) { observer.onDataProgress(e); }, cancel);
+  if (cancel.isCancelled()) {
+    return {};
+  }
+  if (data.summary.classes != info.classes) {
+    throw InputError("the classes of '" + c.dataPath + "' differ from the ones the run was trained on");
+  }
+  const auto it = data.splits.find(split);
+  if (it == data.splits.end()) {
+    throw InputError("the dataset has no '" + split + "' split: use --split train or val" +
+                     (data.splits.count("test") ? std::string(" or test") : std::string()));
+  }
+  data.summary.mean = info.mean;
+  data.summary.std = info.std;
+  c.memoryFormat = MemoryFormatKind::Contiguous;
+  auto model = loadModel(info, device);
+  model->setEmulatedDtype(precision.emulated ? std::optional<torch::ScalarType>(torch::kHalf) : std::nullopt);
+  auto m = evaluateSplit(*model, it->second, data.summary, c, precision, device, cancel);
+  observer.onEvaluation({split, m});
+  return m;
+}
+
+PredictionSet predictImages(const std::string& runOrModel, const std::vector<std::string>& images) {
+  const auto info = readRunInfo(runOrModel);
+  configureThreads(info.config.threads);
+  const torch::Device device(torch::kCPU);
+  auto model = loadModel(info, device);
+  torch::NoGradGuard noGrad;
+  PredictionSet out;
+  out.classes = info.classes;
+  const auto c = info.config.channels;
+  auto mean = torch::tensor(std::vector<float>(info.mean.begin(), info.mean.end())).view({1, c, 1, 1});
+  auto sd = torch::tensor(std::vector<float>(info.std.begin(), info.std.end())).view({1, c, 1, 1});
+  for (const auto& path : images) {
+    Prediction p;
+    p.path = path;
+    try {
+      auto x = decodeToTensor(path, info.config.imageSize, c).unsqueeze(0).to(torch::kFloat).div_(255.0);
+      x = (x - mean) / sd;
+      auto probs = torch::softmax(model->forward(x).to(torch::kFloat), 1)[0].contiguous();
+      p.probabilities.assign(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
+      p.predicted = probs.argmax().item<int64_t>();
+    } catch (const std::exception& e) {
+      p.error = e.what();
+    }
+    out.predictions.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace ampbench

@@ -1,0 +1,223 @@
+#include "engine/train/RunConfig.h"
+
+#include "engine/util/Errors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <utility>
+
+namespace ampbench {
+
+namespace {
+
+template <typename E>
+struct EnumNames {
+  std::vector<std::pair<E, const char*>> names;
+
+  std::string toString(E e) const {
+    for (const auto& [v, n] : names) {
+      if (v == e) {
+        return n;
+      }
+    }
+    return "unknown";
+  }
+  E parse(std::string s, const char* what) const {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::replace(s.begin(), s.end(), '-', '_');
+    std::string choices;
+    for (const auto& [v, n] : names) {
+      std::string name = n;
+      std::replace(name.begin(), name.end(), '-', '_');
+      if (name == s) {
+        return v;
+      }
+      choices += (choices.empty() ? "" : ", ") + std::string(n);
+    }
+    throw InputError(std::string("unknown ") + what + " '" + s + "': choose one of " + choices);
+  }
+};
+
+const EnumNames<PrecisionMode> kPrecision{{{PrecisionMode::Fp32, "fp32"},
+                                           {PrecisionMode::Fp16, "fp16"},
+                                           {PrecisionMode::Bf16, "bf16"},
+                                           {PrecisionMode::Auto, "auto"}}};
+const EnumNames<OptimizerKind> kOptimizer{{{OptimizerKind::Sgd, "sgd"}, {OptimizerKind::AdamW, "adamw"}}};
+const EnumNames<ScheduleKind> kSchedule{{{ScheduleKind::OneCycle, "onecycle"},
+                                         {ScheduleKind::Cosine, "cosine"},
+                                         {ScheduleKind::Constant, "constant"}}};
+const EnumNames<DeviceKind> kDevice{{{DeviceKind::Auto, "auto"}, {DeviceKind::Cpu, "cpu"}, {DeviceKind::Cuda, "cuda"}}};
+const EnumNames<BalanceKind> kBalance{{{BalanceKind::None, "none"},
+                                       {BalanceKind::Loss, "loss"},
+                                       {BalanceKind::Sampler, "sampler"}}};
+const EnumNames<MemoryFormatKind> kMemoryFormat{{{MemoryFormatKind::Auto, "auto"},
+                                                 {MemoryFormatKind::Contiguous, "contiguous"},
+                                                 {MemoryFormatKind::ChannelsLast, "channels_last"}}};
+const EnumNames<ScalingKind> kScaling{{{ScalingKind::Auto, "auto"}, {ScalingKind::On, "on"}, {ScalingKind::Off, "off"}}};
+
+}  // namespace
+
+std::string toString(PrecisionMode m) { return kPrecision.toString(m); }
+std::string toString(OptimizerKind k) { return kOptimizer.toString(k); }
+std::string toString(ScheduleKind k) { return kSchedule.toString(k); }
+std::string toString(DeviceKind k) { return kDevice.toString(k); }
+std::string toString(BalanceKind k) { return kBalance.toString(k); }
+std::string toString(MemoryFormatKind k) { return kMemoryFormat.toString(k); }
+std::string toString(ScalingKind k) { return kScaling.toString(k); }
+PrecisionMode parsePrecision(const std::string& s) { return kPrecision.parse(s, "precision"); }
+OptimizerKind parseOptimizer(const std::string& s) { return kOptimizer.parse(s, "optimizer"); }
+ScheduleKind parseSchedule(const std::string& s) {
+  return kSchedule.parse(s == "one_cycle" || s == "one-cycle" ? "onecycle" : s, "schedule");
+}
+DeviceKind parseDevice(const std::string& s) { return kDevice.parse(s, "device"); }
+BalanceKind parseBalance(const std::string& s) { return kBalance.parse(s, "class balance"); }
+MemoryFormatKind parseMemoryFormat(const std::string& s) { return kMemoryFormat.parse(s, "memory format"); }
+ScalingKind parseScaling(const std::string& s) { return kScaling.parse(s, "loss scaling"); }
+
+std::string configToJson(const RunConfig& c, int indent) {
+  nlohmann::ordered_json j;
+  j["data"] = {{"path", c.dataPath},
+               {"cache", c.cachePath},
+               {"limit_per_split", c.limitPerSplit},
+               {"val_fraction", c.split.valFraction},
+               {"test_fraction", c.split.testFraction},
+               {"split_seed", c.split.splitSeed},
+               {"image_size", c.imageSize},
+               {"channels", c.channels},
+               {"balance", toString(c.balance)},
+               {"augment",
+                {{"enabled", c.augment.enabled},
+                 {"min_crop_area", c.augment.minCropArea},
+                 {"max_rotation_deg", c.augment.maxRotationDeg},
+                 {"horizontal_flip", c.augment.horizontalFlip}}}};
+  j["model"] = {{"name", c.model}, {"pretrained", c.pretrained}};
+  j["precision"] = {{"mode", toString(c.precision)},
+                    {"strict", c.strict},
+                    {"memory_format", toString(c.memoryFormat)},
+                    {"loss_scaler",
+                     {{"mode", toString(c.scaler.mode)},
+                      {"init_scale", c.scaler.initScale},
+                      {"growth_factor", c.scaler.growthFactor},
+                      {"backoff_factor", c.scaler.backoffFactor},
+                      {"growth_interval", c.scaler.growthInterval},
+                      {"min_scale", c.scaler.minScale},
+                      {"max_scale", c.scaler.maxScale}}}};
+  j["optim"] = {{"epochs", c.epochs},
+                {"batch_size", c.batchSize},
+                {"optimizer", toString(c.optimizer)},
+                {"lr", c.lr},
+                {"momentum", c.momentum},
+                {"weight_decay", c.weightDecay},
+                {"schedule", toString(c.schedule)},
+                {"warmup_fraction", c.warmupFraction},
+                {"grad_clip_norm", c.gradClipNorm}};
+  j["run"] = {{"seed", c.seed},
+              {"threads", c.threads},
+              {"device", toString(c.device)},
+              {"eval_every", c.evalEvery},
+              {"step_event_every", c.stepEventEvery},
+              {"out", c.outDir},
+              {"resume_from", c.resumeFrom}};
+  return j.dump(indent);
+}
+
+RunConfig configFromJson(const std::string& text) {
+  RunConfig c;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    throw InputError(std::string("config.json is not valid JSON: ") + e.what());
+  }
+  auto get = [](const nlohmann::json& o, const char* key, auto& dst) {
+    if (o.is_object() && o.contains(key) && !o[key].is_null()) {
+      dst = o[key].get<std::decay_t<decltype(dst)>>();
+    }
+  };
+  auto getEnum = [](const nlohmann::json& o, const char* key, auto& dst, auto parse) {
+    if (o.is_object() && o.contains(key) && o[key].is_string()) {
+      dst = parse(o[key].get<std::string>());
+    }
+  };
+  const auto& d = j.value("data", nlohmann::json::object());
+  get(d, "path", c.dataPath);
+  get(d, "cache", c.cachePath);
+  get(d, "limit_per_split", c.limitPerSplit);
+  get(d, "val_fraction", c.split.valFraction);
+  get(d, "test_fraction", c.split.testFraction);
+  get(d, "split_seed", c.split.splitSeed);
+  get(d, "image_size", c.imageSize);
+  get(d, "channels", c.channels);
+  getEnum(d, "balance", c.balance, parseBalance);
+  const auto& a = d.value("augment", nlohmann::json::object());
+  get(a, "enabled", c.augment.enabled);
+  get(a, "min_crop_area", c.augment.minCropArea);
+  get(a, "max_rotation_deg", c.augment.maxRotationDeg);
+  get(a, "horizontal_flip", c.augment.horizontalFlip);
+  const auto& m = j.value("model", nlohmann::json::object());
+  get(m, "name", c.model);
+  get(m, "pretrained", c.pretrained);
+  const auto& p = j.value("precision", nlohmann::json::object());
+  getEnum(p, "mode", c.precision, parsePrecision);
+  get(p, "strict", c.strict);
+  getEnum(p, "memory_format", c.memoryFormat, parseMemoryFormat);
+  const auto& s = p.value("loss_scaler", nlohmann::json::object());
+  getEnum(s, "mode", c.scaler.mode, parseScaling);
+  get(s, "init_scale", c.scaler.initScale);
+  get(s, "growth_factor", c.scaler.growthFactor);
+  get(s, "backoff_factor", c.scaler.backoffFactor);
+  get(s, "growth_interval", c.scaler.growthInterval);
+  get(s, "min_scale", c.scaler.minScale);
+  get(s, "max_scale", c.scaler.maxScale);
+  const auto& o = j.value("optim", nlohmann::json::object());
+  get(o, "epochs", c.epochs);
+  get(o, "batch_size", c.batchSize);
+  getEnum(o, "optimizer", c.optimizer, parseOptimizer);
+  get(o, "lr", c.lr);
+  get(o, "momentum", c.momentum);
+  get(o, "weight_decay", c.weightDecay);
+  getEnum(o, "schedule", c.schedule, parseSchedule);
+  get(o, "warmup_fraction", c.warmupFraction);
+  get(o, "grad_clip_norm", c.gradClipNorm);
+  const auto& r = j.value("run", nlohmann::json::object());
+  get(r, "seed", c.seed);
+  get(r, "threads", c.threads);
+  getEnum(r, "device", c.device, parseDevice);
+  get(r, "eval_every", c.evalEvery);
+  get(r, "step_event_every", c.stepEventEvery);
+  get(r, "out", c.outDir);
+  get(r, "resume_from", c.resumeFrom);
+  return c;
+}
+
+void validateConfig(const RunConfig& c) {
+  auto require = [](bool ok, const std::string& msg) {
+    if (!ok) {
+      throw InputError(msg);
+    }
+  };
+  require(!c.dataPath.empty() || !c.cachePath.empty(), "no dataset given: pass --data FOLDER (or a .npz file)");
+  require(c.epochs >= 1 && c.epochs <= 100000, "--epochs must be between 1 and 100000");
+  require(c.batchSize >= 1 && c.batchSize <= 65536, "--batch-size must be between 1 and 65536");
+  require(c.imageSize >= 8 && c.imageSize <= 1024, "--image-size must be between 8 and 1024 pixels");
+  require(c.channels == 1 || c.channels == 3, "--channels must be 1 (grayscale) or 3 (RGB)");
+  require(c.lr > 0 && c.lr < 100, "--lr must be a positive learning rate below 100");
+  require(c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1)");
+  require(c.weightDecay >= 0, "--weight-decay must be >= 0");
+  require(c.warmupFraction >= 0 && c.warmupFraction < 1, "--warmup must be in [0, 1)");
+  require(c.split.valFraction > 0 && c.split.valFraction < 0.9, "--val-fraction must be in (0, 0.9)");
+  require(c.split.testFraction >= 0 && c.split.testFraction + c.split.valFraction < 0.95,
+          "--test-fraction must be >= 0 and leave images to train on");
+  require(c.threads >= 0 && c.threads <= 1024, "--threads must be >= 0 (0 = all cores)");
+  require(c.scaler.initScale > 0, "--init-scale must be > 0");
+  require(c.scaler.growthFactor > 1, "--growth-factor must be > 1");
+  require(c.scaler.backoffFactor > 0 && c.scaler.backoffFactor < 1, "--backoff-factor must be in (0, 1)");
+  require(c.scaler.growthInterval >= 1, "--growth-interval must be >= 1");
+  require(c.scaler.minScale >= 0, "--min-scale must be >= 0");
+  require(c.augment.minCropArea > 0 && c.augment.minCropArea <= 1, "--min-crop-area must be in (0, 1]");
+  require(c.evalEvery >= 1 && c.stepEventEvery >= 1, "--eval-every and --step-events must be >= 1");
+  require(c.limitPerSplit >= 0, "--limit must be >= 0");
+}
+
+}  // namespace ampbench

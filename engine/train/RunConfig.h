@@ -1,0 +1,109 @@
+#pragma once
+// One run configuration: everything needed to repeat a run. Plain C++ (no torch, no Qt)
+// so the UI and the CLI can include it cheaply.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ampbench {
+
+enum class PrecisionMode { Fp32 = 1, Fp16, Bf16, Auto };
+enum class OptimizerKind { Sgd = 1, AdamW };
+enum class ScheduleKind { OneCycle = 1, Cosine, Constant };
+enum class DeviceKind { Auto = 1, Cpu, Cuda };
+enum class BalanceKind { None = 1, Loss, Sampler };
+enum class MemoryFormatKind { Auto = 1, Contiguous, ChannelsLast };
+// Loss scaling: Auto = on for fp16, off for bf16/fp32 (bf16 has fp32's exponent range).
+enum class ScalingKind { Auto = 1, On, Off };
+
+struct LossScalerOptions {
+  ScalingKind mode = ScalingKind::Auto;
+  double initScale = 65536.0;  // 2^16, as torch.amp.GradScaler
+  double growthFactor = 2.0;
+  double backoffFactor = 0.5;
+  int64_t growthInterval = 2000;  // consecutive finite steps before the scale grows
+  double minScale = 0.0;          // 0 = no floor
+  double maxScale = 16777216.0 * 1024.0 * 1024.0;  // 2^44; keeps fp32 loss*scale finite
+};
+
+struct AugmentOptions {
+  bool enabled = true;
+  double minCropArea = 0.80;    // random resized crop: fraction of the area kept
+  double maxRotationDeg = 7.0;  // small rotation, degrees either way
+  bool horizontalFlip = false;  // off by default: X-rays have a side (heart on the left)
+};
+
+struct SplitOptions {
+  double valFraction = 0.15;   // carved from train/ when there is no val/
+  double testFraction = 0.0;   // carved from train/ when there is no test/ (0 = none)
+  uint64_t splitSeed = 20180215;  // fixed: the split does not move with the training seed
+};
+
+struct RunConfig {
+  // data
+  std::string dataPath;       // folder, MedMNIST .npz, or a folder of IDX .gz files
+  std::string cachePath;      // optional decoded-image cache file (read or written)
+  int64_t limitPerSplit = 0;  // use at most this many images per split (0 = all)
+  SplitOptions split;
+  AugmentOptions augment;
+  BalanceKind balance = BalanceKind::None;
+  int64_t imageSize = 64;
+  int64_t channels = 1;  // 1 (grayscale) or 3 (RGB)
+
+  // model
+  std::string model = "small_cnn";
+  std::string pretrained;  // optional weights file
+
+  // precision
+  PrecisionMode precision = PrecisionMode::Fp32;
+  bool strict = false;  // refuse emulated modes instead of falling back to them
+  LossScalerOptions scaler;
+  MemoryFormatKind memoryFormat = MemoryFormatKind::Auto;
+
+  // optimisation
+  int64_t epochs = 5;
+  int64_t batchSize = 32;
+  OptimizerKind optimizer = OptimizerKind::Sgd;
+  double lr = 0.05;  // peak learning rate (one-cycle) or base rate
+  double momentum = 0.9;
+  double weightDecay = 5e-4;
+  ScheduleKind schedule = ScheduleKind::OneCycle;
+  double warmupFraction = 0.25;  // one-cycle: share of steps spent rising to lr
+  double gradClipNorm = 0.0;     // 0 = off; applied to unscaled gradients
+
+  // execution
+  uint64_t seed = 42;
+  int threads = 0;  // intra-op threads; 0 = all cores
+  DeviceKind device = DeviceKind::Auto;
+  int64_t evalEvery = 1;      // validate every N epochs (always after the last)
+  int64_t stepEventEvery = 1; // step events / steps.csv rows every N steps
+
+  // output
+  std::string outDir;
+  std::string resumeFrom;  // a run dir whose checkpoint.pt to continue from
+};
+
+std::string toString(PrecisionMode m);
+std::string toString(OptimizerKind k);
+std::string toString(ScheduleKind k);
+std::string toString(DeviceKind k);
+std::string toString(BalanceKind k);
+std::string toString(MemoryFormatKind k);
+std::string toString(ScalingKind k);
+// Parsers throw InputError naming the valid choices.
+PrecisionMode parsePrecision(const std::string& s);
+OptimizerKind parseOptimizer(const std::string& s);
+ScheduleKind parseSchedule(const std::string& s);
+DeviceKind parseDevice(const std::string& s);
+BalanceKind parseBalance(const std::string& s);
+MemoryFormatKind parseMemoryFormat(const std::string& s);
+ScalingKind parseScaling(const std::string& s);
+
+std::string configToJson(const RunConfig& c, int indent = 2);
+RunConfig configFromJson(const std::string& json);
+// Checks ranges; throws InputError with a message naming the setting and what to do.
+void validateConfig(const RunConfig& c);
+
+}  // namespace ampbench

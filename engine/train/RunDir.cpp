@@ -1,0 +1,173 @@
+#include "engine/train/RunDir.h"
+
+#include "engine/util/Files.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace ampbench {
+
+namespace {
+
+// Keeps the header and the rows whose first column (epoch) is <= lastEpoch.
+void truncateCsv(const std::string& path, const char* header, int64_t lastEpoch) {
+  std::string kept = std::string(header) + "\n";
+  std::ifstream in(path);
+  std::string line;
+  bool first = true;
+  while (std::getline(in, line)) {
+    if (first) {
+      first = false;
+      continue;
+    }
+    if (line.empty()) continue;
+    try {
+      if (std::stoll(line.substr(0, line.find(','))) <= lastEpoch) {
+        kept += line + "\n";
+      }
+    } catch (const std::exception&) {
+    }
+  }
+  in.close();
+  writeFileAtomic(path, kept);
+}
+
+std::string fmt(double v) {
+  std::ostringstream ss;
+  ss.precision(7);
+  ss << v;
+  return ss.str();
+}
+
+}  // namespace
+
+std::string precisionToJson(const PrecisionInfo& p) {
+  nlohmann::ordered_json j;
+  j["requested"] = toString(p.requested);
+  j["resolved"] = toString(p.resolved);
+  j["compute_dtype"] = p.computeDtype;
+  j["autocast"] = p.autocast;
+  j["emulated"] = p.emulated;
+  j["loss_scaling"] = p.lossScaling;
+  j["label"] = p.label;
+  j["note"] = p.note;
+  return j.dump();
+}
+
+std::string datasetSummaryToJson(const DatasetSummary& s, int indent) {
+  nlohmann::ordered_json j;
+  j["source"] = s.source;
+  j["kind"] = s.kind;
+  j["classes"] = s.classes;
+  j["image_size"] = s.imageSize;
+  j["channels"] = s.channels;
+  j["counts"] = s.counts;
+  j["split_origin"] = s.splitOrigin;
+  j["normalisation"] = {{"mean", s.mean}, {"std", s.std}};
+  nlohmann::ordered_json skipped = nlohmann::ordered_json::array();
+  for (const auto& f : s.skipped) {
+    skipped.push_back({{"path", f.path}, {"reason", f.reason}});
+  }
+  j["skipped_count"] = s.skipped.size();
+  j["skipped"] = skipped;
+  return j.dump(indent);
+}
+
+RunDirWriter::RunDirWriter(const std::string& dir, int64_t resumeAfterEpoch) : dir_(dir) {
+  ensureWritableDir(dir_);
+  if (resumeAfterEpoch > 0 && fs::exists(path("steps.csv")) && fs::exists(path("epochs.csv"))) {
+    truncateCsv(path("steps.csv"), kStepsHeader, resumeAfterEpoch);
+    truncateCsv(path("epochs.csv"), kEpochsHeader, resumeAfterEpoch);
+    steps_.open(path("steps.csv"), std::ios::app);
+    epochs_.open(path("epochs.csv"), std::ios::app);
+  } else {
+    steps_.open(path("steps.csv"), std::ios::trunc);
+    epochs_.open(path("epochs.csv"), std::ios::trunc);
+    steps_ << kStepsHeader << "\n";
+    epochs_ << kEpochsHeader << "\n";
+  }
+  if (!steps_ || !epochs_) {
+    throw std::runtime_error("cannot write the CSV logs in " + dir_);
+  }
+  steps_.flush();
+  epochs_.flush();
+}
+
+RunDirWriter::~RunDirWriter() { flush(); }
+
+void RunDirWriter::writeConfig(const RunConfig& config, const PrecisionInfo& precision, const std::string& device,
+                               int threads) {
+  auto j = nlohmann::ordered_json::parse(configToJson(config));
+  j["resolved"] = {{"precision", nlohmann::json::parse(precisionToJson(precision))},
+                   {"device", device},
+                   {"threads", threads},
+                   {"cpu", cpuModelName()},
+                   {"ampbench_version", AMPBENCH_VERSION},
+                   {"created", isoTimestampUtc()}};
+  writeFileAtomic(path("config.json"), j.dump(2) + "\n");
+}
+
+void RunDirWriter::writeDataset(const DatasetSummary& summary) {
+  writeFileAtomic(path("dataset.json"), datasetSummaryToJson(summary) + "\n");
+}
+
+void RunDirWriter::appendStep(const StepEvent& e) {
+  steps_ << e.epoch << ',' << e.step << ',' << fmt(e.loss) << ',' << fmt(e.lr) << ',' << fmt(e.lossScale) << ','
+         << (e.overflow ? 1 : 0) << ',' << (e.skipped ? 1 : 0) << ',' << fmt(e.imagesPerSecond) << '\n';
+}
+
+void RunDirWriter::appendEpoch(const EpochEvent& e) {
+  auto opt = [&](double v) { return e.validated ? fmt(v) : std::string(); };
+  epochs_ << e.epoch << ',' << fmt(e.trainLoss) << ',' << fmt(e.trainAccuracy) << ',' << opt(e.val.loss) << ','
+          << opt(e.val.accuracy) << ',' << opt(e.val.auc) << ',' << fmt(e.epochSeconds) << ','
+          << fmt(e.imagesPerSecond) << ',' << e.overflowSteps << ',' << fmt(e.lossScale) << ',' << fmt(e.peakRssMb)
+          << '\n';
+  flush();
+}
+
+void RunDirWriter::writeMetrics(const RunSummary& s, const std::vector<std::string>& classes,
+                                const std::string& extraJson) {
+  nlohmann::ordered_json j;
+  j["status"] = toString(s.status);
+  j["message"] = s.message;
+  j["precision"] = nlohmann::json::parse(precisionToJson(s.precision));
+  j["epochs_completed"] = s.epochsCompleted;
+  j["steps_completed"] = s.stepsCompleted;
+  j["median_epoch_seconds"] = s.medianEpochSeconds;
+  j["images_per_s"] = s.imagesPerSecond;
+  j["train_seconds"] = s.trainSeconds;
+  j["peak_rss_mb"] = s.peakRssMb;
+  j["overflow_steps"] = s.overflowSteps;
+  j["skipped_steps"] = s.skippedSteps;
+  j["final_loss_scale"] = s.finalLossScale;
+  if (s.hasFinalMetrics) {
+    j["val"] = nlohmann::json::parse(metricsToJson(s.finalVal, classes));
+  }
+  if (!extraJson.empty()) {
+    for (auto& [k, v] : nlohmann::json::parse(extraJson).items()) {
+      j[k] = v;
+    }
+  }
+  writeFileAtomic(path("metrics.json"), j.dump(2) + "\n");
+}
+
+void RunDirWriter::flush() {
+  steps_.flush();
+  epochs_.flush();
+}
+
+std::string toString(RunStatus s) {
+  switch (s) {
+    case RunStatus::Finished: return "finished";
+    case RunStatus::Cancelled: return "cancelled";
+    case RunStatus::Diverged: return "diverged";
+    case RunStatus::Failed: return "failed";
+  }
+  return "unknown";
+}
+
+}  // namespace ampbench

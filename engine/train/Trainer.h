@@ -1,0 +1,64 @@
+#pragma once
+// The engine's entry points. Torch-free header: the UI bridge and the CLI include it.
+// Every function runs synchronously on the calling thread (a worker thread in the GUI),
+// reports through the observer and stops at the next step once the token is cancelled.
+
+#include "engine/train/Events.h"
+#include "engine/train/RunConfig.h"
+#include "engine/util/CancelToken.h"
+
+#include <string>
+#include <vector>
+
+namespace ampbench {
+
+// Trains one run into config.outDir. Bad input throws InputError before anything is
+// written (except the out dir itself). Divergence and cancellation end with a summary
+// (status Diverged / Cancelled) and a consistent run dir; other failures throw.
+RunSummary runTraining(const RunConfig& config, RunObserver& observer, const CancelToken& cancel);
+
+struct ComparisonSummary {
+  RunStatus status = RunStatus::Finished;
+  std::string outDir;
+  std::vector<std::string> modeNames;  // as given: "fp32", "bf16", "auto"...
+  std::vector<RunSummary> runs;        // one per mode that ran
+  std::string verdict;                 // one plain sentence
+};
+
+// Trains the same data, seed and identical initial weights once per mode, one after the
+// other, into outDir/<mode>/, then writes outDir/comparison.json. The first mode is the
+// baseline for speed-ups (fp32 is moved first when present).
+ComparisonSummary runComparison(const RunConfig& base, const std::vector<std::string>& modes,
+                                RunObserver& observer, const CancelToken& cancel);
+
+// Reads outDir/comparison.json back (for reopening a comparison).
+ComparisonSummary readComparison(const std::string& outDir);
+
+// How `mode` would run on `device` here (for the UI, before a run starts).
+PrecisionInfo describePrecision(PrecisionMode mode, DeviceKind device, const LossScalerOptions& scaler = {});
+
+// Evaluates a finished run's model on a split of a dataset (the run's split settings).
+Metrics evaluateRun(const std::string& runDir, const std::string& dataPath, const std::string& split,
+                    RunObserver& observer, const CancelToken& cancel);
+
+struct Prediction {
+  std::string path;
+  std::vector<double> probabilities;  // in class order
+  int64_t predicted = -1;
+  std::string error;  // non-empty when the image could not be read
+};
+struct PredictionSet {
+  std::vector<std::string> classes;
+  std::vector<Prediction> predictions;
+};
+// Class probabilities for image files from a run dir's checkpoint (or an exported model
+// directory / model.pt with its model.json beside it).
+PredictionSet predictImages(const std::string& runOrModel, const std::vector<std::string>& images);
+
+RunConfig readRunConfig(const std::string& runDir);
+
+std::vector<std::string> availableModels();
+std::string engineVersion();
+std::string torchVersion();
+
+}  // namespace ampbench

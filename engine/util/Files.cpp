@@ -1,0 +1,135 @@
+#include "engine/util/Files.h"
+
+#include "engine/util/Errors.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace ampbench {
+
+void writeFileAtomic(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) {
+      throw std::runtime_error("cannot write " + tmp);
+    }
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    out.flush();
+    if (!out) {
+      throw std::runtime_error("failed writing " + tmp + " (disk full?)");
+    }
+  }
+  commitAtomic(tmp, path);
+}
+
+void commitAtomic(const std::string& tmpPath, const std::string& path) {
+  std::error_code ec;
+  fs::rename(tmpPath, path, ec);
+  if (ec) {
+    throw std::runtime_error("cannot rename " + tmpPath + " to " + path + ": " + ec.message());
+  }
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw std::runtime_error("cannot read " + path);
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void ensureWritableDir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) {
+    throw InputError("cannot create output folder '" + dir + "' (" + ec.message() +
+                     "): choose a folder you can write to with --out");
+  }
+  const std::string probe = (fs::path(dir) / ".ampbench-write-test").string();
+  {
+    std::ofstream out(probe);
+    if (!out) {
+      throw InputError("output folder '" + dir +
+                       "' is not writable: choose a folder you can write to with --out");
+    }
+  }
+  fs::remove(probe, ec);
+}
+
+static double statusFieldMb(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::string k(key);
+  while (std::getline(in, line)) {
+    if (line.compare(0, k.size(), k) == 0) {
+      std::istringstream ss(line.substr(k.size()));
+      double kb = 0;
+      ss >> kb;
+      return kb / 1024.0;
+    }
+  }
+  return 0.0;
+}
+
+double peakRssMb() { return statusFieldMb("VmHWM:"); }
+double currentRssMb() { return statusFieldMb("VmRSS:"); }
+
+void resetPeakRss() {
+  std::ofstream out("/proc/self/clear_refs");
+  if (out) {
+    out << "5";
+  }
+}
+
+int hardwareThreads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+static std::string cpuInfoField(const std::string& key) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, key.size(), key) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        auto v = line.substr(colon + 1);
+        v.erase(0, v.find_first_not_of(' '));
+        return v;
+      }
+    }
+  }
+  return {};
+}
+
+bool cpuHasBf16() {
+  const std::string flags = " " + cpuInfoField("flags") + " ";
+  return flags.find(" avx512_bf16 ") != std::string::npos ||
+         flags.find(" amx_bf16 ") != std::string::npos;
+}
+
+std::string cpuModelName() {
+  auto name = cpuInfoField("model name");
+  return name.empty() ? "unknown CPU" : name;
+}
+
+std::string isoTimestampUtc() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace ampbench

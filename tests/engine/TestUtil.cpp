@@ -1,0 +1,76 @@
+#include "TestUtil.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+namespace ampbench::test {
+
+TempDir::TempDir() {
+  std::random_device rd;
+  const auto base = fs::temp_directory_path();
+  for (int i = 0; i < 100; ++i) {
+    auto p = base / ("ampbench-test-" + std::to_string(rd()));
+    if (fs::create_directory(p)) {
+      path_ = p.string();
+      return;
+    }
+  }
+  throw std::runtime_error("cannot create a temp dir");
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void writePgm(const std::string& path, int width, int height, const std::vector<uint8_t>& pixels) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << "P5\n" << width << " " << height << "\n255\n";
+  out.write(reinterpret_cast<const char*>(pixels.data()), static_cast<std::streamsize>(pixels.size()));
+}
+
+void makeBlobDataset(const std::string& root, int perClass, int size, int numClasses, bool withSplits,
+                     uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.f, 18.f);
+  std::uniform_real_distribution<float> jitter(-0.06f, 0.06f);
+  static const char* kNames[] = {"NORMAL", "PNEUMONIA", "C2", "C3", "C4", "C5", "C6", "C7"};
+  for (int c = 0; c < numClasses; ++c) {
+    // class centre on a circle
+    const float angle = 6.2831853f * static_cast<float>(c) / static_cast<float>(numClasses);
+    for (int i = 0; i < perClass; ++i) {
+      const float cx = size * (0.5f + 0.28f * std::cos(angle) + jitter(rng));
+      const float cy = size * (0.5f + 0.28f * std::sin(angle) + jitter(rng));
+      std::vector<uint8_t> px(static_cast<size_t>(size) * size);
+      for (int y = 0; y < size; ++y) {
+        for (int x = 0; x < size; ++x) {
+          const float d2 = (x - cx) * (x - cx) + (y - cy) * (y - cy);
+          const float v = 60.f + 170.f * std::exp(-d2 / (2.f * (size * 0.12f) * (size * 0.12f))) + noise(rng);
+          px[static_cast<size_t>(y) * size + x] = static_cast<uint8_t>(std::clamp(v, 0.f, 255.f));
+        }
+      }
+      std::string dir = root;
+      if (withSplits) {
+        dir += (i % 5 == 4) ? "/val" : "/train";
+      }
+      writePgm(dir + "/" + kNames[c] + "/img" + std::to_string(i) + ".pgm", size, size, px);
+    }
+  }
+}
+
+std::string sharedDataDir() {
+#ifdef AMPBENCH_SHARED_DATA
+  return AMPBENCH_SHARED_DATA;
+#else
+  return "../shared/data";
+#endif
+}
+
+}  // namespace ampbench::test

@@ -1,0 +1,35 @@
+#pragma once
+// Helpers shared by the engine tests: temporary folders and generated datasets.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ampbench::test {
+
+// A fresh temporary directory, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Writes an 8-bit grayscale PGM (no OpenCV needed).
+void writePgm(const std::string& path, int width, int height, const std::vector<uint8_t>& pixels);
+
+// A two-class (or n-class) image folder that a small CNN separates easily: class k
+// images carry a bright blob in a class-specific place plus noise. Layout "flat" writes
+// root/<class>/, "splits" writes root/train/<class>/ and root/val/<class>/.
+void makeBlobDataset(const std::string& root, int perClass, int size, int numClasses = 2,
+                     bool withSplits = false, uint32_t seed = 7);
+
+std::string sharedDataDir();  // ../shared/data, may not exist
+
+}  // namespace ampbench::test
