@@ -3,6 +3,7 @@
 // 3 the run diverged (NaN/inf loss; last good checkpoint kept), 130 cancelled (Ctrl-C).
 
 #include "app/cli/CliReporter.h"
+#include "app/cli/ExportCommand.h"
 #include "engine/train/RunDir.h"
 #include "engine/train/Trainer.h"
 #include "engine/util/Errors.h"
@@ -88,6 +89,8 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
   app->add_option("--device", s.device, "auto, cpu or cuda");
   app->add_option("--eval-every", c.evalEvery, "validate every N epochs");
   app->add_option("--step-events", c.stepEventEvery, "log every N-th step");
+  app->add_option("--inject-nan-at-step", c.injectNanAtStep, "testing: make the loss of step N NaN")
+      ->group("Testing");
 }
 
 void resolveStrings(ampbench::RunConfig& c, const StringOptions& s) {
@@ -185,6 +188,9 @@ int main(int argc, char** argv) {
   predict->add_option("images", predictImagesList, "image files")->required();
   predict->add_flag("--json", predictJson, "JSON output");
 
+  ampbench::cli::ExportArgs exportArgs;
+  auto* exportCmd = ampbench::cli::addExportCommand(app, exportArgs);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -247,6 +253,9 @@ int main(int argc, char** argv) {
                   m.specificity, m.loss);
       return kExitOk;
     }
+    if (*exportCmd) {
+      return ampbench::cli::runExportCommand(exportArgs);
+    }
     if (*predict) {
       const auto set = ampbench::predictImages(predictRun, predictImagesList);
       bool anyError = false;
@@ -258,6 +267,7 @@ int main(int argc, char** argv) {
           nlohmann::ordered_json e{{"path", p.path}};
           if (p.error.empty()) {
             e["probabilities"] = p.probabilities;
+            e["logits"] = p.logits;
             e["predicted"] = set.classes[p.predicted];
           } else {
             e["error"] = p.error;

@@ -364,6 +364,10 @@ std::map<std::string, ImageArray> readNpz(const std::string& path) {
   throw InputError("reading .npz needs libzip, and this build has none: install libzip-dev and rebuild, "
                    "or convert " + path + " to image folders");
 #else
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) == 0) {
+    throw InputError(path + " is empty: download or save it again");
+  }
   int err = 0;
   zip_t* za = zip_open(path.c_str(), ZIP_RDONLY, &err);
   if (za == nullptr) {
@@ -394,6 +398,7 @@ std::map<std::string, ImageArray> readNpz(const std::string& path) {
       continue;
     }
     key.resize(key.size() - 4);
+    key = key.substr(key.rfind('/') + 1);  // savez writes flat names; tolerate folders
     const auto endsWith = [&](const char* s) {
       const size_t n = std::strlen(s);
       return key.size() > n && key.compare(key.size() - n, n, s) == 0;

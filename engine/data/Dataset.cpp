@@ -283,6 +283,11 @@ DatasetIndex scanDataset(const std::string& path, const SplitOptions& split,
     auto idx = readIdxFolder(path);
     if (!idx.empty()) {
       index = fromArrays(path, "idx", std::move(idx));
+      // Debian's dataset-fashion-mnist: use the published class names.
+      if (index.classes.size() == 10 && lower(path).find("fashion") != std::string::npos) {
+        index.classes = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+      }
     } else {
       index = scanFolder(p, split, progress);
     }

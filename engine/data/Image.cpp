@@ -6,7 +6,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <locale>
 #include <new>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 
@@ -232,13 +235,13 @@ std::string frameValue(const gdcm::DataSet& ds, const gdcm::Tag& macro, const gd
   return {};
 }
 
-// First value of a multi-valued decimal string ("40\400 " -> 40).
+// First value of a multi-valued decimal string ("40\400 " -> 40). The classic locale:
+// the GUI runs under the user's locale, where strtod may expect a decimal comma.
 bool firstNumber(const std::string& s, double& out) {
-  const std::string first = s.substr(0, s.find('\\'));
-  const char* begin = first.c_str();
-  char* end = nullptr;
-  const double v = std::strtod(begin, &end);
-  if (end == begin || !std::isfinite(v)) {
+  std::istringstream in(s.substr(0, s.find('\\')));
+  in.imbue(std::locale::classic());
+  double v = 0.0;
+  if (!(in >> v) || !std::isfinite(v)) {
     return false;
   }
   out = v;
@@ -494,6 +497,9 @@ int decodeFlags(const std::vector<uint8_t>& bytes, int channels, int maxSide) {
 }
 
 Image8 decodeRaster(const std::vector<uint8_t>& bytes, int channels, int maxSide) {
+  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    throw DecodeError("file too large to decode (over 2 GB)");
+  }
   const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data()));
   cv::Mat m = cv::imdecode(encoded, decodeFlags(bytes, channels, maxSide));
   if (m.empty()) {

@@ -22,10 +22,11 @@ namespace ampbench {
 namespace {
 
 torch::Tensor imageToTensor(const Image8& img) {
-  // HWC uint8 -> CHW uint8 (owning copy)
+  // HWC uint8 -> CHW uint8 (owning copy). clone, not contiguous(): with one channel the
+  // permuted view already counts as contiguous and would keep pointing into `img`.
   auto t = torch::from_blob(const_cast<uint8_t*>(img.pixels.data()), {img.height, img.width, img.channels},
                             torch::kUInt8);
-  return t.permute({2, 0, 1}).contiguous();
+  return t.permute({2, 0, 1}).clone(at::MemoryFormat::Contiguous);
 }
 
 // Arrays (npz/idx) are resized with torch: area averaging when shrinking, bilinear when

@@ -55,7 +55,8 @@ nlohmann::ordered_json runEntry(const std::string& mode, const RunSummary& r, co
   j["epochs"] = r.epochsCompleted;
   j["median_epoch_seconds"] = r.medianEpochSeconds;
   j["images_per_s"] = r.imagesPerSecond;
-  j["speedup_vs_baseline"] = base.imagesPerSecond > 0 ? r.imagesPerSecond / base.imagesPerSecond : 0.0;
+  const double speedup = base.imagesPerSecond > 0 ? r.imagesPerSecond / base.imagesPerSecond : 0.0;
+  j[base.precision.resolved == PrecisionMode::Fp32 ? "speedup_vs_fp32" : "speedup_vs_baseline"] = speedup;
   j["peak_rss_mb"] = r.peakRssMb;
   j["val_accuracy"] = r.finalVal.accuracy;
   j["val_auc"] = r.finalVal.auc;

@@ -138,7 +138,9 @@ PredictionSet predictImages(const std::string& runOrModel, const std::vector<std
     try {
       auto x = decodeToTensor(path, info.config.imageSize, c).unsqueeze(0).to(torch::kFloat).div_(255.0);
       x = (x - mean) / sd;
-      auto probs = torch::softmax(model->forward(x).to(torch::kFloat), 1)[0].contiguous();
+      const auto logits = model->forward(x).to(torch::kFloat)[0].contiguous();
+      p.logits.assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+      auto probs = torch::softmax(logits, 0).contiguous();
       p.probabilities.assign(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
       p.predicted = probs.argmax().item<int64_t>();
     } catch (const std::exception& e) {

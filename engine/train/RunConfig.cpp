@@ -117,6 +117,7 @@ std::string configToJson(const RunConfig& c, int indent) {
               {"device", toString(c.device)},
               {"eval_every", c.evalEvery},
               {"step_event_every", c.stepEventEvery},
+              {"inject_nan_at_step", c.injectNanAtStep},
               {"out", c.outDir},
               {"resume_from", c.resumeFrom}};
   return j.dump(indent);
@@ -186,6 +187,7 @@ RunConfig configFromJson(const std::string& text) {
   getEnum(r, "device", c.device, parseDevice);
   get(r, "eval_every", c.evalEvery);
   get(r, "step_event_every", c.stepEventEvery);
+  get(r, "inject_nan_at_step", c.injectNanAtStep);
   get(r, "out", c.outDir);
   get(r, "resume_from", c.resumeFrom);
   return c;

@@ -80,6 +80,10 @@ struct RunConfig {
   int64_t evalEvery = 1;      // validate every N epochs (always after the last)
   int64_t stepEventEvery = 1; // step events / steps.csv rows every N steps
 
+  // Fault injection for testing the divergence path: the loss of this global step
+  // (1-based) is made NaN. 0 = off.
+  int64_t injectNanAtStep = 0;
+
   // output
   std::string outDir;
   std::string resumeFrom;  // a run dir whose checkpoint.pt to continue from

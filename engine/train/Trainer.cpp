@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -326,6 +327,9 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
       logits = logits.to(torch::kFloat);
       auto loss = torch::nn::functional::cross_entropy(
           logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(weights));
+      if (c.injectNanAtStep == pos.globalStep + 1) {
+        loss = loss * std::numeric_limits<float>::quiet_NaN();
+      }
       scaler.scale(loss).backward();
       if (c.gradClipNorm > 0) {
         scaler.unscale(*optimizer);

@@ -44,6 +44,7 @@ Metrics evaluateRun(const std::string& runDir, const std::string& dataPath, cons
 struct Prediction {
   std::string path;
   std::vector<double> probabilities;  // in class order
+  std::vector<double> logits;         // the model's raw outputs, in class order
   int64_t predicted = -1;
   std::string error;  // non-empty when the image could not be read
 };

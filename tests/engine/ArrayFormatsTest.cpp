@@ -242,7 +242,7 @@ TEST(Npz, BadArchivesThrowInputError) {
   writeBytes(dir / "garbage.npz", "this is not a zip archive at all, just text");
   EXPECT_NE(npzError(dir / "garbage.npz"), "");
   writeBytes(dir / "empty.npz", "");
-  EXPECT_NE(npzError(dir / "empty.npz"), "");
+  EXPECT_NE(npzError(dir / "empty.npz").find("empty"), std::string::npos);
 
   const auto check = [&](const std::string& name, const std::vector<std::pair<std::string, std::string>>& entries,
                          const std::string& expected) {

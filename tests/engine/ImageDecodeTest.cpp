@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -253,6 +254,33 @@ TEST(ImageDecode, JpegReducedDecodingWhenMuchLarger) {
   EXPECT_EQ(same.width, 1040);
 }
 
+TEST(ImageDecode, ReferenceChestXrayIfPresent) {
+  const std::string folder = test::sharedDataDir() + "/chest_xray/train/NORMAL";
+  std::error_code ec;
+  std::string first;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    if (looksLikeImageFile(entry.path().string())) {
+      first = entry.path().string();
+      break;
+    }
+  }
+  if (first.empty()) {
+    GTEST_SKIP() << "reference data not present at " << folder;
+  }
+  const Image8 full = decodeImageFile(first, 1);
+  EXPECT_EQ(full.width, 224);
+  EXPECT_EQ(full.height, 224);
+  const Image8 half = decodeImageFile(first, 1, 100);  // 224 >= 2 * 100: libjpeg halves it
+  EXPECT_EQ(half.width, 112);
+  const Image8 resized = resizeImage(full, 112);
+  ASSERT_EQ(half.pixels.size(), resized.pixels.size());
+  double meanDiff = 0;  // same picture through different filters
+  for (size_t i = 0; i < half.pixels.size(); ++i) {
+    meanDiff += std::abs(half.pixels[i] - resized.pixels[i]);
+  }
+  EXPECT_LT(meanDiff / static_cast<double>(half.pixels.size()), 3.0);
+}
+
 TEST(ImageDecode, CorruptFilesThrowWithReason) {
   TempDir dir;
   writeBytes(dir / "garbage.png", std::string("\x89PNG\r\n\x1a\n this is not really a png at all", 40));
@@ -281,6 +309,7 @@ struct DicomSpec {
   gdcm::PhotometricInterpretation::PIType photometric = gdcm::PhotometricInterpretation::MONOCHROME2;
   std::string windowCenter;  // DS strings, empty = absent
   std::string windowWidth;
+  std::string voiFunction;  // VOI LUT Function, empty = absent (LINEAR)
   std::string slope;
   std::string intercept;
   gdcm::TransferSyntax::TSType syntax = gdcm::TransferSyntax::ExplicitVRLittleEndian;
@@ -341,6 +370,9 @@ bool writeDicom(const std::string& path, const DicomSpec& s, const std::vector<c
     putString(ds, 0x0028, 0x1050, gdcm::VR::DS, s.windowCenter);
     putString(ds, 0x0028, 0x1051, gdcm::VR::DS, s.windowWidth);
   }
+  if (!s.voiFunction.empty()) {
+    putString(ds, 0x0028, 0x1056, gdcm::VR::CS, s.voiFunction);
+  }
   writer.SetFileName(path.c_str());
   return writer.Write();
 }
@@ -388,19 +420,29 @@ TEST(DicomDecode, Monochrome1IsInverseOfMonochrome2) {
 TEST(DicomDecode, VoiWindowOn12BitData) {
   TempDir dir;
   DicomSpec spec;
-  spec.width = 5;
+  spec.width = 6;
   spec.height = 1;
   spec.bitsStored = 12;
-  spec.windowCenter = "2048\\1000";  // multi-valued: the first value counts
-  spec.windowWidth = "1000\\200";
-  ASSERT_TRUE(writeDicom(dir / "win.dcm", spec, toBytes16({0, 1000, 2048, 3000, 4095})));
+  spec.windowCenter = "2048.0\\1000";  // multi-valued: the first value counts
+  spec.windowWidth = "1000.\\200";
+  const std::vector<char> bytes = toBytes16({0, 1000, 2048, 3000, 4095, 2298});
+  ASSERT_TRUE(writeDicom(dir / "win.dcm", spec, bytes));
   const Image8 img = decodeImageFile(dir / "win.dcm", 1);
-  ASSERT_EQ(img.pixels.size(), 5u);
+  ASSERT_EQ(img.pixels.size(), 6u);
   EXPECT_EQ(img.pixels[0], 0);
   EXPECT_EQ(img.pixels[1], 0);  // below 1548
   EXPECT_NEAR(img.pixels[2], 128, 1);
   EXPECT_EQ(img.pixels[3], 255);  // above 2548
   EXPECT_EQ(img.pixels[4], 255);
+  EXPECT_NEAR(img.pixels[5], 191, 1);  // a quarter width above the centre
+
+  spec.voiFunction = "SIGMOID";
+  ASSERT_TRUE(writeDicom(dir / "sigmoid.dcm", spec, bytes));
+  const Image8 sig = decodeImageFile(dir / "sigmoid.dcm", 1);
+  EXPECT_NEAR(sig.pixels[2], 128, 1);
+  EXPECT_LE(sig.pixels[1], 5);
+  EXPECT_GE(sig.pixels[3], 245);  // a sigmoid never quite saturates
+  EXPECT_NEAR(sig.pixels[5], 186, 1);  // 255 / (1 + e^-1)
 }
 
 TEST(DicomDecode, RescaleAndSignedPixels) {

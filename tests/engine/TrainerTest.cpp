@@ -1,1 +1,248 @@
+#include "TestUtil.h"
+#include "engine/train/RunDir.h"
+#include "engine/train/Trainer.h"
+#include "engine/util/Errors.h"
+#include "engine/util/Files.h"
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using namespace ampbench;
+using ampbench::test::TempDir;
+
+namespace {
+
+struct Row {
+  std::vector<std::string> cells;
+  double num(size_t i) const { return std::stod(cells.at(i)); }
+};
+
+std::vector<Row> readCsv(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // header
+  std::vector<Row> rows;
+  while (std::getline(in, line)) {
+    Row r;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) r.cells.push_back(cell);
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+// Synthetic data needs no decoder, so these tests run on builds without OpenCV too.
+RunConfig tinyConfig(const std::string& out) {
+  RunConfig c;
+  c.dataPath = "synthetic:96";
+  c.imageSize = 16;
+  c.batchSize = 16;
+  c.epochs = 2;
+  c.threads = 2;
+  c.seed = 3;
+  c.outDir = out;
+  return c;
+}
+
+struct Recorder : RunObserver {
+  std::vector<StepEvent> steps;
+  std::vector<EpochEvent> epochs;
+  int started = 0, finished = 0, cancelled = 0, failed = 0;
+  std::function<void(const StepEvent&)> onStepHook;
+  std::function<void(const EpochEvent&)> onEpochHook;
+  void onRunStarted(const RunStartedEvent&) override { ++started; }
+  void onStep(const StepEvent& e) override {
+    steps.push_back(e);
+    if (onStepHook) onStepHook(e);
+  }
+  void onEpoch(const EpochEvent& e) override {
+    epochs.push_back(e);
+    if (onEpochHook) onEpochHook(e);
+  }
+  void onFinished(const RunSummary&) override { ++finished; }
+  void onCancelled(const RunSummary&) override { ++cancelled; }
+  void onFailed(const RunSummary&) override { ++failed; }
+};
+
+}  // namespace
+
+TEST(Trainer, WritesTheRunDirectoryOfTheDesign) {
+  TempDir dir;
+  Recorder rec;
+  const auto s = runTraining(tinyConfig(dir / "run"), rec, CancelToken{});
+  EXPECT_EQ(s.status, RunStatus::Finished);
+  for (const char* f : {"config.json", "dataset.json", "steps.csv", "epochs.csv", "checkpoint.pt", "metrics.json"}) {
+    EXPECT_TRUE(fs::exists(dir / ("run/" + std::string(f)))) << f;
+  }
+  std::ifstream steps(dir / "run/steps.csv");
+  std::string header;
+  std::getline(steps, header);
+  EXPECT_EQ(header, kStepsHeader);
+  EXPECT_EQ(readCsv(dir / "run/epochs.csv").size(), 2u);
+  EXPECT_EQ(readCsv(dir / "run/steps.csv").size(), 12u);  // 96 / 16 = 6 steps x 2 epochs
+  EXPECT_EQ(rec.started, 1);
+  EXPECT_EQ(rec.finished, 1);
+  EXPECT_EQ(rec.steps.size(), 12u);
+  const auto cfg = readRunConfig(dir / "run");
+  EXPECT_EQ(cfg.imageSize, 16);
+  EXPECT_EQ(cfg.seed, 3u);
+  const auto metrics = nlohmann::json::parse(readFile(dir / "run/metrics.json"));
+  EXPECT_EQ(metrics["status"], "finished");
+}
+
+TEST(Trainer, SameSeedSameLosses) {
+  TempDir dir;
+  Recorder a, b;
+  runTraining(tinyConfig(dir / "a"), a, CancelToken{});
+  runTraining(tinyConfig(dir / "b"), b, CancelToken{});
+  ASSERT_EQ(a.steps.size(), b.steps.size());
+  for (size_t i = 0; i < a.steps.size(); ++i) {
+    EXPECT_EQ(a.steps[i].loss, b.steps[i].loss) << "step " << i;
+  }
+  auto c = tinyConfig(dir / "c");
+  c.seed = 4;
+  Recorder other;
+  runTraining(c, other, CancelToken{});
+  EXPECT_NE(other.steps[0].loss, a.steps[0].loss);
+}
+
+TEST(Trainer, ResumeFromCheckpointContinuesIdentically) {
+  TempDir dir;
+  Recorder full;
+  runTraining(tinyConfig(dir / "full"), full, CancelToken{});
+
+  // Same run, stopped after epoch 1 (cancel arrives as epoch 1 ends), then resumed.
+  CancelToken cancel;
+  Recorder first;
+  first.onEpochHook = [&](const EpochEvent&) { cancel.cancel(); };
+  const auto s1 = runTraining(tinyConfig(dir / "part"), first, cancel);
+  ASSERT_EQ(s1.status, RunStatus::Cancelled);
+  ASSERT_EQ(s1.epochsCompleted, 1);
+  auto c = tinyConfig(dir / "part");
+  c.resumeFrom = dir / "part";
+  Recorder second;
+  const auto s2 = runTraining(c, second, CancelToken{});
+  ASSERT_EQ(s2.status, RunStatus::Finished);
+  ASSERT_EQ(second.steps.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(second.steps[i].step, full.steps[6 + i].step);
+    EXPECT_EQ(second.steps[i].loss, full.steps[6 + i].loss) << "resumed step " << i;
+  }
+  // The CSV logs hold each epoch once.
+  EXPECT_EQ(readCsv(dir / "part/epochs.csv").size(), 2u);
+  EXPECT_EQ(readCsv(dir / "part/steps.csv").size(), 12u);
+}
+
+TEST(Trainer, CancelStopsAtTheNextStepAndLeavesAConsistentRunDir) {
+  TempDir dir;
+  CancelToken cancel;
+  Recorder rec;
+  rec.onStepHook = [&](const StepEvent& e) {
+    if (e.step == 3) cancel.cancel();
+  };
+  const auto s = runTraining(tinyConfig(dir / "run"), rec, cancel);
+  EXPECT_EQ(s.status, RunStatus::Cancelled);
+  EXPECT_EQ(rec.cancelled, 1);
+  EXPECT_EQ(rec.steps.size(), 3u);
+  EXPECT_EQ(readCsv(dir / "run/steps.csv").size(), 3u);
+  const auto metrics = nlohmann::json::parse(readFile(dir / "run/metrics.json"));
+  EXPECT_EQ(metrics["status"], "cancelled");
+}
+
+TEST(Trainer, NanLossStopsCleanlyAndKeepsTheLastGoodCheckpoint) {
+  TempDir dir;
+  auto c = tinyConfig(dir / "run");
+  c.injectNanAtStep = 8;  // in epoch 2
+  Recorder rec;
+  const auto s = runTraining(c, rec, CancelToken{});
+  EXPECT_EQ(s.status, RunStatus::Diverged);
+  EXPECT_EQ(rec.failed, 1);
+  EXPECT_EQ(s.epochsCompleted, 1);
+  EXPECT_NE(s.message.find("last good checkpoint (epoch 1)"), std::string::npos) << s.message;
+  EXPECT_TRUE(fs::exists(dir / "run/checkpoint.pt"));
+  // The kept checkpoint resumes.
+  auto r = tinyConfig(dir / "run");
+  r.resumeFrom = dir / "run";
+  Recorder again;
+  EXPECT_EQ(runTraining(r, again, CancelToken{}).status, RunStatus::Finished);
+}
+
+TEST(Trainer, SkippedStepsDoNotAdvanceTheSchedule) {
+  TempDir dir;
+  auto c = tinyConfig(dir / "run");
+  c.scaler.mode = ScalingKind::On;
+  c.scaler.initScale = std::ldexp(1.0, 140);  // overflows float32: the first steps must be skipped
+  c.batchSize = 8;
+  c.epochs = 3;  // 36 steps
+  Recorder rec;
+  const auto s = runTraining(c, rec, CancelToken{});
+  ASSERT_EQ(s.status, RunStatus::Finished);
+  ASSERT_GE(s.skippedSteps, 13);
+  const auto& st = rec.steps;
+  EXPECT_TRUE(st[0].skipped);
+  EXPECT_DOUBLE_EQ(st[0].lossScale, std::ldexp(1.0, 139)) << "halved after the overflow";
+  for (size_t i = 0; i + 1 < st.size(); ++i) {
+    if (st[i].skipped) {
+      EXPECT_EQ(st[i + 1].lr, st[i].lr) << "lr moved after skipped step " << i;
+    } else {
+      EXPECT_NE(st[i + 1].lr, st[i].lr) << "lr stuck after applied step " << i;
+    }
+  }
+}
+
+TEST(Trainer, Fp16StartsAtTheDefaultLossScaleAndIsLabelledEmulated) {
+  TempDir dir;
+  auto c = tinyConfig(dir / "run");
+  c.precision = PrecisionMode::Fp16;
+  c.epochs = 1;
+  Recorder rec;
+  const auto s = runTraining(c, rec, CancelToken{});
+  EXPECT_EQ(s.status, RunStatus::Finished);
+  EXPECT_TRUE(s.precision.emulated);
+  EXPECT_TRUE(s.precision.lossScaling);
+  EXPECT_DOUBLE_EQ(readCsv(dir / "run/steps.csv")[0].num(4), 65536.0);
+  const auto cfg = nlohmann::json::parse(readFile(dir / "run/config.json"));
+  EXPECT_EQ(cfg["resolved"]["precision"]["emulated"], true);
+}
+
+TEST(Trainer, FewerImagesThanABatchIsRefused) {
+  TempDir dir;
+  auto c = tinyConfig(dir / "run");
+  c.batchSize = 500;
+  Recorder rec;
+  EXPECT_THROW(runTraining(c, rec, CancelToken{}), InputError);
+}
+
+TEST(Trainer, UnwritableOutputIsRefused) {
+  auto c = tinyConfig("/proc/ampbench-cannot-write-here");
+  Recorder rec;
+  EXPECT_THROW(runTraining(c, rec, CancelToken{}), InputError);
+}
+
+TEST(Comparison, SameInitialWeightsAndConsistentSummary) {
+  TempDir dir;
+  auto c = tinyConfig(dir / "cmp");
+  c.epochs = 1;
+  Recorder rec;
+  const auto s = runComparison(c, {"bf16", "fp32"}, rec, CancelToken{});
+  ASSERT_EQ(s.runs.size(), 2u);
+  EXPECT_EQ(s.modeNames[0], "fp32") << "fp32 is moved first as the baseline";
+  EXPECT_TRUE(fs::exists(dir / "cmp/fp32/steps.csv"));
+  EXPECT_TRUE(fs::exists(dir / "cmp/bf16/steps.csv"));
+  const auto a = readCsv(dir / "cmp/fp32/steps.csv"), b = readCsv(dir / "cmp/bf16/steps.csv");
+  EXPECT_NEAR(a[0].num(2), b[0].num(2), 0.05) << "identical initial weights give the same first loss";
+  const auto j = nlohmann::json::parse(readFile(dir / "cmp/comparison.json"));
+  ASSERT_EQ(j["modes"].size(), 2u);
+  EXPECT_DOUBLE_EQ(j["modes"][1]["speedup_vs_fp32"].get<double>(),
+                   s.runs[1].imagesPerSecond / s.runs[0].imagesPerSecond);
+  const auto back = readComparison(dir / "cmp");
+  EXPECT_EQ(back.modeNames, s.modeNames);
+  EXPECT_DOUBLE_EQ(back.runs[1].imagesPerSecond, s.runs[1].imagesPerSecond);
+  EXPECT_FALSE(s.verdict.empty());
+}

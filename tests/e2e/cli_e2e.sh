@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# End-to-end tests of ampbench-cli on data this script generates.
+#   cli_e2e.sh PATH/TO/ampbench-cli
+set -u
+CLI=${1:?usage: cli_e2e.sh PATH/TO/ampbench-cli}
+PY=/usr/bin/python3
+HERE=$(cd "$(dirname "$0")" && pwd)
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+check() {
+  if eval "$2"; then echo "ok    $1"; pass=$((pass + 1)); else echo "FAIL  $1"; fail=$((fail + 1)); fi
+}
+json() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+$PY "$HERE/make_dataset.py" "$T/data" 120 28 || { echo "cannot generate data"; exit 1; }
+COMMON=(--data "$T/data" --model small_cnn --epochs 4 --batch-size 32 --image-size 28 --seed 1 --quiet)
+
+# --- every precision mode learns the generated task
+for mode in fp32 fp16 bf16 auto; do
+  "$CLI" train "${COMMON[@]}" --precision "$mode" --out "$T/run_$mode" >"$T/out_$mode" 2>&1; rc=$?
+  check "train --precision $mode exits 0 ($rc)" '[ $rc -eq 0 ]'
+  acc=$(json "$T/run_$mode/metrics.json" 'd["val"]["accuracy"]' 2>/dev/null || echo 0)
+  check "train --precision $mode reaches val accuracy >= 0.9 ($acc)" "$PY -c 'import sys; sys.exit(0 if $acc >= 0.9 else 1)'"
+done
+check "fp16 on CPU is labelled emulated" '[ "$(json "$T/run_fp16/config.json" "d[\"resolved\"][\"precision\"][\"emulated\"]")" = True ]'
+check "fp16 steps.csv starts at loss scale 65536" \
+  '[ "$(sed -n 2p "$T/run_fp16/steps.csv" | cut -d, -f5)" = 65536 ]'
+
+# --- compare: comparison.json agrees with the run dirs
+"$CLI" compare --data "$T/data" --model small_cnn --modes fp32,bf16 --epochs 3 --batch-size 32 --image-size 28 \
+  --seed 1 --out "$T/cmp" --quiet >"$T/out_cmp" 2>&1; rc=$?
+check "compare exits 0 ($rc)" '[ $rc -eq 0 ]'
+check "compare prints the table and a verdict" 'grep -q "speed-up" "$T/out_cmp" && grep -q "trained" "$T/out_cmp"'
+check "comparison.json matches the run dirs" "$PY - '$T/cmp' <<'PY'
+import json, sys
+root = sys.argv[1]
+c = json.load(open(f'{root}/comparison.json'))
+modes = {m['mode']: m for m in c['modes']}
+assert list(modes) == ['fp32', 'bf16'], list(modes)
+for name, m in modes.items():
+    run = json.load(open(f'{root}/{name}/metrics.json'))
+    assert abs(run['images_per_s'] - m['images_per_s']) < 1e-6 * max(1, m['images_per_s']), name
+    assert abs(run['val']['accuracy'] - m['val_accuracy']) < 1e-9, name
+    assert abs(run['val']['auc'] - m['val_auc']) < 1e-9, name
+    assert run['overflow_steps'] == m['overflow_steps'], name
+    assert abs(run['peak_rss_mb'] - m['peak_rss_mb']) < 1e-6, name
+b = modes['bf16']
+assert abs(b['speedup_vs_fp32'] - b['images_per_s'] / modes['fp32']['images_per_s']) < 1e-9
+PY"
+
+# --- bad input: exit 2 with a one-line message
+mkdir -p "$T/one/NORMAL" && cp "$T"/data/NORMAL/img000*.pgm "$T/one/NORMAL/"
+"$CLI" train --data "$T/one" --out "$T/r1" >"$T/o1" 2>&1; rc=$?
+check "one class → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "only one class" "$T/o1"'
+"$CLI" train --data "$T/nope" --out "$T/r2" >"$T/o2" 2>&1; rc=$?
+check "missing folder → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "does not exist" "$T/o2"'
+mkdir -p "$T/empty"
+"$CLI" train --data "$T/empty" --out "$T/r3" >"$T/o3" 2>&1; rc=$?
+check "empty folder → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "class folders" "$T/o3"'
+"$CLI" train --data "$T/data" --model vgg99 --out "$T/r4" >"$T/o4" 2>&1; rc=$?
+check "unknown model → exit 2 naming the choices ($rc)" '[ $rc -eq 2 ] && grep -q "resnet18" "$T/o4"'
+"$CLI" train --data "$T/data" --precision fp8 --out "$T/r5" >"$T/o5" 2>&1; rc=$?
+check "unknown precision → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "bf16" "$T/o5"'
+"$CLI" train --data "$T/data" --batch-size 4096 --image-size 28 --out "$T/r6" >"$T/o6" 2>&1; rc=$?
+check "fewer images than a batch → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "batch-size" "$T/o6"'
+"$CLI" train --data "$T/data" --precision fp16 --strict --out "$T/r7" >"$T/o7" 2>&1; rc=$?
+check "fp16 --strict on CPU → exit 2 saying emulated ($rc)" '[ $rc -eq 2 ] && grep -q "emulated" "$T/o7"'
+"$CLI" train --data "$T/data" --out /proc/ampbench-nope >"$T/o8" 2>&1; rc=$?
+check "unwritable output → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "writ" "$T/o8"'
+# corrupt files are skipped and listed, never fatal
+cp -r "$T/data" "$T/dirty" && echo garbage >"$T/dirty/NORMAL/bad.png" && : >"$T/dirty/PNEUMONIA/zero.jpg"
+"$CLI" train --data "$T/dirty" --epochs 1 --image-size 28 --out "$T/r9" >"$T/o9" 2>&1; rc=$?
+check "corrupt images are skipped, listed, not fatal ($rc)" \
+  '[ $rc -eq 0 ] && [ "$(json "$T/r9/dataset.json" "d[\"skipped_count\"]")" = 2 ] && grep -q "skipped 2" "$T/o9"'
+
+# --- NaN loss stops cleanly (exit 3) and keeps the last good checkpoint
+"$CLI" train "${COMMON[@]}" --epochs 3 --inject-nan-at-step 9 --out "$T/nan" >"$T/onan" 2>&1; rc=$?
+check "NaN loss → exit 3 ($rc)" '[ $rc -eq 3 ]'
+check "NaN run keeps the epoch-1 checkpoint and says so" \
+  '[ -s "$T/nan/checkpoint.pt" ] && [ "$(json "$T/nan/metrics.json" "d[\"status\"]")" = diverged ] && grep -q "last good checkpoint" "$T/nan/metrics.json"'
+
+# --- json events: one JSON object per line
+"$CLI" train "${COMMON[@]}" --epochs 1 --json-events --out "$T/je" >"$T/oje" 2>&1; rc=$?
+check "--json-events prints only JSON lines ($rc)" "[ $rc -eq 0 ] && $PY -c \"
+import json,sys
+ev=[json.loads(l)['event'] for l in open('$T/oje') if l.strip()]
+sys.exit(0 if ev[0] in ('data_progress','run_started') and ev[-1]=='finished' and 'step' in ev and 'epoch' in ev else 1)\""
+
+# --- evaluate and predict agree with the run
+"$CLI" evaluate --run "$T/run_fp32" --data "$T/data" --split val --out "$T/eval.json" >"$T/oev" 2>&1; rc=$?
+check "evaluate matches the run's final val accuracy ($rc)" \
+  "[ $rc -eq 0 ] && [ \"\$(json $T/eval.json 'd[\"accuracy\"]')\" = \"\$(json $T/run_fp32/metrics.json 'd[\"val\"][\"accuracy\"]')\" ]"
+"$CLI" predict --run "$T/run_fp32" --json "$T/data/NORMAL/img0000.pgm" "$T/data/PNEUMONIA/img0000.pgm" >"$T/pred.json" 2>"$T/opred"; rc=$?
+check "predict classifies one image of each class ($rc)" "[ $rc -eq 0 ] && $PY -c \"
+import json,sys
+p=json.load(open('$T/pred.json'))['predictions']
+sys.exit(0 if [x['predicted'] for x in p]==['NORMAL','PNEUMONIA'] and abs(sum(p[0]['probabilities'])-1)<1e-5 else 1)\""
+
+# --- resume continues a run
+"$CLI" train "${COMMON[@]}" --epochs 2 --out "$T/res" >/dev/null 2>&1
+"$CLI" train "${COMMON[@]}" --epochs 3 --resume "$T/res" --out "$T/res" >"$T/ores" 2>&1; rc=$?
+check "resume adds the missing epoch ($rc)" '[ $rc -eq 0 ] && [ "$(tail -n +2 "$T/res/epochs.csv" | wc -l)" -eq 3 ]'
+
+echo
+echo "e2e: $pass passed, $fail failed"
+[ $fail -eq 0 ]
