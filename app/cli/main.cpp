@@ -148,6 +148,8 @@ void printComparisonTable(const ampbench::ComparisonSummary& s) {
 int main(int argc, char** argv) {
   CLI::App app{"AmpBench: honest mixed-precision training on medical images (headless)"};
   app.require_subcommand(1);
+  // A repeated option takes its last value, so scripts can override a shared set of flags.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", "ampbench-cli " + ampbench::engineVersion() + " (LibTorch " +
                                         ampbench::torchVersion() + ")");
 

@@ -337,6 +337,7 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
       }
       const bool stepped = scaler.step(*optimizer);
       const bool overflow = scaler.enabled() && scaler.lastStepOverflowed();
+      const double stepScale = scaler.scaleValue();  // the scale this step's loss was multiplied by
       scaler.update();
       if (stepped) {
         pos.scheduleStep += 1;  // a skipped step does not advance the LR schedule
@@ -360,7 +361,7 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
         p.event.stepInEpoch = s;
         p.event.stepsPerEpoch = stepsPerEpoch;
         p.event.lr = lr;
-        p.event.lossScale = scaler.scaleValue();
+        p.event.lossScale = stepScale;
         p.event.overflow = overflow;
         p.event.skipped = !stepped;
         p.event.imagesPerSecond = static_cast<double>(seen) / std::max(1e-9, secondsSince(epochStart));
