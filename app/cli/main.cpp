@@ -161,6 +161,7 @@ int main(int argc, char** argv) {
   addRunOptions(train, trainCfg, trainStr, true);
   train->add_option("--out", trainCfg.outDir, "run directory to write")->required();
   train->add_option("--resume", trainCfg.resumeFrom, "continue the run in this directory from its checkpoint");
+  train->add_flag("--export", trainCfg.exportAtEnd, "export model.onnx, model.pt and model.json when the run finishes");
 
   ampbench::RunConfig cmpCfg;
   StringOptions cmpStr;

@@ -46,7 +46,9 @@ PrecisionInfo resolvePrecision(PrecisionMode mode, const c10::Device& device, co
       info.label = "BF16 mixed";
       info.note = cuda ? "autocast bfloat16 (Ampere or newer), FP32 master weights"
                        : (cpuHasBf16() ? "autocast bfloat16 through oneDNN (AVX512-BF16/AMX), FP32 master weights"
-                                       : "autocast bfloat16; this CPU has no native bf16, so expect no speed-up");
+                                       : "autocast bfloat16, but this CPU has no native bf16 (no AVX512-BF16/AMX): "
+                                         "LibTorch falls back to slow reference convolutions, expect bf16 to be "
+                                         "several times SLOWER than fp32 here");
       break;
     case PrecisionMode::Auto:
       break;

@@ -1,5 +1,6 @@
 #include "engine/train/Checkpoint.h"
 
+#include "engine/export/TorchSaveReader.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 
@@ -132,26 +133,22 @@ int64_t loadPretrained(const std::string& path, ClassifierImpl& model) {
     } catch (const std::exception&) {
     }
   }
-  // 3. A Python state dict saved with torch.save (pickle in a zip archive).
+  // 3. A Python state dict saved with torch.save (pickle in a zip archive). torch::pickle_load
+  // of LibTorch 1.13 rejects an OrderedDict's BUILD and small dicts' SETITEM: own reader.
+  std::string stateDictError;
   if (state.empty()) {
     try {
-      const auto bytes = readFile(path);
-      auto ivalue = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-      if (ivalue.isGenericDict()) {
-        for (const auto& kv : ivalue.toGenericDict()) {
-          if (kv.key().isString() && kv.value().isTensor()) {
-            state.emplace_back(kv.key().toStringRef(), kv.value().toTensor());
-          }
-        }
-      }
-    } catch (const std::exception&) {
+      state = readTorchSaveStateDict(path);
+    } catch (const std::exception& e) {
+      stateDictError = e.what();
       state.clear();
     }
   }
   if (state.empty()) {
     throw InputError("cannot read weights from '" + path +
                      "': expected a TorchScript file (torch.jit.save), a state dict saved with torch.save, "
-                     "or an AmpBench checkpoint/model.pt");
+                     "or an AmpBench checkpoint/model.pt" +
+                     (stateDictError.empty() ? std::string() : " (as a torch.save file: " + stateDictError + ")"));
   }
   copyNamedState(model, state, path);
   return static_cast<int64_t>(state.size());

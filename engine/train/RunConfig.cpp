@@ -119,7 +119,8 @@ std::string configToJson(const RunConfig& c, int indent) {
               {"step_event_every", c.stepEventEvery},
               {"inject_nan_at_step", c.injectNanAtStep},
               {"out", c.outDir},
-              {"resume_from", c.resumeFrom}};
+              {"resume_from", c.resumeFrom},
+              {"export_at_end", c.exportAtEnd}};
   return j.dump(indent);
 }
 
@@ -190,6 +191,7 @@ RunConfig configFromJson(const std::string& text) {
   get(r, "inject_nan_at_step", c.injectNanAtStep);
   get(r, "out", c.outDir);
   get(r, "resume_from", c.resumeFrom);
+  get(r, "export_at_end", c.exportAtEnd);
   return c;
 }
 

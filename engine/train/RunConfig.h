@@ -87,6 +87,7 @@ struct RunConfig {
   // output
   std::string outDir;
   std::string resumeFrom;  // a run dir whose checkpoint.pt to continue from
+  bool exportAtEnd = false;  // write model.onnx, model.pt, model.json into the run dir when it finishes
 };
 
 std::string toString(PrecisionMode m);

@@ -1,6 +1,7 @@
 #include "engine/train/Trainer.h"
 
 #include "engine/data/Loader.h"
+#include "engine/export/Export.h"
 #include "engine/precision/LossScaler.h"
 #include "engine/precision/Precision.h"
 #include "engine/train/Checkpoint.h"
@@ -452,6 +453,14 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
       break;
   }
   writer.writeMetrics(summary, data.summary.classes);
+  if (c.exportAtEnd && summary.status == RunStatus::Finished) {
+    try {
+      exportRun(c.outDir, c.outDir, ExportOptions{});
+    } catch (const std::exception& e) {
+      // The run itself succeeded; say why the export did not, and keep the run.
+      summary.message += "; export failed: " + std::string(e.what());
+    }
+  }
   switch (summary.status) {
     case RunStatus::Cancelled: observer.onCancelled(summary); break;
     case RunStatus::Diverged: observer.onFailed(summary); break;

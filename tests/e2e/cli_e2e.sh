@@ -101,6 +101,10 @@ sys.exit(0 if [x['predicted'] for x in p]==['NORMAL','PNEUMONIA'] and abs(sum(p[
 "$CLI" train "${COMMON[@]}" --epochs 3 --resume "$T/res" --out "$T/res" >"$T/ores" 2>&1; rc=$?
 check "resume adds the missing epoch ($rc)" '[ $rc -eq 0 ] && [ "$(tail -n +2 "$T/res/epochs.csv" | wc -l)" -eq 3 ]'
 
+# --- export at the end of a run
+"$CLI" train "${COMMON[@]}" --epochs 1 --export --out "$T/ex" >"$T/oex" 2>&1; rc=$?
+check "train --export writes model.pt and model.json ($rc)" '[ $rc -eq 0 ] && [ -s "$T/ex/model.pt" ] && [ -s "$T/ex/model.json" ]'
+
 echo
 echo "e2e: $pass passed, $fail failed"
 [ $fail -eq 0 ]

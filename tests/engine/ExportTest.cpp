@@ -116,7 +116,11 @@ TEST(ExportOnnx, OpenCvDnnMatchesTheEngineForEveryRegistryModel) {
       const auto ref = engineLogits(*model, x);
       const auto got = opencvLogits(bytes, x);
       ASSERT_EQ(got.sizes(), ref.sizes());
-      EXPECT_LE(maxAbsDiff(ref, got), 1e-4) << "logit scale " << ref.abs().max().item<double>();
+      const double diff = maxAbsDiff(ref, got);
+      std::cout << "[ diff ] " << c.model << " C=" << c.channels << " S=" << c.size << (fold ? " fold-bn" : "")
+                << ": max abs logit diff engine vs OpenCV DNN " << diff << " (max |logit| "
+                << ref.abs().max().item<double>() << ")\n";
+      EXPECT_LE(diff, 1e-4);
       // The batch dimension is dynamic: one image gives the first row.
       const auto one = opencvLogits(bytes, x.slice(0, 0, 1));
       EXPECT_LE(maxAbsDiff(ref.slice(0, 0, 1), one), 1e-4);
@@ -164,6 +168,8 @@ TEST(ExportOnnx, Fp16WeightsLoadInOpenCvAndStayClose) {
       }
     }
     const auto rounded = engineLogits(*model, x);
+    std::cout << "[ diff ] " << name << " fp16 weights: vs engine with fp16-rounded weights " << maxAbsDiff(rounded, got)
+              << ", vs fp32 engine " << maxAbsDiff(full, got) << "\n";
     EXPECT_LE(maxAbsDiff(rounded, got), 1e-4);
     // ... and close to the fp32 model.
     EXPECT_LE(maxAbsDiff(full, got), 2e-2 * std::max(1.0, full.abs().max().item<double>()));

@@ -1,0 +1,329 @@
+#!/usr/bin/python3
+"""PyTorch's own Python training loop, built to match AmpBench's engine step for step.
+
+Run it with Debian's interpreter (/usr/bin/python3: python3-torch 1.13, python3-torchvision).
+It mirrors engine/train/Trainer.cpp (trainPrepared) and engine/data/Loader.cpp:
+
+- models: torchvision resnet18 with conv1 = Conv2d(C, 64, 7, 2, 3, bias=False) and
+  fc = Linear(512, 2) (what engine/models/ResNet.cpp builds for C input channels), or a
+  copy of engine/models/SmallCnn.cpp; kaiming-normal(fan_out) conv init as torchvision;
+- data: synthetic uint8 images (N random images, 2 classes, mean 0.5 / std 0.29 as the
+  engine's synthetic data) or a dataset folder decoded once with OpenCV exactly as the
+  engine (grayscale, INTER_AREA shrink then INTER_LINEAR enlarge), normalised with the
+  training split's mean/std; batches: seeded shuffle, index_select, float, x*scale+shift,
+  the engine's augmentation (one affine_grid + grid_sample per batch: random resized crop
+  + small rotation, border padding), channels_last when asked, prepared by a prefetch
+  thread two batches ahead (as BatchLoader);
+- step: zero_grad (set-to-none by default), forward under torch.autocast('cpu',
+  bfloat16) for bf16, logits.float(), cross-entropy in fp32 outside autocast, backward,
+  SGD(momentum 0.9, weight decay 5e-4), per-step loss accumulation (no .item() per step
+  unless --item-per-step).
+
+It times the training phase of each epoch (loader start to the last step's values read)
+and prints one JSON object: images_per_s = median of the epochs after the first (the
+engine's rule: the first epoch is dropped when there are three or more).
+"""
+
+import argparse
+import json
+import math
+import os
+import queue
+import random
+import statistics
+import sys
+import threading
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+# ---------------------------------------------------------------- models
+
+class SmallCnn(nn.Module):
+    """engine/models/SmallCnn.cpp: 4 x (conv3x3 no-bias -> BN -> ReLU -> maxpool 2 while > 1 px)."""
+
+    def __init__(self, in_channels=1, num_classes=2):
+        super().__init__()
+        widths = [16, 32, 64, 128]
+        c = in_channels
+        for i, w in enumerate(widths):
+            setattr(self, f"conv{i + 1}", nn.Conv2d(c, w, 3, padding=1, bias=False))
+            setattr(self, f"bn{i + 1}", nn.BatchNorm2d(w))
+            c = w
+        self.fc = nn.Linear(c, num_classes)
+        init_like_torchvision(self)
+
+    def forward(self, x):
+        for i in range(4):
+            x = F.relu(getattr(self, f"bn{i + 1}")(getattr(self, f"conv{i + 1}")(x)))
+            if x.size(2) > 1 and x.size(3) > 1:
+                x = F.max_pool2d(x, 2, 2)
+        x = F.adaptive_avg_pool2d(x, (1, 1)).flatten(1)
+        return self.fc(x)
+
+
+def init_like_torchvision(model):
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def make_model(name, in_channels, num_classes=2):
+    if name == "small_cnn":
+        return SmallCnn(in_channels, num_classes)
+    if name in ("resnet18", "resnet34"):
+        import torchvision
+        m = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
+        if in_channels != 3:
+            m.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            nn.init.kaiming_normal_(m.conv1.weight, mode="fan_out", nonlinearity="relu")
+        return m
+    raise SystemExit(f"unknown model {name!r}: small_cnn, resnet18 or resnet34")
+
+
+# ---------------------------------------------------------------- data
+
+def synthetic(n, channels, size, seed):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, channels, size, size), generator=g, dtype=torch.uint8)
+    labels = torch.randint(0, 2, (n,), generator=g, dtype=torch.long)
+    return images, labels, [0.5] * channels, [0.29] * channels
+
+
+def decode_folder(root, channels, size, limit, split_seed=20180215):
+    """The engine's decode: class folders under train/, grayscale/RGB, area-shrink then linear-enlarge."""
+    import cv2
+    import numpy as np
+    train = os.path.join(root, "train")
+    base = train if os.path.isdir(train) else root
+    classes = sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d)))
+    per_class = []
+    for k, cls in enumerate(classes):
+        d = os.path.join(base, cls)
+        files = sorted(os.path.join(d, f) for f in os.listdir(d)
+                       if f.lower().endswith((".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm")))
+        per_class.append([(f, k) for f in files])
+    items = []
+    if limit and limit > 0:
+        # stratified: each class keeps its share of `limit` (seeded shuffle)
+        total = sum(len(p) for p in per_class)
+        rng = random.Random(split_seed)
+        for p in per_class:
+            p = list(p)
+            rng.shuffle(p)
+            items += p[:max(1, round(limit * len(p) / total))]
+    else:
+        for p in per_class:
+            items += p
+    images = np.empty((len(items), channels, size, size), dtype=np.uint8)
+    labels = []
+    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+    for i, (f, k) in enumerate(items):
+        img = cv2.imread(f, flag)
+        h, w = img.shape[:2]
+        mw, mh = min(w, size), min(h, size)
+        if (mw, mh) != (w, h):
+            img = cv2.resize(img, (mw, mh), interpolation=cv2.INTER_AREA)
+        if (mw, mh) != (size, size):
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+        if channels == 1:
+            images[i, 0] = img
+        else:
+            images[i] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)
+        labels.append(k)
+    images = torch.from_numpy(images)
+    f = images.double().div_(255.0).transpose(0, 1).reshape(channels, -1)
+    mean = f.mean(1)
+    std = (f.pow(2).mean(1) - mean.pow(2)).clamp_min(1e-6).sqrt()
+    return images, torch.tensor(labels, dtype=torch.long), mean.tolist(), std.tolist()
+
+
+def augment_batch(x, rng, min_crop_area=0.80, max_rotation_deg=7.0):
+    """engine/data/Loader.cpp augmentBatch: random resized crop + rotation, one grid_sample."""
+    n = x.size(0)
+    theta = torch.empty(n, 2, 3)
+    t = theta.view(n, 6)
+    for i in range(n):
+        side = math.sqrt(min_crop_area + (1.0 - min_crop_area) * rng.random())
+        angle = (2.0 * rng.random() - 1.0) * max_rotation_deg * math.pi / 180.0
+        tx = (2.0 * rng.random() - 1.0) * (1.0 - side)
+        ty = (2.0 * rng.random() - 1.0) * (1.0 - side)
+        c, s = math.cos(angle) * side, math.sin(angle) * side
+        t[i, 0], t[i, 1], t[i, 2], t[i, 3], t[i, 4], t[i, 5] = c, -s, tx, s, c, ty
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class PrefetchLoader:
+    """BatchLoader: a producer thread keeps `depth` batches ready (torch ops release the GIL)."""
+
+    def __init__(self, images, labels, mean, std, batch_size, epoch, seed, augment, channels_last, depth=2,
+                 prefetch=True):
+        n = images.size(0)
+        g = torch.Generator().manual_seed(seed * 1000003 + epoch * 7919 + 1)
+        self.order = torch.randperm(n, generator=g)
+        self.nb = (n + batch_size - 1) // batch_size
+        if self.nb > 1 and n % batch_size == 1:
+            self.nb -= 1
+        c = images.size(1)
+        self.scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, c, 1, 1)
+        self.shift = torch.tensor([-m / s for m, s in zip(mean, std)]).view(1, c, 1, 1)
+        self.images, self.labels, self.bs = images, labels, batch_size
+        self.augment, self.channels_last = augment, channels_last
+        self.rng = random.Random(seed * 7 + epoch)
+        self.q = queue.Queue(maxsize=depth)
+        self.prefetch = prefetch and self.nb > 1
+        self.b = 0
+        if self.prefetch:
+            self.thread = threading.Thread(target=self._produce, daemon=True)
+            self.thread.start()
+
+    def make(self, b):
+        with torch.no_grad():
+            idx = self.order[b * self.bs:(b + 1) * self.bs]
+            x = self.images.index_select(0, idx).float()
+            x.mul_(self.scale).add_(self.shift)
+            if self.augment:
+                x = augment_batch(x, self.rng)
+            y = self.labels.index_select(0, idx)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            return x, y
+
+    def _produce(self):
+        for b in range(self.nb):
+            self.q.put(self.make(b))
+
+    def __iter__(self):
+        for b in range(self.nb):
+            yield self.q.get() if self.prefetch else self.make(b)
+
+
+# ---------------------------------------------------------------- training
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def reset_peak_rss():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="synthetic:512", help="synthetic:N or a dataset folder")
+    ap.add_argument("--limit", type=int, default=0, help="at most N training images (stratified), 0 = all")
+    ap.add_argument("--model", default="resnet18")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--image-size", type=int, default=128)
+    ap.add_argument("--channels", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--memory-format", default="channels_last", choices=["channels_last", "contiguous"])
+    ap.add_argument("--epochs", type=int, default=4, help="epochs in all; the first is the warm-up")
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--weight-decay", type=float, default=5e-4)
+    ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--no-prefetch", action="store_true", help="make batches inline instead of in a thread")
+    ap.add_argument("--zero-grad", default="none", choices=["none", "zero"],
+                    help="optimizer.zero_grad(set_to_none=True) (none) or zero-filled gradients")
+    ap.add_argument("--foreach", type=int, default=1, help="SGD(foreach=...) (1.13: multi-tensor update)")
+    ap.add_argument("--item-per-step", action="store_true", help="read loss.item() every step (a typical loop)")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--profile", default="", help="write a torch.profiler table of one epoch to this file")
+    a = ap.parse_args(argv)
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    if a.data.startswith("synthetic") and not os.path.exists(a.data):
+        n = int(a.data.split(":", 1)[1]) if ":" in a.data else 1024
+        images, labels, mean, std = synthetic(n, a.channels, a.image_size, a.seed)
+    else:
+        images, labels, mean, std = decode_folder(a.data, a.channels, a.image_size, a.limit)
+
+    cl = a.memory_format == "channels_last"
+    model = make_model(a.model, a.channels)
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
+                          foreach=bool(a.foreach))
+    bf16 = a.precision == "bf16"
+
+    reset_peak_rss()
+    epoch_s, ips, losses = [], [], []
+    for epoch in range(1, a.epochs + 1):
+        prof = None
+        if a.profile and epoch == a.epochs:
+            prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+            prof.__enter__()
+        t0 = time.perf_counter()
+        loader = PrefetchLoader(images, labels, mean, std, a.batch_size, epoch, a.seed, not a.no_augment, cl,
+                                prefetch=not a.no_prefetch)
+        loss_sum = torch.zeros((), dtype=torch.double)
+        correct = torch.zeros((), dtype=torch.long)
+        seen = 0
+        for x, y in loader:
+            opt.zero_grad(set_to_none=a.zero_grad == "none")
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            logits = logits.float()
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                d = loss.detach()
+                loss_sum += d.double() * y.size(0)
+                correct += logits.argmax(1).eq(y).sum()
+                if a.item_per_step:
+                    losses.append(d.item())
+            seen += y.size(0)
+        train_loss = loss_sum.item() / max(1, seen)
+        dt = time.perf_counter() - t0
+        if prof is not None:
+            prof.__exit__(None, None, None)
+            with open(a.profile, "w") as f:
+                f.write(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
+        if not math.isfinite(train_loss):
+            print(json.dumps({"error": f"loss became {train_loss} in epoch {epoch}"}))
+            return 3
+        epoch_s.append(dt)
+        ips.append(seen / dt)
+        print(f"epoch {epoch}: {dt:.2f} s, {seen / dt:.1f} img/s, loss {train_loss:.4f}", file=sys.stderr)
+
+    timed = ips[1:] if len(ips) >= 3 else ips
+    result = {
+        "side": "pytorch",
+        "torch": torch.__version__,
+        "model": a.model, "precision": a.precision, "batch_size": a.batch_size, "image_size": a.image_size,
+        "channels": a.channels, "threads": torch.get_num_threads(), "memory_format": a.memory_format,
+        "data": a.data, "images": int(images.size(0)), "augment": not a.no_augment,
+        "zero_grad": a.zero_grad, "foreach": bool(a.foreach),
+        "epoch_seconds": epoch_s, "epoch_images_per_s": ips,
+        "images_per_s": statistics.median(timed),
+        "median_epoch_seconds": statistics.median(epoch_s[1:] if len(epoch_s) >= 3 else epoch_s),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+// The bridge: events cross from the worker thread to the GUI thread in order, as values;
+// cancellation stops the worker through the token; exceptions end in failed(); deleting
+// the controller during a run cancels and waits (no "QThread: Destroyed while running").
+
+#include "ui/TrainingController.h"
+
+#include "engine/util/Errors.h"
+
+#include <QSignalSpy>
+#include <QTest>
+#include <QThread>
+
+#include <atomic>
+#include <memory>
+
+using ampbench::ui::TrainingController;
+
+class TrainingControllerTest : public QObject {
+  Q_OBJECT
+
+ private Q_SLOTS:
+  void initTestCase() { QTest::failOnWarning(QRegularExpression(QStringLiteral("Destroyed while thread"))); }
+
+  void eventsArriveInOrderOnTheGuiThread() {
+    TrainingController controller;
+    constexpr int kSteps = 3000;
+    constexpr int kPerEpoch = 500;
+    QStringList order;  // "S" run started, "e<N>" epoch, "E" end
+    int64_t expectedStep = 1;
+    bool stepsInOrder = true;
+    bool allOnGuiThread = true;
+    QThread* gui = QThread::currentThread();
+    QThread* workerThread = nullptr;
+    connect(&controller, &TrainingController::runStarted, this, [&](const ampbench::RunStartedEvent& e) {
+      order << QStringLiteral("S");
+      allOnGuiThread &= QThread::currentThread() == gui;
+      QCOMPARE(e.totalSteps, static_cast<int64_t>(kSteps));
+    });
+    connect(&controller, &TrainingController::stepDone, this, [&](const ampbench::StepEvent& e) {
+      stepsInOrder &= e.step == expectedStep++;
+      allOnGuiThread &= QThread::currentThread() == gui;
+    });
+    connect(&controller, &TrainingController::epochDone, this, [&](const ampbench::EpochEvent& e) {
+      order << QStringLiteral("e%1@%2").arg(e.epoch).arg(expectedStep - 1);
+    });
+    connect(&controller, &TrainingController::runEnded, this, [&](const ampbench::RunSummary& s) {
+      order << QStringLiteral("E");
+      QVERIFY(s.status == ampbench::RunStatus::Finished);
+    });
+    QSignalSpy ended(&controller, &TrainingController::jobEnded);
+    QVERIFY(controller.startJob(QStringLiteral("fake"), [&](ampbench::RunObserver& o, const ampbench::CancelToken&) {
+      workerThread = QThread::currentThread();
+      ampbench::RunStartedEvent start;
+      start.totalSteps = kSteps;
+      o.onRunStarted(start);
+      for (int i = 1; i <= kSteps; ++i) {
+        ampbench::StepEvent s;
+        s.step = i;
+        s.epoch = (i - 1) / kPerEpoch + 1;
+        o.onStep(s);
+        if (i % kPerEpoch == 0) {
+          ampbench::EpochEvent e;
+          e.epoch = i / kPerEpoch;
+          o.onEpoch(e);
+        }
+      }
+      ampbench::RunSummary summary;
+      summary.status = ampbench::RunStatus::Finished;
+      o.onFinished(summary);
+    }));
+    QVERIFY(controller.isBusy());
+    QVERIFY(ended.wait(10000));
+    QVERIFY(!controller.isBusy());
+    QVERIFY(workerThread != nullptr && workerThread != gui);
+    QVERIFY(stepsInOrder);
+    QCOMPARE(expectedStep, kSteps + 1);
+    QVERIFY(allOnGuiThread);
+    QCOMPARE(order, (QStringList{QStringLiteral("S"), QStringLiteral("e1@500"), QStringLiteral("e2@1000"),
+                                 QStringLiteral("e3@1500"), QStringLiteral("e4@2000"), QStringLiteral("e5@2500"),
+                                 QStringLiteral("e6@3000"), QStringLiteral("E")}));
+  }
+
+  void cancelStopsTheWorker() {
+    TrainingController controller;
+    std::atomic<int> steps{0};
+    ampbench::RunStatus status = ampbench::RunStatus::Failed;
+    connect(&controller, &TrainingController::runEnded, this, [&](const ampbench::RunSummary& s) { status = s.status; });
+    QSignalSpy ended(&controller, &TrainingController::jobEnded);
+    controller.startJob(QStringLiteral("endless"), [&](ampbench::RunObserver& o, const ampbench::CancelToken& cancel) {
+      while (!cancel.isCancelled()) {
+        ampbench::StepEvent s;
+        s.step = ++steps;
+        o.onStep(s);
+        QThread::msleep(1);
+      }
+      ampbench::RunSummary summary;
+      summary.status = ampbench::RunStatus::Cancelled;
+      o.onCancelled(summary);
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(steps > 20, 5000);
+    // A second job is refused while one runs.
+    QVERIFY(!controller.startJob(QStringLiteral("second"), [](ampbench::RunObserver&, const ampbench::CancelToken&) {}));
+    controller.cancel();
+    QVERIFY(ended.wait(3000));
+    const int atEnd = steps;
+    QTest::qWait(50);
+    QCOMPARE(steps.load(), atEnd);  // the worker really stopped
+    QVERIFY(status == ampbench::RunStatus::Cancelled);
+    QVERIFY(!controller.isBusy());
+  }
+
+  void inputErrorEndsInFailedWithTheMessage() {
+    TrainingController controller;
+    QSignalSpy failed(&controller, &TrainingController::failed);
+    QSignalSpy ended(&controller, &TrainingController::jobEnded);
+    controller.startJob(QStringLiteral("bad"), [](ampbench::RunObserver&, const ampbench::CancelToken&) {
+      throw ampbench::InputError("The folder has one class: add a folder per class.");
+    });
+    QVERIFY(ended.wait(3000));
+    QCOMPARE(failed.count(), 1);
+    QCOMPARE(failed.at(0).at(0).toString(), QStringLiteral("The folder has one class: add a folder per class."));
+    QCOMPARE(failed.at(0).at(1).toBool(), true);
+
+    controller.startJob(QStringLiteral("crash"), [](ampbench::RunObserver&, const ampbench::CancelToken&) {
+      throw std::runtime_error("boom");
+    });
+    QVERIFY(ended.wait(3000));
+    QCOMPARE(failed.count(), 2);
+    QCOMPARE(failed.at(1).at(1).toBool(), false);
+  }
+
+  void deletingDuringARunCancelsAndWaits() {
+    auto controller = std::make_unique<TrainingController>();
+    std::atomic<bool> sawCancel{false};
+    std::atomic<bool> started{false};
+    controller->startJob(QStringLiteral("endless"), [&](ampbench::RunObserver&, const ampbench::CancelToken& cancel) {
+      started = true;
+      while (!cancel.isCancelled()) {
+        QThread::msleep(2);
+      }
+      sawCancel = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(started.load(), 3000);
+    controller.reset();  // must cancel, let the job return, and join the thread
+    QVERIFY(sawCancel.load());
+  }
+
+  void cancelAndWaitReturnsWhenTheJobEnds() {
+    TrainingController controller;
+    std::atomic<bool> started{false};
+    controller.startJob(QStringLiteral("endless"), [&](ampbench::RunObserver&, const ampbench::CancelToken& cancel) {
+      started = true;
+      while (!cancel.isCancelled()) {
+        QThread::msleep(2);
+      }
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(started.load(), 3000);
+    QVERIFY(controller.cancelAndWait(3000));
+    QSignalSpy ended(&controller, &TrainingController::jobEnded);
+    QVERIFY(ended.wait(1000));
+  }
+};
+
+QTEST_GUILESS_MAIN(TrainingControllerTest)
+#include "TrainingControllerTest.moc"

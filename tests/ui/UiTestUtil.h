@@ -1,0 +1,19 @@
+#pragma once
+// Small helpers shared by the UI tests and ui_test_tool: generated image folders (so no
+// test needs external data) and settings isolation.
+
+#include <QString>
+#include <QStringList>
+
+namespace ampbench::uitest {
+
+// Writes <dir>/<split>/<class>/img_NNN.png (grayscale, size x size) for each split in
+// `splits` ("" = class folders directly in dir). Class c has a bright band at a
+// class-specific place plus noise, so a small CNN can learn it in an epoch or two.
+void makeImageDataset(const QString& dir, const QStringList& classes, int perClass, int size,
+                      const QStringList& splits = {QStringLiteral("train"), QStringLiteral("val")}, unsigned seed = 7);
+
+// Test-mode settings (QStandardPaths test mode) with everything cleared.
+void isolateSettings(const QString& organization);
+
+}  // namespace ampbench::uitest

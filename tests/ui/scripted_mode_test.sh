@@ -1,0 +1,31 @@
+#!/bin/bash
+# The scripted mode under Xvfb: ampbench trains on generated data, saves a screenshot of
+# the whole window and exits 0; the PNG must be the requested size and not blank.
+# Usage: scripted_mode_test.sh AMPBENCH UI_TEST_TOOL
+set -euo pipefail
+ampbench=$1
+tool=$2
+if ! command -v xvfb-run >/dev/null; then
+  echo "xvfb-run not installed: skipping"
+  exit 77
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export XDG_CONFIG_HOME=$work/config XDG_DATA_HOME=$work/data
+QT_QPA_PLATFORM=offscreen "$tool" make-data "$work/images"
+QT_QPA_PLATFORM=xcb xvfb-run -a -s '-screen 0 1600x1000x24' \
+  "$ampbench" --data "$work/images" --precision bf16 --model small_cnn --epochs 2 --batch-size 8 \
+  --image-size 16 --out "$work/run" --start --screenshot "$work/shot.png" --window-size 1280x800 \
+  --exit-when-done
+test -f "$work/run/epochs.csv"
+QT_QPA_PLATFORM=offscreen "$tool" check-png "$work/shot.png" 1280 800
+# A bad dataset ends with exit code 2 and the reason on stderr.
+mkdir -p "$work/empty"
+set +e
+QT_QPA_PLATFORM=xcb xvfb-run -a -s '-screen 0 1600x1000x24' "$ampbench" --data "$work/empty" --start --exit-when-done 2>"$work/err.txt"
+rc=$?
+set -e
+cat "$work/err.txt"
+test "$rc" -eq 2
+test -s "$work/err.txt"
+echo "scripted mode ok"

@@ -1,0 +1,351 @@
+#include "ui/ComparisonView.h"
+
+#include "ui/Format.h"
+#include "ui/PlotView.h"
+#include "ui/Tooltips.h"
+
+#include <QDir>
+#include <QGridLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include <cmath>
+#include <exception>
+#include <functional>
+
+namespace ampbench::ui {
+namespace {
+
+const QColor kModeColors[] = {QColor(31, 119, 180), QColor(230, 120, 20), QColor(44, 160, 44), QColor(148, 103, 189)};
+const QColor kBetter(212, 239, 214);
+const QColor kWorse(250, 215, 210);
+
+QColor modeColor(int i) { return kModeColors[i % 4]; }
+
+// Final validation numbers of a run: the engine's final evaluation, else the last epoch.
+ampbench::Metrics finalVal(const ampbench::RunSummary& run, const RunHistory* history) {
+  if (run.hasFinalMetrics) {
+    return run.finalVal;
+  }
+  if (history) {
+    for (auto it = history->epochs.crbegin(); it != history->epochs.crend(); ++it) {
+      if (it->validated) {
+        return it->val;
+      }
+    }
+  }
+  ampbench::Metrics none;
+  none.count = -1;
+  return none;
+}
+
+QString modeLabel(const ampbench::ComparisonSummary& s, int i) {
+  const auto& label = s.runs[i].precision.label;
+  if (!label.empty()) {
+    return qs(label);
+  }
+  return i < static_cast<int>(s.modeNames.size()) ? modeDisplayName(qs(s.modeNames[i])) : QString::number(i + 1);
+}
+
+}  // namespace
+
+ComparisonView::ComparisonView(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(4, 4, 4, 4);
+  verdict_ = new QLabel(tr("No comparison yet. Press “Compare FP32 vs mixed”, or open a comparison folder."), this);
+  verdict_->setObjectName(QStringLiteral("verdict"));
+  verdict_->setWordWrap(true);
+  QFont big = verdict_->font();
+  big.setPointSizeF(big.pointSizeF() * 1.35);
+  big.setBold(true);
+  verdict_->setFont(big);
+  verdict_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  layout->addWidget(verdict_);
+  caption_ = new QLabel(this);
+  caption_->setWordWrap(true);
+  caption_->setText(tr("Same data, seed and initial weights; the runs went one after the other, never at the same "
+                       "time, so each had every core."));
+  caption_->setToolTip(QString::fromUtf8(tips::kCompare));
+  layout->addWidget(caption_);
+
+  auto* grid = new QGridLayout;
+  loss_ = new PlotView(tr("Loss per epoch"), this);
+  loss_->xAxis->setLabel(tr("epoch"));
+  loss_->yAxis->setLabel(tr("loss (solid: validation, dashed: train)"));
+  accuracy_ = new PlotView(tr("Validation accuracy"), this);
+  accuracy_->xAxis->setLabel(tr("epoch"));
+  accuracy_->yAxis->setLabel(tr("accuracy (%)"));
+  time_ = new PlotView(tr("Time per epoch"), this);
+  time_->xAxis->setLabel(tr("epoch"));
+  time_->yAxis->setLabel(tr("seconds"));
+  QSharedPointer<QCPAxisTickerFixed> epochTicker(new QCPAxisTickerFixed);
+  epochTicker->setTickStep(1.0);
+  epochTicker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+  for (PlotView* p : {loss_, accuracy_, time_}) {
+    p->xAxis->setTicker(epochTicker);
+    p->setKeyPadding(0.45);
+    p->setHeadroom(0.3);
+  }
+  time_->setIncludeZero(time_->yAxis);
+  grid->addWidget(loss_, 0, 0);
+  grid->addWidget(accuracy_, 0, 1);
+  grid->addWidget(time_, 0, 2);
+  layout->addLayout(grid, 3);
+
+  table_ = new QTableWidget(this);
+  table_->setObjectName(QStringLiteral("comparisonTable"));
+  table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  table_->setSelectionMode(QAbstractItemView::ContiguousSelection);
+  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  table_->setToolTip(tr("Green: better than the baseline (first column); red: worse. Speed figures are medians "
+                        "over epochs after the first (warm-up)."));
+  layout->addWidget(table_, 2);
+}
+
+void ComparisonView::clear() {
+  summary_ = {};
+  histories_.clear();
+  table_->clear();
+  table_->setRowCount(0);
+  table_->setColumnCount(0);
+  for (PlotView* p : plots()) {
+    p->clearPlottables();
+    p->replot();
+  }
+}
+
+QList<PlotView*> ComparisonView::plots() const { return {loss_, accuracy_, time_}; }
+
+double ComparisonView::speedUp(int i) const {
+  if (i < 0 || i >= static_cast<int>(summary_.runs.size())) {
+    return 0.0;
+  }
+  const double base = summary_.runs.front().imagesPerSecond;
+  return base > 0 ? summary_.runs[i].imagesPerSecond / base : 0.0;
+}
+
+QString ComparisonView::verdict() const { return verdict_->text(); }
+
+bool ComparisonView::openDir(const QString& dir, QString* error) {
+  ampbench::ComparisonSummary summary;
+  try {
+    summary = ampbench::readComparison(dir.toStdString());
+  } catch (const std::exception& e) {
+    if (error) {
+      *error = tr("Could not read the comparison in %1: %2").arg(dir, QString::fromStdString(e.what()));
+    }
+    return false;
+  }
+  if (summary.outDir.empty()) {
+    summary.outDir = dir.toStdString();
+  }
+  QVector<RunHistory> histories;
+  for (size_t i = 0; i < summary.runs.size(); ++i) {
+    QString runDir = qs(summary.runs[i].runDir);
+    if (runDir.isEmpty() || !QDir(runDir).exists()) {
+      // Moved folders: the mode's run sits in <dir>/<mode>/.
+      runDir = QDir(dir).filePath(i < summary.modeNames.size() ? qs(summary.modeNames[i]) : QString());
+      summary.runs[i].runDir = runDir.toStdString();
+    }
+    histories.push_back(loadRunHistory(runDir));
+  }
+  showComparison(summary, histories);
+  return true;
+}
+
+QString ComparisonView::computeVerdict(const ampbench::ComparisonSummary& s) {
+  if (s.runs.size() < 2) {
+    return tr("Only one mode ran; nothing to compare.");
+  }
+  const auto& base = s.runs.front();
+  const auto& mixed = s.runs.back();
+  const double speed = base.imagesPerSecond > 0 ? mixed.imagesPerSecond / base.imagesPerSecond : 0.0;
+  QString label = qs(mixed.precision.label);
+  if (label.isEmpty()) {
+    label = modeDisplayName(qs(s.modeNames.back()));
+  }
+  QString speedText;
+  if (speed <= 0) {
+    speedText = tr("could not be timed");
+  } else if (speed >= 1.05) {
+    speedText = tr("trained %1x faster").arg(speed, 0, 'f', 1);
+  } else if (speed > 0.95) {
+    speedText = tr("trained at the same speed (%1x)").arg(speed, 0, 'f', 2);
+  } else {
+    speedText = tr("trained %1x slower").arg(1.0 / speed, 0, 'f', 1);
+  }
+  QString text = tr("Mixed precision (%1) %2").arg(label, speedText);
+  if (base.hasFinalMetrics && mixed.hasFinalMetrics) {
+    text += tr("; validation accuracy %1 vs %2").arg(formatPercent(mixed.finalVal.accuracy),
+                                                     formatPercent(base.finalVal.accuracy));
+  }
+  if (mixed.precision.emulated) {
+    text += tr(" (FP16 emulated on this CPU — numerics only, no speed-up)");
+  }
+  return text + QLatin1Char('.');
+}
+
+void ComparisonView::showComparison(const ampbench::ComparisonSummary& summary, const QVector<RunHistory>& histories) {
+  summary_ = summary;
+  histories_ = histories;
+  const QString v = summary.verdict.empty() ? computeVerdict(summary) : qs(summary.verdict);
+  verdict_->setText(v);
+  QStringList modes;
+  for (int i = 0; i < static_cast<int>(summary.runs.size()); ++i) {
+    modes << modeLabel(summary, i);
+  }
+  caption_->setText(tr("%1 — same data, seed and initial weights; run one after the other (never at the same time), "
+                       "so each had every core. %2")
+                        .arg(modes.join(tr(" vs ")), QDir::toNativeSeparators(qs(summary.outDir))));
+  fillTable();
+  fillPlots();
+}
+
+void ComparisonView::fillTable() {
+  const int n = static_cast<int>(summary_.runs.size());
+  table_->clear();
+  table_->setColumnCount(n);
+  QStringList headers;
+  for (int i = 0; i < n; ++i) {
+    headers << (i == 0 ? tr("%1 (baseline)").arg(modeLabel(summary_, i)) : modeLabel(summary_, i));
+  }
+  table_->setHorizontalHeaderLabels(headers);
+
+  struct Row {
+    QString name;
+    QString tooltip;
+    std::function<double(int)> value;        // NaN: unknown
+    std::function<QString(double)> format;
+    int better;                              // +1: higher is better, -1: lower, 0: no colour
+    double threshold;                        // differences below this are not highlighted
+  };
+  auto val = [this](int i) { return finalVal(summary_.runs[i], i < histories_.size() ? &histories_[i] : nullptr); };
+  const double nan = std::nan("");
+  const QVector<Row> rows = {
+      {tr("Median epoch time"), tr("Training phase of one epoch, median after warm-up."),
+       [this](int i) { return summary_.runs[i].medianEpochSeconds; },
+       [](double x) { return QStringLiteral("%1 s").arg(x, 0, 'f', 2); }, -1, 0.03},
+      {tr("Throughput"), tr("Training images per second, median of the epochs after warm-up."),
+       [this](int i) { return summary_.runs[i].imagesPerSecond; }, [](double x) { return formatRate(x); }, +1, 0.03},
+      {tr("Speed-up"), tr("Throughput divided by the baseline's."), [this](int i) { return speedUp(i); },
+       [](double x) { return QStringLiteral("%1x").arg(x, 0, 'f', 2); }, +1, 0.03},
+      {tr("Peak memory"), tr("Peak resident memory of the process during the run."),
+       [this](int i) { return summary_.runs[i].peakRssMb; },
+       [](double x) { return QStringLiteral("%1 MB").arg(x, 0, 'f', 0); }, -1, 0.05},
+      {tr("Final val accuracy"), tr("Accuracy of the final model on the validation split."),
+       [val, nan](int i) { const auto m = val(i); return m.count < 0 ? nan : m.accuracy; },
+       [](double x) { return formatPercent(x); }, +1, 0.005},
+      {tr("Val AUC"), tr("ROC AUC on the validation split (1.0 = perfect ranking, 0.5 = chance)."),
+       [val, nan](int i) { const auto m = val(i); return m.count < 0 ? nan : m.auc; },
+       [](double x) { return QString::number(x, 'f', 3); }, +1, 0.005},
+      {tr("Overflow steps"), QString::fromUtf8(tips::kLossScaling),
+       [this](int i) { return static_cast<double>(summary_.runs[i].overflowSteps); },
+       [](double x) { return QString::number(x, 'f', 0); }, 0, 0},
+      {tr("Skipped steps"), tr("Optimizer steps skipped because a gradient overflowed."),
+       [this](int i) { return static_cast<double>(summary_.runs[i].skippedSteps); },
+       [](double x) { return QString::number(x, 'f', 0); }, 0, 0},
+  };
+  table_->setRowCount(rows.size() + 1);
+  QStringList rowNames;
+  for (int r = 0; r < rows.size(); ++r) {
+    rowNames << rows[r].name;
+  }
+  rowNames << tr("Precision");
+  table_->setVerticalHeaderLabels(rowNames);
+  for (int r = 0; r < rows.size(); ++r) {
+    const Row& row = rows[r];
+    table_->verticalHeaderItem(r)->setToolTip(row.tooltip);
+    const double base = n > 0 ? row.value(0) : nan;
+    for (int i = 0; i < n; ++i) {
+      const double x = row.value(i);
+      auto* item = new QTableWidgetItem(std::isnan(x) ? tr("–") : row.format(x));
+      item->setData(Qt::UserRole, x);
+      item->setTextAlignment(Qt::AlignCenter);
+      item->setToolTip(row.tooltip);
+      if (i > 0 && row.better != 0 && !std::isnan(x) && !std::isnan(base) && base != 0) {
+        const double rel = r >= 4 ? (x - base) : (x - base) / std::abs(base);  // metrics: absolute
+        if (std::abs(rel) > row.threshold) {
+          const bool better = (rel > 0) == (row.better > 0);
+          item->setBackground(better ? kBetter : kWorse);
+          QFont f = item->font();
+          f.setBold(true);
+          item->setFont(f);
+        }
+      }
+      table_->setItem(r, i, item);
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    const auto& p = summary_.runs[i].precision;
+    QString text = qs(p.computeDtype);
+    if (p.emulated) {
+      text += tr(" (emulated)");
+    }
+    text += p.lossScaling ? tr(", loss scaling") : QString();
+    auto* item = new QTableWidgetItem(text);
+    item->setTextAlignment(Qt::AlignCenter);
+    item->setToolTip(qs(p.note));
+    table_->setItem(rows.size(), i, item);
+  }
+  // As tall as its rows: the plots get the rest.
+  table_->resizeRowsToContents();
+  int height = table_->horizontalHeader()->height() + 2 * table_->frameWidth();
+  for (int r = 0; r < table_->rowCount(); ++r) {
+    height += table_->rowHeight(r);
+  }
+  table_->setFixedHeight(height);
+}
+
+void ComparisonView::fillPlots() {
+  for (PlotView* p : plots()) {
+    p->clearPlottables();
+  }
+  const int n = std::min<int>(static_cast<int>(summary_.runs.size()), histories_.size());
+  auto* group = new QCPBarsGroup(time_);
+  const double barWidth = 0.8 / std::max(n, 1);
+  for (int i = 0; i < n; ++i) {
+    const QString name = modeLabel(summary_, i);
+    const QColor color = modeColor(i);
+    QVector<double> epochs, trainLoss, valEpochs, valLoss, valAcc, seconds;
+    for (const auto& e : histories_[i].epochs) {
+      epochs << static_cast<double>(e.epoch);
+      trainLoss << e.trainLoss;
+      seconds << e.epochSeconds;
+      if (e.validated) {
+        valEpochs << static_cast<double>(e.epoch);
+        valLoss << e.val.loss;
+        valAcc << e.val.accuracy * 100.0;
+      }
+    }
+    QCPGraph* train = loss_->addGraph();
+    train->setName(tr("%1 train").arg(name));
+    train->setPen(QPen(color, 1.6, Qt::DashLine));
+    train->setData(epochs, trainLoss, true);
+    QCPGraph* val = loss_->addGraph();
+    val->setName(tr("%1 validation").arg(name));
+    val->setPen(QPen(color, 2.2));
+    val->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, color, Qt::white, 6));
+    val->setData(valEpochs, valLoss, true);
+
+    QCPGraph* acc = accuracy_->addGraph();
+    acc->setName(name);
+    acc->setPen(QPen(color, 2.2));
+    acc->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, color, Qt::white, 6));
+    acc->setData(valEpochs, valAcc, true);
+
+    auto* bars = new QCPBars(time_->xAxis, time_->yAxis);
+    bars->setName(name);
+    bars->setWidth(barWidth);
+    bars->setPen(QPen(color.darker(130)));
+    bars->setBrush(color.lighter(130));
+    bars->setBarsGroup(group);
+    bars->setData(epochs, seconds, true);
+  }
+  for (PlotView* p : plots()) {
+    p->resetView();
+  }
+}
+
+}  // namespace ampbench::ui

@@ -1,0 +1,91 @@
+#pragma once
+// The run settings: model, the mixed-precision switch and its format, epochs, batch
+// size, image size, learning rate, seed, and (under "Advanced") optimizer, schedule,
+// threads and the loss scaler. Every control has a plain-words tooltip; the values
+// persist with QSettings. Train / Stop / Compare buttons live here too.
+
+#include "ui/QtTypes.h"
+
+#include <QWidget>
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QPushButton;
+class QSpinBox;
+class QToolButton;
+
+namespace ampbench::ui {
+
+class RunPanel : public QWidget {
+  Q_OBJECT
+
+ public:
+  explicit RunPanel(QWidget* parent = nullptr);
+
+  // The settings as a run configuration (dataPath and outDir left empty).
+  ampbench::RunConfig config() const;
+  // Shows a configuration's values (scripted mode, reopened runs).
+  void setConfig(const ampbench::RunConfig& config);
+  // "fp32", "fp16", "bf16" or "auto"; unknown names leave the panel as it is.
+  bool setPrecisionName(const QString& mode);
+  QString precisionName() const;
+  // The mixed format the comparison runs against FP32 ("bf16", "fp16", "auto").
+  QString mixedModeName() const;
+
+  void setDataUsable(bool usable);
+  void setBusy(bool busy);
+
+  void loadSettings();
+  void saveSettings() const;
+  // Scripted runs (command-line settings) leave the user's saved settings alone.
+  void setPersistent(bool persistent) { persistent_ = persistent; }
+
+  QPushButton* trainButton() const { return train_; }
+  QPushButton* stopButton() const { return stop_; }
+  QPushButton* compareButton() const { return compare_; }
+
+ Q_SIGNALS:
+  void trainRequested();
+  void stopRequested();
+  void compareRequested();
+
+ private:
+  void updatePrecisionNote();
+  void updateButtons();
+
+  QComboBox* model_ = nullptr;
+  QCheckBox* mixed_ = nullptr;
+  QComboBox* mixedFormat_ = nullptr;
+  QLabel* precisionNote_ = nullptr;
+  QComboBox* device_ = nullptr;
+  QSpinBox* epochs_ = nullptr;
+  QSpinBox* batchSize_ = nullptr;
+  QSpinBox* imageSize_ = nullptr;
+  QDoubleSpinBox* lr_ = nullptr;
+  QSpinBox* seed_ = nullptr;
+  QToolButton* advancedToggle_ = nullptr;
+  QWidget* advanced_ = nullptr;
+  QComboBox* optimizer_ = nullptr;
+  QComboBox* schedule_ = nullptr;
+  QSpinBox* threads_ = nullptr;
+  QSpinBox* limit_ = nullptr;
+  QComboBox* scaling_ = nullptr;
+  QSpinBox* initScaleLog2_ = nullptr;
+  QDoubleSpinBox* growthFactor_ = nullptr;
+  QDoubleSpinBox* backoffFactor_ = nullptr;
+  QSpinBox* growthInterval_ = nullptr;
+  QDoubleSpinBox* minScale_ = nullptr;
+  QPushButton* train_ = nullptr;
+  QPushButton* stop_ = nullptr;
+  QPushButton* compare_ = nullptr;
+  QLabel* compareNote_ = nullptr;
+
+  bool dataUsable_ = false;
+  bool busy_ = false;
+  bool loading_ = false;  // no saving while settings are being applied
+  bool persistent_ = true;
+};
+
+}  // namespace ampbench::ui

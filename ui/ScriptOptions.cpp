@@ -1,0 +1,126 @@
+#include "ui/ScriptOptions.h"
+
+#include <QCommandLineParser>
+#include <QObject>
+
+namespace ampbench::ui {
+
+bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString* error, QString* helpText) {
+  QCommandLineParser p;
+  p.setApplicationDescription(QObject::tr("AmpBench: watch what mixed precision does to training."));
+  p.addHelpOption();
+  p.addVersionOption();
+  const QCommandLineOption data(QStringLiteral("data"), QObject::tr("Dataset folder or MedMNIST .npz."), QStringLiteral("DIR"));
+  const QCommandLineOption precision(QStringLiteral("precision"), QObject::tr("fp32, fp16, bf16 or auto."), QStringLiteral("MODE"));
+  const QCommandLineOption model(QStringLiteral("model"), QObject::tr("Model name (small_cnn, resnet18, ...)."), QStringLiteral("NAME"));
+  const QCommandLineOption epochs(QStringLiteral("epochs"), QObject::tr("Epochs."), QStringLiteral("N"));
+  const QCommandLineOption batch(QStringLiteral("batch-size"), QObject::tr("Batch size."), QStringLiteral("N"));
+  const QCommandLineOption image(QStringLiteral("image-size"), QObject::tr("Image size in pixels."), QStringLiteral("PX"));
+  const QCommandLineOption lr(QStringLiteral("lr"), QObject::tr("Peak learning rate."), QStringLiteral("RATE"));
+  const QCommandLineOption seed(QStringLiteral("seed"), QObject::tr("Random seed."), QStringLiteral("N"));
+  const QCommandLineOption limit(QStringLiteral("limit"), QObject::tr("At most N images per split (0 = all)."), QStringLiteral("N"));
+  const QCommandLineOption initScale(QStringLiteral("init-scale"), QObject::tr("Loss scaler: initial scale (a power of two)."),
+                                     QStringLiteral("X"));
+  const QCommandLineOption growth(QStringLiteral("growth-interval"), QObject::tr("Loss scaler: good steps before the scale grows."),
+                                  QStringLiteral("N"));
+  const QCommandLineOption out(QStringLiteral("out"), QObject::tr("Run (or comparison) directory to write."), QStringLiteral("DIR"));
+  const QCommandLineOption modes(QStringLiteral("modes"), QObject::tr("Comparison modes, comma-separated (default fp32,<precision>)."),
+                                 QStringLiteral("LIST"));
+  const QCommandLineOption open(QStringLiteral("open"), QObject::tr("Show a run or comparison directory."), QStringLiteral("DIR"));
+  const QCommandLineOption start(QStringLiteral("start"), QObject::tr("Start the run once the data is scanned."));
+  const QCommandLineOption compare(QStringLiteral("compare"), QObject::tr("Run the FP32 vs mixed comparison instead of one run."));
+  const QCommandLineOption screenshot(QStringLiteral("screenshot"), QObject::tr("Save a PNG of the whole window when done."),
+                                      QStringLiteral("FILE.png"));
+  const QCommandLineOption shotEpoch(QStringLiteral("screenshot-at-epoch"),
+                                     QObject::tr("Take the screenshot mid-run, after epoch N."), QStringLiteral("N"));
+  const QCommandLineOption exitWhenDone(QStringLiteral("exit-when-done"), QObject::tr("Quit when the run (and screenshot) is done."));
+  const QCommandLineOption windowSize(QStringLiteral("window-size"), QObject::tr("Window size, e.g. 1440x900."), QStringLiteral("WxH"));
+  p.addOptions({data, precision, model, epochs, batch, image, lr, seed, limit, initScale, growth, out, modes, open, start, compare, screenshot,
+                shotEpoch, exitWhenDone, windowSize});
+  if (helpText) {
+    *helpText = p.helpText();
+  }
+  if (!p.parse(arguments)) {
+    *error = p.errorText();
+    return false;
+  }
+  o->showHelp = p.isSet(QStringLiteral("help"));
+  o->showVersion = p.isSet(QStringLiteral("version"));
+  if (o->showHelp || o->showVersion) {
+    return true;
+  }
+  if (!p.positionalArguments().isEmpty()) {
+    *error = QObject::tr("Unexpected argument '%1': options start with --, see --help.").arg(p.positionalArguments().front());
+    return false;
+  }
+  auto number = [&](const QCommandLineOption& opt, int lo, int* target) {
+    if (!p.isSet(opt)) {
+      return true;
+    }
+    bool ok = false;
+    const int v = p.value(opt).toInt(&ok);
+    if (!ok || v < lo) {
+      *error = QObject::tr("--%1 needs a whole number >= %2, got '%3'.").arg(opt.names().front()).arg(lo).arg(p.value(opt));
+      return false;
+    }
+    *target = v;
+    return true;
+  };
+  o->data = p.value(data);
+  o->precision = p.value(precision).toLower();
+  if (!o->precision.isEmpty() && !QStringList{QStringLiteral("fp32"), QStringLiteral("fp16"), QStringLiteral("bf16"),
+                                              QStringLiteral("auto")}.contains(o->precision)) {
+    *error = QObject::tr("--precision must be fp32, fp16, bf16 or auto, got '%1'.").arg(o->precision);
+    return false;
+  }
+  o->model = p.value(model);
+  if (!number(epochs, 1, &o->epochs) || !number(batch, 1, &o->batchSize) || !number(image, 8, &o->imageSize) ||
+      !number(seed, 0, &o->seed) || !number(limit, 0, &o->limit) || !number(shotEpoch, 1, &o->screenshotAtEpoch) ||
+      !number(growth, 1, &o->growthInterval)) {
+    return false;
+  }
+  if (p.isSet(lr)) {
+    bool ok = false;
+    o->lr = p.value(lr).toDouble(&ok);
+    if (!ok || o->lr <= 0) {
+      *error = QObject::tr("--lr needs a positive number, got '%1'.").arg(p.value(lr));
+      return false;
+    }
+  }
+  if (p.isSet(initScale)) {
+    bool ok = false;
+    o->initScale = p.value(initScale).toDouble(&ok);
+    if (!ok || o->initScale < 1) {
+      *error = QObject::tr("--init-scale needs a number >= 1 (e.g. 65536), got '%1'.").arg(p.value(initScale));
+      return false;
+    }
+  }
+  o->out = p.value(out);
+  for (const QString& m : p.value(modes).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+    o->modes << m.trimmed().toLower();
+  }
+  o->open = p.value(open);
+  o->start = p.isSet(start);
+  o->compare = p.isSet(compare) || !o->modes.isEmpty();
+  o->screenshot = p.value(screenshot);
+  o->exitWhenDone = p.isSet(exitWhenDone);
+  if (p.isSet(windowSize)) {
+    const QStringList wh = p.value(windowSize).toLower().split(QLatin1Char('x'));
+    const int w = wh.size() == 2 ? wh[0].toInt() : 0;
+    const int h = wh.size() == 2 ? wh[1].toInt() : 0;
+    if (w < 640 || h < 480) {
+      *error = QObject::tr("--window-size needs WxH of at least 640x480, got '%1'.").arg(p.value(windowSize));
+      return false;
+    }
+    o->windowSize = QSize(w, h);
+  } else if (!o->screenshot.isEmpty()) {
+    o->windowSize = QSize(1440, 900);
+  }
+  if (o->start && o->data.isEmpty()) {
+    *error = QObject::tr("--start needs --data DIR (the dataset to train on).");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace ampbench::ui

@@ -1,0 +1,46 @@
+#pragma once
+// Command-line options of `ampbench`, for documentation screenshots, tests and demos:
+//   ampbench --data DIR --precision MODE --model NAME --epochs N --start [--compare]
+//            [--screenshot FILE.png] [--exit-when-done]
+// plus --image-size, --batch-size, --lr, --seed, --limit, --init-scale, --growth-interval,
+// --out, --modes, --open DIR,
+// --screenshot-at-epoch N and --window-size WxH.
+
+#include <QSize>
+#include <QString>
+#include <QStringList>
+
+namespace ampbench::ui {
+
+struct ScriptOptions {
+  QString data;
+  QString precision;  // empty: keep the saved setting
+  QString model;
+  int epochs = 0;     // 0: keep the saved setting (same for the numbers below)
+  int batchSize = 0;
+  int imageSize = 0;
+  double lr = 0.0;
+  int seed = -1;
+  int limit = -1;
+  double initScale = 0.0;      // loss scaler: 0 keeps the saved setting
+  int growthInterval = 0;
+  QString out;        // run (or comparison) directory; empty: a new one under the runs folder
+  QStringList modes;  // comparison modes; empty: fp32 + the panel's mixed format
+  QString open;       // a run or comparison directory to show
+  bool start = false;
+  bool compare = false;
+  QString screenshot;
+  int screenshotAtEpoch = 0;  // > 0: take the screenshot mid-run, after this epoch
+  bool exitWhenDone = false;
+  QSize windowSize;           // fixed size for screenshots (default 1440x900 when one is asked)
+  bool showHelp = false;
+  bool showVersion = false;
+
+  bool scripted() const { return start || !screenshot.isEmpty() || exitWhenDone || !open.isEmpty(); }
+};
+
+// Parses the application's arguments (argv[0] first). On a bad option returns false
+// with `error` saying what to fix. --help / --version only set showHelp / showVersion.
+bool parseScriptOptions(const QStringList& arguments, ScriptOptions* options, QString* error, QString* helpText = nullptr);
+
+}  // namespace ampbench::ui

@@ -1,0 +1,121 @@
+#include "ui/TrainingController.h"
+
+#include "engine/util/Errors.h"
+
+#include <QCoreApplication>
+#include <QDeadlineTimer>
+#include <QMetaObject>
+
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace ampbench::ui {
+
+void registerMetaTypes() {
+  qRegisterMetaType<ampbench::DataProgressEvent>();
+  qRegisterMetaType<ampbench::RunStartedEvent>();
+  qRegisterMetaType<ampbench::StepEvent>();
+  qRegisterMetaType<ampbench::EpochEvent>();
+  qRegisterMetaType<ampbench::EvaluationEvent>();
+  qRegisterMetaType<ampbench::CheckpointEvent>();
+  qRegisterMetaType<ampbench::RunSummary>();
+  qRegisterMetaType<ampbench::ComparisonSummary>();
+  qRegisterMetaType<ampbench::PrecisionMode>();
+}
+
+TrainingController::TrainingController(QObject* parent) : QObject(parent) {
+  registerMetaTypes();
+  thread_.setObjectName(QStringLiteral("ampbench-engine"));
+  worker_ = new QObject;  // no parent: it moves to the worker thread
+  worker_->moveToThread(&thread_);
+  connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
+  thread_.start();
+}
+
+TrainingController::~TrainingController() {
+  cancel_.cancel();
+  thread_.quit();  // takes effect once the running job (if any) returns
+  thread_.wait();
+}
+
+bool TrainingController::startTraining(const ampbench::RunConfig& config) {
+  return startJob(tr("training"), [config](ampbench::RunObserver& observer, const ampbench::CancelToken& cancel) {
+    ampbench::runTraining(config, observer, cancel);
+  });
+}
+
+bool TrainingController::startComparison(const ampbench::RunConfig& base, const QStringList& modes) {
+  std::vector<std::string> modeNames;
+  for (const QString& m : modes) {
+    modeNames.push_back(m.toStdString());
+  }
+  return startJob(tr("comparison"), [this, base, modeNames](ampbench::RunObserver& observer,
+                                                            const ampbench::CancelToken& cancel) {
+    const ampbench::ComparisonSummary summary = ampbench::runComparison(base, modeNames, observer, cancel);
+    Q_EMIT comparisonDone(summary);
+  });
+}
+
+bool TrainingController::startJob(const QString& name, Job job) {
+  if (busy_ || running_) {
+    return false;
+  }
+  busy_ = true;
+  running_ = true;
+  jobName_ = name;
+  cancel_.reset();
+  Q_EMIT busyChanged(true);
+  QMetaObject::invokeMethod(worker_, [this, job = std::move(job)]() { runOnWorker(job); }, Qt::QueuedConnection);
+  return true;
+}
+
+void TrainingController::runOnWorker(Job job) {
+  try {
+    job(*this, cancel_);
+  } catch (const ampbench::InputError& e) {
+    Q_EMIT failed(QString::fromStdString(e.what()), true);
+  } catch (const std::exception& e) {
+    Q_EMIT failed(QString::fromStdString(e.what()), false);
+  } catch (...) {
+    Q_EMIT failed(tr("The engine stopped with an unknown error."), false);
+  }
+  running_ = false;
+  // Posted after every signal emitted above, so jobEnded arrives last on the GUI thread.
+  QMetaObject::invokeMethod(this, [this]() { finishJob(); }, Qt::QueuedConnection);
+}
+
+void TrainingController::finishJob() {
+  busy_ = false;
+  Q_EMIT jobEnded();
+  Q_EMIT busyChanged(false);
+}
+
+void TrainingController::cancel() { cancel_.cancel(); }
+
+bool TrainingController::cancelAndWait(int timeoutMs) {
+  cancel_.cancel();
+  QDeadlineTimer deadline(timeoutMs < 0 ? QDeadlineTimer::Forever : QDeadlineTimer(timeoutMs));
+  while (running_) {
+    if (deadline.hasExpired()) {
+      return false;
+    }
+    QThread::msleep(5);
+  }
+  return true;
+}
+
+void TrainingController::onDataProgress(const ampbench::DataProgressEvent& e) { Q_EMIT dataProgress(e); }
+void TrainingController::onRunStarted(const ampbench::RunStartedEvent& e) { Q_EMIT runStarted(e); }
+void TrainingController::onStep(const ampbench::StepEvent& e) { Q_EMIT stepDone(e); }
+void TrainingController::onEpoch(const ampbench::EpochEvent& e) { Q_EMIT epochDone(e); }
+void TrainingController::onEvaluation(const ampbench::EvaluationEvent& e) { Q_EMIT evaluationDone(e); }
+void TrainingController::onCheckpoint(const ampbench::CheckpointEvent& e) { Q_EMIT checkpointSaved(e); }
+void TrainingController::onFinished(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }
+void TrainingController::onCancelled(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }
+void TrainingController::onFailed(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }
+void TrainingController::onCompareModeStarted(int index, int count, ampbench::PrecisionMode mode) {
+  Q_EMIT compareModeStarted(index, count, QString::fromStdString(ampbench::toString(mode)));
+}
+
+}  // namespace ampbench::ui
