@@ -32,9 +32,11 @@ std::string verdictFor(const ComparisonSummary& s) {
   const auto& mixed = s.runs[1];
   const double speedup = mixed.imagesPerSecond / base.imagesPerSecond;
   char buf[512];
-  const char* pace = speedup >= 1.0 ? "faster" : "as fast (slower)";
-  std::snprintf(buf, sizeof buf, "%s trained %.2fx %s than %s; validation accuracy %s vs %s.",
-                mixed.precision.label.c_str(), speedup, pace, base.precision.label.c_str(),
+  // "9.0x slower" reads better than "0.11x as fast".
+  const bool faster = speedup >= 1.0;
+  std::snprintf(buf, sizeof buf, "%s trained %.*fx %s than %s; validation accuracy %s vs %s.",
+                mixed.precision.label.c_str(), faster ? 2 : 1, faster ? speedup : 1.0 / speedup,
+                faster ? "faster" : "slower", base.precision.label.c_str(),
                 percent(mixed.finalVal.accuracy).c_str(), percent(base.finalVal.accuracy).c_str());
   std::string v = buf;
   if (mixed.precision.emulated) {
@@ -58,6 +60,7 @@ nlohmann::ordered_json runEntry(const std::string& mode, const RunSummary& r, co
   const double speedup = base.imagesPerSecond > 0 ? r.imagesPerSecond / base.imagesPerSecond : 0.0;
   j[base.precision.resolved == PrecisionMode::Fp32 ? "speedup_vs_fp32" : "speedup_vs_baseline"] = speedup;
   j["peak_rss_mb"] = r.peakRssMb;
+  j["has_final_metrics"] = r.hasFinalMetrics;
   j["val_accuracy"] = r.finalVal.accuracy;
   j["val_auc"] = r.finalVal.auc;
   j["val_loss"] = r.finalVal.loss;
@@ -194,7 +197,7 @@ ComparisonSummary readComparison(const std::string& outDir) {
     r.finalVal.accuracy = m.value("val_accuracy", 0.0);
     r.finalVal.auc = m.value("val_auc", 0.0);
     r.finalVal.loss = m.value("val_loss", 0.0);
-    r.hasFinalMetrics = true;
+    r.hasFinalMetrics = m.value("has_final_metrics", true);
     r.overflowSteps = m.value("overflow_steps", 0);
     r.skippedSteps = m.value("skipped_steps", 0);
     r.finalLossScale = m.value("final_loss_scale", 1.0);

@@ -246,4 +246,7 @@ TEST(Comparison, SameInitialWeightsAndConsistentSummary) {
   EXPECT_EQ(back.modeNames, s.modeNames);
   EXPECT_DOUBLE_EQ(back.runs[1].imagesPerSecond, s.runs[1].imagesPerSecond);
   EXPECT_FALSE(s.verdict.empty());
+  const bool faster = s.runs[1].imagesPerSecond >= s.runs[0].imagesPerSecond;
+  EXPECT_NE(s.verdict.find(faster ? "x faster than FP32" : "x slower than FP32"), std::string::npos) << s.verdict;
+  EXPECT_TRUE(back.runs[1].hasFinalMetrics);
 }
