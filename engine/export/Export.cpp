@@ -6,6 +6,7 @@
 #include "engine/models/ResNet.h"
 #include "engine/models/SmallCnn.h"
 #include "engine/train/Checkpoint.h"
+#include "engine/train/Trainer.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 
@@ -95,26 +96,27 @@ std::vector<std::string> exportRun(const std::string& runDir, const std::string&
   if (!fs::exists(checkpoint)) {
     throw InputError("'" + runDir + "' has no checkpoint.pt: no epoch completed, so there is no model to export");
   }
-  nlohmann::json config, dataset;
+  // The run's configuration through the one config.json reader; dataset.json for what only
+  // the data knows (classes, normalisation).
+  const RunConfig config = readRunConfig(runDir);
+  nlohmann::json dataset;
   try {
-    config = nlohmann::json::parse(readFile((run / "config.json").string()));
     dataset = nlohmann::json::parse(readFile((run / "dataset.json").string()));
   } catch (const std::exception& e) {
-    throw InputError("cannot read the run's config.json / dataset.json: " + std::string(e.what()));
+    throw InputError("cannot read the run's dataset.json: " + std::string(e.what()));
   }
   ModelSpec spec;
-  int64_t imageSize = 0;
+  spec.name = config.model;
+  spec.inChannels = config.channels;
+  const int64_t imageSize = config.imageSize;
   std::vector<std::string> classes;
   std::vector<double> mean, sd;
   try {
-    spec.name = config.at("model").at("name").get<std::string>();
-    spec.inChannels = config.at("data").at("channels").get<int64_t>();
-    imageSize = config.at("data").at("image_size").get<int64_t>();
     classes = dataset.at("classes").get<std::vector<std::string>>();
     mean = dataset.at("normalisation").at("mean").get<std::vector<double>>();
     sd = dataset.at("normalisation").at("std").get<std::vector<double>>();
   } catch (const std::exception& e) {
-    throw InputError("the run's config.json / dataset.json lack a field the export needs: " + std::string(e.what()));
+    throw InputError("the run's dataset.json lacks a field the export needs: " + std::string(e.what()));
   }
   spec.numClasses = static_cast<int64_t>(classes.size());
 

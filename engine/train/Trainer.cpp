@@ -455,7 +455,9 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
   writer.writeMetrics(summary, data.summary.classes);
   if (c.exportAtEnd && summary.status == RunStatus::Finished) {
     try {
-      exportRun(c.outDir, c.outDir, ExportOptions{});
+      ExportOptions formats;
+      formats.onnx = onnxExportSupported();  // export what this build can write
+      exportRun(c.outDir, c.outDir, formats);
     } catch (const std::exception& e) {
       // The run itself succeeded; say why the export did not, and keep the run.
       summary.message += "; export failed: " + std::string(e.what());
