@@ -74,6 +74,7 @@ std::shared_ptr<ClassifierImpl> loadModel(const RunInfo& info, const torch::Devi
   } else {
     loadPretrained(info.weights, *model);
   }
+  applyMemoryFormat(*model, false);  // a checkpoint brings the training run's strides
   model->eval();
   return model;
 }

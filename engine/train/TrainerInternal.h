@@ -16,6 +16,8 @@ torch::Device resolveDevice(DeviceKind kind);
 // Sets LibTorch's intra-op threads (0 = all cores) and returns the number in use.
 int configureThreads(int requested);
 bool useChannelsLast(const RunConfig& config, const torch::Device& device);
+// Puts every 4-D parameter in NHWC (channelsLast) or NCHW strides, by copy.
+void applyMemoryFormat(ClassifierImpl& model, bool channelsLast);
 
 // Creates the model on the device, in the run's memory format, with fp16 emulation when
 // the precision asks for it.

@@ -1,6 +1,7 @@
 #include "TestUtil.h"
 #include "engine/train/RunDir.h"
 #include "engine/train/Trainer.h"
+#include "engine/train/TrainerInternal.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 
@@ -249,4 +250,31 @@ TEST(Comparison, SameInitialWeightsAndConsistentSummary) {
   const bool faster = s.runs[1].imagesPerSecond >= s.runs[0].imagesPerSecond;
   EXPECT_NE(s.verdict.find(faster ? "x faster than FP32" : "x slower than FP32"), std::string::npos) << s.verdict;
   EXPECT_TRUE(back.runs[1].hasFinalMetrics);
+}
+
+TEST(Trainer, ChannelsLastReachesTheOneChannelStem) {
+  // A [O,1,k,k] weight satisfies both layouts; contiguous(ChannelsLast) would leave it NCHW
+  // and oneDNN would then run the stem (the largest activations) in NCHW.
+  for (const char* name : {"small_cnn", "resnet18"}) {
+    RunConfig c;
+    c.model = name;
+    c.channels = 1;
+    c.memoryFormat = MemoryFormatKind::ChannelsLast;
+    auto model = buildModel(c, 2, torch::kCPU, describePrecision(PrecisionMode::Fp32, DeviceKind::Cpu));
+    for (const auto& p : model->named_parameters()) {
+      if (p.value().dim() == 4) {
+        EXPECT_EQ(p.value().suggest_memory_format(), torch::MemoryFormat::ChannelsLast) << name << " " << p.key();
+      }
+    }
+    torch::NoGradGuard noGrad;
+    const auto x = torch::rand({2, 1, 32, 32}).contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto stem = model->named_children()[0].value()->as<torch::nn::Conv2d>();
+    ASSERT_NE(stem, nullptr) << name;
+    EXPECT_EQ(stem->forward(x).suggest_memory_format(), torch::MemoryFormat::ChannelsLast) << name;
+
+    applyMemoryFormat(*model, false);  // what inference asks for, whatever a checkpoint brought
+    for (const auto& p : model->parameters()) {
+      EXPECT_EQ(p.suggest_memory_format(), torch::MemoryFormat::Contiguous) << name;
+    }
+  }
 }
