@@ -1,5 +1,6 @@
 #include "engine/train/RunDir.h"
 
+#include "engine/util/Allocator.h"
 #include "engine/util/Files.h"
 
 #include <nlohmann/json.hpp>
@@ -106,6 +107,7 @@ void RunDirWriter::writeConfig(const RunConfig& config, const PrecisionInfo& pre
                    {"device", device},
                    {"threads", threads},
                    {"cpu", cpuModelName()},
+                   {"cpu_allocator", cpuAllocatorDescription()},
                    {"ampbench_version", AMPBENCH_VERSION},
                    {"created", isoTimestampUtc()}};
   writeFileAtomic(path("config.json"), j.dump(2) + "\n");

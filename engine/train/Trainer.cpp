@@ -8,6 +8,7 @@
 #include "engine/train/LrSchedule.h"
 #include "engine/train/RunDir.h"
 #include "engine/train/TrainerInternal.h"
+#include "engine/util/Allocator.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 
@@ -200,6 +201,10 @@ Metrics evaluateSplit(ClassifierImpl& model, const SplitTensors& split, const Da
 RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const PrecisionInfo& precision,
                          const torch::Device& device, const std::string* initialWeights, RunObserver& observer,
                          const CancelToken& cancel) {
+  installCachingCpuAllocator();
+  struct ReleaseAfterRun {
+    ~ReleaseAfterRun() { releaseFreeMemory(); }
+  } releaseAfterRun;
   const int threads = configureThreads(c.threads);
   setTf32Allowed(false);  // fp32 stays an honest baseline; autocast modes do not use TF32 either
   torch::manual_seed(c.seed);
