@@ -58,7 +58,7 @@ class SmallCnn(nn.Module):
 
     def forward(self, x):
         for i in range(4):
-            x = F.relu(getattr(self, f"bn{i + 1}")(getattr(self, f"conv{i + 1}")(x)))
+            x = F.relu(getattr(self, f"bn{i + 1}")(getattr(self, f"conv{i + 1}")(x)), inplace=True)
             if x.size(2) > 1 and x.size(3) > 1:
                 x = F.max_pool2d(x, 2, 2)
         x = F.adaptive_avg_pool2d(x, (1, 1)).flatten(1)

@@ -28,10 +28,13 @@ BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride_, Emulati
 
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
   const auto& e = emulation_;
-  auto out = torch::relu(layers::batchNorm(e, bn1, layers::conv(e, conv1, x)));
+  // In place, as torchvision's BasicBlock (ReLU(inplace=True), out += identity): batch-norm's
+  // backward needs its input, not its output, and ReLU's backward needs only its output, so
+  // nothing autograd saved is overwritten; two activation-sized tensors fewer per block.
+  auto out = layers::batchNorm(e, bn1, layers::conv(e, conv1, x)).relu_();
   out = layers::batchNorm(e, bn2, layers::conv(e, conv2, out));
   auto identity = downConv ? layers::batchNorm(e, downBn, layers::conv(e, downConv, x)) : x;
-  return torch::relu(layers::round(e, out + identity));
+  return layers::round(e, out.add_(identity)).relu_();
 }
 
 ResNetImpl::ResNetImpl(const ModelSpec& spec, const std::vector<int64_t>& blocksPerLayer) : ClassifierImpl(spec) {
@@ -59,7 +62,7 @@ ResNetImpl::ResNetImpl(const ModelSpec& spec, const std::vector<int64_t>& blocks
 torch::Tensor ResNetImpl::forward(torch::Tensor x) {
   const auto& e = emulation();
   x = layers::round(e, x);
-  x = torch::relu(layers::batchNorm(e, bn1, layers::conv(e, conv1, x)));
+  x = layers::batchNorm(e, bn1, layers::conv(e, conv1, x)).relu_();
   x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
   for (auto& layer : layers) {
     for (auto& block : layer) {
