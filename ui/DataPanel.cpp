@@ -32,8 +32,6 @@ namespace {
 
 const char* const kRecentKey = "data/recent";
 
-struct ScanCancelled {};
-
 QImage toQImage(const ampbench::Image8& img) {
   if (img.width <= 0 || img.height <= 0 || img.pixels.empty()) {
     return {};
@@ -51,11 +49,12 @@ bool acceptablePath(const QString& path) {
 }  // namespace
 
 ScanResult scanForPanel(const QString& path, const std::function<void(const ampbench::DataProgressEvent&)>& progress,
-                        int thumbnailsPerClass, int thumbnailSize) {
+                        int thumbnailsPerClass, int thumbnailSize, const ampbench::CancelToken& cancel) {
   ScanResult r;
   r.path = path;
   try {
-    const ampbench::DatasetIndex index = ampbench::scanDataset(path.toStdString(), ampbench::SplitOptions{}, progress);
+    const ampbench::DatasetIndex index =
+        ampbench::scanDataset(path.toStdString(), ampbench::SplitOptions{}, progress, cancel);
     r.summary.source = index.source;
     r.summary.kind = index.kind;
     r.summary.classes = index.classes;
@@ -64,13 +63,14 @@ ScanResult scanForPanel(const QString& path, const std::function<void(const ampb
       r.summary.splitOrigin[name] = split.origin;
     }
     r.summary.skipped = index.skipped;
-    for (const auto& t : ampbench::sampleThumbnails(index, thumbnailsPerClass, thumbnailSize)) {
+    for (const auto& t : ampbench::sampleThumbnails(index, thumbnailsPerClass, thumbnailSize, cancel)) {
       QImage image = toQImage(t.image);
       if (!image.isNull()) {
         r.thumbnails.push_back({static_cast<int>(t.label), image});
       }
     }
-  } catch (const ScanCancelled&) {
+  } catch (const ampbench::CancelledError&) {
+    r.cancelled = true;
     r.error = QObject::tr("Scan cancelled.");
   } catch (const ampbench::InputError& e) {
     r.error = QString::fromStdString(e.what());
@@ -177,9 +177,15 @@ DataPanel::DataPanel(QWidget* parent) : QWidget(parent) {
   connect(&watcher_, &QFutureWatcher<ScanResult>::finished, this, &DataPanel::onScanDone);
   connect(&watcher_, &QFutureWatcher<ScanResult>::progressRangeChanged, progress_, &QProgressBar::setRange);
   connect(&watcher_, &QFutureWatcher<ScanResult>::progressValueChanged, progress_, &QProgressBar::setValue);
+  connect(&watcher_, &QFutureWatcher<ScanResult>::progressTextChanged, status_, &QLabel::setText);
 }
 
-DataPanel::~DataPanel() {
+DataPanel::~DataPanel() { cancelScan(); }
+
+void DataPanel::cancelScan() {
+  // The token stops the engine's folder walk within a few hundred entries, so the wait
+  // below is short even for a folder of 100k files.
+  scanCancel_.cancel();
   if (watcher_.isRunning()) {
     watcher_.cancel();
     watcher_.waitForFinished();
@@ -209,10 +215,8 @@ void DataPanel::setDataPath(const QString& path) {
   if (path.isEmpty()) {
     return;
   }
-  if (watcher_.isRunning()) {
-    watcher_.cancel();
-    watcher_.waitForFinished();
-  }
+  cancelScan();
+  scanCancel_ = ampbench::CancelToken{};
   path_ = path;
   pathCombo_->setEditText(path);
   setUsable(false);
@@ -224,18 +228,21 @@ void DataPanel::setDataPath(const QString& path) {
 
   const int perClass = kThumbnailsPerClass;
   const int size = kThumbnailSize;
+  const QString shown = QDir::toNativeSeparators(path);
   watcher_.setFuture(QtConcurrent::run(
-      [path, perClass, size](QPromise<ScanResult>& promise) {
-        auto progress = [&promise](const ampbench::DataProgressEvent& e) {
-          if (promise.isCanceled()) {
-            throw ScanCancelled{};
-          }
+      [path, shown, perClass, size, cancel = scanCancel_](QPromise<ScanResult>& promise) {
+        auto progress = [&promise, &shown](const ampbench::DataProgressEvent& e) {
           if (e.total > 0) {
             promise.setProgressRange(0, static_cast<int>(e.total));
             promise.setProgressValue(static_cast<int>(e.done));
+          } else {
+            // Listing: no total yet; the count goes to the status line. (Qt drops a
+            // progress update whose value does not grow, so the value is the count.)
+            promise.setProgressValueAndText(
+                static_cast<int>(e.done), QObject::tr("Scanning %1 … %n image file(s) found", nullptr, static_cast<int>(e.done)).arg(shown));
           }
         };
-        promise.addResult(scanForPanel(path, progress, perClass, size));
+        promise.addResult(scanForPanel(path, progress, perClass, size, cancel));
       }));
 }
 

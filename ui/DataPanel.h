@@ -7,6 +7,8 @@
 
 #include "ui/QtTypes.h"
 
+#include "engine/util/CancelToken.h"
+
 #include <QFutureWatcher>
 #include <QImage>
 #include <QMap>
@@ -28,6 +30,7 @@ namespace ampbench::ui {
 struct ScanResult {
   QString path;
   QString error;  // InputError message (what to do) or another failure; empty when usable
+  bool cancelled = false;
   ampbench::DatasetSummary summary;
   QVector<QPair<int, QImage>> thumbnails;  // class index, image
 };
@@ -65,6 +68,7 @@ class DataPanel : public QWidget {
 
  private:
   void onScanDone();
+  void cancelScan();
   void showResult();
   void setUsable(bool usable);
   void rememberRecent(const QString& path);
@@ -84,10 +88,12 @@ class DataPanel : public QWidget {
   bool usable_ = false;
   ScanResult result_;
   QFutureWatcher<ScanResult> watcher_;
+  ampbench::CancelToken scanCancel_;  // the running scan's; replaced for each scan
 };
 
 // Runs the engine's scan and thumbnail sampling (any thread). Never throws.
 ScanResult scanForPanel(const QString& path, const std::function<void(const ampbench::DataProgressEvent&)>& progress,
-                        int thumbnailsPerClass, int thumbnailSize);
+                        int thumbnailsPerClass, int thumbnailSize,
+                        const ampbench::CancelToken& cancel = ampbench::CancelToken{});
 
 }  // namespace ampbench::ui

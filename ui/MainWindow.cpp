@@ -267,7 +267,13 @@ void MainWindow::connectController() {
   connect(c, &TrainingController::busyChanged, runPanel_, &RunPanel::setBusy);
   connect(c, &TrainingController::busyChanged, progress_, &QWidget::setVisible);
   connect(c, &TrainingController::dataProgress, this, [this](const ampbench::DataProgressEvent& e) {
-    progress_->setRange(0, static_cast<int>(std::max<int64_t>(e.total, 0)));
+    if (e.total <= 0) {
+      // Still listing the folder: no total yet, so a busy bar and a count.
+      progress_->setRange(0, 0);
+      statusText_->setText(tr("Preparing data: %1, %2 image files found").arg(qs(e.phase)).arg(e.done));
+      return;
+    }
+    progress_->setRange(0, static_cast<int>(e.total));
     progress_->setValue(static_cast<int>(e.done));
     progress_->setFormat(tr("%1 %p%").arg(qs(e.phase)));
     statusText_->setText(tr("Preparing data: %1 %2 of %3").arg(qs(e.phase)).arg(e.done).arg(e.total));

@@ -88,7 +88,29 @@ void CliReporter::onDataProgress(const DataProgressEvent& e) {
     }
     return;
   }
-  if (mode_ != OutputMode::Human || e.total <= 0 || !(e.done == e.total || throttle(tty_ ? 0.2 : 5.0))) {
+  if (mode_ != OutputMode::Human) {
+    return;
+  }
+  if (e.total <= 0) {
+    // Listing a folder: the total is not known yet, so a count, not a percentage. Only a
+    // slow listing (a huge or network folder) is worth a line; a quick one stays silent.
+    if (e.phase != "scan") {
+      return;
+    }
+    const auto now = Clock::now();
+    if (!scanStart_) {
+      scanStart_ = now;
+    }
+    const double interval = tty_ ? 0.5 : 5.0;
+    if (std::chrono::duration<double>(now - *scanStart_).count() >= interval && throttle(interval)) {
+      std::fprintf(out_, "%s%sscanning the dataset: %lld image files found%s", tty_ ? "\r" : "", tag_.c_str(),
+                   static_cast<long long>(e.done), tty_ ? "\x1b[K" : "\n");
+      lineOpen_ = tty_;
+      std::fflush(out_);
+    }
+    return;
+  }
+  if (!(e.done == e.total || throttle(tty_ ? 0.2 : 5.0))) {
     return;
   }
   std::fprintf(out_, "%s%sdecoding images %lld/%lld (%.0f %%)%s", tty_ ? "\r" : "", tag_.c_str(),

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 namespace ampbench::cli {
@@ -38,6 +39,7 @@ class CliReporter : public RunObserver {
   bool tty_;
   bool lineOpen_ = false;
   Clock::time_point lastPrint_{};
+  std::optional<Clock::time_point> scanStart_;  // first "scan" event: is the listing slow?
   std::string tag_;  // "[fp32] " while comparing
   int64_t epochs_ = 0;
   int64_t totalSteps_ = 0;

@@ -40,9 +40,37 @@ std::vector<std::string> subdirs(const fs::path& dir) {
   return out;
 }
 
+void throwIfCancelled(const CancelToken& cancel) {
+  if (cancel.isCancelled()) {
+    throw CancelledError("dataset scan cancelled");
+  }
+}
+
+// Listing a folder of 100k files takes seconds (longer on a network drive), so the walk
+// checks the token and reports the running count every kBatch directory entries.
+struct Walk {
+  static constexpr int64_t kBatch = 512;
+  const CancelToken& cancel;
+  const std::function<void(const DataProgressEvent&)>& progress;
+  int64_t found = 0;  // image files found so far, all splits
+  int64_t visited = 0;
+
+  void tick() {
+    if (++visited % kBatch == 0) {
+      report();
+    }
+  }
+  void report() {
+    throwIfCancelled(cancel);
+    if (progress) {
+      progress({"scan", found, 0});  // total unknown while listing
+    }
+  }
+};
+
 // Image files below `dir` (recursively), sorted for determinism; other files are listed
 // as skipped with the reason.
-std::vector<std::string> imageFiles(const fs::path& dir, std::vector<SkippedFile>& skipped) {
+std::vector<std::string> imageFiles(const fs::path& dir, std::vector<SkippedFile>& skipped, Walk& walk) {
   std::vector<std::string> out;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
@@ -50,6 +78,7 @@ std::vector<std::string> imageFiles(const fs::path& dir, std::vector<SkippedFile
     if (ec) {
       break;
     }
+    walk.tick();
     if (isHidden(it->path())) {
       if (it->is_directory()) {
         it.disable_recursion_pending();
@@ -62,6 +91,7 @@ std::vector<std::string> imageFiles(const fs::path& dir, std::vector<SkippedFile
     const auto path = it->path().string();
     if (looksLikeImageFile(path)) {
       out.push_back(path);
+      walk.found += 1;
     } else {
       skipped.push_back({path, "not an image file (unknown extension)"});
     }
@@ -144,7 +174,8 @@ void carveMissing(DatasetIndex& index, const SplitOptions& opt) {
 }
 
 DatasetIndex scanFolder(const fs::path& root, const SplitOptions& opt,
-                        const std::function<void(const DataProgressEvent&)>& progress) {
+                        const std::function<void(const DataProgressEvent&)>& progress, const CancelToken& cancel) {
+  Walk walk{cancel, progress};
   DatasetIndex index;
   index.source = root.string();
   index.kind = "folder";
@@ -171,12 +202,10 @@ DatasetIndex scanFolder(const fs::path& root, const SplitOptions& opt,
         index.skipped.push_back({(splitDir / cls).string(), "class folder not present in train/: ignored"});
         continue;
       }
-      for (auto& f : imageFiles(splitDir / cls, index.skipped)) {
+      for (auto& f : imageFiles(splitDir / cls, index.skipped, walk)) {
         s.files.push_back({std::move(f), it - index.classes.begin()});
       }
-      if (progress) {
-        progress({"scan", static_cast<int64_t>(s.files.size()), 0});
-      }
+      walk.report();  // one event per class folder, however small
     }
     index.splits[name] = std::move(s);
   };
@@ -258,7 +287,8 @@ void stratifiedSplit(const std::vector<int64_t>& labels, double fraction, uint64
 }
 
 DatasetIndex scanDataset(const std::string& path, const SplitOptions& split,
-                         const std::function<void(const DataProgressEvent&)>& progress) {
+                         const std::function<void(const DataProgressEvent&)>& progress, const CancelToken& cancel) {
+  throwIfCancelled(cancel);
   if (path.empty()) {
     throw InputError("no dataset given: choose a dataset folder (one sub-folder per class) or a .npz file");
   }
@@ -289,7 +319,7 @@ DatasetIndex scanDataset(const std::string& path, const SplitOptions& split,
                          "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
       }
     } else {
-      index = scanFolder(p, split, progress);
+      index = scanFolder(p, split, progress, cancel);
     }
   }
   if (index.classes.size() >= 2 && index.splits.count("train")) {
@@ -328,7 +358,8 @@ void limitPerSplit(DatasetIndex& index, int64_t limit, uint64_t seed) {
   }
 }
 
-std::vector<Thumbnail> sampleThumbnails(const DatasetIndex& index, int perClass, int size) {
+std::vector<Thumbnail> sampleThumbnails(const DatasetIndex& index, int perClass, int size,
+                                        const CancelToken& cancel) {
   std::vector<Thumbnail> out;
   const auto it = index.splits.find("train");
   if (it == index.splits.end()) {
@@ -342,6 +373,7 @@ std::vector<Thumbnail> sampleThumbnails(const DatasetIndex& index, int perClass,
     if (c < 0 || c >= static_cast<int64_t>(taken.size()) || taken[c] >= perClass) {
       continue;
     }
+    throwIfCancelled(cancel);
     Thumbnail t;
     t.label = c;
     try {

@@ -38,9 +38,11 @@ struct DatasetIndex {
 };
 
 // Scans `path` and carves missing splits. Throws InputError when the path is missing,
-// empty, has a single class, or a split has no images. Reports progress for big folders.
+// empty, has a single class, or a split has no images. Reports progress (files found so
+// far) while listing big folders, and throws CancelledError soon after `cancel` is set.
 DatasetIndex scanDataset(const std::string& path, const SplitOptions& split,
-                         const std::function<void(const DataProgressEvent&)>& progress = {});
+                         const std::function<void(const DataProgressEvent&)>& progress = {},
+                         const CancelToken& cancel = CancelToken{});
 
 // Per class counts for each split, in class order.
 std::map<std::string, std::vector<int64_t>> countPerClass(const DatasetIndex& index);
@@ -60,6 +62,8 @@ struct Thumbnail {
   std::string path;  // empty for array datasets
   Image8 image;
 };
-std::vector<Thumbnail> sampleThumbnails(const DatasetIndex& index, int perClass, int size);
+// Throws CancelledError when `cancel` is set while decoding.
+std::vector<Thumbnail> sampleThumbnails(const DatasetIndex& index, int perClass, int size,
+                                        const CancelToken& cancel = CancelToken{});
 
 }  // namespace ampbench

@@ -241,7 +241,7 @@ SplitTensors decodeSplit(const SplitSource& split, const std::string& source, co
   for (auto& t : pool) {
     t.join();
   }
-  if (progress) {
+  if (progress && done.load() != reported) {  // the loop may already have sent the last count
     progress({"decode", done.load(), n});
   }
   std::vector<int64_t> keep;
@@ -352,7 +352,12 @@ PreparedData prepareData(const RunConfig& c, const ProgressFn& progress, const C
                        std::to_string(d.summary.imageSize) + " --channels " + std::to_string(d.summary.channels));
     }
   } else {
-    DatasetIndex index = scanDataset(c.dataPath, c.split, progress);
+    DatasetIndex index;
+    try {
+      index = scanDataset(c.dataPath, c.split, progress, cancel);
+    } catch (const CancelledError&) {
+      return {};
+    }
     limitPerSplit(index, c.limitPerSplit, c.split.splitSeed);
     const auto key = cacheKey(index, c);
     bool loaded = false;

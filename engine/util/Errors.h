@@ -18,4 +18,11 @@ class DivergedError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The user cancelled a long operation through its CancelToken (e.g. a dataset scan).
+// Nothing was lost; callers that report status turn it into "cancelled", not an error.
+class CancelledError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace ampbench

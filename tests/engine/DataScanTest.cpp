@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -150,4 +151,66 @@ TEST(DataPrepare, SyntheticDataHasTheAskedShape) {
   const auto d = prepareData(c, {}, CancelToken{});
   EXPECT_EQ(d.splits.at("train").images.sizes(), (std::vector<int64_t>{40, 3, 20, 20}));
   EXPECT_EQ(d.summary.kind, "synthetic");
+}
+
+namespace {
+// A folder of many (empty) image files: the scan lists names, it decodes nothing.
+void makeBigFolder(const fs::path& root, int perClass) {
+  for (const char* cls : {"NORMAL", "PNEUMONIA"}) {
+    fs::create_directories(root / cls);
+    for (int i = 0; i < perClass; ++i) {
+      std::ofstream(root / cls / ("img" + std::to_string(i) + ".png"));
+    }
+  }
+}
+}  // namespace
+
+TEST(DataScan, ReportsTheRunningCountWhileListingABigFolder) {
+  TempDir dir;
+  makeBigFolder(dir.path(), 1500);
+  std::vector<int64_t> counts;
+  const auto index = scanDataset(dir.path(), SplitOptions{}, [&](const DataProgressEvent& e) {
+    EXPECT_EQ(e.phase, "scan");
+    EXPECT_EQ(e.total, 0);  // unknown while listing
+    counts.push_back(e.done);
+  });
+  // Progress inside the first class folder (not only after it), growing, ending at all files.
+  ASSERT_GE(counts.size(), 3u);
+  EXPECT_LT(counts.front(), 1500);
+  EXPECT_TRUE(std::is_sorted(counts.begin(), counts.end()));
+  EXPECT_EQ(counts.back(), 3000);
+  EXPECT_EQ(index.splits.at("train").size() + index.splits.at("val").size(), 3000);
+}
+
+TEST(DataScan, CancelStopsTheFolderWalkSoon) {
+  TempDir dir;
+  makeBigFolder(dir.path(), 1500);
+  CancelToken cancel;
+  std::vector<int64_t> counts;
+  auto cancelAtFirstReport = [&](const DataProgressEvent& e) {
+    counts.push_back(e.done);
+    cancel.cancel();
+  };
+  EXPECT_THROW(scanDataset(dir.path(), SplitOptions{}, cancelAtFirstReport, cancel), CancelledError);
+  // It stopped at the next check, within the first class folder: one report, not the 3000 files.
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_LT(counts[0], 1500);
+}
+
+TEST(DataScan, ACancelledTokenStopsBeforeAnyWork) {
+  CancelToken cancel;
+  cancel.cancel();
+  // Not even the missing folder is reported: a cancelled scan has nothing to say.
+  EXPECT_THROW(scanDataset("/nonexistent/ampbench-data", SplitOptions{}, {}, cancel), CancelledError);
+}
+
+TEST(DataPrepare, CancelDuringTheScanReturnsNothingAndKeepsTheToken) {
+  TempDir dir;
+  makeBigFolder(dir.path(), 1500);
+  RunConfig c;
+  c.dataPath = dir.path();
+  CancelToken cancel;
+  const auto d = prepareData(c, [&](const DataProgressEvent&) { cancel.cancel(); }, cancel);
+  EXPECT_TRUE(cancel.isCancelled());
+  EXPECT_TRUE(d.splits.empty());
 }

@@ -4,10 +4,13 @@
 
 #include "UiTestUtil.h"
 
+#include "engine/util/CancelToken.h"
 #include "ui/DataPanel.h"
 #include "ui/MainWindow.h"
 #include "ui/RunPanel.h"
 
+#include <QDir>
+#include <QFile>
 #include <QLabel>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -70,6 +73,56 @@ class DataPanelTest : public QObject {
     QVERIFY(table && table->isVisible());
     QCOMPARE(table->rowCount(), 3);  // two classes + total
     QVERIFY(window.runPanel()->trainButton()->isEnabled());
+  }
+
+  // The panel's scan stops through the engine's token (not only between class folders).
+  void scanForPanelStopsWhenItsTokenIsCancelled() {
+    QTemporaryDir dir;
+    makeBigFolder(dir.path(), 1500);
+    ampbench::CancelToken cancel;
+    int reports = 0;
+    const auto r = ampbench::ui::scanForPanel(
+        dir.path(),
+        [&](const ampbench::DataProgressEvent&) {
+          ++reports;
+          cancel.cancel();
+        },
+        DataPanel::kThumbnailsPerClass, DataPanel::kThumbnailSize, cancel);
+    QVERIFY(r.cancelled);
+    QCOMPARE(reports, 1);
+    QVERIFY(!r.error.isEmpty());
+    QVERIFY(r.summary.classes.empty());
+  }
+
+  // Choosing another folder while a scan runs: the old scan is cancelled and only the
+  // new folder's result is shown and signalled.
+  void aNewFolderReplacesARunningScan() {
+    QTemporaryDir big;
+    makeBigFolder(big.path(), 3000);
+    QTemporaryDir small;
+    ampbench::uitest::makeImageDataset(small.path(), {QStringLiteral("NORMAL"), QStringLiteral("PNEUMONIA")}, 9, 16);
+    DataPanel panel;
+    QSignalSpy done(&panel, &DataPanel::scanFinished);
+    panel.setDataPath(big.path());
+    panel.setDataPath(small.path());
+    QVERIFY(done.wait(20000));
+    QTest::qWait(200);
+    QCOMPARE(done.count(), 1);
+    QCOMPARE(panel.dataPath(), small.path());
+    QVERIFY2(panel.isUsable(), qPrintable(panel.problem()));
+    QCOMPARE(panel.summary().counts.at("train").at(0), int64_t{9});
+  }
+
+ private:
+  // Many empty files with image names: the scan lists them, it decodes only thumbnails.
+  static void makeBigFolder(const QString& root, int perClass) {
+    for (const QString cls : {QStringLiteral("NORMAL"), QStringLiteral("PNEUMONIA")}) {
+      QDir().mkpath(root + QLatin1Char('/') + cls);
+      for (int i = 0; i < perClass; ++i) {
+        QFile f(root + QLatin1Char('/') + cls + QStringLiteral("/img%1.png").arg(i));
+        QVERIFY(f.open(QIODevice::WriteOnly));
+      }
+    }
   }
 };
 
