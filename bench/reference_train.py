@@ -207,6 +207,52 @@ class PrefetchLoader:
             yield self.q.get() if self.prefetch else self.make(b)
 
 
+def carve_val(images, labels, fraction, split_seed=20180215):
+    """A stratified, seeded validation split (not the engine's carve: same share, other images)."""
+    rng = random.Random(split_seed)
+    keep, carved = [], []
+    for k in sorted(set(labels.tolist())):
+        idx = [i for i, v in enumerate(labels.tolist()) if v == k]
+        rng.shuffle(idx)
+        take = min(max(round(fraction * len(idx)), 1), len(idx) - 1) if len(idx) >= 2 else 0
+        carved += idx[:take]
+        keep += idx[take:]
+    keep, carved = torch.tensor(sorted(keep)), torch.tensor(sorted(carved))
+    return images[keep], labels[keep], (images[carved], labels[carved])
+
+
+def mean_std(images):
+    c = images.size(1)
+    f = images.double().div_(255.0).transpose(0, 1).reshape(c, -1)
+    mean = f.mean(1)
+    std = (f.pow(2).mean(1) - mean.pow(2)).clamp_min(1e-6).sqrt()
+    return mean.tolist(), std.tolist()
+
+
+def evaluate(model, val, mean, std, batch_size, bf16, channels_last):
+    """Accuracy and mean loss on the validation split, in eval mode, under training's autocast."""
+    images, labels = val
+    c = images.size(1)
+    scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, c, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(mean, std)]).view(1, c, 1, 1)
+    model.eval()
+    correct, loss_sum = 0, 0.0
+    with torch.no_grad():
+        for b in range(0, images.size(0), batch_size):
+            x = images[b:b + batch_size].float().mul_(scale).add_(shift)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = labels[b:b + batch_size]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            logits = logits.float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += int(logits.argmax(1).eq(y).sum())
+    model.train()
+    n = max(1, images.size(0))
+    return correct / n, loss_sum / n
+
+
 # ---------------------------------------------------------------- training
 
 def peak_rss_mb():
@@ -248,6 +294,14 @@ def main(argv=None):
     ap.add_argument("--item-per-step", action="store_true", help="read loss.item() every step (a typical loop)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--profile", default="", help="write a torch.profiler table of one epoch to this file")
+    # Accuracy runs (bf16 vs fp32 on the chest X-rays), not the throughput benchmark:
+    ap.add_argument("--val-fraction", type=float, default=0.0,
+                    help="carve this share of each class as validation (seeded), evaluated after every epoch, "
+                         "untimed, under the same autocast as training")
+    ap.add_argument("--schedule", default="constant", choices=["constant", "onecycle"],
+                    help="onecycle = engine/train/LrSchedule.cpp: cosine from lr/25 up to lr over --warmup of "
+                         "the steps, then cosine down to lr/25e4")
+    ap.add_argument("--warmup", type=float, default=0.25)
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
@@ -258,6 +312,12 @@ def main(argv=None):
     else:
         images, labels, mean, std = decode_folder(a.data, a.channels, a.image_size, a.limit)
 
+    val = None
+    if a.val_fraction > 0:
+        images, labels, val = carve_val(images, labels, a.val_fraction)
+        if not a.data.startswith("synthetic"):
+            mean, std = mean_std(images)  # the engine normalises with the training split's statistics
+
     cl = a.memory_format == "channels_last"
     model = make_model(a.model, a.channels)
     if cl:
@@ -267,8 +327,23 @@ def main(argv=None):
                           foreach=bool(a.foreach))
     bf16 = a.precision == "bf16"
 
+    steps_per_epoch = PrefetchLoader(images, labels, mean, std, a.batch_size, 0, a.seed, False, False,
+                                     prefetch=False).nb
+    total_steps = max(1, steps_per_epoch * a.epochs)
+    warmup = min(max(int(a.warmup * total_steps), 1), total_steps)
+
+    def lr_at(step):
+        if a.schedule == "constant":
+            return a.lr
+        cos = lambda lo, hi, t: hi + (lo - hi) * 0.5 * (1.0 + math.cos(math.pi * t))  # noqa: E731
+        initial = a.lr / 25.0
+        if step < warmup:
+            return cos(initial, a.lr, step / warmup)
+        return cos(a.lr, initial / 1e4, (step - warmup) / max(total_steps - warmup, 1))
+
     reset_peak_rss()
-    epoch_s, ips, losses = [], [], []
+    epoch_s, ips, losses, val_acc, val_loss = [], [], [], [], []
+    step = 0
     for epoch in range(1, a.epochs + 1):
         prof = None
         if a.profile and epoch == a.epochs:
@@ -281,6 +356,10 @@ def main(argv=None):
         correct = torch.zeros((), dtype=torch.long)
         seen = 0
         for x, y in loader:
+            if a.schedule != "constant":
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(step)
+            step += 1
             opt.zero_grad(set_to_none=a.zero_grad == "none")
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(x)
@@ -306,7 +385,13 @@ def main(argv=None):
             return 3
         epoch_s.append(dt)
         ips.append(seen / dt)
-        print(f"epoch {epoch}: {dt:.2f} s, {seen / dt:.1f} img/s, loss {train_loss:.4f}", file=sys.stderr)
+        note = ""
+        if val is not None:
+            acc, vloss = evaluate(model, val, mean, std, a.batch_size, bf16, cl)
+            val_acc.append(acc)
+            val_loss.append(vloss)
+            note = f", val acc {100 * acc:.1f} %, val loss {vloss:.4f}"
+        print(f"epoch {epoch}: {dt:.2f} s, {seen / dt:.1f} img/s, loss {train_loss:.4f}{note}", file=sys.stderr)
 
     timed = ips[1:] if len(ips) >= 3 else ips
     result = {
@@ -321,6 +406,9 @@ def main(argv=None):
         "median_epoch_seconds": statistics.median(epoch_s[1:] if len(epoch_s) >= 3 else epoch_s),
         "peak_rss_mb": peak_rss_mb(),
     }
+    if val is not None:
+        result.update({"schedule": a.schedule, "val_images": int(val[0].size(0)),
+                       "val_accuracy": val_acc, "val_loss": val_loss})
     print(json.dumps(result))
     return 0
 

@@ -1,0 +1,57 @@
+#!/bin/bash
+# CTest e2e_bench_smoke: bench/run works end to end on a tiny configuration (ours and the
+# PyTorch reference interleaved, table, JSON, ratios last), and the reference's accuracy
+# mode (--val-fraction, --schedule onecycle) reports validation per epoch. Timings are
+# not asserted (BENCHMARKS.md: speed is measured, never asserted). Skips (77) without
+# Debian's /usr/bin/python3 + torch + torchvision.
+# Usage: bench_smoke.sh AMPBENCH_CLI REPO
+set -u
+CLI="$1"
+REPO="$2"
+PY=/usr/bin/python3
+if ! "$PY" -c "import torch, torchvision" 2>/dev/null; then
+  echo "SKIP: $PY with torch and torchvision is needed for the reference loop"
+  exit 77
+fi
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$PY" "$REPO/bench/run" --cli "$CLI" --models small_cnn --sizes 16 --modes fp32 --no-overhead \
+  --real-data "$T/none" --formats channels_last contiguous --no-reference-malloc --results "$T/results" \
+  >"$T/out" 2>"$T/err" || { cat "$T/out" "$T/err"; fail "bench/run exited $?"; }
+cat "$T/out"
+grep -q "real data not found" "$T/out" "$T/err" || fail "the skipped real-data configurations are not reported"
+# The ratios are the last lines, after the table.
+tail -n 3 "$T/out" | grep -q "ours/pytorch   small_cnn/16px/synthetic/fp32" || fail "ratio line missing at the end"
+JSON=$(ls "$T"/results/*[0-9].json 2>/dev/null | head -1)  # not the .partial.json
+[ -n "$JSON" ] || fail "no results JSON written"
+"$PY" - "$JSON" <<'PY' || fail "results JSON incomplete"
+import json, sys
+r = json.load(open(sys.argv[1]))
+(c,) = r["configs"]
+assert c["model"] == "small_cnn" and c["size"] == 16 and c["mode"] == "fp32", c
+ours, refs = c["ours_runs"], c["reference_runs"]
+assert set(refs) == {"channels_last", "contiguous"}, refs.keys()
+ref = [run for runs in refs.values() for run in runs]
+assert len(ours) == 2 and len(ref) == 2, (len(ours), len(ref))  # ours before each reference format
+for run in ours + ref:
+    assert run["images_per_s"] > 0 and len(run["epoch_images_per_s"]) == 3, run
+    assert run["peak_rss_mb"] > 0, run
+ratio = r["ratios"]["ours_over_pytorch"]["small_cnn/16px/synthetic/fp32"]
+assert 0.05 < ratio < 20, ratio
+assert r["machine"] and r["cli"], r.keys()
+PY
+
+# The reference's accuracy mode: a validation split, evaluated after every epoch.
+"$PY" "$REPO/bench/reference_train.py" --data synthetic:80 --model small_cnn --image-size 16 --epochs 2 \
+  --val-fraction 0.25 --schedule onecycle >"$T/ref.json" 2>"$T/ref.err" || { cat "$T/ref.err"; fail "reference exited"; }
+"$PY" - "$T/ref.json" <<'PY' || fail "reference accuracy mode"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["images"] == 60 and r["val_images"] == 20, r       # 25 % of each of the two classes carved
+assert len(r["val_accuracy"]) == 2 and all(0.0 <= a <= 1.0 for a in r["val_accuracy"]), r
+assert len(r["val_loss"]) == 2 and all(v > 0 for v in r["val_loss"]), r
+assert r["schedule"] == "onecycle"
+PY
+echo "bench smoke: ok"
