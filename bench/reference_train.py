@@ -297,7 +297,8 @@ def main(argv=None):
     # Accuracy runs (bf16 vs fp32 on the chest X-rays), not the throughput benchmark:
     ap.add_argument("--val-fraction", type=float, default=0.0,
                     help="carve this share of each class as validation (seeded), evaluated after every epoch, "
-                         "untimed, under the same autocast as training")
+                         "untimed, under the same autocast as training; without it, a val/ folder beside "
+                         "train/ is evaluated the same way")
     ap.add_argument("--schedule", default="constant", choices=["constant", "onecycle"],
                     help="onecycle = engine/train/LrSchedule.cpp: cosine from lr/25 up to lr over --warmup of "
                          "the steps, then cosine down to lr/25e4")
@@ -317,6 +318,10 @@ def main(argv=None):
         images, labels, val = carve_val(images, labels, a.val_fraction)
         if not a.data.startswith("synthetic"):
             mean, std = mean_std(images)  # the engine normalises with the training split's statistics
+    elif os.path.isdir(os.path.join(a.data, "val")):
+        # A train/ val/ folder: the same split the engine reads (--val-fraction 0 there too).
+        v_images, v_labels, _, _ = decode_folder(os.path.join(a.data, "val"), a.channels, a.image_size, 0)
+        val = (v_images, v_labels)
 
     cl = a.memory_format == "channels_last"
     model = make_model(a.model, a.channels)
