@@ -54,4 +54,18 @@ assert len(r["val_accuracy"]) == 2 and all(0.0 <= a <= 1.0 for a in r["val_accur
 assert len(r["val_loss"]) == 2 and all(v > 0 for v in r["val_loss"]), r
 assert r["schedule"] == "onecycle"
 PY
+# A train/ val/ folder: the reference validates on val/ (the engine's split of such a folder).
+if "$PY" -c "import cv2" 2>/dev/null; then
+  "$PY" "$(dirname "$0")/make_dataset.py" "$T/blobs" 20 16 --splits
+  "$PY" "$REPO/bench/reference_train.py" --data "$T/blobs" --model small_cnn --image-size 16 --epochs 3 \
+    --schedule onecycle --lr 0.02 >"$T/ref2.json" 2>"$T/ref2.err" || { cat "$T/ref2.err"; fail "reference on train/ val/"; }
+  "$PY" - "$T/ref2.json" <<'PY' || fail "reference validation on a val/ folder"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["images"] == 32 and r["val_images"] == 8, r   # make_dataset --splits: every 5th image is val
+assert len(r["val_accuracy"]) == 3, r
+PY
+else
+  echo "note: python3-opencv missing, the val/ folder part is not run"
+fi
 echo "bench smoke: ok"
