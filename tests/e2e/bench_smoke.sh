@@ -65,6 +65,14 @@ r = json.load(open(sys.argv[1]))
 assert r["images"] == 32 and r["val_images"] == 8, r   # make_dataset --splits: every 5th image is val
 assert len(r["val_accuracy"]) == 3, r
 PY
+  # split_folder.py writes the reference's carve as a train/ val/ folder of links.
+  "$PY" "$(dirname "$0")/make_dataset.py" "$T/flat" 20 16
+  "$PY" "$REPO/bench/split_folder.py" "$T/flat" "$T/split" --val-fraction 0.25 >/dev/null || fail "split_folder.py"
+  for cls in NORMAL PNEUMONIA; do
+    [ "$(ls "$T/split/train/$cls" | wc -l)" = 15 ] && [ "$(ls "$T/split/val/$cls" | wc -l)" = 5 ] \
+      || fail "split_folder.py: wrong counts for $cls"
+  done
+  "$PY" "$REPO/bench/split_folder.py" "$T/flat" "$T/split" >/dev/null 2>&1 && fail "split_folder.py overwrote a folder"
 else
   echo "note: python3-opencv missing, the val/ folder part is not run"
 fi
