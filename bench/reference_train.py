@@ -140,10 +140,8 @@ def decode_folder(root, channels, size, limit, split_seed=20180215):
             images[i] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)
         labels.append(k)
     images = torch.from_numpy(images)
-    f = images.double().div_(255.0).transpose(0, 1).reshape(channels, -1)
-    mean = f.mean(1)
-    std = (f.pow(2).mean(1) - mean.pow(2)).clamp_min(1e-6).sqrt()
-    return images, torch.tensor(labels, dtype=torch.long), mean.tolist(), std.tolist()
+    mean, std = mean_std(images)
+    return images, torch.tensor(labels, dtype=torch.long), mean, std
 
 
 def augment_batch(x, rng, min_crop_area=0.80, max_rotation_deg=7.0):
@@ -222,6 +220,7 @@ def carve_val(images, labels, fraction, split_seed=20180215):
 
 
 def mean_std(images):
+    """Per-channel mean and std of uint8 images scaled to [0, 1] (the engine's normalisation)."""
     c = images.size(1)
     f = images.double().div_(255.0).transpose(0, 1).reshape(c, -1)
     mean = f.mean(1)
