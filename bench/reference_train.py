@@ -302,6 +302,9 @@ def main(argv=None):
                     help="onecycle = engine/train/LrSchedule.cpp: cosine from lr/25 up to lr over --warmup of "
                          "the steps, then cosine down to lr/25e4")
     ap.add_argument("--warmup", type=float, default=0.25)
+    ap.add_argument("--save-initial", default="",
+                    help="torch.save the initial state dict here (ampbench-cli train --pretrained FILE then "
+                         "starts from the same weights)")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
@@ -324,6 +327,8 @@ def main(argv=None):
 
     cl = a.memory_format == "channels_last"
     model = make_model(a.model, a.channels)
+    if a.save_initial:
+        torch.save(model.state_dict(), a.save_initial)
     if cl:
         model = model.to(memory_format=torch.channels_last)
     model.train()
