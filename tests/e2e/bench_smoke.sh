@@ -54,6 +54,12 @@ assert len(r["val_accuracy"]) == 2 and all(0.0 <= a <= 1.0 for a in r["val_accur
 assert len(r["val_loss"]) == 2 and all(v > 0 for v in r["val_loss"]), r
 assert r["schedule"] == "onecycle"
 PY
+# --save-initial: the engine starts from the reference's initial weights.
+"$PY" "$REPO/bench/reference_train.py" --data synthetic:64 --model small_cnn --image-size 16 --epochs 1 \
+  --save-initial "$T/init.pt" >/dev/null 2>&1 || fail "reference --save-initial"
+"$CLI" train --data synthetic:64 --model small_cnn --image-size 16 --epochs 1 --pretrained "$T/init.pt" \
+  --out "$T/from_init" --quiet || fail "the engine does not start from the reference's initial weights"
+
 # A train/ val/ folder: the reference validates on val/ (the engine's split of such a folder).
 if "$PY" -c "import cv2" 2>/dev/null; then
   "$PY" "$(dirname "$0")/make_dataset.py" "$T/blobs" 20 16 --splits
