@@ -39,6 +39,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from splits import EXTENSIONS, SPLIT_SEED, carve_positions
+
 
 # ---------------------------------------------------------------- models
 
@@ -98,7 +100,7 @@ def synthetic(n, channels, size, seed):
     return images, labels, [0.5] * channels, [0.29] * channels
 
 
-def decode_folder(root, channels, size, limit, split_seed=20180215):
+def decode_folder(root, channels, size, limit, split_seed=SPLIT_SEED):
     """The engine's decode: class folders under train/, grayscale/RGB, area-shrink then linear-enlarge."""
     import cv2
     import numpy as np
@@ -109,7 +111,7 @@ def decode_folder(root, channels, size, limit, split_seed=20180215):
     for k, cls in enumerate(classes):
         d = os.path.join(base, cls)
         files = sorted(os.path.join(d, f) for f in os.listdir(d)
-                       if f.lower().endswith((".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm")))
+                       if f.lower().endswith(EXTENSIONS))
         per_class.append([(f, k) for f in files])
     items = []
     if limit and limit > 0:
@@ -160,6 +162,20 @@ def augment_batch(x, rng, min_crop_area=0.80, max_rotation_deg=7.0):
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def batches_per_epoch(n, batch_size):
+    """The engine's count: partial last batch kept, except a batch of one (batch norm)."""
+    nb = (n + batch_size - 1) // batch_size
+    return nb - 1 if nb > 1 and n % batch_size == 1 else nb
+
+
+def normaliser(mean, std):
+    """x * scale + shift on uint8 pixels = (x / 255 - mean) / std, per channel."""
+    c = len(mean)
+    scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, c, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(mean, std)]).view(1, c, 1, 1)
+    return scale, shift
+
+
 class PrefetchLoader:
     """BatchLoader: a producer thread keeps `depth` batches ready (torch ops release the GIL)."""
 
@@ -168,12 +184,8 @@ class PrefetchLoader:
         n = images.size(0)
         g = torch.Generator().manual_seed(seed * 1000003 + epoch * 7919 + 1)
         self.order = torch.randperm(n, generator=g)
-        self.nb = (n + batch_size - 1) // batch_size
-        if self.nb > 1 and n % batch_size == 1:
-            self.nb -= 1
-        c = images.size(1)
-        self.scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, c, 1, 1)
-        self.shift = torch.tensor([-m / s for m, s in zip(mean, std)]).view(1, c, 1, 1)
+        self.nb = batches_per_epoch(n, batch_size)
+        self.scale, self.shift = normaliser(mean, std)
         self.images, self.labels, self.bs = images, labels, batch_size
         self.augment, self.channels_last = augment, channels_last
         self.rng = random.Random(seed * 7 + epoch)
@@ -205,17 +217,16 @@ class PrefetchLoader:
             yield self.q.get() if self.prefetch else self.make(b)
 
 
-def carve_val(images, labels, fraction, split_seed=20180215):
-    """A stratified, seeded validation split (not the engine's carve: same share, other images)."""
-    rng = random.Random(split_seed)
-    keep, carved = [], []
-    for k in sorted(set(labels.tolist())):
-        idx = [i for i, v in enumerate(labels.tolist()) if v == k]
-        rng.shuffle(idx)
-        take = min(max(round(fraction * len(idx)), 1), len(idx) - 1) if len(idx) >= 2 else 0
-        carved += idx[:take]
-        keep += idx[take:]
-    keep, carved = torch.tensor(sorted(keep)), torch.tensor(sorted(carved))
+def carve_val(images, labels, fraction):
+    """A stratified, seeded validation split (splits.py; not the engine's carve: same share,
+    other images)."""
+    values = labels.tolist()
+    classes = sorted(set(values))
+    members = [[i for i, v in enumerate(values) if v == k] for k in classes]
+    chosen = carve_positions([len(m) for m in members], fraction)
+    carved = sorted(i for m, pos in zip(members, chosen) for j, i in enumerate(m) if j in pos)
+    keep = sorted(set(range(len(values))) - set(carved))
+    keep, carved = torch.tensor(keep), torch.tensor(carved)
     return images[keep], labels[keep], (images[carved], labels[carved])
 
 
@@ -231,9 +242,7 @@ def mean_std(images):
 def evaluate(model, val, mean, std, batch_size, bf16, channels_last):
     """Accuracy and mean loss on the validation split, in eval mode, under training's autocast."""
     images, labels = val
-    c = images.size(1)
-    scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, c, 1, 1)
-    shift = torch.tensor([-m / s for m, s in zip(mean, std)]).view(1, c, 1, 1)
+    scale, shift = normaliser(mean, std)
     model.eval()
     correct, loss_sum = 0, 0.0
     with torch.no_grad():
@@ -336,9 +345,7 @@ def main(argv=None):
                           foreach=bool(a.foreach))
     bf16 = a.precision == "bf16"
 
-    steps_per_epoch = PrefetchLoader(images, labels, mean, std, a.batch_size, 0, a.seed, False, False,
-                                     prefetch=False).nb
-    total_steps = max(1, steps_per_epoch * a.epochs)
+    total_steps = max(1, batches_per_epoch(images.size(0), a.batch_size) * a.epochs)
     warmup = min(max(int(a.warmup * total_steps), 1), total_steps)
 
     def lr_at(step):

@@ -8,10 +8,9 @@ reference_train.py validates on DST/val/ (see BENCHMARKS.md, chest X-ray bf16 vs
 Usage: split_folder.py SRC DST [--val-fraction 0.15] [--split-seed 20180215]"""
 import argparse
 import os
-import random
 import sys
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm")
+from splits import EXTENSIONS, SPLIT_SEED, carve_positions
 
 
 def main(argv=None):
@@ -19,7 +18,7 @@ def main(argv=None):
     ap.add_argument("src")
     ap.add_argument("dst")
     ap.add_argument("--val-fraction", type=float, default=0.15)
-    ap.add_argument("--split-seed", type=int, default=20180215)
+    ap.add_argument("--split-seed", type=int, default=SPLIT_SEED)
     a = ap.parse_args(argv)
     base = os.path.join(a.src, "train") if os.path.isdir(os.path.join(a.src, "train")) else a.src
     classes = sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d)))
@@ -29,13 +28,11 @@ def main(argv=None):
     if os.path.exists(a.dst):
         print(f"{a.dst} exists: choose a new folder", file=sys.stderr)
         return 2
-    rng = random.Random(a.split_seed)  # one generator across classes, as carve_val
-    for cls in classes:
-        files = sorted(f for f in os.listdir(os.path.join(base, cls)) if f.lower().endswith(EXTENSIONS))
-        order = list(range(len(files)))
-        rng.shuffle(order)
-        take = min(max(round(a.val_fraction * len(files)), 1), len(files) - 1) if len(files) >= 2 else 0
-        val = set(order[:take])
+    files_of = [sorted(f for f in os.listdir(os.path.join(base, cls)) if f.lower().endswith(EXTENSIONS))
+                for cls in classes]
+    chosen = carve_positions([len(f) for f in files_of], a.val_fraction, a.split_seed)
+    for cls, files, val in zip(classes, files_of, chosen):
+        take = len(val)
         for split in ("train", "val"):
             os.makedirs(os.path.join(a.dst, split, cls))
         for i, f in enumerate(files):
