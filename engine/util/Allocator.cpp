@@ -72,6 +72,10 @@ class CachingCpuAllocator final : public c10::Allocator {
   // deleter (a plain function pointer) knows whether to cache it without a lookup.
   static std::size_t& sizeOf(void* p) { return *reinterpret_cast<std::size_t*>(static_cast<char*>(p) - kAlignment); }
   static void freeBlock(void* p) { std::free(static_cast<char*>(p) - kAlignment); }
+  static void* systemAlloc(std::size_t n) {
+    void* raw = nullptr;
+    return posix_memalign(&raw, kAlignment, kAlignment + n) == 0 ? raw : nullptr;
+  }
 
   void* take(std::size_t n) const {
     if (n == 0) {
@@ -89,9 +93,19 @@ class CachingCpuAllocator final : public c10::Allocator {
       }
       ++misses_;
     }
-    void* raw = nullptr;
-    if (posix_memalign(&raw, kAlignment, kAlignment + n) != 0 || !raw) {
-      throw std::bad_alloc();
+    void* raw = systemAlloc(n);
+    if (!raw) {
+      // Cached blocks of other sizes may be what stands between this request and the
+      // memory limit: give them all back, as LibTorch's CUDA allocator does, and try once
+      // more before reporting out of memory.
+      const_cast<CachingCpuAllocator*>(this)->release();
+#if defined(__GLIBC__)
+      malloc_trim(0);
+#endif
+      raw = systemAlloc(n);
+      if (!raw) {
+        throw std::bad_alloc();
+      }
     }
     void* p = static_cast<char*>(raw) + kAlignment;
     sizeOf(p) = n;
