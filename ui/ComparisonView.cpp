@@ -209,9 +209,22 @@ void ComparisonView::fillTable() {
   table_->setColumnCount(n);
   QStringList headers;
   for (int i = 0; i < n; ++i) {
-    headers << (i == 0 ? tr("%1 (baseline)").arg(modeLabel(summary_, i)) : modeLabel(summary_, i));
+    QString h = i == 0 ? tr("%1 (baseline)").arg(modeLabel(summary_, i)) : modeLabel(summary_, i);
+    if (summary_.runs[i].outOfMemory) {
+      h += tr(" — out of memory");
+    }
+    headers << h;
   }
   table_->setHorizontalHeaderLabels(headers);
+  for (int i = 0; i < n; ++i) {
+    table_->horizontalHeaderItem(i)->setToolTip(qs(summary_.runs[i].message));
+  }
+  // On a GPU the process's resident memory says nothing about the tensors: show what the
+  // CUDA caching allocator handed out instead (CPU runs have no such figure).
+  bool cuda = false;
+  for (const auto& r : summary_.runs) {
+    cuda = cuda || r.peakCudaMb > 0;
+  }
 
   struct Row {
     QString name;
@@ -231,8 +244,11 @@ void ComparisonView::fillTable() {
        [this](int i) { return summary_.runs[i].imagesPerSecond; }, [](double x) { return formatRate(x); }, +1, 0.03},
       {tr("Speed-up"), tr("Throughput divided by the baseline's."), [this](int i) { return speedUp(i); },
        [](double x) { return QStringLiteral("%1x").arg(x, 0, 'f', 2); }, +1, 0.03},
-      {tr("Peak memory"), tr("Peak resident memory of the process during the run."),
-       [this](int i) { return summary_.runs[i].peakRssMb; },
+      {cuda ? tr("Peak GPU memory") : tr("Peak memory"),
+       cuda ? tr("Peak GPU memory held by tensors during the run (the CUDA caching allocator's peak, as "
+                 "torch.cuda.max_memory_allocated).")
+            : tr("Peak resident memory of the process during the run."),
+       [this, cuda](int i) { return cuda ? summary_.runs[i].peakCudaMb : summary_.runs[i].peakRssMb; },
        [](double x) { return QStringLiteral("%1 MB").arg(x, 0, 'f', 0); }, -1, 0.05},
       {tr("Final val accuracy"), tr("Accuracy of the final model on the validation split."),
        [val, nan](int i) { const auto m = val(i); return m.count < 0 ? nan : m.accuracy; },
@@ -257,10 +273,16 @@ void ComparisonView::fillTable() {
   for (int r = 0; r < rows.size(); ++r) {
     const Row& row = rows[r];
     table_->verticalHeaderItem(r)->setToolTip(row.tooltip);
-    const double base = n > 0 ? row.value(0) : nan;
+    const double base = n > 0 && !summary_.runs[0].outOfMemory ? row.value(0) : nan;
     for (int i = 0; i < n; ++i) {
-      const double x = row.value(i);
-      auto* item = new QTableWidgetItem(std::isnan(x) ? tr("–") : row.format(x));
+      // A run that ran out of memory has no figures to compare: its column says so instead.
+      const double x = summary_.runs[i].outOfMemory ? nan : row.value(i);
+      auto* item = new QTableWidgetItem(summary_.runs[i].outOfMemory ? tr("out of memory")
+                                        : std::isnan(x)                ? tr("–")
+                                                                       : row.format(x));
+      if (summary_.runs[i].outOfMemory) {
+        item->setBackground(kWorse);
+      }
       item->setData(Qt::UserRole, x);
       item->setTextAlignment(Qt::AlignCenter);
       item->setToolTip(row.tooltip);

@@ -45,6 +45,12 @@ nlohmann::ordered_json summaryJson(const RunSummary& s) {
                            {"overflow_steps", s.overflowSteps},
                            {"skipped_steps", s.skippedSteps},
                            {"final_loss_scale", s.finalLossScale}};
+  if (s.peakCudaMb > 0) {
+    j["peak_cuda_mb"] = s.peakCudaMb;
+  }
+  if (s.outOfMemory) {
+    j["out_of_memory"] = true;
+  }
   if (s.hasFinalMetrics) {
     j["val"] = metricsJson(s.finalVal);
   }
@@ -213,6 +219,9 @@ void CliReporter::onEpoch(const EpochEvent& e) {
                              {"skipped_steps", e.skippedSteps},
                              {"loss_scale", e.lossScale},
                              {"peak_rss_mb", e.peakRssMb}};
+    if (e.peakCudaMb > 0) {
+      j["peak_cuda_mb"] = e.peakCudaMb;
+    }
     if (e.validated) {
       j["val"] = metricsJson(e.val);
     }

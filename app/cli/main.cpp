@@ -1,6 +1,7 @@
 // ampbench-cli: train, compare, evaluate and predict without a GUI.
 // Exit codes: 0 ok, 1 internal error, 2 bad input (message says what to do),
-// 3 the run diverged (NaN/inf loss; last good checkpoint kept), 130 cancelled (Ctrl-C).
+// 3 the run diverged (NaN/inf loss; last good checkpoint kept), 4 out of memory (a batch did
+// not fit; last good checkpoint kept), 130 cancelled (Ctrl-C).
 
 #include "app/cli/CliReporter.h"
 #include "app/cli/ExportCommand.h"
@@ -23,6 +24,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitError = 1;
 constexpr int kExitBadInput = 2;
 constexpr int kExitDiverged = 3;
+constexpr int kExitOutOfMemory = 4;
 constexpr int kExitCancelled = 130;
 
 std::atomic<bool>* gCancelFlag = nullptr;
@@ -119,8 +121,11 @@ std::vector<std::string> splitList(const std::string& s) {
   return out;
 }
 
-int exitCodeFor(ampbench::RunStatus s) {
-  switch (s) {
+int exitCodeFor(const ampbench::RunSummary& summary) {
+  if (summary.outOfMemory) {
+    return kExitOutOfMemory;
+  }
+  switch (summary.status) {
     case ampbench::RunStatus::Finished: return kExitOk;
     case ampbench::RunStatus::Cancelled: return kExitCancelled;
     case ampbench::RunStatus::Diverged: return kExitDiverged;
@@ -130,15 +135,24 @@ int exitCodeFor(ampbench::RunStatus s) {
 }
 
 void printComparisonTable(const ampbench::ComparisonSummary& s) {
+  // On a GPU the process RSS says nothing about the tensors: show the CUDA allocator's peak.
+  bool cuda = false;
+  for (const auto& r : s.runs) {
+    cuda = cuda || r.peakCudaMb > 0;
+  }
   std::printf("\n%-6s %-24s %9s %9s %9s %9s %8s %8s %9s %8s\n", "mode", "precision", "epoch s", "img/s", "speed-up",
-              "peak MB", "val acc", "val AUC", "overflow", "skipped");
+              cuda ? "GPU MB" : "peak MB", "val acc", "val AUC", "overflow", "skipped");
   for (size_t i = 0; i < s.runs.size(); ++i) {
     const auto& r = s.runs[i];
+    if (r.outOfMemory) {
+      std::printf("%-6s %-24s out of memory at this batch size\n", s.modeNames[i].c_str(), r.precision.label.c_str());
+      continue;
+    }
     const double speedup = s.runs[0].imagesPerSecond > 0 ? r.imagesPerSecond / s.runs[0].imagesPerSecond : 0;
     std::printf("%-6s %-24s %9.2f %9.1f %8.2fx %9.0f %7.1f%% %8.3f %9lld %8lld\n", s.modeNames[i].c_str(),
-                r.precision.label.c_str(), r.medianEpochSeconds, r.imagesPerSecond, speedup, r.peakRssMb,
-                100.0 * r.finalVal.accuracy, r.finalVal.auc, static_cast<long long>(r.overflowSteps),
-                static_cast<long long>(r.skippedSteps));
+                r.precision.label.c_str(), r.medianEpochSeconds, r.imagesPerSecond, speedup,
+                cuda ? r.peakCudaMb : r.peakRssMb, 100.0 * r.finalVal.accuracy, r.finalVal.auc,
+                static_cast<long long>(r.overflowSteps), static_cast<long long>(r.skippedSteps));
   }
   std::printf("\n%s\nwritten: %s/comparison.json\n", s.verdict.c_str(), s.outDir.c_str());
 }
@@ -220,7 +234,7 @@ int main(int argc, char** argv) {
       resolveStrings(trainCfg, trainStr);
       ampbench::cli::CliReporter reporter(outputMode);
       const auto summary = ampbench::runTraining(trainCfg, reporter, cancel);
-      return exitCodeFor(summary.status);
+      return exitCodeFor(summary);
     }
     if (*compare) {
       resolveStrings(cmpCfg, cmpStr);
@@ -235,6 +249,11 @@ int main(int argc, char** argv) {
       for (const auto& r : summary.runs) {
         if (r.status == ampbench::RunStatus::Diverged) {
           return kExitDiverged;
+        }
+      }
+      for (const auto& r : summary.runs) {
+        if (r.outOfMemory) {
+          return kExitOutOfMemory;
         }
       }
       return kExitOk;

@@ -24,30 +24,6 @@ std::string percent(double v) {
   return buf;
 }
 
-std::string verdictFor(const ComparisonSummary& s) {
-  if (s.runs.size() < 2 || s.runs[0].imagesPerSecond <= 0) {
-    return s.runs.empty() ? "No run completed." : "Only one mode ran: nothing to compare.";
-  }
-  const auto& base = s.runs[0];
-  const auto& mixed = s.runs[1];
-  const double speedup = mixed.imagesPerSecond / base.imagesPerSecond;
-  char buf[512];
-  // "9.0x slower" reads better than "0.11x as fast".
-  const bool faster = speedup >= 1.0;
-  std::snprintf(buf, sizeof buf, "%s trained %.*fx %s than %s; validation accuracy %s vs %s.",
-                mixed.precision.label.c_str(), faster ? 2 : 1, faster ? speedup : 1.0 / speedup,
-                faster ? "faster" : "slower", base.precision.label.c_str(),
-                percent(mixed.finalVal.accuracy).c_str(), percent(base.finalVal.accuracy).c_str());
-  std::string v = buf;
-  if (mixed.precision.emulated) {
-    v += " FP16 is only emulated on this CPU: it shows the numerics, not the speed.";
-  }
-  if (mixed.status != RunStatus::Finished) {
-    v += " The " + mixed.precision.label + " run " + toString(mixed.status) + ".";
-  }
-  return v;
-}
-
 nlohmann::ordered_json runEntry(const std::string& mode, const RunSummary& r, const RunSummary& base) {
   nlohmann::ordered_json j;
   j["mode"] = mode;
@@ -60,6 +36,13 @@ nlohmann::ordered_json runEntry(const std::string& mode, const RunSummary& r, co
   const double speedup = base.imagesPerSecond > 0 ? r.imagesPerSecond / base.imagesPerSecond : 0.0;
   j[base.precision.resolved == PrecisionMode::Fp32 ? "speedup_vs_fp32" : "speedup_vs_baseline"] = speedup;
   j["peak_rss_mb"] = r.peakRssMb;
+  if (r.peakCudaMb > 0) {
+    j["peak_cuda_mb"] = r.peakCudaMb;
+  }
+  if (r.outOfMemory) {
+    j["out_of_memory"] = true;
+  }
+  j["message"] = r.message;
   j["has_final_metrics"] = r.hasFinalMetrics;
   j["val_accuracy"] = r.finalVal.accuracy;
   j["val_auc"] = r.finalVal.auc;
@@ -92,6 +75,45 @@ void writeComparison(const ComparisonSummary& s, const RunConfig& base) {
 }
 
 }  // namespace
+
+std::string comparisonVerdict(const ComparisonSummary& s) {
+  if (s.runs.empty()) {
+    return "No run completed.";
+  }
+  const auto& base = s.runs[0];
+  const auto ended = [](const RunSummary& r) {
+    return r.outOfMemory ? std::string("ran out of memory") : toString(r.status);
+  };
+  if (base.outOfMemory) {
+    // "Half the memory, double the batch": the baseline not fitting is itself the result.
+    if (s.runs.size() >= 2 && s.runs[1].status == RunStatus::Finished) {
+      return base.precision.label + " ran out of memory at this batch size; " + s.runs[1].precision.label +
+             " trained with it (validation accuracy " + percent(s.runs[1].finalVal.accuracy) +
+             "): its smaller activations made the batch fit.";
+    }
+    return base.precision.label + " ran out of memory at this batch size: lower the batch size to compare.";
+  }
+  if (s.runs.size() < 2 || base.imagesPerSecond <= 0) {
+    return "Only one mode ran: nothing to compare.";
+  }
+  const auto& mixed = s.runs[1];
+  const double speedup = mixed.imagesPerSecond / base.imagesPerSecond;
+  char buf[512];
+  // "9.0x slower" reads better than "0.11x as fast".
+  const bool faster = speedup >= 1.0;
+  std::snprintf(buf, sizeof buf, "%s trained %.*fx %s than %s; validation accuracy %s vs %s.",
+                mixed.precision.label.c_str(), faster ? 2 : 1, faster ? speedup : 1.0 / speedup,
+                faster ? "faster" : "slower", base.precision.label.c_str(),
+                percent(mixed.finalVal.accuracy).c_str(), percent(base.finalVal.accuracy).c_str());
+  std::string v = buf;
+  if (mixed.precision.emulated) {
+    v += " FP16 is only emulated on this CPU: it shows the numerics, not the speed.";
+  }
+  if (mixed.status != RunStatus::Finished) {
+    v += " The " + mixed.precision.label + " run " + ended(mixed) + ".";
+  }
+  return v;
+}
 
 ComparisonSummary runComparison(const RunConfig& base, const std::vector<std::string>& modesIn, RunObserver& observer,
                                 const CancelToken& cancel) {
@@ -158,7 +180,7 @@ ComparisonSummary runComparison(const RunConfig& base, const std::vector<std::st
       break;
     }
   }
-  summary.verdict = verdictFor(summary);
+  summary.verdict = comparisonVerdict(summary);
   writeComparison(summary, base);
   return summary;
 }
@@ -194,6 +216,9 @@ ComparisonSummary readComparison(const std::string& outDir) {
     r.medianEpochSeconds = m.value("median_epoch_seconds", 0.0);
     r.imagesPerSecond = m.value("images_per_s", 0.0);
     r.peakRssMb = m.value("peak_rss_mb", 0.0);
+    r.peakCudaMb = m.value("peak_cuda_mb", 0.0);
+    r.outOfMemory = m.value("out_of_memory", false);
+    r.message = m.value("message", "");
     r.finalVal.accuracy = m.value("val_accuracy", 0.0);
     r.finalVal.auc = m.value("val_auc", 0.0);
     r.finalVal.loss = m.value("val_loss", 0.0);

@@ -91,6 +91,7 @@ struct EpochEvent {
   int64_t skippedSteps = 0;   // this epoch
   double lossScale = 1.0;     // at the end of the epoch
   double peakRssMb = 0.0;
+  double peakCudaMb = 0.0;    // CUDA runs: peak bytes allocated to tensors so far; 0 otherwise
 };
 
 struct EvaluationEvent {
@@ -116,6 +117,8 @@ struct RunSummary {
   double medianEpochSeconds = 0.0;  // after warm-up (first epoch dropped when >= 3)
   double imagesPerSecond = 0.0;     // median of epochs after warm-up
   double peakRssMb = 0.0;
+  double peakCudaMb = 0.0;  // CUDA runs (builds with c10_cuda): the allocator's peak; 0 otherwise
+  bool outOfMemory = false;  // status Failed because a batch did not fit in memory
   double trainSeconds = 0.0;
   int64_t overflowSteps = 0;
   int64_t skippedSteps = 0;

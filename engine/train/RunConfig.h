@@ -83,6 +83,9 @@ struct RunConfig {
   // Fault injection for testing the divergence path: the loss of this global step
   // (1-based) is made NaN. 0 = off.
   int64_t injectNanAtStep = 0;
+  // Tests only (not in config.json or the CLI): global step N throws out-of-memory, as a
+  // GPU does when a batch no longer fits. 0 = off.
+  int64_t injectOomAtStep = 0;
 
   // output
   std::string outDir;

@@ -143,6 +143,12 @@ void RunDirWriter::writeMetrics(const RunSummary& s, const std::vector<std::stri
   j["images_per_s"] = s.imagesPerSecond;
   j["train_seconds"] = s.trainSeconds;
   j["peak_rss_mb"] = s.peakRssMb;
+  if (s.peakCudaMb > 0) {
+    j["peak_cuda_mb"] = s.peakCudaMb;
+  }
+  if (s.outOfMemory) {
+    j["out_of_memory"] = true;
+  }
   j["overflow_steps"] = s.overflowSteps;
   j["skipped_steps"] = s.skippedSteps;
   j["final_loss_scale"] = s.finalLossScale;

@@ -9,6 +9,7 @@
 #include "engine/train/RunDir.h"
 #include "engine/train/TrainerInternal.h"
 #include "engine/util/Allocator.h"
+#include "engine/util/DeviceMemory.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 
@@ -270,176 +271,208 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
   observer.onRunStarted(started);
 
   RunSummary summary;
+  summary.status = RunStatus::Finished;  // until something stops the run
   summary.runDir = c.outDir;
   summary.precision = precision;
   summary.overflowSteps = pos.overflowSteps;
   summary.skippedSteps = pos.skippedSteps;
   summary.epochsCompleted = pos.epoch;
   resetPeakRss();
+  const int cudaIndex = device.is_cuda() ? device.index() : -1;
+  resetPeakCudaMemory(cudaIndex);
   const auto runStart = Clock::now();
   std::vector<double> epochSeconds, epochThroughput;
   const int64_t flushEvery = device.is_cuda() ? 16 : 1;
   const int64_t maxConsecutiveSkips = 200;  // the scale cannot fix overflowing activations
   int64_t consecutiveSkips = 0;
   std::string stopMessage;
+  // Where an out-of-memory failure struck: step in the epoch, -1 validation, 0 elsewhere.
+  int64_t atEpoch = pos.epoch + 1, atStepInEpoch = 0;
 
-  for (int64_t epoch = pos.epoch + 1; epoch <= c.epochs && summary.status != RunStatus::Diverged; ++epoch) {
-    model->train();
-    BatchLoader loader(train, loaderOptions(c, data.summary, device, epoch, true), true);
-    std::vector<PendingStep> pending;
-    auto lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
-    auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
-    int64_t seen = 0, epochOverflow = 0, epochSkipped = 0;
-    const auto epochStart = Clock::now();
-    bool stop = false;
+  try {
+    for (int64_t epoch = pos.epoch + 1; epoch <= c.epochs && summary.status != RunStatus::Diverged; ++epoch) {
+      atEpoch = epoch;
+      atStepInEpoch = 0;
+      model->train();
+      BatchLoader loader(train, loaderOptions(c, data.summary, device, epoch, true), true);
+      std::vector<PendingStep> pending;
+      auto lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+      auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
+      int64_t seen = 0, epochOverflow = 0, epochSkipped = 0;
+      const auto epochStart = Clock::now();
+      bool stop = false;
 
-    auto flush = [&]() {
-      if (pending.empty()) {
-        return;
-      }
-      std::vector<torch::Tensor> losses;
-      for (const auto& p : pending) {
-        losses.push_back(p.loss);
-      }
-      const auto values = torch::stack(losses).to(torch::kDouble).cpu();
-      const auto* v = values.data_ptr<double>();
-      for (size_t i = 0; i < pending.size(); ++i) {
-        auto& e = pending[i].event;
-        e.loss = v[i];
-        if (!std::isfinite(e.loss) && !scaler.enabled()) {
-          summary.status = RunStatus::Diverged;
-          std::ostringstream ss;
-          ss << "loss became " << e.loss << " at epoch " << e.epoch << ", step " << e.step << " ("
-             << precision.label << "): the run stopped";
-          stopMessage = ss.str();
+      auto flush = [&]() {
+        if (pending.empty()) {
+          return;
         }
-        if (e.step % c.stepEventEvery == 0 || e.stepInEpoch == stepsPerEpoch || e.overflow) {
-          writer.appendStep(e);
-          observer.onStep(e);
+        std::vector<torch::Tensor> losses;
+        for (const auto& p : pending) {
+          losses.push_back(p.loss);
         }
-        if (summary.status == RunStatus::Diverged) {
+        const auto values = torch::stack(losses).to(torch::kDouble).cpu();
+        const auto* v = values.data_ptr<double>();
+        for (size_t i = 0; i < pending.size(); ++i) {
+          auto& e = pending[i].event;
+          e.loss = v[i];
+          if (!std::isfinite(e.loss) && !scaler.enabled()) {
+            summary.status = RunStatus::Diverged;
+            std::ostringstream ss;
+            ss << "loss became " << e.loss << " at epoch " << e.epoch << ", step " << e.step << " ("
+               << precision.label << "): the run stopped";
+            stopMessage = ss.str();
+          }
+          if (e.step % c.stepEventEvery == 0 || e.stepInEpoch == stepsPerEpoch || e.overflow) {
+            writer.appendStep(e);
+            observer.onStep(e);
+          }
+          if (summary.status == RunStatus::Diverged) {
+            break;
+          }
+        }
+        pending.clear();
+      };
+
+      Batch batch;
+      for (int64_t s = 1; !stop && loader.next(batch); ++s) {
+        atStepInEpoch = s;
+        if (cancel.isCancelled()) {
+          summary.status = RunStatus::Cancelled;
+          stop = true;
           break;
         }
+        const double lr = schedule.at(pos.scheduleStep);
+        setLearningRate(*optimizer, lr);
+        zeroGradToNone(*optimizer);
+        TORCH_CHECK_WITH(OutOfMemoryError, c.injectOomAtStep != pos.globalStep + 1,
+                         "out of memory (injected by a test at step ", pos.globalStep + 1, ")");
+        torch::Tensor logits;
+        {
+          AutocastGuard autocast(device.type(), computeDtype, precision.autocast);
+          logits = model->forward(batch.images);
+        }
+        // The loss and its reduction run in fp32 (activation-overflow fix).
+        logits = logits.to(torch::kFloat);
+        auto loss = torch::nn::functional::cross_entropy(
+            logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(weights));
+        if (c.injectNanAtStep == pos.globalStep + 1) {
+          loss = loss * std::numeric_limits<float>::quiet_NaN();
+        }
+        scaler.scale(loss).backward();
+        if (c.gradClipNorm > 0) {
+          scaler.unscale(*optimizer);
+          torch::nn::utils::clip_grad_norm_(model->parameters(), c.gradClipNorm);
+        }
+        const bool stepped = scaler.step(*optimizer);
+        const bool overflow = scaler.enabled() && scaler.lastStepOverflowed();
+        const double stepScale = scaler.scaleValue();  // the scale this step's loss was multiplied by
+        scaler.update();
+        if (stepped) {
+          pos.scheduleStep += 1;  // a skipped step does not advance the LR schedule
+          consecutiveSkips = 0;
+        } else {
+          consecutiveSkips += 1;
+        }
+        pos.globalStep += 1;
+        epochOverflow += overflow;
+        epochSkipped += !stepped;
+        seen += batch.labels.size(0);
+        {
+          torch::NoGradGuard noGrad;
+          const auto d = loss.detach();
+          lossSum += d.to(torch::kDouble) * batch.labels.size(0);
+          correct += logits.detach().argmax(1).eq(batch.labels).sum();
+          PendingStep p;
+          p.loss = d;
+          p.event.epoch = epoch;
+          p.event.step = pos.globalStep;
+          p.event.stepInEpoch = s;
+          p.event.stepsPerEpoch = stepsPerEpoch;
+          p.event.lr = lr;
+          p.event.lossScale = stepScale;
+          p.event.overflow = overflow;
+          p.event.skipped = !stepped;
+          p.event.imagesPerSecond = static_cast<double>(seen) / std::max(1e-9, secondsSince(epochStart));
+          p.event.elapsedSeconds = secondsSince(runStart);
+          pending.push_back(std::move(p));
+        }
+        if (static_cast<int64_t>(pending.size()) >= flushEvery || s == stepsPerEpoch || overflow) {
+          flush();
+        }
+        if (summary.status == RunStatus::Diverged) {
+          stop = true;
+        } else if (consecutiveSkips >= maxConsecutiveSkips) {
+          summary.status = RunStatus::Diverged;
+          stopMessage = "gradients were inf/NaN for " + std::to_string(consecutiveSkips) +
+                        " steps in a row even as the loss scale fell to " + std::to_string(scaler.scaleValue()) +
+                        ": activations overflow in " + precision.label;
+          stop = true;
+        }
       }
-      pending.clear();
-    };
-
-    Batch batch;
-    for (int64_t s = 1; !stop && loader.next(batch); ++s) {
-      if (cancel.isCancelled()) {
-        summary.status = RunStatus::Cancelled;
-        stop = true;
+      flush();
+      summary.overflowSteps += epochOverflow;
+      summary.skippedSteps += epochSkipped;
+      summary.stepsCompleted = pos.globalStep;
+      if (summary.status == RunStatus::Cancelled || summary.status == RunStatus::Diverged) {
         break;
       }
-      const double lr = schedule.at(pos.scheduleStep);
-      setLearningRate(*optimizer, lr);
-      zeroGradToNone(*optimizer);
-      torch::Tensor logits;
-      {
-        AutocastGuard autocast(device.type(), computeDtype, precision.autocast);
-        logits = model->forward(batch.images);
-      }
-      // The loss and its reduction run in fp32 (activation-overflow fix).
-      logits = logits.to(torch::kFloat);
-      auto loss = torch::nn::functional::cross_entropy(
-          logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(weights));
-      if (c.injectNanAtStep == pos.globalStep + 1) {
-        loss = loss * std::numeric_limits<float>::quiet_NaN();
-      }
-      scaler.scale(loss).backward();
-      if (c.gradClipNorm > 0) {
-        scaler.unscale(*optimizer);
-        torch::nn::utils::clip_grad_norm_(model->parameters(), c.gradClipNorm);
-      }
-      const bool stepped = scaler.step(*optimizer);
-      const bool overflow = scaler.enabled() && scaler.lastStepOverflowed();
-      const double stepScale = scaler.scaleValue();  // the scale this step's loss was multiplied by
-      scaler.update();
-      if (stepped) {
-        pos.scheduleStep += 1;  // a skipped step does not advance the LR schedule
-        consecutiveSkips = 0;
-      } else {
-        consecutiveSkips += 1;
-      }
-      pos.globalStep += 1;
-      epochOverflow += overflow;
-      epochSkipped += !stepped;
-      seen += batch.labels.size(0);
-      {
-        torch::NoGradGuard noGrad;
-        const auto d = loss.detach();
-        lossSum += d.to(torch::kDouble) * batch.labels.size(0);
-        correct += logits.detach().argmax(1).eq(batch.labels).sum();
-        PendingStep p;
-        p.loss = d;
-        p.event.epoch = epoch;
-        p.event.step = pos.globalStep;
-        p.event.stepInEpoch = s;
-        p.event.stepsPerEpoch = stepsPerEpoch;
-        p.event.lr = lr;
-        p.event.lossScale = stepScale;
-        p.event.overflow = overflow;
-        p.event.skipped = !stepped;
-        p.event.imagesPerSecond = static_cast<double>(seen) / std::max(1e-9, secondsSince(epochStart));
-        p.event.elapsedSeconds = secondsSince(runStart);
-        pending.push_back(std::move(p));
-      }
-      if (static_cast<int64_t>(pending.size()) >= flushEvery || s == stepsPerEpoch || overflow) {
-        flush();
-      }
-      if (summary.status == RunStatus::Diverged) {
-        stop = true;
-      } else if (consecutiveSkips >= maxConsecutiveSkips) {
-        summary.status = RunStatus::Diverged;
-        stopMessage = "gradients were inf/NaN for " + std::to_string(consecutiveSkips) +
-                      " steps in a row even as the loss scale fell to " + std::to_string(scaler.scaleValue()) +
-                      ": activations overflow in " + precision.label;
-        stop = true;
-      }
-    }
-    flush();
-    summary.overflowSteps += epochOverflow;
-    summary.skippedSteps += epochSkipped;
-    summary.stepsCompleted = pos.globalStep;
-    if (summary.status == RunStatus::Cancelled || summary.status == RunStatus::Diverged) {
-      break;
-    }
 
-    EpochEvent ev;
-    ev.epoch = epoch;
-    ev.epochs = c.epochs;
-    ev.epochSeconds = secondsSince(epochStart);
-    ev.imagesPerSecond = static_cast<double>(seen) / std::max(1e-9, ev.epochSeconds);
-    ev.trainLoss = lossSum.item<double>() / std::max<int64_t>(1, seen);
-    ev.trainAccuracy = static_cast<double>(correct.item<int64_t>()) / std::max<int64_t>(1, seen);
-    ev.overflowSteps = epochOverflow;
-    ev.skippedSteps = epochSkipped;
-    ev.lossScale = scaler.scaleValue();
-    if (epoch % c.evalEvery == 0 || epoch == c.epochs) {
-      const auto evalStart = Clock::now();
-      ev.val = evaluateSplit(*model, val, data.summary, c, precision, device, cancel);
-      ev.evalSeconds = secondsSince(evalStart);
-      if (cancel.isCancelled()) {
-        summary.status = RunStatus::Cancelled;
-        break;
+      EpochEvent ev;
+      ev.epoch = epoch;
+      ev.epochs = c.epochs;
+      ev.epochSeconds = secondsSince(epochStart);
+      ev.imagesPerSecond = static_cast<double>(seen) / std::max(1e-9, ev.epochSeconds);
+      ev.trainLoss = lossSum.item<double>() / std::max<int64_t>(1, seen);
+      ev.trainAccuracy = static_cast<double>(correct.item<int64_t>()) / std::max<int64_t>(1, seen);
+      ev.overflowSteps = epochOverflow;
+      ev.skippedSteps = epochSkipped;
+      ev.lossScale = scaler.scaleValue();
+      if (epoch % c.evalEvery == 0 || epoch == c.epochs) {
+        const auto evalStart = Clock::now();
+        atStepInEpoch = -1;  // "validation" in an out-of-memory message
+        ev.val = evaluateSplit(*model, val, data.summary, c, precision, device, cancel);
+        ev.evalSeconds = secondsSince(evalStart);
+        if (cancel.isCancelled()) {
+          summary.status = RunStatus::Cancelled;
+          break;
+        }
+        ev.validated = true;
+        observer.onEvaluation({"val", ev.val});
+        summary.finalVal = ev.val;
+        summary.hasFinalMetrics = true;
       }
-      ev.validated = true;
-      observer.onEvaluation({"val", ev.val});
-      summary.finalVal = ev.val;
-      summary.hasFinalMetrics = true;
+      ev.peakRssMb = peakRssMb();
+      ev.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex));
+      epochSeconds.push_back(ev.epochSeconds);
+      epochThroughput.push_back(ev.imagesPerSecond);
+      pos.epoch = epoch;
+      pos.overflowSteps = summary.overflowSteps;
+      pos.skippedSteps = summary.skippedSteps;
+      // Checkpoint before reporting the epoch: a stop after this point loses nothing.
+      saveCheckpoint(checkpointPath, *model, *optimizer, scaler, pos);
+      writer.appendEpoch(ev);
+      summary.epochsCompleted = epoch;
+      observer.onEpoch(ev);
+      observer.onCheckpoint({checkpointPath, epoch});
     }
-    ev.peakRssMb = peakRssMb();
-    epochSeconds.push_back(ev.epochSeconds);
-    epochThroughput.push_back(ev.imagesPerSecond);
-    pos.epoch = epoch;
-    pos.overflowSteps = summary.overflowSteps;
-    pos.skippedSteps = summary.skippedSteps;
-    // Checkpoint before reporting the epoch: a stop after this point loses nothing.
-    saveCheckpoint(checkpointPath, *model, *optimizer, scaler, pos);
-    writer.appendEpoch(ev);
-    summary.epochsCompleted = epoch;
-    observer.onEpoch(ev);
-    observer.onCheckpoint({checkpointPath, epoch});
+  } catch (const std::exception& e) {
+    if (!isOutOfMemory(e)) {
+      throw;
+    }
+    // A batch that does not fit is a setting to change, not a crash: end the run like a
+    // divergence, with the run files consistent and the last checkpoint kept.
+    summary.status = RunStatus::Failed;
+    summary.outOfMemory = true;
+    std::ostringstream ss;
+    ss << "out of memory in epoch " << atEpoch
+       << (atStepInEpoch > 0    ? ", step " + std::to_string(atStepInEpoch) + " of " + std::to_string(stepsPerEpoch)
+           : atStepInEpoch < 0 ? std::string(", validation")
+                               : std::string())
+       << " (batch " << c.batchSize << " at " << c.imageSize << " px, " << c.model << ", " << precision.label
+       << " on " << device.str() << "): "
+       << (dynamic_cast<const std::bad_alloc*>(&e) ? std::string("the system refused a memory block") : firstLineOf(e));
+    stopMessage = ss.str();
+    releaseCachedMemory();
   }
 
   writer.flush();
@@ -447,6 +480,7 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
   summary.medianEpochSeconds = medianAfterWarmup(epochSeconds);
   summary.imagesPerSecond = medianAfterWarmup(epochThroughput);
   summary.peakRssMb = peakRssMb();
+  summary.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex));
   summary.finalLossScale = scaler.scaleValue();
   const bool haveCheckpoint = fs::exists(checkpointPath);
   switch (summary.status) {
@@ -461,6 +495,14 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
                                               std::to_string(summary.epochsCompleted) + ") is kept"
                                         : "; no epoch had completed, so there is no checkpoint") +
                         ". Lower --lr, or clip gradients with --grad-clip 1";
+      break;
+    case RunStatus::Failed:
+      summary.message = stopMessage +
+                        (haveCheckpoint ? "; the last good checkpoint (epoch " +
+                                              std::to_string(summary.epochsCompleted) + ") is kept"
+                                        : "; no epoch had completed, so there is no checkpoint") +
+                        ". Lower --batch-size or --image-size; on a GPU, fp16/bf16 mixed precision roughly "
+                        "halves activation memory";
       break;
     default:
       summary.status = RunStatus::Finished;
@@ -480,7 +522,8 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
   }
   switch (summary.status) {
     case RunStatus::Cancelled: observer.onCancelled(summary); break;
-    case RunStatus::Diverged: observer.onFailed(summary); break;
+    case RunStatus::Diverged:
+    case RunStatus::Failed: observer.onFailed(summary); break;
     default: observer.onFinished(summary); break;
   }
   return summary;

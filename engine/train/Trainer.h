@@ -14,7 +14,8 @@ namespace ampbench {
 
 // Trains one run into config.outDir. Bad input throws InputError before anything is
 // written (except the out dir itself). Divergence and cancellation end with a summary
-// (status Diverged / Cancelled) and a consistent run dir; other failures throw.
+// (status Diverged / Cancelled) and a consistent run dir, and so does running out of memory
+// (status Failed, outOfMemory set); other failures throw.
 RunSummary runTraining(const RunConfig& config, RunObserver& observer, const CancelToken& cancel);
 
 struct ComparisonSummary {
@@ -30,6 +31,9 @@ struct ComparisonSummary {
 // baseline for speed-ups (fp32 is moved first when present).
 ComparisonSummary runComparison(const RunConfig& base, const std::vector<std::string>& modes,
                                 RunObserver& observer, const CancelToken& cancel);
+
+// The one plain sentence that sums a comparison up (ComparisonSummary::verdict).
+std::string comparisonVerdict(const ComparisonSummary& s);
 
 // Reads outDir/comparison.json back (for reopening a comparison).
 ComparisonSummary readComparison(const std::string& outDir);

@@ -79,6 +79,16 @@ check "NaN loss → exit 3 ($rc)" '[ $rc -eq 3 ]'
 check "NaN run keeps the epoch-1 checkpoint and says so" \
   '[ -s "$T/nan/checkpoint.pt" ] && [ "$(json "$T/nan/metrics.json" "d[\"status\"]")" = diverged ] && grep -q "last good checkpoint" "$T/nan/metrics.json"'
 
+# --- a batch that does not fit: a real allocation failure under an address-space limit
+# (the first conv's output alone is 8 GiB), exit 4 with a message that says what to lower
+(ulimit -v 6000000; exec "$CLI" train --data synthetic:64 --model small_cnn --image-size 1024 --batch-size 64 \
+  --epochs 1 --out "$T/oom") >"$T/ooom" 2>&1; rc=$?
+check "out of memory → exit 4 ($rc)" '[ $rc -eq 4 ]'
+check "out of memory says where and what to lower, in one line" \
+  'grep -q "out of memory in epoch 1, step 1 of 1 (batch 64 at 1024 px" "$T/ooom" && grep -q "Lower --batch-size" "$T/ooom" && ! grep -qi "internal error" "$T/ooom"'
+check "out-of-memory run dir: metrics.json says so" \
+  '[ "$(json "$T/oom/metrics.json" "d[\"status\"] + str(d[\"out_of_memory\"])")" = failedTrue ]'
+
 # --- json events: one JSON object per line
 "$CLI" train "${COMMON[@]}" --epochs 1 --json-events --out "$T/je" >"$T/oje" 2>&1; rc=$?
 check "--json-events prints only JSON lines ($rc)" "[ $rc -eq 0 ] && $PY -c \"

@@ -174,6 +174,34 @@ TEST(Trainer, NanLossStopsCleanlyAndKeepsTheLastGoodCheckpoint) {
   EXPECT_EQ(runTraining(r, again, CancelToken{}).status, RunStatus::Finished);
 }
 
+TEST(Trainer, OutOfMemoryEndsTheRunCleanlyAndKeepsTheLastGoodCheckpoint) {
+  TempDir dir;
+  auto c = tinyConfig(dir / "run");
+  c.injectOomAtStep = 8;  // 6 steps per epoch: step 2 of epoch 2
+  Recorder rec;
+  const auto s = runTraining(c, rec, CancelToken{});
+  EXPECT_EQ(s.status, RunStatus::Failed);
+  EXPECT_TRUE(s.outOfMemory);
+  EXPECT_EQ(rec.failed, 1);
+  EXPECT_EQ(rec.finished, 0);
+  EXPECT_EQ(s.epochsCompleted, 1);
+  EXPECT_NE(s.message.find("out of memory in epoch 2, step 2 of 6 (batch 16 at 16 px"), std::string::npos)
+      << s.message;
+  EXPECT_NE(s.message.find("last good checkpoint (epoch 1) is kept"), std::string::npos) << s.message;
+  EXPECT_NE(s.message.find("Lower --batch-size"), std::string::npos) << s.message;
+  EXPECT_EQ(s.message.find('\n'), std::string::npos) << "no C++ stack trace in the message: " << s.message;
+  const auto metrics = nlohmann::json::parse(readFile(dir / "run/metrics.json"));
+  EXPECT_EQ(metrics["status"], "failed");
+  EXPECT_EQ(metrics["out_of_memory"], true);
+  EXPECT_EQ(metrics["epochs_completed"], 1);
+  EXPECT_EQ(readCsv(dir / "run/epochs.csv").size(), 1u);
+  // The kept checkpoint resumes.
+  auto r = tinyConfig(dir / "run");
+  r.resumeFrom = dir / "run";
+  Recorder again;
+  EXPECT_EQ(runTraining(r, again, CancelToken{}).status, RunStatus::Finished);
+}
+
 TEST(Trainer, SkippedStepsDoNotAdvanceTheSchedule) {
   TempDir dir;
   auto c = tinyConfig(dir / "run");
@@ -250,6 +278,53 @@ TEST(Comparison, SameInitialWeightsAndConsistentSummary) {
   const bool faster = s.runs[1].imagesPerSecond >= s.runs[0].imagesPerSecond;
   EXPECT_NE(s.verdict.find(faster ? "x faster than FP32" : "x slower than FP32"), std::string::npos) << s.verdict;
   EXPECT_TRUE(back.runs[1].hasFinalMetrics);
+}
+
+TEST(Comparison, AModeThatRunsOutOfMemoryDoesNotStopTheOthers) {
+  TempDir dir;
+  auto c = tinyConfig(dir / "cmp");
+  c.epochs = 1;
+  c.injectOomAtStep = 3;  // every mode: the comparison must still run the second one
+  Recorder rec;
+  const auto s = runComparison(c, {"fp32", "fp16"}, rec, CancelToken{});
+  ASSERT_EQ(s.runs.size(), 2u);
+  EXPECT_TRUE(s.runs[0].outOfMemory);
+  EXPECT_TRUE(s.runs[1].outOfMemory);
+  EXPECT_EQ(rec.failed, 2);
+  EXPECT_NE(s.verdict.find("FP32 ran out of memory at this batch size"), std::string::npos) << s.verdict;
+  const auto back = readComparison(dir / "cmp");
+  ASSERT_EQ(back.runs.size(), 2u);
+  EXPECT_TRUE(back.runs[0].outOfMemory);
+  EXPECT_EQ(back.runs[0].status, RunStatus::Failed);
+  EXPECT_NE(back.runs[1].message.find("out of memory in epoch 1, step 3"), std::string::npos) << back.runs[1].message;
+}
+
+TEST(Comparison, VerdictWhenOnlyTheMixedRunFits) {
+  ComparisonSummary s;
+  RunSummary fp32, mixed;
+  fp32.status = RunStatus::Failed;
+  fp32.outOfMemory = true;
+  fp32.precision.label = "FP32";
+  mixed.status = RunStatus::Finished;
+  mixed.precision.label = "FP16 mixed";
+  mixed.imagesPerSecond = 900;
+  mixed.finalVal.accuracy = 0.912;
+  s.runs = {fp32, mixed};
+  EXPECT_EQ(comparisonVerdict(s),
+            "FP32 ran out of memory at this batch size; FP16 mixed trained with it (validation accuracy 91.2 %): "
+            "its smaller activations made the batch fit.");
+  // The usual sentence otherwise, naming a mixed run that did not fit.
+  fp32 = RunSummary{};
+  fp32.status = RunStatus::Finished;
+  fp32.precision.label = "FP32";
+  fp32.imagesPerSecond = 300;
+  fp32.finalVal.accuracy = 0.915;
+  mixed.status = RunStatus::Failed;
+  mixed.outOfMemory = true;
+  s.runs = {fp32, mixed};
+  EXPECT_EQ(comparisonVerdict(s),
+            "FP16 mixed trained 3.00x faster than FP32; validation accuracy 91.2 % vs 91.5 %. "
+            "The FP16 mixed run ran out of memory.");
 }
 
 TEST(Trainer, ChannelsLastReachesTheOneChannelStem) {

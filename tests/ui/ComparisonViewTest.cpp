@@ -105,6 +105,46 @@ class ComparisonViewTest : public QObject {
     QVERIFY(view.table()->item(speedRow, 1)->background().color().red() > 240);  // slower: worse
   }
 
+  void aModeThatRanOutOfMemorySaysSoInItsColumn() {
+    ampbench::ComparisonSummary summary;
+    summary.modeNames = {"fp32", "fp16"};
+    summary.runs = {run("FP32", "float32", 0.0, 0.0, false), run("FP16 mixed", "float16", 900.0, 0.91, true)};
+    summary.runs[0].status = ampbench::RunStatus::Failed;
+    summary.runs[0].outOfMemory = true;
+    summary.runs[0].hasFinalMetrics = false;
+    summary.runs[0].message = "out of memory in epoch 1, step 1 of 40 (batch 512 at 224 px, resnet18, FP32 on cuda:0)";
+    summary.verdict = "FP32 ran out of memory at this batch size; FP16 mixed trained with it.";
+    ComparisonView view;
+    view.showComparison(summary, {ampbench::ui::RunHistory{}, history(2)});
+    QVERIFY(view.table()->horizontalHeaderItem(0)->text().contains(QStringLiteral("out of memory")));
+    QVERIFY(view.table()->horizontalHeaderItem(0)->toolTip().contains(QStringLiteral("batch 512")));
+    QVERIFY(!view.table()->horizontalHeaderItem(1)->text().contains(QStringLiteral("out of memory")));
+    const int speedRow = rowOf(view.table(), QStringLiteral("Throughput"));
+    QCOMPARE(view.table()->item(speedRow, 0)->text(), QStringLiteral("out of memory"));
+    QCOMPARE(view.table()->item(speedRow, 1)->text(), QStringLiteral("900 img/s"));
+    // Nothing to be better or worse than: the mode that fitted is not coloured against it.
+    QCOMPARE(view.table()->item(speedRow, 1)->background().style(), Qt::NoBrush);
+    QCOMPARE(view.verdict(), QString::fromStdString(summary.verdict));
+  }
+
+  void showsGpuMemoryWhenTheRunsHaveIt() {
+    ampbench::ComparisonSummary summary;
+    summary.modeNames = {"fp32", "fp16"};
+    summary.runs = {run("FP32", "float32", 100.0, 0.9, false), run("FP16 mixed", "float16", 250.0, 0.9, true)};
+    ComparisonView view;
+    view.showComparison(summary, {history(1), history(2)});
+    QVERIFY(rowOf(view.table(), QStringLiteral("Peak memory")) >= 0);  // CPU runs: the process RSS
+    QCOMPARE(rowOf(view.table(), QStringLiteral("Peak GPU memory")), -1);
+    summary.runs[0].peakCudaMb = 9000;
+    summary.runs[1].peakCudaMb = 5200;
+    view.showComparison(summary, {history(1), history(2)});
+    const int row = rowOf(view.table(), QStringLiteral("Peak GPU memory"));
+    QVERIFY(row >= 0);
+    QCOMPARE(view.table()->item(row, 0)->text(), QStringLiteral("9000 MB"));
+    QCOMPARE(view.table()->item(row, 1)->text(), QStringLiteral("5200 MB"));
+    QVERIFY(view.table()->item(row, 1)->background().color().green() > 200);  // less memory: better
+  }
+
   void scriptOptionsParseTheIssuesFlags() {
     ampbench::ui::ScriptOptions o;
     QString error;
