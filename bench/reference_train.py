@@ -22,6 +22,13 @@ It mirrors engine/train/Trainer.cpp (trainPrepared) and engine/data/Loader.cpp:
 It times the training phase of each epoch (loader start to the last step's values read)
 and prints one JSON object: images_per_s = median of the epochs after the first (the
 engine's rule: the first epoch is dropped when there are three or more).
+
+On a GPU (--device cuda, a PyTorch 2.x install): TF32 off as in the engine's fp32, batches
+made on the CPU by the prefetch thread then pinned and copied (as the engine's loader),
+fp16 = torch.autocast('cuda', float16) + GradScaler, bf16 = autocast bfloat16; the peak is
+torch.cuda.max_memory_allocated (peak_cuda_mb). --data cache:FILE reads an engine cache
+file (ampbench-cli --cache), so both sides train on the same decoded images. A batch that
+does not fit prints {"out_of_memory": true} and exits 4, as ampbench-cli does.
 """
 
 import argparse
@@ -98,6 +105,18 @@ def synthetic(n, channels, size, seed):
     images = torch.randint(0, 256, (n, channels, size, size), generator=g, dtype=torch.uint8)
     labels = torch.randint(0, 2, (n,), generator=g, dtype=torch.long)
     return images, labels, [0.5] * channels, [0.29] * channels
+
+
+def read_engine_cache(path):
+    """An ampbench-cli --cache file (a torch::serialize archive: <split>_images uint8 NCHW,
+    <split>_labels int64, meta JSON). Returns {split: (images, labels)} and the meta."""
+    archive = torch.jit.load(path, map_location="cpu")
+    meta = json.loads(bytes(archive.meta.tolist()).decode())
+    if meta.get("format") != "ampbench-cache-1":
+        raise SystemExit(f"{path}: not an AmpBench cache file")
+    splits = {name: (getattr(archive, f"{name}_images"), getattr(archive, f"{name}_labels"))
+              for name in meta.get("ids", {})}
+    return splits, meta
 
 
 def decode_folder(root, channels, size, limit, split_seed=SPLIT_SEED):
@@ -239,7 +258,7 @@ def mean_std(images):
     return mean.tolist(), std.tolist()
 
 
-def evaluate(model, val, mean, std, batch_size, bf16, channels_last):
+def evaluate(model, val, mean, std, batch_size, amp_dtype, channels_last, device="cpu"):
     """Accuracy and mean loss on the validation split, in eval mode, under training's autocast."""
     images, labels = val
     scale, shift = normaliser(mean, std)
@@ -251,7 +270,8 @@ def evaluate(model, val, mean, std, batch_size, bf16, channels_last):
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = labels[b:b + batch_size]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            x, y = x.to(device), y.to(device)
+            with torch.autocast(device, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
                 logits = model(x)
             logits = logits.float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
@@ -284,7 +304,9 @@ def main(argv=None):
     ap.add_argument("--data", default="synthetic:512", help="synthetic:N or a dataset folder")
     ap.add_argument("--limit", type=int, default=0, help="at most N training images (stratified), 0 = all")
     ap.add_argument("--model", default="resnet18")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                    help="fp16 (autocast float16 + GradScaler) needs --device cuda")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--channels", type=int, default=1)
@@ -316,20 +338,40 @@ def main(argv=None):
                          "starts from the same weights)")
     a = ap.parse_args(argv)
 
+    dev = a.device
+    if dev == "cuda":
+        if not torch.cuda.is_available():
+            print(json.dumps({"error": "--device cuda: no CUDA device in this PyTorch/machine"}))
+            return 2
+        # The engine's fp32 is an honest baseline: no TF32 (its autocast modes do not use it either).
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    elif a.precision == "fp16":
+        print(json.dumps({"error": "fp16 autocast needs --device cuda (CPU fp16 has no kernels here)"}))
+        return 2
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    if a.data.startswith("synthetic") and not os.path.exists(a.data):
+    val = None
+    if a.data.startswith("cache:"):
+        splits, meta = read_engine_cache(a.data[len("cache:"):])
+        if meta.get("image_size") != a.image_size or meta.get("channels") != a.channels:
+            raise SystemExit(f"{a.data}: {meta.get('image_size')} px, {meta.get('channels')} channel(s); "
+                             f"pass --image-size/--channels to match")
+        images, labels = splits["train"]
+        mean, std = mean_std(images)  # the engine normalises with the training split's statistics
+        if "val" in splits and a.val_fraction <= 0:
+            val = splits["val"]
+    elif a.data.startswith("synthetic") and not os.path.exists(a.data):
         n = int(a.data.split(":", 1)[1]) if ":" in a.data else 1024
         images, labels, mean, std = synthetic(n, a.channels, a.image_size, a.seed)
     else:
         images, labels, mean, std = decode_folder(a.data, a.channels, a.image_size, a.limit)
 
-    val = None
     if a.val_fraction > 0:
         images, labels, val = carve_val(images, labels, a.val_fraction)
         if not a.data.startswith("synthetic"):
             mean, std = mean_std(images)  # the engine normalises with the training split's statistics
-    elif os.path.isdir(os.path.join(a.data, "val")):
+    elif val is None and os.path.isdir(os.path.join(a.data, "val")):
         # A train/ val/ folder: the same split the engine reads (--val-fraction 0 there too).
         v_images, v_labels, _, _ = decode_folder(os.path.join(a.data, "val"), a.channels, a.image_size, 0)
         val = (v_images, v_labels)
@@ -338,12 +380,18 @@ def main(argv=None):
     model = make_model(a.model, a.channels)
     if a.save_initial:
         torch.save(model.state_dict(), a.save_initial)
+    model = model.to(dev)
     if cl:
         model = model.to(memory_format=torch.channels_last)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
                           foreach=bool(a.foreach))
-    bf16 = a.precision == "bf16"
+    amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[a.precision]
+    # fp16 needs loss scaling (gradient underflow); the engine's dynamic scaler has GradScaler's defaults.
+    if hasattr(torch.amp, "GradScaler"):  # 2.3+; torch.cuda.amp.GradScaler warns there
+        scaler = torch.amp.GradScaler("cuda", enabled=a.precision == "fp16")
+    else:
+        scaler = torch.cuda.amp.GradScaler(enabled=a.precision == "fp16")
 
     total_steps = max(1, batches_per_epoch(images.size(0), a.batch_size) * a.epochs)
     warmup = min(max(int(a.warmup * total_steps), 1), total_steps)
@@ -358,31 +406,82 @@ def main(argv=None):
         return cos(a.lr, initial / 1e4, (step - warmup) / max(total_steps - warmup, 1))
 
     reset_peak_rss()
+    if dev == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     epoch_s, ips, losses, val_acc, val_loss = [], [], [], [], []
+    try:
+        train_epochs(a, model, opt, scaler, amp_dtype, images, labels, mean, std, val, cl, lr_at, epoch_s, ips,
+                     losses, val_acc, val_loss)
+    except RuntimeError as e:  # torch.cuda.OutOfMemoryError is one; the CPU allocator's is a plain one
+        if not any(m in str(e) for m in ("out of memory", "can't allocate memory", "not enough memory")):
+            raise
+        print(json.dumps({"error": f"out of memory: {str(e).splitlines()[0][:200]}", "out_of_memory": True,
+                          "batch_size": a.batch_size}))
+        return 4
+    except Diverged as e:
+        print(json.dumps({"error": str(e)}))
+        return 3
+
+    timed = ips[1:] if len(ips) >= 3 else ips
+    result = {
+        "side": "pytorch",
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0) if dev == "cuda" else "cpu",
+        "model": a.model, "precision": a.precision, "batch_size": a.batch_size, "image_size": a.image_size,
+        "channels": a.channels, "threads": torch.get_num_threads(), "memory_format": a.memory_format,
+        "data": a.data, "images": int(images.size(0)), "augment": not a.no_augment,
+        "zero_grad": a.zero_grad, "foreach": bool(a.foreach),
+        "epoch_seconds": epoch_s, "epoch_images_per_s": ips,
+        "images_per_s": statistics.median(timed),
+        "median_epoch_seconds": statistics.median(epoch_s[1:] if len(epoch_s) >= 3 else epoch_s),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    if dev == "cuda":
+        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    if val is not None:
+        result.update({"schedule": a.schedule, "val_images": int(val[0].size(0)),
+                       "val_accuracy": val_acc, "val_loss": val_loss})
+    print(json.dumps(result))
+    return 0
+
+
+class Diverged(Exception):
+    pass
+
+
+def train_epochs(a, model, opt, scaler, amp_dtype, images, labels, mean, std, val, cl, lr_at, epoch_s, ips, losses,
+                 val_acc, val_loss):
+    dev = a.device
     step = 0
     for epoch in range(1, a.epochs + 1):
         prof = None
         if a.profile and epoch == a.epochs:
             prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
             prof.__enter__()
+        if dev == "cuda":
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         loader = PrefetchLoader(images, labels, mean, std, a.batch_size, epoch, a.seed, not a.no_augment, cl,
                                 prefetch=not a.no_prefetch)
-        loss_sum = torch.zeros((), dtype=torch.double)
-        correct = torch.zeros((), dtype=torch.long)
+        loss_sum = torch.zeros((), dtype=torch.double, device=dev)
+        correct = torch.zeros((), dtype=torch.long, device=dev)
         seen = 0
         for x, y in loader:
+            if dev == "cuda":
+                x = x.pin_memory().to(dev, non_blocking=True)
+                y = y.pin_memory().to(dev, non_blocking=True)
             if a.schedule != "constant":
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step)
             step += 1
             opt.zero_grad(set_to_none=a.zero_grad == "none")
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with torch.autocast(dev, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
                 logits = model(x)
             logits = logits.float()
             loss = F.cross_entropy(logits, y)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             with torch.no_grad():
                 d = loss.detach()
                 loss_sum += d.double() * y.size(0)
@@ -397,36 +496,16 @@ def main(argv=None):
             with open(a.profile, "w") as f:
                 f.write(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
         if not math.isfinite(train_loss):
-            print(json.dumps({"error": f"loss became {train_loss} in epoch {epoch}"}))
-            return 3
+            raise Diverged(f"loss became {train_loss} in epoch {epoch}")
         epoch_s.append(dt)
         ips.append(seen / dt)
         note = ""
         if val is not None:
-            acc, vloss = evaluate(model, val, mean, std, a.batch_size, bf16, cl)
+            acc, vloss = evaluate(model, val, mean, std, a.batch_size, amp_dtype, cl, dev)
             val_acc.append(acc)
             val_loss.append(vloss)
             note = f", val acc {100 * acc:.1f} %, val loss {vloss:.4f}"
         print(f"epoch {epoch}: {dt:.2f} s, {seen / dt:.1f} img/s, loss {train_loss:.4f}{note}", file=sys.stderr)
-
-    timed = ips[1:] if len(ips) >= 3 else ips
-    result = {
-        "side": "pytorch",
-        "torch": torch.__version__,
-        "model": a.model, "precision": a.precision, "batch_size": a.batch_size, "image_size": a.image_size,
-        "channels": a.channels, "threads": torch.get_num_threads(), "memory_format": a.memory_format,
-        "data": a.data, "images": int(images.size(0)), "augment": not a.no_augment,
-        "zero_grad": a.zero_grad, "foreach": bool(a.foreach),
-        "epoch_seconds": epoch_s, "epoch_images_per_s": ips,
-        "images_per_s": statistics.median(timed),
-        "median_epoch_seconds": statistics.median(epoch_s[1:] if len(epoch_s) >= 3 else epoch_s),
-        "peak_rss_mb": peak_rss_mb(),
-    }
-    if val is not None:
-        result.update({"schedule": a.schedule, "val_images": int(val[0].size(0)),
-                       "val_accuracy": val_acc, "val_loss": val_loss})
-    print(json.dumps(result))
-    return 0
 
 
 if __name__ == "__main__":

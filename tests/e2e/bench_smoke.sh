@@ -60,6 +60,50 @@ PY
 "$CLI" train --data synthetic:64 --model small_cnn --image-size 16 --epochs 1 --pretrained "$T/init.pt" \
   --out "$T/from_init" --quiet || fail "the engine does not start from the reference's initial weights"
 
+# An engine cache file (what the GPU matrix trains both sides on): the reference reads the
+# same decoded images and labels the engine wrote.
+"$PY" "$(dirname "$0")/make_dataset.py" "$T/cdata" 24 16 || fail "cannot generate data"
+"$CLI" train --data "$T/cdata" --model small_cnn --image-size 16 --epochs 1 --cache "$T/syn.cache" \
+  --out "$T/cached" --quiet || fail "the engine did not write a cache"
+"$PY" "$REPO/bench/reference_train.py" --data "cache:$T/syn.cache" --model small_cnn --image-size 16 --epochs 1 \
+  >"$T/ref3.json" 2>"$T/ref3.err" || { cat "$T/ref3.err"; fail "reference on an engine cache"; }
+"$PY" - "$T/ref3.json" "$T/cached/dataset.json" <<'PY' || fail "reference reads the cache's splits"
+import json, sys
+r, d = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert r["images"] == sum(d["counts"]["train"]) and r["val_images"] == sum(d["counts"]["val"]) > 0, (r, d["counts"])
+PY
+"$PY" "$REPO/bench/reference_train.py" --data "cache:$T/syn.cache" --image-size 32 --epochs 1 >/dev/null 2>&1 \
+  && fail "a cache of another image size was accepted"
+
+# The GPU matrix's plan (it runs only on a GPU machine: bench/gpu), and its largest-batch
+# search against a stand-in CLI that runs out of memory (exit 4) above 700 images (fp32)
+# or 1500 (fp16): doubling, then halving the gap to within a quarter.
+"$PY" "$REPO/bench/run" --plan --device cuda --real-cache "$T/syn.cache" >"$T/plan" || fail "bench/run --plan"
+for m in fp32 fp16 bf16; do
+  grep -q "resnet18/224px/synthetic/$m batch 128 on cuda" "$T/plan" || fail "GPU plan lacks synthetic $m"
+  grep -q "resnet18/224px/real/$m batch 128 on cuda.*cache $T/syn.cache" "$T/plan" || fail "GPU plan lacks real $m"
+done
+cat >"$T/fakecli" <<'SH'
+#!/bin/bash
+while [ $# -gt 0 ]; do case "$1" in --batch-size) b=$2;; --precision) p=$2;; --out) o=$2;; esac; shift; done
+limit=700; [ "$p" = fp16 ] && limit=1500
+[ "$b" -gt "$limit" ] && { echo "stopped: out of memory"; exit 4; }
+mkdir -p "$o"; echo '{"peak_rss_mb": 1}' >"$o/metrics.json"
+printf 'epoch,epoch_seconds,images_per_s\n1,1.0,100\n' >"$o/epochs.csv"
+SH
+chmod +x "$T/fakecli"
+"$PY" - "$REPO/bench/run" "$T/fakecli" "$T" <<'PY' || fail "largest-batch search"
+import importlib.machinery, importlib.util, sys, types
+loader = importlib.machinery.SourceFileLoader("bench_run", sys.argv[1])
+run = importlib.util.module_from_spec(importlib.util.spec_from_loader("bench_run", loader))
+loader.exec_module(run)
+args = types.SimpleNamespace(batch_size=128, max_batch_limit=4096, cuda_size=224, threads=2, device="cuda")
+r = run.max_batch(sys.argv[2], args, sys.argv[3], 0.0, modes=("fp32", "fp16"))
+assert r["fp32"]["fits"] <= 700 < r["fp32"]["first_failure"] and r["fp32"]["fits"] >= 0.75 * 700, r
+assert r["fp16"]["fits"] <= 1500 < r["fp16"]["first_failure"] and r["fp16"]["fits"] >= 0.75 * 1500, r
+print("largest batch:", r)
+PY
+
 # A train/ val/ folder: the reference validates on val/ (the engine's split of such a folder).
 if "$PY" -c "import cv2" 2>/dev/null; then
   "$PY" "$(dirname "$0")/make_dataset.py" "$T/blobs" 20 16 --splits
