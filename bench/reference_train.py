@@ -23,8 +23,9 @@ It times the training phase of each epoch (loader start to the last step's value
 and prints one JSON object: images_per_s = median of the epochs after the first (the
 engine's rule: the first epoch is dropped when there are three or more).
 
-On a GPU (--device cuda, a PyTorch 2.x install): TF32 off as in the engine's fp32, batches
-made on the CPU by the prefetch thread then pinned and copied (as the engine's loader),
+On a GPU (--device cuda, a PyTorch 2.x install): TF32 off as in the engine's fp32, the
+prefetch thread uploads each uint8 batch (pinned) and converts, normalises and augments it
+on the GPU (as the engine's loader),
 fp16 = torch.autocast('cuda', float16) + GradScaler, bf16 = autocast bfloat16; the peak is
 torch.cuda.max_memory_allocated (peak_cuda_mb). --data cache:FILE reads an engine cache
 file (ampbench-cli --cache), so both sides train on the same decoded images. A batch that
@@ -177,7 +178,7 @@ def augment_batch(x, rng, min_crop_area=0.80, max_rotation_deg=7.0):
         ty = (2.0 * rng.random() - 1.0) * (1.0 - side)
         c, s = math.cos(angle) * side, math.sin(angle) * side
         t[i, 0], t[i, 1], t[i, 2], t[i, 3], t[i, 4], t[i, 5] = c, -s, tx, s, c, ty
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -199,13 +200,13 @@ class PrefetchLoader:
     """BatchLoader: a producer thread keeps `depth` batches ready (torch ops release the GIL)."""
 
     def __init__(self, images, labels, mean, std, batch_size, epoch, seed, augment, channels_last, depth=2,
-                 prefetch=True):
+                 prefetch=True, device="cpu"):
         n = images.size(0)
         g = torch.Generator().manual_seed(seed * 1000003 + epoch * 7919 + 1)
         self.order = torch.randperm(n, generator=g)
         self.nb = batches_per_epoch(n, batch_size)
-        self.scale, self.shift = normaliser(mean, std)
-        self.images, self.labels, self.bs = images, labels, batch_size
+        self.scale, self.shift = (t.to(device) for t in normaliser(mean, std))
+        self.images, self.labels, self.bs, self.device = images, labels, batch_size, device
         self.augment, self.channels_last = augment, channels_last
         self.rng = random.Random(seed * 7 + epoch)
         self.q = queue.Queue(maxsize=depth)
@@ -218,11 +219,15 @@ class PrefetchLoader:
     def make(self, b):
         with torch.no_grad():
             idx = self.order[b * self.bs:(b + 1) * self.bs]
-            x = self.images.index_select(0, idx).float()
+            x = self.images.index_select(0, idx)
+            y = self.labels.index_select(0, idx)
+            if self.device != "cpu":  # as the engine: upload uint8, the float work runs on the GPU
+                x = x.pin_memory().to(self.device, non_blocking=True)
+                y = y.pin_memory().to(self.device, non_blocking=True)
+            x = x.float()
             x.mul_(self.scale).add_(self.shift)
             if self.augment:
                 x = augment_batch(x, self.rng)
-            y = self.labels.index_select(0, idx)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             return x, y
@@ -462,14 +467,11 @@ def train_epochs(a, model, opt, scaler, amp_dtype, images, labels, mean, std, va
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         loader = PrefetchLoader(images, labels, mean, std, a.batch_size, epoch, a.seed, not a.no_augment, cl,
-                                prefetch=not a.no_prefetch)
+                                prefetch=not a.no_prefetch, device=dev)
         loss_sum = torch.zeros((), dtype=torch.double, device=dev)
         correct = torch.zeros((), dtype=torch.long, device=dev)
         seen = 0
         for x, y in loader:
-            if dev == "cuda":
-                x = x.pin_memory().to(dev, non_blocking=True)
-                y = y.pin_memory().to(dev, non_blocking=True)
             if a.schedule != "constant":
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step)
