@@ -351,6 +351,7 @@ def main(argv=None):
         # The engine's fp32 is an honest baseline: no TF32 (its autocast modes do not use it either).
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True  # fixed shapes: autotuned convolutions (the engine too)
     elif a.precision == "fp16":
         print(json.dumps({"error": "fp16 autocast needs --device cuda (CPU fp16 has no kernels here)"}))
         return 2

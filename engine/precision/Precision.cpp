@@ -96,4 +96,6 @@ void setTf32Allowed(bool allowed) {
   at::globalContext().setAllowTF32CuDNN(allowed);
 }
 
+void setCudnnBenchmark(bool enabled) { at::globalContext().setBenchmarkCuDNN(enabled); }
+
 }  // namespace ampbench

@@ -36,5 +36,8 @@ class AutocastGuard {
 
 // FP32 mode is an honest baseline: no TF32 on CUDA.
 void setTf32Allowed(bool allowed);
+// cuDNN autotuning (torch.backends.cudnn.benchmark): every step has the same shapes, so the
+// fastest algorithm found on the first steps pays off; a tuned PyTorch loop turns it on too.
+void setCudnnBenchmark(bool enabled);
 
 }  // namespace ampbench

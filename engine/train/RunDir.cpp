@@ -110,6 +110,9 @@ void RunDirWriter::writeConfig(const RunConfig& config, const PrecisionInfo& pre
                    {"cpu_allocator", cpuAllocatorDescription()},
                    {"ampbench_version", AMPBENCH_VERSION},
                    {"created", isoTimestampUtc()}};
+  if (device.rfind("cuda", 0) == 0) {
+    j["resolved"]["cudnn_benchmark"] = true;  // trainPrepared turns autotuning on for CUDA runs
+  }
   writeFileAtomic(path("config.json"), j.dump(2) + "\n");
 }
 

@@ -212,6 +212,7 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
   if (device.is_cuda()) {
     torch::cuda::manual_seed_all(c.seed);
   }
+  setCudnnBenchmark(device.is_cuda());
 
   const auto& train = data.splits.at("train");
   const auto& val = data.splits.at("val");
