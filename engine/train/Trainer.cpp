@@ -502,8 +502,10 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
                         (haveCheckpoint ? "; the last good checkpoint (epoch " +
                                               std::to_string(summary.epochsCompleted) + ") is kept"
                                         : "; no epoch had completed, so there is no checkpoint") +
-                        ". Lower --batch-size or --image-size; on a GPU, fp16/bf16 mixed precision roughly "
-                        "halves activation memory";
+                        ". Lower the batch size (--batch-size) or the image size (--image-size)" +
+                        (precision.resolved == PrecisionMode::Fp32
+                             ? std::string("; mixed precision (fp16/bf16) roughly halves activation memory")
+                             : std::string());
       break;
     default:
       summary.status = RunStatus::Finished;

@@ -85,7 +85,7 @@ check "NaN run keeps the epoch-1 checkpoint and says so" \
   --epochs 1 --out "$T/oom") >"$T/ooom" 2>&1; rc=$?
 check "out of memory → exit 4 ($rc)" '[ $rc -eq 4 ]'
 check "out of memory says where and what to lower, in one line" \
-  'grep -q "out of memory in epoch 1, step 1 of 1 (batch 64 at 1024 px" "$T/ooom" && grep -q "Lower --batch-size" "$T/ooom" && ! grep -qi "internal error" "$T/ooom"'
+  'grep -q "out of memory in epoch 1, step 1 of 1 (batch 64 at 1024 px" "$T/ooom" && grep -q "Lower the batch size (--batch-size)" "$T/ooom" && grep -q "mixed precision" "$T/ooom" && ! grep -qi "internal error" "$T/ooom"'
 check "out-of-memory run dir: metrics.json says so" \
   '[ "$(json "$T/oom/metrics.json" "d[\"status\"] + str(d[\"out_of_memory\"])")" = failedTrue ]'
 
