@@ -92,13 +92,12 @@ mkdir -p "$o"; echo '{"peak_rss_mb": 1}' >"$o/metrics.json"
 printf 'epoch,epoch_seconds,images_per_s\n1,1.0,100\n' >"$o/epochs.csv"
 SH
 chmod +x "$T/fakecli"
-"$PY" - "$REPO/bench/run" "$T/fakecli" "$T" <<'PY' || fail "largest-batch search"
-import importlib.machinery, importlib.util, sys, types
-loader = importlib.machinery.SourceFileLoader("bench_run", sys.argv[1])
-run = importlib.util.module_from_spec(importlib.util.spec_from_loader("bench_run", loader))
-loader.exec_module(run)
-args = types.SimpleNamespace(batch_size=128, max_batch_limit=4096, cuda_size=224, threads=2, device="cuda")
-r = run.max_batch(sys.argv[2], args, sys.argv[3], 0.0, modes=("fp32", "fp16"))
+"$PY" "$REPO/bench/run" --device cuda --only-max-batch --cli "$T/fakecli" --results "$T/mb" >"$T/mb.out" 2>"$T/mb.err" \
+  || { cat "$T/mb.out" "$T/mb.err"; fail "bench/run --only-max-batch"; }
+tail -n 3 "$T/mb.out" | grep -q "largest batch  resnet18 fp16" || fail "the largest-batch lines are not last"
+"$PY" - "$T"/mb/*[0-9].json <<'PY' || fail "largest-batch search"
+import json, sys
+r = json.load(open(sys.argv[1]))["max_batch"]
 assert r["fp32"]["fits"] <= 700 < r["fp32"]["first_failure"] and r["fp32"]["fits"] >= 0.75 * 700, r
 assert r["fp16"]["fits"] <= 1500 < r["fp16"]["first_failure"] and r["fp16"]["fits"] >= 0.75 * 1500, r
 print("largest batch:", r)
