@@ -33,7 +33,7 @@ bool cudaMemoryStatsAvailable() {
 void resetPeakCudaMemory(int index) {
 #if defined(AMPBENCH_HAVE_CUDA_STATS)
   if (cudaReady(index)) {
-    c10::cuda::CUDACachingAllocator::resetPeakStats(index);
+    c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(index));
   }
 #else
   (void)index;
@@ -43,7 +43,7 @@ void resetPeakCudaMemory(int index) {
 double peakCudaMemoryMb(int index) {
 #if defined(AMPBENCH_HAVE_CUDA_STATS)
   if (cudaReady(index)) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
     // Index 0 is StatType::AGGREGATE (small and large pools together) in every release.
     return static_cast<double>(stats.allocated_bytes[0].peak) / kMiB;
   }
