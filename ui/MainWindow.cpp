@@ -312,7 +312,8 @@ void MainWindow::connectController() {
     RunEntry entry;
     entry.dir = lastRunDir_;
     entry.mode = qs(ampbench::toString(s.precision.requested));
-    entry.status = statusName(s.status);
+    const QString ended = s.outOfMemory ? tr("out of memory") : statusName(s.status);
+    entry.status = ended;
     if (s.hasFinalMetrics) {
       entry.valAccuracy = s.finalVal.accuracy;
       entry.valAuc = s.finalVal.auc;
@@ -324,12 +325,12 @@ void MainWindow::connectController() {
       showBanner(qs(s.message), s.status != ampbench::RunStatus::Cancelled);
     }
     statusText_->setText(tr("Run %1: %2 epochs, %3, %4")
-                             .arg(statusName(s.status))
+                             .arg(ended)
                              .arg(s.epochsCompleted)
                              .arg(s.hasFinalMetrics ? tr("validation accuracy %1").arg(formatPercent(s.finalVal.accuracy))
                                                     : tr("no final evaluation"))
                              .arg(formatRate(s.imagesPerSecond)));
-    setRunState(statusName(s.status));
+    setRunState(ended);
     if (s.status != ampbench::RunStatus::Finished) {
       scriptExitCode_ = 1;
     }

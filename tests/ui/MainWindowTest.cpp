@@ -181,6 +181,24 @@ class MainWindowTest : public QObject {
     QVERIFY(std::abs(other.comparisonView()->speedUp(1) - view->speedUp(1)) < 0.02 * view->speedUp(1));
   }
 
+  void aRunThatRanOutOfMemorySaysSoAndWhatToLower() {
+    MainWindow window;
+    window.setConfirmClose(false);
+    window.show();
+    ampbench::RunSummary s;
+    s.status = ampbench::RunStatus::Failed;
+    s.outOfMemory = true;
+    s.runDir = "/tmp/ampbench-oom-run";
+    s.precision.requested = ampbench::PrecisionMode::Fp32;
+    s.message = "out of memory in epoch 1, step 1 of 40 (batch 512 at 224 px, resnet18, FP32 on cpu): the system "
+                "refused a memory block; no epoch had completed, so there is no checkpoint. Lower the batch size";
+    Q_EMIT window.controller()->runEnded(s);
+    QVERIFY(window.bannerText().contains(QStringLiteral("Lower the batch size")));
+    QCOMPARE(window.runsList()->count(), 1);
+    QCOMPARE(window.runsList()->entryAt(0).status, QStringLiteral("out of memory"));
+    QVERIFY(window.windowTitle().contains(QStringLiteral("out of memory")));
+  }
+
   void closingDuringARunCancelsCleanly() {
     auto window = std::make_unique<MainWindow>();
     window->setConfirmClose(false);
