@@ -276,11 +276,10 @@ void ComparisonView::fillTable() {
     const double base = n > 0 && !summary_.runs[0].outOfMemory ? row.value(0) : nan;
     for (int i = 0; i < n; ++i) {
       // A run that ran out of memory has no figures to compare: its column says so instead.
-      const double x = summary_.runs[i].outOfMemory ? nan : row.value(i);
-      auto* item = new QTableWidgetItem(summary_.runs[i].outOfMemory ? tr("out of memory")
-                                        : std::isnan(x)                ? tr("–")
-                                                                       : row.format(x));
-      if (summary_.runs[i].outOfMemory) {
+      const bool oom = summary_.runs[i].outOfMemory;
+      const double x = oom ? nan : row.value(i);
+      auto* item = new QTableWidgetItem(oom ? tr("out of memory") : std::isnan(x) ? tr("–") : row.format(x));
+      if (oom) {
         item->setBackground(kWorse);
       }
       item->setData(Qt::UserRole, x);

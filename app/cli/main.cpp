@@ -246,17 +246,16 @@ int main(int argc, char** argv) {
       if (summary.status == ampbench::RunStatus::Cancelled) {
         return kExitCancelled;
       }
+      int code = kExitOk;  // a divergence outranks a mode that did not fit
       for (const auto& r : summary.runs) {
         if (r.status == ampbench::RunStatus::Diverged) {
           return kExitDiverged;
         }
-      }
-      for (const auto& r : summary.runs) {
         if (r.outOfMemory) {
-          return kExitOutOfMemory;
+          code = kExitOutOfMemory;
         }
       }
-      return kExitOk;
+      return code;
     }
     if (*evaluate) {
       ampbench::cli::CliReporter reporter(ampbench::cli::OutputMode::Quiet);

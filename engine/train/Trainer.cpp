@@ -484,6 +484,9 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
   summary.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex));
   summary.finalLossScale = scaler.scaleValue();
   const bool haveCheckpoint = fs::exists(checkpointPath);
+  const std::string lastGood = haveCheckpoint ? "; the last good checkpoint (epoch " +
+                                                    std::to_string(summary.epochsCompleted) + ") is kept"
+                                              : "; no epoch had completed, so there is no checkpoint";
   switch (summary.status) {
     case RunStatus::Cancelled:
       summary.message = "cancelled during epoch " + std::to_string(summary.epochsCompleted + 1) +
@@ -491,17 +494,10 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
                                         : "; no epoch had completed, so there is no checkpoint");
       break;
     case RunStatus::Diverged:
-      summary.message = stopMessage +
-                        (haveCheckpoint ? "; the last good checkpoint (epoch " +
-                                              std::to_string(summary.epochsCompleted) + ") is kept"
-                                        : "; no epoch had completed, so there is no checkpoint") +
-                        ". Lower --lr, or clip gradients with --grad-clip 1";
+      summary.message = stopMessage + lastGood + ". Lower --lr, or clip gradients with --grad-clip 1";
       break;
     case RunStatus::Failed:
-      summary.message = stopMessage +
-                        (haveCheckpoint ? "; the last good checkpoint (epoch " +
-                                              std::to_string(summary.epochsCompleted) + ") is kept"
-                                        : "; no epoch had completed, so there is no checkpoint") +
+      summary.message = stopMessage + lastGood +
                         ". Lower the batch size (--batch-size) or the image size (--image-size)" +
                         (precision.resolved == PrecisionMode::Fp32
                              ? std::string("; mixed precision (fp16/bf16) roughly halves activation memory")
