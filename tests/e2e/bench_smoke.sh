@@ -103,6 +103,42 @@ assert r["fp16"]["fits"] <= 1500 < r["fp16"]["first_failure"] and r["fp16"]["fit
 print("largest batch:", r)
 PY
 
+# The overhead measurement (events, loss scaler, allocator), against a stand-in CLI whose
+# speed depends on the flags alone: paired rounds in rotated order, a warm-up run that does
+# not count, and medians that recover the stand-in's known ratios.
+cat >"$T/fakeover" <<'SH'
+#!/bin/bash
+ips=100; v=events_off
+while [ $# -gt 0 ]; do case "$1" in
+  --step-events) [ "$2" = 1 ] && { ips=98; v=events_every_step; };;
+  --loss-scaling) [ "$2" = on ] && { ips=99; v=scaler_on; };;
+  --out) o=$2;; esac; shift; done
+[ "${AMPBENCH_CPU_ALLOCATOR:-}" = system ] && { ips=80; v=system_allocator; }
+echo "$v" >>"$CALLS"
+mkdir -p "$o"; echo '{"peak_rss_mb": 1}' >"$o/metrics.json"
+{ echo epoch,epoch_seconds,images_per_s; for e in 1 2 3 4 5 6 7 8; do echo "$e,1.0,$ips"; done; } >"$o/epochs.csv"
+SH
+chmod +x "$T/fakeover"
+CALLS="$T/calls" "$PY" "$REPO/bench/run" --only-overhead --overhead-rounds 4 --cli "$T/fakeover" --results "$T/ov" \
+  >"$T/ov.out" 2>"$T/ov.err" || { cat "$T/ov.out" "$T/ov.err"; fail "bench/run --only-overhead"; }
+cat "$T/ov.out"
+tail -n 3 "$T/ov.out" | grep -q "loss scaler on vs off: *+1.0 % per step  (median of 4 paired rounds" \
+  || fail "the overhead lines are not last or not medians of the rounds"
+"$PY" - "$T"/ov/*[0-9].json "$T/calls" <<'PY' || fail "overhead rounds"
+import json, sys
+o = json.load(open(sys.argv[1]))["overhead"]
+calls = open(sys.argv[2]).read().split()
+assert len(calls) == 1 + 4 * 4, calls                       # one warm-up, then 4 rounds of 4 variants
+firsts = [calls[1 + 4 * r] for r in range(4)]
+assert len(set(firsts)) == 4, firsts                        # each variant leads one round
+assert o["rounds"] == 4 and all(len(v) == 4 for v in o["per_round"].values()), o["per_round"]
+assert abs(o["events_overhead"] - (100 / 98 - 1)) < 1e-9, o
+assert abs(o["scaler_overhead"] - (100 / 99 - 1)) < 1e-9, o
+assert abs(o["caching_allocator_speedup"] - 1.25) < 1e-9, o
+PY
+"$PY" "$REPO/bench/run" --only-overhead --no-overhead --cli "$T/fakeover" >/dev/null 2>&1 \
+  && fail "--only-overhead with --no-overhead was accepted"
+
 # A train/ val/ folder: the reference validates on val/ (the engine's split of such a folder).
 if "$PY" -c "import cv2" 2>/dev/null; then
   "$PY" "$(dirname "$0")/make_dataset.py" "$T/blobs" 20 16 --splits
