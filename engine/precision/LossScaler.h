@@ -60,7 +60,8 @@ class LossScaler {
   Stage stage_ = Stage::Ready;
 };
 
-// True if any defined gradient is inf/NaN, as one tensor (no host sync).
+// True if any defined gradient is inf/NaN, as one float [1] tensor (no host sync). Also
+// true when the gradients' elements sum beyond float range (~1e38): no usable gradient does.
 torch::Tensor anyNonFinite(const std::vector<torch::Tensor>& grads);
 
 }  // namespace ampbench

@@ -62,6 +62,19 @@ TEST(LossScaler, NanGradientAlsoSkips) {
   EXPECT_DOUBLE_EQ(s.scaleValue(), 32768.0);
 }
 
+TEST(LossScaler, AnyNonFiniteFindsInfAndNanInAnyGradientButNotLargeFiniteOnes) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const auto flag = [](std::vector<torch::Tensor> g) { return ampbench::anyNonFinite(g).item<float>(); };
+  const auto ok = torch::ones({3, 3});
+  EXPECT_EQ(flag({ok, torch::full({5}, 1e30f)}), 0.0f);  // large, finite: a real (if wild) gradient
+  EXPECT_EQ(flag({ok, torch::tensor({1.0f, inf, 2.0f})}), 1.0f);
+  EXPECT_EQ(flag({torch::tensor({-inf, 0.0f}), ok}), 1.0f);
+  EXPECT_EQ(flag({ok, torch::tensor({inf, -inf})}), 1.0f);  // they would cancel in a naive check
+  EXPECT_EQ(flag({ok, ok, torch::tensor({std::nanf(""), 0.0f})}), 1.0f);
+  EXPECT_EQ(flag({torch::tensor({60000.0f, 60000.0f}).to(torch::kHalf)}), 0.0f);  // fp16 sums in fp32
+  EXPECT_EQ(flag({}), 0.0f);
+}
+
 TEST(LossScaler, GrowsAfterIntervalOfCleanSteps) {
   LossScalerOptions o;  // default interval 2000
   LossScaler s(o, true, torch::kCPU);
