@@ -1,8 +1,12 @@
 #include "app/cli/CliReporter.h"
 
+#include "engine/train/Profile.h"
+
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 #include <unistd.h>
 
 namespace ampbench::cli {
@@ -53,6 +57,9 @@ nlohmann::ordered_json summaryJson(const RunSummary& s) {
   }
   if (s.hasFinalMetrics) {
     j["val"] = metricsJson(s.finalVal);
+  }
+  if (s.profile.steps > 0 || !s.profile.error.empty()) {
+    j["profile"] = nlohmann::ordered_json::parse(profileToJson(s.profile));
   }
   return j;
 }
@@ -263,6 +270,7 @@ void CliReporter::printEnd(const char* kind, const RunSummary& s) {
     return;
   }
   endLine();
+  printProfile(s.profile);
   if (mode_ == OutputMode::Quiet && s.status == RunStatus::Finished) {
     return;
   }
@@ -273,6 +281,49 @@ void CliReporter::printEnd(const char* kind, const RunSummary& s) {
                  s.finalVal.specificity, s.imagesPerSecond, s.runDir.c_str());
   }
   std::fflush(out_);
+}
+
+void CliReporter::printProfile(const StepProfile& p) {
+  if (!p.error.empty()) {
+    std::fprintf(out_, "%sprofile: %s\n", tag_.c_str(), p.error.c_str());
+    return;
+  }
+  if (p.steps == 0 || mode_ == OutputMode::Quiet) {
+    return;
+  }
+  std::fprintf(out_, "%swhere a training step goes: steps %lld-%lld, %.1f ms per step (self time per op; %s)\n",
+               tag_.c_str(), static_cast<long long>(p.firstStep), static_cast<long long>(p.firstStep + p.steps - 1),
+               p.wallMsPerStep, p.tracePath.c_str());
+  const double wall = std::max(p.wallMsPerStep, 1e-9);
+  std::fprintf(out_, "%s  %7s %6s  %s\n", tag_.c_str(), "ms/step", "share", "phase (total time)");
+  std::vector<const ProfiledOp*> phases;
+  for (const auto& op : p.ops) {
+    if (isPhase(op.name)) {
+      phases.push_back(&op);
+    }
+  }
+  std::stable_sort(phases.begin(), phases.end(),
+                   [](const ProfiledOp* a, const ProfiledOp* b) { return a->totalMsPerStep > b->totalMsPerStep; });
+  for (const auto* op : phases) {
+    std::fprintf(out_, "%s  %7.2f %5.1f%%  %s\n", tag_.c_str(), op->totalMsPerStep, 100.0 * op->totalMsPerStep / wall,
+                 phaseName(op->name).c_str());
+  }
+  std::fprintf(out_, "%s  %7s %6s %7s  %s\n", tag_.c_str(), "ms/step", "share", "calls", "op (self time)");
+  size_t shown = 0, ops = 0;
+  for (const auto& op : p.ops) {
+    if (isPhase(op.name)) {
+      continue;
+    }
+    ++ops;
+    if (shown < 15) {
+      ++shown;
+      std::fprintf(out_, "%s  %7.2f %5.1f%% %7.1f  %s\n", tag_.c_str(), op.selfMsPerStep, 100.0 * op.share,
+                   op.callsPerStep, op.name.c_str());
+    }
+  }
+  if (ops > shown) {
+    std::fprintf(out_, "%s  ... %zu more ops in %s\n", tag_.c_str(), ops - shown, p.csvPath.c_str());
+  }
 }
 
 void CliReporter::onFinished(const RunSummary& s) { printEnd("finished", s); }

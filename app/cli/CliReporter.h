@@ -33,6 +33,7 @@ class CliReporter : public RunObserver {
   bool throttle(double interval);
   void endLine();
   void printEnd(const char* kind, const RunSummary& s);
+  void printProfile(const StepProfile& p);
 
   OutputMode mode_;
   std::FILE* out_;

@@ -91,6 +91,9 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
   app->add_option("--device", s.device, "auto, cpu or cuda");
   app->add_option("--eval-every", c.evalEvery, "validate every N epochs");
   app->add_option("--step-events", c.stepEventEvery, "log every N-th step");
+  app->add_option("--profile-steps", c.profileSteps,
+                  "profile N training steps after 3 warm-up steps: self time per op, printed and in profile.csv, "
+                  "with a trace (profile.trace.json: chrome://tracing or Perfetto) in the run folder");
   app->add_option("--inject-nan-at-step", c.injectNanAtStep, "testing: make the loss of step N NaN")
       ->group("Testing");
 }

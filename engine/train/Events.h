@@ -104,6 +104,28 @@ struct CheckpointEvent {
   int64_t epoch = 0;
 };
 
+// Where profiled training steps spent their time (RunConfig::profileSteps): LibTorch
+// operators by self time (time in the op minus the ops it called), per step.
+// Names starting "ampbench::" are the trainer's phases of a step (forward, backward,
+// loss_scaler, optimizer, bookkeeping, next_batch); their total time is what they cover.
+struct ProfiledOp {
+  std::string name;          // e.g. "aten::mkldnn_convolution"; "(outside any op)" for the rest
+  double callsPerStep = 0.0;
+  double selfMsPerStep = 0.0;   // minus the ops it called
+  double totalMsPerStep = 0.0;  // including them
+  double share = 0.0;        // self time's share of the profiled steps' wall time
+};
+
+struct StepProfile {
+  int64_t firstStep = 0;     // global, 1-based
+  int64_t steps = 0;         // profiled (fewer than asked when the epoch or the run ended first)
+  double wallMsPerStep = 0.0;
+  std::vector<ProfiledOp> ops;  // by self time, largest first
+  std::string tracePath;     // chrome://tracing / Perfetto trace of the same steps
+  std::string csvPath;
+  std::string error;         // why there is no profile, when there is none
+};
+
 enum class RunStatus { Finished = 1, Cancelled, Diverged, Failed };
 std::string toString(RunStatus s);
 
@@ -125,6 +147,7 @@ struct RunSummary {
   double finalLossScale = 1.0;
   bool hasFinalMetrics = false;
   Metrics finalVal;  // evaluation of the final model on the validation split
+  StepProfile profile;  // steps == 0 unless RunConfig::profileSteps asked for one
 };
 
 // Observer of a run. Callbacks arrive on the engine's thread, in order; keep them short.

@@ -117,6 +117,7 @@ std::string configToJson(const RunConfig& c, int indent) {
               {"device", toString(c.device)},
               {"eval_every", c.evalEvery},
               {"step_event_every", c.stepEventEvery},
+              {"profile_steps", c.profileSteps},
               {"inject_nan_at_step", c.injectNanAtStep},
               {"out", c.outDir},
               {"resume_from", c.resumeFrom},
@@ -188,6 +189,7 @@ RunConfig configFromJson(const std::string& text) {
   getEnum(r, "device", c.device, parseDevice);
   get(r, "eval_every", c.evalEvery);
   get(r, "step_event_every", c.stepEventEvery);
+  get(r, "profile_steps", c.profileSteps);
   get(r, "inject_nan_at_step", c.injectNanAtStep);
   get(r, "out", c.outDir);
   get(r, "resume_from", c.resumeFrom);
@@ -222,6 +224,7 @@ void validateConfig(const RunConfig& c) {
   require(c.augment.minCropArea > 0 && c.augment.minCropArea <= 1, "--min-crop-area must be in (0, 1]");
   require(c.evalEvery >= 1 && c.stepEventEvery >= 1, "--eval-every and --step-events must be >= 1");
   require(c.limitPerSplit >= 0, "--limit must be >= 0");
+  require(c.profileSteps >= 0 && c.profileSteps <= 1000, "--profile-steps must be between 0 (off) and 1000");
 }
 
 }  // namespace ampbench

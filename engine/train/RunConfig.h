@@ -79,6 +79,9 @@ struct RunConfig {
   DeviceKind device = DeviceKind::Auto;
   int64_t evalEvery = 1;      // validate every N epochs (always after the last)
   int64_t stepEventEvery = 1; // step events / steps.csv rows every N steps
+  // Profile this many training steps (after up to 3 warm-up steps) with LibTorch's
+  // profiler: profile.csv (self time per op) and profile.trace.json in the run dir. 0 = off.
+  int64_t profileSteps = 0;
 
   // Fault injection for testing the divergence path: the loss of this global step
   // (1-based) is made NaN. 0 = off.

@@ -1,5 +1,6 @@
 #include "engine/train/RunDir.h"
 
+#include "engine/train/Profile.h"
 #include "engine/util/Allocator.h"
 #include "engine/util/Files.h"
 
@@ -157,6 +158,9 @@ void RunDirWriter::writeMetrics(const RunSummary& s, const std::vector<std::stri
   j["final_loss_scale"] = s.finalLossScale;
   if (s.hasFinalMetrics) {
     j["val"] = nlohmann::json::parse(metricsToJson(s.finalVal, classes));
+  }
+  if (s.profile.steps > 0 || !s.profile.error.empty()) {
+    j["profile"] = nlohmann::json::parse(profileToJson(s.profile));
   }
   if (!extraJson.empty()) {
     for (auto& [k, v] : nlohmann::json::parse(extraJson).items()) {

@@ -6,6 +6,7 @@
 #include "engine/precision/Precision.h"
 #include "engine/train/Checkpoint.h"
 #include "engine/train/LrSchedule.h"
+#include "engine/train/Profile.h"
 #include "engine/train/RunDir.h"
 #include "engine/train/TrainerInternal.h"
 #include "engine/util/Allocator.h"
@@ -13,6 +14,7 @@
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -289,6 +291,8 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
   std::string stopMessage;
   // Where an out-of-memory failure struck: step in the epoch, -1 validation, 0 elsewhere.
   int64_t atEpoch = pos.epoch + 1, atStepInEpoch = 0;
+  const auto [profileFirst, profileCount] = profileWindow(c.profileSteps, pos.globalStep, totalSteps, stepsPerEpoch);
+  StepProfiler profiler(c.outDir, profileFirst, profileCount, device.is_cuda());
 
   try {
     for (int64_t epoch = pos.epoch + 1; epoch <= c.epochs && summary.status != RunStatus::Diverged; ++epoch) {
@@ -334,8 +338,17 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
         pending.clear();
       };
 
+      // The phases of a step are named ranges: free unless a profiler listens
+      // (--profile-steps), where they say how a step divides before the per-op detail.
+      auto nextBatch = [&](Batch& b, int64_t stepInEpoch) {
+        if (stepInEpoch <= stepsPerEpoch) {
+          profiler.beforeStep(pos.globalStep + 1);  // a profiled step starts with its batch's wait
+        }
+        RECORD_USER_SCOPE("ampbench::next_batch");
+        return loader.next(b);
+      };
       Batch batch;
-      for (int64_t s = 1; !stop && loader.next(batch); ++s) {
+      for (int64_t s = 1; !stop && nextBatch(batch, s); ++s) {
         atStepInEpoch = s;
         if (cancel.isCancelled()) {
           summary.status = RunStatus::Cancelled;
@@ -347,70 +360,89 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
         zeroGradToNone(*optimizer);
         TORCH_CHECK_WITH(OutOfMemoryError, c.injectOomAtStep != pos.globalStep + 1,
                          "out of memory (injected by a test at step ", pos.globalStep + 1, ")");
-        torch::Tensor logits;
+        torch::Tensor logits, loss;
         {
-          AutocastGuard autocast(device.type(), computeDtype, precision.autocast);
-          logits = model->forward(batch.images);
+          RECORD_USER_SCOPE("ampbench::forward");
+          {
+            AutocastGuard autocast(device.type(), computeDtype, precision.autocast);
+            logits = model->forward(batch.images);
+          }
+          // The loss and its reduction run in fp32 (activation-overflow fix).
+          logits = logits.to(torch::kFloat);
+          loss = torch::nn::functional::cross_entropy(
+              logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(weights));
+          if (c.injectNanAtStep == pos.globalStep + 1) {
+            loss = loss * std::numeric_limits<float>::quiet_NaN();
+          }
         }
-        // The loss and its reduction run in fp32 (activation-overflow fix).
-        logits = logits.to(torch::kFloat);
-        auto loss = torch::nn::functional::cross_entropy(
-            logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(weights));
-        if (c.injectNanAtStep == pos.globalStep + 1) {
-          loss = loss * std::numeric_limits<float>::quiet_NaN();
+        {
+          RECORD_USER_SCOPE("ampbench::backward");
+          scaler.scale(loss).backward();
         }
-        scaler.scale(loss).backward();
+        if (scaler.enabled()) {
+          RECORD_USER_SCOPE("ampbench::loss_scaler");
+          scaler.unscale(*optimizer);  // and the inf/NaN check; step() below reuses it
+        }
         if (c.gradClipNorm > 0) {
-          scaler.unscale(*optimizer);
+          RECORD_USER_SCOPE("ampbench::grad_clip");  // on true gradients: unscaled above
           torch::nn::utils::clip_grad_norm_(model->parameters(), c.gradClipNorm);
         }
-        const bool stepped = scaler.step(*optimizer);
+        bool stepped = false;
+        {
+          RECORD_USER_SCOPE("ampbench::optimizer");
+          stepped = scaler.step(*optimizer);
+        }
         const bool overflow = scaler.enabled() && scaler.lastStepOverflowed();
         const double stepScale = scaler.scaleValue();  // the scale this step's loss was multiplied by
         scaler.update();
-        if (stepped) {
-          pos.scheduleStep += 1;  // a skipped step does not advance the LR schedule
-          consecutiveSkips = 0;
-        } else {
-          consecutiveSkips += 1;
-        }
-        pos.globalStep += 1;
-        epochOverflow += overflow;
-        epochSkipped += !stepped;
-        seen += batch.labels.size(0);
         {
-          torch::NoGradGuard noGrad;
-          const auto d = loss.detach();
-          lossSum += d.to(torch::kDouble) * batch.labels.size(0);
-          correct += logits.detach().argmax(1).eq(batch.labels).sum();
-          PendingStep p;
-          p.loss = d;
-          p.event.epoch = epoch;
-          p.event.step = pos.globalStep;
-          p.event.stepInEpoch = s;
-          p.event.stepsPerEpoch = stepsPerEpoch;
-          p.event.lr = lr;
-          p.event.lossScale = stepScale;
-          p.event.overflow = overflow;
-          p.event.skipped = !stepped;
-          p.event.imagesPerSecond = static_cast<double>(seen) / std::max(1e-9, secondsSince(epochStart));
-          p.event.elapsedSeconds = secondsSince(runStart);
-          pending.push_back(std::move(p));
+          RECORD_USER_SCOPE("ampbench::bookkeeping");  // metrics, events, run files
+          if (stepped) {
+            pos.scheduleStep += 1;  // a skipped step does not advance the LR schedule
+            consecutiveSkips = 0;
+          } else {
+            consecutiveSkips += 1;
+          }
+          pos.globalStep += 1;
+          epochOverflow += overflow;
+          epochSkipped += !stepped;
+          seen += batch.labels.size(0);
+          {
+            torch::NoGradGuard noGrad;
+            const auto d = loss.detach();
+            lossSum += d.to(torch::kDouble) * batch.labels.size(0);
+            correct += logits.detach().argmax(1).eq(batch.labels).sum();
+            PendingStep p;
+            p.loss = d;
+            p.event.epoch = epoch;
+            p.event.step = pos.globalStep;
+            p.event.stepInEpoch = s;
+            p.event.stepsPerEpoch = stepsPerEpoch;
+            p.event.lr = lr;
+            p.event.lossScale = stepScale;
+            p.event.overflow = overflow;
+            p.event.skipped = !stepped;
+            p.event.imagesPerSecond = static_cast<double>(seen) / std::max(1e-9, secondsSince(epochStart));
+            p.event.elapsedSeconds = secondsSince(runStart);
+            pending.push_back(std::move(p));
+          }
+          if (static_cast<int64_t>(pending.size()) >= flushEvery || s == stepsPerEpoch || overflow) {
+            flush();
+          }
+          if (summary.status == RunStatus::Diverged) {
+            stop = true;
+          } else if (consecutiveSkips >= maxConsecutiveSkips) {
+            summary.status = RunStatus::Diverged;
+            stopMessage = "gradients were inf/NaN for " + std::to_string(consecutiveSkips) +
+                          " steps in a row even as the loss scale fell to " + std::to_string(scaler.scaleValue()) +
+                          ": activations overflow in " + precision.label;
+            stop = true;
+          }
         }
-        if (static_cast<int64_t>(pending.size()) >= flushEvery || s == stepsPerEpoch || overflow) {
-          flush();
-        }
-        if (summary.status == RunStatus::Diverged) {
-          stop = true;
-        } else if (consecutiveSkips >= maxConsecutiveSkips) {
-          summary.status = RunStatus::Diverged;
-          stopMessage = "gradients were inf/NaN for " + std::to_string(consecutiveSkips) +
-                        " steps in a row even as the loss scale fell to " + std::to_string(scaler.scaleValue()) +
-                        ": activations overflow in " + precision.label;
-          stop = true;
-        }
+        profiler.afterStep(pos.globalStep);
       }
       flush();
+      profiler.finish();  // a window cut short by the epoch's end: validation is not a step
       summary.overflowSteps += epochOverflow;
       summary.skippedSteps += epochSkipped;
       summary.stepsCompleted = pos.globalStep;
@@ -473,6 +505,7 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
        << " on " << device.str() << "): "
        << (dynamic_cast<const std::bad_alloc*>(&e) ? std::string("the system refused a memory block") : firstLineOf(e));
     stopMessage = ss.str();
+    profiler.finish();
     releaseCachedMemory();
   }
 
@@ -483,6 +516,10 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
   summary.peakRssMb = peakRssMb();
   summary.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex));
   summary.finalLossScale = scaler.scaleValue();
+  summary.profile = profiler.result();
+  if (c.profileSteps > 0 && summary.profile.steps == 0 && summary.profile.error.empty()) {
+    summary.profile.error = "no step was profiled: the run stopped before step " + std::to_string(profileFirst);
+  }
   const bool haveCheckpoint = fs::exists(checkpointPath);
   const std::string lastGood = haveCheckpoint ? "; the last good checkpoint (epoch " +
                                                     std::to_string(summary.epochsCompleted) + ") is kept"

@@ -89,6 +89,16 @@ check "out of memory says where and what to lower, in one line" \
 check "out-of-memory run dir: metrics.json says so" \
   '[ "$(json "$T/oom/metrics.json" "d[\"status\"] + str(d[\"out_of_memory\"])")" = failedTrue ]'
 
+# --- --profile-steps: where a step goes, printed and in the run folder
+"$CLI" train --data "$T/data" --model small_cnn --epochs 1 --batch-size 32 --image-size 28 --profile-steps 2 \
+  --out "$T/prof" >"$T/oprof" 2>&1; rc=$?
+check "--profile-steps prints the per-op table ($rc)" \
+  '[ $rc -eq 0 ] && grep -Eq "where a training step goes: steps ([0-9]+)-([0-9]+), [0-9.]+ ms per step" "$T/oprof" && grep -Eq "^ +[0-9.]+ +[0-9.]+%  backward$" "$T/oprof"'
+check "--profile-steps writes profile.csv and a trace" \
+  '[ "$(head -1 "$T/prof/profile.csv")" = "op,calls_per_step,self_ms_per_step,total_ms_per_step,share" ] && $PY -c "import json,sys; sys.exit(0 if isinstance(json.load(open(sys.argv[1])), list) else 1)" "$T/prof/profile.trace.json"'
+"$CLI" train --data "$T/data" --profile-steps -1 --out "$T/prof2" >"$T/oprof2" 2>&1; rc=$?
+check "--profile-steps -1 is refused with exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "profile-steps" "$T/oprof2"'
+
 # --- json events: one JSON object per line
 "$CLI" train "${COMMON[@]}" --epochs 1 --json-events --out "$T/je" >"$T/oje" 2>&1; rc=$?
 check "--json-events prints only JSON lines ($rc)" "[ $rc -eq 0 ] && $PY -c \"
