@@ -105,14 +105,8 @@ TEST(Profile, TheWindowSkipsWarmUpAndStaysInsideAnEpoch) {
 
 TEST(Profile, ATrainingRunWritesWhereItsStepsWent) {
   TempDir dir;
-  RunConfig c;
-  c.dataPath = "synthetic:96";
-  c.imageSize = 16;
-  c.batchSize = 16;
-  c.epochs = 2;
-  c.threads = 2;
+  auto c = ampbench::test::tinyRunConfig(dir / "run");
   c.profileSteps = 2;
-  c.outDir = dir / "run";
   RunObserver quiet;
   const auto s = runTraining(c, quiet, CancelToken{});
   ASSERT_EQ(s.status, RunStatus::Finished) << s.message;
@@ -165,14 +159,8 @@ TEST(Profile, ATrainingRunWritesWhereItsStepsWent) {
 
 TEST(Profile, ARunCancelledBeforeTheWindowSaysSo) {
   TempDir dir;
-  RunConfig c;
-  c.dataPath = "synthetic:96";
-  c.imageSize = 16;
-  c.batchSize = 16;
-  c.epochs = 2;
-  c.threads = 2;
+  auto c = ampbench::test::tinyRunConfig(dir / "run");
   c.profileSteps = 2;
-  c.outDir = dir / "run";
   CancelToken cancel;
   struct CancelAtStep2 : RunObserver {
     CancelToken* token = nullptr;

@@ -73,4 +73,16 @@ std::string sharedDataDir() {
 #endif
 }
 
+RunConfig tinyRunConfig(const std::string& outDir) {
+  RunConfig c;
+  c.dataPath = "synthetic:96";
+  c.imageSize = 16;
+  c.batchSize = 16;
+  c.epochs = 2;
+  c.threads = 2;
+  c.seed = 3;
+  c.outDir = outDir;
+  return c;
+}
+
 }  // namespace ampbench::test

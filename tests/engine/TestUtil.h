@@ -1,6 +1,8 @@
 #pragma once
 // Helpers shared by the engine tests: temporary folders and generated datasets.
 
+#include "engine/train/RunConfig.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -31,5 +33,9 @@ void makeBlobDataset(const std::string& root, int perClass, int size, int numCla
                      bool withSplits = false, uint32_t seed = 7);
 
 std::string sharedDataDir();  // ../shared/data, may not exist
+
+// A two-epoch run on 96 synthetic 16 px images, batch 16 (6 steps per epoch): synthetic
+// data needs no decoder, so tests built on it run on builds without OpenCV too.
+RunConfig tinyRunConfig(const std::string& outDir);
 
 }  // namespace ampbench::test

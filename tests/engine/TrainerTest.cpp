@@ -38,18 +38,7 @@ std::vector<Row> readCsv(const std::string& path) {
   return rows;
 }
 
-// Synthetic data needs no decoder, so these tests run on builds without OpenCV too.
-RunConfig tinyConfig(const std::string& out) {
-  RunConfig c;
-  c.dataPath = "synthetic:96";
-  c.imageSize = 16;
-  c.batchSize = 16;
-  c.epochs = 2;
-  c.threads = 2;
-  c.seed = 3;
-  c.outDir = out;
-  return c;
-}
+RunConfig tinyConfig(const std::string& out) { return ampbench::test::tinyRunConfig(out); }
 
 struct Recorder : RunObserver {
   std::vector<StepEvent> steps;
