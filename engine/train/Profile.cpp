@@ -189,8 +189,9 @@ StepProfiler::StepProfiler(std::string runDir, int64_t firstStep, int64_t steps,
 }
 
 StepProfiler::~StepProfiler() {
-  // A run that stopped inside the window (cancelled, diverged, out of memory): turn the
-  // profiler off without writing; finish() was not reached on purpose.
+  // Only an exception the trainer does not handle gets here with the window open (a
+  // cancelled, diverged or out-of-memory run calls finish()): turn the profiler off, write
+  // nothing.
   if (recording_) {
     try {
       recording_.reset();
@@ -210,8 +211,7 @@ void StepProfiler::beforeStep(int64_t globalStep) {
   start_ = Clock::now();
 }
 
-void StepProfiler::afterStep(int64_t globalStep) {
-  (void)globalStep;
+void StepProfiler::afterStep() {
   if (!recording_) {
     return;
   }

@@ -44,7 +44,7 @@ class StepProfiler {
   StepProfiler& operator=(const StepProfiler&) = delete;
 
   void beforeStep(int64_t globalStep);
-  void afterStep(int64_t globalStep);
+  void afterStep();
   // Closes an open window early (the epoch ended: validation is not a training step) and
   // writes what it holds. Never throws: a failure lands in result().error.
   void finish();

@@ -439,7 +439,7 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
             stop = true;
           }
         }
-        profiler.afterStep(pos.globalStep);
+        profiler.afterStep();
       }
       flush();
       profiler.finish();  // a window cut short by the epoch's end: validation is not a step
