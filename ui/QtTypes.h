@@ -2,8 +2,8 @@
 // The engine's event structs as Qt metatypes, so they can travel through queued
 // signals by value, plus the few string conversions every panel needs.
 
-#include "engine/train/Events.h"
-#include "engine/train/RunConfig.h"
+#include "engine/core/Events.h"
+#include "engine/core/RunConfig.h"
 #include "engine/train/Trainer.h"
 
 #include <QMetaType>

@@ -2,7 +2,7 @@
 // Prints engine events for a terminal: a live progress line (rewritten in place on a
 // TTY, a line every few seconds otherwise), or one JSON object per line.
 
-#include "engine/train/Events.h"
+#include "engine/core/Events.h"
 
 #include <chrono>
 #include <cstdio>

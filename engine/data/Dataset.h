@@ -5,8 +5,8 @@
 
 #include "engine/data/ArrayFormats.h"
 #include "engine/data/Image.h"
-#include "engine/train/Events.h"
-#include "engine/train/RunConfig.h"
+#include "engine/core/Events.h"
+#include "engine/core/RunConfig.h"
 #include "engine/util/CancelToken.h"
 
 #include <functional>

@@ -4,7 +4,7 @@
 // without OpenCV can train from it.
 
 #include "engine/data/Dataset.h"
-#include "engine/train/Events.h"
+#include "engine/core/Events.h"
 #include "engine/util/CancelToken.h"
 
 #include <torch/types.h>

@@ -4,7 +4,7 @@
 // the current one trains.
 
 #include "engine/data/ImageCache.h"
-#include "engine/train/RunConfig.h"
+#include "engine/core/RunConfig.h"
 
 #include <torch/types.h>
 

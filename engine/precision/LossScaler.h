@@ -11,7 +11,7 @@
 // Ordering is enforced: calling these out of order throws std::logic_error.
 // One host sync per step: step() reads the combined inf/NaN flag once.
 
-#include "engine/train/RunConfig.h"
+#include "engine/core/RunConfig.h"
 
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/archive.h>

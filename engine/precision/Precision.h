@@ -2,8 +2,8 @@
 // Precision modes as in DESIGN.md: what a mode becomes on a device, and the RAII guard
 // that turns autocast on for the forward pass.
 
-#include "engine/train/Events.h"
-#include "engine/train/RunConfig.h"
+#include "engine/core/Events.h"
+#include "engine/core/RunConfig.h"
 
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>

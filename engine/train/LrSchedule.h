@@ -1,5 +1,5 @@
 #pragma once
-#include "engine/train/RunConfig.h"
+#include "engine/core/RunConfig.h"
 
 #include <cstdint>
 

@@ -3,7 +3,7 @@
 // times launches, not kernels) and turns its chrome trace into self time per operator per
 // step: the "where does a step go" table behind BENCHMARKS.md, from one CLI flag.
 
-#include "engine/train/Events.h"
+#include "engine/core/Events.h"
 
 #include <chrono>
 #include <memory>

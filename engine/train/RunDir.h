@@ -3,7 +3,7 @@
 // logs are appended and flushed at every epoch end (and on stop), so a cancelled or
 // diverged run leaves complete rows.
 
-#include "engine/train/Events.h"
+#include "engine/core/Events.h"
 
 #include <fstream>
 #include <string>

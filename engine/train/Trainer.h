@@ -3,8 +3,8 @@
 // Every function runs synchronously on the calling thread (a worker thread in the GUI),
 // reports through the observer and stops at the next step once the token is cancelled.
 
-#include "engine/train/Events.h"
-#include "engine/train/RunConfig.h"
+#include "engine/core/Events.h"
+#include "engine/core/RunConfig.h"
 #include "engine/util/CancelToken.h"
 
 #include <string>

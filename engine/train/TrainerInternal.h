@@ -3,7 +3,7 @@
 
 #include "engine/data/ImageCache.h"
 #include "engine/models/Registry.h"
-#include "engine/train/Events.h"
+#include "engine/core/Events.h"
 
 #include <torch/types.h>
 

@@ -1,7 +1,7 @@
 #pragma once
 // Helpers shared by the engine tests: temporary folders and generated datasets.
 
-#include "engine/train/RunConfig.h"
+#include "engine/core/RunConfig.h"
 
 #include <cstdint>
 #include <string>

@@ -1,4 +1,4 @@
-#include "engine/train/Metrics.h"
+#include "engine/core/Metrics.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "engine/train/RunConfig.h"
+#include "engine/core/RunConfig.h"
 
 #include "engine/util/Errors.h"
 

@@ -3,8 +3,8 @@
 // RunObserver interface on the engine's thread. No tensors, no pointers, so the UI
 // bridge can copy them across threads and the CLI can print them directly.
 
-#include "engine/train/Metrics.h"
-#include "engine/train/RunConfig.h"
+#include "engine/core/Metrics.h"
+#include "engine/core/RunConfig.h"
 
 #include <cstdint>
 #include <map>
