@@ -126,6 +126,55 @@ struct StepProfile {
   std::string error;         // why there is no profile, when there is none
 };
 
+// What a precision format does to one tensor at a sampled step (RunConfig::gradStatsEvery):
+// a log2|x| histogram and the shares that FP16 / BF16 would lose. Values are read as the
+// loss scaler produced them ("scaled", multiplied by lossScale) and divided back by the
+// scale ("unscaled", the true gradients). Weight statistics (kind "update") say which
+// share of this step's updates is below half an ulp of the weight it is added to.
+constexpr int kLog2MinExp = -40;  // bin i holds 2^(kLog2MinExp+i) <= |x| < 2^(kLog2MinExp+i+1)
+constexpr int kLog2MaxExp = 20;   // |x| >= 2^kLog2MaxExp counts as "above"
+constexpr int kLog2BinCount = kLog2MaxExp - kLog2MinExp;
+
+struct Log2Histogram {
+  std::vector<int64_t> bins = std::vector<int64_t>(kLog2BinCount, 0);
+  int64_t below = 0;  // 0 < |x| < 2^kLog2MinExp
+  int64_t above = 0;  // |x| >= 2^kLog2MaxExp, finite
+  int64_t zeros = 0, infs = 0, nans = 0;
+};
+
+struct FormatShares {
+  double underflow = 0.0;  // nonzero values this format rounds to zero
+  double subnormal = 0.0;  // nonzero values in its subnormal range (precision lost)
+  double overflow = 0.0;   // values that round to inf
+};
+
+struct TensorPrecisionStats {
+  std::string layer;  // "layer4.1.conv2.weight" (parameters) or "layer4.1" (block outputs)
+  std::string kind;   // "weight_grad", "activation_grad", "update", "activation"
+  int64_t count = 0;
+  double zeroShare = 0.0;  // exactly zero in fp32
+  Log2Histogram unscaled, scaled;
+  FormatShares fp16, fp16Scaled, bf16, bf16Scaled;
+  double updateLostShareFp16 = 0.0;  // kind "update" only
+  double updateLostShareBf16 = 0.0;
+};
+
+struct PrecisionStatsEvent {
+  int64_t epoch = 0;
+  int64_t step = 0;  // global, 1-based
+  double lossScale = 1.0;
+  std::vector<TensorPrecisionStats> tensors;  // network order
+};
+
+// At a step whose gradients overflowed: the first layer (in backward order) whose gradient
+// held inf/NaN, and the first forward activation that overflowed, if one did.
+struct OverflowAttribution {
+  int64_t step = 0;
+  std::string layer;
+  std::string kind;  // "weight_grad", "activation_grad", "activation"
+  double value = 0.0;  // the offending value (inf or NaN) or the largest magnitude
+};
+
 enum class RunStatus { Finished = 1, Cancelled, Diverged, Failed };
 std::string toString(RunStatus s);
 
@@ -161,6 +210,8 @@ class RunObserver {
   virtual void onEpoch(const EpochEvent&) {}
   virtual void onEvaluation(const EvaluationEvent&) {}
   virtual void onCheckpoint(const CheckpointEvent&) {}
+  virtual void onPrecisionStats(const PrecisionStatsEvent&) {}
+  virtual void onOverflowAttribution(const OverflowAttribution&) {}
   // Exactly one of these ends every run.
   virtual void onFinished(const RunSummary&) {}
   virtual void onCancelled(const RunSummary&) {}
