@@ -465,9 +465,13 @@ bool MainWindow::startComparison() {
   try {
     ampbench::RunConfig config = configForRun(QStringLiteral("compare-%1").arg(modes.join(QLatin1Char('-'))));
     ampbench::validateConfig(config);
+    std::vector<ampbench::PrecisionMode> typed;
+    for (const QString& m : modes) {
+      typed.push_back(ampbench::parsePrecision(m.toStdString()));
+    }
     compareLabel_ = tr("run 1 of %1").arg(modes.size());
     setRunState(tr("comparing"));
-    return controller_->startComparison(config, modes);
+    return controller_->startComparison(config, typed);
   } catch (const std::exception& e) {
     showBanner(QString::fromStdString(e.what()), true);
     return false;

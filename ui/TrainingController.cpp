@@ -45,14 +45,11 @@ bool TrainingController::startTraining(const ampbench::RunConfig& config) {
   });
 }
 
-bool TrainingController::startComparison(const ampbench::RunConfig& base, const QStringList& modes) {
-  std::vector<std::string> modeNames;
-  for (const QString& m : modes) {
-    modeNames.push_back(m.toStdString());
-  }
-  return startJob(tr("comparison"), [this, base, modeNames](ampbench::RunObserver& observer,
-                                                            const ampbench::CancelToken& cancel) {
-    const ampbench::ComparisonSummary summary = ampbench::runComparison(base, modeNames, observer, cancel);
+bool TrainingController::startComparison(const ampbench::RunConfig& base,
+                                         const std::vector<ampbench::PrecisionMode>& modes) {
+  return startJob(tr("comparison"), [this, base, modes](ampbench::RunObserver& observer,
+                                                        const ampbench::CancelToken& cancel) {
+    const ampbench::ComparisonSummary summary = ampbench::runComparison(base, modes, observer, cancel);
     Q_EMIT comparisonDone(summary);
   });
 }

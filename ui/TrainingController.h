@@ -36,7 +36,7 @@ class TrainingController : public QObject, public ampbench::RunObserver {
 
   // Each returns false (and does nothing) while another job runs.
   bool startTraining(const ampbench::RunConfig& config);
-  bool startComparison(const ampbench::RunConfig& base, const QStringList& modes);
+  bool startComparison(const ampbench::RunConfig& base, const std::vector<ampbench::PrecisionMode>& modes);
   bool startJob(const QString& name, Job job);
 
   // Asks the engine to stop at the next step; returns at once.

@@ -44,6 +44,7 @@ struct StringOptions {
   std::string balance = "none";
   std::string memoryFormat = "auto";
   std::string lossScaling = "auto";
+  std::string bf16Kernels = "auto";
   bool noAugment = false;
 };
 
@@ -59,9 +60,16 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
   app->add_option("--model", c.model, "small_cnn, resnet18 or resnet34")->capture_default_str();
   app->add_option("--pretrained", c.pretrained, "initial weights: TorchScript, torch.save state dict, or model.pt");
   if (withPrecision) {
-    app->add_option("--precision", s.precision, "fp32, fp16, bf16 or auto")->capture_default_str();
+    app->add_option("--precision", s.precision,
+                    "fp32, fp16, bf16, auto (the fastest mixed format here; emulated fp16 where none is faster), or "
+                    "a what-if with a fix switched off: fp16-noscale (no loss scaling), fp16-pure / bf16-pure (no "
+                    "FP32 master weights, no loss scaling)")
+        ->capture_default_str();
   }
   app->add_flag("--strict", c.strict, "refuse emulated precision instead of running it");
+  app->add_option("--bf16-kernels", s.bf16Kernels,
+                  "bf16 on a CPU: auto (native where the CPU has AVX512-BF16/AMX, else emulated), native "
+                  "(LibTorch's own bf16 path, slow without bf16 units: for measuring it), emulated");
   app->add_option("--loss-scaling", s.lossScaling, "auto (on for fp16), on, off");
   app->add_option("--init-scale", c.scaler.initScale, "initial loss scale")->capture_default_str();
   app->add_option("--growth-factor", c.scaler.growthFactor, "scale growth factor")->capture_default_str();
@@ -106,22 +114,11 @@ void resolveStrings(ampbench::RunConfig& c, const StringOptions& s) {
   c.balance = ampbench::parseBalance(s.balance);
   c.memoryFormat = ampbench::parseMemoryFormat(s.memoryFormat);
   c.scaler.mode = ampbench::parseScaling(s.lossScaling);
+  c.bf16Kernels = ampbench::parseBf16Kernels(s.bf16Kernels);
   c.augment.enabled = !s.noAugment;
   if (c.optimizer == ampbench::OptimizerKind::AdamW && c.lr == ampbench::RunConfig{}.lr) {
     c.lr = 1e-3;  // the SGD default would be far too high for AdamW
   }
-}
-
-std::vector<std::string> splitList(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) {
-      out.push_back(item);
-    }
-  }
-  return out;
 }
 
 int exitCodeFor(const ampbench::RunSummary& summary) {
@@ -143,16 +140,21 @@ void printComparisonTable(const ampbench::ComparisonSummary& s) {
   for (const auto& r : s.runs) {
     cuda = cuda || r.peakCudaMb > 0;
   }
-  std::printf("\n%-6s %-24s %9s %9s %9s %9s %8s %8s %9s %8s\n", "mode", "precision", "epoch s", "img/s", "speed-up",
+  std::printf("\n%-13s %-34s %9s %9s %9s %9s %8s %8s %9s %8s\n", "mode", "precision", "epoch s", "img/s", "speed-up",
               cuda ? "GPU MB" : "peak MB", "val acc", "val AUC", "overflow", "skipped");
   for (size_t i = 0; i < s.runs.size(); ++i) {
     const auto& r = s.runs[i];
     if (r.outOfMemory) {
-      std::printf("%-6s %-24s out of memory at this batch size\n", s.modeNames[i].c_str(), r.precision.label.c_str());
+      std::printf("%-13s %-34s out of memory at this batch size\n", s.modeNames[i].c_str(), r.precision.label.c_str());
+      continue;
+    }
+    if (r.status == ampbench::RunStatus::Diverged && r.epochsCompleted == 0) {
+      std::printf("%-13s %-34s diverged at step %lld%s\n", s.modeNames[i].c_str(), r.precision.label.c_str(),
+                  static_cast<long long>(r.stepsCompleted), r.precision.whatIf ? " (a what-if: the result)" : "");
       continue;
     }
     const double speedup = s.runs[0].imagesPerSecond > 0 ? r.imagesPerSecond / s.runs[0].imagesPerSecond : 0;
-    std::printf("%-6s %-24s %9.2f %9.1f %8.2fx %9.0f %7.1f%% %8.3f %9lld %8lld\n", s.modeNames[i].c_str(),
+    std::printf("%-13s %-34s %9.2f %9.1f %8.2fx %9.0f %7.1f%% %8.3f %9lld %8lld\n", s.modeNames[i].c_str(),
                 r.precision.label.c_str(), r.medianEpochSeconds, r.imagesPerSecond, speedup,
                 cuda ? r.peakCudaMb : r.peakRssMb, 100.0 * r.finalVal.accuracy, r.finalVal.auc,
                 static_cast<long long>(r.overflowSteps), static_cast<long long>(r.skippedSteps));
@@ -185,7 +187,10 @@ int main(int argc, char** argv) {
   std::string modes = "fp32,auto";
   auto* compare = app.add_subcommand("compare", "train once per precision mode: same data, seed, initial weights");
   addRunOptions(compare, cmpCfg, cmpStr, false);
-  compare->add_option("--modes", modes, "comma-separated modes, fp32 first is the baseline")->capture_default_str();
+  compare->add_option("--modes", modes,
+                      "comma-separated modes, fp32 is the baseline; what-ifs (fp16-noscale, fp16-pure, bf16-pure) "
+                      "that diverge are results: the exit code stays 0")
+      ->capture_default_str();
   compare->add_option("--out", cmpCfg.outDir, "folder for <mode>/ run directories and comparison.json")->required();
 
   for (auto* sub : {train, compare}) {
@@ -242,7 +247,7 @@ int main(int argc, char** argv) {
     if (*compare) {
       resolveStrings(cmpCfg, cmpStr);
       ampbench::cli::CliReporter reporter(outputMode);
-      const auto summary = ampbench::runComparison(cmpCfg, splitList(modes), reporter, cancel);
+      const auto summary = ampbench::runComparison(cmpCfg, ampbench::parsePrecisionList(modes), reporter, cancel);
       if (outputMode != ampbench::cli::OutputMode::JsonEvents) {
         printComparisonTable(summary);
       }
@@ -251,7 +256,8 @@ int main(int argc, char** argv) {
       }
       int code = kExitOk;  // a divergence outranks a mode that did not fit
       for (const auto& r : summary.runs) {
-        if (r.status == ampbench::RunStatus::Diverged) {
+        // A what-if mode (a fix switched off) that diverges is the result it exists to show.
+        if (r.status == ampbench::RunStatus::Diverged && !r.precision.whatIf) {
           return kExitDiverged;
         }
         if (r.outOfMemory) {

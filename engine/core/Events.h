@@ -38,8 +38,10 @@ struct PrecisionInfo {
   PrecisionMode resolved = PrecisionMode::Fp32;  // never Auto
   std::string computeDtype = "float32";          // float32, float16, bfloat16
   bool autocast = false;
-  bool emulated = false;    // fp16 numerics emulated on fp32 kernels (no speed-up)
+  bool emulated = false;    // the format's numerics emulated on fp32 kernels (no speed-up)
   bool lossScaling = false;
+  bool masterWeights = true;  // false in the *-pure what-ifs: weights rounded to the format after each step
+  bool whatIf = false;        // a fix switched off on purpose: divergence is a result
   std::string label;        // e.g. "FP16 mixed (emulated)", "BF16 mixed"
   std::string note;         // why, in plain words
 };

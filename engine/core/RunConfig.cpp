@@ -42,7 +42,13 @@ struct EnumNames {
 const EnumNames<PrecisionMode> kPrecision{{{PrecisionMode::Fp32, "fp32"},
                                            {PrecisionMode::Fp16, "fp16"},
                                            {PrecisionMode::Bf16, "bf16"},
-                                           {PrecisionMode::Auto, "auto"}}};
+                                           {PrecisionMode::Auto, "auto"},
+                                           {PrecisionMode::Fp16NoScale, "fp16-noscale"},
+                                           {PrecisionMode::Fp16Pure, "fp16-pure"},
+                                           {PrecisionMode::Bf16Pure, "bf16-pure"}}};
+const EnumNames<Bf16KernelsKind> kBf16Kernels{{{Bf16KernelsKind::Auto, "auto"},
+                                               {Bf16KernelsKind::Native, "native"},
+                                               {Bf16KernelsKind::Emulated, "emulated"}}};
 const EnumNames<OptimizerKind> kOptimizer{{{OptimizerKind::Sgd, "sgd"}, {OptimizerKind::AdamW, "adamw"}}};
 const EnumNames<ScheduleKind> kSchedule{{{ScheduleKind::OneCycle, "onecycle"},
                                          {ScheduleKind::Cosine, "cosine"},
@@ -65,6 +71,17 @@ std::string toString(DeviceKind k) { return kDevice.toString(k); }
 std::string toString(BalanceKind k) { return kBalance.toString(k); }
 std::string toString(MemoryFormatKind k) { return kMemoryFormat.toString(k); }
 std::string toString(ScalingKind k) { return kScaling.toString(k); }
+std::string toString(Bf16KernelsKind k) { return kBf16Kernels.toString(k); }
+bool isWhatIf(PrecisionMode m) {
+  return m == PrecisionMode::Fp16NoScale || m == PrecisionMode::Fp16Pure || m == PrecisionMode::Bf16Pure;
+}
+std::vector<PrecisionMode> allPrecisionModes() {
+  std::vector<PrecisionMode> v;
+  for (const auto& [m, n] : kPrecision.names) {
+    v.push_back(m);
+  }
+  return v;
+}
 PrecisionMode parsePrecision(const std::string& s) { return kPrecision.parse(s, "precision"); }
 OptimizerKind parseOptimizer(const std::string& s) { return kOptimizer.parse(s, "optimizer"); }
 ScheduleKind parseSchedule(const std::string& s) {
@@ -74,6 +91,23 @@ DeviceKind parseDevice(const std::string& s) { return kDevice.parse(s, "device")
 BalanceKind parseBalance(const std::string& s) { return kBalance.parse(s, "class balance"); }
 MemoryFormatKind parseMemoryFormat(const std::string& s) { return kMemoryFormat.parse(s, "memory format"); }
 ScalingKind parseScaling(const std::string& s) { return kScaling.parse(s, "loss scaling"); }
+Bf16KernelsKind parseBf16Kernels(const std::string& s) { return kBf16Kernels.parse(s, "bf16 kernels"); }
+std::vector<PrecisionMode> parsePrecisionList(const std::string& s) {
+  std::vector<PrecisionMode> modes;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const auto comma = s.find(',', start);
+    const auto item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) {
+      modes.push_back(parsePrecision(item));
+    }
+    if (comma == std::string::npos) {
+      break;
+    }
+    start = comma + 1;
+  }
+  return modes;
+}
 
 std::string configToJson(const RunConfig& c, int indent) {
   nlohmann::ordered_json j;
@@ -94,6 +128,7 @@ std::string configToJson(const RunConfig& c, int indent) {
   j["model"] = {{"name", c.model}, {"pretrained", c.pretrained}};
   j["precision"] = {{"mode", toString(c.precision)},
                     {"strict", c.strict},
+                    {"bf16_kernels", toString(c.bf16Kernels)},
                     {"memory_format", toString(c.memoryFormat)},
                     {"loss_scaler",
                      {{"mode", toString(c.scaler.mode)},
@@ -164,6 +199,7 @@ RunConfig configFromJson(const std::string& text) {
   const auto& p = j.value("precision", nlohmann::json::object());
   getEnum(p, "mode", c.precision, parsePrecision);
   get(p, "strict", c.strict);
+  getEnum(p, "bf16_kernels", c.bf16Kernels, parseBf16Kernels);
   getEnum(p, "memory_format", c.memoryFormat, parseMemoryFormat);
   const auto& s = p.value("loss_scaler", nlohmann::json::object());
   getEnum(s, "mode", c.scaler.mode, parseScaling);

@@ -9,7 +9,13 @@
 
 namespace ampbench {
 
-enum class PrecisionMode { Fp32 = 1, Fp16, Bf16, Auto };
+// Fp16NoScale, Fp16Pure and Bf16Pure are what-ifs: a fix of Micikevicius et al. (2018)
+// switched off (no loss scaling; no FP32 master weights either), to show what it rescues.
+enum class PrecisionMode { Fp32 = 1, Fp16, Bf16, Auto, Fp16NoScale, Fp16Pure, Bf16Pure };
+// bf16 on a CPU: Auto = native oneDNN kernels where the CPU has AVX512-BF16/AMX, emulated
+// (fp32 kernels, values rounded through bfloat16) otherwise; Native forces LibTorch's own
+// bf16 path (to measure it); Emulated forces the emulation.
+enum class Bf16KernelsKind { Auto = 1, Native, Emulated };
 enum class OptimizerKind { Sgd = 1, AdamW };
 enum class ScheduleKind { OneCycle = 1, Cosine, Constant };
 enum class DeviceKind { Auto = 1, Cpu, Cuda };
@@ -59,6 +65,7 @@ struct RunConfig {
   // precision
   PrecisionMode precision = PrecisionMode::Fp32;
   bool strict = false;  // refuse emulated modes instead of falling back to them
+  Bf16KernelsKind bf16Kernels = Bf16KernelsKind::Auto;
   LossScalerOptions scaler;
   MemoryFormatKind memoryFormat = MemoryFormatKind::Auto;
 
@@ -103,6 +110,11 @@ std::string toString(DeviceKind k);
 std::string toString(BalanceKind k);
 std::string toString(MemoryFormatKind k);
 std::string toString(ScalingKind k);
+std::string toString(Bf16KernelsKind k);
+// The what-if modes: a fix switched off. Their divergence is a result, not a failure.
+bool isWhatIf(PrecisionMode m);
+// Every mode name parsePrecision accepts, in display order.
+std::vector<PrecisionMode> allPrecisionModes();
 // Parsers throw InputError naming the valid choices.
 PrecisionMode parsePrecision(const std::string& s);
 OptimizerKind parseOptimizer(const std::string& s);
@@ -111,6 +123,10 @@ DeviceKind parseDevice(const std::string& s);
 BalanceKind parseBalance(const std::string& s);
 MemoryFormatKind parseMemoryFormat(const std::string& s);
 ScalingKind parseScaling(const std::string& s);
+Bf16KernelsKind parseBf16Kernels(const std::string& s);
+// A comma-separated list of modes ("fp32,fp16,fp16-noscale"); throws InputError naming the
+// valid modes on an unknown one.
+std::vector<PrecisionMode> parsePrecisionList(const std::string& s);
 
 std::string configToJson(const RunConfig& c, int indent = 2);
 RunConfig configFromJson(const std::string& json);

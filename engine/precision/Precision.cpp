@@ -9,54 +9,78 @@
 namespace ampbench {
 
 PrecisionInfo resolvePrecision(PrecisionMode mode, const c10::Device& device, const LossScalerOptions& scaler,
-                               bool strict) {
+                               bool strict, Bf16KernelsKind bf16Kernels, bool cpuNativeBf16) {
   PrecisionInfo info;
   info.requested = mode;
   const bool cuda = device.is_cuda();
   if (mode == PrecisionMode::Auto) {
-    mode = cuda ? PrecisionMode::Fp16 : (cpuHasBf16() ? PrecisionMode::Bf16 : PrecisionMode::Fp16);
+    mode = cuda ? PrecisionMode::Fp16 : (cpuNativeBf16 ? PrecisionMode::Bf16 : PrecisionMode::Fp16);
   }
   info.resolved = mode;
-  switch (mode) {
-    case PrecisionMode::Fp32:
-      info.computeDtype = "float32";
-      info.label = "FP32";
-      info.note = cuda ? "float32 everywhere, TF32 off: the honest baseline" : "float32 everywhere: the baseline";
-      break;
-    case PrecisionMode::Fp16:
-      info.computeDtype = "float16";
-      if (cuda) {
-        info.autocast = true;
-        info.label = "FP16 mixed";
-        info.note = "autocast float16 on tensor cores, FP32 master weights, dynamic loss scaling";
-      } else {
-        if (strict) {
-          throw InputError("fp16 is only emulated on this CPU (LibTorch has no fp16 CPU kernels): "
-                           "use bf16 for a real speed-up, or drop --strict to run the emulation");
-        }
-        info.emulated = true;
-        info.label = "FP16 mixed (emulated)";
-        info.note = "fp16 numerics emulated on fp32 kernels (weights and activations rounded to float16): "
-                    "faithful overflow/underflow, no speed-up";
-      }
-      break;
-    case PrecisionMode::Bf16:
-      info.computeDtype = "bfloat16";
+  info.whatIf = isWhatIf(mode);
+  const bool fp16 = mode == PrecisionMode::Fp16 || mode == PrecisionMode::Fp16NoScale || mode == PrecisionMode::Fp16Pure;
+  const bool bf16 = mode == PrecisionMode::Bf16 || mode == PrecisionMode::Bf16Pure;
+  const char* const tail = mode == PrecisionMode::Fp16NoScale ? " without loss scaling"
+                           : (mode == PrecisionMode::Fp16Pure || mode == PrecisionMode::Bf16Pure)
+                               ? " with no FP32 master weights and no loss scaling"
+                               : "";
+  if (mode == PrecisionMode::Fp32) {
+    info.computeDtype = "float32";
+    info.label = "FP32";
+    info.note = cuda ? "float32 everywhere, TF32 off: the honest baseline" : "float32 everywhere: the baseline";
+  } else if (fp16) {
+    info.computeDtype = "float16";
+    info.label = mode == PrecisionMode::Fp16 ? "FP16 mixed" : mode == PrecisionMode::Fp16NoScale ? "FP16, no loss scaling" : "Pure FP16";
+    if (cuda) {
       info.autocast = true;
-      info.label = "BF16 mixed";
-      info.note = cuda ? "autocast bfloat16 (Ampere or newer), FP32 master weights"
-                       : (cpuHasBf16() ? "autocast bfloat16 through oneDNN (AVX512-BF16/AMX), FP32 master weights"
-                                       : "autocast bfloat16, but this CPU has no native bf16 (no AVX512-BF16/AMX): "
-                                         "LibTorch falls back to slow reference convolutions, expect bf16 to be "
-                                         "several times SLOWER than fp32 here");
-      break;
-    case PrecisionMode::Auto:
-      break;
+      info.note = std::string("autocast float16 on tensor cores") +
+                  (mode == PrecisionMode::Fp16 ? ", FP32 master weights, dynamic loss scaling" : tail);
+    } else {
+      if (strict) {
+        throw InputError("fp16 is only emulated on this CPU (LibTorch has no fp16 CPU kernels): "
+                         "use bf16 for a real speed-up where the CPU has AVX512-BF16/AMX, or drop --strict to run "
+                         "the emulation");
+      }
+      info.emulated = true;
+      info.label += " (emulated)";
+      info.note = std::string("fp16 numerics emulated on fp32 kernels (weights and activations rounded to float16): "
+                              "faithful overflow/underflow, no speed-up") + tail;
+    }
+  } else if (bf16) {
+    info.computeDtype = "bfloat16";
+    info.label = mode == PrecisionMode::Bf16 ? "BF16 mixed" : "Pure BF16";
+    const bool native = cuda || bf16Kernels == Bf16KernelsKind::Native ||
+                        (bf16Kernels == Bf16KernelsKind::Auto && cpuNativeBf16);
+    if (native) {
+      info.autocast = true;
+      info.note = cuda ? "autocast bfloat16 (Ampere or newer)"
+                  : cpuNativeBf16 ? "autocast bfloat16 through oneDNN (AVX512-BF16/AMX)"
+                                  : "LibTorch's own bfloat16 kernels (--bf16-kernels native), but this CPU has no "
+                                    "AVX512-BF16/AMX: it falls back to slow reference convolutions, expect bf16 to "
+                                    "be many times SLOWER than fp32 here";
+      if (!cuda && !cpuNativeBf16) {
+        info.label += " (native kernels, no bf16 units)";
+      }
+    } else {
+      if (strict) {
+        throw InputError("bf16 would be emulated on this CPU (no AVX512-BF16/AMX): pass --bf16-kernels native to "
+                         "run LibTorch's slow reference bf16 kernels, or drop --strict to run the emulation");
+      }
+      info.emulated = true;
+      info.label += " (emulated)";
+      info.note = "bf16 numerics emulated on fp32 kernels (weights and activations rounded to bfloat16): "
+                  "this CPU has no AVX512-BF16/AMX, so bf16 cannot be faster here";
+    }
+    info.note += mode == PrecisionMode::Bf16 ? ", FP32 master weights" : tail;
   }
   switch (scaler.mode) {
     case ScalingKind::Auto: info.lossScaling = mode == PrecisionMode::Fp16; break;
     case ScalingKind::On: info.lossScaling = true; break;
     case ScalingKind::Off: info.lossScaling = false; break;
+  }
+  if (info.whatIf) {
+    info.lossScaling = false;  // the fix switched off is the point of the mode
+    info.masterWeights = mode == PrecisionMode::Fp16NoScale;
   }
   return info;
 }

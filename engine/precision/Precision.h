@@ -4,17 +4,22 @@
 
 #include "engine/core/Events.h"
 #include "engine/core/RunConfig.h"
+#include "engine/util/Files.h"
 
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
 namespace ampbench {
 
-// Resolves `mode` on `device`: Auto becomes fp16 on CUDA, bf16 on a CPU with native
-// bf16, emulated fp16 otherwise; fp16 on CPU is emulated. Throws InputError when
-// `strict` and the mode would be emulated.
+// Resolves `mode` on `device`: Auto becomes fp16 on CUDA, bf16 on a CPU with native bf16
+// (AVX512-BF16/AMX), emulated fp16 otherwise (the fastest mixed format here; where none is
+// faster, the one with all three FP16 problems). fp16 on a CPU is emulated (LibTorch has no
+// fp16 CPU kernels); bf16 on a CPU without bf16 units is emulated unless `bf16Kernels` is
+// Native. The what-ifs switch fixes off: fp16-noscale has no loss scaling, *-pure also has
+// no FP32 master weights. Throws InputError when `strict` and the mode would be emulated.
 PrecisionInfo resolvePrecision(PrecisionMode mode, const c10::Device& device, const LossScalerOptions& scaler,
-                               bool strict);
+                               bool strict, Bf16KernelsKind bf16Kernels = Bf16KernelsKind::Auto,
+                               bool cpuNativeBf16 = cpuHasBf16());
 
 c10::ScalarType computeScalarType(const PrecisionInfo& info);
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -115,8 +116,8 @@ std::string comparisonVerdict(const ComparisonSummary& s) {
   return v;
 }
 
-ComparisonSummary runComparison(const RunConfig& base, const std::vector<std::string>& modesIn, RunObserver& observer,
-                                const CancelToken& cancel) {
+ComparisonSummary runComparison(const RunConfig& base, const std::vector<PrecisionMode>& modesIn,
+                                RunObserver& observer, const CancelToken& cancel) {
   validateConfig(base);
   if (!isKnownModel(base.model)) {
     createModel({base.model, base.channels, 2});
@@ -127,10 +128,13 @@ ComparisonSummary runComparison(const RunConfig& base, const std::vector<std::st
   if (modesIn.size() < 2) {
     throw InputError("compare needs at least two modes, e.g. --modes fp32,bf16");
   }
-  std::vector<std::string> modes = modesIn;
-  std::vector<PrecisionMode> parsed;
-  for (const auto& m : modes) {
-    parsed.push_back(parsePrecision(m));
+  std::vector<PrecisionMode> parsed = modesIn;
+  std::vector<std::string> modes;
+  for (const auto m : parsed) {
+    if (std::count(parsed.begin(), parsed.end(), m) > 1) {
+      throw InputError("--modes names " + toString(m) + " twice: give each mode once");
+    }
+    modes.push_back(toString(m));
   }
   // fp32 first: it is the baseline the speed-ups are measured against.
   for (size_t i = 1; i < parsed.size(); ++i) {
@@ -143,7 +147,7 @@ ComparisonSummary runComparison(const RunConfig& base, const std::vector<std::st
   const auto device = resolveDevice(base.device);
   std::vector<PrecisionInfo> infos;
   for (auto m : parsed) {
-    infos.push_back(resolvePrecision(m, device, base.scaler, base.strict));
+    infos.push_back(resolvePrecision(m, device, base.scaler, base.strict, base.bf16Kernels));
   }
   ensureWritableDir(base.outDir);
   configureThreads(base.threads);
@@ -173,6 +177,7 @@ ComparisonSummary runComparison(const RunConfig& base, const std::vector<std::st
     c.outDir = base.outDir + "/" + modes[i];
     c.resumeFrom.clear();
     auto r = trainPrepared(c, data, infos[i], device, &initialWeights, observer, cancel);
+    summary.modes.push_back(parsed[i]);
     summary.modeNames.push_back(modes[i]);
     summary.runs.push_back(r);
     if (r.status == RunStatus::Cancelled) {
@@ -210,6 +215,8 @@ ComparisonSummary readComparison(const std::string& outDir) {
     r.precision.autocast = p.value("autocast", false);
     r.precision.emulated = p.value("emulated", false);
     r.precision.lossScaling = p.value("loss_scaling", false);
+    r.precision.masterWeights = p.value("master_weights", true);
+    r.precision.whatIf = p.value("what_if", false);
     r.precision.label = p.value("label", "");
     r.precision.note = p.value("note", "");
     r.epochsCompleted = m.value("epochs", 0);
@@ -228,6 +235,7 @@ ComparisonSummary readComparison(const std::string& outDir) {
     r.finalLossScale = m.value("final_loss_scale", 1.0);
     r.trainSeconds = m.value("train_seconds", 0.0);
     s.modeNames.push_back(m.value("mode", ""));
+    s.modes.push_back(r.precision.requested);
     s.runs.push_back(r);
   }
   return s;

@@ -99,7 +99,7 @@ Metrics evaluateRun(const std::string& runDir, const std::string& dataPath, cons
   c.cachePath.clear();
   configureThreads(c.threads);
   const auto device = resolveDevice(c.device);
-  const auto precision = resolvePrecision(c.precision, device, c.scaler, false);
+  const auto precision = resolvePrecision(c.precision, device, c.scaler, false, c.bf16Kernels);
   auto data = prepareData(c, [&](const DataProgressEvent& e) { observer.onDataProgress(e); }, cancel);
   if (cancel.isCancelled()) {
     return {};

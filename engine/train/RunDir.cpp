@@ -55,6 +55,8 @@ std::string precisionToJson(const PrecisionInfo& p) {
   j["autocast"] = p.autocast;
   j["emulated"] = p.emulated;
   j["loss_scaling"] = p.lossScaling;
+  j["master_weights"] = p.masterWeights;
+  j["what_if"] = p.whatIf;
   j["label"] = p.label;
   j["note"] = p.note;
   return j.dump();

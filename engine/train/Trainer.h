@@ -21,7 +21,8 @@ RunSummary runTraining(const RunConfig& config, RunObserver& observer, const Can
 struct ComparisonSummary {
   RunStatus status = RunStatus::Finished;
   std::string outDir;
-  std::vector<std::string> modeNames;  // as given: "fp32", "bf16", "auto"...
+  std::vector<PrecisionMode> modes;    // as asked for (Auto stays Auto; runs[i].precision says what it became)
+  std::vector<std::string> modeNames;  // their names, which are also the run folders: "fp32", "auto"...
   std::vector<RunSummary> runs;        // one per mode that ran
   std::string verdict;                 // one plain sentence
 };
@@ -29,7 +30,9 @@ struct ComparisonSummary {
 // Trains the same data, seed and identical initial weights once per mode, one after the
 // other, into outDir/<mode>/, then writes outDir/comparison.json. The first mode is the
 // baseline for speed-ups (fp32 is moved first when present).
-ComparisonSummary runComparison(const RunConfig& base, const std::vector<std::string>& modes,
+// A what-if mode (fp16-noscale, *-pure) that diverges is a result: the other modes go on.
+// Throws InputError for fewer than two modes or a mode given twice.
+ComparisonSummary runComparison(const RunConfig& base, const std::vector<PrecisionMode>& modes,
                                 RunObserver& observer, const CancelToken& cancel);
 
 // The one plain sentence that sums a comparison up (ComparisonSummary::verdict).

@@ -2,6 +2,7 @@
 // Pieces shared by the trainer, the comparison and inference. Engine-internal (torch).
 
 #include "engine/data/ImageCache.h"
+#include "engine/data/Loader.h"
 #include "engine/models/Registry.h"
 #include "engine/core/Events.h"
 
@@ -16,11 +17,14 @@ torch::Device resolveDevice(DeviceKind kind);
 // Sets LibTorch's intra-op threads (0 = all cores) and returns the number in use.
 int configureThreads(int requested);
 bool useChannelsLast(const RunConfig& config, const torch::Device& device);
+// The loader settings of a run: shuffled and augmented for training, plain for evaluation.
+LoaderOptions loaderOptions(const RunConfig& config, const DatasetSummary& data, const torch::Device& device,
+                            int64_t epoch, bool training);
 // Puts every 4-D parameter in NHWC (channelsLast) or NCHW strides, by copy.
 void applyMemoryFormat(ClassifierImpl& model, bool channelsLast);
 
-// Creates the model on the device, in the run's memory format, with fp16 emulation when
-// the precision asks for it.
+// Creates the model on the device, in the run's memory format, with fp16/bf16 emulation
+// when the precision asks for it.
 std::shared_ptr<ClassifierImpl> buildModel(const RunConfig& config, int64_t numClasses, const torch::Device& device,
                                            const PrecisionInfo& precision);
 

@@ -17,7 +17,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-"$PY" "$REPO/bench/run" --cli "$CLI" --models small_cnn --sizes 16 --modes fp32 --no-overhead \
+"$PY" "$REPO/bench/run" --cli "$CLI" --models small_cnn --sizes 16 --modes fp32 --no-overhead --no-emulation \
   --real-data "$T/none" --formats channels_last contiguous --no-reference-malloc --results "$T/results" \
   >"$T/out" 2>"$T/err" || { cat "$T/out" "$T/err"; fail "bench/run exited $?"; }
 cat "$T/out"
@@ -112,6 +112,7 @@ ips=100; v=events_off
 while [ $# -gt 0 ]; do case "$1" in
   --step-events) [ "$2" = 1 ] && { ips=98; v=events_every_step; };;
   --loss-scaling) [ "$2" = on ] && { ips=99; v=scaler_on; };;
+  --grad-stats) ips=97; v=grad_stats;;
   --out) o=$2;; esac; shift; done
 [ "${AMPBENCH_CPU_ALLOCATOR:-}" = system ] && { ips=80; v=system_allocator; }
 echo "$v" >>"$CALLS"
@@ -119,25 +120,58 @@ mkdir -p "$o"; echo '{"peak_rss_mb": 1}' >"$o/metrics.json"
 { echo epoch,epoch_seconds,images_per_s; for e in 1 2 3 4 5 6 7 8; do echo "$e,1.0,$ips"; done; } >"$o/epochs.csv"
 SH
 chmod +x "$T/fakeover"
-CALLS="$T/calls" "$PY" "$REPO/bench/run" --only-overhead --overhead-rounds 4 --cli "$T/fakeover" --results "$T/ov" \
+CALLS="$T/calls" "$PY" "$REPO/bench/run" --only-overhead --overhead-rounds 5 --cli "$T/fakeover" --results "$T/ov" \
   >"$T/ov.out" 2>"$T/ov.err" || { cat "$T/ov.out" "$T/ov.err"; fail "bench/run --only-overhead"; }
 cat "$T/ov.out"
-tail -n 3 "$T/ov.out" | grep -q "loss scaler on vs off: *+1.0 % per step  (median of 4 paired rounds" \
+tail -n 3 "$T/ov.out" | grep -q "loss scaler on vs off: *+1.0 % per step  (median of 5 paired rounds" \
   || fail "the overhead lines are not last or not medians of the rounds"
 "$PY" - "$T"/ov/*[0-9].json "$T/calls" <<'PY' || fail "overhead rounds"
 import json, sys
 o = json.load(open(sys.argv[1]))["overhead"]
 calls = open(sys.argv[2]).read().split()
-assert len(calls) == 1 + 4 * 4, calls                       # one warm-up, then 4 rounds of 4 variants
-firsts = [calls[1 + 4 * r] for r in range(4)]
-assert len(set(firsts)) == 4, firsts                        # each variant leads one round
-assert o["rounds"] == 4 and all(len(v) == 4 for v in o["per_round"].values()), o["per_round"]
+assert len(calls) == 1 + 5 * 5, calls                       # one warm-up, then 5 rounds of 5 variants
+firsts = [calls[1 + 5 * r] for r in range(5)]
+assert len(set(firsts)) == 5, firsts                        # each variant leads one round
+assert o["rounds"] == 5 and all(len(v) == 5 for v in o["per_round"].values()), o["per_round"]
+assert abs(o["grad_stats_overhead"] - (100 / 97 - 1)) < 1e-9, o
 assert abs(o["events_overhead"] - (100 / 98 - 1)) < 1e-9, o
 assert abs(o["scaler_overhead"] - (100 / 99 - 1)) < 1e-9, o
 assert abs(o["caching_allocator_speedup"] - 1.25) < 1e-9, o
 PY
 "$PY" "$REPO/bench/run" --only-overhead --no-overhead --cli "$T/fakeover" >/dev/null 2>&1 \
   && fail "--only-overhead with --no-overhead was accepted"
+
+# The emulated formats' epoch time against fp32 (issue 13), against a stand-in CLI whose
+# epoch time depends on the precision flags alone: rotated rounds, medians of the ratios,
+# and LibTorch's own bf16 (--bf16-kernels native) measured once where the CPU lacks bf16 units.
+cat >"$T/fakeemu" <<'SH'
+#!/bin/bash
+sec=1.0; v=fp32
+while [ $# -gt 0 ]; do case "$1" in
+  --precision) case "$2" in fp16) sec=1.2; v=fp16_emulated;; bf16) sec=1.25; v=bf16_emulated;; esac;;
+  --bf16-kernels) [ "$2" = native ] && { sec=12; v=bf16_native; };;
+  --out) o=$2;; esac; shift; done
+echo "$v" >>"$CALLS"
+mkdir -p "$o"; echo '{"peak_rss_mb": 1}' >"$o/metrics.json"
+{ echo epoch,epoch_seconds,images_per_s; for e in 1 2 3; do echo "$e,$sec,$(awk "BEGIN{print 100/$sec}")"; done; } >"$o/epochs.csv"
+SH
+chmod +x "$T/fakeemu"
+CALLS="$T/ecalls" "$PY" "$REPO/bench/run" --only-emulation --emulation-rounds 3 --cli "$T/fakeemu" --results "$T/em" \
+  >"$T/em.out" 2>"$T/em.err" || { cat "$T/em.out" "$T/em.err"; fail "bench/run --only-emulation"; }
+cat "$T/em.out"
+grep -q "fp16 emulated / fp32 epoch time: 1.200x" "$T/em.out" || fail "the emulation ratio line"
+"$PY" - "$T"/em/*[0-9].json "$T/ecalls" <<'PY' || fail "emulation rounds"
+import json, sys
+e = json.load(open(sys.argv[1]))["emulation"]
+calls = open(sys.argv[2]).read().split()
+rounds = calls[1:10]                                         # after the warm-up: 3 rounds of 3
+assert sorted(rounds) == sorted(["fp32", "fp16_emulated", "bf16_emulated"] * 3), calls
+assert len({rounds[0], rounds[3], rounds[6]}) == 3, rounds   # each variant leads one round
+assert abs(e["fp16_emulated_over_fp32_epoch_time"] - 1.2) < 1e-9, e
+assert abs(e["bf16_emulated_over_fp32_epoch_time"] - 1.25) < 1e-9, e
+if "bf16_native" in calls:                                   # a CPU without bf16 units
+    assert abs(e["bf16_native_over_fp32_epoch_time"] - 12) < 1e-9, e
+PY
 
 # A train/ val/ folder: the reference validates on val/ (the engine's split of such a folder).
 if "$PY" -c "import cv2" 2>/dev/null; then

@@ -48,6 +48,28 @@ b = modes['bf16']
 assert abs(b['speedup_vs_fp32'] - b['images_per_s'] / modes['fp32']['images_per_s']) < 1e-9
 PY"
 
+# --- what-if modes: a divergence with a fix switched off is a result, not a failure
+"$CLI" compare --data "$T/data" --model small_cnn --modes fp16,fp16-noscale --epochs 2 --batch-size 32 \
+  --image-size 28 --seed 1 --inject-nan-at-step 5 --out "$T/whatif" --quiet >"$T/out_whatif" 2>&1; rc=$?
+check "compare: only a what-if mode diverged → exit 0 ($rc)" '[ $rc -eq 0 ]'
+check "the what-if run records diverged at its step; the loss-scaled run skipped the step and finished" "$PY - '$T/whatif' <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1] + '/comparison.json'))
+m = {x['mode']: x for x in c['modes']}
+assert m['fp16-noscale']['status'] == 'diverged', m['fp16-noscale']['status']
+assert m['fp16-noscale']['precision']['what_if'] is True
+assert 'step 5' in m['fp16-noscale']['message'], m['fp16-noscale']['message']
+assert m['fp16']['status'] == 'finished' and m['fp16']['skipped_steps'] >= 1, m['fp16']
+PY"
+"$CLI" compare --data "$T/data" --modes fp32,fp8 --out "$T/badmodes" >"$T/obm" 2>&1; rc=$?
+check "compare with an unknown mode → exit 2 naming the valid ones ($rc)" \
+  '[ $rc -eq 2 ] && grep -q "fp16-noscale" "$T/obm" && grep -q "fp16-pure" "$T/obm"'
+"$CLI" compare --data "$T/data" --modes fp32,fp32 --out "$T/dupmodes" >"$T/odm" 2>&1; rc=$?
+check "compare with a mode twice → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "twice" "$T/odm"'
+"$CLI" train "${COMMON[@]}" --epochs 1 --precision bf16 --bf16-kernels emulated --out "$T/bfe" >/dev/null 2>&1; rc=$?
+check "--bf16-kernels emulated is recorded ($rc)" \
+  '[ $rc -eq 0 ] && [ "$(json "$T/bfe/config.json" "d[\"resolved\"][\"precision\"][\"emulated\"]")" = True ] && [ "$(json "$T/bfe/config.json" "d[\"precision\"][\"bf16_kernels\"]")" = emulated ]'
+
 # --- bad input: exit 2 with a one-line message
 mkdir -p "$T/one/NORMAL" && cp "$T"/data/NORMAL/img000*.pgm "$T/one/NORMAL/"
 "$CLI" train --data "$T/one" --out "$T/r1" >"$T/o1" 2>&1; rc=$?

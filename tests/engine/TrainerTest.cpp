@@ -215,6 +215,38 @@ TEST(Trainer, SkippedStepsDoNotAdvanceTheSchedule) {
   }
 }
 
+TEST(Trainer, TheEpochTrainLossAveragesOnlyTheAppliedSteps) {
+  // A skipped step whose own loss is NaN (here injected; an FP16 forward overflow does the
+  // same) never reached the weights: it must not make the epoch's train loss NaN.
+  TempDir dir;
+  auto c = tinyConfig(dir / "run");
+  c.scaler.mode = ScalingKind::On;
+  c.epochs = 1;
+  c.injectNanAtStep = 2;
+  Recorder rec;
+  const auto s = runTraining(c, rec, CancelToken{});
+  ASSERT_EQ(s.status, RunStatus::Finished);
+  ASSERT_EQ(rec.epochs.size(), 1u);
+  EXPECT_GE(rec.epochs[0].skippedSteps, 1) << "the NaN step was skipped and is counted";
+  EXPECT_TRUE(std::isfinite(rec.epochs[0].trainLoss));
+  EXPECT_GT(rec.epochs[0].trainLoss, 0.0);
+  EXPECT_TRUE(std::isfinite(readCsv(dir / "run/epochs.csv")[0].num(1)));
+}
+
+TEST(Trainer, AWhatIfThatDivergesSaysItIsTheResult) {
+  TempDir dir;
+  auto c = tinyConfig(dir / "run");
+  c.precision = PrecisionMode::Fp16NoScale;
+  c.epochs = 1;
+  c.injectNanAtStep = 3;
+  Recorder rec;
+  const auto s = runTraining(c, rec, CancelToken{});
+  EXPECT_EQ(s.status, RunStatus::Diverged) << "no loss scaler: the NaN reached the weights";
+  EXPECT_TRUE(s.precision.whatIf);
+  EXPECT_NE(s.message.find("step 3"), std::string::npos) << s.message;
+  EXPECT_NE(s.message.find("what-if"), std::string::npos) << s.message;
+}
+
 TEST(Trainer, Fp16StartsAtTheDefaultLossScaleAndIsLabelledEmulated) {
   TempDir dir;
   auto c = tinyConfig(dir / "run");
@@ -249,7 +281,7 @@ TEST(Comparison, SameInitialWeightsAndConsistentSummary) {
   auto c = tinyConfig(dir / "cmp");
   c.epochs = 1;
   Recorder rec;
-  const auto s = runComparison(c, {"bf16", "fp32"}, rec, CancelToken{});
+  const auto s = runComparison(c, {PrecisionMode::Bf16, PrecisionMode::Fp32}, rec, CancelToken{});
   ASSERT_EQ(s.runs.size(), 2u);
   EXPECT_EQ(s.modeNames[0], "fp32") << "fp32 is moved first as the baseline";
   EXPECT_TRUE(fs::exists(dir / "cmp/fp32/steps.csv"));
@@ -275,7 +307,7 @@ TEST(Comparison, AModeThatRunsOutOfMemoryDoesNotStopTheOthers) {
   c.epochs = 1;
   c.injectOomAtStep = 3;  // every mode: the comparison must still run the second one
   Recorder rec;
-  const auto s = runComparison(c, {"fp32", "fp16"}, rec, CancelToken{});
+  const auto s = runComparison(c, {PrecisionMode::Fp32, PrecisionMode::Fp16}, rec, CancelToken{});
   ASSERT_EQ(s.runs.size(), 2u);
   EXPECT_TRUE(s.runs[0].outOfMemory);
   EXPECT_TRUE(s.runs[1].outOfMemory);

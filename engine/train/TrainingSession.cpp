@@ -1,0 +1,474 @@
+#include "engine/train/TrainingSession.h"
+
+#include "engine/export/Export.h"
+#include "engine/precision/Precision.h"
+#include "engine/util/Allocator.h"
+#include "engine/util/DeviceMemory.h"
+#include "engine/util/Errors.h"
+#include "engine/util/Files.h"
+
+#include <ATen/record_function.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <numeric>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace ampbench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The scale cannot fix activations that overflow: give up after this many skips in a row.
+constexpr int64_t kMaxConsecutiveSkips = 200;
+
+std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const RunConfig& c, ClassifierImpl& model) {
+  if (c.optimizer == OptimizerKind::AdamW) {
+    return std::make_unique<torch::optim::AdamW>(model.parameters(),
+                                                 torch::optim::AdamWOptions(c.lr).weight_decay(c.weightDecay));
+  }
+  return std::make_unique<torch::optim::SGD>(
+      model.parameters(), torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weightDecay));
+}
+
+void setLearningRate(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) {
+    group.options().set_lr(lr);
+  }
+}
+
+void zeroGradToNone(torch::optim::Optimizer& opt) {
+  for (auto& group : opt.param_groups()) {
+    for (auto& p : group.params()) {
+      p.mutable_grad().reset();
+    }
+  }
+}
+
+torch::Tensor classWeights(const RunConfig& c, const DatasetSummary& d, const torch::Device& device) {
+  if (c.balance != BalanceKind::Loss) {
+    return {};
+  }
+  const auto& counts = d.counts.at("train");
+  const double total = static_cast<double>(std::accumulate(counts.begin(), counts.end(), int64_t{0}));
+  std::vector<float> w;
+  for (auto n : counts) {
+    w.push_back(n > 0 ? static_cast<float>(total / (static_cast<double>(counts.size()) * n)) : 0.f);
+  }
+  return torch::tensor(w).to(device);
+}
+
+}  // namespace
+
+TrainingSession::TrainingSession(const RunConfig& config, const PreparedData& data, const PrecisionInfo& precision,
+                                 const torch::Device& device, const std::string* initialWeights,
+                                 RunObserver& observer, const CancelToken& cancel)
+    : c_(config), data_(data), device_(device), observer_(observer), cancel_(cancel),
+      policy_(precision, config.scaler, device) {
+  setUp(initialWeights);
+}
+
+TrainingSession::~TrainingSession() = default;
+
+void TrainingSession::setUp(const std::string* initialWeights) {
+  threads_ = configureThreads(c_.threads);
+  setTf32Allowed(false);  // fp32 stays an honest baseline; autocast modes do not use TF32 either
+  torch::manual_seed(c_.seed);
+  if (device_.is_cuda()) {
+    torch::cuda::manual_seed_all(c_.seed);
+  }
+  setCudnnBenchmark(device_.is_cuda());
+
+  const auto& train = data_.splits.at("train");
+  if (train.size() < c_.batchSize) {
+    throw InputError("only " + std::to_string(train.size()) + " training images but a batch of " +
+                     std::to_string(c_.batchSize) + ": lower --batch-size to at most " + std::to_string(train.size()));
+  }
+  model_ = buildModel(c_, static_cast<int64_t>(data_.summary.classes.size()), device_, policy_.info());
+  if (initialWeights) {
+    deserializeModel(*model_, *initialWeights);
+  } else if (!c_.pretrained.empty()) {
+    loadPretrained(c_.pretrained, *model_);
+  }
+  optimizer_ = makeOptimizer(c_, *model_);
+  stepsPerEpoch_ = batchesPerEpoch(train.size(), c_.batchSize, true);
+  totalSteps_ = stepsPerEpoch_ * c_.epochs;
+  schedule_.emplace(c_.schedule, c_.lr, totalSteps_, c_.warmupFraction);
+  classWeights_ = classWeights(c_, data_.summary, device_);
+
+  checkpointPath_ = c_.outDir + "/checkpoint.pt";
+  if (!c_.resumeFrom.empty()) {
+    const auto from = c_.resumeFrom + "/checkpoint.pt";
+    if (!fs::exists(from)) {
+      throw InputError("no checkpoint.pt in '" + c_.resumeFrom + "' to resume from");
+    }
+    pos_ = loadCheckpoint(from, *model_, optimizer_.get(), &policy_.scaler());
+    if (pos_.epoch >= c_.epochs) {
+      throw InputError("the run in '" + c_.resumeFrom + "' already completed " + std::to_string(pos_.epoch) +
+                       " epochs: pass a larger --epochs to continue it");
+    }
+  }
+  // Loading replaces a weight's strides with the saved ones (set_), so the format is applied again.
+  applyMemoryFormat(*model_, useChannelsLast(c_, device_));
+  policy_.prepareModel(*model_);
+
+  writer_ = std::make_unique<RunDirWriter>(c_.outDir, pos_.epoch);
+  flushEvery_ = device_.is_cuda() ? 16 : 1;
+  cudaIndex_ = device_.is_cuda() ? device_.index() : -1;
+  const auto window = profileWindow(c_.profileSteps, pos_.globalStep, totalSteps_, stepsPerEpoch_);
+  profileFirst_ = window.first;
+  profiler_ = std::make_unique<StepProfiler>(c_.outDir, window.first, window.second, device_.is_cuda());
+}
+
+void TrainingSession::announce() {
+  writer_->writeConfig(c_, policy_.info(), device_.str(), threads_);
+  writer_->writeDataset(data_.summary);
+  RunStartedEvent started;
+  started.runDir = c_.outDir;
+  started.config = c_;
+  started.dataset = data_.summary;
+  started.precision = policy_.info();
+  started.device = device_.str();
+  started.threads = threads_;
+  started.stepsPerEpoch = stepsPerEpoch_;
+  started.totalSteps = totalSteps_;
+  started.startEpoch = pos_.epoch + 1;
+  for (const auto& p : model_->parameters()) {
+    started.parameterCount += p.numel();
+  }
+  observer_.onRunStarted(started);
+
+  summary_.status = RunStatus::Finished;  // until something stops the run
+  summary_.runDir = c_.outDir;
+  summary_.precision = policy_.info();
+  summary_.overflowSteps = pos_.overflowSteps;
+  summary_.skippedSteps = pos_.skippedSteps;
+  summary_.epochsCompleted = pos_.epoch;
+}
+
+RunSummary TrainingSession::run() {
+  installCachingCpuAllocator();
+  struct ReleaseAfterRun {
+    ~ReleaseAfterRun() { releaseFreeMemory(); }
+  } releaseAfterRun;
+  announce();
+  resetPeakRss();
+  resetPeakCudaMemory(cudaIndex_);
+  runStart_ = Clock::now();
+  atEpoch_ = pos_.epoch + 1;
+  try {
+    for (int64_t epoch = pos_.epoch + 1; epoch <= c_.epochs; ++epoch) {
+      if (!trainEpoch(epoch)) {
+        break;
+      }
+    }
+  } catch (const std::exception& e) {
+    if (!isOutOfMemory(e)) {
+      throw;
+    }
+    outOfMemory(e);
+  }
+  return finish();
+}
+
+bool TrainingSession::trainEpoch(int64_t epoch) {
+  atEpoch_ = epoch;
+  atStepInEpoch_ = 0;
+  model_->train();
+  BatchLoader loader(data_.splits.at("train"), loaderOptions(c_, data_.summary, device_, epoch, true), true);
+  EpochState st;
+  st.epoch = epoch;
+  st.lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device_));
+  st.correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device_));
+  st.start = Clock::now();
+
+  // The phases of a step are named ranges: free unless a profiler listens
+  // (--profile-steps), where they say how a step divides before the per-op detail.
+  auto nextBatch = [&](Batch& b, int64_t stepInEpoch) {
+    if (stepInEpoch <= stepsPerEpoch_) {
+      profiler_->beforeStep(pos_.globalStep + 1);  // a profiled step starts with its batch's wait
+    }
+    RECORD_USER_SCOPE("ampbench::next_batch");
+    return loader.next(b);
+  };
+  Batch batch;
+  bool goOn = true;
+  for (int64_t s = 1; goOn && nextBatch(batch, s); ++s) {
+    atStepInEpoch_ = s;
+    if (cancel_.isCancelled()) {
+      summary_.status = RunStatus::Cancelled;
+      break;
+    }
+    goOn = step(st, batch, s);
+    profiler_->afterStep();
+  }
+  flush(st);
+  profiler_->finish();  // a window cut short by the epoch's end: validation is not a step
+  summary_.overflowSteps += st.overflow;
+  summary_.skippedSteps += st.skipped;
+  summary_.stepsCompleted = pos_.globalStep;
+  if (summary_.status == RunStatus::Cancelled || summary_.status == RunStatus::Diverged) {
+    return false;
+  }
+  endEpoch(st);
+  return summary_.status == RunStatus::Finished;
+}
+
+bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
+  const double lr = schedule_->at(pos_.scheduleStep);
+  setLearningRate(*optimizer_, lr);
+  zeroGradToNone(*optimizer_);
+  TORCH_CHECK_WITH(OutOfMemoryError, c_.injectOomAtStep != pos_.globalStep + 1,
+                   "out of memory (injected by a test at step ", pos_.globalStep + 1, ")");
+  torch::Tensor logits, loss;
+  {
+    RECORD_USER_SCOPE("ampbench::forward");
+    logits = policy_.forward(*model_, batch.images);
+    loss = torch::nn::functional::cross_entropy(
+        logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(classWeights_));
+    if (c_.injectNanAtStep == pos_.globalStep + 1) {
+      loss = loss * std::numeric_limits<float>::quiet_NaN();
+    }
+  }
+  {
+    RECORD_USER_SCOPE("ampbench::backward");
+    policy_.backward(loss);
+  }
+  {
+    RECORD_USER_SCOPE("ampbench::loss_scaler");
+    policy_.unscale(*optimizer_);  // and the inf/NaN check; step() below reuses it
+  }
+  if (c_.gradClipNorm > 0) {
+    RECORD_USER_SCOPE("ampbench::grad_clip");  // on true gradients: unscaled above
+    torch::nn::utils::clip_grad_norm_(model_->parameters(), c_.gradClipNorm);
+  }
+  bool stepped = false;
+  {
+    RECORD_USER_SCOPE("ampbench::optimizer");
+    stepped = policy_.step(*optimizer_, *model_);
+  }
+  const bool overflow = policy_.overflowed();
+  const double stepScale = policy_.lossScale();  // the scale this step's loss was multiplied by
+  policy_.update();
+
+  RECORD_USER_SCOPE("ampbench::bookkeeping");  // metrics, events, run files
+  if (stepped) {
+    pos_.scheduleStep += 1;  // a skipped step does not advance the LR schedule
+    consecutiveSkips_ = 0;
+  } else {
+    consecutiveSkips_ += 1;
+  }
+  pos_.globalStep += 1;
+  st.overflow += overflow;
+  st.skipped += !stepped;
+  const int64_t n = batch.labels.size(0);
+  st.seen += n;
+  {
+    torch::NoGradGuard noGrad;
+    const auto d = loss.detach();
+    // The epoch's train loss and accuracy are the applied steps': a skipped step's loss
+    // may itself be inf/NaN, and the weights never took it.
+    if (stepped) {
+      st.applied += n;
+      st.lossSum += d.to(torch::kDouble) * n;
+      st.correct += logits.detach().argmax(1).eq(batch.labels).sum();
+    }
+    PendingStep p;
+    p.loss = d;
+    p.event.epoch = st.epoch;
+    p.event.step = pos_.globalStep;
+    p.event.stepInEpoch = s;
+    p.event.stepsPerEpoch = stepsPerEpoch_;
+    p.event.lr = lr;
+    p.event.lossScale = stepScale;
+    p.event.overflow = overflow;
+    p.event.skipped = !stepped;
+    p.event.imagesPerSecond = static_cast<double>(st.seen) / std::max(1e-9, secondsSince(st.start));
+    p.event.elapsedSeconds = secondsSince(runStart_);
+    st.pending.push_back(std::move(p));
+  }
+  if (static_cast<int64_t>(st.pending.size()) >= flushEvery_ || s == stepsPerEpoch_ || overflow) {
+    flush(st);
+  }
+  if (summary_.status == RunStatus::Diverged) {
+    return false;
+  }
+  if (consecutiveSkips_ >= kMaxConsecutiveSkips) {
+    summary_.status = RunStatus::Diverged;
+    stopMessage_ = "gradients were inf/NaN for " + std::to_string(consecutiveSkips_) +
+                   " steps in a row even as the loss scale fell to " + std::to_string(policy_.lossScale()) +
+                   ": activations overflow in " + policy_.info().label;
+    return false;
+  }
+  return true;
+}
+
+void TrainingSession::flush(EpochState& st) {
+  if (st.pending.empty()) {
+    return;
+  }
+  std::vector<torch::Tensor> losses;
+  for (const auto& p : st.pending) {
+    losses.push_back(p.loss);
+  }
+  const auto values = torch::stack(losses).to(torch::kDouble).cpu();
+  const auto* v = values.data_ptr<double>();
+  for (size_t i = 0; i < st.pending.size(); ++i) {
+    auto& e = st.pending[i].event;
+    e.loss = v[i];
+    // With a loss scaler a non-finite loss is an overflow the scaler skips; without one
+    // the weights took the step, and the run cannot recover.
+    if (!std::isfinite(e.loss) && !policy_.scaler().enabled()) {
+      summary_.status = RunStatus::Diverged;
+      std::ostringstream ss;
+      ss << "loss became " << e.loss << " at epoch " << e.epoch << ", step " << e.step << " ("
+         << policy_.info().label << "): the run stopped";
+      stopMessage_ = ss.str();
+    }
+    if (e.step % c_.stepEventEvery == 0 || e.stepInEpoch == stepsPerEpoch_ || e.overflow) {
+      writer_->appendStep(e);
+      observer_.onStep(e);
+    }
+    if (summary_.status == RunStatus::Diverged) {
+      break;
+    }
+  }
+  st.pending.clear();
+}
+
+void TrainingSession::endEpoch(EpochState& st) {
+  EpochEvent ev;
+  ev.epoch = st.epoch;
+  ev.epochs = c_.epochs;
+  ev.epochSeconds = secondsSince(st.start);
+  ev.imagesPerSecond = static_cast<double>(st.seen) / std::max(1e-9, ev.epochSeconds);
+  ev.trainLoss = st.applied > 0 ? st.lossSum.item<double>() / static_cast<double>(st.applied) : 0.0;
+  ev.trainAccuracy =
+      st.applied > 0 ? static_cast<double>(st.correct.item<int64_t>()) / static_cast<double>(st.applied) : 0.0;
+  ev.overflowSteps = st.overflow;
+  ev.skippedSteps = st.skipped;
+  ev.lossScale = policy_.lossScale();
+  if (st.epoch % c_.evalEvery == 0 || st.epoch == c_.epochs) {
+    const auto evalStart = Clock::now();
+    atStepInEpoch_ = -1;  // "validation" in an out-of-memory message
+    ev.val = evaluateSplit(*model_, data_.splits.at("val"), data_.summary, c_, policy_.info(), device_, cancel_);
+    ev.evalSeconds = secondsSince(evalStart);
+    if (cancel_.isCancelled()) {
+      summary_.status = RunStatus::Cancelled;
+      return;
+    }
+    ev.validated = true;
+    observer_.onEvaluation({"val", ev.val});
+    summary_.finalVal = ev.val;
+    summary_.hasFinalMetrics = true;
+  }
+  ev.peakRssMb = peakRssMb();
+  ev.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex_));
+  epochSeconds_.push_back(ev.epochSeconds);
+  epochThroughput_.push_back(ev.imagesPerSecond);
+  pos_.epoch = st.epoch;
+  pos_.overflowSteps = summary_.overflowSteps;
+  pos_.skippedSteps = summary_.skippedSteps;
+  // Checkpoint before reporting the epoch: a stop after this point loses nothing.
+  saveCheckpoint(checkpointPath_, *model_, *optimizer_, policy_.scaler(), pos_);
+  writer_->appendEpoch(ev);
+  summary_.epochsCompleted = st.epoch;
+  observer_.onEpoch(ev);
+  observer_.onCheckpoint({checkpointPath_, st.epoch});
+}
+
+void TrainingSession::outOfMemory(const std::exception& e) {
+  // A batch that does not fit is a setting to change, not a crash: end the run like a
+  // divergence, with the run files consistent and the last checkpoint kept.
+  summary_.status = RunStatus::Failed;
+  summary_.outOfMemory = true;
+  std::ostringstream ss;
+  ss << "out of memory in epoch " << atEpoch_
+     << (atStepInEpoch_ > 0    ? ", step " + std::to_string(atStepInEpoch_) + " of " + std::to_string(stepsPerEpoch_)
+         : atStepInEpoch_ < 0 ? std::string(", validation")
+                              : std::string())
+     << " (batch " << c_.batchSize << " at " << c_.imageSize << " px, " << c_.model << ", "
+     << policy_.info().label << " on " << device_.str() << "): "
+     << (dynamic_cast<const std::bad_alloc*>(&e) ? std::string("the system refused a memory block") : firstLineOf(e));
+  stopMessage_ = ss.str();
+  profiler_->finish();
+  releaseCachedMemory();
+}
+
+RunSummary TrainingSession::finish() {
+  auto& summary = summary_;
+  writer_->flush();
+  summary.trainSeconds = secondsSince(runStart_);
+  summary.medianEpochSeconds = medianAfterWarmup(epochSeconds_);
+  summary.imagesPerSecond = medianAfterWarmup(epochThroughput_);
+  summary.peakRssMb = peakRssMb();
+  summary.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex_));
+  summary.finalLossScale = policy_.lossScale();
+  summary.profile = profiler_->result();
+  if (c_.profileSteps > 0 && summary.profile.steps == 0 && summary.profile.error.empty()) {
+    summary.profile.error = "no step was profiled: the run stopped before step " + std::to_string(profileFirst_);
+  }
+  const bool haveCheckpoint = fs::exists(checkpointPath_);
+  const std::string lastGood = haveCheckpoint ? "; the last good checkpoint (epoch " +
+                                                    std::to_string(summary.epochsCompleted) + ") is kept"
+                                              : "; no epoch had completed, so there is no checkpoint";
+  const auto& precision = policy_.info();
+  switch (summary.status) {
+    case RunStatus::Cancelled:
+      summary.message = "cancelled during epoch " + std::to_string(summary.epochsCompleted + 1) +
+                        (haveCheckpoint ? "; checkpoint.pt holds epoch " + std::to_string(summary.epochsCompleted)
+                                        : "; no epoch had completed, so there is no checkpoint");
+      break;
+    case RunStatus::Diverged:
+      summary.message = stopMessage_ + lastGood +
+                        (precision.whatIf ? ". This what-if mode has a fix switched off on purpose: its divergence "
+                                            "is the result it shows"
+                                          : ". Lower --lr, or clip gradients with --grad-clip 1");
+      break;
+    case RunStatus::Failed:
+      summary.message = stopMessage_ + lastGood +
+                        ". Lower the batch size (--batch-size) or the image size (--image-size)" +
+                        (precision.resolved == PrecisionMode::Fp32
+                             ? std::string("; mixed precision (fp16/bf16) roughly halves activation memory")
+                             : std::string());
+      break;
+    default:
+      summary.status = RunStatus::Finished;
+      summary.message = "finished " + std::to_string(summary.epochsCompleted) + " epochs";
+      break;
+  }
+  writer_->writeMetrics(summary, data_.summary.classes);
+  if (c_.exportAtEnd && summary.status == RunStatus::Finished) {
+    try {
+      ExportOptions formats;
+      formats.onnx = onnxExportSupported();  // export what this build can write
+      exportRun(c_.outDir, c_.outDir, formats);
+    } catch (const std::exception& e) {
+      // The run itself succeeded; say why the export did not, and keep the run.
+      summary.message += "; export failed: " + std::string(e.what());
+    }
+  }
+  switch (summary.status) {
+    case RunStatus::Cancelled: observer_.onCancelled(summary); break;
+    case RunStatus::Diverged:
+    case RunStatus::Failed: observer_.onFailed(summary); break;
+    default: observer_.onFinished(summary); break;
+  }
+  return summary;
+}
+
+RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const PrecisionInfo& precision,
+                         const torch::Device& device, const std::string* initialWeights, RunObserver& observer,
+                         const CancelToken& cancel) {
+  TrainingSession session(c, data, precision, device, initialWeights, observer, cancel);
+  return session.run();
+}
+
+}  // namespace ampbench

@@ -1,0 +1,94 @@
+#pragma once
+// One training run as a small class: set-up, a step, an epoch, validation, checkpoint and
+// the final report are methods of a screenful each; what the precision mode changes is the
+// PrecisionPolicy's business. Engine-internal (torch): the entry points are in Trainer.h.
+
+#include "engine/data/Loader.h"
+#include "engine/train/Checkpoint.h"
+#include "engine/train/LrSchedule.h"
+#include "engine/train/PrecisionPolicy.h"
+#include "engine/train/Profile.h"
+#include "engine/train/RunDir.h"
+#include "engine/train/TrainerInternal.h"
+
+#include <torch/optim/optimizer.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ampbench {
+
+class TrainingSession {
+ public:
+  TrainingSession(const RunConfig& config, const PreparedData& data, const PrecisionInfo& precision,
+                  const torch::Device& device, const std::string* initialWeights, RunObserver& observer,
+                  const CancelToken& cancel);
+  ~TrainingSession();
+  TrainingSession(const TrainingSession&) = delete;
+  TrainingSession& operator=(const TrainingSession&) = delete;
+
+  RunSummary run();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  // Steps whose losses are read back in one go: one device sync per flush instead of one
+  // per step (on a CPU the flush happens every step; reading is free there).
+  struct PendingStep {
+    StepEvent event;
+    torch::Tensor loss;
+  };
+  struct EpochState {
+    int64_t epoch = 0;
+    std::vector<PendingStep> pending;
+    torch::Tensor lossSum;   // over the applied steps' images
+    torch::Tensor correct;
+    int64_t seen = 0;        // images of every step (throughput)
+    int64_t applied = 0;     // images of the steps the optimizer took
+    int64_t overflow = 0, skipped = 0;
+    Clock::time_point start;
+  };
+
+  void setUp(const std::string* initialWeights);
+  void announce();
+  // Trains one epoch; false when the run stops inside it (cancelled, diverged).
+  bool trainEpoch(int64_t epoch);
+  // One optimizer step on `batch`; false when the run must stop after it.
+  bool step(EpochState& st, const Batch& batch, int64_t stepInEpoch);
+  void flush(EpochState& st);
+  void endEpoch(EpochState& st);
+  void outOfMemory(const std::exception& e);
+  RunSummary finish();
+
+  const RunConfig& c_;
+  const PreparedData& data_;
+  torch::Device device_;
+  RunObserver& observer_;
+  const CancelToken& cancel_;
+
+  std::shared_ptr<ClassifierImpl> model_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  PrecisionPolicy policy_;
+  std::optional<LrSchedule> schedule_;
+  torch::Tensor classWeights_;
+  TrainingPosition pos_;
+  std::unique_ptr<RunDirWriter> writer_;
+  std::unique_ptr<StepProfiler> profiler_;
+  RunSummary summary_;
+
+  int threads_ = 0;
+  int64_t stepsPerEpoch_ = 0, totalSteps_ = 0, profileFirst_ = 0;
+  int64_t flushEvery_ = 1;
+  int64_t consecutiveSkips_ = 0;
+  int cudaIndex_ = -1;
+  std::string checkpointPath_;
+  std::string stopMessage_;
+  // Where an out-of-memory failure struck: step in the epoch, -1 validation, 0 elsewhere.
+  int64_t atEpoch_ = 1, atStepInEpoch_ = 0;
+  Clock::time_point runStart_;
+  std::vector<double> epochSeconds_, epochThroughput_;
+};
+
+}  // namespace ampbench
