@@ -102,6 +102,20 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
   app->add_option("--profile-steps", c.profileSteps,
                   "profile N training steps after 3 warm-up steps: self time per op, printed and in profile.csv, "
                   "with a trace (profile.trace.json: chrome://tracing or Perfetto) in the run folder");
+  app->add_option("--grad-stats", c.gradStatsEvery,
+                  "every N-th step, what FP16/BF16 would do to gradients, activations and weight updates "
+                  "(underflow, subnormal, overflow shares, lost updates): grad_stats.csv in the run folder")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            long long n = 0;
+            try {
+              n = std::stoll(v);
+            } catch (const std::exception&) {
+            }
+            return n > 0 ? std::string() : "takes a step interval N >= 1 (statistics every N-th step); leave it out "
+                                           "to turn them off";
+          },
+          "N>=1"));
   app->add_option("--inject-nan-at-step", c.injectNanAtStep, "testing: make the loss of step N NaN")
       ->group("Testing");
 }

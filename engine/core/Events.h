@@ -165,11 +165,14 @@ struct PrecisionStatsEvent {
   int64_t epoch = 0;
   int64_t step = 0;  // global, 1-based
   double lossScale = 1.0;
-  std::vector<TensorPrecisionStats> tensors;  // network order
+  // By kind: "activation" (network order), "activation_grad" (backward order),
+  // "weight_grad" and "update" (parameter order). Definitions: engine/precision/GradStats.h.
+  std::vector<TensorPrecisionStats> tensors;
 };
 
-// At a step whose gradients overflowed: the first layer (in backward order) whose gradient
-// held inf/NaN, and the first forward activation that overflowed, if one did.
+// At a step whose gradients overflowed: the first forward activation that held inf/NaN when
+// the step was sampled (RunConfig::gradStatsEvery) and one did; otherwise the first
+// parameter in backward order whose gradient held inf/NaN.
 struct OverflowAttribution {
   int64_t step = 0;
   std::string layer;

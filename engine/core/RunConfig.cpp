@@ -153,6 +153,7 @@ std::string configToJson(const RunConfig& c, int indent) {
               {"eval_every", c.evalEvery},
               {"step_event_every", c.stepEventEvery},
               {"profile_steps", c.profileSteps},
+              {"grad_stats_every", c.gradStatsEvery},
               {"inject_nan_at_step", c.injectNanAtStep},
               {"out", c.outDir},
               {"resume_from", c.resumeFrom},
@@ -226,6 +227,7 @@ RunConfig configFromJson(const std::string& text) {
   get(r, "eval_every", c.evalEvery);
   get(r, "step_event_every", c.stepEventEvery);
   get(r, "profile_steps", c.profileSteps);
+  get(r, "grad_stats_every", c.gradStatsEvery);
   get(r, "inject_nan_at_step", c.injectNanAtStep);
   get(r, "out", c.outDir);
   get(r, "resume_from", c.resumeFrom);
@@ -261,6 +263,7 @@ void validateConfig(const RunConfig& c) {
   require(c.evalEvery >= 1 && c.stepEventEvery >= 1, "--eval-every and --step-events must be >= 1");
   require(c.limitPerSplit >= 0, "--limit must be >= 0");
   require(c.profileSteps >= 0 && c.profileSteps <= 1000, "--profile-steps must be between 0 (off) and 1000");
+  require(c.gradStatsEvery >= 0, "--grad-stats must be a step interval >= 1 (0 in config.json = off)");
 }
 
 }  // namespace ampbench

@@ -89,6 +89,9 @@ struct RunConfig {
   // Profile this many training steps (after up to 3 warm-up steps) with LibTorch's
   // profiler: profile.csv (self time per op) and profile.trace.json in the run dir. 0 = off.
   int64_t profileSteps = 0;
+  // FP16/BF16 range statistics of gradients, activations and updates every N-th global
+  // step (grad_stats.csv, PrecisionStatsEvent). 0 = off.
+  int64_t gradStatsEvery = 0;
 
   // Fault injection for testing the divergence path: the loss of this global step
   // (1-based) is made NaN. 0 = off.

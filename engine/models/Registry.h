@@ -3,6 +3,8 @@
 // N x numClasses logits. Parameter and buffer names of resnet18/34 are exactly
 // torchvision's, so weights interchange with PyTorch.
 
+#include "engine/models/ActivationProbe.h"
+
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
@@ -34,14 +36,24 @@ class ClassifierImpl : public torch::nn::Module {
   void setEmulatedDtype(std::optional<torch::ScalarType> dtype) { emulation_->dtype = dtype; }
   std::optional<torch::ScalarType> emulatedDtype() const { return emulation_->dtype; }
   const ModelSpec& spec() const { return spec_; }
+  // Block outputs go to `probe` during forward until it is detached (nullptr). Not owned.
+  void setProbe(ActivationProbe* probe) { probe_ = probe; }
+  ActivationProbe* probe() const { return probe_; }
 
  protected:
   explicit ClassifierImpl(ModelSpec spec) : spec_(std::move(spec)), emulation_(std::make_shared<Emulation>()) {}
   const EmulationPtr& emulation() const { return emulation_; }
+  // Called by forward after each block; nothing happens without a probe.
+  void report(const std::string& name, const torch::Tensor& x) {
+    if (probe_) {
+      probe_->record(name, x);
+    }
+  }
 
  private:
   ModelSpec spec_;
   EmulationPtr emulation_;
+  ActivationProbe* probe_ = nullptr;
 };
 
 std::vector<std::string> modelNames();

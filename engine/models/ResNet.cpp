@@ -7,6 +7,9 @@
 namespace ampbench {
 
 namespace {
+const std::string kStemName = "conv1";
+const std::string kFcName = "fc";
+
 torch::nn::Conv2dOptions conv3x3(int64_t in, int64_t out, int64_t stride) {
   return torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false);
 }
@@ -54,6 +57,10 @@ ResNetImpl::ResNetImpl(const ModelSpec& spec, const std::vector<int64_t>& blocks
     }
     register_module("layer" + std::to_string(l + 1), seq);
     layers.push_back(std::move(blocks));
+    blockNames_.emplace_back();
+    for (size_t b = 0; b < layers.back().size(); ++b) {
+      blockNames_.back().push_back("layer" + std::to_string(l + 1) + "." + std::to_string(b));
+    }
   }
   fc = register_module("fc", torch::nn::Linear(512, spec.numClasses));
   layers::initLikeTorchvision(*this);
@@ -63,14 +70,18 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
   const auto& e = emulation();
   x = layers::round(e, x);
   x = layers::batchNorm(e, bn1, layers::conv(e, conv1, x)).relu_();
+  report(kStemName, x);  // the stem's output, before max pooling
   x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
-  for (auto& layer : layers) {
-    for (auto& block : layer) {
-      x = block->forward(x);
+  for (size_t l = 0; l < layers.size(); ++l) {
+    for (size_t b = 0; b < layers[l].size(); ++b) {
+      x = layers[l][b]->forward(x);
+      report(blockNames_[l][b], x);
     }
   }
   x = layers::round(e, torch::adaptive_avg_pool2d(x, {1, 1})).flatten(1);
-  return layers::linear(e, fc, x);
+  x = layers::linear(e, fc, x);
+  report(kFcName, x);  // the logits
+  return x;
 }
 
 }  // namespace ampbench

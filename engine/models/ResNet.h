@@ -10,6 +10,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <string>
 #include <vector>
 
 namespace ampbench {
@@ -40,6 +41,9 @@ class ResNetImpl : public ClassifierImpl {
   torch::nn::BatchNorm2d bn1{nullptr};
   std::vector<std::vector<BasicBlock>> layers;  // layer1..layer4
   torch::nn::Linear fc{nullptr};
+
+ private:
+  std::vector<std::vector<std::string>> blockNames_;  // "layer1.0", ...: probe names, built once
 };
 TORCH_MODULE(ResNet);
 

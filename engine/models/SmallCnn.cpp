@@ -6,6 +6,10 @@
 
 namespace ampbench {
 
+namespace {
+const std::string kFcName = "fc";
+}  // namespace
+
 SmallCnnImpl::SmallCnnImpl(const ModelSpec& spec) : ClassifierImpl(spec) {
   const int64_t widths[kStages] = {16, 32, 64, 128};
   int64_t in = spec.inChannels;
@@ -14,6 +18,7 @@ SmallCnnImpl::SmallCnnImpl(const ModelSpec& spec) : ClassifierImpl(spec) {
     convs[i] = register_module("conv" + n,
                                torch::nn::Conv2d(torch::nn::Conv2dOptions(in, widths[i], 3).padding(1).bias(false)));
     bns[i] = register_module("bn" + n, torch::nn::BatchNorm2d(widths[i]));
+    stageNames_[i] = "conv" + n;
     in = widths[i];
   }
   fc = register_module("fc", torch::nn::Linear(in, spec.numClasses));
@@ -29,9 +34,12 @@ torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {
     if (x.size(2) > 1 && x.size(3) > 1) {
       x = torch::max_pool2d(x, 2, 2);
     }
+    report(stageNames_[i], x);  // the stage's output, after pooling
   }
   x = layers::round(e, torch::adaptive_avg_pool2d(x, {1, 1})).flatten(1);
-  return layers::linear(e, fc, x);
+  x = layers::linear(e, fc, x);
+  report(kFcName, x);  // the logits
+  return x;
 }
 
 }  // namespace ampbench

@@ -6,6 +6,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <string>
+
 namespace ampbench {
 
 // Four conv-bn-relu-maxpool stages (16, 32, 64, 128 channels), global average pooling
@@ -19,6 +21,10 @@ class SmallCnnImpl : public ClassifierImpl {
   torch::nn::Conv2d convs[kStages]{nullptr, nullptr, nullptr, nullptr};
   torch::nn::BatchNorm2d bns[kStages]{nullptr, nullptr, nullptr, nullptr};
   torch::nn::Linear fc{nullptr};
+
+ private:
+  // Probe names: a stage is named after its conv ("conv1".."conv4"), as ResNet's stem.
+  std::string stageNames_[kStages];
 };
 TORCH_MODULE(SmallCnn);
 

@@ -177,6 +177,78 @@ void RunDirWriter::flush() {
   epochs_.flush();
 }
 
+PrecisionStatsWriter::PrecisionStatsWriter(const std::string& dir, int64_t resumeAfterStep) {
+  ensureWritableDir(dir);
+  const auto statsPath = dir + "/grad_stats.csv";
+  const auto overflowsPath = dir + "/overflows.csv";
+  if (resumeAfterStep > 0 && fs::exists(statsPath) && fs::exists(overflowsPath)) {
+    truncateCsv(statsPath, kGradStatsHeader, resumeAfterStep);
+    truncateCsv(overflowsPath, kOverflowsHeader, resumeAfterStep);
+    stats_.open(statsPath, std::ios::app);
+    overflows_.open(overflowsPath, std::ios::app);
+  } else {
+    stats_.open(statsPath, std::ios::trunc);
+    overflows_.open(overflowsPath, std::ios::trunc);
+    stats_ << kGradStatsHeader << "\n";
+    overflows_ << kOverflowsHeader << "\n";
+  }
+  if (!stats_ || !overflows_) {
+    throw std::runtime_error("cannot write grad_stats.csv / overflows.csv in " + dir);
+  }
+  flush();
+}
+
+PrecisionStatsWriter::~PrecisionStatsWriter() { flush(); }
+
+void PrecisionStatsWriter::append(const PrecisionStatsEvent& e) {
+  for (const auto& t : e.tensors) {
+    const std::string prefix = std::to_string(e.step) + ',' + t.layer + ',' + t.kind + ',';
+    auto share = [&](const std::string& name, double v) { stats_ << prefix << name << ',' << fmt(v) << '\n'; };
+    auto count = [&](const std::string& name, int64_t v) { stats_ << prefix << name << ',' << v << '\n'; };
+    count("count", t.count);
+    share("zero_share", t.zeroShare);
+    const struct {
+      const char* format;
+      const char* suffix;
+      const FormatShares& shares;
+    } formats[] = {{"fp16", "", t.fp16}, {"fp16", "_scaled", t.fp16Scaled}, {"bf16", "", t.bf16},
+                   {"bf16", "_scaled", t.bf16Scaled}};
+    for (const auto& f : formats) {
+      share(std::string(f.format) + "_underflow_share" + f.suffix, f.shares.underflow);
+      share(std::string(f.format) + "_subnormal_share" + f.suffix, f.shares.subnormal);
+      share(std::string(f.format) + "_overflow_share" + f.suffix, f.shares.overflow);
+    }
+    if (t.kind == "update") {
+      share("update_lost_share_fp16", t.updateLostShareFp16);
+      share("update_lost_share_bf16", t.updateLostShareBf16);
+    }
+    const std::pair<const char*, const Log2Histogram*> histograms[] = {{"", &t.unscaled}, {"_scaled", &t.scaled}};
+    for (const auto& [suffix, h] : histograms) {
+      for (size_t i = 0; i < h->bins.size(); ++i) {
+        if (h->bins[i] != 0) {
+          count("log2_bin_" + std::to_string(kLog2MinExp + static_cast<int>(i)) + suffix, h->bins[i]);
+        }
+      }
+      count(std::string("log2_bin_below") + suffix, h->below);
+      count(std::string("log2_bin_above") + suffix, h->above);
+      count(std::string("zero_count") + suffix, h->zeros);
+      count(std::string("inf_count") + suffix, h->infs);
+      count(std::string("nan_count") + suffix, h->nans);
+    }
+  }
+  stats_.flush();  // sampled steps are rare: each lands whole
+}
+
+void PrecisionStatsWriter::append(const OverflowAttribution& a) {
+  overflows_ << a.step << ',' << a.layer << ',' << a.kind << ',' << fmt(a.value) << '\n';
+  overflows_.flush();
+}
+
+void PrecisionStatsWriter::flush() {
+  stats_.flush();
+  overflows_.flush();
+}
+
 std::string toString(RunStatus s) {
   switch (s) {
     case RunStatus::Finished: return "finished";

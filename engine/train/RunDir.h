@@ -38,6 +38,31 @@ class RunDirWriter {
   std::ofstream epochs_;
 };
 
+// grad_stats.csv and overflows.csv (RunConfig::gradStatsEvery): long format, one row per
+// statistic, appended like steps.csv. grad_stats.csv statistics per tensor:
+//   count, zero_share, {fp16,bf16}_{underflow,subnormal,overflow}_share (unscaled values),
+//   the same with "_scaled" (as the loss scaler produced them), update_lost_share_{fp16,bf16}
+//   (kind "update" only), and the log2|x| histogram: log2_bin_<k> (k = the bin's lower
+//   exponent, nonzero bins only), log2_bin_below, log2_bin_above, zero_count, inf_count,
+//   nan_count, each also with "_scaled". See engine/precision/GradStats.h for definitions.
+inline constexpr const char* kGradStatsHeader = "step,layer,kind,statistic,value";
+inline constexpr const char* kOverflowsHeader = "step,layer,kind,value";
+
+class PrecisionStatsWriter {
+ public:
+  // `resumeAfterStep` > 0 keeps the rows of global steps up to it (a resumed run's
+  // checkpoint step); 0 starts both files fresh.
+  PrecisionStatsWriter(const std::string& dir, int64_t resumeAfterStep);
+  ~PrecisionStatsWriter();
+  void append(const PrecisionStatsEvent& e);
+  void append(const OverflowAttribution& a);
+  void flush();
+
+ private:
+  std::ofstream stats_;
+  std::ofstream overflows_;
+};
+
 std::string datasetSummaryToJson(const DatasetSummary& s, int indent = 2);
 std::string precisionToJson(const PrecisionInfo& p);
 

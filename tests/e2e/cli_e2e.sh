@@ -120,6 +120,11 @@ check "--profile-steps writes profile.csv and a trace" \
   '[ "$(head -1 "$T/prof/profile.csv")" = "op,calls_per_step,self_ms_per_step,total_ms_per_step,share" ] && $PY -c "import json,sys; sys.exit(0 if isinstance(json.load(open(sys.argv[1])), list) else 1)" "$T/prof/profile.trace.json"'
 "$CLI" train --data "$T/data" --profile-steps -1 --out "$T/prof2" >"$T/oprof2" 2>&1; rc=$?
 check "--profile-steps -1 is refused with exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "profile-steps" "$T/oprof2"'
+for n in 0 -3; do
+  "$CLI" train --data "$T/data" --grad-stats "$n" --out "$T/gs" >"$T/ogs" 2>&1; rc=$?
+  check "--grad-stats $n is refused with exit 2 and says what it takes ($rc)" \
+    '[ $rc -eq 2 ] && grep -q "grad-stats" "$T/ogs" && grep -q "N >= 1" "$T/ogs" && [ ! -e "$T/gs" ]'
+done
 
 # --- json events: one JSON object per line
 "$CLI" train "${COMMON[@]}" --epochs 1 --json-events --out "$T/je" >"$T/oje" 2>&1; rc=$?
