@@ -326,6 +326,38 @@ void CliReporter::printProfile(const StepProfile& p) {
   }
 }
 
+// JSON events only: the shares per tensor (the histograms are in grad_stats.csv); a
+// person at a terminal reads them in the GUI's Precision tab or grad_stats.csv.
+void CliReporter::onPrecisionStats(const PrecisionStatsEvent& e) {
+  if (mode_ != OutputMode::JsonEvents) {
+    return;
+  }
+  auto shares = [](const FormatShares& f) {
+    return nlohmann::ordered_json{{"underflow", f.underflow}, {"subnormal", f.subnormal}, {"overflow", f.overflow}};
+  };
+  nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+  for (const auto& t : e.tensors) {
+    nlohmann::ordered_json j{{"layer", t.layer},        {"kind", t.kind},
+                             {"count", t.count},        {"zero_share", t.zeroShare},
+                             {"fp16", shares(t.fp16)},  {"fp16_scaled", shares(t.fp16Scaled)},
+                             {"bf16", shares(t.bf16)},  {"bf16_scaled", shares(t.bf16Scaled)}};
+    if (t.kind == "update") {
+      j["update_lost_share_fp16"] = t.updateLostShareFp16;
+      j["update_lost_share_bf16"] = t.updateLostShareBf16;
+    }
+    tensors.push_back(std::move(j));
+  }
+  emit(out_, "precision_stats", {{"epoch", e.epoch}, {"step", e.step}, {"loss_scale", e.lossScale}, {"tensors", tensors}});
+}
+
+void CliReporter::onOverflowAttribution(const OverflowAttribution& a) {
+  if (mode_ == OutputMode::JsonEvents) {
+    emit(out_, "overflow", {{"step", a.step}, {"layer", a.layer}, {"kind", a.kind},
+                            {"value", std::isfinite(a.value) ? nlohmann::ordered_json(a.value)
+                                                             : nlohmann::ordered_json(std::isnan(a.value) ? "nan" : (a.value > 0 ? "inf" : "-inf"))}});
+  }
+}
+
 void CliReporter::onFinished(const RunSummary& s) { printEnd("finished", s); }
 void CliReporter::onCancelled(const RunSummary& s) { printEnd("cancelled", s); }
 void CliReporter::onFailed(const RunSummary& s) { printEnd("stopped", s); }

@@ -23,6 +23,8 @@ class CliReporter : public RunObserver {
   void onEpoch(const EpochEvent& e) override;
   void onEvaluation(const EvaluationEvent& e) override;
   void onCheckpoint(const CheckpointEvent& e) override;
+  void onPrecisionStats(const PrecisionStatsEvent& e) override;
+  void onOverflowAttribution(const OverflowAttribution& a) override;
   void onFinished(const RunSummary& s) override;
   void onCancelled(const RunSummary& s) override;
   void onFailed(const RunSummary& s) override;

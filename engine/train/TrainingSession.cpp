@@ -120,6 +120,11 @@ void TrainingSession::setUp(const std::string* initialWeights) {
   policy_.prepareModel(*model_);
 
   writer_ = std::make_unique<RunDirWriter>(c_.outDir, pos_.epoch);
+  gradStats_ = std::make_unique<PrecisionStatsCollector>(c_.gradStatsEvery);
+  // overflows.csv matters wherever something can overflow: sampled runs, loss-scaled runs and the what-ifs.
+  if (c_.gradStatsEvery > 0 || policy_.scaler().enabled() || policy_.info().whatIf) {
+    statsLog_ = std::make_unique<PrecisionStatsWriter>(c_.outDir, pos_.epoch > 0 ? pos_.globalStep : 0);
+  }
   flushEvery_ = device_.is_cuda() ? 16 : 1;
   cudaIndex_ = device_.is_cuda() ? device_.index() : -1;
   const auto window = profileWindow(c_.profileSteps, pos_.globalStep, totalSteps_, stepsPerEpoch_);
@@ -227,6 +232,11 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
   zeroGradToNone(*optimizer_);
   TORCH_CHECK_WITH(OutOfMemoryError, c_.injectOomAtStep != pos_.globalStep + 1,
                    "out of memory (injected by a test at step ", pos_.globalStep + 1, ")");
+  const int64_t stepNo = pos_.globalStep + 1;
+  const bool sampled = gradStats_->sampling(stepNo);
+  if (sampled) {
+    gradStats_->beginStep(*model_, st.epoch, stepNo, policy_.lossScale());
+  }
   torch::Tensor logits, loss;
   {
     RECORD_USER_SCOPE("ampbench::forward");
@@ -240,6 +250,14 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
   {
     RECORD_USER_SCOPE("ampbench::backward");
     policy_.backward(loss);
+  }
+  gradStats_->afterBackward(*model_);  // the gradients as the loss scaler produced them (sampled steps)
+  // Without a loss scaler a non-finite loss reaches the weights and ends the run: find where
+  // it started while the weights that produced it are still there. Reading the loss costs
+  // nothing on a CPU; on a GPU only the what-ifs, which exist to diverge, pay the sync.
+  if (!policy_.scaler().enabled() && (!device_.is_cuda() || policy_.info().whatIf) &&
+      !std::isfinite(loss.detach().item<double>())) {
+    explainDivergence(batch, st.epoch, stepNo);
   }
   {
     RECORD_USER_SCOPE("ampbench::loss_scaler");
@@ -256,6 +274,11 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
   }
   const bool overflow = policy_.overflowed();
   const double stepScale = policy_.lossScale();  // the scale this step's loss was multiplied by
+  if (overflow) {
+    reportOverflow(stepNo);  // before the next step clears the gradients
+  }
+  gradStats_->afterOptimizer(*model_, stepped);
+  reportPrecisionStats(sampled);
   policy_.update();
 
   RECORD_USER_SCOPE("ampbench::bookkeeping");  // metrics, events, run files
@@ -325,22 +348,66 @@ void TrainingSession::flush(EpochState& st) {
     e.loss = v[i];
     // With a loss scaler a non-finite loss is an overflow the scaler skips; without one
     // the weights took the step, and the run cannot recover.
-    if (!std::isfinite(e.loss) && !policy_.scaler().enabled()) {
+    const bool diverged = !std::isfinite(e.loss) && !policy_.scaler().enabled();
+    if (diverged) {
       summary_.status = RunStatus::Diverged;
       std::ostringstream ss;
       ss << "loss became " << e.loss << " at epoch " << e.epoch << ", step " << e.step << " ("
-         << policy_.info().label << "): the run stopped";
+         << policy_.info().label << ")" << divergenceCause_ << ": the run stopped";
       stopMessage_ = ss.str();
     }
-    if (e.step % c_.stepEventEvery == 0 || e.stepInEpoch == stepsPerEpoch_ || e.overflow) {
+    if (e.step % c_.stepEventEvery == 0 || e.stepInEpoch == stepsPerEpoch_ || e.overflow || diverged) {
       writer_->appendStep(e);
       observer_.onStep(e);
     }
-    if (summary_.status == RunStatus::Diverged) {
+    if (diverged) {
       break;
     }
   }
   st.pending.clear();
+}
+
+void TrainingSession::reportPrecisionStats(bool sampled) {
+  if (!sampled) {
+    return;
+  }
+  const auto e = gradStats_->finish();
+  if (statsLog_) {
+    statsLog_->append(e);
+  }
+  observer_.onPrecisionStats(e);
+}
+
+void TrainingSession::reportOverflow(int64_t step) {
+  const auto a = gradStats_->attributeOverflow(*model_, step);
+  if (statsLog_) {
+    statsLog_->append(a);
+  }
+  observer_.onOverflowAttribution(a);
+}
+
+void TrainingSession::explainDivergence(const Batch& batch, int64_t epoch, int64_t step) {
+  OverflowAttribution a;
+  {
+    PrecisionStatsCollector replay(1);
+    replay.beginStep(*model_, epoch, step, 1.0);
+    {
+      torch::NoGradGuard noGrad;  // forward only: the probe records each block's output
+      policy_.forward(*model_, batch.images);
+    }
+    a = replay.attributeOverflow(*model_, step);
+    replay.finish();
+  }
+  if (statsLog_) {
+    statsLog_->append(a);
+  }
+  observer_.onOverflowAttribution(a);
+  if (!a.layer.empty()) {
+    std::ostringstream ss;
+    ss << "; it started in " << (a.kind == "activation" ? "the forward output of " : "the gradient of ") << a.layer
+       << " (" << a.value << ")";
+    divergenceCause_ = ss.str();
+  }
 }
 
 void TrainingSession::endEpoch(EpochState& st) {
@@ -405,6 +472,9 @@ void TrainingSession::outOfMemory(const std::exception& e) {
 RunSummary TrainingSession::finish() {
   auto& summary = summary_;
   writer_->flush();
+  if (statsLog_) {
+    statsLog_->flush();
+  }
   summary.trainSeconds = secondsSince(runStart_);
   summary.medianEpochSeconds = medianAfterWarmup(epochSeconds_);
   summary.imagesPerSecond = medianAfterWarmup(epochThroughput_);

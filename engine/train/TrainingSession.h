@@ -4,6 +4,7 @@
 // PrecisionPolicy's business. Engine-internal (torch): the entry points are in Trainer.h.
 
 #include "engine/data/Loader.h"
+#include "engine/precision/GradStats.h"
 #include "engine/train/Checkpoint.h"
 #include "engine/train/LrSchedule.h"
 #include "engine/train/PrecisionPolicy.h"
@@ -58,6 +59,13 @@ class TrainingSession {
   // One optimizer step on `batch`; false when the run must stop after it.
   bool step(EpochState& st, const Batch& batch, int64_t stepInEpoch);
   void flush(EpochState& st);
+  // Precision statistics of a sampled step, and where an overflow started.
+  void reportPrecisionStats(bool sampled);
+  void reportOverflow(int64_t step);
+  // A loss that became inf/NaN with no loss scaler to catch it: which layer's forward
+  // output overflowed first (a forward-only replay of the batch with the probe on), or
+  // else which gradient; kept for the run's message.
+  void explainDivergence(const Batch& batch, int64_t epoch, int64_t step);
   void endEpoch(EpochState& st);
   void outOfMemory(const std::exception& e);
   RunSummary finish();
@@ -76,6 +84,9 @@ class TrainingSession {
   TrainingPosition pos_;
   std::unique_ptr<RunDirWriter> writer_;
   std::unique_ptr<StepProfiler> profiler_;
+  std::unique_ptr<PrecisionStatsCollector> gradStats_;
+  std::unique_ptr<PrecisionStatsWriter> statsLog_;  // grad_stats.csv, overflows.csv
+  std::string divergenceCause_;
   RunSummary summary_;
 
   int threads_ = 0;

@@ -6,6 +6,8 @@
 #include "engine/util/Files.h"
 
 #include <gtest/gtest.h>
+
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -245,6 +247,67 @@ TEST(Trainer, AWhatIfThatDivergesSaysItIsTheResult) {
   EXPECT_TRUE(s.precision.whatIf);
   EXPECT_NE(s.message.find("step 3"), std::string::npos) << s.message;
   EXPECT_NE(s.message.find("what-if"), std::string::npos) << s.message;
+}
+
+TEST(Trainer, GradStatsAtTheRequestedCadence) {
+  TempDir dir;
+  auto c = tinyConfig(dir / "run");
+  c.precision = PrecisionMode::Fp16;
+  c.epochs = 1;  // about 10 steps at batch 8
+  c.batchSize = 8;
+  c.gradStatsEvery = 4;
+  struct StatsRecorder : RunObserver {
+    std::vector<PrecisionStatsEvent> stats;
+    void onPrecisionStats(const PrecisionStatsEvent& e) override { stats.push_back(e); }
+  } rec;
+  const auto s = runTraining(c, rec, CancelToken{});
+  ASSERT_EQ(s.status, RunStatus::Finished);
+  std::vector<int64_t> steps;
+  for (const auto& e : rec.stats) {
+    steps.push_back(e.step);
+    bool haveActivationGrad = false, haveUpdate = false;
+    for (const auto& t : e.tensors) {
+      haveActivationGrad |= t.kind == "activation_grad";
+      haveUpdate |= t.kind == "update";
+    }
+    EXPECT_TRUE(haveActivationGrad) << "step " << e.step;
+    EXPECT_TRUE(haveUpdate || e.lossScale > 0) << "step " << e.step;
+  }
+  ASSERT_FALSE(steps.empty());
+  for (size_t i = 0; i < steps.size(); ++i) {
+    EXPECT_EQ(steps[i], 4 * static_cast<int64_t>(i + 1));
+  }
+  // grad_stats.csv holds the same steps, in long format.
+  std::set<int64_t> fileSteps;
+  const auto rows = readCsv(dir / "run/grad_stats.csv");
+  ASSERT_FALSE(rows.empty());
+  for (const auto& r : rows) {
+    fileSteps.insert(static_cast<int64_t>(r.num(0)));
+  }
+  EXPECT_EQ(fileSteps, std::set<int64_t>(steps.begin(), steps.end()));
+  EXPECT_TRUE(std::filesystem::exists(dir / "run/overflows.csv"));
+}
+
+TEST(Trainer, OverflowsAreAttributedToALayer) {
+  // A loss scale of 2^140 overflows float32 in backward: the first steps are skipped and
+  // each is attributed to the first layer in backward order whose gradient held inf/NaN.
+  TempDir dir;
+  auto c = tinyConfig(dir / "run");
+  c.scaler.mode = ScalingKind::On;
+  c.scaler.initScale = std::ldexp(1.0, 140);
+  c.epochs = 1;
+  struct OverflowRecorder : RunObserver {
+    std::vector<OverflowAttribution> overflows;
+    void onOverflowAttribution(const OverflowAttribution& a) override { overflows.push_back(a); }
+  } rec;
+  const auto s = runTraining(c, rec, CancelToken{});
+  ASSERT_EQ(s.status, RunStatus::Finished);
+  ASSERT_EQ(static_cast<int64_t>(rec.overflows.size()), s.overflowSteps);
+  ASSERT_FALSE(rec.overflows.empty());
+  EXPECT_EQ(rec.overflows[0].step, 1);
+  EXPECT_FALSE(rec.overflows[0].layer.empty());
+  EXPECT_EQ(rec.overflows[0].kind, "weight_grad");
+  EXPECT_EQ(readCsv(dir / "run/overflows.csv").size(), rec.overflows.size());
 }
 
 TEST(Trainer, Fp16StartsAtTheDefaultLossScaleAndIsLabelledEmulated) {
