@@ -36,8 +36,8 @@ int runInfoCommand(const InfoArgs& args) {
   }
   const CpuFeatures& c = hw.cpu;
   std::printf("CPU       %s\n", cpuSummary(c).c_str());
-  std::printf("          vendor %s; %d cores, %d threads (%d available to this process)\n", orDash(c.vendor).c_str(),
-              c.physicalCores, c.logicalCpus, c.availableCpus);
+  std::printf("          vendor %s; %s cores, %d threads (%d available to this process)\n", orDash(c.vendor).c_str(),
+              c.physicalCores > 0 ? std::to_string(c.physicalCores).c_str() : "?", c.logicalCpus, c.availableCpus);
   std::printf("units     AVX2 %s, FMA %s, AVX-512F %s, AVX512-BF16 %s, AVX512-FP16 %s, AMX-TILE %s, AMX-BF16 %s\n",
               yesNo(c.avx2), yesNo(c.fma), yesNo(c.avx512f), yesNo(c.avx512Bf16), yesNo(c.avx512Fp16),
               yesNo(c.amxTile), yesNo(c.amxBf16));
