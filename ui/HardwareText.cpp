@@ -57,10 +57,9 @@ QString noSpeedupNote(const HardwareInfo& hw) {
   if (anyMixedFormatFaster(hw)) {
     return {};
   }
-  return tr("Mixed precision cannot speed training up on this machine. AmpBench emulates the FP16 and BF16 "
-            "numerics on FP32 kernels, so the accuracy and gradient effects you see are real; only the speed is "
-            "FP32's. A speed-up would come from a GPU with tensor cores (NVIDIA Volta or newer) or a CPU with "
-            "AMX or AVX512-BF16 (e.g. Intel Sapphire Rapids, AMD Zen 4).");
+  return tr("Mixed precision cannot speed up training on this machine. AmpBench emulates its numerics, so the "
+            "accuracy and gradient effects are real; a speed-up needs a GPU with tensor cores or a CPU with "
+            "AMX/AVX512-BF16.");
 }
 
 QString defaultMixedFormat(const HardwareInfo& hw) {
