@@ -4,6 +4,7 @@
 #include "ui/DataPanel.h"
 #include "ui/ExportDialog.h"
 #include "ui/Format.h"
+#include "ui/HardwareText.h"
 #include "ui/PlotsPanel.h"
 #include "ui/RunFiles.h"
 #include "ui/RunPanel.h"
@@ -230,9 +231,11 @@ void MainWindow::buildMenus() {
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About AmpBench"), this, [this]() {
     QMessageBox::about(this, tr("About AmpBench"),
-                       tr("<b>AmpBench %1</b><br>Mixed-precision training workbench.<br>LibTorch %2, Qt %3.<br><br>%4")
+                       tr("<b>AmpBench %1</b><br>Mixed-precision training workbench.<br>LibTorch %2, Qt %3.<br><br>%4"
+                          "<br><br>%5")
                            .arg(qs(ampbench::engineVersion()), qs(ampbench::torchVersion()), QString::fromLatin1(qVersion()),
-                                QString::fromUtf8(tips::kMixedPrecision).toHtmlEscaped()));
+                                QString::fromUtf8(tips::kMixedPrecision).toHtmlEscaped(),
+                                aboutHardwareHtml(ampbench::detectHardware())));
   });
 
   QToolBar* bar = addToolBar(tr("Main"));

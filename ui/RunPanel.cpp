@@ -1,5 +1,6 @@
 #include "ui/RunPanel.h"
 
+#include "ui/HardwareText.h"
 #include "ui/Tooltips.h"
 
 #include <QCheckBox>
@@ -74,7 +75,7 @@ QStringList modelNames() {
 
 }  // namespace
 
-RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
+RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detectHardware()) {
   const ampbench::RunConfig defaults;
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(6, 6, 6, 6);
@@ -112,6 +113,17 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
   precisionNote_->setObjectName(QStringLiteral("precisionNote"));
   precisionNote_->setWordWrap(true);
   form->addRow(QString(), precisionNote_);
+  hardwareLine_ = new QLabel(this);
+  hardwareLine_->setObjectName(QStringLiteral("hardwareLine"));
+  hardwareLine_->setWordWrap(true);
+  hardwareLine_->setStyleSheet(QStringLiteral("color: #555;"));
+  form->addRow(QString(), hardwareLine_);
+  // Issue 13: say it in the panel, not in a tooltip, when mixed precision cannot be faster here.
+  noSpeedupNote_ = new QLabel(this);
+  noSpeedupNote_->setObjectName(QStringLiteral("noSpeedupNote"));
+  noSpeedupNote_->setWordWrap(true);
+  noSpeedupNote_->setStyleSheet(QStringLiteral("color: #b35900;"));
+  form->addRow(noSpeedupNote_);  // spans the label column too: fewer lines
 
   device_ = enumCombo(this, {{tr("Auto"), QStringLiteral("auto")}, {tr("CPU"), QStringLiteral("cpu")},
                              {tr("CUDA GPU"), QStringLiteral("cuda")}},
@@ -322,7 +334,7 @@ void RunPanel::loadSettings() {
   }
   mixed_->setChecked(s.value(QStringLiteral("mixed"), true).toBool());
   mixedFormat_->setEnabled(mixed_->isChecked());
-  setComboValue(mixedFormat_, s.value(QStringLiteral("mixedFormat"), QStringLiteral("bf16")).toString());
+  setComboValue(mixedFormat_, s.value(QStringLiteral("mixedFormat"), defaultMixedFormat(hardware_)).toString());
   setComboValue(device_, s.value(QStringLiteral("device"), QStringLiteral("auto")).toString());
   epochs_->setValue(s.value(QStringLiteral("epochs"), epochs_->value()).toInt());
   batchSize_->setValue(s.value(QStringLiteral("batchSize"), batchSize_->value()).toInt());
@@ -418,6 +430,20 @@ void RunPanel::updatePrecisionNote() {
   precisionNote_->setText(text);
   precisionNote_->setToolTip(tooltip.isEmpty() ? tip(tips::kMixedPrecision) : tooltip);
   precisionNote_->setStyleSheet(warn ? QStringLiteral("color: #b35900;") : QStringLiteral("color: #555;"));
+
+  const bool faster = ampbench::anyMixedFormatFaster(hardware_);
+  mixedFormat_->setItemText(mixedFormat_->findData(QStringLiteral("auto")),
+                            faster ? tr("Auto (fastest here)") : tr("Auto (emulated FP16 here)"));
+  const bool onGpu = hardware_.gpu.present && comboValue(device_) != QLatin1String("cpu");
+  hardwareLine_->setText(modeOnMachineLine(hardware_, precisionName(), onGpu));
+  hardwareLine_->setToolTip(qs(ampbench::modeVerdict(precisionName().toStdString(), hardware_, onGpu).reason));
+  noSpeedupNote_->setText(noSpeedupNote(hardware_));
+  noSpeedupNote_->setVisible(!faster);
+}
+
+void RunPanel::setHardware(const ampbench::HardwareInfo& hardware) {
+  hardware_ = hardware;
+  updatePrecisionNote();
 }
 
 void RunPanel::setDataUsable(bool usable) {

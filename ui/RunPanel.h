@@ -4,6 +4,7 @@
 // threads and the loss scaler. Every control has a plain-words tooltip; the values
 // persist with QSettings. Train / Stop / Compare buttons live here too.
 
+#include "engine/util/Hardware.h"
 #include "ui/QtTypes.h"
 
 #include <QWidget>
@@ -36,6 +37,8 @@ class RunPanel : public QWidget {
 
   void setDataUsable(bool usable);
   void setBusy(bool busy);
+  // The machine the notes describe (detected by default; tests inject others).
+  void setHardware(const ampbench::HardwareInfo& hardware);
 
   void loadSettings();
   void saveSettings() const;
@@ -59,6 +62,8 @@ class RunPanel : public QWidget {
   QCheckBox* mixed_ = nullptr;
   QComboBox* mixedFormat_ = nullptr;
   QLabel* precisionNote_ = nullptr;
+  QLabel* hardwareLine_ = nullptr;   // the machine and what the chosen mode does on it
+  QLabel* noSpeedupNote_ = nullptr;  // shown when no mixed format is faster here
   QComboBox* device_ = nullptr;
   QSpinBox* epochs_ = nullptr;
   QSpinBox* batchSize_ = nullptr;
@@ -86,6 +91,7 @@ class RunPanel : public QWidget {
   bool busy_ = false;
   bool loading_ = false;  // no saving while settings are being applied
   bool persistent_ = true;
+  ampbench::HardwareInfo hardware_;
 };
 
 }  // namespace ampbench::ui

@@ -5,6 +5,7 @@
 
 #include "app/cli/CliReporter.h"
 #include "app/cli/ExportCommand.h"
+#include "app/cli/InfoCommand.h"
 #include "engine/train/RunDir.h"
 #include "engine/train/Trainer.h"
 #include "engine/util/Errors.h"
@@ -229,6 +230,8 @@ int main(int argc, char** argv) {
 
   ampbench::cli::ExportArgs exportArgs;
   auto* exportCmd = ampbench::cli::addExportCommand(app, exportArgs);
+  ampbench::cli::InfoArgs infoArgs;
+  auto* infoCmd = ampbench::cli::addInfoCommand(app, infoArgs);
 
   try {
     app.parse(argc, argv);
@@ -299,6 +302,9 @@ int main(int argc, char** argv) {
     }
     if (*exportCmd) {
       return ampbench::cli::runExportCommand(exportArgs);
+    }
+    if (*infoCmd) {
+      return ampbench::cli::runInfoCommand(infoArgs);
     }
     if (*predict) {
       const auto set = ampbench::predictImages(predictRun, predictImagesList);

@@ -3,6 +3,7 @@
 #include "engine/train/Profile.h"
 #include "engine/util/Allocator.h"
 #include "engine/util/Files.h"
+#include "engine/util/Hardware.h"
 
 #include <nlohmann/json.hpp>
 
@@ -111,6 +112,7 @@ void RunDirWriter::writeConfig(const RunConfig& config, const PrecisionInfo& pre
                    {"threads", threads},
                    {"cpu", cpuModelName()},
                    {"cpu_allocator", cpuAllocatorDescription()},
+                   {"hardware", nlohmann::ordered_json::parse(hardwareToJson(detectHardware()))},
                    {"ampbench_version", AMPBENCH_VERSION},
                    {"created", isoTimestampUtc()}};
   if (device.rfind("cuda", 0) == 0) {

@@ -1,6 +1,7 @@
 #include "engine/util/Files.h"
 
 #include "engine/util/Errors.h"
+#include "engine/util/Hardware.h"
 
 #include <chrono>
 #include <cstdio>
@@ -96,30 +97,11 @@ int hardwareThreads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-static std::string cpuInfoField(const std::string& key) {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.compare(0, key.size(), key) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        auto v = line.substr(colon + 1);
-        v.erase(0, v.find_first_not_of(' '));
-        return v;
-      }
-    }
-  }
-  return {};
-}
-
-bool cpuHasBf16() {
-  const std::string flags = " " + cpuInfoField("flags") + " ";
-  return flags.find(" avx512_bf16 ") != std::string::npos ||
-         flags.find(" amx_bf16 ") != std::string::npos;
-}
+// cpuid + XGETBV (Hardware.cpp): /proc/cpuinfo lists units the OS may not have enabled.
+bool cpuHasBf16() { return detectCpu().nativeBf16(); }
 
 std::string cpuModelName() {
-  auto name = cpuInfoField("model name");
+  const auto& name = detectCpu().brand;
   return name.empty() ? "unknown CPU" : name;
 }
 

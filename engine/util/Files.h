@@ -21,7 +21,8 @@ double currentRssMb();
 void resetPeakRss();
 
 int hardwareThreads();
-// True when the CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX-BF16).
+// True when the CPU has native bfloat16 arithmetic the OS enabled (AVX512-BF16 or AMX-BF16;
+// detected by Hardware.h).
 bool cpuHasBf16();
 std::string cpuModelName();
 std::string isoTimestampUtc();

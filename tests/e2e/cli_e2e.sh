@@ -152,6 +152,30 @@ check "resume adds the missing epoch ($rc)" '[ $rc -eq 0 ] && [ "$(tail -n +2 "$
 "$CLI" train "${COMMON[@]}" --epochs 1 --export --out "$T/ex" >"$T/oex" 2>&1; rc=$?
 check "train --export writes model.pt and model.json ($rc)" '[ $rc -eq 0 ] && [ -s "$T/ex/model.pt" ] && [ -s "$T/ex/model.json" ]'
 
+# --- info: the machine and what each precision mode does here
+"$CLI" info >"$T/oinfo" 2>&1; rc=$?
+check "info exits 0 and prints the CPU and the mode table ($rc)" \
+  '[ $rc -eq 0 ] && grep -q "^CPU " "$T/oinfo" && grep -q "LibTorch" "$T/oinfo" && grep -Eq "^  bf16 +(native|emulated)" "$T/oinfo"'
+"$CLI" info --json >"$T/info.json" 2>"$T/oinfo_err"; rc=$?
+check "info --json parses and has the keys ($rc)" "[ $rc -eq 0 ] && $PY -c \"
+import json, sys
+d = json.load(open('$T/info.json'))
+for k in ('cpu', 'gpu', 'versions', 'auto', 'precision_modes', 'any_mixed_format_faster'):
+    assert k in d, k
+assert d['cpu']['brand'] and 'avx512_bf16' in d['cpu']['features'] and d['versions']['libtorch']
+modes = [m['mode'] for m in d['precision_modes']['cpu']]
+assert modes == ['fp32', 'fp16', 'bf16', 'fp16-noscale', 'fp16-pure', 'bf16-pure'], modes
+assert all(m['support'] in ('native', 'emulated', 'unavailable') and m['reason'] for m in d['precision_modes']['cpu'])
+bf16 = d['precision_modes']['cpu'][2]['support']
+assert (bf16 == 'native') == d['cpu']['native_bf16'], bf16
+\""
+check "config.json records resolved.hardware like info --json" "$PY -c \"
+import json
+c = json.load(open('$T/ex/config.json'))['resolved']['hardware']
+i = json.load(open('$T/info.json'))
+assert c['cpu']['brand'] == i['cpu']['brand'] and c['precision_modes'] == i['precision_modes']
+\""
+
 echo
 echo "e2e: $pass passed, $fail failed"
 [ $fail -eq 0 ]
