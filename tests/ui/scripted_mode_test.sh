@@ -28,4 +28,12 @@ set -e
 cat "$work/err.txt"
 test "$rc" -eq 2
 test -s "$work/err.txt"
+# An unknown --show view is refused (exit 2) with the valid ones named.
+set +e
+QT_QPA_PLATFORM=offscreen "$ampbench" --open "$work/run" --show plots --exit-when-done 2>"$work/err.txt"
+rc=$?
+set -e
+cat "$work/err.txt"
+test "$rc" -eq 2
+grep -q "live, precision, comparison" "$work/err.txt"
 echo "scripted mode ok"
