@@ -4,7 +4,9 @@
 #include "ui/DataPanel.h"
 #include "ui/ExportDialog.h"
 #include "ui/Format.h"
+#include "ui/PlotView.h"
 #include "ui/PlotsPanel.h"
+#include "ui/PrecisionTab.h"
 #include "ui/RunFiles.h"
 #include "ui/RunPanel.h"
 #include "ui/RunsList.h"
@@ -67,7 +69,7 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   left->setStretchFactor(0, 4);
   left->setStretchFactor(1, 1);
 
-  // Right: banner for problems, then the live plots and the comparison as tabs.
+  // Right: banner for problems, then the live plots, the precision view and the comparison as tabs.
   auto* right = new QWidget;
   auto* rightLayout = new QVBoxLayout(right);
   rightLayout->setContentsMargins(0, 0, 0, 0);
@@ -79,11 +81,19 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   rightLayout->addWidget(banner_);
   tabs_ = new QTabWidget(right);
   plots_ = new PlotsPanel(tabs_);
+  precision_ = new PrecisionTab(tabs_);
   comparison_ = new ComparisonView(tabs_);
   tabs_->addTab(plots_, QIcon(QStringLiteral(":/icons/train.svg")), tr("Live plots"));
+  tabs_->addTab(precision_, QIcon(QStringLiteral(":/icons/precision.svg")), tr("Precision"));
   tabs_->addTab(comparison_, QIcon(QStringLiteral(":/icons/compare.svg")), tr("FP32 vs mixed"));
   tabs_->setTabToolTip(0, tr("The current (or reopened) run, live."));
-  tabs_->setTabToolTip(1, QString::fromUtf8(tips::kCompare));
+  tabs_->setTabToolTip(1, tr("What FP16 / BF16 would do to this run's gradients and updates, layer by layer, "
+                             "from statistics sampled every N steps."));
+  tabs_->setTabToolTip(2, QString::fromUtf8(tips::kCompare));
+  // The overflow timeline spans the same steps as the loss-scale plot.
+  precision_->setStepRange(plots_->scalePlot()->xAxis->range());
+  connect(plots_->scalePlot()->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), precision_,
+          &PrecisionTab::setStepRange);
   rightLayout->addWidget(tabs_, 1);
 
   splitter_ = new QSplitter(Qt::Horizontal);
@@ -197,6 +207,7 @@ void MainWindow::connectController() {
   connect(c, &TrainingController::dataProgress, p, &RunsPresenter::dataProgress);
   connect(c, &TrainingController::runStarted, this, [this](const ampbench::RunStartedEvent& e) {
     plots_->startRun(e);
+    precision_->startRun(e);
     presenter_->runStarted(e);
   });
   connect(c, &TrainingController::stepDone, this, [this](const ampbench::StepEvent& e) {
@@ -204,8 +215,11 @@ void MainWindow::connectController() {
     presenter_->step(e);
   });
   connect(c, &TrainingController::epochDone, plots_, &PlotsPanel::addEpoch);
+  connect(c, &TrainingController::precisionStats, precision_, &PrecisionTab::addStats);
+  connect(c, &TrainingController::overflowAttributed, precision_, &PrecisionTab::addOverflow);
   connect(c, &TrainingController::runEnded, this, [this](const ampbench::RunSummary& s) {
     plots_->flush();
+    precision_->flush();
     presenter_->runEnded(s);
   });
   connect(c, &TrainingController::compareModeStarted, p, &RunsPresenter::compareModeStarted);
@@ -241,6 +255,7 @@ void MainWindow::connectPresenter() {
         tabs_->setCurrentWidget(comparison_);
         break;
       case RunView::Precision:
+        tabs_->setCurrentWidget(precision_);
         break;
     }
   });
@@ -258,12 +273,18 @@ RunView MainWindow::currentView() const {
   if (current == comparison_) {
     return RunView::Comparison;
   }
+  if (current == precision_) {
+    return RunView::Precision;
+  }
   return RunView::Live;
 }
 
 void MainWindow::showView(RunView view) { presenter_->setView(view); }
 
-void MainWindow::flushPlots() { plots_->flush(); }
+void MainWindow::flushPlots() {
+  plots_->flush();
+  precision_->flush();
+}
 
 int MainWindow::scriptExitCode() const { return script_->exitCode(); }
 
@@ -360,6 +381,7 @@ bool MainWindow::openPath(const QString& dir) {
   }
   const QString caption = presenter_->runOpened(history);
   plots_->showHistory(history, caption);
+  precision_->showHistory(loadPrecisionHistory(history), contextFor(history));
   return true;
 }
 

@@ -22,6 +22,7 @@ namespace ampbench::ui {
 class ComparisonView;
 class DataPanel;
 class PlotsPanel;
+class PrecisionTab;
 class RunPanel;
 class RunsList;
 class ScriptDriver;
@@ -37,6 +38,7 @@ class MainWindow : public QMainWindow {
   DataPanel* dataPanel() const { return dataPanel_; }
   RunPanel* runPanel() const { return runPanel_; }
   PlotsPanel* plotsPanel() const { return plots_; }
+  PrecisionTab* precisionTab() const { return precision_; }
   ComparisonView* comparisonView() const { return comparison_; }
   RunsList* runsList() const { return runsList_; }
   TrainingController* controller() const { return controller_; }
@@ -85,6 +87,7 @@ class MainWindow : public QMainWindow {
   DataPanel* dataPanel_ = nullptr;
   RunPanel* runPanel_ = nullptr;
   PlotsPanel* plots_ = nullptr;
+  PrecisionTab* precision_ = nullptr;
   ComparisonView* comparison_ = nullptr;
   RunsList* runsList_ = nullptr;
   QTabWidget* tabs_ = nullptr;

@@ -130,6 +130,8 @@ void ScriptDriver::jobEnded() {
 bool ScriptDriver::takeScreenshot() {
   if (const auto view = viewFromName(options_.show); view && !options_.show.isEmpty()) {
     window_->showView(*view);
+    // A tab brought to the front is laid out by posted events: let them run before the grab.
+    QApplication::processEvents(QEventLoop::ExcludeUserInputEvents);
   }
   window_->flushPlots();
   return window_->saveScreenshot(options_.screenshot);
