@@ -5,10 +5,13 @@
 #include "ui/ExportDialog.h"
 #include "ui/Format.h"
 #include "ui/HardwareText.h"
+#include "ui/PlotView.h"
 #include "ui/PlotsPanel.h"
+#include "ui/PrecisionTab.h"
 #include "ui/RunFiles.h"
 #include "ui/RunPanel.h"
 #include "ui/RunsList.h"
+#include "ui/ScriptDriver.h"
 #include "ui/Tooltips.h"
 #include "ui/TrainingController.h"
 
@@ -29,7 +32,6 @@
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <QTimer>
 #include <QToolBar>
 #include <QVBoxLayout>
 
@@ -40,48 +42,12 @@
 static void initAmpbenchResources() { Q_INIT_RESOURCE(ampbench); }
 
 namespace ampbench::ui {
-namespace {
 
-constexpr int kStatusIntervalMs = 200;  // status bar text refresh during a run
-
-QString statusName(ampbench::RunStatus s) {
-  switch (s) {
-    case ampbench::RunStatus::Finished:
-      return QObject::tr("finished");
-    case ampbench::RunStatus::Cancelled:
-      return QObject::tr("stopped");
-    case ampbench::RunStatus::Diverged:
-      return QObject::tr("diverged");
-    case ampbench::RunStatus::Failed:
-      return QObject::tr("failed");
-  }
-  return QObject::tr("unknown");
-}
-
-RunEntry entryFromHistory(const RunHistory& h, const QString& status) {
-  RunEntry e;
-  e.dir = h.runDir;
-  e.mode = runModeName(h);
-  e.status = status;
-  for (auto it = h.epochs.crbegin(); it != h.epochs.crend(); ++it) {
-    if (it->validated) {
-      e.valAccuracy = it->val.accuracy;
-      e.valAuc = it->val.auc;
-      break;
-    }
-  }
-  if (!h.epochs.isEmpty()) {
-    e.imagesPerSecond = h.epochs.back().imagesPerSecond;
-  }
-  return e;
-}
-
-}  // namespace
-
-MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWindow(parent), script_(script) {
+MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWindow(parent) {
   initAmpbenchResources();
   setWindowIcon(QIcon(QStringLiteral(":/icons/ampbench.svg")));
   controller_ = new TrainingController(this);
+  presenter_ = new RunsPresenter(this);
 
   // Left: data and run settings (scrollable), runs list below.
   auto* settingsColumn = new QWidget;
@@ -104,7 +70,7 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   left->setStretchFactor(0, 4);
   left->setStretchFactor(1, 1);
 
-  // Right: banner for problems, then the live plots and the comparison as tabs.
+  // Right: banner for problems, then the live plots, the precision view and the comparison as tabs.
   auto* right = new QWidget;
   auto* rightLayout = new QVBoxLayout(right);
   rightLayout->setContentsMargins(0, 0, 0, 0);
@@ -116,11 +82,19 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   rightLayout->addWidget(banner_);
   tabs_ = new QTabWidget(right);
   plots_ = new PlotsPanel(tabs_);
+  precision_ = new PrecisionTab(tabs_);
   comparison_ = new ComparisonView(tabs_);
   tabs_->addTab(plots_, QIcon(QStringLiteral(":/icons/train.svg")), tr("Live plots"));
+  tabs_->addTab(precision_, QIcon(QStringLiteral(":/icons/precision.svg")), tr("Precision"));
   tabs_->addTab(comparison_, QIcon(QStringLiteral(":/icons/compare.svg")), tr("FP32 vs mixed"));
   tabs_->setTabToolTip(0, tr("The current (or reopened) run, live."));
-  tabs_->setTabToolTip(1, QString::fromUtf8(tips::kCompare));
+  tabs_->setTabToolTip(1, tr("What FP16 / BF16 would do to this run's gradients and updates, layer by layer, "
+                             "from statistics sampled every N steps."));
+  tabs_->setTabToolTip(2, QString::fromUtf8(tips::kCompare));
+  // The overflow timeline spans the same steps as the loss-scale plot.
+  precision_->setStepRange(plots_->scalePlot()->xAxis->range());
+  connect(plots_->scalePlot()->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), precision_,
+          &PrecisionTab::setStepRange);
   rightLayout->addWidget(tabs_, 1);
 
   splitter_ = new QSplitter(Qt::Horizontal);
@@ -142,6 +116,7 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
 
   buildMenus();
   connectController();
+  connectPresenter();
 
   connect(dataPanel_, &DataPanel::dataUsableChanged, runPanel_, &RunPanel::setDataUsable);
   connect(runPanel_, &RunPanel::trainRequested, this, &MainWindow::startTraining);
@@ -151,52 +126,14 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   connect(runsList_, &RunsList::comparisonActivated, this, &MainWindow::openPath);
 
   QSettings settings;
-  if (script_.windowSize.isValid()) {
-    resize(script_.windowSize);
+  if (script.windowSize.isValid()) {
+    resize(script.windowSize);
   } else if (!restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray())) {
     resize(1440, 900);
   }
   splitter_->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());
-  setRunState(tr("idle"));
-
-  // Scripted mode: settings from the command line, then start once the data is scanned.
-  if (script_.scripted()) {
-    confirmClose_ = false;
-    runPanel_->setPersistent(false);
-  }
-  if (!script_.precision.isEmpty()) {
-    runPanel_->setPrecisionName(script_.precision);
-  }
-  if (script_.model.size() > 0 || script_.epochs > 0 || script_.batchSize > 0 || script_.imageSize > 0 ||
-      script_.lr > 0 || script_.seed >= 0 || script_.limit >= 0 || script_.initScale > 0 || script_.growthInterval > 0) {
-    ampbench::RunConfig c = runPanel_->config();
-    if (!script_.model.isEmpty()) {
-      c.model = script_.model.toStdString();
-    }
-    c.epochs = script_.epochs > 0 ? script_.epochs : c.epochs;
-    c.batchSize = script_.batchSize > 0 ? script_.batchSize : c.batchSize;
-    c.imageSize = script_.imageSize > 0 ? script_.imageSize : c.imageSize;
-    c.lr = script_.lr > 0 ? script_.lr : c.lr;
-    c.seed = script_.seed >= 0 ? static_cast<uint64_t>(script_.seed) : c.seed;
-    c.limitPerSplit = script_.limit >= 0 ? script_.limit : c.limitPerSplit;
-    c.scaler.initScale = script_.initScale > 0 ? script_.initScale : c.scaler.initScale;
-    c.scaler.growthInterval = script_.growthInterval > 0 ? script_.growthInterval : c.scaler.growthInterval;
-    runPanel_->setConfig(c);
-  }
-  connect(dataPanel_, &DataPanel::scanFinished, this, &MainWindow::scriptedStart);
-  if (!script_.data.isEmpty()) {
-    QTimer::singleShot(0, this, [this]() { dataPanel_->setDataPath(script_.data); });
-  }
-  if (!script_.open.isEmpty()) {
-    QTimer::singleShot(0, this, [this]() {
-      scriptExitCode_ = openPath(script_.open) ? 0 : 2;
-      if (script_.data.isEmpty()) {
-        QTimer::singleShot(300, this, &MainWindow::scriptedDone);
-      }  // else the screenshot waits for the data scan (scriptedStart)
-    });
-  } else if (script_.data.isEmpty() && script_.scripted()) {
-    QTimer::singleShot(500, this, &MainWindow::scriptedDone);
-  }
+  setWindowTitle(presenter_->windowTitle());
+  script_ = new ScriptDriver(script, this);
 }
 
 MainWindow::~MainWindow() = default;
@@ -267,155 +204,101 @@ void MainWindow::buildMenus() {
 
 void MainWindow::connectController() {
   TrainingController* c = controller_;
+  RunsPresenter* p = presenter_;
   connect(c, &TrainingController::busyChanged, runPanel_, &RunPanel::setBusy);
   connect(c, &TrainingController::busyChanged, progress_, &QWidget::setVisible);
-  connect(c, &TrainingController::dataProgress, this, [this](const ampbench::DataProgressEvent& e) {
-    if (e.total <= 0) {
-      // Still listing the folder: no total yet, so a busy bar and a count.
-      progress_->setRange(0, 0);
-      statusText_->setText(tr("Preparing data: %1, %2 image files found").arg(qs(e.phase)).arg(e.done));
-      return;
-    }
-    progress_->setRange(0, static_cast<int>(e.total));
-    progress_->setValue(static_cast<int>(e.done));
-    progress_->setFormat(tr("%1 %p%").arg(qs(e.phase)));
-    statusText_->setText(tr("Preparing data: %1 %2 of %3").arg(qs(e.phase)).arg(e.done).arg(e.total));
-  });
+  connect(c, &TrainingController::dataProgress, p, &RunsPresenter::dataProgress);
   connect(c, &TrainingController::runStarted, this, [this](const ampbench::RunStartedEvent& e) {
-    currentRunDir_ = qs(e.runDir);
-    totalSteps_ = e.totalSteps;
-    epochs_ = e.config.epochs;
     plots_->startRun(e);
-    tabs_->setCurrentWidget(plots_);
-    progress_->setRange(0, static_cast<int>(std::max<int64_t>(totalSteps_, 1)));
-    progress_->setValue(0);
-    progress_->setFormat(QStringLiteral("%p%"));
-    RunEntry entry;
-    entry.dir = currentRunDir_;
-    entry.mode = qs(ampbench::toString(e.config.precision));
-    entry.status = tr("running");
-    runsList_->upsert(entry);
-    statusClock_.invalidate();
-    setRunState(compareLabel_.isEmpty() ? tr("training") : tr("comparing, %1").arg(compareLabel_));
+    precision_->startRun(e);
+    presenter_->runStarted(e);
   });
   connect(c, &TrainingController::stepDone, this, [this](const ampbench::StepEvent& e) {
     plots_->addStep(e);
-    updateStatus(e, false);
+    presenter_->step(e);
   });
-  connect(c, &TrainingController::epochDone, this, [this](const ampbench::EpochEvent& e) {
-    plots_->addEpoch(e);
-    if (script_.screenshotAtEpoch > 0 && e.epoch == script_.screenshotAtEpoch && !screenshotTaken_ &&
-        !script_.screenshot.isEmpty()) {
-      plots_->flush();
-      screenshotTaken_ = saveScreenshot(script_.screenshot);
-    }
-  });
+  connect(c, &TrainingController::epochDone, plots_, &PlotsPanel::addEpoch);
+  connect(c, &TrainingController::precisionStats, precision_, &PrecisionTab::addStats);
+  connect(c, &TrainingController::overflowAttributed, precision_, &PrecisionTab::addOverflow);
   connect(c, &TrainingController::runEnded, this, [this](const ampbench::RunSummary& s) {
-    lastRunDir_ = s.runDir.empty() ? currentRunDir_ : qs(s.runDir);
-    RunEntry entry;
-    entry.dir = lastRunDir_;
-    entry.mode = qs(ampbench::toString(s.precision.requested));
-    const QString ended = s.outOfMemory ? tr("out of memory") : statusName(s.status);
-    entry.status = ended;
-    if (s.hasFinalMetrics) {
-      entry.valAccuracy = s.finalVal.accuracy;
-      entry.valAuc = s.finalVal.auc;
-    }
-    entry.imagesPerSecond = s.imagesPerSecond;
-    runsList_->upsert(entry);
     plots_->flush();
-    if (s.status != ampbench::RunStatus::Finished && !s.message.empty()) {
-      showBanner(qs(s.message), s.status != ampbench::RunStatus::Cancelled);
-    }
-    statusText_->setText(tr("Run %1: %2 epochs, %3, %4")
-                             .arg(ended)
-                             .arg(s.epochsCompleted)
-                             .arg(s.hasFinalMetrics ? tr("validation accuracy %1").arg(formatPercent(s.finalVal.accuracy))
-                                                    : tr("no final evaluation"))
-                             .arg(formatRate(s.imagesPerSecond)));
-    setRunState(ended);
-    if (s.status != ampbench::RunStatus::Finished) {
-      scriptExitCode_ = 1;
-    }
+    precision_->flush();
+    presenter_->runEnded(s);
   });
-  connect(c, &TrainingController::compareModeStarted, this, [this](int index, int count, const QString& mode) {
-    compareLabel_ = tr("run %1 of %2 (%3)").arg(index + 1).arg(count).arg(modeDisplayName(mode));
-  });
+  connect(c, &TrainingController::compareModeStarted, p, &RunsPresenter::compareModeStarted);
   connect(c, &TrainingController::comparisonDone, this, [this](const ampbench::ComparisonSummary& s) {
     QVector<RunHistory> histories;
     for (const auto& run : s.runs) {
       histories.push_back(loadRunHistory(qs(run.runDir)));
     }
     comparison_->showComparison(s, histories);
-    tabs_->setCurrentWidget(comparison_);
-    RunEntry entry;
-    entry.dir = qs(s.outDir);
-    entry.comparison = true;
-    QStringList modes;
-    for (const auto& m : s.modeNames) {
-      modes << qs(m);
-    }
-    entry.mode = modes.join(tr(" vs "));
-    entry.status = s.status == ampbench::RunStatus::Finished ? tr("finished") : statusName(s.status);
-    runsList_->upsert(entry);
-    statusText_->setText(comparison_->verdict());
+    presenter_->comparisonShown(s, comparison_->verdict());
   });
-  connect(c, &TrainingController::failed, this, [this](const QString& message, bool userFixable) {
-    showBanner(userFixable ? message : tr("The run failed: %1").arg(message), true);
-    setRunState(tr("failed"));
-    scriptExitCode_ = userFixable ? 2 : 1;
-    if (script_.scripted()) {
-      std::fprintf(stderr, "ampbench: %s\n", message.toLocal8Bit().constData());
+  connect(c, &TrainingController::failed, p, &RunsPresenter::jobFailed);
+  connect(c, &TrainingController::jobEnded, p, &RunsPresenter::jobEnded);
+}
+
+void MainWindow::connectPresenter() {
+  RunsPresenter* p = presenter_;
+  connect(p, &RunsPresenter::stateChanged, this, [this]() { setWindowTitle(presenter_->windowTitle()); });
+  connect(p, &RunsPresenter::statusTextChanged, statusText_, &QLabel::setText);
+  connect(p, &RunsPresenter::progressChanged, this, [this](int value, int maximum, const QString& format) {
+    progress_->setRange(0, maximum);
+    progress_->setValue(value);
+    progress_->setFormat(format);
+  });
+  connect(p, &RunsPresenter::bannerChanged, this, &MainWindow::setBanner);
+  connect(p, &RunsPresenter::runUpserted, runsList_, &RunsList::upsert);
+  connect(p, &RunsPresenter::viewRequested, this, [this](RunView view) {
+    switch (view) {
+      case RunView::Live:
+        tabs_->setCurrentWidget(plots_);
+        break;
+      case RunView::Comparison:
+        tabs_->setCurrentWidget(comparison_);
+        break;
+      case RunView::Precision:
+        tabs_->setCurrentWidget(precision_);
+        break;
     }
   });
-  connect(c, &TrainingController::jobEnded, this, [this]() {
-    compareLabel_.clear();
-    if (script_.scripted() && scriptStarted_) {
-      // Let the last replot land before the screenshot.
-      QTimer::singleShot(300, this, &MainWindow::scriptedDone);
+  connect(tabs_, &QTabWidget::currentChanged, this, [this]() {
+    // A tab the user picks is the view from now on (the presenter's view follows it).
+    const RunView view = currentView();
+    if (view != presenter_->view()) {
+      presenter_->setView(view);
     }
   });
 }
 
+RunView MainWindow::currentView() const {
+  QWidget* current = tabs_->currentWidget();
+  if (current == comparison_) {
+    return RunView::Comparison;
+  }
+  if (current == precision_) {
+    return RunView::Precision;
+  }
+  return RunView::Live;
+}
+
+void MainWindow::showView(RunView view) { presenter_->setView(view); }
+
+void MainWindow::flushPlots() {
+  plots_->flush();
+  precision_->flush();
+}
+
+int MainWindow::scriptExitCode() const { return script_->exitCode(); }
+
 QString MainWindow::bannerText() const { return banner_->isVisible() ? banner_->text() : QString(); }
 
-void MainWindow::showBanner(const QString& text, bool error) {
+void MainWindow::setBanner(const QString& text, bool error) {
   banner_->setText(text);
   banner_->setStyleSheet(error ? QStringLiteral("QLabel { color: #a40000; background: #fdecea; border: 1px solid #f5c2bd; "
                                                 "padding: 6px; }")
                                : QStringLiteral("QLabel { background: #fff4d6; border: 1px solid #f0d48a; padding: 6px; }"));
   banner_->setVisible(!text.isEmpty());
-}
-
-void MainWindow::setRunState(const QString& state) {
-  runState_ = state;
-  setWindowTitle(tr("AmpBench — %1").arg(state));
-}
-
-void MainWindow::updateStatus(const ampbench::StepEvent& e, bool force) {
-  if (!force && statusClock_.isValid() && statusClock_.elapsed() < kStatusIntervalMs) {
-    return;
-  }
-  statusClock_.start();
-  progress_->setValue(static_cast<int>(e.step));
-  const double remaining = e.step > 0 && totalSteps_ > e.step
-                               ? e.elapsedSeconds / static_cast<double>(e.step) * static_cast<double>(totalSteps_ - e.step)
-                               : 0.0;
-  QString text = tr("Epoch %1/%2 · step %3/%4 · ETA %5 · %6")
-                     .arg(e.epoch)
-                     .arg(epochs_)
-                     .arg(e.step)
-                     .arg(totalSteps_)
-                     .arg(formatDuration(remaining), formatRate(e.imagesPerSecond));
-  if (!compareLabel_.isEmpty()) {
-    text = tr("Comparison %1 · %2").arg(compareLabel_, text);
-  }
-  statusText_->setText(text);
-  const QString state = compareLabel_.isEmpty() ? tr("training, epoch %1/%2").arg(e.epoch).arg(epochs_)
-                                                : tr("comparing, %1, epoch %2/%3").arg(compareLabel_).arg(e.epoch).arg(epochs_);
-  if (state != runState_) {
-    setRunState(state);
-  }
 }
 
 QString MainWindow::newOutDir(const QString& label) const {
@@ -434,7 +317,7 @@ QString MainWindow::newOutDir(const QString& label) const {
 ampbench::RunConfig MainWindow::configForRun(const QString& label) const {
   ampbench::RunConfig c = runPanel_->config();
   c.dataPath = dataPanel_->dataPath().toStdString();
-  c.outDir = (script_.out.isEmpty() ? newOutDir(label) : script_.out).toStdString();
+  c.outDir = (runDirOverride_.isEmpty() ? newOutDir(label) : runDirOverride_).toStdString();
   return c;
 }
 
@@ -442,16 +325,16 @@ bool MainWindow::startTraining() {
   if (controller_->isBusy() || !dataPanel_->isUsable()) {
     return false;
   }
-  showBanner(QString(), false);
+  presenter_->showBanner(QString(), false);
   try {
     ampbench::RunConfig c = runPanel_->config();
     const ampbench::RunConfig config =
         configForRun(QStringLiteral("%1-%2").arg(qs(c.model), qs(ampbench::toString(c.precision))));
     ampbench::validateConfig(config);
-    setRunState(tr("starting"));
+    presenter_->trainingRequested();
     return controller_->startTraining(config);
   } catch (const std::exception& e) {
-    showBanner(QString::fromStdString(e.what()), true);
+    presenter_->startRefused(QString::fromStdString(e.what()));
     return false;
   }
 }
@@ -460,8 +343,8 @@ bool MainWindow::startComparison() {
   if (controller_->isBusy() || !dataPanel_->isUsable()) {
     return false;
   }
-  showBanner(QString(), false);
-  QStringList modes = script_.modes;
+  presenter_->showBanner(QString(), false);
+  QStringList modes = comparisonModes_;
   if (modes.isEmpty()) {
     modes = {QStringLiteral("fp32"), runPanel_->mixedModeName()};
   }
@@ -472,11 +355,10 @@ bool MainWindow::startComparison() {
     for (const QString& m : modes) {
       typed.push_back(ampbench::parsePrecision(m.toStdString()));
     }
-    compareLabel_ = tr("run 1 of %1").arg(modes.size());
-    setRunState(tr("comparing"));
+    presenter_->comparisonRequested(static_cast<int>(modes.size()));
     return controller_->startComparison(config, typed);
   } catch (const std::exception& e) {
-    showBanner(QString::fromStdString(e.what()), true);
+    presenter_->startRefused(QString::fromStdString(e.what()));
     return false;
   }
 }
@@ -484,8 +366,7 @@ bool MainWindow::startComparison() {
 void MainWindow::stop() {
   if (controller_->isBusy()) {
     controller_->cancel();
-    setRunState(tr("stopping"));
-    statusText_->setText(tr("Stopping after the current step…"));
+    presenter_->stopRequested();
   }
 }
 
@@ -493,41 +374,26 @@ bool MainWindow::openPath(const QString& dir) {
   if (isComparisonDir(dir)) {
     QString error;
     if (!comparison_->openDir(dir, &error)) {
-      showBanner(error, true);
+      presenter_->openFailed(error);
       return false;
     }
-    RunEntry entry;
-    entry.dir = dir;
-    entry.comparison = true;
-    entry.mode = tr("comparison");
-    entry.status = tr("on disk");
-    runsList_->upsert(entry);
-    tabs_->setCurrentWidget(comparison_);
-    showBanner(QString(), false);
+    presenter_->comparisonOpened(dir);
     return true;
   }
   const RunHistory history = loadRunHistory(dir);
   if (!history.isValid()) {
-    showBanner(history.error + tr(" Open a folder that holds a run (steps.csv, epochs.csv) or a comparison "
-                                  "(comparison.json)."),
-               true);
+    presenter_->openFailed(history.error + tr(" Open a folder that holds a run (steps.csv, epochs.csv) or a comparison "
+                                              "(comparison.json)."));
     return false;
   }
-  QString caption = tr("<b>%1</b> · reopened from %2").arg(modeDisplayName(runModeName(history)).toHtmlEscaped(),
-                                                           QDir::toNativeSeparators(history.runDir).toHtmlEscaped());
-  if (history.config) {
-    caption += tr(" · %1 · batch %2 · %3 px").arg(qs(history.config->model)).arg(history.config->batchSize).arg(history.config->imageSize);
-  }
+  const QString caption = presenter_->runOpened(history);
   plots_->showHistory(history, caption);
-  runsList_->upsert(entryFromHistory(history, tr("on disk")));
-  lastRunDir_ = history.runDir;
-  tabs_->setCurrentWidget(plots_);
-  showBanner(QString(), false);
+  precision_->showHistory(loadPrecisionHistory(history), contextFor(history));
   return true;
 }
 
 void MainWindow::openWithDialog() {
-  const QString dir = QFileDialog::getExistingDirectory(this, tr("Open a run or comparison directory"), lastRunDir_);
+  const QString dir = QFileDialog::getExistingDirectory(this, tr("Open a run or comparison directory"), lastRunDir());
   if (!dir.isEmpty()) {
     openPath(dir);
   }
@@ -536,10 +402,10 @@ void MainWindow::openWithDialog() {
 void MainWindow::exportModel() {
   QString dir = runsList_->selectedDir();
   if (dir.isEmpty() || isComparisonDir(dir)) {
-    dir = lastRunDir_;
+    dir = lastRunDir();
   }
   if (dir.isEmpty() || !QFileInfo(dir).isDir()) {
-    showBanner(tr("Nothing to export yet: train a model (or open a run directory) first."), false);
+    presenter_->showBanner(tr("Nothing to export yet: train a model (or open a run directory) first."), false);
     return;
   }
   ExportDialog dialog(dir, this);
@@ -555,47 +421,6 @@ bool MainWindow::saveScreenshot(const QString& path) {
   return ok;
 }
 
-void MainWindow::scriptedStart(bool usable) {
-  if (!script_.scripted() || scriptStarted_) {
-    return;
-  }
-  if (!script_.open.isEmpty()) {
-    scriptStarted_ = true;
-    QTimer::singleShot(300, this, &MainWindow::scriptedDone);
-    return;
-  }
-  scriptStarted_ = true;
-  if (!script_.start) {
-    // Only a screenshot of the scanned data was asked for.
-    scriptExitCode_ = usable ? 0 : 2;
-    QTimer::singleShot(300, this, &MainWindow::scriptedDone);
-    return;
-  }
-  bool started = false;
-  if (usable) {
-    started = script_.compare ? startComparison() : startTraining();
-  } else {
-    std::fprintf(stderr, "ampbench: %s\n", dataPanel_->problem().toLocal8Bit().constData());
-  }
-  if (!started) {
-    scriptExitCode_ = 2;
-    QTimer::singleShot(300, this, &MainWindow::scriptedDone);
-  }
-}
-
-void MainWindow::scriptedDone() {
-  if (!script_.screenshot.isEmpty() && !screenshotTaken_) {
-    plots_->flush();
-    screenshotTaken_ = saveScreenshot(script_.screenshot);
-    if (!screenshotTaken_) {
-      scriptExitCode_ = 1;
-    }
-  }
-  if (script_.exitWhenDone) {
-    QApplication::exit(scriptExitCode_);
-  }
-}
-
 void MainWindow::closeEvent(QCloseEvent* event) {
   if (controller_->isBusy()) {
     if (confirmClose_) {
@@ -608,7 +433,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
         return;
       }
     }
-    setRunState(tr("stopping"));
+    presenter_->closing();
     controller_->cancelAndWait();
   }
   QSettings settings;

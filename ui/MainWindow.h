@@ -1,15 +1,16 @@
 #pragma once
-// The main window: composes the panels, owns the TrainingController, and wires events
-// to them. Status bar progress (epoch, step, ETA, images/s), window title with the run
-// state, menus, and the scripted mode (start, screenshot, exit) live here; everything
-// else belongs to the panels.
+// The main window: lays out the panels, owns the TrainingController, and wires its
+// events to the panels and to the RunsPresenter (which decides run states, titles,
+// status-bar text and the view in front). Menus and the status bar live here; the
+// scripted mode is the ScriptDriver's.
 
 #include "ui/QtTypes.h"
+#include "ui/RunsPresenter.h"
 #include "ui/ScriptOptions.h"
 
-#include <QElapsedTimer>
 #include <QMainWindow>
 #include <QString>
+#include <QStringList>
 
 class QLabel;
 class QProgressBar;
@@ -21,8 +22,10 @@ namespace ampbench::ui {
 class ComparisonView;
 class DataPanel;
 class PlotsPanel;
+class PrecisionTab;
 class RunPanel;
 class RunsList;
+class ScriptDriver;
 class TrainingController;
 
 class MainWindow : public QMainWindow {
@@ -35,16 +38,24 @@ class MainWindow : public QMainWindow {
   DataPanel* dataPanel() const { return dataPanel_; }
   RunPanel* runPanel() const { return runPanel_; }
   PlotsPanel* plotsPanel() const { return plots_; }
+  PrecisionTab* precisionTab() const { return precision_; }
   ComparisonView* comparisonView() const { return comparison_; }
   RunsList* runsList() const { return runsList_; }
   TrainingController* controller() const { return controller_; }
-  QString lastRunDir() const { return lastRunDir_; }
+  RunsPresenter* presenter() const { return presenter_; }
+  ScriptDriver* scriptDriver() const { return script_; }
+  QString lastRunDir() const { return presenter_->lastRunDir(); }
   QString bannerText() const;
   // Exit code of the scripted mode: 0 finished, 1 failed/cancelled, 2 bad input.
-  int scriptExitCode() const { return scriptExitCode_; }
+  int scriptExitCode() const;
+  RunView currentView() const;
 
   // Closing during a run asks first; tests and the scripted mode switch that off.
   void setConfirmClose(bool confirm) { confirmClose_ = confirm; }
+  // Runs go here instead of a new folder under the runs root (empty: the default).
+  void setRunDirOverride(const QString& dir) { runDirOverride_ = dir; }
+  // Modes a comparison runs (empty: fp32 and the run panel's mixed format).
+  void setComparisonModes(const QStringList& modes) { comparisonModes_ = modes; }
 
  public Q_SLOTS:
   bool startTraining();
@@ -54,6 +65,9 @@ class MainWindow : public QMainWindow {
   bool openPath(const QString& dir);
   void openWithDialog();
   void exportModel();
+  void showView(ampbench::ui::RunView view);
+  // Applies pending plot data now (screenshots).
+  void flushPlots();
   bool saveScreenshot(const QString& path);
 
  protected:
@@ -62,19 +76,18 @@ class MainWindow : public QMainWindow {
  private:
   void buildMenus();
   void connectController();
-  void setRunState(const QString& state);
-  void showBanner(const QString& text, bool error);
-  void updateStatus(const ampbench::StepEvent& e, bool force);
+  void connectPresenter();
+  void setBanner(const QString& text, bool error);
   ampbench::RunConfig configForRun(const QString& label) const;
   QString newOutDir(const QString& label) const;
-  void scriptedStart(bool usable);
-  void scriptedDone();
 
-  ScriptOptions script_;
+  RunsPresenter* presenter_ = nullptr;
+  ScriptDriver* script_ = nullptr;
   TrainingController* controller_ = nullptr;
   DataPanel* dataPanel_ = nullptr;
   RunPanel* runPanel_ = nullptr;
   PlotsPanel* plots_ = nullptr;
+  PrecisionTab* precision_ = nullptr;
   ComparisonView* comparison_ = nullptr;
   RunsList* runsList_ = nullptr;
   QTabWidget* tabs_ = nullptr;
@@ -83,17 +96,9 @@ class MainWindow : public QMainWindow {
   QProgressBar* progress_ = nullptr;
   QLabel* statusText_ = nullptr;
 
-  QString runState_;
-  QString currentRunDir_;
-  QString lastRunDir_;
-  QString compareLabel_;  // "run 1 of 2 (FP32)" during a comparison
-  int64_t totalSteps_ = 0;
-  int64_t epochs_ = 0;
-  QElapsedTimer statusClock_;
+  QString runDirOverride_;
+  QStringList comparisonModes_;
   bool confirmClose_ = true;
-  bool scriptStarted_ = false;
-  bool screenshotTaken_ = false;
-  int scriptExitCode_ = 0;
 };
 
 }  // namespace ampbench::ui

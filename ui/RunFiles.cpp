@@ -1,13 +1,19 @@
 #include "ui/RunFiles.h"
 
+#include "ui/PrecisionData.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QHash>
+#include <QMap>
 #include <QTextStream>
 
+#include <algorithm>
+#include <cmath>
 #include <exception>
 #include <functional>
+#include <limits>
 
 namespace ampbench::ui {
 namespace {
@@ -111,6 +117,222 @@ QString runModeName(const RunHistory& history) {
     return QString::fromStdString(ampbench::toString(history.config->precision));
   }
   return QFileInfo(history.runDir).fileName();
+}
+
+}  // namespace ampbench::ui
+
+namespace ampbench::ui {
+namespace {
+
+// "inf", "-inf", "nan" as the engine writes non-finite values; other text through toDouble.
+bool parseNumber(const QString& text, double* out) {
+  const QString t = text.trimmed().toLower();
+  if (t == QLatin1String("inf") || t == QLatin1String("+inf") || t == QLatin1String("infinity")) {
+    *out = std::numeric_limits<double>::infinity();
+    return true;
+  }
+  if (t == QLatin1String("-inf") || t == QLatin1String("-infinity")) {
+    *out = -std::numeric_limits<double>::infinity();
+    return true;
+  }
+  if (t == QLatin1String("nan") || t == QLatin1String("-nan")) {
+    *out = std::numeric_limits<double>::quiet_NaN();
+    return true;
+  }
+  bool ok = false;
+  *out = t.toDouble(&ok);
+  return ok;
+}
+
+bool parseStep(const QString& text, int64_t* out) {
+  bool ok = false;
+  *out = text.trimmed().toLongLong(&ok);
+  return ok && *out >= 0;
+}
+
+// Stores one statistic of grad_stats.csv in `t`; false for a name it does not know or
+// a value that cannot be one (negative counts, non-finite shares, bins off the axis).
+bool applyStatistic(ampbench::TensorPrecisionStats* t, QString name, double v) {
+  const bool scaled = name.endsWith(QLatin1String("_scaled"));
+  if (scaled) {
+    name.chop(7);
+  }
+  ampbench::Log2Histogram& h = scaled ? t->scaled : t->unscaled;
+  auto count = [v](int64_t* target) {
+    if (!std::isfinite(v) || v < 0) {
+      return false;
+    }
+    *target = static_cast<int64_t>(std::llround(v));
+    return true;
+  };
+  if (name.startsWith(QLatin1String("log2_bin_"))) {
+    const QString bin = name.mid(9);
+    if (bin == QLatin1String("below")) {
+      return count(&h.below);
+    }
+    if (bin == QLatin1String("above")) {
+      return count(&h.above);
+    }
+    bool ok = false;
+    const int k = bin.toInt(&ok);
+    if (!ok || k < ampbench::kLog2MinExp || k >= ampbench::kLog2MaxExp) {
+      return false;
+    }
+    return count(&h.bins[static_cast<size_t>(k - ampbench::kLog2MinExp)]);
+  }
+  if (name == QLatin1String("zero_count")) {
+    return count(&h.zeros);
+  }
+  if (name == QLatin1String("inf_count")) {
+    return count(&h.infs);
+  }
+  if (name == QLatin1String("nan_count")) {
+    return count(&h.nans);
+  }
+  if (!std::isfinite(v) || v < 0 || v > 1) {
+    return false;  // every remaining statistic is a share
+  }
+  static const QHash<QString, double ampbench::FormatShares::*> kShareField{
+      {QStringLiteral("underflow_share"), &ampbench::FormatShares::underflow},
+      {QStringLiteral("subnormal_share"), &ampbench::FormatShares::subnormal},
+      {QStringLiteral("overflow_share"), &ampbench::FormatShares::overflow}};
+  for (const char* format : {"fp16_", "bf16_"}) {
+    if (name.startsWith(QLatin1String(format))) {
+      const auto field = kShareField.value(name.mid(5), nullptr);
+      if (!field) {
+        return false;
+      }
+      const bool fp16 = format[0] == 'f';
+      ampbench::FormatShares& s = fp16 ? (scaled ? t->fp16Scaled : t->fp16) : (scaled ? t->bf16Scaled : t->bf16);
+      s.*field = v;
+      return true;
+    }
+  }
+  if (scaled) {
+    return false;  // the shares below have no scaled variant
+  }
+  if (name == QLatin1String("zero_share")) {
+    t->zeroShare = v;
+  } else if (name == QLatin1String("update_lost_share_fp16")) {
+    t->updateLostShareFp16 = v;
+  } else if (name == QLatin1String("update_lost_share_bf16")) {
+    t->updateLostShareBf16 = v;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The steps.csv row in effect at `step`: the last one at or before it.
+const ampbench::StepEvent* stepAtOrBefore(const QVector<ampbench::StepEvent>& steps, int64_t step) {
+  auto it = std::upper_bound(steps.begin(), steps.end(), step,
+                             [](int64_t s, const ampbench::StepEvent& e) { return s < e.step; });
+  return it == steps.begin() ? nullptr : &*(it - 1);
+}
+
+}  // namespace
+
+PrecisionHistory readPrecisionFiles(const QString& gradStatsCsv, const QString& overflowsCsv,
+                                    const QVector<ampbench::StepEvent>& stepsIn) {
+  PrecisionHistory out;
+  QVector<ampbench::StepEvent> steps = stepsIn;
+  std::sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
+
+  QFile stats(gradStatsCsv);
+  if (stats.open(QIODevice::ReadOnly | QIODevice::Text)) {
+    out.haveStats = true;
+    QMap<int64_t, ampbench::PrecisionStatsEvent> byStep;
+    QHash<int64_t, QHash<QString, size_t>> tensorIndex;  // step -> "layer\nkind" -> index
+    QTextStream in(&stats);
+    const QString header = in.readLine().trimmed();
+    if (header != QLatin1String("step,layer,kind,statistic,value")) {
+      out.skippedRows += 1;  // a file without the header still has its rows read
+      in.seek(0);
+    }
+    while (!in.atEnd()) {
+      const QString line = in.readLine().trimmed();
+      if (line.isEmpty()) {
+        continue;
+      }
+      const QStringList cells = line.split(QLatin1Char(','));
+      int64_t step = 0;
+      double value = 0.0;
+      if (cells.size() != 5 || !parseStep(cells[0], &step) || cells[1].trimmed().isEmpty() ||
+          cells[2].trimmed().isEmpty() || !parseNumber(cells[4], &value)) {
+        out.skippedRows += 1;
+        continue;
+      }
+      const QString layer = cells[1].trimmed();
+      const QString kind = cells[2].trimmed();
+      ampbench::PrecisionStatsEvent& e = byStep[step];
+      e.step = step;
+      const QString key = layer + QLatin1Char('\n') + kind;
+      auto& index = tensorIndex[step];
+      ampbench::TensorPrecisionStats scratch;
+      ampbench::TensorPrecisionStats* t = &scratch;
+      if (index.contains(key)) {
+        t = &e.tensors[index.value(key)];
+      }
+      scratch.layer = layer.toStdString();
+      scratch.kind = kind.toStdString();
+      if (!applyStatistic(t, cells[3].trimmed(), value)) {
+        out.skippedRows += 1;
+        continue;
+      }
+      if (t == &scratch) {
+        index.insert(key, e.tensors.size());
+        e.tensors.push_back(scratch);
+      }
+    }
+    for (auto it = byStep.begin(); it != byStep.end(); ++it) {
+      ampbench::PrecisionStatsEvent e = it.value();
+      if (e.tensors.empty()) {
+        continue;
+      }
+      for (auto& t : e.tensors) {
+        t.count = histogramTotal(t.unscaled);
+      }
+      if (const ampbench::StepEvent* s = stepAtOrBefore(steps, e.step)) {
+        e.lossScale = s->lossScale > 0 ? s->lossScale : 1.0;
+        e.epoch = s->epoch;
+      }
+      out.samples.push_back(e);
+    }
+  }
+
+  QFile overflows(overflowsCsv);
+  if (overflows.open(QIODevice::ReadOnly | QIODevice::Text)) {
+    out.haveOverflows = true;
+    QTextStream in(&overflows);
+    if (in.readLine().trimmed() != QLatin1String("step,layer,kind,value")) {
+      out.skippedRows += 1;
+      in.seek(0);
+    }
+    while (!in.atEnd()) {
+      const QString line = in.readLine().trimmed();
+      if (line.isEmpty()) {
+        continue;
+      }
+      const QStringList cells = line.split(QLatin1Char(','));
+      ampbench::OverflowAttribution a;
+      if (cells.size() != 4 || !parseStep(cells[0], &a.step) || cells[1].trimmed().isEmpty() ||
+          !parseNumber(cells[3], &a.value)) {
+        out.skippedRows += 1;
+        continue;
+      }
+      a.layer = cells[1].trimmed().toStdString();
+      a.kind = cells[2].trimmed().toStdString();
+      out.overflows.push_back(a);
+    }
+    std::stable_sort(out.overflows.begin(), out.overflows.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
+  }
+  return out;
+}
+
+PrecisionHistory loadPrecisionHistory(const RunHistory& history) {
+  const QDir d(history.runDir);
+  return readPrecisionFiles(d.filePath(QStringLiteral("grad_stats.csv")), d.filePath(QStringLiteral("overflows.csv")),
+                            history.steps);
 }
 
 }  // namespace ampbench::ui

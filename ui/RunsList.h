@@ -3,6 +3,8 @@
 // mode, state and final metrics. Double-click redraws a run's plots from its files (or
 // restores a comparison view).
 
+#include "ui/RunEntry.h"
+
 #include <QString>
 #include <QWidget>
 
@@ -10,16 +12,6 @@ class QTreeWidget;
 class QTreeWidgetItem;
 
 namespace ampbench::ui {
-
-struct RunEntry {
-  QString dir;
-  QString mode;    // "fp32", "bf16"... or "fp32 vs bf16" for a comparison
-  QString status;  // "running", "finished", "cancelled", "diverged", "failed", "on disk"
-  double valAccuracy = -1.0;  // < 0: unknown
-  double valAuc = -1.0;
-  double imagesPerSecond = 0.0;
-  bool comparison = false;
-};
 
 class RunsList : public QWidget {
   Q_OBJECT

@@ -1,5 +1,7 @@
 #include "ui/ScriptOptions.h"
 
+#include "ui/RunsPresenter.h"
+
 #include <QCommandLineParser>
 #include <QObject>
 
@@ -31,12 +33,15 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   const QCommandLineOption compare(QStringLiteral("compare"), QObject::tr("Run the FP32 vs mixed comparison instead of one run."));
   const QCommandLineOption screenshot(QStringLiteral("screenshot"), QObject::tr("Save a PNG of the whole window when done."),
                                       QStringLiteral("FILE.png"));
+  const QCommandLineOption show(QStringLiteral("show"),
+                                QObject::tr("The view the screenshot captures: live, precision or comparison."),
+                                QStringLiteral("VIEW"));
   const QCommandLineOption shotEpoch(QStringLiteral("screenshot-at-epoch"),
                                      QObject::tr("Take the screenshot mid-run, after epoch N."), QStringLiteral("N"));
   const QCommandLineOption exitWhenDone(QStringLiteral("exit-when-done"), QObject::tr("Quit when the run (and screenshot) is done."));
   const QCommandLineOption windowSize(QStringLiteral("window-size"), QObject::tr("Window size, e.g. 1440x900."), QStringLiteral("WxH"));
   p.addOptions({data, precision, model, epochs, batch, image, lr, seed, limit, initScale, growth, out, modes, open, start, compare, screenshot,
-                shotEpoch, exitWhenDone, windowSize});
+                show, shotEpoch, exitWhenDone, windowSize});
   if (helpText) {
     *helpText = p.helpText();
   }
@@ -103,6 +108,11 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   o->start = p.isSet(start);
   o->compare = p.isSet(compare) || !o->modes.isEmpty();
   o->screenshot = p.value(screenshot);
+  o->show = p.value(show).trimmed().toLower();
+  if (p.isSet(show) && !viewFromName(o->show)) {
+    *error = QObject::tr("--show must be one of %1, got '%2'.").arg(viewNames().join(QStringLiteral(", ")), p.value(show));
+    return false;
+  }
   o->exitWhenDone = p.isSet(exitWhenDone);
   if (p.isSet(windowSize)) {
     const QStringList wh = p.value(windowSize).toLower().split(QLatin1Char('x'));

@@ -3,8 +3,8 @@
 //   ampbench --data DIR --precision MODE --model NAME --epochs N --start [--compare]
 //            [--screenshot FILE.png] [--exit-when-done]
 // plus --image-size, --batch-size, --lr, --seed, --limit, --init-scale, --growth-interval,
-// --out, --modes, --open DIR,
-// --screenshot-at-epoch N and --window-size WxH.
+// --out, --modes, --open DIR, --show live|precision|comparison (the view the screenshot
+// captures), --screenshot-at-epoch N and --window-size WxH.
 
 #include <QSize>
 #include <QString>
@@ -30,6 +30,7 @@ struct ScriptOptions {
   bool start = false;
   bool compare = false;
   QString screenshot;
+  QString show;               // "live", "precision", "comparison"; empty: the view the run or --open chose
   int screenshotAtEpoch = 0;  // > 0: take the screenshot mid-run, after this epoch
   bool exitWhenDone = false;
   QSize windowSize;           // fixed size for screenshots (default 1440x900 when one is asked)

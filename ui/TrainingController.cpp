@@ -19,6 +19,8 @@ void registerMetaTypes() {
   qRegisterMetaType<ampbench::EpochEvent>();
   qRegisterMetaType<ampbench::EvaluationEvent>();
   qRegisterMetaType<ampbench::CheckpointEvent>();
+  qRegisterMetaType<ampbench::PrecisionStatsEvent>();
+  qRegisterMetaType<ampbench::OverflowAttribution>();
   qRegisterMetaType<ampbench::RunSummary>();
   qRegisterMetaType<ampbench::ComparisonSummary>();
   qRegisterMetaType<ampbench::PrecisionMode>();
@@ -108,6 +110,8 @@ void TrainingController::onStep(const ampbench::StepEvent& e) { Q_EMIT stepDone(
 void TrainingController::onEpoch(const ampbench::EpochEvent& e) { Q_EMIT epochDone(e); }
 void TrainingController::onEvaluation(const ampbench::EvaluationEvent& e) { Q_EMIT evaluationDone(e); }
 void TrainingController::onCheckpoint(const ampbench::CheckpointEvent& e) { Q_EMIT checkpointSaved(e); }
+void TrainingController::onPrecisionStats(const ampbench::PrecisionStatsEvent& e) { Q_EMIT precisionStats(e); }
+void TrainingController::onOverflowAttribution(const ampbench::OverflowAttribution& a) { Q_EMIT overflowAttributed(a); }
 void TrainingController::onFinished(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }
 void TrainingController::onCancelled(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }
 void TrainingController::onFailed(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }

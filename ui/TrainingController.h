@@ -54,6 +54,10 @@ class TrainingController : public QObject, public ampbench::RunObserver {
   void epochDone(const ampbench::EpochEvent& event);
   void evaluationDone(const ampbench::EvaluationEvent& event);
   void checkpointSaved(const ampbench::CheckpointEvent& event);
+  // Sampled every RunConfig::gradStatsEvery steps, so not coalesced here: the Precision
+  // tab keeps the latest and redraws on its own timer.
+  void precisionStats(const ampbench::PrecisionStatsEvent& event);
+  void overflowAttributed(const ampbench::OverflowAttribution& attribution);
   // A run ended: Finished, Cancelled, Diverged or Failed (summary.status says which).
   void runEnded(const ampbench::RunSummary& summary);
   void compareModeStarted(int index, int count, const QString& mode);
@@ -71,6 +75,8 @@ class TrainingController : public QObject, public ampbench::RunObserver {
   void onEpoch(const ampbench::EpochEvent& e) override;
   void onEvaluation(const ampbench::EvaluationEvent& e) override;
   void onCheckpoint(const ampbench::CheckpointEvent& e) override;
+  void onPrecisionStats(const ampbench::PrecisionStatsEvent& e) override;
+  void onOverflowAttribution(const ampbench::OverflowAttribution& a) override;
   void onFinished(const ampbench::RunSummary& s) override;
   void onCancelled(const ampbench::RunSummary& s) override;
   void onFailed(const ampbench::RunSummary& s) override;

@@ -159,6 +159,58 @@ class TrainingControllerTest : public QObject {
     QSignalSpy ended(&controller, &TrainingController::jobEnded);
     QVERIFY(ended.wait(1000));
   }
+  void precisionStatisticsAndOverflowsCrossAsValuesInOrder() {
+    TrainingController controller;
+    QThread* gui = QThread::currentThread();
+    QStringList order;
+    bool onGui = true;
+    ampbench::PrecisionStatsEvent received;
+    connect(&controller, &TrainingController::stepDone, this,
+            [&](const ampbench::StepEvent& e) { order << QStringLiteral("s%1").arg(e.step); });
+    connect(&controller, &TrainingController::precisionStats, this, [&](const ampbench::PrecisionStatsEvent& e) {
+      order << QStringLiteral("p%1").arg(e.step);
+      onGui &= QThread::currentThread() == gui;
+      received = e;
+    });
+    connect(&controller, &TrainingController::overflowAttributed, this, [&](const ampbench::OverflowAttribution& a) {
+      order << QStringLiteral("o%1:%2").arg(a.step).arg(QString::fromStdString(a.layer));
+      onGui &= QThread::currentThread() == gui;
+    });
+    QSignalSpy ended(&controller, &TrainingController::jobEnded);
+    QVERIFY(controller.startJob(QStringLiteral("fake"), [](ampbench::RunObserver& o, const ampbench::CancelToken&) {
+      for (int64_t i = 1; i <= 4; ++i) {
+        ampbench::StepEvent s;
+        s.step = i;
+        o.onStep(s);
+        if (i == 2) {
+          ampbench::PrecisionStatsEvent e;
+          e.step = i;
+          e.lossScale = 1024;
+          ampbench::TensorPrecisionStats t;
+          t.layer = "fc.weight";
+          t.kind = "weight_grad";
+          t.fp16.underflow = 0.25;
+          t.unscaled.bins[3] = 7;
+          e.tensors.push_back(t);
+          o.onPrecisionStats(e);
+        }
+        if (i == 3) {
+          ampbench::OverflowAttribution a;
+          a.step = i;
+          a.layer = "layer3.0";
+          o.onOverflowAttribution(a);
+        }
+      }
+    }));
+    QVERIFY(ended.wait(10000));
+    QCOMPARE(order, (QStringList{QStringLiteral("s1"), QStringLiteral("s2"), QStringLiteral("p2"), QStringLiteral("s3"),
+                                 QStringLiteral("o3:layer3.0"), QStringLiteral("s4")}));
+    QVERIFY(onGui);
+    QCOMPARE(received.lossScale, 1024.0);
+    QCOMPARE(received.tensors.size(), size_t{1});
+    QCOMPARE(received.tensors[0].fp16.underflow, 0.25);
+    QCOMPARE(received.tensors[0].unscaled.bins[3], int64_t{7});
+  }
 };
 
 QTEST_GUILESS_MAIN(TrainingControllerTest)

@@ -13,6 +13,11 @@ namespace ampbench::uitest {
 void makeImageDataset(const QString& dir, const QStringList& classes, int perClass, int size,
                       const QStringList& splits = {QStringLiteral("train"), QStringLiteral("val")}, unsigned seed = 7);
 
+// A finished run directory with precision statistics, as the engine would leave it:
+// steps.csv, epochs.csv, config.json (fp16 or bf16), grad_stats.csv sampled every 100 of
+// 1000 steps over ten ResNet-like layers, and overflows.csv (three overflows; none in bf16).
+void writePrecisionRun(const QString& dir, bool bf16 = false);
+
 // Test-mode settings (QStandardPaths test mode) with everything cleared.
 void isolateSettings(const QString& organization);
 

@@ -28,4 +28,18 @@ set -e
 cat "$work/err.txt"
 test "$rc" -eq 2
 test -s "$work/err.txt"
+# --show precision: the Precision tab of a run reopened from its grad_stats.csv / overflows.csv.
+QT_QPA_PLATFORM=offscreen "$tool" make-precision-run "$work/precision-run"
+QT_QPA_PLATFORM=xcb xvfb-run -a -s '-screen 0 1600x1000x24' \
+  "$ampbench" --open "$work/precision-run" --show precision --screenshot "$work/precision.png" --window-size 1280x800 \
+  --exit-when-done
+QT_QPA_PLATFORM=offscreen "$tool" check-png "$work/precision.png" 1280 800
+# An unknown --show view is refused (exit 2) with the valid ones named.
+set +e
+QT_QPA_PLATFORM=offscreen "$ampbench" --open "$work/run" --show plots --exit-when-done 2>"$work/err.txt"
+rc=$?
+set -e
+cat "$work/err.txt"
+test "$rc" -eq 2
+grep -q "live, precision, comparison" "$work/err.txt"
 echo "scripted mode ok"

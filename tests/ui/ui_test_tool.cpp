@@ -1,5 +1,6 @@
 // Helper for the scripted-mode test (scripted_mode_test.sh):
 //   ui_test_tool make-data DIR             generated 2-class image folder (train/ val/)
+//   ui_test_tool make-precision-run DIR [bf16]  a finished run with grad_stats.csv / overflows.csv
 //   ui_test_tool check-png FILE W H        the PNG exists, is W x H and is not blank
 
 #include "UiTestUtil.h"
@@ -15,6 +16,10 @@ int main(int argc, char* argv[]) {
   const QStringList args = QGuiApplication::arguments();
   if (args.size() == 3 && args[1] == QLatin1String("make-data")) {
     ampbench::uitest::makeImageDataset(args[2], {QStringLiteral("NORMAL"), QStringLiteral("PNEUMONIA")}, 24, 16);
+    return 0;
+  }
+  if ((args.size() == 3 || args.size() == 4) && args[1] == QLatin1String("make-precision-run")) {
+    ampbench::uitest::writePrecisionRun(args[2], args.size() == 4 && args[3] == QLatin1String("bf16"));
     return 0;
   }
   if (args.size() == 5 && args[1] == QLatin1String("check-png")) {
@@ -48,6 +53,6 @@ int main(int argc, char* argv[]) {
     }
     return 0;
   }
-  std::fprintf(stderr, "usage: ui_test_tool make-data DIR | check-png FILE W H\n");
+  std::fprintf(stderr, "usage: ui_test_tool make-data DIR | make-precision-run DIR [bf16] | check-png FILE W H\n");
   return 2;
 }
