@@ -463,7 +463,7 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
       if (epoch % c.evalEvery == 0 || epoch == c.epochs) {
         const auto evalStart = Clock::now();
         atStepInEpoch = -1;  // "validation" in an out-of-memory message
-        ev.val = evaluateSplit(*model, val, data.summary, c, precision, device, cancel);
+        ev.val = evaluateSplit(*model, val, data.summary, c, precision, device, cancel, &summary.finalValProbabilities);
         ev.evalSeconds = secondsSince(evalStart);
         if (cancel.isCancelled()) {
           summary.status = RunStatus::Cancelled;
@@ -472,11 +472,13 @@ RunSummary trainPrepared(const RunConfig& c, const PreparedData& data, const Pre
         ev.validated = true;
         observer.onEvaluation({"val", ev.val});
         summary.finalVal = ev.val;
+        summary.finalValLabels.assign(val.labels.data_ptr<int64_t>(), val.labels.data_ptr<int64_t>() + val.size());
         summary.hasFinalMetrics = true;
       }
       ev.peakRssMb = peakRssMb();
       ev.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex));
       epochSeconds.push_back(ev.epochSeconds);
+      summary.epochSeconds.push_back(ev.epochSeconds);
       epochThroughput.push_back(ev.imagesPerSecond);
       pos.epoch = epoch;
       pos.overflowSteps = summary.overflowSteps;
