@@ -355,7 +355,7 @@ void MainWindow::connectController() {
     entry.mode = modes.join(tr(" vs "));
     entry.status = s.status == ampbench::RunStatus::Finished ? tr("finished") : statusName(s.status);
     runsList_->upsert(entry);
-    statusText_->setText(comparison_->verdict());
+    statusText_->setText(comparison_->verdict().replace(QLatin1Char('\n'), QStringLiteral(" · ")));  // a line per mode there, one line here
   });
   connect(c, &TrainingController::failed, this, [this](const QString& message, bool userFixable) {
     showBanner(userFixable ? message : tr("The run failed: %1").arg(message), true);
