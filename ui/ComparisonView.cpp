@@ -1,5 +1,6 @@
 #include "ui/ComparisonView.h"
 
+#include "ui/ComparisonFormat.h"
 #include "ui/Format.h"
 #include "ui/PlotView.h"
 #include "ui/Tooltips.h"
@@ -99,8 +100,9 @@ ComparisonView::ComparisonView(QWidget* parent) : QWidget(parent) {
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->setSelectionMode(QAbstractItemView::ContiguousSelection);
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
-  table_->setToolTip(tr("Green: better than the baseline (first column); red: worse. Speed figures are medians "
-                        "over epochs after the first (warm-up)."));
+  table_->setToolTip(tr("Green ▲: better than the baseline (first column) beyond the noise; red ▼: worse. A "
+                        "difference whose 95 % interval includes none is shown as not measurable. Speed figures are "
+                        "medians over epochs after the first (warm-up)."));
   layout->addWidget(table_, 2);
 }
 
@@ -156,41 +158,21 @@ bool ComparisonView::openDir(const QString& dir, QString* error) {
 }
 
 QString ComparisonView::computeVerdict(const ampbench::ComparisonSummary& s) {
-  if (s.runs.size() < 2) {
-    return tr("Only one mode ran; nothing to compare.");
-  }
-  const auto& base = s.runs.front();
-  const auto& mixed = s.runs.back();
-  const double speed = base.imagesPerSecond > 0 ? mixed.imagesPerSecond / base.imagesPerSecond : 0.0;
-  QString label = qs(mixed.precision.label);
-  if (label.isEmpty()) {
-    label = modeDisplayName(qs(s.modeNames.back()));
-  }
-  QString speedText;
-  if (speed <= 0) {
-    speedText = tr("could not be timed");
-  } else if (speed >= 1.05) {
-    speedText = tr("trained %1x faster").arg(speed, 0, 'f', 1);
-  } else if (speed > 0.95) {
-    speedText = tr("trained at the same speed (%1x)").arg(speed, 0, 'f', 2);
-  } else {
-    speedText = tr("trained %1x slower").arg(1.0 / speed, 0, 'f', 1);
-  }
-  QString text = tr("Mixed precision (%1) %2").arg(label, speedText);
-  if (base.hasFinalMetrics && mixed.hasFinalMetrics) {
-    text += tr("; validation accuracy %1 vs %2").arg(formatPercent(mixed.finalVal.accuracy),
-                                                     formatPercent(base.finalVal.accuracy));
-  }
-  if (mixed.precision.emulated) {
-    text += tr(" (FP16 emulated on this CPU — numerics only, no speed-up)");
-  }
-  return text + QLatin1Char('.');
+  // One wording everywhere: the engine's, which calls a difference only beyond its noise.
+  return qs(ampbench::comparisonVerdict(s));
 }
 
 void ComparisonView::showComparison(const ampbench::ComparisonSummary& summary, const QVector<RunHistory>& histories) {
   summary_ = summary;
   histories_ = histories;
-  const QString v = summary.verdict.empty() ? computeVerdict(summary) : qs(summary.verdict);
+  if (summary_.versusBaseline.size() != summary_.runs.size()) {
+    summary_.versusBaseline.clear();
+    for (const auto& r : summary_.runs) {
+      summary_.versusBaseline.push_back(&r == &summary_.runs.front() ? ampbench::ModeComparison{}
+                                                                      : ampbench::compareWithBaseline(summary_.runs.front(), r));
+    }
+  }
+  const QString v = summary_.verdict.empty() ? computeVerdict(summary_) : qs(summary_.verdict);
   verdict_->setText(v);
   QStringList modes;
   for (int i = 0; i < static_cast<int>(summary.runs.size()); ++i) {
@@ -226,42 +208,71 @@ void ComparisonView::fillTable() {
     cuda = cuda || r.peakCudaMb > 0;
   }
 
+  // A row is either figures per run (value + format, judged against the baseline) or, for
+  // the differences, a cell the presenter words (ComparisonFormat.h).
   struct Row {
     QString name;
     QString tooltip;
-    std::function<double(int)> value;        // NaN: unknown
+    std::function<double(int)> value;  // NaN: unknown
     std::function<QString(double)> format;
-    int better;                              // +1: higher is better, -1: lower, 0: no colour
-    double threshold;                        // differences below this are not highlighted
+    std::function<Judgement(int, double, double)> judge;  // (run, value, baseline's value)
+    std::function<ComparisonCell(int)> cell;              // set instead of value/format for differences
   };
   auto val = [this](int i) { return finalVal(summary_.runs[i], i < histories_.size() ? &histories_[i] : nullptr); };
   const double nan = std::nan("");
+  const auto vs = [this](int i) -> const ampbench::ModeComparison& { return summary_.versusBaseline[i]; };
+  // Speed figures follow the speed-up's range: highlighted only when it excludes 1.0.
+  const auto bySpeed = [vs](int i, double, double) { return speedJudgement(vs(i)); };
+  const auto none = [](int, double, double) { return Judgement::None; };
+  const QString baseLabel = n > 0 ? modeLabel(summary_, 0) : QString();
   const QVector<Row> rows = {
       {tr("Median epoch time"), tr("Training phase of one epoch, median after warm-up."),
        [this](int i) { return summary_.runs[i].medianEpochSeconds; },
-       [](double x) { return QStringLiteral("%1 s").arg(x, 0, 'f', 2); }, -1, 0.03},
+       [](double x) { return QStringLiteral("%1 s").arg(x, 0, 'f', 2); }, bySpeed, {}},
       {tr("Throughput"), tr("Training images per second, median of the epochs after warm-up."),
-       [this](int i) { return summary_.runs[i].imagesPerSecond; }, [](double x) { return formatRate(x); }, +1, 0.03},
-      {tr("Speed-up"), tr("Throughput divided by the baseline's."), [this](int i) { return speedUp(i); },
-       [](double x) { return QStringLiteral("%1x").arg(x, 0, 'f', 2); }, +1, 0.03},
+       [this](int i) { return summary_.runs[i].imagesPerSecond; }, [](double x) { return formatRate(x); }, bySpeed,
+       {}},
+      {tr("Speed-up"),
+       tr("Throughput divided by the baseline's, with the range of the epoch-time ratios after warm-up; "
+          "faster or slower only when the range excludes 1.0."),
+       [this](int i) { return speedUp(i); }, {}, {},
+       [this, vs, baseLabel](int i) {
+         return i == 0 ? ComparisonCell{QStringLiteral("%1x").arg(speedUp(0), 0, 'f', 2), {}, Judgement::None}
+                       : speedCell(vs(i), baseLabel);
+       }},
       {cuda ? tr("Peak GPU memory") : tr("Peak memory"),
        cuda ? tr("Peak GPU memory held by tensors during the run (the CUDA caching allocator's peak, as "
                  "torch.cuda.max_memory_allocated).")
             : tr("Peak resident memory of the process during the run."),
        [this, cuda](int i) { return cuda ? summary_.runs[i].peakCudaMb : summary_.runs[i].peakRssMb; },
-       [](double x) { return QStringLiteral("%1 MB").arg(x, 0, 'f', 0); }, -1, 0.05},
+       [](double x) { return QStringLiteral("%1 MB").arg(x, 0, 'f', 0); },
+       [](int, double x, double base) {  // memory is not resampled: a 5 % margin instead
+         const double rel = (x - base) / std::abs(base);
+         return std::abs(rel) <= 0.05 ? Judgement::None : rel < 0 ? Judgement::Better : Judgement::Worse;
+       },
+       {}},
       {tr("Final val accuracy"), tr("Accuracy of the final model on the validation split."),
        [val, nan](int i) { const auto m = val(i); return m.count < 0 ? nan : m.accuracy; },
-       [](double x) { return formatPercent(x); }, +1, 0.005},
+       [](double x) { return formatPercent(x); }, none, {}},
+      {tr("Accuracy vs baseline"),
+       tr("Accuracy minus the baseline's on the same validation images, with its 95 % interval (paired bootstrap "
+          "within each class) and McNemar's exact test; better or worse only when the interval excludes zero."),
+       [vs, nan](int i) { return i == 0 ? nan : vs(i).accuracy.value; }, {}, {},
+       [vs](int i) { return i == 0 ? ComparisonCell{tr("baseline"), {}, Judgement::None} : accuracyDiffCell(vs(i).accuracy); }},
       {tr("Val AUC"), tr("ROC AUC on the validation split (1.0 = perfect ranking, 0.5 = chance)."),
        [val, nan](int i) { const auto m = val(i); return m.count < 0 ? nan : m.auc; },
-       [](double x) { return QString::number(x, 'f', 3); }, +1, 0.005},
+       [](double x) { return QString::number(x, 'f', 3); }, none, {}},
+      {tr("AUC vs baseline"),
+       tr("ROC AUC minus the baseline's on the same validation images, with its 95 % interval; better or worse "
+          "only when the interval excludes zero."),
+       [vs, nan](int i) { return i == 0 ? nan : vs(i).auc.value; }, {}, {},
+       [vs](int i) { return i == 0 ? ComparisonCell{tr("baseline"), {}, Judgement::None} : aucDiffCell(vs(i).auc); }},
       {tr("Overflow steps"), QString::fromUtf8(tips::kLossScaling),
        [this](int i) { return static_cast<double>(summary_.runs[i].overflowSteps); },
-       [](double x) { return QString::number(x, 'f', 0); }, 0, 0},
+       [](double x) { return QString::number(x, 'f', 0); }, none, {}},
       {tr("Skipped steps"), tr("Optimizer steps skipped because a gradient overflowed."),
        [this](int i) { return static_cast<double>(summary_.runs[i].skippedSteps); },
-       [](double x) { return QString::number(x, 'f', 0); }, 0, 0},
+       [](double x) { return QString::number(x, 'f', 0); }, none, {}},
   };
   table_->setRowCount(rows.size() + 1);
   QStringList rowNames;
@@ -273,23 +284,31 @@ void ComparisonView::fillTable() {
   for (int r = 0; r < rows.size(); ++r) {
     const Row& row = rows[r];
     table_->verticalHeaderItem(r)->setToolTip(row.tooltip);
-    const double base = n > 0 && !summary_.runs[0].outOfMemory ? row.value(0) : nan;
+    const bool baseUsable = n > 0 && !summary_.runs[0].outOfMemory;
+    const double base = baseUsable ? row.value(0) : nan;
     for (int i = 0; i < n; ++i) {
       // A run that ran out of memory has no figures to compare: its column says so instead.
       const bool oom = summary_.runs[i].outOfMemory;
       const double x = oom ? nan : row.value(i);
-      auto* item = new QTableWidgetItem(oom ? tr("out of memory") : std::isnan(x) ? tr("–") : row.format(x));
+      ComparisonCell cell;
       if (oom) {
-        item->setBackground(kWorse);
+        cell = {tr("out of memory"), row.tooltip, Judgement::Worse};
+      } else if (row.cell) {
+        cell = baseUsable ? row.cell(i) : ComparisonCell{QStringLiteral("–"), tr("No baseline to compare with."), {}};
+      } else {
+        cell.text = std::isnan(x) ? tr("–") : row.format(x);
+        cell.tooltip = row.tooltip;
+        if (i > 0 && !std::isnan(x) && !std::isnan(base) && base != 0) {
+          cell.judgement = row.judge(i, x, base);
+        }
       }
+      auto* item = new QTableWidgetItem(cell.text);
       item->setData(Qt::UserRole, x);
       item->setTextAlignment(Qt::AlignCenter);
-      item->setToolTip(row.tooltip);
-      if (i > 0 && row.better != 0 && !std::isnan(x) && !std::isnan(base) && base != 0) {
-        const double rel = r >= 4 ? (x - base) : (x - base) / std::abs(base);  // metrics: absolute
-        if (std::abs(rel) > row.threshold) {
-          const bool better = (rel > 0) == (row.better > 0);
-          item->setBackground(better ? kBetter : kWorse);
+      item->setToolTip(cell.tooltip.isEmpty() ? row.tooltip : cell.tooltip);
+      if (cell.judgement != Judgement::None) {
+        item->setBackground(cell.judgement == Judgement::Better ? kBetter : kWorse);
+        if (!oom) {
           QFont f = item->font();
           f.setBold(true);
           item->setFont(f);

@@ -232,7 +232,8 @@ void MainWindow::connectController() {
       histories.push_back(loadRunHistory(qs(run.runDir)));
     }
     comparison_->showComparison(s, histories);
-    presenter_->comparisonShown(s, comparison_->verdict());
+    // a line per mode in the view, one line in the status bar
+    presenter_->comparisonShown(s, comparison_->verdict().replace(QLatin1Char('\n'), QStringLiteral(" · ")));
   });
   connect(c, &TrainingController::failed, p, &RunsPresenter::jobFailed);
   connect(c, &TrainingController::jobEnded, p, &RunsPresenter::jobEnded);

@@ -201,6 +201,11 @@ struct RunSummary {
   double finalLossScale = 1.0;
   bool hasFinalMetrics = false;
   Metrics finalVal;  // evaluation of the final model on the validation split
+  // What a comparison needs to say how much of a difference is noise: the training phase
+  // of each epoch run in this session, and the final model's validation outputs.
+  std::vector<double> epochSeconds;
+  std::vector<float> finalValProbabilities;  // row-major [n x classes]
+  std::vector<int64_t> finalValLabels;
   StepProfile profile;  // steps == 0 unless RunConfig::profileSteps asked for one
 };
 

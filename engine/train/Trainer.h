@@ -3,10 +3,13 @@
 // Every function runs synchronously on the calling thread (a worker thread in the GUI),
 // reports through the observer and stops at the next step once the token is cancelled.
 
+#include "engine/core/Bootstrap.h"
 #include "engine/core/Events.h"
 #include "engine/core/RunConfig.h"
 #include "engine/util/CancelToken.h"
 
+#include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -18,13 +21,38 @@ namespace ampbench {
 // (status Failed, outOfMemory set); other failures throw.
 RunSummary runTraining(const RunConfig& config, RunObserver& observer, const CancelToken& cancel);
 
+// One mode against the baseline (run 0), with how much of each difference could be noise.
+struct ModeComparison {
+  // Paired over the validation images (b = this mode, a = the baseline), 95 % bootstrap
+  // intervals; unavailable (with the reason) for the baseline itself, a run that did not
+  // finish (diverged, out of memory) or runs without their validation outputs.
+  DiffEstimate accuracy;  // fractions: 0.01 = one point
+  DiffEstimate auc;
+  double speedup = 0.0;  // ratio of the median throughputs after warm-up (0: not timed)
+  // The slowest and fastest ratio of any pair of epoch times after warm-up (baseline's
+  // epoch seconds over this mode's): NaN when either run timed fewer than two epochs.
+  double speedLow = std::numeric_limits<double>::quiet_NaN();
+  double speedHigh = std::numeric_limits<double>::quiet_NaN();
+  int64_t timedEpochs = 0;  // the fewer of the two runs' epochs behind the range
+
+  bool speedRangeKnown() const { return std::isfinite(speedLow) && std::isfinite(speedHigh); }
+  // Only a range that excludes 1.0 makes a mode faster or slower.
+  bool faster() const { return speedRangeKnown() && speedLow > 1.0; }
+  bool slower() const { return speedRangeKnown() && speedHigh < 1.0; }
+};
+
+// Compares a mode's run with the baseline's (the statistics behind comparison.json).
+ModeComparison compareWithBaseline(const RunSummary& baseline, const RunSummary& mode,
+                                   const BootstrapOptions& options = {});
+
 struct ComparisonSummary {
   RunStatus status = RunStatus::Finished;
   std::string outDir;
   std::vector<PrecisionMode> modes;    // as asked for (Auto stays Auto; runs[i].precision says what it became)
   std::vector<std::string> modeNames;  // their names, which are also the run folders: "fp32", "auto"...
   std::vector<RunSummary> runs;        // one per mode that ran
-  std::string verdict;                 // one plain sentence
+  std::vector<ModeComparison> versusBaseline;  // one per run; [0] is the baseline (nothing to compare)
+  std::string verdict;                 // one short line per compared mode
 };
 
 // Trains the same data, seed and identical initial weights once per mode, one after the
@@ -35,10 +63,17 @@ struct ComparisonSummary {
 ComparisonSummary runComparison(const RunConfig& base, const std::vector<PrecisionMode>& modes,
                                 RunObserver& observer, const CancelToken& cancel);
 
-// The one plain sentence that sums a comparison up (ComparisonSummary::verdict).
+// One short line per mode that sums a comparison up (ComparisonSummary::verdict): a
+// difference is called better or worse only when its interval excludes zero (speed: 1.0).
+// Uses s.versusBaseline, or computes it when it is missing.
 std::string comparisonVerdict(const ComparisonSummary& s);
 
-// Reads outDir/comparison.json back (for reopening a comparison).
+// Writes s.outDir/comparison.json (runComparison does; base: the comparison's settings).
+// Non-finite figures are written as null, never NaN.
+void writeComparison(const ComparisonSummary& s, const RunConfig& base);
+
+// Reads outDir/comparison.json back (for reopening a comparison). Files written before the
+// differences carried intervals load with those marked unavailable.
 ComparisonSummary readComparison(const std::string& outDir);
 
 // How `mode` would run on `device` here (for the UI, before a run starts).

@@ -425,7 +425,9 @@ void TrainingSession::endEpoch(EpochState& st) {
   if (st.epoch % c_.evalEvery == 0 || st.epoch == c_.epochs) {
     const auto evalStart = Clock::now();
     atStepInEpoch_ = -1;  // "validation" in an out-of-memory message
-    ev.val = evaluateSplit(*model_, data_.splits.at("val"), data_.summary, c_, policy_.info(), device_, cancel_);
+    const auto& val = data_.splits.at("val");
+    ev.val = evaluateSplit(*model_, val, data_.summary, c_, policy_.info(), device_, cancel_,
+                           &summary_.finalValProbabilities);
     ev.evalSeconds = secondsSince(evalStart);
     if (cancel_.isCancelled()) {
       summary_.status = RunStatus::Cancelled;
@@ -434,11 +436,15 @@ void TrainingSession::endEpoch(EpochState& st) {
     ev.validated = true;
     observer_.onEvaluation({"val", ev.val});
     summary_.finalVal = ev.val;
+    // Per-image outputs for the comparison's paired intervals (same images in every mode).
+    const auto labels = val.labels.contiguous();
+    summary_.finalValLabels.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
     summary_.hasFinalMetrics = true;
   }
   ev.peakRssMb = peakRssMb();
   ev.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex_));
   epochSeconds_.push_back(ev.epochSeconds);
+  summary_.epochSeconds.push_back(ev.epochSeconds);
   epochThroughput_.push_back(ev.imagesPerSecond);
   pos_.epoch = st.epoch;
   pos_.overflowSteps = summary_.overflowSteps;

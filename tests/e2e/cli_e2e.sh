@@ -30,7 +30,7 @@ check "fp16 steps.csv starts at loss scale 65536" \
 "$CLI" compare --data "$T/data" --model small_cnn --modes fp32,bf16 --epochs 3 --batch-size 32 --image-size 28 \
   --seed 1 --out "$T/cmp" --quiet >"$T/out_cmp" 2>&1; rc=$?
 check "compare exits 0 ($rc)" '[ $rc -eq 0 ]'
-check "compare prints the table and a verdict" 'grep -q "speed-up" "$T/out_cmp" && grep -q "trained" "$T/out_cmp"'
+check "compare prints the table and a verdict" 'grep -q "speed-up" "$T/out_cmp" && grep -q "^BF16 mixed: " "$T/out_cmp"'
 check "comparison.json matches the run dirs" "$PY - '$T/cmp' <<'PY'
 import json, sys
 root = sys.argv[1]
@@ -46,6 +46,14 @@ for name, m in modes.items():
     assert abs(run['peak_rss_mb'] - m['peak_rss_mb']) < 1e-6, name
 b = modes['bf16']
 assert abs(b['speedup_vs_fp32'] - b['images_per_s'] / modes['fp32']['images_per_s']) < 1e-9
+# the differences carry their noise: paired over every validation image, intervals around the estimates
+d = b['accuracy_diff']
+assert d['n'] == json.load(open(f'{root}/bf16/metrics.json'))['val']['count'], d
+assert d['ci95'][0] <= d['value'] <= d['ci95'][1] and 0 <= d['mcnemar_p'] <= 1, d
+assert b['auc_diff']['ci95'][0] <= b['auc_diff']['value'] <= b['auc_diff']['ci95'][1]
+lo, hi = b['speedup_range']  # three epochs: two timed after warm-up
+assert lo <= b['speedup_vs_fp32'] <= hi, (lo, hi)
+assert 'accuracy_diff' not in modes['fp32']
 PY"
 
 # --- what-if modes: a divergence with a fix switched off is a result, not a failure

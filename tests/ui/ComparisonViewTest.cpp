@@ -7,7 +7,10 @@
 #include "ui/ScriptOptions.h"
 
 #include <QTableWidget>
+#include <QTemporaryDir>
 #include <QTest>
+
+#include <cmath>
 
 using ampbench::ui::ComparisonView;
 
@@ -27,8 +30,33 @@ ampbench::RunSummary run(const char* label, const char* dtype, double imagesPerS
   s.finalVal.accuracy = accuracy;
   s.finalVal.auc = 0.95;
   s.epochsCompleted = 3;
+  // Epoch times within +-1 % of the median after the warm-up epoch.
+  const double seconds = s.medianEpochSeconds;
+  s.epochSeconds = {1.5 * seconds, seconds, 1.01 * seconds, 0.99 * seconds};
   return s;
 }
+
+// Validation outputs of 270 images (alternating classes): right where `right(i)` holds.
+template <typename Right>
+void setOutputs(ampbench::RunSummary& s, Right right) {
+  s.finalValLabels.clear();
+  s.finalValProbabilities.clear();
+  int correct = 0;
+  for (int i = 0; i < 270; ++i) {
+    const int64_t y = i % 2;
+    const int64_t predicted = right(i) ? y : 1 - y;
+    correct += predicted == y;
+    const float p1 = predicted == 1 ? 0.6f + 0.02f * static_cast<float>(i % 11) : 0.4f - 0.02f * static_cast<float>(i % 7);
+    s.finalValLabels.push_back(y);
+    s.finalValProbabilities.insert(s.finalValProbabilities.end(), {1.0f - p1, p1});
+  }
+  s.finalVal.count = 270;
+  s.finalVal.accuracy = correct / 270.0;
+}
+
+bool baseRight(int i) { return i % 27 >= 4; }  // 230 of 270
+
+bool highlighted(QTableWidgetItem* item) { return item->background().style() != Qt::NoBrush; }
 
 ampbench::ui::RunHistory history(double secondsPerEpoch) {
   ampbench::ui::RunHistory h;
@@ -76,9 +104,10 @@ class ComparisonViewTest : public QObject {
     const double shown = view.table()->item(speedRow, 1)->data(Qt::UserRole).toDouble();
     QCOMPARE(shown, 144.0 / 61.0);
     QCOMPARE(view.speedUp(1), 144.0 / 61.0);
-    QCOMPARE(view.table()->item(speedRow, 1)->text(), QStringLiteral("2.36x"));
+    // The ratio with the range of its epoch-time ratios (2.36 x 0.99/1.01 .. 2.36 x 1.01/0.99).
+    QCOMPARE(view.table()->item(speedRow, 1)->text(), QStringLiteral("▲ 2.36x (2.31–2.41)"));
     QCOMPARE(view.table()->item(speedRow, 0)->text(), QStringLiteral("1.00x"));
-    // Faster: highlighted as better; baseline column never highlighted.
+    // Faster beyond the spread: highlighted as better; baseline column never highlighted.
     QVERIFY(view.table()->item(speedRow, 1)->background().color().green() > 200);
     QCOMPARE(view.table()->item(speedRow, 0)->background().style(), Qt::NoBrush);
     // Both runs overlaid: two graphs per mode in the loss plot, one per mode in accuracy, bars per mode.
@@ -86,8 +115,15 @@ class ComparisonViewTest : public QObject {
     QCOMPARE(plots[0]->graphCount(), 4);
     QCOMPARE(plots[1]->graphCount(), 2);
     QCOMPARE(plots[2]->plottableCount(), 2);
-    QVERIFY(view.verdict().contains(QStringLiteral("2.4x faster")));
-    QVERIFY(view.verdict().contains(QStringLiteral("93.3 %")));
+    QVERIFY2(view.verdict().contains(QStringLiteral("2.36x the speed of FP32 (2.31-2.41)")), qPrintable(view.verdict()));
+    // No validation outputs: the accuracies are quoted, no difference is claimed.
+    QVERIFY2(view.verdict().contains(QStringLiteral("validation accuracy 93.3 % vs 93.0 % (no interval")),
+             qPrintable(view.verdict()));
+    const int accRow = rowOf(view.table(), QStringLiteral("Accuracy vs baseline"));
+    QVERIFY(accRow >= 0);
+    QCOMPARE(view.table()->item(accRow, 1)->text(), QStringLiteral("–"));
+    QVERIFY(view.table()->item(accRow, 1)->toolTip().contains(QStringLiteral("no validation outputs")));
+    QVERIFY(!highlighted(view.table()->item(rowOf(view.table(), QStringLiteral("Final val accuracy")), 1)));
   }
 
   void usesTheEnginesVerdictWhenThereIsOne() {
@@ -95,14 +131,109 @@ class ComparisonViewTest : public QObject {
     summary.modeNames = {"fp32", "fp16"};
     summary.runs = {run("FP32", "float32", 100.0, 0.9, false), run("FP16 mixed (emulated)", "float16", 50.0, 0.9, true)};
     summary.runs[1].precision.emulated = true;
-    QVERIFY(ComparisonView::computeVerdict(summary).contains(QStringLiteral("2.0x slower")));
-    QVERIFY(ComparisonView::computeVerdict(summary).contains(QStringLiteral("emulated")));
+    const QString computed = ComparisonView::computeVerdict(summary);
+    QVERIFY2(computed.startsWith(QStringLiteral("FP16 mixed (emulated): ")), qPrintable(computed));
+    QVERIFY2(computed.contains(QStringLiteral("0.50x the speed of FP32 (0.49-0.51), the cost of emulation")),
+             qPrintable(computed));
     summary.verdict = "Engine verdict.";
     ComparisonView view;
     view.showComparison(summary, {history(1), history(2)});
     QCOMPARE(view.verdict(), QStringLiteral("Engine verdict."));
     const int speedRow = rowOf(view.table(), QStringLiteral("Speed-up"));
     QVERIFY(view.table()->item(speedRow, 1)->background().color().red() > 240);  // slower: worse
+    QVERIFY(view.table()->item(speedRow, 1)->text().startsWith(QStringLiteral("▼ 0.50x")));  // not colour alone
+  }
+
+  void accuracyDifferencesAreCalledOnlyBeyondTheirInterval() {
+    ampbench::ComparisonSummary summary;
+    summary.modeNames = {"fp32", "bf16"};
+    summary.runs = {run("FP32", "float32", 100.0, 0.0, false), run("BF16 mixed", "bfloat16", 100.0, 0.0, false)};
+    setOutputs(summary.runs[0], baseRight);
+    setOutputs(summary.runs[1], [](int) { return true; });  // 40 images gained, none lost
+    ComparisonView view;
+    view.showComparison(summary, {history(10), history(10)});
+    const int accRow = rowOf(view.table(), QStringLiteral("Accuracy vs baseline"));
+    QVERIFY(accRow >= 0);
+    auto* better = view.table()->item(accRow, 1);
+    QVERIFY2(better->text().startsWith(QStringLiteral("▲ +14.8 points (+")), qPrintable(better->text()));
+    QVERIFY(better->text().contains(QStringLiteral("McNemar p < 0.001")));
+    QVERIFY(better->background().color().green() > 200);
+    QVERIFY(better->font().bold());
+    QCOMPARE(view.table()->item(accRow, 0)->text(), QStringLiteral("baseline"));
+    QVERIFY(!highlighted(view.table()->item(accRow, 0)));
+    const int aucRow = rowOf(view.table(), QStringLiteral("AUC vs baseline"));
+    QVERIFY(view.table()->item(aucRow, 1)->text().startsWith(QStringLiteral("▲ +")));
+    // Same speed within the spread: the speed figures are not highlighted.
+    const int speedRow = rowOf(view.table(), QStringLiteral("Speed-up"));
+    QVERIFY(view.table()->item(speedRow, 1)->text().contains(QStringLiteral("no measurable difference")));
+    QVERIFY(!highlighted(view.table()->item(speedRow, 1)));
+
+    setOutputs(summary.runs[1], [](int i) { return i % 27 >= 6; });  // 20 lost
+    summary.versusBaseline.clear();
+    view.showComparison(summary, {history(10), history(10)});
+    auto* worse = view.table()->item(accRow, 1);
+    QVERIFY2(worse->text().startsWith(QStringLiteral("▼ −7.4 points (−")), qPrintable(worse->text()));
+    QVERIFY(worse->background().color().red() > 240);
+
+    // Two gained, four lost: inside the noise of 270 images.
+    setOutputs(summary.runs[1], [](int i) { return i < 2 ? true : (i >= 4 && i < 8) ? false : baseRight(i); });
+    summary.versusBaseline.clear();
+    view.showComparison(summary, {history(10), history(10)});
+    auto* none = view.table()->item(accRow, 1);
+    QVERIFY2(none->text().startsWith(QStringLiteral("no measurable difference (n = 270)\n−")), qPrintable(none->text()));
+    QVERIFY(none->text().contains(QStringLiteral(" points, McNemar p = 0.6")));
+    QVERIFY(!highlighted(none));
+    QVERIFY(!none->font().bold());
+    QVERIFY(none->toolTip().contains(QStringLiteral("95 % interval")));
+    QVERIFY2(view.verdict().startsWith(QStringLiteral("BF16 mixed: no measurable accuracy difference (n = 270, -")),
+             qPrintable(view.verdict()));
+  }
+
+  void throughputDifferencesInsideTheSpreadAreNotHighlighted() {
+    ampbench::ComparisonSummary summary;
+    summary.modeNames = {"fp32", "bf16"};
+    summary.runs = {run("FP32", "float32", 100.0, 0.9, false), run("BF16 mixed", "bfloat16", 104.0, 0.9, false)};
+    // 4 % faster by the medians, but the epochs spread +-5 %: not measurable.
+    summary.runs[1].epochSeconds = {15.0, 9.0, 9.6, 10.1};
+    ComparisonView view;
+    view.showComparison(summary, {history(10), history(9.6)});
+    for (const char* name : {"Speed-up", "Throughput", "Median epoch time"}) {
+      const int row = rowOf(view.table(), QString::fromLatin1(name));
+      QVERIFY2(!highlighted(view.table()->item(row, 1)), name);
+    }
+    // One epoch per run: the ratio only.
+    summary.runs[0].epochSeconds = {10.0};
+    summary.runs[1].epochSeconds = {5.0};
+    summary.versusBaseline.clear();
+    view.showComparison(summary, {history(10), history(5)});
+    const int speedRow = rowOf(view.table(), QStringLiteral("Speed-up"));
+    QVERIFY(view.table()->item(speedRow, 1)->text().contains(QStringLiteral("one timed epoch")));
+    QVERIFY(!highlighted(view.table()->item(speedRow, 1)));
+  }
+
+  void aDivergedModeShowsNoDifferenceAndReopensFromItsFile() {
+    QTemporaryDir dir;
+    ampbench::ComparisonSummary summary;
+    summary.outDir = dir.path().toStdString();
+    summary.modeNames = {"fp32", "bf16", "fp16"};
+    summary.runs = {run("FP32", "float32", 100.0, 0.0, false), run("BF16 mixed", "bfloat16", 100.0, 0.0, false),
+                    run("FP16 mixed", "float16", 100.0, 0.0, true)};
+    setOutputs(summary.runs[0], baseRight);
+    setOutputs(summary.runs[1], [](int) { return true; });
+    summary.runs[2].status = ampbench::RunStatus::Diverged;
+    summary.runs[2].finalVal.loss = std::nan("");
+    summary.verdict = ampbench::comparisonVerdict(summary);
+    ampbench::RunConfig settings;
+    ampbench::writeComparison(summary, settings);
+    ComparisonView view;
+    QString error;
+    QVERIFY2(view.openDir(dir.path(), &error), qPrintable(error));
+    QCOMPARE(view.modeCount(), 3);
+    const int accRow = rowOf(view.table(), QStringLiteral("Accuracy vs baseline"));
+    QVERIFY(view.table()->item(accRow, 1)->text().startsWith(QStringLiteral("▲ +14.8 points")));
+    QCOMPARE(view.table()->item(accRow, 2)->text(), QStringLiteral("–"));
+    QVERIFY(view.table()->item(accRow, 2)->toolTip().contains(QStringLiteral("diverged")));
+    QVERIFY(view.verdict().contains(QStringLiteral("FP16 mixed: diverged, not compared")));
   }
 
   void aModeThatRanOutOfMemorySaysSoInItsColumn() {
