@@ -345,19 +345,17 @@ bool MainWindow::startComparison() {
     return false;
   }
   presenter_->showBanner(QString(), false);
-  QStringList modes = comparisonModes_;
-  if (modes.isEmpty()) {
-    modes = {QStringLiteral("fp32"), runPanel_->mixedModeName()};
-  }
   try {
-    ampbench::RunConfig config = configForRun(QStringLiteral("compare-%1").arg(modes.join(QLatin1Char('-'))));
-    ampbench::validateConfig(config);
-    std::vector<ampbench::PrecisionMode> typed;
-    for (const QString& m : modes) {
-      typed.push_back(ampbench::parsePrecision(m.toStdString()));
+    const std::vector<ampbench::PrecisionMode> modes =
+        comparisonModes_.empty() ? runPanel_->comparisonModes() : comparisonModes_;
+    QStringList names;
+    for (const auto m : modes) {
+      names << qs(ampbench::toString(m));
     }
+    ampbench::RunConfig config = configForRun(QStringLiteral("compare-%1").arg(names.join(QLatin1Char('-'))));
+    ampbench::validateConfig(config);
     presenter_->comparisonRequested(static_cast<int>(modes.size()));
-    return controller_->startComparison(config, typed);
+    return controller_->startComparison(config, modes);
   } catch (const std::exception& e) {
     presenter_->startRefused(QString::fromStdString(e.what()));
     return false;

@@ -55,7 +55,7 @@ class MainWindow : public QMainWindow {
   // Runs go here instead of a new folder under the runs root (empty: the default).
   void setRunDirOverride(const QString& dir) { runDirOverride_ = dir; }
   // Modes a comparison runs (empty: fp32 and the run panel's mixed format).
-  void setComparisonModes(const QStringList& modes) { comparisonModes_ = modes; }
+  void setComparisonModes(const std::vector<ampbench::PrecisionMode>& modes) { comparisonModes_ = modes; }
 
  public Q_SLOTS:
   bool startTraining();
@@ -97,7 +97,7 @@ class MainWindow : public QMainWindow {
   QLabel* statusText_ = nullptr;
 
   QString runDirOverride_;
-  QStringList comparisonModes_;
+  std::vector<ampbench::PrecisionMode> comparisonModes_;  // scripted --modes; empty: the run panel's
   bool confirmClose_ = true;
 };
 

@@ -16,6 +16,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <cmath>
 #include <exception>
 
@@ -101,6 +102,11 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
   mixedFormat_->addItem(tr("BF16"), QStringLiteral("bf16"));
   mixedFormat_->addItem(tr("FP16"), QStringLiteral("fp16"));
   mixedFormat_->addItem(tr("Auto (fastest here)"), QStringLiteral("auto"));
+  // The what-ifs: a fix switched off, to see what it rescues (their divergence is a result).
+  mixedFormat_->insertSeparator(mixedFormat_->count());
+  mixedFormat_->addItem(tr("What if: FP16 without loss scaling"), QStringLiteral("fp16-noscale"));
+  mixedFormat_->addItem(tr("What if: pure FP16 (no FP32 master weights)"), QStringLiteral("fp16-pure"));
+  mixedFormat_->addItem(tr("What if: pure BF16 (no FP32 master weights)"), QStringLiteral("bf16-pure"));
   mixedFormat_->setToolTip(tip(tips::kPrecisionDetail));
   // Items get long ("FP16 (emulated — ...)"): do not let them widen the panel.
   mixedFormat_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
@@ -189,6 +195,13 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
   adv->addRow(tr("Growth interval"), growthInterval_);
   minScale_ = dspin(advanced_, 0.0, 1e6, defaults.scaler.minScale, 4, 1.0, tips::kMinScale);
   adv->addRow(tr("Minimum scale"), minScale_);
+  // What FP16/BF16 do to this run's gradients (the Precision tab); 0 = off.
+  gradStatsEvery_ = spin(advanced_, 0, 100000, kDefaultGradStatsEvery, tips::kGradStats, 10);
+  gradStatsEvery_->setObjectName(QStringLiteral("gradStatsEvery"));
+  gradStatsEvery_->setSpecialValueText(tr("off"));
+  gradStatsEvery_->setPrefix(tr("every "));
+  gradStatsEvery_->setSuffix(tr(" steps"));
+  adv->addRow(tr("Precision statistics"), gradStatsEvery_);
   for (int r = 0; r < adv->rowCount(); ++r) {
     auto* label = adv->itemAt(r, QFormLayout::LabelRole);
     auto* field = adv->itemAt(r, QFormLayout::FieldRole);
@@ -219,6 +232,10 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
   compare_->setObjectName(QStringLiteral("compareButton"));
   compare_->setToolTip(tip(tips::kCompare));
   layout->addWidget(compare_);
+  withoutFixes_ = new QCheckBox(tr("Also run without the fixes"), this);
+  withoutFixes_->setObjectName(QStringLiteral("withoutFixes"));
+  withoutFixes_->setToolTip(tip(tips::kWithoutFixes));
+  layout->addWidget(withoutFixes_);
   compareNote_ = new QLabel(tr("<small>Runs FP32, then the mixed format — one after the other, never both at "
                                "once, so each run gets every core and the timings are fair.</small>"),
                             this);
@@ -245,7 +262,9 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
     mixedFormat_->setEnabled(on);
     changed();
   });
-  for (QSpinBox* s : {epochs_, batchSize_, imageSize_, seed_, threads_, limit_, initScaleLog2_, growthInterval_}) {
+  connect(withoutFixes_, &QCheckBox::toggled, this, changed);
+  for (QSpinBox* s :
+       {epochs_, batchSize_, imageSize_, seed_, threads_, limit_, initScaleLog2_, growthInterval_, gradStatsEvery_}) {
     connect(s, &QSpinBox::valueChanged, this, changed);
   }
   for (QDoubleSpinBox* s : {lr_, growthFactor_, backoffFactor_, minScale_}) {
@@ -259,6 +278,28 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
 QString RunPanel::precisionName() const { return mixed_->isChecked() ? comboValue(mixedFormat_) : QStringLiteral("fp32"); }
 
 QString RunPanel::mixedModeName() const { return comboValue(mixedFormat_); }
+
+std::vector<ampbench::PrecisionMode> RunPanel::comparisonModes() const {
+  const auto mixed = ampbench::parsePrecision(mixedModeName().toStdString());
+  std::vector<ampbench::PrecisionMode> modes{ampbench::PrecisionMode::Fp32, mixed};
+  if (withoutFixes_->isChecked()) {
+    // The fixes of the format actually run here: auto resolves to fp16 or bf16.
+    const auto resolved = ampbench::describePrecision(mixed, ampbench::parseDevice(comboValue(device_).toStdString()));
+    const bool bf16 = resolved.computeDtype == "bfloat16";
+    const std::vector<ampbench::PrecisionMode> whatIfs =
+        bf16 ? std::vector<ampbench::PrecisionMode>{ampbench::PrecisionMode::Bf16Pure}
+             : std::vector<ampbench::PrecisionMode>{ampbench::PrecisionMode::Fp16NoScale,
+                                                    ampbench::PrecisionMode::Fp16Pure};
+    for (auto m : whatIfs) {
+      if (std::find(modes.begin(), modes.end(), m) == modes.end()) {
+        modes.push_back(m);
+      }
+    }
+  }
+  return modes;
+}
+
+void RunPanel::setWithoutFixes(bool on) { withoutFixes_->setChecked(on); }
 
 bool RunPanel::setPrecisionName(const QString& mode) {
   const QString m = mode.toLower();
@@ -294,6 +335,7 @@ ampbench::RunConfig RunPanel::config() const {
   c.scaler.backoffFactor = backoffFactor_->value();
   c.scaler.growthInterval = growthInterval_->value();
   c.scaler.minScale = minScale_->value();
+  c.gradStatsEvery = gradStatsEvery_->value();
   return c;
 }
 
@@ -320,6 +362,7 @@ void RunPanel::setConfig(const ampbench::RunConfig& c) {
   backoffFactor_->setValue(c.scaler.backoffFactor);
   growthInterval_->setValue(static_cast<int>(c.scaler.growthInterval));
   minScale_->setValue(c.scaler.minScale);
+  gradStatsEvery_->setValue(static_cast<int>(c.gradStatsEvery));
   loading_ = false;
   updatePrecisionNote();
 }
@@ -351,6 +394,8 @@ void RunPanel::loadSettings() {
   backoffFactor_->setValue(s.value(QStringLiteral("backoffFactor"), backoffFactor_->value()).toDouble());
   growthInterval_->setValue(s.value(QStringLiteral("growthInterval"), growthInterval_->value()).toInt());
   minScale_->setValue(s.value(QStringLiteral("minScale"), minScale_->value()).toDouble());
+  gradStatsEvery_->setValue(s.value(QStringLiteral("gradStatsEvery"), gradStatsEvery_->value()).toInt());
+  withoutFixes_->setChecked(s.value(QStringLiteral("withoutFixes"), false).toBool());
   advancedToggle_->setChecked(s.value(QStringLiteral("advancedOpen"), false).toBool());
   loading_ = false;
   s.endGroup();
@@ -382,6 +427,8 @@ void RunPanel::saveSettings() const {
   s.setValue(QStringLiteral("backoffFactor"), backoffFactor_->value());
   s.setValue(QStringLiteral("growthInterval"), growthInterval_->value());
   s.setValue(QStringLiteral("minScale"), minScale_->value());
+  s.setValue(QStringLiteral("gradStatsEvery"), gradStatsEvery_->value());
+  s.setValue(QStringLiteral("withoutFixes"), withoutFixes_->isChecked());
   s.setValue(QStringLiteral("advancedOpen"), advancedToggle_->isChecked());
   s.endGroup();
 }
@@ -394,13 +441,16 @@ void RunPanel::updatePrecisionNote() {
     scaler.mode = ampbench::parseScaling(comboValue(scaling_).toStdString());
   } catch (const std::exception&) {
   }
-  // Mark FP16 in the list when it would only be emulated here.
-  try {
-    const ampbench::PrecisionInfo fp16 = ampbench::describePrecision(ampbench::PrecisionMode::Fp16, device, scaler);
-    const int i = mixedFormat_->findData(QStringLiteral("fp16"));
-    mixedFormat_->setItemText(i, fp16.emulated ? tr("FP16 (emulated — numerics only, no speed-up)") : tr("FP16"));
-    mixedFormat_->setItemData(i, fp16.emulated ? tip(tips::kEmulated) : QString(), Qt::ToolTipRole);
-  } catch (const std::exception&) {
+  // Mark FP16 and BF16 in the list when they would only be emulated here.
+  for (const auto& [mode, name] : {std::pair{ampbench::PrecisionMode::Fp16, QStringLiteral("FP16")},
+                                   std::pair{ampbench::PrecisionMode::Bf16, QStringLiteral("BF16")}}) {
+    try {
+      const ampbench::PrecisionInfo info = ampbench::describePrecision(mode, device, scaler);
+      const int i = mixedFormat_->findData(QString::fromStdString(ampbench::toString(mode)));
+      mixedFormat_->setItemText(i, info.emulated ? tr("%1 (emulated — numerics only, no speed-up)").arg(name) : name);
+      mixedFormat_->setItemData(i, info.emulated ? tip(tips::kEmulated) : QString(), Qt::ToolTipRole);
+    } catch (const std::exception&) {
+    }
   }
   QString text;
   QString tooltip;
@@ -418,7 +468,8 @@ void RunPanel::updatePrecisionNote() {
     if (info.resolved == ampbench::PrecisionMode::Fp32) {
       text += tr(" — 32-bit everywhere, the baseline");
     } else {
-      text += tr(" · FP32 master weights · loss scaling %1").arg(info.lossScaling ? tr("on") : tr("off"));
+      text += (info.masterWeights ? tr(" · FP32 master weights") : tr(" · NO master weights (what-if)")) +
+              tr(" · loss scaling %1").arg(info.lossScaling ? tr("on") : tr("off"));
     }
     if (!info.note.empty()) {
       tooltip = tooltip.isEmpty() ? qs(info.note) : tooltip + QStringLiteral("\n\n") + qs(info.note);

@@ -9,6 +9,8 @@
 
 #include <QWidget>
 
+#include <vector>
+
 class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
@@ -18,6 +20,10 @@ class QSpinBox;
 class QToolButton;
 
 namespace ampbench::ui {
+
+// The GUI samples precision statistics by default at a cadence whose cost bench/run
+// measures (BENCHMARKS.md: well under 3 % of training time).
+constexpr int kDefaultGradStatsEvery = 50;
 
 class RunPanel : public QWidget {
   Q_OBJECT
@@ -34,6 +40,10 @@ class RunPanel : public QWidget {
   QString precisionName() const;
   // The mixed format the comparison runs against FP32 ("bf16", "fp16", "auto").
   QString mixedModeName() const;
+  // What "Compare" runs: FP32 and the mixed format, plus that format's what-ifs (the
+  // fixes switched off) when "Also run without the fixes" is ticked.
+  std::vector<ampbench::PrecisionMode> comparisonModes() const;
+  void setWithoutFixes(bool on);
 
   void setDataUsable(bool usable);
   void setBusy(bool busy);
@@ -86,6 +96,8 @@ class RunPanel : public QWidget {
   QPushButton* stop_ = nullptr;
   QPushButton* compare_ = nullptr;
   QLabel* compareNote_ = nullptr;
+  QCheckBox* withoutFixes_ = nullptr;
+  QSpinBox* gradStatsEvery_ = nullptr;
 
   bool dataUsable_ = false;
   bool busy_ = false;

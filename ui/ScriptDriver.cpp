@@ -53,11 +53,14 @@ void ScriptDriver::applySettings() {
   }
   window_->setRunDirOverride(o.out);
   window_->setComparisonModes(o.modes);
+  if (o.withoutFixes) {
+    window_->runPanel()->setWithoutFixes(true);
+  }
   if (!o.precision.isEmpty()) {
     window_->runPanel()->setPrecisionName(o.precision);
   }
   if (o.model.size() > 0 || o.epochs > 0 || o.batchSize > 0 || o.imageSize > 0 || o.lr > 0 || o.seed >= 0 || o.limit >= 0 ||
-      o.initScale > 0 || o.growthInterval > 0) {
+      o.initScale > 0 || o.growthInterval > 0 || o.gradStatsEvery >= 0) {
     ampbench::RunConfig c = window_->runPanel()->config();
     if (!o.model.isEmpty()) {
       c.model = o.model.toStdString();
@@ -70,6 +73,7 @@ void ScriptDriver::applySettings() {
     c.limitPerSplit = o.limit >= 0 ? o.limit : c.limitPerSplit;
     c.scaler.initScale = o.initScale > 0 ? o.initScale : c.scaler.initScale;
     c.scaler.growthInterval = o.growthInterval > 0 ? o.growthInterval : c.scaler.growthInterval;
+    c.gradStatsEvery = o.gradStatsEvery >= 0 ? o.gradStatsEvery : c.gradStatsEvery;
     window_->runPanel()->setConfig(c);
   }
 }
@@ -98,11 +102,15 @@ void ScriptDriver::dataScanned(bool usable) {
   if (!started) {
     exitCode_ = 2;
     QTimer::singleShot(kSettleMs, this, &ScriptDriver::done);
+  } else if (const auto view = viewFromName(options_.show); view && !options_.show.isEmpty()) {
+    window_->showView(*view);  // --show without a screenshot: the view to watch (the demo opens on Precision)
   }
 }
 
 void ScriptDriver::runEnded(const ampbench::RunSummary& s) {
-  if (s.status != ampbench::RunStatus::Finished) {
+  // A what-if (a fix switched off) that diverges is the result it exists to show.
+  const bool whatIfResult = s.status == ampbench::RunStatus::Diverged && s.precision.whatIf;
+  if (s.status != ampbench::RunStatus::Finished && !whatIfResult) {
     exitCode_ = 1;
   }
 }

@@ -13,7 +13,13 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   p.addHelpOption();
   p.addVersionOption();
   const QCommandLineOption data(QStringLiteral("data"), QObject::tr("Dataset folder or MedMNIST .npz."), QStringLiteral("DIR"));
-  const QCommandLineOption precision(QStringLiteral("precision"), QObject::tr("fp32, fp16, bf16 or auto."), QStringLiteral("MODE"));
+  const QCommandLineOption precision(QStringLiteral("precision"),
+                                     QObject::tr("fp32, fp16, bf16, auto, or a what-if: fp16-noscale, fp16-pure, bf16-pure."),
+                                     QStringLiteral("MODE"));
+  const QCommandLineOption withoutFixes(QStringLiteral("without-fixes"),
+                                        QObject::tr("Compare also the mixed format with its fixes switched off."));
+  const QCommandLineOption gradStats(QStringLiteral("grad-stats"),
+                                     QObject::tr("Precision statistics every N steps (0 = off)."), QStringLiteral("N"));
   const QCommandLineOption model(QStringLiteral("model"), QObject::tr("Model name (small_cnn, resnet18, ...)."), QStringLiteral("NAME"));
   const QCommandLineOption epochs(QStringLiteral("epochs"), QObject::tr("Epochs."), QStringLiteral("N"));
   const QCommandLineOption batch(QStringLiteral("batch-size"), QObject::tr("Batch size."), QStringLiteral("N"));
@@ -41,7 +47,7 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   const QCommandLineOption exitWhenDone(QStringLiteral("exit-when-done"), QObject::tr("Quit when the run (and screenshot) is done."));
   const QCommandLineOption windowSize(QStringLiteral("window-size"), QObject::tr("Window size, e.g. 1440x900."), QStringLiteral("WxH"));
   p.addOptions({data, precision, model, epochs, batch, image, lr, seed, limit, initScale, growth, out, modes, open, start, compare, screenshot,
-                show, shotEpoch, exitWhenDone, windowSize});
+                show, shotEpoch, exitWhenDone, windowSize, withoutFixes, gradStats});
   if (helpText) {
     *helpText = p.helpText();
   }
@@ -73,10 +79,23 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   };
   o->data = p.value(data);
   o->precision = p.value(precision).toLower();
-  if (!o->precision.isEmpty() && !QStringList{QStringLiteral("fp32"), QStringLiteral("fp16"), QStringLiteral("bf16"),
-                                              QStringLiteral("auto")}.contains(o->precision)) {
-    *error = QObject::tr("--precision must be fp32, fp16, bf16 or auto, got '%1'.").arg(o->precision);
+  try {
+    if (!o->precision.isEmpty()) {
+      ampbench::parsePrecision(o->precision.toStdString());
+    }
+    o->modes = ampbench::parsePrecisionList(p.value(modes).toStdString());
+  } catch (const std::exception& e) {
+    *error = QStringLiteral("--precision / --modes: ") + QString::fromStdString(e.what());
     return false;
+  }
+  o->withoutFixes = p.isSet(withoutFixes);
+  if (p.isSet(gradStats)) {
+    bool ok = false;
+    o->gradStatsEvery = p.value(gradStats).toInt(&ok);
+    if (!ok || o->gradStatsEvery < 0) {
+      *error = QObject::tr("--grad-stats needs a step interval N >= 1 (or 0 for off), got '%1'.").arg(p.value(gradStats));
+      return false;
+    }
   }
   o->model = p.value(model);
   if (!number(epochs, 1, &o->epochs) || !number(batch, 1, &o->batchSize) || !number(image, 8, &o->imageSize) ||
@@ -101,12 +120,9 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
     }
   }
   o->out = p.value(out);
-  for (const QString& m : p.value(modes).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
-    o->modes << m.trimmed().toLower();
-  }
   o->open = p.value(open);
   o->start = p.isSet(start);
-  o->compare = p.isSet(compare) || !o->modes.isEmpty();
+  o->compare = p.isSet(compare) || !o->modes.empty() || o->withoutFixes;
   o->screenshot = p.value(screenshot);
   o->show = p.value(show).trimmed().toLower();
   if (p.isSet(show) && !viewFromName(o->show)) {

@@ -3,12 +3,16 @@
 //   ampbench --data DIR --precision MODE --model NAME --epochs N --start [--compare]
 //            [--screenshot FILE.png] [--exit-when-done]
 // plus --image-size, --batch-size, --lr, --seed, --limit, --init-scale, --growth-interval,
-// --out, --modes, --open DIR, --show live|precision|comparison (the view the screenshot
-// captures), --screenshot-at-epoch N and --window-size WxH.
+// --out, --modes, --without-fixes, --grad-stats N, --open DIR, --show live|precision|comparison
+// (the view the screenshot captures), --screenshot-at-epoch N and --window-size WxH.
 
 #include <QSize>
 #include <QString>
 #include <QStringList>
+
+#include "engine/core/RunConfig.h"
+
+#include <vector>
 
 namespace ampbench::ui {
 
@@ -25,7 +29,9 @@ struct ScriptOptions {
   double initScale = 0.0;      // loss scaler: 0 keeps the saved setting
   int growthInterval = 0;
   QString out;        // run (or comparison) directory; empty: a new one under the runs folder
-  QStringList modes;  // comparison modes; empty: fp32 + the panel's mixed format
+  std::vector<ampbench::PrecisionMode> modes;  // comparison modes; empty: the panel's (fp32 + its mixed format)
+  bool withoutFixes = false;  // the panel's comparison plus its what-ifs
+  int gradStatsEvery = -1;    // precision statistics every N steps (0 off); -1 keeps the saved setting
   QString open;       // a run or comparison directory to show
   bool start = false;
   bool compare = false;

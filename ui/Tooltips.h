@@ -75,4 +75,14 @@ inline constexpr const char* kCompare =
     "mixed format chosen above — one after the other, never both at once, so each run "
     "gets every core and the timings are fair. Then show both side by side.";
 
+inline constexpr const char* kGradStats =
+    "Every N training steps, measure what FP16 and BF16 would do to this run's numbers: which gradients "
+    "become zero without loss scaling, which weight updates are too small to change a weight without "
+    "FP32 master weights, which layer overflows first. Shown in the Precision tab and written to "
+    "grad_stats.csv. Off: no statistics (saves a little time).";
+inline constexpr const char* kWithoutFixes =
+    "Adds the what-if runs to the comparison: the same mixed format with its fixes switched off — no loss "
+    "scaling (FP16), and no FP32 master weights (weights rounded to the format after every update). A what-if "
+    "that diverges is a result, not a failure: it shows what the fix rescues.";
+
 }  // namespace ampbench::ui::tips

@@ -259,8 +259,8 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
       !std::isfinite(loss.detach().item<double>())) {
     explainDivergence(batch, st.epoch, stepNo);
   }
-  {
-    RECORD_USER_SCOPE("ampbench::loss_scaler");
+  if (policy_.scaler().enabled()) {
+    RECORD_USER_SCOPE("ampbench::loss_scaler");  // a phase only where there is a scaler
     policy_.unscale(*optimizer_);  // and the inf/NaN check; step() below reuses it
   }
   if (c_.gradClipNorm > 0) {

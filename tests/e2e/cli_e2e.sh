@@ -30,7 +30,7 @@ check "fp16 steps.csv starts at loss scale 65536" \
 "$CLI" compare --data "$T/data" --model small_cnn --modes fp32,bf16 --epochs 3 --batch-size 32 --image-size 28 \
   --seed 1 --out "$T/cmp" --quiet >"$T/out_cmp" 2>&1; rc=$?
 check "compare exits 0 ($rc)" '[ $rc -eq 0 ]'
-check "compare prints the table and a verdict" 'grep -q "speed-up" "$T/out_cmp" && grep -q "^BF16 mixed: " "$T/out_cmp"'
+check "compare prints the table and a verdict" 'grep -q "speed-up" "$T/out_cmp" && grep -Eq "^BF16 mixed( \(emulated\))?: " "$T/out_cmp"'
 check "comparison.json matches the run dirs" "$PY - '$T/cmp' <<'PY'
 import json, sys
 root = sys.argv[1]

@@ -296,7 +296,22 @@ class ComparisonViewTest : public QObject {
     QCOMPARE(o.windowSize, QSize(1440, 900));
     QVERIFY(!ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), QStringLiteral("--precision"), QStringLiteral("fp8")},
                                               &o, &error));
-    QVERIFY(error.contains(QStringLiteral("fp32, fp16, bf16 or auto")));
+    QVERIFY2(error.contains(QStringLiteral("fp8")) && error.contains(QStringLiteral("fp16-noscale")), qPrintable(error));
+    // Typed comparison modes, what-ifs included; an unknown one names the valid modes.
+    QVERIFY2(ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), QStringLiteral("--data"), QStringLiteral("/d"),
+                                               QStringLiteral("--modes"), QStringLiteral("fp32,fp16,fp16-pure"),
+                                               QStringLiteral("--grad-stats"), QStringLiteral("20")},
+                                              &o, &error),
+             qPrintable(error));
+    QVERIFY(o.modes == (std::vector<ampbench::PrecisionMode>{ampbench::PrecisionMode::Fp32, ampbench::PrecisionMode::Fp16,
+                                                            ampbench::PrecisionMode::Fp16Pure}));
+    QVERIFY(o.compare);
+    QCOMPARE(o.gradStatsEvery, 20);
+    QVERIFY(!ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), QStringLiteral("--modes"), QStringLiteral("fp32,half")},
+                                              &o, &error));
+    QVERIFY2(error.contains(QStringLiteral("half")) && error.contains(QStringLiteral("bf16-pure")), qPrintable(error));
+    QVERIFY(!ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), QStringLiteral("--grad-stats"), QStringLiteral("-2")},
+                                              &o, &error));
     QVERIFY(!ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), QStringLiteral("--start")}, &o, &error));
     QVERIFY(error.contains(QStringLiteral("--data")));
     QVERIFY(!ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), QStringLiteral("--epochs"), QStringLiteral("zero")},

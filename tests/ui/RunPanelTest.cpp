@@ -8,7 +8,9 @@
 #include "ui/HardwareText.h"
 #include "ui/RunPanel.h"
 
+#include <QCheckBox>
 #include <QComboBox>
+#include <QSpinBox>
 #include <QLabel>
 #include <QTest>
 
@@ -121,6 +123,33 @@ class RunPanelTest : public QObject {
     // Fresh settings: the panel starts on the detected machine's default.
     RunPanel panel;
     QCOMPARE(panel.mixedModeName(), ampbench::ui::defaultMixedFormat(ampbench::detectHardware()));
+  }
+
+  void alsoRunWithoutTheFixesAddsTheWhatIfs() {
+    RunPanel panel;
+    panel.setPersistent(false);
+    panel.setPrecisionName(QStringLiteral("fp16"));
+    using M = ampbench::PrecisionMode;
+    QVERIFY(panel.comparisonModes() == (std::vector<M>{M::Fp32, M::Fp16}));
+    auto* box = panel.findChild<QCheckBox*>(QStringLiteral("withoutFixes"));
+    QVERIFY(box);
+    box->setChecked(true);
+    QVERIFY(panel.comparisonModes() == (std::vector<M>{M::Fp32, M::Fp16, M::Fp16NoScale, M::Fp16Pure}));
+    panel.setPrecisionName(QStringLiteral("bf16"));
+    QVERIFY(panel.comparisonModes() == (std::vector<M>{M::Fp32, M::Bf16, M::Bf16Pure}));
+  }
+
+  void whatIfModesAndStatisticsReachTheConfig() {
+    RunPanel panel;
+    panel.setPersistent(false);
+    QVERIFY(panel.setPrecisionName(QStringLiteral("fp16-pure")));
+    QVERIFY(panel.config().precision == ampbench::PrecisionMode::Fp16Pure);
+    QVERIFY(label(panel, "precisionNote")->text().contains(QStringLiteral("NO master weights")));
+    QCOMPARE(panel.config().gradStatsEvery, int64_t{ampbench::ui::kDefaultGradStatsEvery});
+    auto* every = panel.findChild<QSpinBox*>(QStringLiteral("gradStatsEvery"));
+    QVERIFY(every);
+    every->setValue(0);
+    QCOMPARE(panel.config().gradStatsEvery, int64_t{0});
   }
 
   void aboutTextDescribesTheMachine() {
