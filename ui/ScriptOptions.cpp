@@ -80,8 +80,8 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   o->data = p.value(data);
   o->precision = p.value(precision).toLower();
   try {
-    if (!o->precision.isEmpty()) {
-      ampbench::parsePrecision(o->precision.toStdString());
+    if (!o->precision.isEmpty()) {  // canonical name ("FP16_PURE" -> "fp16-pure"), as the run panel lists it
+      o->precision = QString::fromStdString(ampbench::toString(ampbench::parsePrecision(o->precision.toStdString())));
     }
     o->modes = ampbench::parsePrecisionList(p.value(modes).toStdString());
   } catch (const std::exception& e) {
@@ -89,6 +89,11 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
     return false;
   }
   o->withoutFixes = p.isSet(withoutFixes);
+  if (o->withoutFixes && !o->modes.empty()) {
+    *error = QObject::tr("--without-fixes adds the what-ifs to the panel's comparison; with --modes, list them "
+                         "there instead (e.g. --modes fp32,fp16,fp16-noscale,fp16-pure).");
+    return false;
+  }
   if (p.isSet(gradStats)) {
     bool ok = false;
     o->gradStatsEvery = p.value(gradStats).toInt(&ok);

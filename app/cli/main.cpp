@@ -169,8 +169,12 @@ void printComparisonTable(const ampbench::ComparisonSummary& s) {
       continue;
     }
     const double speedup = s.runs[0].imagesPerSecond > 0 ? r.imagesPerSecond / s.runs[0].imagesPerSecond : 0;
+    // A run that stopped early keeps its last epoch's figures: say so on its row.
+    const std::string label = r.status == ampbench::RunStatus::Finished
+                                  ? r.precision.label
+                                  : r.precision.label + " [" + ampbench::toString(r.status) + "]";
     std::printf("%-13s %-34s %9.2f %9.1f %8.2fx %9.0f %7.1f%% %8.3f %9lld %8lld\n", s.modeNames[i].c_str(),
-                r.precision.label.c_str(), r.medianEpochSeconds, r.imagesPerSecond, speedup,
+                label.c_str(), r.medianEpochSeconds, r.imagesPerSecond, speedup,
                 cuda ? r.peakCudaMb : r.peakRssMb, 100.0 * r.finalVal.accuracy, r.finalVal.auc,
                 static_cast<long long>(r.overflowSteps), static_cast<long long>(r.skippedSteps));
   }

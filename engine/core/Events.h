@@ -42,6 +42,7 @@ struct PrecisionInfo {
   bool lossScaling = false;
   bool masterWeights = true;  // false in the *-pure what-ifs: weights rounded to the format after each step
   bool whatIf = false;        // a fix switched off on purpose: divergence is a result
+  bool slowKernels = false;   // bf16 through LibTorch's reference kernels: a CPU without bf16 units
   std::string label;        // e.g. "FP16 mixed (emulated)", "BF16 mixed"
   std::string note;         // why, in plain words
 };

@@ -3,11 +3,17 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace ampbench {
 
 double rocAuc(const std::vector<float>& scores, const std::vector<int64_t>& isPositive) {
+  // Sorting with < on NaN is undefined behaviour; a model whose outputs overflowed has no AUC.
+  if (std::any_of(scores.begin(), scores.end(), [](float s) { return !std::isfinite(s); })) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
   const size_t n = scores.size();
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);

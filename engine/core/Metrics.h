@@ -19,7 +19,8 @@ struct Metrics {
 };
 
 // ROC AUC of scores for the positive class, with ties counted as one half
-// (Mann-Whitney U / (P*N)). Returns 0.5 when one of the classes is absent.
+// (Mann-Whitney U / (P*N)). Returns 0.5 when one of the classes is absent, NaN when a
+// score is inf/NaN (never sorted).
 double rocAuc(const std::vector<float>& positiveScores, const std::vector<int64_t>& isPositive);
 
 // probabilities: row-major [count x numClasses]; labels in [0, numClasses).

@@ -23,7 +23,10 @@ struct EnumNames {
     }
     return "unknown";
   }
-  E parse(std::string s, const char* what) const {
+  E parse(const std::string& given, const char* what) const {
+    std::string s = given;
+    const auto first = s.find_first_not_of(" \t");
+    s = first == std::string::npos ? std::string() : s.substr(first, s.find_last_not_of(" \t") - first + 1);
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
     std::replace(s.begin(), s.end(), '-', '_');
     std::string choices;
@@ -35,7 +38,7 @@ struct EnumNames {
       }
       choices += (choices.empty() ? "" : ", ") + std::string(n);
     }
-    throw InputError(std::string("unknown ") + what + " '" + s + "': choose one of " + choices);
+    throw InputError(std::string("unknown ") + what + " '" + given + "': choose one of " + choices);
   }
 };
 

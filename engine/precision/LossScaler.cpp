@@ -79,6 +79,13 @@ void LossScaler::unscale(torch::optim::Optimizer& optimizer) {
   stage_ = Stage::Unscaled;
 }
 
+bool LossScaler::foundInf() const {
+  if (!enabled_ || stage_ != Stage::Unscaled) {
+    return false;
+  }
+  return foundInf_.item<float>() != 0.0f;
+}
+
 bool LossScaler::step(torch::optim::Optimizer& optimizer) {
   if (!enabled_) {
     optimizer.step();

@@ -33,6 +33,8 @@ class LossScaler {
   // Unscales if not done yet, then steps the optimizer unless a gradient was inf/NaN.
   // Returns whether the optimizer stepped.
   bool step(torch::optim::Optimizer& optimizer);
+  // After unscale(): whether a gradient was inf/NaN (reads the flag step() reads anyway).
+  bool foundInf() const;
   // Backoff (scale *= backoff, floor minScale) after an overflow; otherwise counts a
   // clean step and grows the scale after growthInterval of them (cap maxScale).
   void update();

@@ -20,9 +20,10 @@ PrecisionInfo resolvePrecision(PrecisionMode mode, const c10::Device& device, co
   info.whatIf = isWhatIf(mode);
   const bool fp16 = mode == PrecisionMode::Fp16 || mode == PrecisionMode::Fp16NoScale || mode == PrecisionMode::Fp16Pure;
   const bool bf16 = mode == PrecisionMode::Bf16 || mode == PrecisionMode::Bf16Pure;
-  const char* const tail = mode == PrecisionMode::Fp16NoScale ? " without loss scaling"
+  const char* const tail = mode == PrecisionMode::Fp16NoScale ? "; what-if: no loss scaling"
                            : (mode == PrecisionMode::Fp16Pure || mode == PrecisionMode::Bf16Pure)
-                               ? " with no FP32 master weights and no loss scaling"
+                               ? "; what-if: no FP32 master weights (weights rounded after every update), no loss "
+                                 "scaling"
                                : "";
   if (mode == PrecisionMode::Fp32) {
     info.computeDtype = "float32";
@@ -60,6 +61,7 @@ PrecisionInfo resolvePrecision(PrecisionMode mode, const c10::Device& device, co
                                     "be many times SLOWER than fp32 here";
       if (!cuda && !cpuNativeBf16) {
         info.label += " (native kernels, no bf16 units)";
+        info.slowKernels = true;
       }
     } else {
       if (strict) {

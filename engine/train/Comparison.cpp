@@ -193,8 +193,7 @@ std::string speedPart(const RunSummary& base, const RunSummary& mode, const Mode
   std::string v = buf;
   if (c.slower() && mode.precision.emulated) {
     v += ", the cost of emulation";
-  } else if (c.slower() && mode.precision.resolved == PrecisionMode::Bf16 &&
-             mode.precision.note.find("no native bf16") != std::string::npos) {
+  } else if (c.slower() && mode.precision.slowKernels) {
     v += ": this CPU has no native BF16 kernels";
   }
   return v;
@@ -414,6 +413,7 @@ ComparisonSummary readComparison(const std::string& outDir) {
     r.precision.lossScaling = p.value("loss_scaling", false);
     r.precision.masterWeights = p.value("master_weights", true);
     r.precision.whatIf = p.value("what_if", false);
+    r.precision.slowKernels = p.value("slow_reference_kernels", false);
     r.precision.label = p.value("label", "");
     r.precision.note = p.value("note", "");
     r.epochsCompleted = m.value("epochs", 0);

@@ -57,12 +57,27 @@ void PrecisionPolicy::unscale(torch::optim::Optimizer& optimizer) {
   }
 }
 
-bool PrecisionPolicy::step(torch::optim::Optimizer& optimizer, torch::nn::Module& model) {
-  const bool stepped = scaler_.step(optimizer);
-  if (stepped && weightDtype_) {
-    roundParametersTo(model, *weightDtype_);
+bool PrecisionPolicy::step(torch::optim::Optimizer& optimizer) { return scaler_.step(optimizer); }
+
+std::string PrecisionPolicy::roundWeights(torch::nn::Module& model) {
+  if (!weightDtype_) {
+    return {};
   }
-  return stepped;
+  roundParametersTo(model, *weightDtype_);
+  // A weight past the format's largest value is inf now: the run cannot go on.
+  std::vector<torch::Tensor> params;
+  for (const auto& p : model.parameters()) {
+    params.push_back(p.detach());
+  }
+  if (anyNonFinite(params).item<float>() == 0.0f) {
+    return {};
+  }
+  for (const auto& item : model.named_parameters()) {
+    if (!torch::isfinite(item.value()).all().item<bool>()) {
+      return item.key();
+    }
+  }
+  return "(a weight)";
 }
 
 }  // namespace ampbench

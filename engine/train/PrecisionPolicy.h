@@ -12,6 +12,7 @@
 #include <torch/types.h>
 
 #include <optional>
+#include <string>
 
 namespace ampbench {
 
@@ -33,9 +34,12 @@ class PrecisionPolicy {
   void backward(const torch::Tensor& loss);
   // Unscales the gradients and checks them for inf/NaN (loss scaling only); before clipping.
   void unscale(torch::optim::Optimizer& optimizer);
-  // Steps unless a gradient overflowed. Without master weights, rounds every weight to the
-  // format after the update: an update below half an ulp of its weight is lost.
-  bool step(torch::optim::Optimizer& optimizer, torch::nn::Module& model);
+  // Steps unless a gradient overflowed (loss scaling only). Returns whether it stepped.
+  bool step(torch::optim::Optimizer& optimizer);
+  // Without master weights (the *-pure what-ifs): rounds every weight to the format after
+  // the update, so an update below half an ulp of its weight is lost. Returns the name of
+  // the first weight that became inf/NaN in the format ("" when none did, or with master weights).
+  std::string roundWeights(torch::nn::Module& model);
   // The scaler's backoff / growth after the step.
   void update() { scaler_.update(); }
 

@@ -58,6 +58,7 @@ std::string precisionToJson(const PrecisionInfo& p) {
   j["loss_scaling"] = p.lossScaling;
   j["master_weights"] = p.masterWeights;
   j["what_if"] = p.whatIf;
+  j["slow_reference_kernels"] = p.slowKernels;
   j["label"] = p.label;
   j["note"] = p.note;
   return j.dump();

@@ -121,8 +121,10 @@ void TrainingSession::setUp(const std::string* initialWeights) {
 
   writer_ = std::make_unique<RunDirWriter>(c_.outDir, pos_.epoch);
   gradStats_ = std::make_unique<PrecisionStatsCollector>(c_.gradStatsEvery);
-  // overflows.csv matters wherever something can overflow: sampled runs, loss-scaled runs and the what-ifs.
-  if (c_.gradStatsEvery > 0 || policy_.scaler().enabled() || policy_.info().whatIf) {
+  // overflows.csv matters wherever something can overflow: sampled runs, loss-scaled runs and
+  // the what-ifs; and a resumed run truncates what an earlier run wrote past its checkpoint.
+  if (c_.gradStatsEvery > 0 || policy_.scaler().enabled() || policy_.info().whatIf ||
+      fs::exists(c_.outDir + "/grad_stats.csv") || fs::exists(c_.outDir + "/overflows.csv")) {
     statsLog_ = std::make_unique<PrecisionStatsWriter>(c_.outDir, pos_.epoch > 0 ? pos_.globalStep : 0);
   }
   flushEvery_ = device_.is_cuda() ? 16 : 1;
@@ -252,32 +254,35 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
     policy_.backward(loss);
   }
   gradStats_->afterBackward(*model_);  // the gradients as the loss scaler produced them (sampled steps)
-  // Without a loss scaler a non-finite loss reaches the weights and ends the run: find where
-  // it started while the weights that produced it are still there. Reading the loss costs
-  // nothing on a CPU; on a GPU only the what-ifs, which exist to diverge, pay the sync.
-  if (!policy_.scaler().enabled() && (!device_.is_cuda() || policy_.info().whatIf) &&
-      !std::isfinite(loss.detach().item<double>())) {
-    explainDivergence(batch, st.epoch, stepNo);
-  }
+  const bool diverging = !policy_.scaler().enabled() && diverges(batch, loss, st.epoch, stepNo, s);
   if (policy_.scaler().enabled()) {
     RECORD_USER_SCOPE("ampbench::loss_scaler");  // a phase only where there is a scaler
     policy_.unscale(*optimizer_);  // and the inf/NaN check; step() below reuses it
   }
-  if (c_.gradClipNorm > 0) {
+  // An overflowed step is skipped: clipping it would only turn its infs into NaNs (and
+  // blur which layer held them).
+  if (c_.gradClipNorm > 0 && !diverging && !policy_.scaler().foundInf()) {
     RECORD_USER_SCOPE("ampbench::grad_clip");  // on true gradients: unscaled above
     torch::nn::utils::clip_grad_norm_(model_->parameters(), c_.gradClipNorm);
   }
   bool stepped = false;
-  {
+  if (!diverging) {
     RECORD_USER_SCOPE("ampbench::optimizer");
-    stepped = policy_.step(*optimizer_, *model_);
+    stepped = policy_.step(*optimizer_);
   }
-  const bool overflow = policy_.overflowed();
+  const bool overflow = policy_.overflowed() || diverging;
   const double stepScale = policy_.lossScale();  // the scale this step's loss was multiplied by
-  if (overflow) {
+  if (policy_.overflowed()) {
     reportOverflow(stepNo);  // before the next step clears the gradients
   }
+  // The updates as the optimizer proposed them: in the *-pure what-ifs the rounding below
+  // is what loses the small ones.
   gradStats_->afterOptimizer(*model_, stepped);
+  if (stepped) {
+    if (const auto bad = policy_.roundWeights(*model_); !bad.empty()) {
+      divergedAt(st.epoch, stepNo, "weight " + bad + " overflowed when rounded to " + policy_.info().computeDtype, "");
+    }
+  }
   reportPrecisionStats(sampled);
   policy_.update();
 
@@ -349,7 +354,7 @@ void TrainingSession::flush(EpochState& st) {
     // With a loss scaler a non-finite loss is an overflow the scaler skips; without one
     // the weights took the step, and the run cannot recover.
     const bool diverged = !std::isfinite(e.loss) && !policy_.scaler().enabled();
-    if (diverged) {
+    if (diverged && summary_.status != RunStatus::Diverged) {
       summary_.status = RunStatus::Diverged;
       std::ostringstream ss;
       ss << "loss became " << e.loss << " at epoch " << e.epoch << ", step " << e.step << " ("
@@ -386,7 +391,63 @@ void TrainingSession::reportOverflow(int64_t step) {
   observer_.onOverflowAttribution(a);
 }
 
+bool TrainingSession::diverges(const Batch& batch, const torch::Tensor& loss, int64_t epoch, int64_t step,
+                               int64_t stepInEpoch) {
+  const bool whatIf = policy_.info().whatIf;
+  const bool lastOfEpoch = stepInEpoch == stepsPerEpoch_;  // the checkpoint must hold finite weights
+  // Reading the loss costs nothing on a CPU; on a GPU only the what-ifs, which exist to
+  // diverge, and an epoch's last step pay the sync (elsewhere the flush sees the loss).
+  if (device_.is_cuda() && !whatIf && !lastOfEpoch) {
+    return false;
+  }
+  if (const double value = loss.detach().item<double>(); !std::isfinite(value)) {
+    explainDivergence(batch, epoch, step);
+    std::ostringstream what;
+    what << "loss became " << value;
+    divergedAt(epoch, step, what.str(), divergenceCause_);
+    return true;
+  }
+  if (!whatIf && !lastOfEpoch) {
+    return false;
+  }
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : model_->parameters()) {
+    if (p.grad().defined()) {
+      grads.push_back(p.grad());
+    }
+  }
+  if (grads.empty() || anyNonFinite(grads).item<float>() == 0.0f) {
+    return false;
+  }
+  const auto a = gradStats_->attributeOverflow(*model_, step);
+  if (statsLog_) {
+    statsLog_->append(a);
+  }
+  observer_.onOverflowAttribution(a);
+  std::ostringstream cause;
+  if (!a.layer.empty()) {
+    cause << "; it started in " << (a.kind == "activation" ? "the forward output of " : "the gradient of ") << a.layer
+          << " (" << a.value << ")";
+  }
+  divergedAt(epoch, step, "a gradient became inf/NaN with no loss scaler to skip the step", cause.str());
+  return true;
+}
+
+void TrainingSession::divergedAt(int64_t epoch, int64_t step, const std::string& what, const std::string& cause) {
+  if (summary_.status == RunStatus::Diverged) {
+    return;  // the first cause stands
+  }
+  summary_.status = RunStatus::Diverged;
+  std::ostringstream ss;
+  ss << what << " at epoch " << epoch << ", step " << step << " (" << policy_.info().label << ")" << cause
+     << ": the run stopped before applying it";
+  stopMessage_ = ss.str();
+}
+
 void TrainingSession::explainDivergence(const Batch& batch, int64_t epoch, int64_t step) {
+  if (!divergenceCause_.empty()) {
+    return;  // explained once
+  }
   OverflowAttribution a;
   {
     PrecisionStatsCollector replay(1);

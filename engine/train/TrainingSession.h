@@ -66,6 +66,11 @@ class TrainingSession {
   // output overflowed first (a forward-only replay of the batch with the probe on), or
   // else which gradient; kept for the run's message.
   void explainDivergence(const Batch& batch, int64_t epoch, int64_t step);
+  // Without a loss scaler nothing stops an inf/NaN from reaching the weights: true when
+  // this step must not be applied (its loss or, in the what-ifs and at an epoch's last step,
+  // a gradient is inf/NaN); the run then stops as diverged with the cause in its message.
+  bool diverges(const Batch& batch, const torch::Tensor& loss, int64_t epoch, int64_t step, int64_t stepInEpoch);
+  void divergedAt(int64_t epoch, int64_t step, const std::string& what, const std::string& cause);
   void endEpoch(EpochState& st);
   void outOfMemory(const std::exception& e);
   RunSummary finish();

@@ -3,6 +3,7 @@
 // kernels are named, comparison.json round-trips, never holds NaN, and older files load.
 
 #include "TestUtil.h"
+#include "engine/precision/Precision.h"
 #include "engine/train/Trainer.h"
 #include "engine/train/TrainerInternal.h"
 #include "engine/util/Files.h"
@@ -130,19 +131,22 @@ TEST(ComparisonVerdict, ClearDifferencesAreCalledWithTheirIntervals) {
 TEST(ComparisonVerdict, BfloatWithoutNativeKernelsIsNamed) {
   const auto base = finishedRun("FP32", baseRight, {5.0, 5.0, 5.1, 4.9});
   auto bf16 = finishedRun("BF16 mixed", baseRight, {20.0, 16.0, 16.5, 16.2});
-  bf16.precision.resolved = PrecisionMode::Bf16;
-  bf16.precision.note = describePrecision(PrecisionMode::Bf16, DeviceKind::Cpu).note;
+  // As resolvePrecision makes it: LibTorch's own bf16 (--bf16-kernels native) on a CPU without bf16 units.
+  const auto slow = resolvePrecision(PrecisionMode::Bf16, torch::kCPU, LossScalerOptions{}, false,
+                                     Bf16KernelsKind::Native, /*cpuNativeBf16=*/false);
+  ASSERT_TRUE(slow.slowKernels);
+  bf16.precision = slow;
+  bf16.precision.label = "BF16 mixed";
   const auto s = summaryOf(base, bf16);
   EXPECT_TRUE(s.versusBaseline[1].slower());
   EXPECT_TRUE(startsWith(s.verdict, "BF16 mixed: no measurable accuracy difference (n = 270, +0.0 to +0.0 points); "))
       << s.verdict;
-  if (bf16.precision.note.find("no native bf16") != std::string::npos) {
-    EXPECT_TRUE(endsWith(s.verdict, ": this CPU has no native BF16 kernels")) << s.verdict;
-  } else {  // a CPU with AVX512-BF16/AMX: a slowdown is not blamed on missing kernels
-    EXPECT_EQ(s.verdict.find("native"), std::string::npos) << s.verdict;
-  }
-  bf16.precision.note = "autocast bfloat16, but this CPU has no native bf16 (no AVX512-BF16/AMX)";
-  EXPECT_TRUE(endsWith(summaryOf(base, bf16).verdict, ": this CPU has no native BF16 kernels"));
+  EXPECT_TRUE(endsWith(s.verdict, ": this CPU has no native BF16 kernels")) << s.verdict;
+  // With bf16 units a slowdown is not blamed on missing kernels.
+  bf16.precision = resolvePrecision(PrecisionMode::Bf16, torch::kCPU, LossScalerOptions{}, false,
+                                    Bf16KernelsKind::Auto, /*cpuNativeBf16=*/true);
+  bf16.precision.label = "BF16 mixed";
+  EXPECT_EQ(summaryOf(base, bf16).verdict.find("native"), std::string::npos);
 }
 
 TEST(ComparisonVerdict, OneEpochIsNeverFasterOrSlower) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 using ampbench::computeMetrics;
 using ampbench::rocAuc;
 
@@ -57,4 +60,11 @@ TEST(Metrics, MulticlassIsMacroAveraged) {
   EXPECT_DOUBLE_EQ(m.sensitivity, 1.0);
   EXPECT_DOUBLE_EQ(m.specificity, 1.0);
   EXPECT_DOUBLE_EQ(m.auc, 1.0);
+}
+
+TEST(Metrics, NonFiniteScoresGiveNoAucInsteadOfUndefinedSorting) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(rocAuc({0.1f, nan, 0.9f, 0.4f}, {0, 1, 1, 0})));
+  EXPECT_TRUE(std::isnan(rocAuc({0.1f, std::numeric_limits<float>::infinity(), 0.9f}, {0, 1, 1})));
+  EXPECT_DOUBLE_EQ(rocAuc({0.1f, 0.2f, 0.9f, 0.4f}, {0, 1, 1, 0}), 0.75);
 }

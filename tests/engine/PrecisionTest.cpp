@@ -183,7 +183,9 @@ float trainOneWeight(PrecisionMode mode, float x, double lr, int steps) {
     auto loss = policy.forward(*model, torch::full({1}, x)).sum();
     policy.backward(loss);
     policy.unscale(opt);
-    policy.step(opt, *model);
+    if (policy.step(opt)) {
+      EXPECT_EQ(policy.roundWeights(*model), "");
+    }
     policy.update();
   }
   return model->w.item<float>();
