@@ -227,7 +227,7 @@ std::string libtorchName(const HardwareInfo& hw) {
 ModeVerdict cpuVerdict(const std::string& mode, const HardwareInfo& hw) {
   const CpuFeatures& c = hw.cpu;
   if (mode == "fp32") {
-    return {mode, ModeSupport::Native, "fp32 kernels (oneDNN/MKL): the baseline"};
+    return {mode, ModeSupport::Native, "fp32 kernels (oneDNN convolutions): the baseline"};
   }
   if (mode == "fp16" || mode == "fp16-noscale" || mode == "fp16-pure") {
     std::string why = libtorchName(hw) + " has no fp16 CPU kernels: fp16 numerics emulated on fp32 kernels";
