@@ -90,6 +90,9 @@ ComparisonView::ComparisonView(QWidget* parent) : QWidget(parent) {
     p->setHeadroom(0.3);
   }
   time_->setIncludeZero(time_->yAxis);
+  for (PlotView* p : {loss_, accuracy_, time_}) {
+    p->placeLegendBelow(2);  // four modes (what-ifs) would hide the curves under an inner legend
+  }
   grid->addWidget(loss_, 0, 0);
   grid->addWidget(accuracy_, 0, 1);
   grid->addWidget(time_, 0, 2);
@@ -363,8 +366,9 @@ void ComparisonView::fillPlots() {
     train->setName(tr("%1 train").arg(name));
     train->setPen(QPen(color, 1.6, Qt::DashLine));
     train->setData(epochs, trainLoss, true);
+    train->removeFromLegend();  // the axis label says dashed is train: one legend entry per mode
     QCPGraph* val = loss_->addGraph();
-    val->setName(tr("%1 validation").arg(name));
+    val->setName(name);
     val->setPen(QPen(color, 2.2));
     val->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, color, Qt::white, 6));
     val->setData(valEpochs, valLoss, true);

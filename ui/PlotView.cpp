@@ -27,6 +27,20 @@ PlotView::PlotView(const QString& title, QWidget* parent) : QCustomPlot(parent),
   setToolTip(tr("Drag to pan, wheel to zoom, double-click to reset the view; right-click to save."));
 }
 
+void PlotView::placeLegendBelow(int columns) {
+  if (legendBelow_) {
+    return;
+  }
+  legendBelow_ = new QCPLayoutGrid;
+  plotLayout()->addElement(plotLayout()->rowCount(), 0, legendBelow_);
+  legendBelow_->setMargins(QMargins(6, 0, 6, 4));
+  legendBelow_->addElement(0, 0, legend);  // takes it out of the axis rect's inset layout
+  legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+  legend->setWrap(columns);
+  legend->setBorderPen(Qt::NoPen);
+  plotLayout()->setRowStretchFactor(plotLayout()->rowCount() - 1, 0.001);
+}
+
 void PlotView::fitAndReplot() {
   if (!userView_) {
     fitAxes();

@@ -29,6 +29,9 @@ class PlotView : public QCustomPlot {
 
   // Fits the axes to the data (unless the user controls the view), then queues a replot.
   void fitAndReplot();
+  // Moves the legend out of the axes to a row under them, `columns` entries wide: with many
+  // curves (a comparison of four modes) a legend inside the axes hides the data.
+  void placeLegendBelow(int columns);
   // Forgets the user's zoom/pan and fits the data.
   void resetView();
 
@@ -52,6 +55,7 @@ class PlotView : public QCustomPlot {
   double headroom_ = 0.08;
   double keyPadding_ = 0.0;
   bool userView_ = false;
+  QCPLayoutGrid* legendBelow_ = nullptr;
 };
 
 }  // namespace ampbench::ui
