@@ -273,7 +273,7 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
   const bool overflow = policy_.overflowed() || diverging;
   const double stepScale = policy_.lossScale();  // the scale this step's loss was multiplied by
   if (policy_.overflowed()) {
-    reportOverflow(stepNo);  // before the next step clears the gradients
+    reportOverflow(batch, st.epoch, stepNo, sampled);  // before the next step clears the gradients
   }
   // The updates as the optimizer proposed them: in the *-pure what-ifs the rounding below
   // is what loses the small ones.
@@ -383,12 +383,38 @@ void TrainingSession::reportPrecisionStats(bool sampled) {
   observer_.onPrecisionStats(e);
 }
 
-void TrainingSession::reportOverflow(int64_t step) {
-  const auto a = gradStats_->attributeOverflow(*model_, step);
+void TrainingSession::recordOverflow(const OverflowAttribution& a) {
   if (statsLog_) {
     statsLog_->append(a);
   }
   observer_.onOverflowAttribution(a);
+}
+
+void TrainingSession::reportOverflow(const Batch& batch, int64_t epoch, int64_t step, bool sampled) {
+  // A collector with no sampled step attributes by the gradients alone.
+  recordOverflow(PrecisionStatsCollector(0).attributeOverflow(*model_, step));
+  const auto forward = sampled ? gradStats_->attributeOverflow(*model_, step) : replayForward(batch, epoch, step);
+  if (forward.kind == "activation") {
+    recordOverflow(forward);
+  }
+}
+
+OverflowAttribution TrainingSession::replayForward(const Batch& batch, int64_t epoch, int64_t step) {
+  torch::NoGradGuard noGrad;
+  std::vector<torch::Tensor> saved;  // a train-mode forward moves the batch-norm running statistics
+  for (const auto& b : model_->buffers()) {
+    saved.push_back(b.clone());
+  }
+  PrecisionStatsCollector replay(1);
+  replay.beginStep(*model_, epoch, step, 1.0);
+  policy_.forward(*model_, batch.images);  // forward only: the probe records each block's output
+  const auto a = replay.attributeOverflow(*model_, step);
+  replay.finish();
+  size_t i = 0;
+  for (auto& b : model_->buffers()) {
+    b.copy_(saved[i++]);
+  }
+  return a;
 }
 
 bool TrainingSession::diverges(const Batch& batch, const torch::Tensor& loss, int64_t epoch, int64_t step,
@@ -448,21 +474,8 @@ void TrainingSession::explainDivergence(const Batch& batch, int64_t epoch, int64
   if (!divergenceCause_.empty()) {
     return;  // explained once
   }
-  OverflowAttribution a;
-  {
-    PrecisionStatsCollector replay(1);
-    replay.beginStep(*model_, epoch, step, 1.0);
-    {
-      torch::NoGradGuard noGrad;  // forward only: the probe records each block's output
-      policy_.forward(*model_, batch.images);
-    }
-    a = replay.attributeOverflow(*model_, step);
-    replay.finish();
-  }
-  if (statsLog_) {
-    statsLog_->append(a);
-  }
-  observer_.onOverflowAttribution(a);
+  const auto a = replayForward(batch, epoch, step);
+  recordOverflow(a);
   if (!a.layer.empty()) {
     std::ostringstream ss;
     ss << "; it started in " << (a.kind == "activation" ? "the forward output of " : "the gradient of ") << a.layer

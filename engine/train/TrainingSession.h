@@ -61,7 +61,14 @@ class TrainingSession {
   void flush(EpochState& st);
   // Precision statistics of a sampled step, and where an overflow started.
   void reportPrecisionStats(bool sampled);
-  void reportOverflow(int64_t step);
+  // At an overflowed step: the first layer in backward order whose gradient held inf/NaN,
+  // and the first block whose forward output did, if one did (known on sampled steps, else
+  // found by a forward-only replay of the batch); a row in overflows.csv and an event each.
+  void reportOverflow(const Batch& batch, int64_t epoch, int64_t step, bool sampled);
+  // The forward of `batch` again with the probe on and no gradients, batch-norm statistics
+  // restored after: the attribution the probe makes (an activation when one overflowed).
+  OverflowAttribution replayForward(const Batch& batch, int64_t epoch, int64_t step);
+  void recordOverflow(const OverflowAttribution& a);
   // A loss that became inf/NaN with no loss scaler to catch it: which layer's forward
   // output overflowed first (a forward-only replay of the batch with the probe on), or
   // else which gradient; kept for the run's message.

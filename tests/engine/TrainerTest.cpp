@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <nlohmann/json.hpp>
 
@@ -315,6 +316,36 @@ TEST(Trainer, OverflowsAreAttributedToALayer) {
   EXPECT_FALSE(rec.overflows[0].layer.empty());
   EXPECT_EQ(rec.overflows[0].kind, "weight_grad");
   EXPECT_EQ(readCsv(dir / "run/overflows.csv").size(), rec.overflows.size());
+}
+
+TEST(Trainer, AForwardOverflowIsAttributedToItsBlockBesideTheGradient) {
+  // A learning rate of 50 blows the weights up within a few steps; then FP16's forward
+  // overflows (emulated: every block output rounded through float16). Steps are not sampled,
+  // so the block is found by a forward-only replay; both rows land in overflows.csv.
+  TempDir dir;
+  auto c = tinyConfig(dir / "run");
+  c.precision = PrecisionMode::Fp16;
+  c.lr = 50;
+  c.epochs = 2;
+  RunObserver quiet;
+  const auto s = runTraining(c, quiet, CancelToken{});
+  ASSERT_GE(s.overflowSteps, 1);
+  std::map<int64_t, std::set<std::string>> kinds;
+  std::set<std::string> blocks;
+  for (const auto& row : readCsv(dir / "run/overflows.csv")) {
+    kinds[static_cast<int64_t>(row.num(0))].insert(row.cells.at(2));
+    if (row.cells.at(2) == "activation") {
+      blocks.insert(row.cells.at(1));
+    }
+  }
+  EXPECT_EQ(static_cast<int64_t>(kinds.size()), s.overflowSteps) << "every overflowed step is attributed";
+  ASSERT_FALSE(blocks.empty()) << "no forward overflow was attributed";
+  for (const auto& b : blocks) {
+    EXPECT_TRUE(b == "fc" || b.rfind("conv", 0) == 0) << b;  // small_cnn's block names
+  }
+  for (const auto& [step, k] : kinds) {
+    EXPECT_TRUE(k.count("weight_grad")) << "step " << step << " has no gradient row";
+  }
 }
 
 TEST(Trainer, Fp16StartsAtTheDefaultLossScaleAndIsLabelledEmulated) {
