@@ -386,6 +386,11 @@ bool MainWindow::openPath(const QString& dir) {
     return false;
   }
   const QString caption = presenter_->runOpened(history);
+  if (history.config && !controller_->isBusy()) {
+    // The settings beside a reopened run are that run's (model, size, precision, ...), not
+    // whatever the panel last held; Train then repeats it.
+    runPanel_->setConfig(*history.config);
+  }
   plots_->showHistory(history, caption);
   precision_->showHistory(loadPrecisionHistory(history), contextFor(history));
   return true;

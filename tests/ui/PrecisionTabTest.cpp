@@ -10,6 +10,7 @@
 #include "ui/PrecisionData.h"
 #include "ui/PrecisionTab.h"
 #include "ui/RunFiles.h"
+#include "ui/RunPanel.h"
 #include "ui/TrainingController.h"
 #include "UiTestUtil.h"
 #include "engine/train/Trainer.h"
@@ -419,6 +420,9 @@ class PrecisionTabTest : public QObject {
     ampbench::ui::MainWindow window;
     window.setConfirmClose(false);
     QVERIFY(window.openPath(QString::fromStdString(c.outDir)));
+    // The run panel shows the reopened run's settings, not the last ones it held.
+    QCOMPARE(window.runPanel()->config().imageSize, int64_t{16});
+    QVERIFY(window.runPanel()->config().precision == ampbench::PrecisionMode::Fp16);
     auto* tab = window.precisionTab();
     tab->flush();
     QVERIFY(tab->hasStatistics());
