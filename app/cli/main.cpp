@@ -49,10 +49,14 @@ struct StringOptions {
   bool noAugment = false;
 };
 
-void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool withPrecision) {
-  app->add_option("--data", c.dataPath, "dataset folder (class folders, or train/ val/ test/), a MedMNIST .npz, "
-                                        "a folder of MNIST-style IDX files, or synthetic[:N]")
-      ->required();
+void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool withPrecision,
+                   bool dataRequired = true) {
+  auto* data = app->add_option("--data", c.dataPath,
+                               "dataset folder (class folders, or train/ val/ test/), a MedMNIST .npz, "
+                               "a folder of MNIST-style IDX files, or synthetic[:N]");
+  if (dataRequired) {
+    data->required();
+  }
   app->add_option("--cache", c.cachePath, "decoded-image cache file: read if it matches, else written");
   app->add_option("--limit", c.limitPerSplit, "use at most N images per split (stratified; 0 = all)");
   app->add_option("--val-fraction", c.split.valFraction, "share of train/ carved as validation when there is no val/");
@@ -119,6 +123,35 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
           "N>=1"));
   app->add_option("--inject-nan-at-step", c.injectNanAtStep, "testing: make the loss of step N NaN")
       ->group("Testing");
+}
+
+// `train --resume DIR`: the value of --resume when the arguments hold one (before parsing,
+// so the recorded run's settings can be the defaults that the given options override).
+std::string resumeDirIn(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--resume" && i + 1 < argc) {
+      return argv[i + 1];
+    }
+    if (a.rfind("--resume=", 0) == 0) {
+      return a.substr(9);
+    }
+  }
+  return {};
+}
+
+StringOptions stringsOf(const ampbench::RunConfig& c) {
+  StringOptions s;
+  s.precision = ampbench::toString(c.precision);
+  s.optimizer = ampbench::toString(c.optimizer);
+  s.schedule = ampbench::toString(c.schedule);
+  s.device = ampbench::toString(c.device);
+  s.balance = ampbench::toString(c.balance);
+  s.memoryFormat = ampbench::toString(c.memoryFormat);
+  s.lossScaling = ampbench::toString(c.scaler.mode);
+  s.bf16Kernels = ampbench::toString(c.bf16Kernels);
+  s.noAugment = !c.augment.enabled;
+  return s;
 }
 
 void resolveStrings(ampbench::RunConfig& c, const StringOptions& s) {
@@ -193,12 +226,31 @@ int main(int argc, char** argv) {
 
   ampbench::RunConfig trainCfg;
   StringOptions trainStr;
+  // Resuming continues the run in config.json: its settings are the defaults here, so only
+  // what is given on the command line differs (and the engine refuses what may not).
+  const std::string resumeDir = resumeDirIn(argc, argv);
+  bool recordedRun = false;
+  if (!resumeDir.empty()) {
+    try {
+      trainCfg = ampbench::readRunConfig(resumeDir);
+      trainCfg.outDir = resumeDir;
+      trainStr = stringsOf(trainCfg);
+      recordedRun = true;
+    } catch (const std::exception&) {
+      // No readable config.json: the options below are required as for a new run.
+    }
+  }
   std::string trainOut;
   bool quiet = false, jsonEvents = false;
   auto* train = app.add_subcommand("train", "train one run into a run directory");
-  addRunOptions(train, trainCfg, trainStr, true);
-  train->add_option("--out", trainCfg.outDir, "run directory to write")->required();
-  train->add_option("--resume", trainCfg.resumeFrom, "continue the run in this directory from its checkpoint");
+  addRunOptions(train, trainCfg, trainStr, true, !recordedRun);
+  auto* trainOutOption = train->add_option("--out", trainCfg.outDir, "run directory to write (with --resume: the run's own)");
+  if (!recordedRun) {
+    trainOutOption->required();
+  }
+  train->add_option("--resume", trainCfg.resumeFrom,
+                    "continue the run in this directory from its checkpoint, with its own settings (config.json); "
+                    "--epochs extends it, other changed settings are refused");
   train->add_flag("--export", trainCfg.exportAtEnd, "export model.onnx, model.pt and model.json when the run finishes");
 
   ampbench::RunConfig cmpCfg;

@@ -238,6 +238,27 @@ RunConfig configFromJson(const std::string& text) {
   return c;
 }
 
+std::vector<std::string> resumeConflicts(const RunConfig& recorded, const RunConfig& asked) {
+  // Compare the JSON forms leaf by leaf, so a setting added to RunConfig is covered.
+  const auto a = nlohmann::json::parse(configToJson(recorded));
+  const auto b = nlohmann::json::parse(configToJson(asked));
+  static const std::vector<std::string> mayChange = {
+      "/optim/epochs",          "/run/out",        "/run/resume_from",      "/run/threads",
+      "/run/device",            "/run/eval_every", "/run/step_event_every", "/run/profile_steps",
+      "/run/inject_nan_at_step", "/run/export_at_end", "/run/grad_stats_every", "/data/cache"};
+  std::vector<std::string> conflicts;
+  const auto fa = a.flatten(), fb = b.flatten();
+  for (const auto& [key, value] : fa.items()) {
+    if (std::find(mayChange.begin(), mayChange.end(), key) != mayChange.end() || !fb.contains(key) ||
+        fb.at(key) == value) {
+      continue;
+    }
+    auto name = key.substr(key.rfind('/') + 1);
+    conflicts.push_back(name + " " + value.dump() + " -> " + fb.at(key).dump());
+  }
+  return conflicts;
+}
+
 void validateConfig(const RunConfig& c) {
   auto require = [](bool ok, const std::string& msg) {
     if (!ok) {

@@ -135,5 +135,10 @@ std::string configToJson(const RunConfig& c, int indent = 2);
 RunConfig configFromJson(const std::string& json);
 // Checks ranges; throws InputError with a message naming the setting and what to do.
 void validateConfig(const RunConfig& c);
+// The settings in which `asked` differs from the run it resumes (`recorded`, its
+// config.json), as "image_size 28 -> 64". A resumed run must be the same run: only the
+// epochs (extending its schedule), where it writes, threads, device, logging, profiling,
+// statistics and the cache file may change.
+std::vector<std::string> resumeConflicts(const RunConfig& recorded, const RunConfig& asked);
 
 }  // namespace ampbench

@@ -159,6 +159,19 @@ RunSummary runTraining(const RunConfig& config, RunObserver& observer, const Can
   if (config.outDir.empty()) {
     throw InputError("no output folder: pass --out RUN_DIR");
   }
+  // A resumed run must be the run it resumes: refused before any data is read or file written.
+  if (!config.resumeFrom.empty() && fs::exists(config.resumeFrom + "/config.json")) {
+    const auto conflicts = resumeConflicts(readRunConfig(config.resumeFrom), config);
+    if (!conflicts.empty()) {
+      std::string list;
+      for (const auto& s : conflicts) {
+        list += (list.empty() ? "" : ", ") + s;
+      }
+      throw InputError("cannot resume '" + config.resumeFrom + "' with changed settings (" + list +
+                       "): a resumed run continues with its own settings (ampbench-cli train --resume DIR, "
+                       "adding only --epochs to extend it); start a new run to change them");
+    }
+  }
   const auto device = resolveDevice(config.device);
   const auto precision =
       resolvePrecision(config.precision, device, config.scaler, config.strict, config.bf16Kernels);

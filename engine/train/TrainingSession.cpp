@@ -1,5 +1,7 @@
 #include "engine/train/TrainingSession.h"
 
+#include "engine/train/Trainer.h"
+
 #include "engine/export/Export.h"
 #include "engine/precision/Precision.h"
 #include "engine/util/Allocator.h"

@@ -156,6 +156,16 @@ sys.exit(0 if [x['predicted'] for x in p]==['NORMAL','PNEUMONIA'] and abs(sum(p[
 "$CLI" train "${COMMON[@]}" --epochs 3 --resume "$T/res" --out "$T/res" >"$T/ores" 2>&1; rc=$?
 check "resume adds the missing epoch ($rc)" '[ $rc -eq 0 ] && [ "$(tail -n +2 "$T/res/epochs.csv" | wc -l)" -eq 3 ]'
 
+# --- resume alone continues the recorded run (its size, batch, epochs schedule), not the defaults
+"$CLI" train --data "$T/data" --model small_cnn --epochs 2 --batch-size 32 --image-size 28 --seed 1 --quiet \
+  --out "$T/res2" >/dev/null 2>&1
+"$CLI" train --resume "$T/res2" --epochs 3 --quiet >"$T/ores2" 2>&1; rc=$?
+check "train --resume DIR alone continues at the run's 28 px ($rc)" \
+  '[ $rc -eq 0 ] && [ "$(json "$T/res2/config.json" "d[\"data\"][\"image_size\"]")" = 28 ] && [ "$(tail -n +2 "$T/res2/epochs.csv" | wc -l)" -eq 3 ]'
+"$CLI" train --resume "$T/res2" --epochs 4 --image-size 64 >"$T/ores3" 2>&1; rc=$?
+check "a resume with a changed setting is refused naming it ($rc)" \
+  '[ $rc -eq 2 ] && grep -q "image_size 28 -> 64" "$T/ores3" && [ "$(tail -n +2 "$T/res2/epochs.csv" | wc -l)" -eq 3 ]'
+
 # --- export at the end of a run
 "$CLI" train "${COMMON[@]}" --epochs 1 --export --out "$T/ex" >"$T/oex" 2>&1; rc=$?
 check "train --export writes model.pt and model.json ($rc)" '[ $rc -eq 0 ] && [ -s "$T/ex/model.pt" ] && [ -s "$T/ex/model.json" ]'

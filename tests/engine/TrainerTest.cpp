@@ -348,6 +348,51 @@ TEST(Trainer, AForwardOverflowIsAttributedToItsBlockBesideTheGradient) {
   }
 }
 
+TEST(Trainer, AResumeWithChangedSettingsIsRefusedNamingThem) {
+  TempDir dir;
+  auto c = tinyConfig(dir / "run");
+  c.epochs = 1;
+  RunObserver quiet;
+  ASSERT_EQ(runTraining(c, quiet, CancelToken{}).status, RunStatus::Finished);
+  auto resumed = c;
+  resumed.resumeFrom = c.outDir;
+  resumed.epochs = 2;
+  resumed.imageSize = 32;  // the run trained at 16 px
+  resumed.lr = 0.01;
+  try {
+    runTraining(resumed, quiet, CancelToken{});
+    FAIL() << "a resume at another image size was accepted";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("image_size 16 -> 32"), std::string::npos) << m;
+    EXPECT_NE(m.find("lr "), std::string::npos) << m;
+    EXPECT_EQ(m.find("epochs 1 -> 2"), std::string::npos) << "more epochs extend the run: " << m;
+  }
+  EXPECT_EQ(readCsv(dir / "run/epochs.csv").size(), 1u) << "the refused resume wrote nothing";
+  resumed.imageSize = c.imageSize;
+  resumed.lr = c.lr;
+  resumed.threads = 1;  // where and how fast it runs may change
+  EXPECT_EQ(runTraining(resumed, quiet, CancelToken{}).status, RunStatus::Finished);
+  EXPECT_EQ(readCsv(dir / "run/epochs.csv").size(), 2u);
+}
+
+TEST(RunConfigResume, OnlyRunningDetailsMayChange) {
+  RunConfig a;
+  a.dataPath = "x";
+  auto b = a;
+  b.epochs = 9;
+  b.threads = 3;
+  b.outDir = "elsewhere";
+  b.gradStatsEvery = 5;
+  EXPECT_TRUE(resumeConflicts(a, b).empty());
+  b.precision = PrecisionMode::Fp16Pure;
+  b.augment.maxRotationDeg = 3;
+  const auto conflicts = resumeConflicts(a, b);
+  ASSERT_EQ(conflicts.size(), 2u);
+  EXPECT_NE(std::find(conflicts.begin(), conflicts.end(), "mode \"fp32\" -> \"fp16-pure\""), conflicts.end());
+  EXPECT_NE(std::find(conflicts.begin(), conflicts.end(), "max_rotation_deg 7.0 -> 3.0"), conflicts.end());
+}
+
 TEST(Trainer, Fp16StartsAtTheDefaultLossScaleAndIsLabelledEmulated) {
   TempDir dir;
   auto c = tinyConfig(dir / "run");
