@@ -26,10 +26,22 @@ QString pValue(double p) {
 const QString kArrowUp = QStringLiteral("\u25B2");
 const QString kArrowDown = QStringLiteral("\u25BC");
 
+// A bound that rounds to zero would read "+0.000" beside a ▼ whose interval excludes zero:
+// show the digits that keep its sign (at most three more).
+int decimalsKeepingSigns(const ampbench::DiffEstimate& d, double scale, int decimals) {
+  for (const double b : {scale * d.low, scale * d.high}) {
+    while (b != 0.0 && std::abs(b) < 0.5 * std::pow(10.0, -decimals) && decimals < 6) {
+      ++decimals;
+    }
+  }
+  return decimals;
+}
+
 // scale: 100 for points, 1 for AUC; unit appended to the value.
 ComparisonCell diffCell(const ampbench::DiffEstimate& d, double scale, int decimals, const QString& unit,
                         bool withP) {
   ComparisonCell cell;
+  decimals = d.valid() ? decimalsKeepingSigns(d, scale, decimals) : decimals;
   if (!d.valid()) {
     cell.text = QStringLiteral("–");
     cell.tooltip = d.unavailable.empty() ? tr("Not compared.") : tr("Not compared: %1.").arg(qs(d.unavailable));

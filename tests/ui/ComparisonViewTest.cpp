@@ -2,6 +2,7 @@
 // runs' throughputs, differences highlighted, and a plain-words verdict. Also the
 // scripted mode's command-line parsing.
 
+#include "ui/ComparisonFormat.h"
 #include "ui/ComparisonView.h"
 #include "ui/PlotView.h"
 #include "ui/ScriptOptions.h"
@@ -274,6 +275,20 @@ class ComparisonViewTest : public QObject {
     QCOMPARE(view.table()->item(row, 0)->text(), QStringLiteral("9000 MB"));
     QCOMPARE(view.table()->item(row, 1)->text(), QStringLiteral("5200 MB"));
     QVERIFY(view.table()->item(row, 1)->background().color().green() > 200);  // less memory: better
+  }
+
+  void aBoundNearZeroKeepsItsSign() {
+    // An AUC interval of -0.014 .. -0.00004 excludes zero: its upper bound must not read "+0.000".
+    ampbench::DiffEstimate d;
+    d.value = -0.007;
+    d.low = -0.014;
+    d.high = -0.00004;
+    d.n = 600;
+    const auto cell = ampbench::ui::aucDiffCell(d);
+    QVERIFY2(cell.text.contains(QStringLiteral("0.00004")), qPrintable(cell.text));
+    QVERIFY2(!cell.text.contains(QStringLiteral("+0.000")), qPrintable(cell.text));
+    d.high = -0.002;
+    QVERIFY2(ampbench::ui::aucDiffCell(d).text.contains(QStringLiteral("0.002)")), qPrintable(ampbench::ui::aucDiffCell(d).text));
   }
 
   void scriptOptionsParseTheIssuesFlags() {
