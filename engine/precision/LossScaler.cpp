@@ -7,7 +7,6 @@
 
 namespace ampbench {
 
-namespace {
 std::vector<torch::Tensor> gradientsOf(torch::optim::Optimizer& optimizer) {
   std::vector<torch::Tensor> grads;
   for (auto& group : optimizer.param_groups()) {
@@ -19,7 +18,6 @@ std::vector<torch::Tensor> gradientsOf(torch::optim::Optimizer& optimizer) {
   }
   return grads;
 }
-}  // namespace
 
 torch::Tensor anyNonFinite(const std::vector<torch::Tensor>& grads) {
   if (grads.empty()) {

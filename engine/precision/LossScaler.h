@@ -62,6 +62,9 @@ class LossScaler {
   Stage stage_ = Stage::Ready;
 };
 
+// The defined gradients of the optimizer's parameters.
+std::vector<torch::Tensor> gradientsOf(torch::optim::Optimizer& optimizer);
+
 // True if any defined gradient is inf/NaN, as one float [1] tensor (no host sync). Also
 // true when the gradients' elements sum beyond float range (~1e38): no usable gradient does.
 torch::Tensor anyNonFinite(const std::vector<torch::Tensor>& grads);

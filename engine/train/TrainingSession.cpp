@@ -28,6 +28,18 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// "; it started in the gradient of fc.weight (inf)": where an attribution says a
+// non-finite value first appeared, for a run's stop message ("" when it names no layer).
+std::string causeOf(const OverflowAttribution& a) {
+  if (a.layer.empty()) {
+    return {};
+  }
+  std::ostringstream ss;
+  ss << "; it started in " << (a.kind == "activation" ? "the forward output of " : "the gradient of ") << a.layer
+     << " (" << a.value << ")";
+  return ss.str();
+}
+
 // The scale cannot fix activations that overflow: give up after this many skips in a row.
 constexpr int64_t kMaxConsecutiveSkips = 200;
 
@@ -438,26 +450,13 @@ bool TrainingSession::diverges(const Batch& batch, const torch::Tensor& loss, in
   if (!whatIf && !lastOfEpoch) {
     return false;
   }
-  std::vector<torch::Tensor> grads;
-  for (const auto& p : model_->parameters()) {
-    if (p.grad().defined()) {
-      grads.push_back(p.grad());
-    }
-  }
+  const auto grads = gradientsOf(*optimizer_);
   if (grads.empty() || anyNonFinite(grads).item<float>() == 0.0f) {
     return false;
   }
   const auto a = gradStats_->attributeOverflow(*model_, step);
-  if (statsLog_) {
-    statsLog_->append(a);
-  }
-  observer_.onOverflowAttribution(a);
-  std::ostringstream cause;
-  if (!a.layer.empty()) {
-    cause << "; it started in " << (a.kind == "activation" ? "the forward output of " : "the gradient of ") << a.layer
-          << " (" << a.value << ")";
-  }
-  divergedAt(epoch, step, "a gradient became inf/NaN with no loss scaler to skip the step", cause.str());
+  recordOverflow(a);
+  divergedAt(epoch, step, "a gradient became inf/NaN with no loss scaler to skip the step", causeOf(a));
   return true;
 }
 
@@ -478,12 +477,7 @@ void TrainingSession::explainDivergence(const Batch& batch, int64_t epoch, int64
   }
   const auto a = replayForward(batch, epoch, step);
   recordOverflow(a);
-  if (!a.layer.empty()) {
-    std::ostringstream ss;
-    ss << "; it started in " << (a.kind == "activation" ? "the forward output of " : "the gradient of ") << a.layer
-       << " (" << a.value << ")";
-    divergenceCause_ = ss.str();
-  }
+  divergenceCause_ = causeOf(a);
 }
 
 void TrainingSession::endEpoch(EpochState& st) {
@@ -519,7 +513,6 @@ void TrainingSession::endEpoch(EpochState& st) {
   }
   ev.peakRssMb = peakRssMb();
   ev.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex_));
-  epochSeconds_.push_back(ev.epochSeconds);
   summary_.epochSeconds.push_back(ev.epochSeconds);
   epochThroughput_.push_back(ev.imagesPerSecond);
   pos_.epoch = st.epoch;
@@ -558,7 +551,7 @@ RunSummary TrainingSession::finish() {
     statsLog_->flush();
   }
   summary.trainSeconds = secondsSince(runStart_);
-  summary.medianEpochSeconds = medianAfterWarmup(epochSeconds_);
+  summary.medianEpochSeconds = medianAfterWarmup(summary.epochSeconds);
   summary.imagesPerSecond = medianAfterWarmup(epochThroughput_);
   summary.peakRssMb = peakRssMb();
   summary.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex_));

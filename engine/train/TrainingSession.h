@@ -111,7 +111,7 @@ class TrainingSession {
   // Where an out-of-memory failure struck: step in the epoch, -1 validation, 0 elsewhere.
   int64_t atEpoch_ = 1, atStepInEpoch_ = 0;
   Clock::time_point runStart_;
-  std::vector<double> epochSeconds_, epochThroughput_;
+  std::vector<double> epochThroughput_;  // the epoch seconds are summary_.epochSeconds
 };
 
 }  // namespace ampbench
