@@ -1,6 +1,7 @@
 #include "engine/data/ImageCache.h"
 #include "engine/precision/Precision.h"
 #include "engine/train/Checkpoint.h"
+#include "engine/train/RunModel.h"
 #include "engine/train/Trainer.h"
 #include "engine/train/TrainerInternal.h"
 #include "engine/util/Errors.h"
@@ -15,71 +16,6 @@ namespace fs = std::filesystem;
 
 namespace ampbench {
 
-namespace {
-
-// What inference needs from a run: its configuration, classes and the training
-// normalisation (never recomputed from the data being evaluated).
-struct RunInfo {
-  RunConfig config;
-  std::vector<std::string> classes;
-  std::vector<double> mean, std;
-  std::string weights;  // checkpoint.pt or model.pt
-};
-
-RunInfo readRunInfo(const std::string& runOrModel) {
-  fs::path p(runOrModel);
-  if (!fs::exists(p)) {
-    throw InputError("'" + runOrModel + "' does not exist: pass a run folder (with checkpoint.pt) or a model.pt");
-  }
-  fs::path dir = fs::is_directory(p) ? p : p.parent_path();
-  RunInfo info;
-  if (fs::exists(dir / "config.json") && fs::exists(dir / "dataset.json")) {
-    info.config = configFromJson(readFile((dir / "config.json").string()));
-    const auto ds = nlohmann::json::parse(readFile((dir / "dataset.json").string()));
-    info.classes = ds.at("classes").get<std::vector<std::string>>();
-    info.mean = ds.at("normalisation").at("mean").get<std::vector<double>>();
-    info.std = ds.at("normalisation").at("std").get<std::vector<double>>();
-  } else if (fs::exists(dir / "model.json")) {
-    // An exported model: the model card carries what inference needs.
-    const auto card = nlohmann::json::parse(readFile((dir / "model.json").string()));
-    info.config.model = card.at("model").get<std::string>();
-    info.config.imageSize = card.at("input").at("image_size").get<int64_t>();
-    info.config.channels = card.at("input").at("channels").get<int64_t>();
-    info.classes = card.at("classes").get<std::vector<std::string>>();
-    info.mean = card.at("input").at("mean").get<std::vector<double>>();
-    info.std = card.at("input").at("std").get<std::vector<double>>();
-  } else {
-    throw InputError("'" + dir.string() +
-                     "' holds neither a run (config.json, dataset.json) nor an exported model (model.json)");
-  }
-  if (fs::is_regular_file(p)) {
-    info.weights = p.string();
-  } else if (fs::exists(dir / "checkpoint.pt")) {
-    info.weights = (dir / "checkpoint.pt").string();
-  } else if (fs::exists(dir / "model.pt")) {
-    info.weights = (dir / "model.pt").string();
-  } else {
-    throw InputError("no weights in '" + dir.string() + "': the run has no checkpoint.pt yet (no epoch completed)");
-  }
-  return info;
-}
-
-std::shared_ptr<ClassifierImpl> loadModel(const RunInfo& info, const torch::Device& device) {
-  RunConfig c = info.config;
-  c.memoryFormat = MemoryFormatKind::Contiguous;
-  PrecisionInfo fp32;
-  auto model = buildModel(c, static_cast<int64_t>(info.classes.size()), device, fp32);
-  if (fs::path(info.weights).filename() == "checkpoint.pt") {
-    loadCheckpoint(info.weights, *model, nullptr, nullptr);
-  } else {
-    loadPretrained(info.weights, *model);
-  }
-  applyMemoryFormat(*model, false);  // a checkpoint brings the training run's strides
-  model->eval();
-  return model;
-}
-
-}  // namespace
 
 RunConfig readRunConfig(const std::string& runDir) {
   const auto path = runDir + "/config.json";

@@ -4,12 +4,14 @@
 // reports through the observer and stops at the next step once the token is cancelled.
 
 #include "engine/core/Bootstrap.h"
+#include "engine/core/Evaluation.h"
 #include "engine/core/Events.h"
 #include "engine/core/RunConfig.h"
 #include "engine/util/CancelToken.h"
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +99,34 @@ struct PredictionSet {
 // Class probabilities for image files from a run dir's checkpoint (or an exported model
 // directory / model.pt with its model.json beside it).
 PredictionSet predictImages(const std::string& runOrModel, const std::vector<std::string>& images);
+
+// Evaluation of a run's model for the Results tab, the CLI and the report
+// (engine/core/Evaluation.h holds the statistics).
+struct EvaluateRequest {
+  std::string runDir;
+  std::string dataPath;        // empty: the run's dataset
+  std::string split = "val";   // "train", "val", "test" (the run's split settings), or "folder":
+                               // every labelled image under dataPath (class folders)
+  std::optional<double> threshold;  // else the run's decision.json, else 0.5
+  bool writeFiles = true;      // evaluation_<split>.json and predictions_<split>.csv in the run dir
+  BootstrapOptions bootstrap;
+};
+struct RunEvaluation {
+  Evaluation evaluation;
+  PredictionTable predictions;     // file names relative to the dataset folder
+  std::vector<SkippedFile> skipped;  // images of the split that could not be read
+};
+// Runs the model (with the run's precision) over the split; progress goes to
+// observer.onDataProgress / onEvaluationProgress. Throws InputError for a run without a
+// checkpoint, classes that differ from the run's, or a split the dataset does not have.
+RunEvaluation evaluateRunSplit(const EvaluateRequest& request, RunObserver& observer, const CancelToken& cancel);
+
+// The run's stored decision threshold (<run>/decision.json; the default when absent).
+DecisionThreshold readDecisionThreshold(const std::string& runDir);
+// Chooses the threshold on the run's validation split (predictions_val.csv when it is
+// there, else evaluating) and stores it in <run>/decision.json. Two classes only.
+DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule rule, double targetSensitivity,
+                                     RunObserver& observer, const CancelToken& cancel);
 
 RunConfig readRunConfig(const std::string& runDir);
 
