@@ -97,8 +97,18 @@ struct ImageInspector::State {
 
 namespace {
 
+// One decimal, but never "0.0 %" / "100.0 %" for a probability that is neither.
 QString percentOrUndefined(double p) {
-  return std::isfinite(p) ? formatPercent(p, 1) : QObject::tr("n/a (not finite)");
+  if (!std::isfinite(p)) {
+    return QObject::tr("n/a (not finite)");
+  }
+  if (p > 0.0 && p < 0.0005) {
+    return QObject::tr("< %1").arg(formatPercent(0.001, 1));
+  }
+  if (p < 1.0 && p > 0.9995) {
+    return QObject::tr("> %1").arg(formatPercent(0.999, 1));
+  }
+  return formatPercent(p, 1);
 }
 
 QString className(const QStringList& classes, int index) {
