@@ -11,6 +11,9 @@
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace fs = std::filesystem;
 
 namespace ampbench {
@@ -31,12 +34,33 @@ void writeFileAtomic(const std::string& path, const std::string& content) {
   commitAtomic(tmp, path);
 }
 
+namespace {
+// fsync of a file or a directory; false when it could not be opened or synced. Without it
+// a crash or power loss right after the rename can leave a renamed but empty file.
+bool syncPath(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) {
+    return false;
+  }
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+}  // namespace
+
 void commitAtomic(const std::string& tmpPath, const std::string& path) {
+  if (!syncPath(tmpPath, false)) {
+    throw std::runtime_error("cannot flush " + tmpPath + " to disk (disk full or removed?)");
+  }
   std::error_code ec;
   fs::rename(tmpPath, path, ec);
   if (ec) {
     throw std::runtime_error("cannot rename " + tmpPath + " to " + path + ": " + ec.message());
   }
+  // The rename itself lives in the directory: sync it too (best effort: some file systems
+  // refuse fsync on a directory, and the data is already safe).
+  const auto parent = fs::path(path).parent_path();
+  syncPath(parent.empty() ? std::string(".") : parent.string(), true);
 }
 
 std::string readFile(const std::string& path) {

@@ -4,11 +4,12 @@
 
 namespace ampbench {
 
-// Writes `content` to `path` through `path.tmp` + rename, so readers never see a
-// half-written file and a crash leaves the previous version intact.
+// Writes `content` to `path` through `path.tmp`, fsync, rename and a sync of the folder, so
+// readers never see a half-written file and a crash leaves the previous version intact.
 void writeFileAtomic(const std::string& path, const std::string& content);
 std::string readFile(const std::string& path);
-// Renames tmp over path (after the caller wrote tmp itself, e.g. a torch archive).
+// Syncs tmp to disk and renames it over path (after the caller wrote tmp itself, e.g. a
+// torch archive), then syncs the folder. Throws when tmp cannot be synced or renamed.
 void commitAtomic(const std::string& tmpPath, const std::string& path);
 // Creates the directory (and parents) and checks that a file can be written into it.
 // Throws InputError with a message saying what to do.
