@@ -6,6 +6,9 @@
 #include "app/cli/CliReporter.h"
 #include "app/cli/ExportCommand.h"
 #include "app/cli/InfoCommand.h"
+#ifdef AMPBENCH_HAVE_REPORT
+#include "app/cli/ReportCommand.h"
+#endif
 #include "engine/train/RunDir.h"
 #include "engine/train/Trainer.h"
 #include "engine/util/Errors.h"
@@ -288,6 +291,10 @@ int main(int argc, char** argv) {
   auto* exportCmd = ampbench::cli::addExportCommand(app, exportArgs);
   ampbench::cli::InfoArgs infoArgs;
   auto* infoCmd = ampbench::cli::addInfoCommand(app, infoArgs);
+#ifdef AMPBENCH_HAVE_REPORT
+  ampbench::cli::ReportArgs reportArgs;
+  auto* reportCmd = ampbench::cli::addReportCommand(app, reportArgs);
+#endif
 
   try {
     app.parse(argc, argv);
@@ -362,6 +369,11 @@ int main(int argc, char** argv) {
     if (*infoCmd) {
       return ampbench::cli::runInfoCommand(infoArgs);
     }
+#ifdef AMPBENCH_HAVE_REPORT
+    if (*reportCmd) {
+      return ampbench::cli::runReportCommand(reportArgs, cancel);
+    }
+#endif
     if (*predict) {
       const auto set = ampbench::predictImages(predictRun, predictImagesList);
       bool anyError = false;

@@ -1,0 +1,705 @@
+#include "ui/ReportWriter.h"
+
+#include "ui/ComparisonFormat.h"
+#include "ui/Format.h"
+#include "ui/QtTypes.h"
+
+#include <qcustomplot.h>
+
+#include <QAbstractTextDocumentLayout>
+#include <QDir>
+#include <QFileInfo>
+#include <QLocale>
+#include <QPainter>
+#include <QPdfWriter>
+#include <QPicture>
+#include <QSaveFile>
+#include <QTextBlock>
+#include <QTextCursor>
+#include <QTextDocument>
+#include <QTextObjectInterface>
+#include <QUrl>
+
+#include <cmath>
+#include <memory>
+
+namespace ampbench::ui {
+namespace {
+
+constexpr int kDpi = 300;
+constexpr int kPlotObject = QTextFormat::UserObject + 1;
+constexpr int kPlotId = QTextFormat::UserProperty + 1;
+constexpr int kPlotSize = QTextFormat::UserProperty + 2;
+const char* const kDisclaimer = "For research and teaching, not for diagnosis.";
+const char* const kHeaderBg = "#e6edf3";
+// Okabe-Ito: distinguishable with every common colour-vision deficiency.
+const QColor kColors[] = {QColor(0, 114, 178), QColor(230, 159, 0), QColor(0, 158, 115), QColor(213, 94, 0),
+                          QColor(204, 121, 167), QColor(86, 180, 233)};
+
+QString esc(const QString& s) { return s.toHtmlEscaped(); }
+
+QString cannotWrite(const QString& path, const QString& why) {
+  return QObject::tr("cannot write '%1' (%2): choose a folder you can write to").arg(QDir::toNativeSeparators(path), why);
+}
+
+
+// The plots of a report: QCustomPlot's drawing recorded as QPictures (vector commands),
+// replayed onto the PDF painter where the document places them.
+class PlotObjects : public QObject, public QTextObjectInterface {
+  Q_OBJECT
+  Q_INTERFACES(QTextObjectInterface)
+
+ public:
+  QVector<QPicture> pictures;
+
+  QSizeF intrinsicSize(QTextDocument*, int, const QTextFormat& format) override {
+    return format.property(kPlotSize).toSizeF();
+  }
+  void drawObject(QPainter* painter, const QRectF& rect, QTextDocument*, int, const QTextFormat& format) override {
+    const int id = format.intProperty(kPlotId);
+    if (id >= 0 && id < pictures.size()) {
+      // QPainter::drawPicture scales from the picture's resolution to the device's.
+      painter->drawPicture(rect.topLeft(), pictures[id]);
+    }
+  }
+};
+
+// Builds the report's HTML; records its plots and collects its images on the way.
+class Builder {
+ public:
+  Builder(PreparedReport& out, double bodyWidth) : out_(out), bodyWidth_(bodyWidth) {}
+
+  // An <img> the document later turns into the vector plot; `widthFraction` of the body.
+  QString plot(QCustomPlot& p, double widthFraction, double aspect) {
+    QPicture picture;
+    const double scale = static_cast<double>(kDpi) / picture.logicalDpiX();
+    const int w = static_cast<int>(bodyWidth_ * widthFraction / scale);
+    const int h = static_cast<int>(w * aspect);
+    {
+      QCPPainter painter(&picture);
+      p.toPainter(&painter, w, h);
+    }
+    out_.pictures << picture;
+    return QStringLiteral("<img src=\"plot:%1\" width=\"%2\" height=\"%3\">")
+        .arg(out_.pictures.size() - 1)
+        .arg(static_cast<int>(w * scale))
+        .arg(static_cast<int>(h * scale));
+  }
+  QString image(const QImage& img, double widthMm) {
+    const QString name = QStringLiteral("img:%1").arg(out_.images.size());
+    out_.images << qMakePair(name, img);
+    const int w = mm(widthMm);
+    const int h = img.width() > 0 ? w * img.height() / img.width() : w;
+    return QStringLiteral("<img src=\"%1\" width=\"%2\" height=\"%3\">").arg(name).arg(w).arg(h);
+  }
+  static int mm(double v) { return static_cast<int>(std::lround(v / 25.4 * kDpi)); }
+
+ private:
+  PreparedReport& out_;
+  double bodyWidth_;
+};
+
+QString heading(const QString& text, bool pageBreak = false) {
+  return QStringLiteral("<h2 style=\"%1\">%2</h2>")
+      .arg(pageBreak ? QStringLiteral("page-break-before: always;") : QString(), esc(text));
+}
+
+// A two-column label/value table.
+QString rowsTable(const QVector<ReportRow>& rows) {
+  QString h = QStringLiteral("<table border=\"0\" cellspacing=\"0\" cellpadding=\"8\" width=\"100%\">");
+  for (const auto& r : rows) {
+    h += QStringLiteral("<tr><td width=\"28%\"><b>%1</b></td><td>%2</td></tr>").arg(esc(r.first), esc(r.second));
+  }
+  return h + QStringLiteral("</table>");
+}
+
+QString gridTable(const QStringList& header, const QVector<QStringList>& rows, bool escapeCells = true) {
+  QString h = QStringLiteral("<table border=\"1\" cellspacing=\"0\" cellpadding=\"8\" width=\"100%\" "
+                             "style=\"border-collapse: collapse; border-color: #9aa5b1;\"><tr>");
+  for (const auto& c : header) {
+    h += QStringLiteral("<th bgcolor=\"%1\" align=\"left\">%2</th>").arg(QLatin1String(kHeaderBg), esc(c));
+  }
+  h += QStringLiteral("</tr>");
+  for (const auto& row : rows) {
+    h += QStringLiteral("<tr>");
+    for (const auto& c : row) {
+      h += QStringLiteral("<td>%1</td>").arg(escapeCells ? esc(c) : c);
+    }
+    h += QStringLiteral("</tr>");
+  }
+  return h + QStringLiteral("</table>");
+}
+
+QString paragraph(const QString& text) { return QStringLiteral("<p>%1</p>").arg(esc(text)); }
+
+// ---- plots ----
+
+void styleAxes(QCustomPlot& p, const QString& title, const QString& x, const QString& y) {
+  p.plotLayout()->insertRow(0);
+  QFont bold = p.font();
+  bold.setBold(true);
+  p.plotLayout()->addElement(0, 0, new QCPTextElement(&p, title, bold));
+  p.xAxis->setLabel(x);
+  p.yAxis->setLabel(y);
+  p.legend->setVisible(true);
+  QFont small = p.font();
+  small.setPointSizeF(small.pointSizeF() - 1);
+  p.legend->setFont(small);
+  p.legend->setBrush(QColor(255, 255, 255, 220));
+}
+
+// Loss or accuracy per epoch: train solid, validation dashed with markers; one colour per run.
+void plotEpochs(QCustomPlot& p, const QVector<ReportRun>& runs, bool accuracy) {
+  styleAxes(p, accuracy ? QObject::tr("Accuracy per epoch") : QObject::tr("Loss per epoch"), QObject::tr("epoch"),
+            accuracy ? QObject::tr("accuracy (%)") : QObject::tr("cross-entropy"));
+  double maxEpoch = 1;
+  double maxLoss = 0;
+  for (int r = 0; r < runs.size(); ++r) {
+    const QColor colour = kColors[r % 6];
+    QVector<double> e, train, val, valEpochs;
+    for (const auto& ev : runs[r].epochs) {
+      const double t = accuracy ? 100.0 * ev.trainAccuracy : ev.trainLoss;
+      if (std::isfinite(t)) {
+        e << ev.epoch;
+        train << t;
+      }
+      const double v = accuracy ? 100.0 * ev.val.accuracy : ev.val.loss;
+      if (ev.validated && std::isfinite(v)) {
+        valEpochs << ev.epoch;
+        val << v;
+      }
+      maxEpoch = std::max<double>(maxEpoch, ev.epoch);
+    }
+    for (double x : train + val) {
+      maxLoss = std::max(maxLoss, x);
+    }
+    const QString prefix = runs.size() > 1 ? runs[r].label + QStringLiteral(" ") : QString();
+    QCPGraph* g = p.addGraph();
+    g->setName(prefix + QObject::tr("train"));
+    g->setPen(QPen(colour, 2));
+    g->setData(e, train, true);
+    QCPGraph* v = p.addGraph();
+    v->setName(prefix + QObject::tr("validation"));
+    v->setPen(QPen(colour, 2, Qt::DashLine));
+    v->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, colour, Qt::white, 5));
+    v->setData(valEpochs, val, true);
+  }
+  p.xAxis->setRange(0.5, maxEpoch + 0.5);
+  QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+  ticker->setTickStep(1.0);
+  ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+  p.xAxis->setTicker(ticker);
+  if (accuracy) {
+    p.yAxis->setRange(0, 100);
+    p.axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+  } else {
+    p.yAxis->setRange(0, maxLoss > 0 ? maxLoss * 1.1 : 1.0);
+  }
+}
+
+// ---- figures ----
+
+QString estimateCell(const ampbench::Estimate& e, bool percent, const QString& undefinedWhy) {
+  if (!e.defined()) {
+    return undefinedWhy.isEmpty() ? QObject::tr("undefined") : QObject::tr("undefined (%1)").arg(undefinedWhy);
+  }
+  const QString value = percent ? reportPercent(e.value) : reportScore(e.value);
+  const QString ci = reportInterval(e, percent);
+  return ci.isEmpty() ? value : QStringLiteral("%1 (%2)").arg(value, ci);
+}
+
+QString sectionMetrics(const ReportRun& run, const QString& split) {
+  QString h;
+  if (!run.evaluation) {
+    return paragraph(QObject::tr("No evaluation: %1").arg(run.evaluationError));
+  }
+  const auto& e = *run.evaluation;
+  const QString splitName = split == QLatin1String("test") ? QObject::tr("test") : QObject::tr("validation");
+  QString intro = QObject::tr("%1 split: %2 images (%3).").arg(splitName).arg(e.count).arg(run.evaluationFile);
+  if (e.classes.size() == 2) {
+    intro += QObject::tr(" Decision threshold %1 on P(%2) (%3).")
+                 .arg(e.threshold, 0, 'f', 2)
+                 .arg(qs(e.classes[static_cast<size_t>(e.positiveClass)]), qs(e.thresholdSource));
+  }
+  if (e.resamples > 0) {
+    intro += QObject::tr(" In brackets: 95 % bootstrap interval (%1 stratified resamples, seed %2).")
+                 .arg(e.resamples)
+                 .arg(e.seed);
+  } else {
+    intro += QObject::tr(" No intervals were computed for this evaluation.");
+  }
+  if (run.evaluatedNow) {
+    intro += QObject::tr(" Evaluated for this report.");
+  }
+  h += paragraph(intro);
+
+  QVector<QStringList> rows;
+  rows << QStringList{QObject::tr("Accuracy"), estimateCell(e.accuracy, true, {})};
+  rows << QStringList{QObject::tr("Balanced accuracy"), estimateCell(e.balancedAccuracy, true, {})};
+  const bool binary = e.classes.size() == 2 && e.positiveClass >= 0 &&
+                      e.positiveClass < static_cast<int64_t>(e.perClass.size());
+  if (binary) {
+    const auto& pc = e.perClass[static_cast<size_t>(e.positiveClass)];
+    const QString why = qs(pc.undefined);
+    rows << QStringList{QObject::tr("Sensitivity (%1)").arg(qs(pc.name)), estimateCell(pc.sensitivity, true, why)};
+    rows << QStringList{QObject::tr("Specificity (%1)").arg(qs(pc.name)), estimateCell(pc.specificity, true, why)};
+    rows << QStringList{QObject::tr("PPV (%1)").arg(qs(pc.name)), estimateCell(pc.precision, true, why)};
+    rows << QStringList{QObject::tr("NPV (%1)").arg(qs(pc.name)), estimateCell(pc.npv, true, why)};
+  }
+  rows << QStringList{binary ? QObject::tr("ROC AUC") : QObject::tr("ROC AUC (macro, one-vs-rest)"),
+                      estimateCell(e.auc, false, {})};
+  rows << QStringList{binary ? QObject::tr("Average precision") : QObject::tr("Average precision (macro)"),
+                      estimateCell(e.averagePrecision, false, {})};
+  rows << QStringList{QObject::tr("Macro F1"), estimateCell(e.macroF1, true, {})};
+  if (std::isfinite(e.loss)) {
+    rows << QStringList{QObject::tr("Mean cross-entropy"), QString::number(e.loss, 'f', 4)};
+  }
+  h += gridTable({QObject::tr("Metric"), QObject::tr("Value (95 % interval)")}, rows);
+
+  // Per class, one against the rest.
+  QVector<QStringList> perClass;
+  for (const auto& c : e.perClass) {
+    const QString why = qs(c.undefined);
+    perClass << QStringList{qs(c.name), QString::number(c.support), estimateCell(c.sensitivity, true, why),
+                            estimateCell(c.specificity, true, why), estimateCell(c.precision, true, why),
+                            estimateCell(c.f1, true, why), estimateCell(c.auc, false, why)};
+  }
+  h += QStringLiteral("<p></p>");
+  h += gridTable({QObject::tr("Class"), QObject::tr("Images"), QObject::tr("Sensitivity"), QObject::tr("Specificity"),
+                  QObject::tr("PPV"), QObject::tr("F1"), QObject::tr("AUC")},
+                 perClass);
+  QStringList notes;
+  for (const auto& n : e.notes) {
+    notes << qs(n);
+  }
+  if (e.nonFinite > 0) {
+    notes << QObject::tr("%1 images had a non-finite probability (NaN/inf) and count as wrong.").arg(e.nonFinite);
+  }
+  if (!notes.isEmpty()) {
+    h += paragraph(notes.join(QStringLiteral(" ")));
+  }
+  return h;
+}
+
+QString sectionWorst(Builder& b, const ReportRun& run, bool pseudonymized) {
+  QString h;
+  if (!run.evaluation) {
+    return h;
+  }
+  if (run.worst.isEmpty()) {
+    return paragraph(run.worstNote.isEmpty() ? QObject::tr("No worst cases to show.") : run.worstNote);
+  }
+  h += paragraph(QObject::tr("The most confident mistakes, missed positives first. Left: the image as the model saw "
+                             "it; right: where the model looked for its prediction (Grad-CAM, brighter = more). "
+                             "%1")
+                     .arg(pseudonymized ? QObject::tr("Images are named by pseudonymous ids.") : QString()));
+  if (!run.worstNote.isEmpty()) {
+    h += paragraph(run.worstNote);
+  }
+  h += QStringLiteral("<table border=\"0\" cellspacing=\"0\" cellpadding=\"10\" width=\"100%\">");
+  for (int i = 0; i < run.worst.size(); ++i) {
+    const ReportCase& c = run.worst[i];
+    if (i % 2 == 0) {
+      h += QStringLiteral("<tr>");
+    }
+    QString cell;
+    if (!c.image.isNull()) {
+      cell += b.image(c.image, 38) + QStringLiteral("&nbsp;");
+    }
+    if (!c.overlay.isNull()) {
+      cell += b.image(c.overlay, 38);
+    }
+    cell += QStringLiteral("<br/><b>%1</b><br/>%2")
+                .arg(esc(c.name),
+                     esc(QObject::tr("true %1, predicted %2 (p = %3)")
+                             .arg(c.trueClass, c.predictedClass)
+                             .arg(std::isfinite(c.probability) ? QString::number(c.probability, 'f', 3)
+                                                               : QObject::tr("not finite"))));
+    if (!c.error.isEmpty()) {
+      cell += QStringLiteral("<br/><i>%1</i>").arg(esc(QObject::tr("No heat map: %1").arg(c.error)));
+    }
+    h += QStringLiteral("<td width=\"50%\" valign=\"top\">%1</td>").arg(cell);
+    if (i % 2 == 1 || i + 1 == run.worst.size()) {
+      h += QStringLiteral("</tr>");
+    }
+  }
+  return h + QStringLiteral("</table>");
+}
+
+QString sectionDataset(Builder& b, const ReportData& d) {
+  QString h = heading(QObject::tr("Dataset"));
+  h += rowsTable({{QObject::tr("Source"), QDir::toNativeSeparators(d.datasetSource)},
+                  {QObject::tr("Kind"), d.datasetKind},
+                  {QObject::tr("Classes"), d.classes.join(QStringLiteral(", "))}});
+  QStringList header{QObject::tr("Split")};
+  header << d.classes << QObject::tr("Total") << QObject::tr("Origin");
+  QVector<QStringList> rows;
+  for (const QString split : {QStringLiteral("train"), QStringLiteral("val"), QStringLiteral("test")}) {
+    if (!d.counts.contains(split)) {
+      continue;
+    }
+    QStringList row{split};
+    qint64 total = 0;
+    for (qint64 n : d.counts.value(split)) {
+      row << QLocale().toString(n);
+      total += n;
+    }
+    while (row.size() < d.classes.size() + 1) {
+      row << QString();
+    }
+    row << QLocale().toString(total) << d.splitOrigin.value(split);
+    rows << row;
+  }
+  h += gridTable(header, rows);
+  if (!d.thumbnails.isEmpty()) {
+    h += QStringLiteral("<p>%1</p><table border=\"0\" cellspacing=\"0\" cellpadding=\"6\">")
+             .arg(esc(QObject::tr("Examples from the training split:")));
+    for (int k = 0; k < d.classes.size(); ++k) {
+      QString cells;
+      for (const auto& [label, image] : d.thumbnails) {
+        if (label == k) {
+          cells += b.image(image, 22) + QStringLiteral("&nbsp;");
+        }
+      }
+      if (!cells.isEmpty()) {
+        h += QStringLiteral("<tr><td valign=\"middle\" width=\"22%\"><b>%1</b></td><td>%2</td></tr>")
+                 .arg(esc(d.classes[k]), cells);
+      }
+    }
+    h += QStringLiteral("</table>");
+  } else if (!d.thumbnailsNote.isEmpty()) {
+    h += paragraph(d.thumbnailsNote);
+  }
+  if (d.skippedCount == 0) {
+    h += paragraph(QObject::tr("No files were skipped."));
+  } else {
+    constexpr int kListed = 20;
+    h += paragraph(QObject::tr("%n file(s) skipped (not readable as an image):", nullptr, static_cast<int>(d.skippedCount)));
+    QVector<QStringList> skipped;
+    for (int i = 0; i < std::min<int>(kListed, d.skipped.size()); ++i) {
+      skipped << QStringList{d.skipped[i].first, d.skipped[i].second};
+    }
+    h += gridTable({QObject::tr("File"), QObject::tr("Reason")}, skipped);
+    if (d.skippedCount > kListed) {
+      h += paragraph(QObject::tr("… and %1 more (dataset.json lists them).").arg(d.skippedCount - kListed));
+    }
+  }
+  return h;
+}
+
+QString sectionComparison(const ReportData& d) {
+  const auto& s = d.comparisonSummary;
+  QString h = heading(QObject::tr("FP32 vs mixed precision"));
+  h += paragraph(QObject::tr("Same data, seed and initial weights, one run after the other. Differences are mode minus "
+                             "%1 on the same validation images, with 95 % paired bootstrap intervals; a difference is "
+                             "called only when its interval excludes zero.")
+                     .arg(d.runs.isEmpty() ? QString() : d.runs.front().label));
+  const int n = static_cast<int>(s.runs.size());
+  QStringList header{QString()};
+  for (int i = 0; i < n && i < d.runs.size(); ++i) {
+    header << d.runs[i].label;
+  }
+  auto cellOr = [](bool base, const ComparisonCell& c) { return base ? QObject::tr("baseline") : c.text; };
+  QVector<QStringList> rows;
+  QStringList acc{QObject::tr("Final val accuracy")}, accDiff{QObject::tr("Accuracy vs baseline")},
+      auc{QObject::tr("Val AUC")}, aucDiff{QObject::tr("AUC vs baseline")}, speed{QObject::tr("Speed-up")},
+      rate{QObject::tr("Throughput")}, overflow{QObject::tr("Overflow / skipped steps")},
+      scale{QObject::tr("Final loss scale")};
+  const QString baseLabel = d.runs.isEmpty() ? QString() : d.runs.front().label;
+  for (int i = 0; i < n && i < d.runs.size(); ++i) {
+    const auto& r = s.runs[static_cast<size_t>(i)];
+    const bool base = i == 0;
+    const auto vs = i < static_cast<int>(s.versusBaseline.size()) ? s.versusBaseline[static_cast<size_t>(i)]
+                                                                 : ampbench::ModeComparison{};
+    acc << (std::isfinite(r.finalVal.accuracy) ? reportPercent(r.finalVal.accuracy) : QObject::tr("undefined"));
+    accDiff << cellOr(base, accuracyDiffCell(vs.accuracy));
+    auc << (std::isfinite(r.finalVal.auc) ? reportScore(r.finalVal.auc) : QObject::tr("undefined"));
+    aucDiff << cellOr(base, aucDiffCell(vs.auc));
+    speed << (base ? QObject::tr("1.00x (baseline)") : speedCell(vs, baseLabel).text);
+    rate << formatRate(r.imagesPerSecond);
+    overflow << QStringLiteral("%1 / %2").arg(r.overflowSteps).arg(r.skippedSteps);
+    scale << (r.precision.lossScaling ? formatScale(r.finalLossScale) : QObject::tr("no loss scaling"));
+  }
+  rows << acc << accDiff << auc << aucDiff << rate << speed << overflow << scale;
+  for (auto& row : rows) {
+    for (auto& c : row) {
+      c = esc(c).replace(QLatin1Char('\n'), QStringLiteral("<br/>"));
+    }
+  }
+  h += gridTable(header, rows, false);
+  h += QStringLiteral("<p><b>%1</b></p>").arg(esc(QObject::tr("Verdict")));
+  const QString verdict = qs(s.verdict);
+  for (const auto& line : verdict.split(QLatin1Char('\n'), Qt::SkipEmptyParts)) {
+    h += paragraph(line);
+  }
+  return h;
+}
+
+// Everything one run contributes after the shared sections.
+QString sectionRun(Builder& b, const ReportData& d, const ReportRun& run, bool withSettings) {
+  QString h;
+  const QString suffix = d.comparison ? QStringLiteral(" — %1").arg(run.label) : QString();
+  if (d.comparison) {
+    h += QStringLiteral("<h1 style=\"page-break-before: always;\">%1</h1>").arg(esc(run.label));
+    if (!run.message.isEmpty()) {
+      h += paragraph(QObject::tr("Status: %1 (%2).").arg(run.status, run.message));
+    }
+  }
+  if (withSettings && !run.settings.isEmpty()) {
+    h += heading(QObject::tr("Settings")) + rowsTable(run.settings);
+  }
+  if (withSettings && !run.machine.isEmpty()) {
+    h += heading(QObject::tr("Machine")) + rowsTable(run.machine);
+  }
+  if (!run.precision.isEmpty()) {
+    h += heading(QObject::tr("Precision") + suffix) + rowsTable(run.precision);
+  }
+  h += heading(QObject::tr("Loss scaler") + suffix) + rowsTable(run.scaler);
+  if (!d.comparison) {
+    h += heading(QObject::tr("Training curves"));
+    QCustomPlot loss, acc;
+    plotEpochs(loss, {run}, false);
+    plotEpochs(acc, {run}, true);
+    h += QStringLiteral("<p>%1&nbsp;%2</p>").arg(b.plot(loss, 0.49, 0.72), b.plot(acc, 0.49, 0.72));
+  }
+  h += heading(QObject::tr("Metrics on the %1 split").arg(d.split) + suffix) + sectionMetrics(run, d.split);
+  h += heading(QObject::tr("Worst cases") + suffix, true) + sectionWorst(b, run, d.pseudonymized);
+  return h;
+}
+
+QString buildHtml(Builder& b, const ReportData& d) {
+  QString h;
+  h += QStringLiteral("<h1>%1</h1>").arg(esc(d.comparison ? QObject::tr("AmpBench comparison report")
+                                                         : QObject::tr("AmpBench run report")));
+  h += QStringLiteral("<p style=\"font-size: 13pt;\"><b>%1</b></p>").arg(esc(d.name));
+  h += paragraph(QObject::tr("Folder: %1").arg(QDir::toNativeSeparators(d.dir)));
+  h += paragraph(QObject::tr("Report made %1.").arg(d.generated));
+  h += QStringLiteral("<table border=\"1\" cellspacing=\"0\" cellpadding=\"16\" width=\"100%\" "
+                      "style=\"border-collapse: collapse; border-color: #b00020;\"><tr><td bgcolor=\"#fff4f4\">"
+                      "<span style=\"font-size: 13pt;\"><b>%1</b></span><br/>%2</td></tr></table>")
+           .arg(esc(QString::fromUtf8(kDisclaimer)),
+                esc(QObject::tr("A model trained in minutes on a small dataset, shown to teach what mixed precision "
+                                "does to training. Its figures describe this dataset only.")));
+  for (const auto& note : d.notes) {
+    h += paragraph(note);
+  }
+  h += sectionDataset(b, d);
+  if (d.comparison) {
+    const ReportRun& base = d.runs.front();
+    if (!base.settings.isEmpty()) {
+      h += heading(QObject::tr("Settings")) + rowsTable(base.settings);
+    }
+    if (!base.machine.isEmpty()) {
+      h += heading(QObject::tr("Machine")) + rowsTable(base.machine);
+    }
+    h += sectionComparison(d);
+    h += heading(QObject::tr("Training curves"));
+    QCustomPlot loss, acc;
+    plotEpochs(loss, d.runs, false);
+    plotEpochs(acc, d.runs, true);
+    h += QStringLiteral("<p>%1</p><p>%2</p>").arg(b.plot(loss, 0.9, 0.5), b.plot(acc, 0.9, 0.5));
+    for (const auto& run : d.runs) {
+      h += sectionRun(b, d, run, false);
+    }
+  } else {
+    h += sectionRun(b, d, d.runs.front(), true);
+  }
+  return h;
+}
+
+// Turns the <img src="plot:N"> placeholders into plot objects drawn by PlotObjects.
+void placePlots(QTextDocument& doc) {
+  for (QTextBlock block = doc.begin(); block.isValid(); block = block.next()) {
+    for (auto it = block.begin(); !it.atEnd(); ++it) {
+      const QTextFragment fragment = it.fragment();
+      const QTextCharFormat format = fragment.charFormat();
+      if (!format.isImageFormat()) {
+        continue;
+      }
+      const QTextImageFormat image = format.toImageFormat();
+      if (!image.name().startsWith(QLatin1String("plot:"))) {
+        continue;
+      }
+      QTextCharFormat plot;
+      plot.setObjectType(kPlotObject);
+      plot.setProperty(kPlotId, image.name().mid(5).toInt());
+      plot.setProperty(kPlotSize, QSizeF(image.width(), image.height()));
+      QTextCursor cursor(&doc);
+      cursor.setPosition(fragment.position());
+      cursor.setPosition(fragment.position() + fragment.length(), QTextCursor::KeepAnchor);
+      cursor.setCharFormat(plot);
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<QPageSize::PageSizeId> parsePageSize(const QString& name) {
+  const QString n = name.trimmed().toLower();
+  if (n == QLatin1String("a4")) {
+    return QPageSize::A4;
+  }
+  if (n == QLatin1String("letter")) {
+    return QPageSize::Letter;
+  }
+  return std::nullopt;
+}
+
+QPageSize::PageSizeId defaultPageSize() {
+  switch (QLocale().territory()) {
+    case QLocale::UnitedStates:
+    case QLocale::Canada:
+    case QLocale::Mexico:
+    case QLocale::Philippines:
+    case QLocale::Chile:
+    case QLocale::Colombia:
+      return QPageSize::Letter;
+    default:
+      return QPageSize::A4;
+  }
+}
+
+QString reportPercent(double fraction) {
+  return std::isfinite(fraction) ? QStringLiteral("%1 %").arg(fraction * 100.0, 0, 'f', 1) : QObject::tr("undefined");
+}
+
+QString reportScore(double value) {
+  return std::isfinite(value) ? QString::number(value, 'f', 3) : QObject::tr("undefined");
+}
+
+QString reportInterval(const ampbench::Estimate& e, bool percent) {
+  if (!e.ci95.valid()) {
+    return {};
+  }
+  if (percent) {
+    return QStringLiteral("%1–%2 %").arg(e.ci95.low * 100.0, 0, 'f', 1).arg(e.ci95.high * 100.0, 0, 'f', 1);
+  }
+  return QStringLiteral("%1–%2").arg(e.ci95.low, 0, 'f', 3).arg(e.ci95.high, 0, 'f', 3);
+}
+
+bool checkReportPath(const QString& path, QString* error) {
+  const QFileInfo info(path);
+  if (path.isEmpty() || info.isDir()) {
+    *error = QObject::tr("'%1' is not a file name: give a PDF file name such as report.pdf").arg(path);
+    return false;
+  }
+  QSaveFile probe(path);
+  if (!probe.open(QIODevice::WriteOnly)) {
+    *error = cannotWrite(path, probe.errorString());
+    return false;
+  }
+  probe.cancelWriting();  // nothing is written: the temporary file goes away
+  return true;
+}
+
+namespace {
+
+const QMarginsF kMarginsMm(16, 14, 16, 12);
+
+void configure(QPdfWriter& writer, const ReportPage& page) {
+  writer.setResolution(kDpi);
+  writer.setPageSize(QPageSize(page.size));
+  writer.setPageMargins(kMarginsMm, QPageLayout::Millimeter);
+}
+
+QSizeF bodySize(const ReportPage& page) {
+  QPageLayout layout(QPageSize(page.size), QPageLayout::Portrait, kMarginsMm, QPageLayout::Millimeter);
+  return layout.paintRectPixels(kDpi).size();
+}
+
+}  // namespace
+
+PreparedReport prepareReport(const ReportData& data, const ReportPage& page) {
+  PreparedReport out;
+  out.page = page;
+  out.name = data.name;
+  out.title = data.comparison ? QObject::tr("AmpBench comparison report: %1").arg(data.name)
+                              : QObject::tr("AmpBench run report: %1").arg(data.name);
+  if (data.runs.isEmpty()) {
+    return out;
+  }
+  Builder builder(out, bodySize(page).width());
+  out.html = buildHtml(builder, data);
+  return out;
+}
+
+int renderReport(const PreparedReport& report, const QString& path, QString* error) {
+  if (report.html.isEmpty()) {
+    *error = QObject::tr("nothing to report");
+    return 0;
+  }
+  QSaveFile file(path);
+  if (!file.open(QIODevice::WriteOnly)) {
+    *error = cannotWrite(path, file.errorString());
+    return 0;
+  }
+  int pages = 0;
+  {
+    QPdfWriter writer(&file);
+    configure(writer, report.page);
+    writer.setTitle(report.title);
+    writer.setCreator(QStringLiteral("AmpBench %1").arg(qs(ampbench::engineVersion())));
+    const QSizeF body = bodySize(report.page);
+    const double footer = Builder::mm(9);
+
+    // Laid out on the PDF's own resolution, so point sizes and pixel widths are the page's.
+    QTextDocument doc;
+    doc.documentLayout()->setPaintDevice(&writer);
+    QFont font = doc.defaultFont();
+    font.setPointSizeF(9.0);
+    doc.setDefaultFont(font);
+    doc.setDefaultStyleSheet(QStringLiteral("h1 { font-size: 17pt; } h2 { font-size: 12.5pt; }"));
+    PlotObjects plots;
+    plots.pictures = report.pictures;
+    doc.documentLayout()->registerHandler(kPlotObject, &plots);
+    for (const auto& [name, image] : report.images) {
+      doc.addResource(QTextDocument::ImageResource, QUrl(name), image);
+    }
+    doc.setHtml(report.html);
+    placePlots(doc);
+    QTextFrameFormat root = doc.rootFrame()->frameFormat();
+    root.setMargin(0);
+    root.setBottomMargin(footer);  // on every page: the footer's room
+    doc.rootFrame()->setFrameFormat(root);
+    doc.setPageSize(body);
+    pages = doc.pageCount();
+
+    QPainter painter(&writer);
+    QFont footerFont = font;
+    footerFont.setPointSizeF(7.5);
+    for (int i = 0; i < pages; ++i) {
+      if (i > 0) {
+        writer.newPage();
+      }
+      painter.save();
+      const QRectF view(0, i * body.height(), body.width(), body.height() - footer);
+      painter.translate(0, -view.top());
+      painter.setClipRect(view);
+      QAbstractTextDocumentLayout::PaintContext ctx;
+      ctx.clip = view;
+      doc.documentLayout()->draw(&painter, ctx);
+      painter.restore();
+      painter.setFont(footerFont);
+      painter.setPen(QColor(60, 60, 60));
+      const QRectF foot(0, body.height() - footer * 0.6, body.width(), footer * 0.6);
+      painter.drawLine(QPointF(0, foot.top()), QPointF(body.width(), foot.top()));
+      painter.drawText(foot, Qt::AlignLeft | Qt::AlignBottom,
+                       QStringLiteral("%1 · %2").arg(report.name, QString::fromUtf8(kDisclaimer)));
+      painter.drawText(foot, Qt::AlignRight | Qt::AlignBottom, QObject::tr("page %1 of %2").arg(i + 1).arg(pages));
+    }
+    painter.end();
+  }
+  if (!file.commit()) {  // flushes, syncs and renames over `path`
+    *error = cannotWrite(path, file.errorString());
+    return 0;
+  }
+  return pages;
+}
+
+int writeReport(const ReportData& data, const QString& path, const ReportPage& page, QString* error) {
+  return renderReport(prepareReport(data, page), path, error);
+}
+
+}  // namespace ampbench::ui
+
+#include "ReportWriter.moc"
