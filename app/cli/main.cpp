@@ -6,6 +6,7 @@
 #include "app/cli/CliReporter.h"
 #include "app/cli/EvaluateCommand.h"
 #include "app/cli/ExportCommand.h"
+#include "app/cli/GradCamCommand.h"
 #include "app/cli/InfoCommand.h"
 #ifdef AMPBENCH_HAVE_REPORT
 #include "app/cli/ReportCommand.h"
@@ -292,6 +293,8 @@ int main(int argc, char** argv) {
   ampbench::cli::ReportArgs reportArgs;
   auto* reportCmd = ampbench::cli::addReportCommand(app, reportArgs);
 #endif
+  ampbench::cli::GradCamArgs gradCamArgs;
+  auto* gradCamCmd = ampbench::cli::addGradCamCommand(app, gradCamArgs);
 
   try {
     app.parse(argc, argv);
@@ -357,9 +360,14 @@ int main(int argc, char** argv) {
       return ampbench::cli::runReportCommand(reportArgs, cancel);
     }
 #endif
+    if (*gradCamCmd) {
+      return ampbench::cli::runGradCamCommand(gradCamArgs);
+    }
     if (*predict) {
+      // A file that cannot be read gets its reason and the others are still predicted;
+      // bad input (exit 2) only when no file could be read.
       const auto set = ampbench::predictImages(predictRun, predictImagesList);
-      bool anyError = false;
+      size_t predicted = 0;
       if (predictJson) {
         nlohmann::ordered_json j;
         j["classes"] = set.classes;
@@ -370,9 +378,10 @@ int main(int argc, char** argv) {
             e["probabilities"] = p.probabilities;
             e["logits"] = p.logits;
             e["predicted"] = set.classes[p.predicted];
+            ++predicted;
           } else {
             e["error"] = p.error;
-            anyError = true;
+            std::fprintf(stderr, "%s: cannot read: %s\n", p.path.c_str(), p.error.c_str());
           }
           j["predictions"].push_back(e);
         }
@@ -381,9 +390,9 @@ int main(int argc, char** argv) {
         for (const auto& p : set.predictions) {
           if (!p.error.empty()) {
             std::fprintf(stderr, "%s: cannot read: %s\n", p.path.c_str(), p.error.c_str());
-            anyError = true;
             continue;
           }
+          ++predicted;
           std::printf("%s: %s", p.path.c_str(), set.classes[p.predicted].c_str());
           for (size_t k = 0; k < set.classes.size(); ++k) {
             std::printf("  %s %.4f", set.classes[k].c_str(), p.probabilities[k]);
@@ -391,7 +400,11 @@ int main(int argc, char** argv) {
           std::printf("\n");
         }
       }
-      return anyError ? kExitBadInput : kExitOk;
+      if (predicted == 0) {
+        std::fprintf(stderr, "error: none of the %zu file(s) could be read as an image\n", set.predictions.size());
+        return kExitBadInput;
+      }
+      return kExitOk;
     }
   } catch (const ampbench::InputError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
