@@ -4,6 +4,7 @@
 // not fit; last good checkpoint kept), 130 cancelled (Ctrl-C).
 
 #include "app/cli/CliReporter.h"
+#include "app/cli/EvaluateCommand.h"
 #include "app/cli/ExportCommand.h"
 #include "app/cli/InfoCommand.h"
 #include "engine/train/RunDir.h"
@@ -269,12 +270,8 @@ int main(int argc, char** argv) {
     sub->add_flag("--json-events", jsonEvents, "one JSON object per event on stdout");
   }
 
-  std::string evalRun, evalData, evalSplit = "val", evalOut;
-  auto* evaluate = app.add_subcommand("evaluate", "evaluate a run's model on a split of a dataset");
-  evaluate->add_option("--run", evalRun, "run directory")->required();
-  evaluate->add_option("--data", evalData, "dataset (default: the run's)");
-  evaluate->add_option("--split", evalSplit, "train, val or test")->capture_default_str();
-  evaluate->add_option("--out", evalOut, "write the metrics JSON here");
+  ampbench::cli::EvaluateArgs evaluateArgs;
+  auto* evaluate = ampbench::cli::addEvaluateCommand(app, evaluateArgs);
 
   std::string predictRun;
   std::vector<std::string> predictImagesList;
@@ -340,21 +337,7 @@ int main(int argc, char** argv) {
       return code;
     }
     if (*evaluate) {
-      ampbench::cli::CliReporter reporter(ampbench::cli::OutputMode::Quiet);
-      const auto m = ampbench::evaluateRun(evalRun, evalData, evalSplit, reporter, cancel);
-      if (cancel.isCancelled()) {
-        return kExitCancelled;
-      }
-      const auto classes = nlohmann::json::parse(ampbench::readFile(evalRun + "/dataset.json"))["classes"]
-                               .get<std::vector<std::string>>();
-      const auto json = ampbench::metricsToJson(m, classes);
-      if (!evalOut.empty()) {
-        ampbench::writeFileAtomic(evalOut, json + "\n");
-      }
-      std::printf("%s split: %lld images, accuracy %.1f %%, AUC %.3f, sensitivity %.3f, specificity %.3f, loss %.4f\n",
-                  evalSplit.c_str(), static_cast<long long>(m.count), 100.0 * m.accuracy, m.auc, m.sensitivity,
-                  m.specificity, m.loss);
-      return kExitOk;
+      return ampbench::cli::runEvaluateCommand(evaluateArgs, cancel);
     }
     if (*exportCmd) {
       return ampbench::cli::runExportCommand(exportArgs);

@@ -7,9 +7,13 @@
 //
 // Honesty rules: a metric that needs a class absent from the split is undefined (NaN in
 // C++, null in JSON) and left out of macro averages, never 0.0 or 0.5; rows whose
-// probabilities are NaN/inf are counted, reported, and never sorted.
+// probabilities are NaN/inf are counted, reported, and never sorted: they count as wrong
+// at the threshold, and while any exists the threshold-free figures (AUC, average
+// precision, ROC and PR curves) are undefined rather than computed over the other rows,
+// which would hide exactly the images precision broke.
 
 #include "engine/core/Bootstrap.h"
+#include "engine/core/SkippedFile.h"
 
 #include <cmath>
 #include <cstdint>
@@ -74,8 +78,9 @@ struct Evaluation {
   int64_t count = 0;
   double loss = std::numeric_limits<double>::quiet_NaN();  // mean cross-entropy when known
   double threshold = kDefaultDecisionThreshold;  // NaN for more than two classes (argmax)
-  int64_t positiveClass = 1;
-  std::string thresholdSource = "default";  // "default", "youden on val", "sensitivity >= 0.95 on val", "user"
+  int64_t positiveClass = 1;                     // -1 for more than two classes
+  std::string thresholdSource = "default";  // "default", "youden on val", "sensitivity >= 0.95 on val", "user";
+                                            // "argmax" for more than two classes
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted], at the threshold
   Estimate accuracy;
   Estimate balancedAccuracy;  // mean sensitivity over the classes present
@@ -85,6 +90,7 @@ struct Evaluation {
   std::vector<ClassEvaluation> perClass;
   int64_t nonFinite = 0;       // rows with a NaN/inf probability: predicted as no class, never sorted
   std::vector<std::string> notes;  // absent classes, non-finite rows, ... one sentence each
+  std::vector<SkippedFile> skipped;  // images of the split that could not be read (paths relative)
   int resamples = 0;          // bootstrap resamples behind the intervals (0: none)
   uint64_t seed = 0;
 };

@@ -5,6 +5,7 @@
 
 #include "engine/core/Metrics.h"
 #include "engine/core/RunConfig.h"
+#include "engine/core/SkippedFile.h"
 
 #include <cstdint>
 #include <map>
@@ -12,11 +13,6 @@
 #include <vector>
 
 namespace ampbench {
-
-struct SkippedFile {
-  std::string path;
-  std::string reason;
-};
 
 struct DatasetSummary {
   std::string source;  // the path given
@@ -100,6 +96,13 @@ struct EpochEvent {
 struct EvaluationEvent {
   std::string split;
   Metrics metrics;
+};
+
+// Batches of a split evaluated by evaluateRunSplit (or at the end of a run): one per batch.
+struct EvaluationProgressEvent {
+  std::string split;
+  int64_t done = 0;   // images evaluated so far
+  int64_t total = 0;
 };
 
 struct CheckpointEvent {
@@ -220,6 +223,7 @@ class RunObserver {
   virtual void onStep(const StepEvent&) {}
   virtual void onEpoch(const EpochEvent&) {}
   virtual void onEvaluation(const EvaluationEvent&) {}
+  virtual void onEvaluationProgress(const EvaluationProgressEvent&) {}
   virtual void onCheckpoint(const CheckpointEvent&) {}
   virtual void onPrecisionStats(const PrecisionStatsEvent&) {}
   virtual void onOverflowAttribution(const OverflowAttribution&) {}

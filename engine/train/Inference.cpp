@@ -25,39 +25,6 @@ RunConfig readRunConfig(const std::string& runDir) {
   return configFromJson(readFile(path));
 }
 
-Metrics evaluateRun(const std::string& runDir, const std::string& dataPath, const std::string& split,
-                    RunObserver& observer, const CancelToken& cancel) {
-  const auto info = readRunInfo(runDir);
-  RunConfig c = info.config;
-  if (!dataPath.empty()) {
-    c.dataPath = dataPath;
-  }
-  c.cachePath.clear();
-  configureThreads(c.threads);
-  const auto device = resolveDevice(c.device);
-  const auto precision = resolvePrecision(c.precision, device, c.scaler, false, c.bf16Kernels);
-  auto data = prepareData(c, [&](const DataProgressEvent& e) { observer.onDataProgress(e); }, cancel);
-  if (cancel.isCancelled()) {
-    return {};
-  }
-  if (data.summary.classes != info.classes) {
-    throw InputError("the classes of '" + c.dataPath + "' differ from the ones the run was trained on");
-  }
-  const auto it = data.splits.find(split);
-  if (it == data.splits.end()) {
-    throw InputError("the dataset has no '" + split + "' split: use --split train or val" +
-                     (data.splits.count("test") ? std::string(" or test") : std::string()));
-  }
-  data.summary.mean = info.mean;
-  data.summary.std = info.std;
-  c.memoryFormat = MemoryFormatKind::Contiguous;
-  auto model = loadModel(info, device);
-  model->setEmulatedDtype(precision.emulated ? std::optional<torch::ScalarType>(torch::kHalf) : std::nullopt);
-  auto m = evaluateSplit(*model, it->second, data.summary, c, precision, device, cancel);
-  observer.onEvaluation({split, m});
-  return m;
-}
-
 PredictionSet predictImages(const std::string& runOrModel, const std::vector<std::string>& images) {
   const auto info = readRunInfo(runOrModel);
   configureThreads(info.config.threads);

@@ -117,13 +117,15 @@ std::shared_ptr<ClassifierImpl> buildModel(const RunConfig& c, int64_t numClasse
 
 Metrics evaluateSplit(ClassifierImpl& model, const SplitTensors& split, const DatasetSummary& data,
                       const RunConfig& c, const PrecisionInfo& precision, const torch::Device& device,
-                      const CancelToken& cancel, std::vector<float>* probabilitiesOut) {
+                      const CancelToken& cancel, std::vector<float>* probabilitiesOut,
+                      const std::function<void(int64_t, int64_t)>& progress) {
   torch::NoGradGuard noGrad;
   model.eval();
   BatchLoader loader(split, loaderOptions(c, data, device, 0, false), false);
   const auto numClasses = static_cast<int64_t>(data.classes.size());
   std::vector<torch::Tensor> probs;
   auto lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+  int64_t done = 0;
   Batch b;
   while (loader.next(b)) {
     if (cancel.isCancelled()) {
@@ -139,6 +141,10 @@ Metrics evaluateSplit(ClassifierImpl& model, const SplitTensors& split, const Da
                    logits, b.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                    .to(torch::kDouble);
     probs.push_back(torch::softmax(logits, 1).cpu());
+    done += b.labels.size(0);
+    if (progress) {
+      progress(done, split.size());
+    }
   }
   auto all = torch::cat(probs).contiguous();
   std::vector<float> p(all.data_ptr<float>(), all.data_ptr<float>() + all.numel());

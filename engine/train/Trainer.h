@@ -81,10 +81,6 @@ ComparisonSummary readComparison(const std::string& outDir);
 // How `mode` would run on `device` here (for the UI, before a run starts).
 PrecisionInfo describePrecision(PrecisionMode mode, DeviceKind device, const LossScalerOptions& scaler = {});
 
-// Evaluates a finished run's model on a split of a dataset (the run's split settings).
-Metrics evaluateRun(const std::string& runDir, const std::string& dataPath, const std::string& split,
-                    RunObserver& observer, const CancelToken& cancel);
-
 struct Prediction {
   std::string path;
   std::vector<double> probabilities;  // in class order

@@ -5,9 +5,11 @@
 #include "engine/data/Loader.h"
 #include "engine/models/Registry.h"
 #include "engine/core/Events.h"
+#include "engine/train/Trainer.h"
 
 #include <torch/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,11 +31,34 @@ std::shared_ptr<ClassifierImpl> buildModel(const RunConfig& config, int64_t numC
                                            const PrecisionInfo& precision);
 
 // Evaluates on a split without augmentation, in the run's precision. `probabilities`
-// receives [N x classes] softmax outputs when given. Returns empty metrics (count 0)
-// when cancelled.
+// receives [N x classes] softmax outputs when given, in the split's order (ids). Returns
+// empty metrics (count 0) when cancelled. `progress` gets (images done, total) per batch.
 Metrics evaluateSplit(ClassifierImpl& model, const SplitTensors& split, const DatasetSummary& data,
                       const RunConfig& config, const PrecisionInfo& precision, const torch::Device& device,
-                      const CancelToken& cancel, std::vector<float>* probabilities = nullptr);
+                      const CancelToken& cancel, std::vector<float>* probabilities = nullptr,
+                      const std::function<void(int64_t, int64_t)>& progress = {});
+
+// An image id of a split (SplitTensors::ids) as the evaluation files name it: relative to
+// the dataset folder, or "<split>/<index>" for array datasets.
+std::string relativeImageName(const std::string& id, const std::string& source);
+
+// Per-image outputs of a split (probabilities in the order of `ids`) as a RunEvaluation at
+// `options`' threshold, file names relative to the dataset folder `source`.
+RunEvaluation evaluateOutputs(const std::string& split, const std::string& source,
+                              const std::vector<std::string>& classes, const std::vector<std::string>& ids,
+                              const std::vector<float>& probabilities, const std::vector<int64_t>& labels,
+                              double loss, const std::vector<SkippedFile>& skipped, const EvaluationOptions& options,
+                              const std::string& thresholdSource);
+// Writes <runDir>/evaluation_<split>.json and predictions_<split>.csv (atomically).
+void writeRunEvaluation(const std::string& runDir, const RunEvaluation& r);
+// At the end of a finished run: decision.json (when absent), the validation split's files
+// from summary.finalValProbabilities, and the test split (when the data has one) evaluated
+// once with the final model.
+void writeEndOfRunEvaluations(const RunConfig& config, const PreparedData& data, ClassifierImpl& model,
+                              const RunSummary& summary, const PrecisionInfo& precision, const torch::Device& device,
+                              RunObserver& observer, const CancelToken& cancel);
+// Writes <runDir>/decision.json.
+void writeDecision(const std::string& runDir, const DecisionThreshold& d, const std::vector<std::string>& classes);
 
 // Trains on prepared data into config.outDir. `initialWeights` (serialised model) makes
 // every mode of a comparison start from the same weights.

@@ -590,6 +590,14 @@ RunSummary TrainingSession::finish() {
       break;
   }
   writer_->writeMetrics(summary, data_.summary.classes);
+  if (summary.status == RunStatus::Finished && summary.hasFinalMetrics) {
+    try {
+      writeEndOfRunEvaluations(c_, data_, *model_, summary, policy_.info(), device_, observer_, cancel_);
+    } catch (const std::exception& e) {
+      // The run itself succeeded; say why its evaluation files are missing.
+      summary.message += "; evaluation files not written: " + std::string(e.what());
+    }
+  }
   if (c_.exportAtEnd && summary.status == RunStatus::Finished) {
     try {
       ExportOptions formats;
