@@ -5,6 +5,7 @@
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 #include "ui/Format.h"
+#include "ui/QtImage.h"
 #include "ui/QtTypes.h"
 #include "ui/RunFiles.h"
 
@@ -28,15 +29,6 @@ QJsonObject readJsonObject(const QString& path) {
     return {};
   }
   return QJsonDocument::fromJson(f.readAll()).object();
-}
-
-QImage toQImage(const ampbench::Image8& img) {
-  if (img.width <= 0 || img.height <= 0 || img.pixels.empty()) {
-    return {};
-  }
-  const QImage::Format format = img.channels == 3 ? QImage::Format_RGB888 : QImage::Format_Grayscale8;
-  const QImage view(img.pixels.data(), img.width, img.height, img.width * img.channels, format);
-  return view.copy();
 }
 
 QString yesNo(bool b) { return b ? QObject::tr("yes") : QObject::tr("no"); }
@@ -175,7 +167,9 @@ void fillScaler(ReportRun& run, const QJsonObject& metrics) {
                           QString::number(metrics.value(QLatin1String("steps_completed")).toInteger())};
   const QJsonValue scale = metrics.value(QLatin1String("final_loss_scale"));
   run.scaler << ReportRow{QObject::tr("Final loss scale"),
-                          scale.isDouble() ? formatScale(scale.toDouble()) : QObject::tr("undefined (not recorded)")};
+                          !run.lossScaling   ? QObject::tr("none (no loss scaling)")
+                          : scale.isDouble() ? formatScale(scale.toDouble())
+                                             : QObject::tr("undefined (not recorded)")};
   int64_t epochsWithOverflow = 0;
   for (const auto& e : run.epochs) {
     epochsWithOverflow += e.overflowSteps > 0 ? 1 : 0;
@@ -217,13 +211,19 @@ bool isRunFolder(const QString& dir) {
 }
 
 // Reads (or computes) one run's evaluation; fills run.evaluation and returns its predictions.
-ampbench::PredictionTable evaluationOf(ReportRun& run, const QString& split, const ampbench::CancelToken& cancel) {
+ampbench::PredictionTable evaluationOf(ReportRun& run, const QString& split, const ReportProgress& progress,
+                                      const ampbench::CancelToken& cancel) {
   const QString evalPath = run.dir + QStringLiteral("/evaluation_%1.json").arg(split);
   const QString predPath = run.dir + QStringLiteral("/predictions_%1.csv").arg(split);
   run.evaluationFile = QFileInfo(evalPath).fileName();
-  if (QFileInfo::exists(evalPath) && QFileInfo::exists(predPath)) {
+  const bool checkpoint = QFileInfo::exists(run.dir + QStringLiteral("/checkpoint.pt"));
+  if (QFileInfo::exists(evalPath) && (QFileInfo::exists(predPath) || !checkpoint)) {
     try {
       run.evaluation = ampbench::evaluationFromJson(ampbench::readFile(ss(evalPath)));
+      if (!QFileInfo::exists(predPath)) {
+        run.worstNote = QObject::tr("%1 is missing: no worst cases.").arg(QFileInfo(predPath).fileName());
+        return {};
+      }
       return ampbench::predictionsFromCsv(ampbench::readFile(ss(predPath)));
     } catch (const std::exception& e) {
       // A damaged file is evaluated afresh below rather than trusted.
@@ -231,7 +231,7 @@ ampbench::PredictionTable evaluationOf(ReportRun& run, const QString& split, con
       run.evaluationError = QObject::tr("%1 could not be read (%2)").arg(run.evaluationFile, qs(e.what()));
     }
   }
-  if (!QFileInfo::exists(run.dir + QStringLiteral("/checkpoint.pt"))) {
+  if (!checkpoint) {
     throw ampbench::InputError(ss(QObject::tr("'%1' has no %2 and no checkpoint.pt to evaluate: evaluate the run "
                                               "first (ampbench-cli evaluate --run %1 --split %3) or give a finished run")
                                       .arg(QDir::toNativeSeparators(run.dir), run.evaluationFile, split)));
@@ -240,8 +240,17 @@ ampbench::PredictionTable evaluationOf(ReportRun& run, const QString& split, con
   request.runDir = ss(run.dir);
   request.split = ss(split);
   request.writeFiles = QFileInfo(run.dir).isWritable();  // a read-only run is evaluated in memory only
-  ampbench::RunObserver quiet;
-  auto result = ampbench::evaluateRunSplit(request, quiet, cancel);
+  // Batches evaluated move the progress dialog.
+  struct Observer : ampbench::RunObserver {
+    std::function<void(int64_t, int64_t)> fn;
+    void onEvaluationProgress(const ampbench::EvaluationProgressEvent& e) override { fn(e.done, e.total); }
+  } observer;
+  observer.fn = [&](int64_t done, int64_t total) {
+    if (progress && total > 0) {
+      progress(QObject::tr("Evaluating %1 on the %2 split: %3 of %4 images").arg(run.label, split).arg(done).arg(total), -1);
+    }
+  };
+  auto result = ampbench::evaluateRunSplit(request, observer, cancel);
   if (cancel.isCancelled()) {
     throw ampbench::CancelledError("cancelled");
   }
@@ -268,6 +277,8 @@ void fillWorstCases(ReportRun& run, const ampbench::PredictionTable& table, cons
   QString explainerError;
   try {
     explainer = std::make_unique<ampbench::GradCamExplainer>(ss(run.dir));
+    run.gradCamPrecision = qs(explainer->precisionLabel());
+    run.gradCamLayer = qs(explainer->layer());
   } catch (const std::exception& e) {
     explainerError = qs(e.what());
     run.worstNote = QObject::tr("No Grad-CAM heat maps: %1").arg(explainerError);
@@ -289,13 +300,20 @@ void fillWorstCases(ReportRun& run, const ampbench::PredictionTable& table, cons
                         : std::nan("");
     if (explainer) {
       const QString path = QDir(datasetRoot).filePath(qs(row.file));
-      // The error names the file: shown only when file names are.
       const auto r = explainer->explain(ss(path), row.predicted >= 0 ? std::optional<int64_t>(row.predicted) : std::nullopt);
+      c.image = toQImage(r.input);
       if (r.error.empty()) {
-        c.image = toQImage(r.input);
-        c.overlay = toQImage(ampbench::overlayHeatMap(r.input, r.cam));
+        try {
+          c.overlay = toQImage(ampbench::overlayHeatMap(r.input, r.cam));
+        } catch (const std::exception& e) {
+          c.error = qs(e.what());
+        }
+      } else if (pseudonyms) {
+        // The engine's sentence names the file: a generic one instead.
+        c.error = c.image.isNull() ? QObject::tr("the image could not be read")
+                                   : QObject::tr("the heat map is not finite (overflow in %1)").arg(run.gradCamPrecision);
       } else {
-        c.error = pseudonyms ? QObject::tr("the image could not be read") : qs(r.error);
+        c.error = qs(r.error);
       }
     } else {
       c.error = QObject::tr("no heat map");
@@ -460,7 +478,12 @@ ReportData gatherReport(const QString& dirIn, const ReportOptions& options, cons
   for (int i = 0; i < runDirs.size(); ++i) {
     ReportRun run = readRun(runDirs[i], modeNames[i]);
     progress.step(QObject::tr("Evaluating %1 on the %2 split").arg(run.label, data.split));
-    const auto table = evaluationOf(run, data.split, cancel);
+    const auto table = evaluationOf(run, data.split, progressFn, cancel);
+    if (i == 0 && run.evaluation) {
+      for (const auto& f : run.evaluation->skipped) {
+        fileNames << qs(f.path);
+      }
+    }
     for (const auto& row : table.rows) {
       if (i == 0) {
         fileNames << qs(row.file);
@@ -503,6 +526,11 @@ ReportData gatherReport(const QString& dirIn, const ReportOptions& options, cons
             }
           }
           note = ss(text);
+        }
+        for (auto& f : run.evaluation->skipped) {
+          const QString id = pseudonyms->idOf(qs(f.path));
+          f.reason = ss(qs(f.reason).replace(qs(f.path), id).replace(QFileInfo(qs(f.path)).fileName(), id));
+          f.path = ss(id);
         }
       }
     }

@@ -69,6 +69,8 @@ struct ReportRun {
   bool evaluatedNow = false;  // the files were missing: evaluated for this report
   QString evaluationError;    // why there is no evaluation
   QVector<ReportCase> worst;
+  QString gradCamPrecision;   // what the heat maps were computed in, e.g. "FP16 mixed (emulated)"
+  QString gradCamLayer;       // the block explained
   QString worstNote;          // e.g. "no mistakes on this split", or why Grad-CAM is missing
 };
 

@@ -97,7 +97,9 @@ bool ReportExporter::start(const QString& dir, const QString& path, const Report
           emit self->progressed(what, fraction);
           if (self->progress_) {
             self->progress_->setLabelText(what);
-            self->progress_->setValue(static_cast<int>(fraction * 100));
+            if (fraction >= 0) {
+              self->progress_->setValue(static_cast<int>(fraction * 100));
+            }
           }
         },
         Qt::QueuedConnection);

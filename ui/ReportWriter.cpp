@@ -1,6 +1,8 @@
 #include "ui/ReportWriter.h"
 
 #include "ui/ComparisonFormat.h"
+#include "ui/EvaluationFormat.h"
+#include "ui/EvaluationPlots.h"
 #include "ui/Format.h"
 #include "ui/QtTypes.h"
 
@@ -30,11 +32,9 @@ constexpr int kDpi = 300;
 constexpr int kPlotObject = QTextFormat::UserObject + 1;
 constexpr int kPlotId = QTextFormat::UserProperty + 1;
 constexpr int kPlotSize = QTextFormat::UserProperty + 2;
+constexpr int kPlotScale = QTextFormat::UserProperty + 3;
 const char* const kDisclaimer = "For research and teaching, not for diagnosis.";
 const char* const kHeaderBg = "#e6edf3";
-// Okabe-Ito: distinguishable with every common colour-vision deficiency.
-const QColor kColors[] = {QColor(0, 114, 178), QColor(230, 159, 0), QColor(0, 158, 115), QColor(213, 94, 0),
-                          QColor(204, 121, 167), QColor(86, 180, 233)};
 
 QString esc(const QString& s) { return s.toHtmlEscaped(); }
 
@@ -58,8 +58,16 @@ class PlotObjects : public QObject, public QTextObjectInterface {
   void drawObject(QPainter* painter, const QRectF& rect, QTextDocument*, int, const QTextFormat& format) override {
     const int id = format.intProperty(kPlotId);
     if (id >= 0 && id < pictures.size()) {
-      // QPainter::drawPicture scales from the picture's resolution to the device's.
-      painter->drawPicture(rect.topLeft(), pictures[id]);
+      // QPainter::drawPicture scales from the picture's resolution to the device's; the
+      // plot's own scale shrinks one drawn larger than its place (room for its labels).
+      const double scale = format.doubleProperty(kPlotScale);
+      painter->save();
+      painter->translate(rect.topLeft());
+      if (scale > 0) {
+        painter->scale(scale, scale);
+      }
+      painter->drawPicture(QPointF(0, 0), pictures[id]);
+      painter->restore();
     }
   }
 };
@@ -69,26 +77,29 @@ class Builder {
  public:
   Builder(PreparedReport& out, double bodyWidth) : out_(out), bodyWidth_(bodyWidth) {}
 
-  // An <img> the document later turns into the vector plot; `widthFraction` of the body.
-  QString plot(QCustomPlot& p, double widthFraction, double aspect) {
+  // An <img> the document later turns into the vector plot: `widthFraction` of the body,
+  // laid out as if `1 / shrink` times as large (small plots keep room for their labels).
+  QString plot(QCustomPlot& p, double widthFraction, double aspect, double shrink = 1.0) {
     QPicture picture;
-    const double scale = static_cast<double>(kDpi) / picture.logicalDpiX();
-    const int w = static_cast<int>(bodyWidth_ * widthFraction / scale);
+    const double dpiScale = static_cast<double>(kDpi) / picture.logicalDpiX();
+    const int w = static_cast<int>(bodyWidth_ * widthFraction / dpiScale / shrink);
     const int h = static_cast<int>(w * aspect);
     {
       QCPPainter painter(&picture);
       p.toPainter(&painter, w, h);
     }
     out_.pictures << picture;
-    return QStringLiteral("<img src=\"plot:%1\" width=\"%2\" height=\"%3\">")
+    return QStringLiteral("<img src=\"plot:%1:%2\" width=\"%3\" height=\"%4\">")
         .arg(out_.pictures.size() - 1)
-        .arg(static_cast<int>(w * scale))
-        .arg(static_cast<int>(h * scale));
+        .arg(shrink)
+        .arg(static_cast<int>(w * dpiScale * shrink))
+        .arg(static_cast<int>(h * dpiScale * shrink));
   }
   QString image(const QImage& img, double widthMm) {
     const QString name = QStringLiteral("img:%1").arg(out_.images.size());
     out_.images << qMakePair(name, img);
-    const int w = mm(widthMm);
+    // Image sizes are in screen pixels (96 per inch): the layout scales them to the page.
+    const int w = static_cast<int>(std::lround(widthMm / 25.4 * 96.0));
     const int h = img.width() > 0 ? w * img.height() / img.width() : w;
     return QStringLiteral("<img src=\"%1\" width=\"%2\" height=\"%3\">").arg(name).arg(w).arg(h);
   }
@@ -106,7 +117,7 @@ QString heading(const QString& text, bool pageBreak = false) {
 
 // A two-column label/value table.
 QString rowsTable(const QVector<ReportRow>& rows) {
-  QString h = QStringLiteral("<table border=\"0\" cellspacing=\"0\" cellpadding=\"8\" width=\"100%\">");
+  QString h = QStringLiteral("<table border=\"0\" cellspacing=\"0\" cellpadding=\"2\" width=\"100%\">");
   for (const auto& r : rows) {
     h += QStringLiteral("<tr><td width=\"28%\"><b>%1</b></td><td>%2</td></tr>").arg(esc(r.first), esc(r.second));
   }
@@ -114,7 +125,7 @@ QString rowsTable(const QVector<ReportRow>& rows) {
 }
 
 QString gridTable(const QStringList& header, const QVector<QStringList>& rows, bool escapeCells = true) {
-  QString h = QStringLiteral("<table border=\"1\" cellspacing=\"0\" cellpadding=\"8\" width=\"100%\" "
+  QString h = QStringLiteral("<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\" width=\"100%\" "
                              "style=\"border-collapse: collapse; border-color: #9aa5b1;\"><tr>");
   for (const auto& c : header) {
     h += QStringLiteral("<th bgcolor=\"%1\" align=\"left\">%2</th>").arg(QLatin1String(kHeaderBg), esc(c));
@@ -131,6 +142,13 @@ QString gridTable(const QStringList& header, const QVector<QStringList>& rows, b
 }
 
 QString paragraph(const QString& text) { return QStringLiteral("<p>%1</p>").arg(esc(text)); }
+
+// Two figures on a row, one at each edge.
+QString sideBySide(const QString& left, const QString& right) {
+  return QStringLiteral("<table width=\"100%\" cellspacing=\"0\" cellpadding=\"0\"><tr><td>%1</td>"
+                        "<td align=\"right\">%2</td></tr></table>")
+      .arg(left, right);
+}
 
 // ---- plots ----
 
@@ -155,7 +173,7 @@ void plotEpochs(QCustomPlot& p, const QVector<ReportRun>& runs, bool accuracy) {
   double maxEpoch = 1;
   double maxLoss = 0;
   for (int r = 0; r < runs.size(); ++r) {
-    const QColor colour = kColors[r % 6];
+    const QColor colour = seriesColour(r);  // Okabe & Ito, as the Results tab
     QVector<double> e, train, val, valEpochs;
     for (const auto& ev : runs[r].epochs) {
       const double t = accuracy ? 100.0 * ev.trainAccuracy : ev.trainLoss;
@@ -199,27 +217,30 @@ void plotEpochs(QCustomPlot& p, const QVector<ReportRun>& runs, bool accuracy) {
 
 // ---- figures ----
 
-QString estimateCell(const ampbench::Estimate& e, bool percent, const QString& undefinedWhy) {
+// The Results tab's wording (EvaluationFormat): "0.91 (0.88–0.94)", "undefined — reason".
+QString estimateCell(const ampbench::Estimate& e, const QString& undefinedWhy) {
   if (!e.defined()) {
-    return undefinedWhy.isEmpty() ? QObject::tr("undefined") : QObject::tr("undefined (%1)").arg(undefinedWhy);
+    return undefinedWhy.isEmpty() ? formatEstimate(e) : QStringLiteral("%1 — %2").arg(formatEstimate(e), undefinedWhy);
   }
-  const QString value = percent ? reportPercent(e.value) : reportScore(e.value);
-  const QString ci = reportInterval(e, percent);
-  return ci.isEmpty() ? value : QStringLiteral("%1 (%2)").arg(value, ci);
+  return formatEstimate(e);
 }
 
-QString sectionMetrics(const ReportRun& run, const QString& split) {
+QString sectionMetrics(Builder& b, const ReportRun& run, const QString& split) {
   QString h;
   if (!run.evaluation) {
     return paragraph(QObject::tr("No evaluation: %1").arg(run.evaluationError));
   }
   const auto& e = *run.evaluation;
-  const QString splitName = split == QLatin1String("test") ? QObject::tr("test") : QObject::tr("validation");
+  const QString splitName = split == QLatin1String("test") ? QObject::tr("Test") : QObject::tr("Validation");
   QString intro = QObject::tr("%1 split: %2 images (%3).").arg(splitName).arg(e.count).arg(run.evaluationFile);
-  if (e.classes.size() == 2) {
+  const bool binary = e.classes.size() == 2 && e.positiveClass >= 0 &&
+                      e.positiveClass < static_cast<int64_t>(e.perClass.size());
+  if (binary) {
     intro += QObject::tr(" Decision threshold %1 on P(%2) (%3).")
-                 .arg(e.threshold, 0, 'f', 2)
-                 .arg(qs(e.classes[static_cast<size_t>(e.positiveClass)]), qs(e.thresholdSource));
+                 .arg(formatThreshold(e.threshold), qs(e.classes[static_cast<size_t>(e.positiveClass)]),
+                      qs(e.thresholdSource));
+  } else {
+    intro += QObject::tr(" Each image is called its most probable class.");
   }
   if (e.resamples > 0) {
     intro += QObject::tr(" In brackets: 95 % bootstrap interval (%1 stratified resamples, seed %2).")
@@ -234,49 +255,72 @@ QString sectionMetrics(const ReportRun& run, const QString& split) {
   h += paragraph(intro);
 
   QVector<QStringList> rows;
-  rows << QStringList{QObject::tr("Accuracy"), estimateCell(e.accuracy, true, {})};
-  rows << QStringList{QObject::tr("Balanced accuracy"), estimateCell(e.balancedAccuracy, true, {})};
-  const bool binary = e.classes.size() == 2 && e.positiveClass >= 0 &&
-                      e.positiveClass < static_cast<int64_t>(e.perClass.size());
+  rows << QStringList{QObject::tr("Accuracy"), estimateCell(e.accuracy, {})};
+  rows << QStringList{QObject::tr("Balanced accuracy"), estimateCell(e.balancedAccuracy, {})};
   if (binary) {
-    const auto& pc = e.perClass[static_cast<size_t>(e.positiveClass)];
-    const QString why = qs(pc.undefined);
-    rows << QStringList{QObject::tr("Sensitivity (%1)").arg(qs(pc.name)), estimateCell(pc.sensitivity, true, why)};
-    rows << QStringList{QObject::tr("Specificity (%1)").arg(qs(pc.name)), estimateCell(pc.specificity, true, why)};
-    rows << QStringList{QObject::tr("PPV (%1)").arg(qs(pc.name)), estimateCell(pc.precision, true, why)};
-    rows << QStringList{QObject::tr("NPV (%1)").arg(qs(pc.name)), estimateCell(pc.npv, true, why)};
+    const auto k = static_cast<size_t>(e.positiveClass);
+    const auto& pc = e.perClass[k];
+    const QString why = undefinedReason(e, k);
+    rows << QStringList{QObject::tr("Sensitivity (%1)").arg(qs(pc.name)), estimateCell(pc.sensitivity, why)};
+    rows << QStringList{QObject::tr("Specificity (%1)").arg(qs(pc.name)), estimateCell(pc.specificity, why)};
+    rows << QStringList{QObject::tr("PPV (%1)").arg(qs(pc.name)), estimateCell(pc.precision, why)};
+    rows << QStringList{QObject::tr("NPV (%1)").arg(qs(pc.name)), estimateCell(pc.npv, why)};
   }
+  const QString curveWhy = binary ? undefinedReason(e, static_cast<size_t>(e.positiveClass)) : QString();
   rows << QStringList{binary ? QObject::tr("ROC AUC") : QObject::tr("ROC AUC (macro, one-vs-rest)"),
-                      estimateCell(e.auc, false, {})};
+                      estimateCell(e.auc, curveWhy)};
   rows << QStringList{binary ? QObject::tr("Average precision") : QObject::tr("Average precision (macro)"),
-                      estimateCell(e.averagePrecision, false, {})};
-  rows << QStringList{QObject::tr("Macro F1"), estimateCell(e.macroF1, true, {})};
+                      estimateCell(e.averagePrecision, curveWhy)};
+  rows << QStringList{QObject::tr("Macro F1"), estimateCell(e.macroF1, {})};
   if (std::isfinite(e.loss)) {
     rows << QStringList{QObject::tr("Mean cross-entropy"), QString::number(e.loss, 'f', 4)};
   }
   h += gridTable({QObject::tr("Metric"), QObject::tr("Value (95 % interval)")}, rows);
 
-  // Per class, one against the rest.
+  // Per class, one against the rest; why a cell is undefined is said once under the table.
   QVector<QStringList> perClass;
-  for (const auto& c : e.perClass) {
-    const QString why = qs(c.undefined);
-    perClass << QStringList{qs(c.name), QString::number(c.support), estimateCell(c.sensitivity, true, why),
-                            estimateCell(c.specificity, true, why), estimateCell(c.precision, true, why),
-                            estimateCell(c.f1, true, why), estimateCell(c.auc, false, why)};
+  QStringList reasons;
+  for (size_t k = 0; k < e.perClass.size(); ++k) {
+    const auto& c = e.perClass[k];
+    perClass << QStringList{qs(c.name),         QString::number(c.support), formatEstimate(c.sensitivity),
+                            formatEstimate(c.specificity), formatEstimate(c.precision), formatEstimate(c.f1),
+                            formatEstimate(c.auc)};
+    const QString why = undefinedReason(e, k);
+    if (!why.isEmpty()) {
+      reasons << QObject::tr("%1: undefined — %2.").arg(qs(c.name), why);
+    }
   }
   h += QStringLiteral("<p></p>");
   h += gridTable({QObject::tr("Class"), QObject::tr("Images"), QObject::tr("Sensitivity"), QObject::tr("Specificity"),
                   QObject::tr("PPV"), QObject::tr("F1"), QObject::tr("AUC")},
                  perClass);
+  if (!reasons.isEmpty()) {
+    h += paragraph(reasons.join(QStringLiteral(" ")));
+  }
   QStringList notes;
   for (const auto& n : e.notes) {
     notes << qs(n);
   }
-  if (e.nonFinite > 0) {
-    notes << QObject::tr("%1 images had a non-finite probability (NaN/inf) and count as wrong.").arg(e.nonFinite);
-  }
   if (!notes.isEmpty()) {
     h += paragraph(notes.join(QStringLiteral(" ")));
+  }
+  if (!e.skipped.empty()) {
+    constexpr size_t kListed = 10;
+    QStringList names;
+    for (size_t i = 0; i < std::min(kListed, e.skipped.size()); ++i) {
+      names << QStringLiteral("%1 (%2)").arg(qs(e.skipped[i].path), qs(e.skipped[i].reason));
+    }
+    h += paragraph(QObject::tr("%1 image(s) of this split could not be read and are not counted: %2%3")
+                       .arg(e.skipped.size())
+                       .arg(names.join(QStringLiteral("; ")), e.skipped.size() > kListed ? QStringLiteral(" …") : QString()));
+  }
+
+  // The Results tab's plots, drawn by the same functions.
+  if (!e.confusion.empty()) {
+    QCustomPlot confusion, roc;
+    plotConfusionMatrix(&confusion, e);
+    plotRoc(&roc, {RocSeries{QString(), &e, seriesColour(0)}});
+    h += sideBySide(b.plot(confusion, 0.48, 0.86, 0.75), b.plot(roc, 0.48, 0.86, 0.75));
   }
   return h;
 }
@@ -290,13 +334,16 @@ QString sectionWorst(Builder& b, const ReportRun& run, bool pseudonymized) {
     return paragraph(run.worstNote.isEmpty() ? QObject::tr("No worst cases to show.") : run.worstNote);
   }
   h += paragraph(QObject::tr("The most confident mistakes, missed positives first. Left: the image as the model saw "
-                             "it; right: where the model looked for its prediction (Grad-CAM, brighter = more). "
+                             "it; right: where the model looked for its prediction (Grad-CAM: yellow = most). "
                              "%1")
                      .arg(pseudonymized ? QObject::tr("Images are named by pseudonymous ids.") : QString()));
+  if (!run.gradCamPrecision.isEmpty()) {
+    h += paragraph(QObject::tr("Heat maps of block %1, computed in %2.").arg(run.gradCamLayer, run.gradCamPrecision));
+  }
   if (!run.worstNote.isEmpty()) {
     h += paragraph(run.worstNote);
   }
-  h += QStringLiteral("<table border=\"0\" cellspacing=\"0\" cellpadding=\"10\" width=\"100%\">");
+  h += QStringLiteral("<table border=\"0\" cellspacing=\"0\" cellpadding=\"4\" width=\"100%\">");
   for (int i = 0; i < run.worst.size(); ++i) {
     const ReportCase& c = run.worst[i];
     if (i % 2 == 0) {
@@ -352,7 +399,7 @@ QString sectionDataset(Builder& b, const ReportData& d) {
   }
   h += gridTable(header, rows);
   if (!d.thumbnails.isEmpty()) {
-    h += QStringLiteral("<p>%1</p><table border=\"0\" cellspacing=\"0\" cellpadding=\"6\">")
+    h += QStringLiteral("<p>%1</p><table border=\"0\" cellspacing=\"0\" cellpadding=\"2\">")
              .arg(esc(QObject::tr("Examples from the training split:")));
     for (int k = 0; k < d.classes.size(); ++k) {
       QString cells;
@@ -411,9 +458,10 @@ QString sectionComparison(const ReportData& d) {
     const bool base = i == 0;
     const auto vs = i < static_cast<int>(s.versusBaseline.size()) ? s.versusBaseline[static_cast<size_t>(i)]
                                                                  : ampbench::ModeComparison{};
-    acc << (std::isfinite(r.finalVal.accuracy) ? reportPercent(r.finalVal.accuracy) : QObject::tr("undefined"));
+    // As the comparison view words them (percent, AUC to three places).
+    acc << (std::isfinite(r.finalVal.accuracy) ? formatPercent(r.finalVal.accuracy) : QObject::tr("undefined"));
     accDiff << cellOr(base, accuracyDiffCell(vs.accuracy));
-    auc << (std::isfinite(r.finalVal.auc) ? reportScore(r.finalVal.auc) : QObject::tr("undefined"));
+    auc << (std::isfinite(r.finalVal.auc) ? QString::number(r.finalVal.auc, 'f', 3) : QObject::tr("undefined"));
     aucDiff << cellOr(base, aucDiffCell(vs.auc));
     speed << (base ? QObject::tr("1.00x (baseline)") : speedCell(vs, baseLabel).text);
     rate << formatRate(r.imagesPerSecond);
@@ -460,9 +508,9 @@ QString sectionRun(Builder& b, const ReportData& d, const ReportRun& run, bool w
     QCustomPlot loss, acc;
     plotEpochs(loss, {run}, false);
     plotEpochs(acc, {run}, true);
-    h += QStringLiteral("<p>%1&nbsp;%2</p>").arg(b.plot(loss, 0.49, 0.72), b.plot(acc, 0.49, 0.72));
+    h += sideBySide(b.plot(loss, 0.48, 0.72, 0.85), b.plot(acc, 0.48, 0.72, 0.85));
   }
-  h += heading(QObject::tr("Metrics on the %1 split").arg(d.split) + suffix) + sectionMetrics(run, d.split);
+  h += heading(QObject::tr("Metrics on the %1 split").arg(d.split) + suffix) + sectionMetrics(b, run, d.split);
   h += heading(QObject::tr("Worst cases") + suffix, true) + sectionWorst(b, run, d.pseudonymized);
   return h;
 }
@@ -474,7 +522,7 @@ QString buildHtml(Builder& b, const ReportData& d) {
   h += QStringLiteral("<p style=\"font-size: 13pt;\"><b>%1</b></p>").arg(esc(d.name));
   h += paragraph(QObject::tr("Folder: %1").arg(QDir::toNativeSeparators(d.dir)));
   h += paragraph(QObject::tr("Report made %1.").arg(d.generated));
-  h += QStringLiteral("<table border=\"1\" cellspacing=\"0\" cellpadding=\"16\" width=\"100%\" "
+  h += QStringLiteral("<table border=\"1\" cellspacing=\"0\" cellpadding=\"6\" width=\"100%\" "
                       "style=\"border-collapse: collapse; border-color: #b00020;\"><tr><td bgcolor=\"#fff4f4\">"
                       "<span style=\"font-size: 13pt;\"><b>%1</b></span><br/>%2</td></tr></table>")
            .arg(esc(QString::fromUtf8(kDisclaimer)),
@@ -507,28 +555,39 @@ QString buildHtml(Builder& b, const ReportData& d) {
   return h;
 }
 
-// Turns the <img src="plot:N"> placeholders into plot objects drawn by PlotObjects.
+// Turns the <img src="plot:N"> placeholders into plot objects drawn by PlotObjects
+// (found first, then replaced: changing formats while iterating would split fragments).
 void placePlots(QTextDocument& doc) {
+  struct Placeholder {
+    int position;
+    int length;
+    int id;
+    double shrink;
+    QSizeF size;
+  };
+  QVector<Placeholder> found;
   for (QTextBlock block = doc.begin(); block.isValid(); block = block.next()) {
     for (auto it = block.begin(); !it.atEnd(); ++it) {
       const QTextFragment fragment = it.fragment();
       const QTextCharFormat format = fragment.charFormat();
-      if (!format.isImageFormat()) {
-        continue;
+      if (format.isImageFormat() && format.toImageFormat().name().startsWith(QLatin1String("plot:"))) {
+        const QTextImageFormat image = format.toImageFormat();
+        const QStringList parts = image.name().split(QLatin1Char(':'));  // plot:id:shrink
+        found.push_back({fragment.position(), fragment.length(), parts.value(1).toInt(), parts.value(2).toDouble(),
+                         QSizeF(image.width(), image.height())});
       }
-      const QTextImageFormat image = format.toImageFormat();
-      if (!image.name().startsWith(QLatin1String("plot:"))) {
-        continue;
-      }
-      QTextCharFormat plot;
-      plot.setObjectType(kPlotObject);
-      plot.setProperty(kPlotId, image.name().mid(5).toInt());
-      plot.setProperty(kPlotSize, QSizeF(image.width(), image.height()));
-      QTextCursor cursor(&doc);
-      cursor.setPosition(fragment.position());
-      cursor.setPosition(fragment.position() + fragment.length(), QTextCursor::KeepAnchor);
-      cursor.setCharFormat(plot);
     }
+  }
+  for (const auto& p : found) {
+    QTextCharFormat plot;
+    plot.setObjectType(kPlotObject);
+    plot.setProperty(kPlotId, p.id);
+    plot.setProperty(kPlotSize, p.size);
+    plot.setProperty(kPlotScale, p.shrink);
+    QTextCursor cursor(&doc);
+    cursor.setPosition(p.position);
+    cursor.setPosition(p.position + p.length, QTextCursor::KeepAnchor);
+    cursor.setCharFormat(plot);
   }
 }
 
@@ -557,24 +616,6 @@ QPageSize::PageSizeId defaultPageSize() {
     default:
       return QPageSize::A4;
   }
-}
-
-QString reportPercent(double fraction) {
-  return std::isfinite(fraction) ? QStringLiteral("%1 %").arg(fraction * 100.0, 0, 'f', 1) : QObject::tr("undefined");
-}
-
-QString reportScore(double value) {
-  return std::isfinite(value) ? QString::number(value, 'f', 3) : QObject::tr("undefined");
-}
-
-QString reportInterval(const ampbench::Estimate& e, bool percent) {
-  if (!e.ci95.valid()) {
-    return {};
-  }
-  if (percent) {
-    return QStringLiteral("%1–%2 %").arg(e.ci95.low * 100.0, 0, 'f', 1).arg(e.ci95.high * 100.0, 0, 'f', 1);
-  }
-  return QStringLiteral("%1–%2").arg(e.ci95.low, 0, 'f', 3).arg(e.ci95.high, 0, 'f', 3);
 }
 
 bool checkReportPath(const QString& path, QString* error) {
@@ -647,6 +688,8 @@ int renderReport(const PreparedReport& report, const QString& path, QString* err
     doc.documentLayout()->setPaintDevice(&writer);
     QFont font = doc.defaultFont();
     font.setPointSizeF(9.0);
+    // No ligatures: "ﬁ" as one glyph would make "Specificity" unsearchable in the PDF.
+    font.setStyleStrategy(QFont::PreferNoShaping);
     doc.setDefaultFont(font);
     doc.setDefaultStyleSheet(QStringLiteral("h1 { font-size: 17pt; } h2 { font-size: 12.5pt; }"));
     PlotObjects plots;

@@ -5,7 +5,6 @@
 // document as text objects, never bitmaps), and "page N of M" in every footer.
 // GUI thread only (QCustomPlot is a widget); the slow gathering runs before, on a worker.
 
-#include "engine/core/Evaluation.h"
 #include "ui/ReportData.h"
 
 #include <QImage>
@@ -47,12 +46,5 @@ int writeReport(const ReportData& data, const QString& path, const ReportPage& p
 // True when `path` can be written (its folder exists and takes a new file); else false
 // with a sentence saying what to do. Checked before the slow gathering.
 bool checkReportPath(const QString& path, QString* error);
-
-// How the report shows figures (the tests read the PDF back with these): fractions as
-// "88.7 %", AUC-like scores as "0.986", intervals as "85.9–91.2 %"; undefined as
-// "undefined" with the reason.
-QString reportPercent(double fraction);
-QString reportScore(double value);
-QString reportInterval(const ampbench::Estimate& e, bool percent);
 
 }  // namespace ampbench::ui

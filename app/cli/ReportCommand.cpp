@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <QApplication>
+#include <QFont>
 #include <QDir>
 
 #include <cstdio>
@@ -44,6 +45,10 @@ int runReportCommand(const ReportArgs& args, const ampbench::CancelToken& cancel
   static char name[] = "ampbench-cli";
   static char* argv[] = {name, nullptr};
   QApplication app(argc, argv);
+  // The plots take the application's font: without ligatures their words stay searchable.
+  QFont font = QApplication::font();
+  font.setStyleStrategy(QFont::PreferNoShaping);
+  QApplication::setFont(font);
 
   const QString out = QString::fromStdString(args.out);
   QString error;
