@@ -477,7 +477,7 @@ ReportData gatherReport(const QString& dirIn, const ReportOptions& options, cons
   QVector<ampbench::PredictionTable> predictions;
   for (int i = 0; i < runDirs.size(); ++i) {
     ReportRun run = readRun(runDirs[i], modeNames[i]);
-    progress.step(QObject::tr("Evaluating %1 on the %2 split").arg(run.label, data.split));
+    progress.step(QObject::tr("Evaluation of %1 (%2 split)").arg(run.label, data.split));
     const auto table = evaluationOf(run, data.split, progressFn, cancel);
     if (i == 0 && run.evaluation) {
       for (const auto& f : run.evaluation->skipped) {

@@ -126,11 +126,11 @@ QString rowsTable(const QVector<ReportRow>& rows) {
 
 QString gridTable(const QStringList& header, const QVector<QStringList>& rows, bool escapeCells = true) {
   QString h = QStringLiteral("<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\" width=\"100%\" "
-                             "style=\"border-collapse: collapse; border-color: #9aa5b1;\"><tr>");
+                             "style=\"border-collapse: collapse; border-color: #9aa5b1;\"><thead><tr>");
   for (const auto& c : header) {
     h += QStringLiteral("<th bgcolor=\"%1\" align=\"left\">%2</th>").arg(QLatin1String(kHeaderBg), esc(c));
   }
-  h += QStringLiteral("</tr>");
+  h += QStringLiteral("</tr></thead>");  // repeated on the next page when the table breaks
   for (const auto& row : rows) {
     h += QStringLiteral("<tr>");
     for (const auto& c : row) {
@@ -167,6 +167,19 @@ void styleAxes(QCustomPlot& p, const QString& title, const QString& x, const QSt
 }
 
 // Loss or accuracy per epoch: train solid, validation dashed with markers; one colour per run.
+// The legend under the axes, `columns` entries wide: with several runs, inside them it
+// hides the curves.
+void legendBelow(QCustomPlot& p, int columns) {
+  auto* grid = new QCPLayoutGrid;
+  p.plotLayout()->addElement(p.plotLayout()->rowCount(), 0, grid);
+  grid->setMargins(QMargins(6, 0, 6, 4));
+  grid->addElement(0, 0, p.legend);  // takes it out of the axis rect's inset layout
+  p.legend->setWrap(columns);  // before the order, which rearranges the entries by it
+  p.legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
+  p.legend->setBorderPen(Qt::NoPen);
+  p.plotLayout()->setRowStretchFactor(p.plotLayout()->rowCount() - 1, 0.001);
+}
+
 void plotEpochs(QCustomPlot& p, const QVector<ReportRun>& runs, bool accuracy) {
   styleAxes(p, accuracy ? QObject::tr("Accuracy per epoch") : QObject::tr("Loss per epoch"), QObject::tr("epoch"),
             accuracy ? QObject::tr("accuracy (%)") : QObject::tr("cross-entropy"));
@@ -207,6 +220,9 @@ void plotEpochs(QCustomPlot& p, const QVector<ReportRun>& runs, bool accuracy) {
   ticker->setTickStep(1.0);
   ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
   p.xAxis->setTicker(ticker);
+  if (runs.size() > 1) {
+    legendBelow(p, 2);
+  }
   if (accuracy) {
     p.yAxis->setRange(0, 100);
     p.axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
@@ -381,7 +397,7 @@ QString sectionDataset(Builder& b, const ReportData& d) {
   QStringList header{QObject::tr("Split")};
   header << d.classes << QObject::tr("Total") << QObject::tr("Origin");
   QVector<QStringList> rows;
-  for (const QString split : {QStringLiteral("train"), QStringLiteral("val"), QStringLiteral("test")}) {
+  for (const char* split : {"train", "val", "test"}) {
     if (!d.counts.contains(split)) {
       continue;
     }
@@ -510,7 +526,8 @@ QString sectionRun(Builder& b, const ReportData& d, const ReportRun& run, bool w
     plotEpochs(acc, {run}, true);
     h += sideBySide(b.plot(loss, 0.48, 0.72, 0.85), b.plot(acc, 0.48, 0.72, 0.85));
   }
-  h += heading(QObject::tr("Metrics on the %1 split").arg(d.split) + suffix) + sectionMetrics(b, run, d.split);
+  const QString split = d.split == QLatin1String("val") ? QObject::tr("validation") : d.split;
+  h += heading(QObject::tr("Metrics on the %1 split").arg(split) + suffix) + sectionMetrics(b, run, d.split);
   h += heading(QObject::tr("Worst cases") + suffix, true) + sectionWorst(b, run, d.pseudonymized);
   return h;
 }
@@ -545,7 +562,7 @@ QString buildHtml(Builder& b, const ReportData& d) {
     QCustomPlot loss, acc;
     plotEpochs(loss, d.runs, false);
     plotEpochs(acc, d.runs, true);
-    h += QStringLiteral("<p>%1</p><p>%2</p>").arg(b.plot(loss, 0.9, 0.5), b.plot(acc, 0.9, 0.5));
+    h += QStringLiteral("<p>%1</p><p>%2</p>").arg(b.plot(loss, 0.85, 0.62, 0.9), b.plot(acc, 0.85, 0.62, 0.9));
     for (const auto& run : d.runs) {
       h += sectionRun(b, d, run, false);
     }
@@ -588,6 +605,45 @@ void placePlots(QTextDocument& doc) {
     cursor.setPosition(p.position);
     cursor.setPosition(p.position + p.length, QTextCursor::KeepAnchor);
     cursor.setCharFormat(plot);
+  }
+}
+
+// Qt's layout has no "keep with next": a heading left at the foot of a page, with what
+// it introduces on the next, gets a page break before it instead (laid out again until
+// none is left; each pass only moves headings forward).
+void keepHeadingsWithContent(QTextDocument& doc, double pageHeight, double footer) {
+  const double minimumBelow = Builder::mm(40);  // a heading needs this much room under it
+  for (int pass = 0; pass < 50; ++pass) {
+    bool moved = false;
+    for (QTextBlock block = doc.begin(); block.isValid(); block = block.next()) {
+      if (block.blockFormat().headingLevel() == 0 ||
+          block.blockFormat().pageBreakPolicy() & QTextFormat::PageBreak_AlwaysBefore) {
+        continue;
+      }
+      const QRectF r = doc.documentLayout()->blockBoundingRect(block);
+      const double top = std::fmod(r.top(), pageHeight);
+      // What it introduces starts on a later page (its first line: the layout moves lines,
+      // not blocks, to the next page), or too little of it fits under the heading.
+      const QTextBlock next = block.next();
+      double nextTop = r.bottom();
+      if (next.isValid() && next.layout() && next.layout()->lineCount() > 0) {
+        nextTop = doc.documentLayout()->blockBoundingRect(next).top() + next.layout()->lineAt(0).y();
+      }
+      const bool alone = std::floor(nextTop / pageHeight) > std::floor(r.top() / pageHeight);
+      if (top > 1 && (alone || pageHeight - footer - top < minimumBelow)) {
+        QTextCursor cursor(block);
+        QTextBlockFormat format = block.blockFormat();
+        format.setPageBreakPolicy(QTextFormat::PageBreak_AlwaysBefore);
+        cursor.setBlockFormat(format);
+        // The incremental relayout after a format change leaves later pages stale: redo all.
+        doc.markContentsDirty(0, doc.characterCount());
+        moved = true;
+        break;  // the layout below it changed: measure again
+      }
+    }
+    if (!moved) {
+      return;
+    }
   }
 }
 
@@ -705,6 +761,7 @@ int renderReport(const PreparedReport& report, const QString& path, QString* err
     root.setBottomMargin(footer);  // on every page: the footer's room
     doc.rootFrame()->setFrameFormat(root);
     doc.setPageSize(body);
+    keepHeadingsWithContent(doc, body.height(), footer);
     pages = doc.pageCount();
 
     QPainter painter(&writer);
