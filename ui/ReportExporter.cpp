@@ -128,7 +128,7 @@ void ReportExporter::cancel() {
 
 void ReportExporter::gathered() {
   Gathered g = gatherWatcher_.result();
-  if (g.cancelled) {
+  if (g.cancelled || cancel_.isCancelled()) {  // also when Cancel came after the worker's last look
     finish(false, tr("Report cancelled: nothing was written."), 0);
     return;
   }
@@ -137,7 +137,9 @@ void ReportExporter::gathered() {
     return;
   }
   if (progress_) {
+    // Writing takes a moment and cannot stop half-way: no Cancel from here on.
     progress_->setLabelText(tr("Drawing the plots and writing the PDF…"));
+    progress_->setCancelButton(nullptr);
   }
   pseudonymized_ = g.data.pseudonymized;
   // The plots are QCustomPlot widgets: recorded here, in the GUI thread; the layout and the
