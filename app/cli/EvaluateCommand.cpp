@@ -39,12 +39,14 @@ class EvaluationProgress : public RunObserver {
   bool tty_ = isatty(fileno(stderr)) != 0;
 };
 
-std::string figure(const Estimate& e, const std::string& why) {
+std::string figure(const Estimate& e, const std::string& why, bool intervals) {
   char buf[96];
   if (!e.defined()) {
     return "undefined (" + why + ")";
   }
-  if (e.ci95.valid()) {
+  if (!intervals) {
+    std::snprintf(buf, sizeof buf, "%.3f", e.value);
+  } else if (e.ci95.valid()) {
     std::snprintf(buf, sizeof buf, "%-7.3f %.3f to %.3f", e.value, e.ci95.low, e.ci95.high);
   } else {
     std::snprintf(buf, sizeof buf, "%-7.3f (no interval)", e.value);
@@ -52,8 +54,8 @@ std::string figure(const Estimate& e, const std::string& why) {
   return buf;
 }
 
-void row(const std::string& name, const Estimate& e, const std::string& why) {
-  std::printf("  %-20s %s\n", name.c_str(), figure(e, why).c_str());
+void row(const std::string& name, const Estimate& e, const std::string& why, bool intervals) {
+  std::printf("  %-20s %s\n", name.c_str(), figure(e, why, intervals).c_str());
 }
 
 // Why a per-class figure is undefined, in a few words.
@@ -84,29 +86,30 @@ void printHuman(const EvaluateArgs& args, const RunEvaluation& r) {
   } else {
     std::printf("; no intervals (--resamples 0)\n");
   }
-  std::printf("  %-20s %-7s %s\n", "metric", "value", "95 % interval");
+  const bool iv = e.resamples > 0;
+  std::printf("  %-20s %-7s %s\n", "metric", "value", iv ? "95 % interval" : "");
   const std::string none = e.count == 0 ? "no images" : "no class present";
   std::string rankedWhy = e.nonFinite > 0 ? "non-finite probabilities" : "needs both classes";
   if (e.classes.size() == 2 && e.positiveClass >= 0) {
     const auto& pc = e.perClass[static_cast<size_t>(e.positiveClass)];
     rankedWhy = reasonsFor(e, pc).ranked;
   }
-  row("accuracy", e.accuracy, none);
-  row("balanced accuracy", e.balancedAccuracy, none);
-  row("macro F1", e.macroF1, none);
-  row(e.classes.size() == 2 ? "AUC" : "AUC (macro)", e.auc, rankedWhy);
-  row(e.classes.size() == 2 ? "average precision" : "avg precision (macro)", e.averagePrecision, rankedWhy);
+  row("accuracy", e.accuracy, none, iv);
+  row("balanced accuracy", e.balancedAccuracy, none, iv);
+  row("macro F1", e.macroF1, none, iv);
+  row(e.classes.size() == 2 ? "AUC" : "AUC (macro)", e.auc, rankedWhy, iv);
+  row(e.classes.size() == 2 ? "average precision" : "avg precision (macro)", e.averagePrecision, rankedWhy, iv);
   for (const auto& c : e.perClass) {
     const auto why = reasonsFor(e, c);
     std::printf("%s (%lld images, %lld called %s)\n", c.name.c_str(), static_cast<long long>(c.support),
                 static_cast<long long>(c.predicted), c.name.c_str());
-    row("sensitivity", c.sensitivity, why.positives);
-    row("specificity", c.specificity, why.negatives);
-    row("precision (PPV)", c.precision, why.called);
-    row("NPV", c.npv, why.calledOther);
-    row("F1", c.f1, why.positives);
-    row("AUC", c.auc, why.ranked);
-    row("average precision", c.averagePrecision, why.ranked);
+    row("sensitivity", c.sensitivity, why.positives, iv);
+    row("specificity", c.specificity, why.negatives, iv);
+    row("precision (PPV)", c.precision, why.called, iv);
+    row("NPV", c.npv, why.calledOther, iv);
+    row("F1", c.f1, why.positives, iv);
+    row("AUC", c.auc, why.ranked, iv);
+    row("average precision", c.averagePrecision, why.ranked, iv);
   }
   size_t width = 9;
   for (const auto& c : e.classes) {

@@ -83,11 +83,11 @@ std::pair<double, double> rankedFigures(const Ranking& r, const std::vector<int6
     tp += gtp;
     fp += gfp;
     if (gtp > 0.0) {
-      ap += (gtp / positives) * (tp / (tp + fp));
+      ap += gtp * (tp / (tp + fp));  // divided by the positives once: a perfect ranking gives exactly 1
     }
     begin = end;
   }
-  return {area / (positives * negatives), ap};
+  return {area / (positives * negatives), ap / positives};
 }
 
 // Everything evaluateProbabilities needs about the rows, computed once.

@@ -398,13 +398,17 @@ DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule ru
 
   // The stored evaluations follow the decision threshold: re-evaluate every split that has
   // predictions (no model run: the probabilities do not depend on the threshold).
+  std::vector<fs::path> tables;  // listed first: the loop writes into the folder
   for (const auto& entry : fs::directory_iterator(runDir)) {
     const auto name = entry.path().filename().string();
-    if (name.rfind("predictions_", 0) != 0 || entry.path().extension() != ".csv") {
-      continue;
+    if (name.rfind("predictions_", 0) == 0 && entry.path().extension() == ".csv") {
+      tables.push_back(entry.path());
     }
+  }
+  for (const auto& path : tables) {
+    const auto name = path.filename().string();
     const auto split = name.substr(12, name.size() - 12 - 4);
-    const auto table = readTable(entry.path());
+    const auto table = readTable(path);
     Evaluation old;
     const auto jsonPath = splitFile(runDir, "evaluation", split, ".json");
     if (fs::exists(jsonPath)) {

@@ -144,7 +144,71 @@ sys.exit(0 if ev[0] in ('data_progress','run_started') and ev[-1]=='finished' an
 # --- evaluate and predict agree with the run
 "$CLI" evaluate --run "$T/run_fp32" --data "$T/data" --split val --out "$T/eval.json" >"$T/oev" 2>&1; rc=$?
 check "evaluate matches the run's final val accuracy ($rc)" \
-  "[ $rc -eq 0 ] && [ \"\$(json $T/eval.json 'd[\"accuracy\"]')\" = \"\$(json $T/run_fp32/metrics.json 'd[\"val\"][\"accuracy\"]')\" ]"
+  "[ $rc -eq 0 ] && $PY -c \"
+import json
+e = json.load(open('$T/eval.json')); m = json.load(open('$T/run_fp32/metrics.json'))['val']
+assert abs(e['accuracy'] - m['accuracy']) < 1e-9 and e['count'] == m['count'], (e['accuracy'], m['accuracy'])
+assert e['accuracy_ci95'][0] <= e['accuracy'] <= e['accuracy_ci95'][1] and e['bootstrap']['resamples'] == 2000
+assert e['threshold'] == 0.5 and e['positive_class'] == 'PNEUMONIA' and e['threshold_source'] == 'default'
+\""
+check "evaluate prints the table with intervals and the confusion matrix" \
+  'grep -q "95 % interval" "$T/oev" && grep -q "^  sensitivity " "$T/oev" && grep -q "^confusion matrix" "$T/oev"'
+
+# --- the evaluation files of a run: val and a carved test split, at the decision threshold
+"$CLI" train "${COMMON[@]}" --epochs 2 --test-fraction 0.2 --out "$T/evrun" >/dev/null 2>&1; rc=$?
+check "a run with --test-fraction writes evaluation_val/test.json, predictions_*.csv, decision.json ($rc)" \
+  "[ $rc -eq 0 ] && $PY - '$T/evrun' '$T/data' <<'PY'
+import csv, json, os, sys
+run, data = sys.argv[1], sys.argv[2]
+d = json.load(open(f'{run}/decision.json'))
+assert d == {'threshold': 0.5, 'positive_class': 'PNEUMONIA', 'positive_class_index': 1, 'source': 'default'}, d
+for split in ('val', 'test'):
+    e = json.load(open(f'{run}/evaluation_{split}.json'))
+    rows = list(csv.DictReader(open(f'{run}/predictions_{split}.csv', newline='')))
+    assert len(rows) == e['count'] > 0, split
+    classes = e['classes']
+    conf = [[0] * len(classes) for _ in classes]
+    for r in rows:
+        conf[classes.index(r['true_class'])][classes.index(r['predicted_class'])] += 1
+        assert os.path.exists(os.path.join(data, r['file'])), r['file']
+        assert r['correct'] == str(int(r['true_class'] == r['predicted_class']))
+        assert (float(r['p_PNEUMONIA']) >= e['threshold']) == (r['predicted_class'] == 'PNEUMONIA')
+    assert conf == e['confusion'], (split, conf, e['confusion'])
+    for name, pc in e['per_class'].items():
+        assert pc['support'] == sum(r['true_class'] == name for r in rows)
+        assert pc['roc'][0]['fpr'] == 0 and pc['roc'][-1]['tpr'] == 1
+m = json.load(open(f'{run}/metrics.json'))['val']
+v = json.load(open(f'{run}/evaluation_val.json'))
+assert v['count'] == m['count'] and abs(v['auc'] - m['auc']) < 1e-6
+PY"
+"$CLI" evaluate --run "$T/evrun" --choose-threshold youden --resamples 0 --json >"$T/evyj" 2>"$T/evye"; rc=$?
+check "evaluate --choose-threshold youden stores it and evaluates at it ($rc)" \
+  "[ $rc -eq 0 ] && $PY -c \"
+import json
+d = json.load(open('$T/evrun/decision.json')); e = json.load(open('$T/evyj'))
+t = json.load(open('$T/evrun/evaluation_test.json'))
+assert d['source'] == 'youden on val' and e['threshold'] == d['threshold'] == t['threshold'], (d, e['threshold'])
+assert e['threshold_source'] == t['threshold_source'] == 'youden on val' and e['accuracy_ci95'] is None
+\""
+mkdir -p "$T/onecls/NORMAL" && cp "$T"/data/NORMAL/img000*.pgm "$T/onecls/NORMAL/"
+"$CLI" evaluate --run "$T/evrun" --folder "$T/onecls" --out "$T/onecls.json" >"$T/oone" 2>&1; rc=$?
+check "evaluate --folder of one class: the other class is undefined, never 0 ($rc)" \
+  "[ $rc -eq 0 ] && grep -q 'undefined (no PNEUMONIA images' '$T/oone' && $PY -c \"
+import json
+e = json.load(open('$T/onecls.json'))
+assert e['split'] == 'folder' and e['count'] == 10
+assert e['per_class']['PNEUMONIA']['sensitivity'] is None and e['auc'] is None and e['confusion_normalised'][1] is None
+assert any('no PNEUMONIA images' in n for n in e['notes'])
+\""
+"$CLI" evaluate --run "$T/run_fp32" --split test >"$T/oet" 2>&1; rc=$?
+check "evaluate --split test without a test split → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "no .test. split" "$T/oet"'
+"$CLI" evaluate --run "$T/run_fp32" --split holdout >"$T/oeh" 2>&1; rc=$?
+check "evaluate --split holdout → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "unknown split" "$T/oeh"'
+"$CLI" evaluate --run "$T/run_fp32" --resamples 10 >"$T/oer" 2>&1; rc=$?
+check "evaluate --resamples 10 → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "at least 1000" "$T/oer"'
+mkdir -p "$T/nockpt" && cp "$T/run_fp32/config.json" "$T/run_fp32/dataset.json" "$T/nockpt/"
+"$CLI" evaluate --run "$T/nockpt" >"$T/oen" 2>&1; rc=$?
+check "evaluate a run without a checkpoint → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "checkpoint" "$T/oen"'
 "$CLI" predict --run "$T/run_fp32" --json "$T/data/NORMAL/img0000.pgm" "$T/data/PNEUMONIA/img0000.pgm" >"$T/pred.json" 2>"$T/opred"; rc=$?
 check "predict classifies one image of each class ($rc)" "[ $rc -eq 0 ] && $PY -c \"
 import json,sys
