@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end tests of ampbench-cli on data this script generates.
-#   cli_e2e.sh PATH/TO/ampbench-cli
+#   cli_e2e.sh PATH/TO/ampbench-cli [PATH/TO/make_test_dicom]
+# Without make_test_dicom (a build without GDCM) the DICOM privacy checks are skipped.
 set -u
-CLI=${1:?usage: cli_e2e.sh PATH/TO/ampbench-cli}
+CLI=${1:?usage: cli_e2e.sh PATH/TO/ampbench-cli [PATH/TO/make_test_dicom]}
+MAKE_DICOM=${2:-}
 PY=/usr/bin/python3
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
@@ -214,6 +216,70 @@ check "predict classifies one image of each class ($rc)" "[ $rc -eq 0 ] && $PY -
 import json,sys
 p=json.load(open('$T/pred.json'))['predictions']
 sys.exit(0 if [x['predicted'] for x in p]==['NORMAL','PNEUMONIA'] and abs(sum(p[0]['probabilities'])-1)<1e-5 else 1)\""
+
+# --- predict and gradcam on bad input: a reason per file, exit 2 only when nothing was read
+printf 'not an image\n' >"$T/notes.png"
+"$CLI" predict --run "$T/run_fp32" "$T/notes.png" "$T/data/NORMAL/img0000.pgm" >"$T/opb" 2>"$T/opb_err"; rc=$?
+check "predict with one unreadable file still predicts the other, exit 0 ($rc)" \
+  '[ $rc -eq 0 ] && grep -q "img0000.pgm: NORMAL" "$T/opb" && [ "$(grep -c "notes.png: cannot read" "$T/opb_err")" -eq 1 ]'
+"$CLI" predict --run "$T/run_fp32" "$T/notes.png" "$T/missing.png" >"$T/opb2" 2>"$T/opb2_err"; rc=$?
+check "predict with no readable file exits 2 with a line per file ($rc)" \
+  '[ $rc -eq 2 ] && grep -q "notes.png: cannot read" "$T/opb2_err" && grep -q "missing.png: cannot read" "$T/opb2_err"'
+
+# --- gradcam: overlays named <stem>_gradcam_<class>.png, one line per image
+G="$T/gc"
+"$CLI" gradcam --run "$T/run_fp32" "$T/data/PNEUMONIA/img0000.pgm" "$T/data/NORMAL/img0001.pgm" --out "$G" \
+  >"$T/ogc" 2>"$T/ogc_err"; rc=$?
+check "gradcam writes one overlay per image, named by the predicted class ($rc)" \
+  '[ $rc -eq 0 ] && [ -s "$G/img0000_gradcam_PNEUMONIA.png" ] && [ -s "$G/img0001_gradcam_NORMAL.png" ] && [ "$(grep -c " -> " "$T/ogc")" -eq 2 ]'
+check "gradcam prints the predicted class, its probability and the class explained" \
+  'grep -Eq "img0000.pgm: predicted PNEUMONIA [01]\.[0-9]{4}, explained PNEUMONIA -> .*img0000_gradcam_PNEUMONIA.png" "$T/ogc"'
+check "gradcam overlays are 28 px RGB PNGs" "$PY - '$G/img0000_gradcam_PNEUMONIA.png' <<'PY'
+import struct, sys
+b = open(sys.argv[1], 'rb').read(32)
+w, h = struct.unpack('>II', b[16:24])
+sys.exit(0 if b[:8] == b'\x89PNG\r\n\x1a\n' and (w, h) == (28, 28) and b[24] == 8 and b[25] == 2 else 1)
+PY"
+"$CLI" gradcam --run "$T/run_fp32" --class NORMAL --colormap turbo --alpha 0.6 "$T/data/PNEUMONIA/img0000.pgm" \
+  --out "$G" >"$T/ogc2" 2>&1; rc=$?
+check "gradcam --class NORMAL explains that class ($rc)" \
+  '[ $rc -eq 0 ] && [ -s "$G/img0000_gradcam_NORMAL.png" ] && grep -q "explained NORMAL" "$T/ogc2"'
+"$CLI" gradcam --run "$T/run_fp16" "$T/data/PNEUMONIA/img0000.pgm" --out "$T/gc16" >"$T/ogc16" 2>&1; rc=$?
+check "gradcam of an fp16 run computes in emulated FP16 and says so ($rc)" \
+  '[ $rc -eq 0 ] && grep -q "emulated" "$T/ogc16" && [ -s "$T/gc16/img0000_gradcam_PNEUMONIA.png" ]'
+"$CLI" gradcam --run "$T/run_fp32" --class COVID "$T/data/NORMAL/img0000.pgm" --out "$G" >"$T/ogc3" 2>&1; rc=$?
+check "gradcam --class unknown exits 2 naming the classes ($rc)" '[ $rc -eq 2 ] && grep -q "NORMAL, PNEUMONIA" "$T/ogc3"'
+"$CLI" gradcam --run "$T/run_fp32" "$T/notes.png" "$T/data/NORMAL/img0002.pgm" --out "$G" >"$T/ogc4" 2>"$T/ogc4_err"; rc=$?
+check "gradcam with one unreadable file writes the other, exit 0 ($rc)" \
+  '[ $rc -eq 0 ] && [ -s "$G/img0002_gradcam_NORMAL.png" ] && [ "$(wc -l <"$T/ogc4_err")" -eq 1 ] && grep -q "notes.png: cannot read" "$T/ogc4_err" && [ ! -e "$G/notes_gradcam_NORMAL.png" ]'
+"$CLI" gradcam --run "$T/run_fp32" "$T/notes.png" --out "$G" >"$T/ogc5" 2>&1; rc=$?
+check "gradcam with no readable file exits 2 ($rc)" '[ $rc -eq 2 ] && grep -q "notes.png: cannot read" "$T/ogc5"'
+mkdir -p "$T/nockpt" && cp "$T/run_fp32/config.json" "$T/run_fp32/dataset.json" "$T/nockpt/"
+"$CLI" gradcam --run "$T/nockpt" "$T/data/NORMAL/img0000.pgm" --out "$G" >"$T/ogc6" 2>&1; rc=$?
+check "gradcam on a run without a checkpoint exits 2 saying so ($rc)" '[ $rc -eq 2 ] && grep -q "checkpoint" "$T/ogc6"'
+"$CLI" predict --run "$T/nockpt" "$T/data/NORMAL/img0000.pgm" >"$T/opb3" 2>&1; rc=$?
+check "predict on a run without a checkpoint exits 2 saying so ($rc)" '[ $rc -eq 2 ] && grep -q "checkpoint" "$T/opb3"'
+"$CLI" gradcam --run "$T/run_fp32" "$T/data/NORMAL/img0000.pgm" --out "$T/notes.png/cams" >"$T/ogc7" 2>&1; rc=$?
+check "gradcam into an unwritable --out exits 2 ($rc)" '[ $rc -eq 2 ] && grep -q "output folder" "$T/ogc7"'
+
+# --- patient privacy: identifiers in a DICOM header reach no run file, prediction or overlay
+if [ -n "$MAKE_DICOM" ] && [ -x "$MAKE_DICOM" ]; then
+  cp -r "$T/data" "$T/data_dcm"
+  "$MAKE_DICOM" "$T/data_dcm/PNEUMONIA/patient.dcm" 28 --print-identifiers >"$T/ids"
+  check "the generated DICOM holds the patient's name" 'grep -aq "DOE^JANE^PRIVACY" "$T/data_dcm/PNEUMONIA/patient.dcm" && [ "$(wc -l <"$T/ids")" -eq 5 ]'
+  "$CLI" train --data "$T/data_dcm" --model small_cnn --epochs 1 --batch-size 32 --image-size 28 --seed 1 --quiet \
+    --out "$T/run_dcm" >"$T/odcm" 2>&1; rc=$?
+  check "a run on a dataset with a DICOM trains and skips nothing ($rc)" \
+    '[ $rc -eq 0 ] && [ "$(json "$T/run_dcm/dataset.json" "d[\"skipped_count\"]")" = 0 ]'
+  "$CLI" predict --run "$T/run_dcm" --json "$T/data_dcm/PNEUMONIA/patient.dcm" >"$T/pdcm" 2>&1; rc1=$?
+  "$CLI" gradcam --run "$T/run_dcm" "$T/data_dcm/PNEUMONIA/patient.dcm" --out "$T/gdcm" >"$T/gdcm_out" 2>&1; rc2=$?
+  check "predict and gradcam read the DICOM ($rc1, $rc2)" \
+    '[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && grep -q "patient.dcm" "$T/pdcm" && ls "$T"/gdcm/patient_gradcam_*.png >/dev/null'
+  leaks=$(grep -rlaF -f "$T/ids" "$T/run_dcm" "$T/pdcm" "$T/gdcm_out" "$T/gdcm" "$T/odcm")
+  check "no identifier in the run's files, predict's output, gradcam's PNG or stdout (${leaks:-none})" '[ -z "$leaks" ]'
+else
+  echo "skip  DICOM privacy checks (no make_test_dicom: a build without GDCM)"
+fi
 
 # --- resume continues a run
 "$CLI" train "${COMMON[@]}" --epochs 2 --out "$T/res" >/dev/null 2>&1
