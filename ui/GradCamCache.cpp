@@ -105,15 +105,15 @@ InspectOutcome GradCamCache::inspect(const InspectJob& job) {
       out.classes << qs(c);
     }
     out.layer = qs(explainer->layer());
-    out.precisionLabel = qs(ampbench::describePrecision(explainer->precision(), ampbench::DeviceKind::Auto).label);
+    out.precisionLabel = qs(explainer->precisionLabel());
     std::optional<int64_t> target;
     if (job.targetClass && *job.targetClass >= 0 && *job.targetClass < out.classes.size()) {
       target = *job.targetClass;
     }
     const ampbench::GradCamResult r = explainer->explain(job.imagePath.toStdString(), target);
-    if (!r.error.empty()) {
-      out.error = qs(r.error);
-      return out;
+    out.error = qs(r.error);
+    if (r.probabilities.empty()) {
+      return out;  // not an image: nothing to show but the reason
     }
     out.probabilities.reserve(static_cast<int>(r.probabilities.size()));
     for (double p : r.probabilities) {
@@ -126,8 +126,10 @@ InspectOutcome GradCamCache::inspect(const InspectJob& job) {
       out.error = QObject::tr("The image was classified but could not be shown.");
       return out;
     }
-    // The colour map alone (weight 1); the widget blends it at the slider's opacity.
-    out.heat = toQImage(ampbench::overlayHeatMap(toImage8(out.base), r.cam, 1.0));
+    if (!r.cam.values.empty()) {  // empty: the map overflowed (the error says where); no map is drawn
+      // The colour map alone (weight 1); the widget blends it at the slider's opacity.
+      out.heat = toQImage(ampbench::overlayHeatMap(toImage8(out.base), r.cam, 1.0));
+    }
   } catch (const std::exception& e) {
     out.error = QString::fromStdString(e.what());
   } catch (...) {

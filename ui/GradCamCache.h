@@ -27,7 +27,9 @@ struct InspectJob {
 
 // What the inspector shows for a job: everything converted to Qt values on the worker.
 struct InspectOutcome {
-  QString error;  // empty on success
+  // Empty on success. With probabilities: they and the image are shown, the map is not
+  // (it overflowed in a mixed mode); without: nothing could be read.
+  QString error;
   QStringList classes;
   QVector<double> probabilities;
   int predicted = -1;

@@ -97,8 +97,18 @@ struct ImageInspector::State {
 
 namespace {
 
+// One decimal, but never "0.0 %" / "100.0 %" for a probability that is neither.
 QString percentOrUndefined(double p) {
-  return std::isfinite(p) ? formatPercent(p, 1) : QObject::tr("n/a (not finite)");
+  if (!std::isfinite(p)) {
+    return QObject::tr("n/a (not finite)");
+  }
+  if (p > 0.0 && p < 0.0005) {
+    return QObject::tr("< %1").arg(formatPercent(0.001, 1));
+  }
+  if (p < 1.0 && p > 0.9995) {
+    return QObject::tr("> %1").arg(formatPercent(0.999, 1));
+  }
+  return formatPercent(p, 1);
 }
 
 QString className(const QStringList& classes, int index) {
@@ -192,7 +202,7 @@ ImageInspector::ImageInspector(QWidget* parent, std::shared_ptr<GradCamCache> ca
   connect(opacity_, &QSlider::valueChanged, this, [this]() { canvas_->setOverlay(overlayVisible(), overlayOpacity()); });
   connect(&state_->watcher, &QFutureWatcher<InspectOutcome>::finished, this, &ImageInspector::onJobDone);
   canvas_->setOverlay(true, overlayOpacity());
-  predicted_->setText(tr("Drop an X-ray here or choose one with File ▸ Predict…"));
+  predicted_->setText(tr("No image shown yet."));
 }
 
 ImageInspector::~ImageInspector() = default;
@@ -253,12 +263,14 @@ void ImageInspector::onJobDone() {
 }
 
 void ImageInspector::applyOutcome(const InspectOutcome& outcome) {
-  if (!outcome.error.isEmpty()) {
-    showError(outcome.error);
+  if (outcome.probabilities.isEmpty()) {
+    showError(outcome.error.isEmpty() ? tr("the model gave no probabilities.") : outcome.error);
     return;
   }
   state_->shown = outcome;
-  error_->setVisible(false);
+  // Probabilities without a map (it overflowed): both said, the map not drawn.
+  error_->setText(tr("No heat map: %1").arg(outcome.error));
+  error_->setVisible(!outcome.error.isEmpty());
   canvas_->setImages(outcome.base, outcome.heat);
   rebuildProbabilityRows();
   const double p = outcome.predicted >= 0 && outcome.predicted < outcome.probabilities.size()
@@ -302,7 +314,7 @@ void ImageInspector::showError(const QString& message) {
     classBox_->clear();
     classBox_->setEnabled(false);
   }
-  error_->setText(tr("Cannot show this image: %1").arg(message));
+  error_->setText(tr("Cannot inspect the image: %1").arg(message));
   error_->setVisible(true);
 }
 
@@ -342,7 +354,7 @@ void ImageInspector::rebuildProbabilityRows() {
 void ImageInspector::setBusy(bool busy) {
   busyBar_->setVisible(busy);
   busyLabel_->setVisible(busy);
-  classBox_->setEnabled(!busy && state_->shown.classes.size() > 1 && state_->shown.error.isEmpty());
+  classBox_->setEnabled(!busy && state_->shown.classes.size() > 1 && !state_->shown.probabilities.isEmpty());
   Q_EMIT busyChanged(busy);
 }
 
@@ -350,8 +362,8 @@ bool ImageInspector::isBusy() const { return state_->running; }
 QString ImageInspector::errorText() const { return state_->shown.error; }
 QStringList ImageInspector::classes() const { return state_->shown.classes; }
 QVector<double> ImageInspector::probabilities() const { return state_->shown.probabilities; }
-int ImageInspector::predictedClass() const { return state_->shown.error.isEmpty() ? state_->shown.predicted : -1; }
-int ImageInspector::targetClass() const { return state_->shown.error.isEmpty() ? state_->shown.targetClass : -1; }
+int ImageInspector::predictedClass() const { return state_->shown.probabilities.isEmpty() ? -1 : state_->shown.predicted; }
+int ImageInspector::targetClass() const { return state_->shown.probabilities.isEmpty() ? -1 : state_->shown.targetClass; }
 std::optional<int> ImageInspector::trueClass() const { return state_->trueClass; }
 QString ImageInspector::precisionText() const { return state_->shown.precisionLabel; }
 bool ImageInspector::overlayVisible() const { return overlayBox_->isChecked(); }

@@ -56,7 +56,7 @@ class ImageInspector : public QWidget {
 
   // What is shown, for tests and the report.
   bool isBusy() const;
-  QString errorText() const;                  // empty when the last request succeeded
+  QString errorText() const;                  // empty when the last request succeeded (else shown inline)
   QStringList classes() const;
   QVector<double> probabilities() const;      // class order; empty when nothing is shown
   int predictedClass() const;                 // -1 when nothing is shown

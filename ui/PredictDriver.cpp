@@ -117,6 +117,7 @@ QString PredictDriver::modelSource(QString* why) const {
 ImageInspectorDialog* PredictDriver::dialog() {
   if (!dialog_) {
     dialog_ = new ImageInspectorDialog(window_, cache_);
+    attachDropTarget(dialog_);  // more files dropped on the inspector: the same model
   }
   return dialog_;
 }

@@ -8,6 +8,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QMessageBox>
+#include <QStandardPaths>
 #include <QWidget>
 #include <QtConcurrent>
 
@@ -97,8 +98,11 @@ bool RunHistoryController::deleteRun(const QString& dir) {
                                            .arg(what, name))) {
     return false;
   }
-  // moveToTrash where the desktop has a trash; a plain removal where it has none.
-  bool gone = QFile::moveToTrash(path);
+  // moveToTrash where the desktop has a trash; a plain removal where it has none. Qt 6.4
+  // makes the home trash only inside an existing data folder (without it, it was seen
+  // writing files/ and info/ into the working directory): make sure it exists.
+  const QString data = QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation);
+  bool gone = !data.isEmpty() && QDir().mkpath(data) && QFile::moveToTrash(path);
   if (!gone) {
     gone = QDir(path).removeRecursively();
   }

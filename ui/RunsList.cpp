@@ -95,8 +95,8 @@ void RunsList::fill(QTreeWidgetItem* item, const RunEntry& e) {
   const QFileInfo info(dir);
   // A comparison's runs are named after their mode: show which comparison they belong to.
   const bool modeDir = !e.comparison && QFileInfo::exists(QDir(info.dir()).filePath(QStringLiteral("comparison.json")));
-  const bool knownMode = QStringList{QStringLiteral("fp32"), QStringLiteral("fp16"), QStringLiteral("bf16"),
-                                     QStringLiteral("auto")}.contains(info.fileName());
+  const bool knownMode = info.fileName() == QLatin1String("auto") || info.fileName().startsWith(QLatin1String("fp16")) ||
+                         info.fileName().startsWith(QLatin1String("bf16")) || info.fileName() == QLatin1String("fp32");
   item->setText(kName, modeDir || knownMode ? info.dir().dirName() + QLatin1Char('/') + info.fileName() : info.fileName());
   item->setToolTip(kName, e.note.isEmpty() ? dir : tr("%1\n%2").arg(dir, e.note));
   item->setData(kName, kDirRole, dir);

@@ -1,13 +1,18 @@
 #include "ui/ScriptDriver.h"
 
 #include "ui/DataPanel.h"
+#include "ui/ImageInspector.h"
 #include "ui/MainWindow.h"
+#include "ui/PredictDriver.h"
 #include "ui/RunPanel.h"
 #include "ui/RunsPresenter.h"
 #include "ui/TrainingController.h"
 
 #include <QApplication>
 #include <QTimer>
+
+#include <QDir>
+#include <QFileInfo>
 
 #include <cstdio>
 
@@ -135,7 +140,30 @@ void ScriptDriver::jobEnded() {
   }
 }
 
+bool ScriptDriver::startPredict() {
+  ImageInspectorDialog* dialog = window_->predictDriver()->dialog();
+  connect(
+      dialog->inspector(), &ImageInspector::resultShown, this,
+      [this, dialog]() {
+        if (!dialog->inspector()->errorText().isEmpty()) {
+          std::fprintf(stderr, "ampbench: %s\n", dialog->inspector()->errorText().toLocal8Bit().constData());
+          exitCode_ = 2;
+        }
+        QTimer::singleShot(kSettleMs, this, &ScriptDriver::done);
+      },
+      Qt::SingleShotConnection);
+  if (options_.windowSize.isValid()) {
+    dialog->resize(options_.windowSize);
+  }
+  return window_->predictDriver()->predictFiles(options_.predict);
+}
+
 bool ScriptDriver::takeScreenshot() {
+  if (predictShown_) {
+    QWidget* dialog = window_->predictDriver()->dialog();
+    QDir().mkpath(QFileInfo(options_.screenshot).absolutePath());
+    return dialog->grab().save(options_.screenshot);
+  }
   if (const auto view = viewFromName(options_.show); view && !options_.show.isEmpty()) {
     window_->showView(*view);
     // A tab brought to the front is laid out by posted events: let them run before the grab.
@@ -146,6 +174,14 @@ bool ScriptDriver::takeScreenshot() {
 }
 
 void ScriptDriver::done() {
+  if (!options_.predict.isEmpty() && !predictShown_ && exitCode_ == 0) {
+    predictShown_ = true;
+    if (startPredict()) {
+      return;  // done() again once the inspector shows the result
+    }
+    exitCode_ = 2;
+    predictShown_ = false;
+  }
   if (!options_.screenshot.isEmpty() && !screenshotTaken_) {
     screenshotTaken_ = takeScreenshot();
     if (!screenshotTaken_) {

@@ -34,6 +34,8 @@ class ScriptDriver : public QObject {
   void jobEnded();
   // Shows the --show view, then saves the screenshot; false when it could not be written.
   bool takeScreenshot();
+  // --predict: the inspector shows the images; false when there was nothing to show them with.
+  bool startPredict();
   // Screenshot (unless taken already), then quit when --exit-when-done.
   void done();
 
@@ -41,6 +43,7 @@ class ScriptDriver : public QObject {
   MainWindow* window_ = nullptr;
   bool started_ = false;
   bool screenshotTaken_ = false;
+  bool predictShown_ = false;
   int exitCode_ = 0;
 };
 

@@ -35,6 +35,10 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   const QCommandLineOption modes(QStringLiteral("modes"), QObject::tr("Comparison modes, comma-separated (default fp32,<precision>)."),
                                  QStringLiteral("LIST"));
   const QCommandLineOption open(QStringLiteral("open"), QObject::tr("Show a run or comparison directory."), QStringLiteral("DIR"));
+  const QCommandLineOption predict(QStringLiteral("predict"),
+                                   QObject::tr("Show an image in the image inspector (probabilities and Grad-CAM) with the "
+                                               "--open run; the screenshot is then of the inspector. Repeatable."),
+                                   QStringLiteral("IMAGE"));
   const QCommandLineOption start(QStringLiteral("start"), QObject::tr("Start the run once the data is scanned."));
   const QCommandLineOption compare(QStringLiteral("compare"), QObject::tr("Run the FP32 vs mixed comparison instead of one run."));
   const QCommandLineOption screenshot(QStringLiteral("screenshot"), QObject::tr("Save a PNG of the whole window when done."),
@@ -47,7 +51,7 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   const QCommandLineOption exitWhenDone(QStringLiteral("exit-when-done"), QObject::tr("Quit when the run (and screenshot) is done."));
   const QCommandLineOption windowSize(QStringLiteral("window-size"), QObject::tr("Window size, e.g. 1440x900."), QStringLiteral("WxH"));
   p.addOptions({data, precision, model, epochs, batch, image, lr, seed, limit, initScale, growth, out, modes, open, start, compare, screenshot,
-                show, shotEpoch, exitWhenDone, windowSize, withoutFixes, gradStats});
+                show, shotEpoch, exitWhenDone, windowSize, withoutFixes, gradStats, predict});
   if (helpText) {
     *helpText = p.helpText();
   }
@@ -126,6 +130,11 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   }
   o->out = p.value(out);
   o->open = p.value(open);
+  o->predict = p.values(predict);
+  if (!o->predict.isEmpty() && o->open.isEmpty()) {
+    *error = QObject::tr("--predict needs --open RUN (the run or exported model folder to predict with).");
+    return false;
+  }
   o->start = p.isSet(start);
   o->compare = p.isSet(compare) || !o->modes.empty() || o->withoutFixes;
   o->screenshot = p.value(screenshot);

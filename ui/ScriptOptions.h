@@ -3,7 +3,7 @@
 //   ampbench --data DIR --precision MODE --model NAME --epochs N --start [--compare]
 //            [--screenshot FILE.png] [--exit-when-done]
 // plus --image-size, --batch-size, --lr, --seed, --limit, --init-scale, --growth-interval,
-// --out, --modes, --without-fixes, --grad-stats N, --open DIR, --show live|precision|comparison
+// --out, --modes, --without-fixes, --grad-stats N, --open DIR, --predict IMAGE, --show live|precision|comparison
 // (the view the screenshot captures), --screenshot-at-epoch N and --window-size WxH.
 
 #include <QSize>
@@ -33,6 +33,7 @@ struct ScriptOptions {
   bool withoutFixes = false;  // the panel's comparison plus its what-ifs
   int gradStatsEvery = -1;    // precision statistics every N steps (0 off); -1 keeps the saved setting
   QString open;       // a run or comparison directory to show
+  QStringList predict;  // images shown in the image inspector with the --open run (the screenshot is the inspector's)
   bool start = false;
   bool compare = false;
   QString screenshot;

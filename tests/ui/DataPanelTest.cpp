@@ -35,8 +35,10 @@ class DataPanelTest : public QObject {
     DataPanel* panel = window.dataPanel();
     QSignalSpy done(panel, &DataPanel::scanFinished);
     panel->setDataPath(dir.path());
-    QVERIFY(panel->isScanning() || done.count() == 1);
-    QVERIFY(done.count() == 1 || done.wait(20000));
+    // The result comes through the event loop (setDataPath never waits for the scan); a
+    // one-class folder may already be scanned on an idle pool thread, so isScanning() may be false.
+    QCOMPARE(done.count(), 0);
+    QVERIFY(done.wait(20000));
     QCOMPARE(done.at(0).at(0).toBool(), false);
     QVERIFY(!panel->isUsable());
     const QString problem = panel->problem();
