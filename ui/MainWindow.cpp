@@ -3,6 +3,7 @@
 #include "ui/ComparisonView.h"
 #include "ui/DataPanel.h"
 #include "ui/ExportDialog.h"
+#include "ui/ReportExporter.h"
 #include "ui/Format.h"
 #include "ui/HardwareText.h"
 #include "ui/PlotView.h"
@@ -170,6 +171,12 @@ void MainWindow::buildMenus() {
   openRun->setToolTip(tr("Show a run directory (plots from steps.csv / epochs.csv) or a comparison directory."));
   QAction* exportAction = file->addAction(icon("export"), tr("&Export model…"), this, &MainWindow::exportModel);
   exportAction->setToolTip(tr("Copy the trained model's files and its model card into a folder."));
+  auto* reporter = new ReportExporter(this);
+  connect(reporter, &ReportExporter::message, presenter_, &RunsPresenter::showBanner);
+  file->addAction(tr("Export re&port…"), this, [this, reporter]() {
+        const QString selected = runsList_->selectedDir();
+        reporter->exportWithDialog(selected.isEmpty() ? lastRunDir() : selected);
+      })->setToolTip(tr("A PDF of the selected run or comparison: data, settings, metrics with intervals, worst cases."));
   QAction* predict = file->addAction(icon("open-run"), tr("&Predict…"), predict_, &PredictDriver::predictWithDialog);
   predict->setToolTip(tr("Class probabilities and the Grad-CAM overlay for X-ray files (PNG, JPEG, DICOM) with the selected "
                          "run; dropping files on the plots does the same."));

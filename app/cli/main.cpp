@@ -8,6 +8,9 @@
 #include "app/cli/ExportCommand.h"
 #include "app/cli/GradCamCommand.h"
 #include "app/cli/InfoCommand.h"
+#ifdef AMPBENCH_HAVE_REPORT
+#include "app/cli/ReportCommand.h"
+#endif
 #include "engine/train/RunDir.h"
 #include "engine/train/Trainer.h"
 #include "engine/util/Errors.h"
@@ -286,6 +289,10 @@ int main(int argc, char** argv) {
   auto* exportCmd = ampbench::cli::addExportCommand(app, exportArgs);
   ampbench::cli::InfoArgs infoArgs;
   auto* infoCmd = ampbench::cli::addInfoCommand(app, infoArgs);
+#ifdef AMPBENCH_HAVE_REPORT
+  ampbench::cli::ReportArgs reportArgs;
+  auto* reportCmd = ampbench::cli::addReportCommand(app, reportArgs);
+#endif
   ampbench::cli::GradCamArgs gradCamArgs;
   auto* gradCamCmd = ampbench::cli::addGradCamCommand(app, gradCamArgs);
 
@@ -348,6 +355,11 @@ int main(int argc, char** argv) {
     if (*infoCmd) {
       return ampbench::cli::runInfoCommand(infoArgs);
     }
+#ifdef AMPBENCH_HAVE_REPORT
+    if (*reportCmd) {
+      return ampbench::cli::runReportCommand(reportArgs, cancel);
+    }
+#endif
     if (*gradCamCmd) {
       return ampbench::cli::runGradCamCommand(gradCamArgs);
     }

@@ -1,0 +1,100 @@
+#include "ui/EvaluationFormat.h"
+
+#include <QLocale>
+#include <QObject>
+
+#include <cmath>
+
+namespace ampbench::ui {
+namespace {
+
+QString number(double v, int decimals) { return QString::number(v, 'f', decimals); }
+
+}  // namespace
+
+QString formatInterval(const ampbench::Interval& ci, int decimals) {
+  if (!ci.valid()) {
+    return QString();
+  }
+  return QStringLiteral("%1–%2").arg(number(ci.low, decimals), number(ci.high, decimals));
+}
+
+QString formatEstimate(const ampbench::Estimate& e, int decimals) {
+  if (!e.defined()) {
+    return QObject::tr("undefined");
+  }
+  const QString ci = formatInterval(e.ci95, decimals);
+  return ci.isEmpty() ? number(e.value, decimals) : QStringLiteral("%1 (%2)").arg(number(e.value, decimals), ci);
+}
+
+QString formatThreshold(double t) {
+  if (!std::isfinite(t)) {
+    return QObject::tr("argmax");
+  }
+  const double twoPlaces = std::round(t * 100.0) / 100.0;
+  return std::abs(twoPlaces - t) < 5e-4 ? number(t, 2) : number(t, 3);
+}
+
+QString undefinedReason(const ampbench::Evaluation& e, size_t classIndex) {
+  if (classIndex < e.perClass.size() && !e.perClass[classIndex].undefined.empty()) {
+    return QString::fromStdString(e.perClass[classIndex].undefined);
+  }
+  // Derived from the counts when the engine gave no sentence: the class itself, or (one
+  // against the rest) every other class, absent from the split.
+  auto nameOf = [&e](size_t i) {
+    return i < e.classes.size() ? QString::fromStdString(e.classes[i]) : QStringLiteral("#%1").arg(i);
+  };
+  if (classIndex < e.perClass.size() && e.perClass[classIndex].support == 0) {
+    return QObject::tr("no %1 images in this split").arg(nameOf(classIndex));
+  }
+  int64_t others = 0;
+  for (size_t i = 0; i < e.perClass.size(); ++i) {
+    others += i == classIndex ? 0 : e.perClass[i].support;
+  }
+  if (!e.perClass.empty() && others == 0) {
+    return e.perClass.size() == 2 ? QObject::tr("no %1 images in this split").arg(nameOf(1 - classIndex))
+                                  : QObject::tr("no images of the other classes in this split");
+  }
+  return QString();
+}
+
+QString curveLegend(const ampbench::Evaluation& e, size_t classIndex, const QString& name) {
+  if (classIndex >= e.perClass.size()) {
+    return QObject::tr("%1 undefined").arg(name);
+  }
+  const auto& c = e.perClass[classIndex];
+  const ampbench::Estimate& est = name == QLatin1String("AP") ? c.averagePrecision : c.auc;
+  if (!est.defined()) {
+    const QString reason = undefinedReason(e, classIndex);
+    return reason.isEmpty() ? QObject::tr("%1 undefined").arg(name) : QObject::tr("%1 undefined: %2").arg(name, reason);
+  }
+  return QStringLiteral("%1 %2").arg(name, formatEstimate(est));
+}
+
+double rowShare(const ampbench::Evaluation& e, size_t t, size_t p) {
+  if (t >= e.confusion.size() || p >= e.confusion[t].size()) {
+    return std::nan("");
+  }
+  int64_t total = 0;
+  for (int64_t v : e.confusion[t]) {
+    total += v;
+  }
+  return total > 0 ? static_cast<double>(e.confusion[t][p]) / static_cast<double>(total) : std::nan("");
+}
+
+QString confusionCellText(const ampbench::Evaluation& e, size_t t, size_t p) {
+  const int64_t count = t < e.confusion.size() && p < e.confusion[t].size() ? e.confusion[t][p] : 0;
+  const double share = rowShare(e, t, p);
+  const QString percent = std::isfinite(share) ? QStringLiteral("%1 %").arg(number(100.0 * share, 1)) : QStringLiteral("—");
+  return QStringLiteral("%1\n%2").arg(QLocale().toString(static_cast<qlonglong>(count)), percent);
+}
+
+QColor seriesColour(int index) {
+  static const QColor kPalette[] = {QColor(0, 114, 178),  QColor(213, 94, 0),   QColor(0, 158, 115),
+                                    QColor(204, 121, 167), QColor(230, 159, 0), QColor(86, 180, 233),
+                                    QColor(0, 0, 0)};
+  constexpr int n = static_cast<int>(sizeof(kPalette) / sizeof(kPalette[0]));
+  return kPalette[((index % n) + n) % n];
+}
+
+}  // namespace ampbench::ui
