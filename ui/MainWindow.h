@@ -23,6 +23,7 @@ class ComparisonView;
 class DataPanel;
 class PlotsPanel;
 class PrecisionTab;
+class ResultsTab;
 class RunPanel;
 class RunsList;
 class ScriptDriver;
@@ -40,6 +41,7 @@ class MainWindow : public QMainWindow {
   PlotsPanel* plotsPanel() const { return plots_; }
   PrecisionTab* precisionTab() const { return precision_; }
   ComparisonView* comparisonView() const { return comparison_; }
+  ResultsTab* resultsTab() const { return results_; }
   RunsList* runsList() const { return runsList_; }
   TrainingController* controller() const { return controller_; }
   RunsPresenter* presenter() const { return presenter_; }
@@ -89,6 +91,7 @@ class MainWindow : public QMainWindow {
   PlotsPanel* plots_ = nullptr;
   PrecisionTab* precision_ = nullptr;
   ComparisonView* comparison_ = nullptr;
+  ResultsTab* results_ = nullptr;
   RunsList* runsList_ = nullptr;
   QTabWidget* tabs_ = nullptr;
   QSplitter* splitter_ = nullptr;
