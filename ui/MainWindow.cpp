@@ -8,10 +8,13 @@
 #include "ui/PlotView.h"
 #include "ui/PlotsPanel.h"
 #include "ui/PrecisionTab.h"
+#include "ui/PredictDriver.h"
 #include "ui/ResultsTab.h"
 #include "ui/RunFiles.h"
+#include "ui/RunHistoryController.h"
 #include "ui/RunPanel.h"
 #include "ui/RunsList.h"
+#include "ui/RunsFolder.h"
 #include "ui/ScriptDriver.h"
 #include "ui/Tooltips.h"
 #include "ui/TrainingController.h"
@@ -19,7 +22,6 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
-#include <QDateTime>
 #include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -30,7 +32,6 @@
 #include <QScrollArea>
 #include <QSettings>
 #include <QSplitter>
-#include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QToolBar>
@@ -119,6 +120,14 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   statusBar()->addPermanentWidget(statusText_, 1);
   statusBar()->addPermanentWidget(progress_);
 
+  // Run history (the runs folder, scanned on a worker) and "try an image" (drops on the tabs, File ▸ Predict…).
+  history_ = new RunHistoryController(runsList_, this, this);
+  history_->setIsTraining([this](const QString& dir) {
+    const QString current = presenter_->currentRunDir();
+    return controller_->isBusy() && !current.isEmpty() && (current == dir || current.startsWith(dir + QLatin1Char('/')));
+  });
+  predict_ = new PredictDriver(this, [this]() { return runsList_->selectedDir().isEmpty() ? lastRunDir() : runsList_->selectedDir(); }, this);
+  predict_->attachDropTarget(tabs_);
   buildMenus();
   connectController();
   connectPresenter();
@@ -129,6 +138,18 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   connect(runPanel_, &RunPanel::stopRequested, this, &MainWindow::stop);
   connect(runsList_, &RunsList::runActivated, this, &MainWindow::openPath);
   connect(runsList_, &RunsList::comparisonActivated, this, &MainWindow::openPath);
+  connect(runsList_, &RunsList::currentDirChanged, predict_, &PredictDriver::clearModelFolder);
+  connect(history_, &RunHistoryController::message, presenter_, &RunsPresenter::showBanner);
+  connect(predict_, &PredictDriver::message, presenter_, &RunsPresenter::showBanner);
+  auto folderTip = [this](const QString& root) {
+    statusBar()->setToolTip(tr("Runs folder: %1").arg(QDir::toNativeSeparators(root)));
+    statusText_->setToolTip(statusBar()->toolTip());
+  };
+  connect(history_, &RunHistoryController::rootChanged, this, folderTip);
+  folderTip(history_->root());
+  if (!script.scripted()) {
+    history_->rescan();  // scripted runs (screenshots, tests) show only what they open
+  }
 
   QSettings settings;
   if (script.windowSize.isValid()) {
@@ -154,6 +175,10 @@ void MainWindow::buildMenus() {
   openRun->setToolTip(tr("Show a run directory (plots from steps.csv / epochs.csv) or a comparison directory."));
   QAction* exportAction = file->addAction(icon("export"), tr("&Export model…"), this, &MainWindow::exportModel);
   exportAction->setToolTip(tr("Copy the trained model's files and its model card into a folder."));
+  QAction* predict = file->addAction(icon("open-run"), tr("&Predict…"), predict_, &PredictDriver::predictWithDialog);
+  predict->setToolTip(tr("Class probabilities and the Grad-CAM overlay for X-ray files (PNG, JPEG, DICOM) with the selected "
+                         "run; dropping files on the plots does the same."));
+  file->addAction(tr("Use an exported &model folder…"), predict_, &PredictDriver::chooseModelFolder);
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -317,23 +342,10 @@ void MainWindow::setBanner(const QString& text, bool error) {
   banner_->setVisible(!text.isEmpty());
 }
 
-QString MainWindow::newOutDir(const QString& label) const {
-  QString root = QSettings().value(QStringLiteral("runs/root")).toString();
-  if (root.isEmpty()) {
-    root = QDir(QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation)).filePath(QStringLiteral("runs"));
-  }
-  const QString stamp = QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"));
-  QString dir = QDir(root).filePath(stamp + QLatin1Char('-') + label);
-  for (int i = 2; QFileInfo::exists(dir); ++i) {
-    dir = QDir(root).filePath(QStringLiteral("%1-%2-%3").arg(stamp, label).arg(i));
-  }
-  return dir;
-}
-
 ampbench::RunConfig MainWindow::configForRun(const QString& label) const {
   ampbench::RunConfig c = runPanel_->config();
   c.dataPath = dataPanel_->dataPath().toStdString();
-  c.outDir = (runDirOverride_.isEmpty() ? newOutDir(label) : runDirOverride_).toStdString();
+  c.outDir = (runDirOverride_.isEmpty() ? newRunDir(history_->root(), label) : runDirOverride_).toStdString();
   return c;
 }
 

@@ -22,8 +22,10 @@ namespace ampbench::ui {
 class ComparisonView;
 class DataPanel;
 class PlotsPanel;
+class PredictDriver;
 class PrecisionTab;
 class ResultsTab;
+class RunHistoryController;
 class RunPanel;
 class RunsList;
 class ScriptDriver;
@@ -46,6 +48,8 @@ class MainWindow : public QMainWindow {
   TrainingController* controller() const { return controller_; }
   RunsPresenter* presenter() const { return presenter_; }
   ScriptDriver* scriptDriver() const { return script_; }
+  RunHistoryController* history() const { return history_; }
+  PredictDriver* predictDriver() const { return predict_; }
   QString lastRunDir() const { return presenter_->lastRunDir(); }
   QString bannerText() const;
   // Exit code of the scripted mode: 0 finished, 1 failed/cancelled, 2 bad input.
@@ -81,10 +85,11 @@ class MainWindow : public QMainWindow {
   void connectPresenter();
   void setBanner(const QString& text, bool error);
   ampbench::RunConfig configForRun(const QString& label) const;
-  QString newOutDir(const QString& label) const;
 
   RunsPresenter* presenter_ = nullptr;
   ScriptDriver* script_ = nullptr;
+  RunHistoryController* history_ = nullptr;
+  PredictDriver* predict_ = nullptr;
   TrainingController* controller_ = nullptr;
   DataPanel* dataPanel_ = nullptr;
   RunPanel* runPanel_ = nullptr;

@@ -3,6 +3,7 @@
 #include "ui/EvaluationFormat.h"
 #include "ui/EvaluationPlots.h"
 #include "ui/Format.h"
+#include "ui/ImageInspector.h"
 #include "ui/MistakesGallery.h"
 #include "ui/QtTypes.h"
 
@@ -440,8 +441,13 @@ void ResultsTab::openChooseDialog() {
 
 void ResultsTab::openInspector(const MistakeItem& item) {
   Q_EMIT inspectRequested(presenter_->inspectRunDir(), item.path, item.trueClass);
-  // INSPECTOR CALL SITE (branch `inspect`, ui/ImageInspector.h): open an
-  // ImageInspectorDialog here with showImage(presenter_->inspectRunDir(), item.path, item.trueClass).
+  if (!inspector_) {
+    inspector_ = new ImageInspectorDialog(this);  // explainers shared process-wide with File ▸ Predict…
+  }
+  inspector_->showImage(presenter_->inspectRunDir(), item.path, item.trueClass);
+  inspector_->show();
+  inspector_->raise();
+  inspector_->activateWindow();
 }
 
 }  // namespace ampbench::ui

@@ -24,6 +24,7 @@ class QTableWidget;
 
 namespace ampbench::ui {
 
+class ImageInspectorDialog;
 class MistakesGallery;
 
 class ResultsTab : public QWidget {
@@ -53,11 +54,12 @@ class ResultsTab : public QWidget {
   QLabel* notesLabel() const { return notes_; }
   MistakesGallery* gallery() const { return gallery_; }
   QTableWidget* disagreementTable() const { return disagreements_; }
+  ImageInspectorDialog* inspector() const { return inspector_; }  // null until a thumbnail is clicked
 
  Q_SIGNALS:
   // Loading ended (results shown or the reason why not) and the thumbnails are decoded.
   void settled();
-  // A gallery thumbnail was clicked: the inspector shows it for the run.
+  // A gallery thumbnail was clicked: the inspector (a dialog of this tab) shows it for the run.
   void inspectRequested(const QString& runDir, const QString& imagePath, int trueClass);
 
  private:
@@ -97,6 +99,7 @@ class ResultsTab : public QWidget {
   QLabel* galleryTitle_ = nullptr;
   MistakesGallery* gallery_ = nullptr;
   QTableWidget* disagreements_ = nullptr;
+  ImageInspectorDialog* inspector_ = nullptr;
   bool wasSettled_ = true;
 };
 

@@ -6,6 +6,7 @@
 #include "app/cli/CliReporter.h"
 #include "app/cli/EvaluateCommand.h"
 #include "app/cli/ExportCommand.h"
+#include "app/cli/GradCamCommand.h"
 #include "app/cli/InfoCommand.h"
 #include "engine/train/RunDir.h"
 #include "engine/train/Trainer.h"
@@ -285,6 +286,8 @@ int main(int argc, char** argv) {
   auto* exportCmd = ampbench::cli::addExportCommand(app, exportArgs);
   ampbench::cli::InfoArgs infoArgs;
   auto* infoCmd = ampbench::cli::addInfoCommand(app, infoArgs);
+  ampbench::cli::GradCamArgs gradCamArgs;
+  auto* gradCamCmd = ampbench::cli::addGradCamCommand(app, gradCamArgs);
 
   try {
     app.parse(argc, argv);
@@ -345,9 +348,14 @@ int main(int argc, char** argv) {
     if (*infoCmd) {
       return ampbench::cli::runInfoCommand(infoArgs);
     }
+    if (*gradCamCmd) {
+      return ampbench::cli::runGradCamCommand(gradCamArgs);
+    }
     if (*predict) {
+      // A file that cannot be read gets its reason and the others are still predicted;
+      // bad input (exit 2) only when no file could be read.
       const auto set = ampbench::predictImages(predictRun, predictImagesList);
-      bool anyError = false;
+      size_t predicted = 0;
       if (predictJson) {
         nlohmann::ordered_json j;
         j["classes"] = set.classes;
@@ -358,9 +366,10 @@ int main(int argc, char** argv) {
             e["probabilities"] = p.probabilities;
             e["logits"] = p.logits;
             e["predicted"] = set.classes[p.predicted];
+            ++predicted;
           } else {
             e["error"] = p.error;
-            anyError = true;
+            std::fprintf(stderr, "%s: cannot read: %s\n", p.path.c_str(), p.error.c_str());
           }
           j["predictions"].push_back(e);
         }
@@ -369,9 +378,9 @@ int main(int argc, char** argv) {
         for (const auto& p : set.predictions) {
           if (!p.error.empty()) {
             std::fprintf(stderr, "%s: cannot read: %s\n", p.path.c_str(), p.error.c_str());
-            anyError = true;
             continue;
           }
+          ++predicted;
           std::printf("%s: %s", p.path.c_str(), set.classes[p.predicted].c_str());
           for (size_t k = 0; k < set.classes.size(); ++k) {
             std::printf("  %s %.4f", set.classes[k].c_str(), p.probabilities[k]);
@@ -379,7 +388,11 @@ int main(int argc, char** argv) {
           std::printf("\n");
         }
       }
-      return anyError ? kExitBadInput : kExitOk;
+      if (predicted == 0) {
+        std::fprintf(stderr, "error: none of the %zu file(s) could be read as an image\n", set.predictions.size());
+        return kExitBadInput;
+      }
+      return kExitOk;
     }
   } catch (const ampbench::InputError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

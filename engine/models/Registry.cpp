@@ -15,6 +15,30 @@ bool isKnownModel(const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
+namespace {
+std::string knownModelList() {
+  std::string names;
+  for (const auto& n : modelNames()) {
+    names += (names.empty() ? "" : ", ") + n;
+  }
+  return names;
+}
+}  // namespace
+
+std::string gradCamLayer(const std::string& model) {
+  // The last stage's output, after pooling: the deepest map that still has a spatial extent.
+  if (model == "small_cnn") {
+    return "conv" + std::to_string(SmallCnnImpl::kStages);
+  }
+  if (model == "resnet18") {
+    return "layer4.1";  // blocks {2, 2, 2, 2}
+  }
+  if (model == "resnet34") {
+    return "layer4.2";  // blocks {3, 4, 6, 3}
+  }
+  throw InputError("unknown model '" + model + "': choose one of " + knownModelList());
+}
+
 std::shared_ptr<ClassifierImpl> createModel(const ModelSpec& spec) {
   if (spec.inChannels != 1 && spec.inChannels != 3) {
     throw InputError("models take 1 (grayscale) or 3 (RGB) input channels");
@@ -31,11 +55,7 @@ std::shared_ptr<ClassifierImpl> createModel(const ModelSpec& spec) {
   if (spec.name == "resnet34") {
     return std::make_shared<ResNetImpl>(spec, std::vector<int64_t>{3, 4, 6, 3});
   }
-  std::string names;
-  for (const auto& n : modelNames()) {
-    names += (names.empty() ? "" : ", ") + n;
-  }
-  throw InputError("unknown model '" + spec.name + "': choose one of " + names);
+  throw InputError("unknown model '" + spec.name + "': choose one of " + knownModelList());
 }
 
 }  // namespace ampbench

@@ -60,5 +60,8 @@ std::vector<std::string> modelNames();
 bool isKnownModel(const std::string& name);
 // Throws InputError naming the known models.
 std::shared_ptr<ClassifierImpl> createModel(const ModelSpec& spec);
+// The block Grad-CAM explains: the last convolutional block, by the name the model reports
+// to its ActivationProbe ("layer4.1" for resnet18). Throws InputError for an unknown model.
+std::string gradCamLayer(const std::string& model);
 
 }  // namespace ampbench

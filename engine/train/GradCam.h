@@ -1,6 +1,7 @@
 #pragma once
 // Where a model looks: Grad-CAM (Selvaraju et al. 2017) on the last convolutional block
-// (named per model in the registry, gradCamLayer()). The block's output A_k and the
+// (named per model in the registry, gradCamLayer(); where that block's map is 1 x 1 at the
+// run's image size, e.g. small_cnn on 28 px, the deepest block with a spatial map). The block's output A_k and the
 // gradient of the class score y_c with respect to it give weights
 // alpha_k = mean over the map of dy_c/dA_k, and the map relu(sum_k alpha_k A_k),
 // upsampled to the input size and scaled to [0, 1]. Computed with the run's precision
@@ -31,7 +32,9 @@ struct GradCamResult {
   int64_t targetClass = -1;            // the class the map explains
   HeatMap cam;                         // at the model's input size
   Image8 input;                        // the image as the model saw it (resized, its channels)
-  std::string error;                   // non-empty when the file could not be read
+  // Non-empty when the file could not be read (input empty) or the map overflowed (inf/NaN
+  // in the block or its gradient; input and probabilities set, cam empty).
+  std::string error;
 };
 
 class GradCamExplainer {
@@ -47,8 +50,10 @@ class GradCamExplainer {
   const std::vector<std::string>& classes() const;
   std::string layer() const;          // the block explained, e.g. "layer4.1"
   PrecisionMode precision() const;    // what the maps are computed in
+  std::string precisionLabel() const; // e.g. "FP16 mixed (emulated)": says when emulated
   // targetClass: default the predicted class. A file that cannot be decoded gives a
-  // result with `error` set (never throws for bad image input).
+  // result with `error` set (never throws for bad image input); a class out of range
+  // throws InputError.
   GradCamResult explain(const std::string& imagePath, std::optional<int64_t> targetClass = std::nullopt);
 
  private:
@@ -57,8 +62,10 @@ class GradCamExplainer {
 };
 
 // The heat map blended over the image with an OpenCV colour map (perceptually uniform,
-// colour-blind safe: cv::COLORMAP_VIRIDIS by default; "turbo" also accepted), 3 channels.
-// `alpha`: weight of the colour map. Upsamples the map to the image's size.
+// colour-blind safe: cv::COLORMAP_VIRIDIS by default; "turbo" also accepted), 3 channels in
+// RGB order (as Image8). `alpha` in [0, 1]: weight of the colour map; a gray image is
+// expanded to three channels. Upsamples the map (bilinear) to the image's size. Throws
+// InputError for an unknown colour map, alpha outside [0, 1] or an empty image/map.
 Image8 overlayHeatMap(const Image8& image, const HeatMap& cam, double alpha = 0.45,
                       const std::string& colormap = "viridis");
 

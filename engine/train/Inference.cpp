@@ -33,15 +33,11 @@ PredictionSet predictImages(const std::string& runOrModel, const std::vector<std
   torch::NoGradGuard noGrad;
   PredictionSet out;
   out.classes = info.classes;
-  const auto c = info.config.channels;
-  auto mean = torch::tensor(std::vector<float>(info.mean.begin(), info.mean.end())).view({1, c, 1, 1});
-  auto sd = torch::tensor(std::vector<float>(info.std.begin(), info.std.end())).view({1, c, 1, 1});
   for (const auto& path : images) {
     Prediction p;
     p.path = path;
     try {
-      auto x = decodeToTensor(path, info.config.imageSize, c).unsqueeze(0).to(torch::kFloat).div_(255.0);
-      x = (x - mean) / sd;
+      const auto x = modelInput(info, decodeToTensor(path, info.config.imageSize, info.config.channels));
       const auto logits = model->forward(x).to(torch::kFloat)[0].contiguous();
       p.logits.assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
       auto probs = torch::softmax(logits, 0).contiguous();

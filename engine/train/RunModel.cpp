@@ -68,5 +68,12 @@ std::shared_ptr<ClassifierImpl> loadModel(const RunInfo& info, const torch::Devi
   return model;
 }
 
+torch::Tensor modelInput(const RunInfo& info, const torch::Tensor& image) {
+  const auto c = static_cast<int64_t>(info.mean.size());
+  auto mean = torch::tensor(std::vector<float>(info.mean.begin(), info.mean.end())).view({1, c, 1, 1});
+  auto sd = torch::tensor(std::vector<float>(info.std.begin(), info.std.end())).view({1, c, 1, 1});
+  return (image.unsqueeze(0).to(torch::kFloat).div_(255.0) - mean) / sd;
+}
+
 
 }  // namespace ampbench

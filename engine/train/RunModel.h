@@ -30,4 +30,9 @@ RunInfo readRunInfo(const std::string& runOrModel);
 // The model in fp32 on `device`, contiguous, in eval mode, weights loaded.
 std::shared_ptr<ClassifierImpl> loadModel(const RunInfo& info, const torch::Device& device);
 
+// An image as the model takes it: `image` uint8 C x S x S (decodeToTensor) becomes a
+// 1 x C x S x S float batch, /255 and normalised with the run's mean/std. Prediction and
+// Grad-CAM share it so both see exactly what training saw.
+torch::Tensor modelInput(const RunInfo& info, const torch::Tensor& image);
+
 }  // namespace ampbench

@@ -7,6 +7,13 @@
 #include <random>
 #include <stdexcept>
 
+#ifdef AMPBENCH_HAVE_OPENCV
+#include <gdcmDataSet.h>
+#include <gdcmImage.h>
+#include <gdcmImageWriter.h>
+#include <gdcmTrace.h>
+#endif
+
 namespace fs = std::filesystem;
 
 namespace ampbench::test {
@@ -83,6 +90,57 @@ RunConfig tinyRunConfig(const std::string& outDir) {
   c.seed = 3;
   c.outDir = outDir;
   return c;
+}
+
+#ifdef AMPBENCH_HAVE_OPENCV
+namespace {
+void putDicomString(gdcm::DataSet& ds, uint16_t group, uint16_t element, gdcm::VR vr, std::string value) {
+  if (value.size() % 2 != 0) {
+    value += ' ';  // DICOM values have even length
+  }
+  gdcm::DataElement de(gdcm::Tag(group, element));
+  de.SetVR(vr);
+  de.SetByteValue(value.data(), static_cast<uint32_t>(value.size()));
+  ds.Replace(de);
+}
+}  // namespace
+#endif
+
+void writeTestDicom(const std::string& path, const std::vector<uint8_t>& pixels, int width, int height,
+                    const DicomIdentifiers& id) {
+#ifdef AMPBENCH_HAVE_OPENCV
+  if (width <= 0 || height <= 0 || pixels.size() != static_cast<size_t>(width) * static_cast<size_t>(height)) {
+    throw std::runtime_error("writeTestDicom: pixels do not match width x height");
+  }
+  if (fs::path(path).has_parent_path()) {
+    fs::create_directories(fs::path(path).parent_path());
+  }
+  gdcm::Trace::WarningOff();
+  gdcm::ImageWriter writer;
+  gdcm::Image& image = writer.GetImage();
+  image.SetNumberOfDimensions(2);
+  image.SetDimension(0, static_cast<unsigned>(width));
+  image.SetDimension(1, static_cast<unsigned>(height));
+  image.SetPixelFormat(gdcm::PixelFormat(gdcm::PixelFormat::UINT8));
+  image.SetPhotometricInterpretation(gdcm::PhotometricInterpretation::MONOCHROME2);
+  image.SetTransferSyntax(gdcm::TransferSyntax::ExplicitVRLittleEndian);
+  gdcm::DataElement pixelData(gdcm::Tag(0x7fe0, 0x0010));
+  pixelData.SetByteValue(reinterpret_cast<const char*>(pixels.data()), static_cast<uint32_t>(pixels.size()));
+  image.SetDataElement(pixelData);
+  gdcm::DataSet& ds = writer.GetFile().GetDataSet();
+  putDicomString(ds, 0x0010, 0x0010, gdcm::VR::PN, id.patientName);
+  putDicomString(ds, 0x0010, 0x0020, gdcm::VR::LO, id.patientId);
+  putDicomString(ds, 0x0010, 0x0030, gdcm::VR::DA, id.birthDate);
+  putDicomString(ds, 0x0008, 0x0050, gdcm::VR::SH, id.accessionNumber);
+  putDicomString(ds, 0x0008, 0x0080, gdcm::VR::LO, id.institution);
+  writer.SetFileName(path.c_str());
+  if (!writer.Write()) {
+    throw std::runtime_error("writeTestDicom: GDCM could not write '" + path + "'");
+  }
+#else
+  (void)path, (void)pixels, (void)width, (void)height, (void)id;
+  throw std::runtime_error("writeTestDicom: this build has no GDCM");
+#endif
 }
 
 }  // namespace ampbench::test

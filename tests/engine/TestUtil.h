@@ -38,4 +38,21 @@ std::string sharedDataDir();  // ../shared/data, may not exist
 // data needs no decoder, so tests built on it run on builds without OpenCV too.
 RunConfig tinyRunConfig(const std::string& outDir);
 
+// Patient identifiers written into a generated DICOM's header; the privacy tests look for
+// these strings in every file and output that could carry them.
+struct DicomIdentifiers {
+  std::string patientName = "DOE^JANE^PRIVACY";
+  std::string patientId = "PID-0042";
+  std::string birthDate = "19230417";  // DA, YYYYMMDD
+  std::string accessionNumber = "ACC-77123";
+  std::string institution = "St Privacy Test Hospital";
+  std::vector<std::string> all() const { return {patientName, patientId, birthDate, accessionNumber, institution}; }
+};
+
+// Writes an 8-bit MONOCHROME2 DICOM (GDCM's ImageWriter, explicit VR little endian) with
+// `pixels` (width*height, row-major) and the identifiers in its header, creating the
+// parent folder. Throws std::runtime_error on failure or on a build without GDCM.
+void writeTestDicom(const std::string& path, const std::vector<uint8_t>& pixels, int width, int height,
+                    const DicomIdentifiers& identifiers = {});
+
 }  // namespace ampbench::test

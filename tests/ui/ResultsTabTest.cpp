@@ -9,6 +9,7 @@
 #include "UiTestUtil.h"
 
 #include "ui/EvaluationPlots.h"
+#include "ui/ImageInspector.h"
 #include "ui/MainWindow.h"
 #include "ui/MistakesGallery.h"
 #include "ui/ResultsTab.h"
@@ -174,6 +175,13 @@ class ResultsTabTest : public QObject {
     QCOMPARE(inspect[0][0].toString(), run_);
     QVERIFY(inspect[0][1].toString().endsWith(QStringLiteral("PNEUMONIA/p4.png")));
     QCOMPARE(inspect[0][2].toInt(), 1);
+    QVERIFY(tab.inspector() && tab.inspector()->isVisible());
+    QVERIFY(tab.inspector()->inspector()->imagePath().endsWith(QStringLiteral("PNEUMONIA/p4.png")));
+    QCOMPARE(tab.inspector()->inspector()->trueClass(), std::optional<int>(1));
+    // This run has no checkpoint: the inspector says so inside itself, the tab carries on.
+    QTRY_VERIFY_WITH_TIMEOUT(!tab.inspector()->inspector()->isBusy(), 30000);
+    QVERIFY(!tab.inspector()->inspector()->errorText().isEmpty());
+    tab.inspector()->close();
     // The slider at rest re-lists them: at 0.15 only the two flagged normals.
     tab.thresholdSlider()->setValue(15);
     QTRY_COMPARE(gallery->count(), 2);

@@ -1,0 +1,139 @@
+#include "ui/GradCamCache.h"
+
+#include "ui/QtImage.h"
+#include "ui/QtTypes.h"
+
+#include <QDateTime>
+#include <QDir>
+#include <QFileInfo>
+
+#include <algorithm>
+#include <exception>
+
+namespace ampbench::ui {
+namespace {
+
+// A run retrained or resumed in place has new weights: the key changes with them.
+QString cacheKey(const QString& runOrModel) {
+  const QFileInfo info(runOrModel);
+  const QString path = info.absoluteFilePath();
+  QString weights = path;
+  if (info.isDir()) {
+    const QDir dir(path);
+    weights = QFileInfo::exists(dir.filePath(QStringLiteral("checkpoint.pt"))) ? dir.filePath(QStringLiteral("checkpoint.pt"))
+                                                                              : dir.filePath(QStringLiteral("model.pt"));
+  }
+  const QFileInfo w(weights);
+  return path + QLatin1Char('|') + QString::number(w.exists() ? w.lastModified().toMSecsSinceEpoch() : 0) +
+         QLatin1Char('|') + QString::number(w.exists() ? w.size() : 0);
+}
+
+QImage displayImage(const QString& path, int channels, int maxSide, const ampbench::Image8& fallback) {
+  QImage image;
+  try {
+    image = toQImage(ampbench::decodeImageFile(path.toStdString(), channels == 3 ? 3 : 1, maxSide));
+  } catch (const std::exception&) {
+    image = {};  // the model read it (explain succeeded); show what the model saw instead
+  }
+  if (image.isNull()) {
+    image = toQImage(fallback);
+  }
+  if (!image.isNull() && std::max(image.width(), image.height()) > maxSide) {
+    image = image.scaled(maxSide, maxSide, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+  }
+  return image;
+}
+
+// The QImage as an Image8 of its own channel count (grayscale or RGB).
+ampbench::Image8 toImage8(const QImage& in) {
+  const bool gray = in.format() == QImage::Format_Grayscale8;
+  const QImage image = gray ? in : in.convertToFormat(QImage::Format_RGB888);
+  ampbench::Image8 out;
+  out.width = image.width();
+  out.height = image.height();
+  out.channels = gray ? 1 : 3;
+  const size_t row = static_cast<size_t>(out.width) * static_cast<size_t>(out.channels);
+  out.pixels.resize(row * static_cast<size_t>(out.height));
+  for (int y = 0; y < out.height; ++y) {
+    std::copy_n(image.constScanLine(y), row, out.pixels.data() + row * static_cast<size_t>(y));
+  }
+  return out;
+}
+
+}  // namespace
+
+GradCamCache::GradCamCache(int capacity) : capacity_(std::max(1, capacity)) {}
+
+std::shared_ptr<GradCamCache> GradCamCache::shared() {
+  static const std::shared_ptr<GradCamCache> cache = std::make_shared<GradCamCache>(2);
+  return cache;
+}
+
+int GradCamCache::modelsLoaded() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return loaded_;
+}
+
+void GradCamCache::clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  entries_.clear();
+}
+
+std::shared_ptr<ampbench::GradCamExplainer> GradCamCache::explainerFor(const QString& runOrModel) {
+  const QString key = cacheKey(runOrModel);
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&key](const Entry& e) { return e.key == key; });
+  if (it != entries_.end()) {
+    entries_.splice(entries_.begin(), entries_, it);
+    return entries_.front().explainer;
+  }
+  // Throws InputError (no checkpoint, not a run): nothing is cached then.
+  auto explainer = std::make_shared<ampbench::GradCamExplainer>(runOrModel.toStdString());
+  ++loaded_;
+  entries_.push_front(Entry{key, explainer});
+  while (static_cast<int>(entries_.size()) > capacity_) {
+    entries_.pop_back();
+  }
+  return explainer;
+}
+
+InspectOutcome GradCamCache::inspect(const InspectJob& job) {
+  InspectOutcome out;
+  std::lock_guard<std::mutex> lock(mutex_);
+  try {
+    const auto explainer = explainerFor(job.runOrModel);
+    for (const auto& c : explainer->classes()) {
+      out.classes << qs(c);
+    }
+    out.layer = qs(explainer->layer());
+    out.precisionLabel = qs(ampbench::describePrecision(explainer->precision(), ampbench::DeviceKind::Auto).label);
+    std::optional<int64_t> target;
+    if (job.targetClass && *job.targetClass >= 0 && *job.targetClass < out.classes.size()) {
+      target = *job.targetClass;
+    }
+    const ampbench::GradCamResult r = explainer->explain(job.imagePath.toStdString(), target);
+    if (!r.error.empty()) {
+      out.error = qs(r.error);
+      return out;
+    }
+    out.probabilities.reserve(static_cast<int>(r.probabilities.size()));
+    for (double p : r.probabilities) {
+      out.probabilities << p;
+    }
+    out.predicted = static_cast<int>(r.predicted);
+    out.targetClass = static_cast<int>(r.targetClass);
+    out.base = displayImage(job.imagePath, r.input.channels, job.maxDisplaySide, r.input);
+    if (out.base.isNull()) {
+      out.error = QObject::tr("The image was classified but could not be shown.");
+      return out;
+    }
+    // The colour map alone (weight 1); the widget blends it at the slider's opacity.
+    out.heat = toQImage(ampbench::overlayHeatMap(toImage8(out.base), r.cam, 1.0));
+  } catch (const std::exception& e) {
+    out.error = QString::fromStdString(e.what());
+  } catch (...) {
+    out.error = QObject::tr("Grad-CAM failed for an unknown reason.");
+  }
+  return out;
+}
+
+}  // namespace ampbench::ui
