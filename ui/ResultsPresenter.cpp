@@ -104,7 +104,9 @@ ResultsPresenter::~ResultsPresenter() {
   intervalWatcher_.waitForFinished();
 }
 
-bool ResultsPresenter::isBusy() const { return loadWatcher_.isRunning() || chooseWatcher_.isRunning(); }
+// Busy until the job's result has been applied (not merely computed): tests and the
+// scripted screenshot wait on this.
+bool ResultsPresenter::isBusy() const { return !busyText_.isEmpty(); }
 
 void ResultsPresenter::setBusy(const QString& what) {
   busyText_ = what;
@@ -124,6 +126,7 @@ void ResultsPresenter::clear() {
   sides_.clear();
   setError(QString());
   Q_EMIT resultsChanged();
+  setBusy(QString());
 }
 
 void ResultsPresenter::cancel() {
@@ -251,7 +254,6 @@ void ResultsPresenter::onLoadDone() {
   if (!out || out->generation != generation_) {
     return;  // superseded: the newer load reports
   }
-  setBusy(QString());
   if (!out->modeNames.isEmpty()) {
     modeNames_ = out->modeNames;
     modeDirs_ = out->modeDirs;
@@ -267,6 +269,7 @@ void ResultsPresenter::onLoadDone() {
     sides_.clear();
     setError(out->error);
     Q_EMIT resultsChanged();
+    setBusy(QString());
     return;
   }
   sides_.clear();
@@ -283,6 +286,7 @@ void ResultsPresenter::onLoadDone() {
   thresholdMoved_ = false;
   threshold_ = storedThreshold(0);
   Q_EMIT resultsChanged();
+  setBusy(QString());  // after the results are applied: "not busy" means shown
 }
 
 QString ResultsPresenter::sideLabel(int side) const {
@@ -490,16 +494,17 @@ void ResultsPresenter::chooseThreshold(ampbench::ThresholdRule rule, double targ
 }
 
 void ResultsPresenter::onChooseDone() {
-  setBusy(QString());
   if (chooseWatcher_.future().resultCount() == 0) {
+    setBusy(QString());
     return;
   }
   const std::shared_ptr<ChooseOutcome> out = chooseWatcher_.result();
   if (!out || out->generation != generation_ || sides_.empty()) {
-    return;
+    return;  // a newer load replaced what the threshold was chosen for; it reports
   }
   if (!out->error.isEmpty()) {
     setError(out->error);
+    setBusy(QString());
     return;
   }
   Side& s = sides_.front();
@@ -516,6 +521,7 @@ void ResultsPresenter::onChooseDone() {
   ++intervalGeneration_;
   Q_EMIT thresholdStored(qs(out->decision.source));
   Q_EMIT resultsChanged();
+  setBusy(QString());
 }
 
 ampbench::Evaluation ResultsPresenter::shown(int side) const {
