@@ -46,6 +46,11 @@ QString className(const ampbench::Evaluation& e, int64_t c) {
   return c >= 0 && static_cast<size_t>(c) < e.classes.size() ? qs(e.classes[static_cast<size_t>(c)]) : QStringLiteral("—");
 }
 
+// "1 image", "782 images" (no translator is loaded, so %n would read "image(s)").
+QString imageCount(int64_t n) {
+  return n == 1 ? QObject::tr("1 image") : QObject::tr("%1 images").arg(n);
+}
+
 double probabilityOf(const ampbench::PredictionRow& row, int64_t c) {
   return c >= 0 && static_cast<size_t>(c) < row.probabilities.size() ? row.probabilities[static_cast<size_t>(c)]
                                                                      : std::nan("");
@@ -556,7 +561,7 @@ QString ResultsPresenter::header() const {
   const QString where = a.split == QLatin1String("folder")
                             ? tr("%1").arg(QDir::toNativeSeparators(qs(a.evaluation.source)))
                             : tr("%1 split").arg(splitDisplayName(a.split));
-  parts << tr("%1, %n image(s)", nullptr, static_cast<int>(a.evaluation.count)).arg(where);
+  parts << QStringLiteral("%1, %2").arg(where, imageCount(a.evaluation.count));
   if (thresholdAdjustable()) {
     if (!thresholdMoved_ || atStoredThreshold()) {
       parts << (isComparison() ? tr("stored thresholds %1 / %2")
@@ -619,7 +624,9 @@ MetricsTable ResultsPresenter::metricsTable() const {
   t.columnsPerSide = static_cast<int>(classes.size());
   for (int i = 0; i < sideCount(); ++i) {
     for (const auto& c : classes) {
-      t.columns << (isComparison() ? QStringLiteral("%1 · %2").arg(sideLabel(i), qs(c)) : qs(c));
+      // Two lines, the mode's short name over the class: four columns fit beside the plots.
+      t.columns << (isComparison() ? QStringLiteral("%1\n%2").arg(modeDisplayName(sides_[static_cast<size_t>(i)].result.mode), qs(c))
+                                   : qs(c));
     }
   }
   const bool two = classes.size() == 2;
@@ -697,8 +704,7 @@ QStringList ResultsPresenter::notes() const {
     }
     const QString joined = own.join(QLatin1Char(' '));
     if (e.nonFinite > 0 && !joined.contains(QLatin1String("non-finite"), Qt::CaseInsensitive)) {
-      own << tr("%n image(s) with non-finite probabilities (NaN/inf): called no class, never ranked.", nullptr,
-                static_cast<int>(e.nonFinite));
+      own << tr("%1 with non-finite probabilities (NaN/inf): called no class, never ranked.").arg(imageCount(e.nonFinite));
     }
     for (size_t c = 0; c < e.perClass.size(); ++c) {
       const QString name = qs(e.perClass[c].name);
@@ -708,7 +714,7 @@ QStringList ResultsPresenter::notes() const {
     }
     if (!r.skipped.isEmpty()) {
       QStringList shownFiles = r.skipped.mid(0, 5);
-      own << tr("%n image(s) could not be read and are not counted: ", nullptr, static_cast<int>(r.skipped.size())) +
+      own << tr("Unreadable, not counted (%1): ").arg(imageCount(r.skipped.size())) +
                  shownFiles.join(QStringLiteral("; ")) + (r.skipped.size() > 5 ? QStringLiteral("; …") : QString());
     }
     own << r.loadNotes;

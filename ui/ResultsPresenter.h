@@ -38,7 +38,7 @@ struct MetricsTable {
     bool headline = false;  // accuracy, balanced accuracy, AUC, threshold
     QString tooltip;
   };
-  QStringList columns;      // classes; a comparison: "FP32 · NORMAL", ...
+  QStringList columns;      // classes; a comparison: "FP32\nNORMAL", ...
   int columnsPerSide = 0;
   QVector<Row> rows;
   QString footnote;         // "* interval at the stored threshold 0.50 …"; empty when none is stale
