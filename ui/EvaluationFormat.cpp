@@ -114,6 +114,19 @@ QString confusionCellText(const ampbench::Evaluation& e, size_t t, size_t p) {
   return QStringLiteral("%1\n%2").arg(QLocale().toString(static_cast<qlonglong>(count)), percent);
 }
 
+QString probabilityText(double p) {
+  if (!std::isfinite(p)) {
+    return QObject::tr("p not finite");
+  }
+  for (int decimals : {2, 3}) {
+    const QString text = number(p, decimals);
+    if (text != number(1.0, decimals) && text != number(0.0, decimals)) {
+      return QStringLiteral("p = %1").arg(text);
+    }
+  }
+  return p > 0.5 ? QStringLiteral("p > 0.999") : QStringLiteral("p < 0.001");
+}
+
 QColor seriesColour(int index) {
   static const QColor kPalette[] = {QColor(0, 114, 178),  QColor(213, 94, 0),   QColor(0, 158, 115),
                                     QColor(204, 121, 167), QColor(230, 159, 0), QColor(86, 180, 233),

@@ -33,6 +33,10 @@ double rowShare(const ampbench::Evaluation& e, size_t trueClass, size_t predicte
 // "0\n—" for a class absent from the split.
 QString confusionCellText(const ampbench::Evaluation& e, size_t trueClass, size_t predictedClass);
 
+// "p = 0.93"; a third place near 0 or 1 ("p = 0.997"), and "p > 0.999" / "p < 0.001"
+// rather than a wrong call shown as "p = 1.00".
+QString probabilityText(double p);
+
 // Okabe & Ito's colour-blind-safe palette, blue and vermillion first (series, modes).
 QColor seriesColour(int index);
 

@@ -66,7 +66,6 @@ MistakesGallery::~MistakesGallery() {
 
 void MistakesGallery::setMistakes(const QVector<MistakeItem>& items) {
   items_ = items;
-  ++generation_;
   clear();
   QStringList missing;
   for (int i = 0; i < items_.size(); ++i) {
@@ -87,9 +86,11 @@ void MistakesGallery::setMistakes(const QVector<MistakeItem>& items) {
     watcher_.cancel();  // the next request replaces it; a decoded image still lands in the cache
   }
   if (missing.isEmpty()) {
+    decoding_ = false;
     Q_EMIT thumbnailsReady();
     return;
   }
+  decoding_ = true;
   const int size = kThumbnailSize;
   watcher_.setFuture(QtConcurrent::run([missing, size](QPromise<Decoded>& promise) {
     for (const QString& path : missing) {
@@ -124,6 +125,7 @@ void MistakesGallery::onDecoded(int index) {
 }
 
 void MistakesGallery::onDecodeFinished() {
+  decoding_ = false;
   bool all = true;
   for (const auto& m : items_) {
     all = all && cache_.contains(m.path);

@@ -25,7 +25,8 @@ class MistakesGallery : public QListWidget {
 
   void setMistakes(const QVector<MistakeItem>& items);
   const QVector<MistakeItem>& mistakes() const { return items_; }
-  bool isDecoding() const { return watcher_.isRunning(); }
+  // Until every decoded thumbnail is on screen (not merely decoded).
+  bool isDecoding() const { return decoding_; }
   // The decoded thumbnail of item i (null while decoding or when it could not be decoded).
   QImage thumbnail(int i) const;
 
@@ -47,7 +48,7 @@ class MistakesGallery : public QListWidget {
   QHash<QString, QImage> cache_;
   QHash<QString, QString> errors_;
   QFutureWatcher<Decoded> watcher_;
-  int generation_ = 0;
+  bool decoding_ = false;
 };
 
 }  // namespace ampbench::ui

@@ -747,8 +747,8 @@ QVector<MistakeItem> ResultsPresenter::mistakes(size_t limit) const {
     m.trueClass = static_cast<int>(row.label);
     m.predicted = static_cast<int>(index < calls.size() ? calls[index] : row.predicted);
     m.probability = probabilityOf(row, m.predicted);
-    m.label = tr("true %1 → called %2, p = %3")
-                  .arg(className(e, m.trueClass), className(e, m.predicted), QString::number(m.probability, 'f', 2));
+    m.label = tr("true %1 → called %2, %3")
+                  .arg(className(e, m.trueClass), className(e, m.predicted), probabilityText(m.probability));
     QStringList probabilities;
     for (size_t c = 0; c < row.probabilities.size(); ++c) {
       probabilities << QStringLiteral("p(%1) = %2").arg(className(e, static_cast<int64_t>(c)))

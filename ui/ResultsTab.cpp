@@ -53,6 +53,8 @@ QString capitalised(QString s) {
 ResultsTab::ResultsTab(QWidget* parent) : QWidget(parent), presenter_(new ResultsPresenter(this)) {
   auto* root = new QVBoxLayout(this);
 
+  // The header line on its own row (it names model, precision and split: long), the
+  // selectors and progress under it.
   auto* top = new QHBoxLayout;
   header_ = new QLabel(tr("No results yet."), this);
   header_->setObjectName(QStringLiteral("resultsHeader"));
@@ -62,7 +64,7 @@ ResultsTab::ResultsTab(QWidget* parent) : QWidget(parent), presenter_(new Result
   header_->setFont(bold);
   header_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   header_->setWordWrap(true);
-  top->addWidget(header_, 1);
+  root->addWidget(header_);
   splitBox_ = new QComboBox(this);
   splitBox_->setToolTip(tr("The images evaluated: the run's validation split, its test split when the dataset has "
                            "one, or another labelled folder (class sub-folders), evaluated now."));
@@ -80,6 +82,7 @@ ResultsTab::ResultsTab(QWidget* parent) : QWidget(parent), presenter_(new Result
   cancel_->setVisible(false);
   top->addWidget(progress_);
   top->addWidget(cancel_);
+  top->addStretch(1);
   root->addLayout(top);
 
   message_ = new QLabel(tr("Open a run or a comparison (or finish one) to see what its model gets right and wrong."), this);
@@ -93,9 +96,11 @@ ResultsTab::ResultsTab(QWidget* parent) : QWidget(parent), presenter_(new Result
   auto* left = new QWidget(content);
   auto* leftLayout = new QVBoxLayout(left);
   leftLayout->setContentsMargins(0, 0, 0, 0);
-  auto* matrices = new QHBoxLayout;
+  // A comparison's two matrices one above the other: side by side they would be too narrow
+  // beside a four-column table.
+  auto* matrices = new QVBoxLayout;
   for (int i = 0; i < 2; ++i) {
-    matrix_[i] = newPlot(left, 230, 220);
+    matrix_[i] = newPlot(left, 260, 170);
     matrix_[i]->plotLayout()->insertRow(0);
     matrixTitle_[i] = new QCPTextElement(matrix_[i], QString(), bold);
     matrix_[i]->plotLayout()->addElement(0, 0, matrixTitle_[i]);
@@ -134,9 +139,9 @@ ResultsTab::ResultsTab(QWidget* parent) : QWidget(parent), presenter_(new Result
   table_ = new QTableWidget(right);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->setSelectionMode(QAbstractItemView::NoSelection);
-  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
-  table_->verticalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-  table_->setWordWrap(true);
+  table_->setWordWrap(false);
+  table_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  table_->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   rightLayout->addWidget(table_);
   footnote_ = new QLabel(right);
   footnote_->setWordWrap(true);
@@ -155,10 +160,13 @@ ResultsTab::ResultsTab(QWidget* parent) : QWidget(parent), presenter_(new Result
   disagreements_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   disagreements_->verticalHeader()->setVisible(false);
   disagreements_->setSortingEnabled(true);
+  disagreements_->setTextElideMode(Qt::ElideMiddle);  // a file's distinctive end stays visible
+  disagreements_->setWordWrap(false);
   rightLayout->addWidget(disagreements_, 1);
   content->addWidget(right);
   content->setStretchFactor(0, 5);
   content->setStretchFactor(1, 6);
+  content->setSizes({500, 600});  // else the gallery's size hint takes most of the width
   root->addWidget(content, 1);
   content->setVisible(false);
 
@@ -247,8 +255,9 @@ void ResultsTab::onResults() {
     modeBox_->addItem(modeDisplayName(mode), mode);
   }
   modeBox_->setCurrentIndex(std::max(0, modeBox_->findData(p->comparisonMode())));
-  modeLabel_->setVisible(p->isComparison() && p->comparisonModes().size() > 1);
-  modeBox_->setVisible(modeLabel_->isVisible());
+  const bool chooseMode = p->isComparison() && p->comparisonModes().size() > 1;
+  modeLabel_->setVisible(chooseMode);
+  modeBox_->setVisible(chooseMode);
 
   matrix_[1]->setVisible(p->sideCount() > 1);
   thresholdRow_->setVisible(p->thresholdAdjustable());
@@ -300,12 +309,16 @@ void ResultsTab::redrawPlots() {
   std::vector<RocSeries> series;
   for (int i = 0; i < presenter_->sideCount() && i < 2; ++i) {
     const ampbench::Evaluation& e = shown[static_cast<size_t>(i)];
-    plotConfusionMatrix(matrix_[i], e);
+    // A comparison's matrices share the column with the ROC plot: no room for a colour scale.
+    plotConfusionMatrix(matrix_[i], e, !presenter_->isComparison());
     const QString t = e.classes.size() == 2 ? tr("threshold %1").arg(formatThreshold(e.threshold)) : tr("argmax");
-    matrixTitle_[i]->setText(presenter_->isComparison() ? QStringLiteral("%1 · %2").arg(presenter_->sideLabel(i), t)
+    // The short mode name: the title must fit over half the column ("emulated" is in the header line).
+    matrixTitle_[i]->setText(presenter_->isComparison() ? QStringLiteral("%1 · %2").arg(modeDisplayName(presenter_->result(i)->mode), t)
                                                         : tr("Confusion matrix at %1").arg(t));
     matrix_[i]->replot(QCustomPlot::rpQueuedReplot);
-    series.push_back({presenter_->sideLabel(i), &shown[static_cast<size_t>(i)], seriesColour(i)});
+    // The short mode name keeps the legend inside a narrow plot ("emulated" is in the header line).
+    series.push_back({presenter_->isComparison() ? modeDisplayName(presenter_->result(i)->mode) : QString(),
+                      &shown[static_cast<size_t>(i)], seriesColour(i)});
   }
   plotRoc(roc_, series);
 }
@@ -339,9 +352,19 @@ void ResultsTab::fillTable() {
       table_->setItem(r, column, item);
     }
   }
-  // As tall as its rows: the gallery gets the rest.
+  // Every figure whole: the table is at least as wide as its contents (the splitter gives it
+  // the room; the plots shrink first) and as tall as its rows (the gallery gets the rest).
+  QHeaderView* header = table_->horizontalHeader();
+  header->setSectionResizeMode(QHeaderView::Interactive);
+  table_->resizeColumnsToContents();
   table_->resizeRowsToContents();
-  int height = table_->horizontalHeader()->sizeHint().height() + 2 * table_->frameWidth();
+  int width = table_->verticalHeader()->sizeHint().width() + 2 * table_->frameWidth() + 4;
+  for (int c = 0; c < table_->columnCount(); ++c) {
+    width += table_->columnWidth(c);
+  }
+  header->setSectionResizeMode(QHeaderView::Stretch);
+  table_->setMinimumWidth(width);
+  int height = header->sizeHint().height() + 2 * table_->frameWidth();
   for (int r = 0; r < table_->rowCount(); ++r) {
     height += table_->rowHeight(r);
   }
@@ -370,13 +393,16 @@ void ResultsTab::fillDisagreements() {
   disagreements_->setColumnCount(4);
   disagreements_->setRowCount(static_cast<int>(rows.size()));
   disagreements_->setHorizontalHeaderLabels(
-      {tr("File"), tr("True class"), tr("%1 calls").arg(presenter_->sideLabel(0)), tr("%1 calls").arg(presenter_->sideLabel(1))});
+      {tr("File"), tr("True class"), tr("%1 calls").arg(modeDisplayName(presenter_->result(0)->mode)),
+       tr("%1 calls").arg(modeDisplayName(presenter_->result(1)->mode))});
   auto call = [](const QString& name, double p) {
-    return std::isfinite(p) ? QStringLiteral("%1 (p = %2)").arg(name, QString::number(p, 'f', 2)) : name;
+    return std::isfinite(p) ? QStringLiteral("%1 (%2)").arg(name, probabilityText(p)) : name;
   };
   for (int r = 0; r < rows.size(); ++r) {
     const Disagreement& d = rows[r];
-    disagreements_->setItem(r, 0, new QTableWidgetItem(QDir::toNativeSeparators(d.file)));
+    auto* file = new QTableWidgetItem(QDir::toNativeSeparators(d.file));
+    file->setToolTip(file->text());
+    disagreements_->setItem(r, 0, file);
     disagreements_->setItem(r, 1, new QTableWidgetItem(d.trueClass));
     disagreements_->setItem(r, 2, new QTableWidgetItem(call(d.callA, d.probabilityA)));
     disagreements_->setItem(r, 3, new QTableWidgetItem(call(d.callB, d.probabilityB)));

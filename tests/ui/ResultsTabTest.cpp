@@ -225,7 +225,7 @@ class ResultsTabTest : public QObject {
     // Both ROC curves in one plot, each with its operating point.
     const QStringList names = legendNames(tab.rocPlot());
     QCOMPARE(names.filter(QStringLiteral("AUC")).size(), 2);
-    QVERIFY(names.contains(QStringLiteral("FP16 mixed (emulated) · threshold 0.50")));
+    QVERIFY(names.contains(QStringLiteral("FP16 mixed · threshold 0.50")));
     QVERIFY(tab.gallery()->isHidden());
     QTableWidget* d = tab.disagreementTable();
     QCOMPARE(d->rowCount(), 2);
@@ -235,7 +235,7 @@ class ResultsTabTest : public QObject {
     }
     files.sort();
     QCOMPARE(files, (QStringList{QStringLiteral("NORMAL/n2.png"), QStringLiteral("PNEUMONIA/p3.png")}));
-    QCOMPARE(d->horizontalHeaderItem(3)->text(), QStringLiteral("FP16 mixed (emulated) calls"));
+    QCOMPARE(d->horizontalHeaderItem(3)->text(), QStringLiteral("FP16 mixed calls"));
     // Reopening a single run afterwards shows one matrix again.
     QVERIFY(window.openPath(run_));
     WAIT_SETTLED(tab);
