@@ -71,10 +71,10 @@ QString undefinedReason(const ampbench::Evaluation& e, size_t classIndex, ClassM
                : QObject::tr("no images of other classes");
   }
   if ((metric == ClassMetric::Ppv || metric == ClassMetric::F1) && c.predicted == 0) {
-    return QObject::tr("no image called %1").arg(name);
+    return QObject::tr("none called %1").arg(name);
   }
   if (metric == ClassMetric::Npv && c.predicted >= n - e.nonFinite) {
-    return QObject::tr("every image called %1").arg(name);
+    return QObject::tr("all called %1").arg(name);
   }
   if ((metric == ClassMetric::Auc || metric == ClassMetric::AveragePrecision) && e.nonFinite > 0) {
     return QObject::tr("non-finite probabilities");
@@ -114,17 +114,23 @@ QString confusionCellText(const ampbench::Evaluation& e, size_t t, size_t p) {
   return QStringLiteral("%1\n%2").arg(QLocale().toString(static_cast<qlonglong>(count)), percent);
 }
 
-QString probabilityText(double p) {
+QString probabilityValue(double p) {
   if (!std::isfinite(p)) {
-    return QObject::tr("p not finite");
+    return QObject::tr("not finite");
   }
   for (int decimals : {2, 3}) {
     const QString text = number(p, decimals);
     if (text != number(1.0, decimals) && text != number(0.0, decimals)) {
-      return QStringLiteral("p = %1").arg(text);
+      return text;
     }
   }
-  return p > 0.5 ? QStringLiteral("p > 0.999") : QStringLiteral("p < 0.001");
+  return p > 0.5 ? QStringLiteral("> 0.999") : QStringLiteral("< 0.001");
+}
+
+QString probabilityText(double p) {
+  const QString v = probabilityValue(p);
+  return v.startsWith(QLatin1Char('>')) || v.startsWith(QLatin1Char('<')) ? QStringLiteral("p %1").arg(v)
+                                                                          : QStringLiteral("p = %1").arg(v);
 }
 
 QColor seriesColour(int index) {

@@ -19,8 +19,8 @@ QString formatThreshold(double t);
 
 // The per-class figures, for saying why one is undefined.
 enum class ClassMetric { Sensitivity, Specificity, Ppv, Npv, F1, Auc, AveragePrecision };
-// Why `metric` of a class is undefined, short: "no NORMAL images", "no image called
-// NORMAL", "non-finite probabilities"; derived from the counts, else the engine's reason;
+// Why `metric` of a class is undefined, short: "no NORMAL images", "none called NORMAL"
+// (PPV), "all called NORMAL" (NPV), "non-finite probabilities"; derived from the counts, else the engine's reason;
 // empty when it is defined.
 QString undefinedReason(const ampbench::Evaluation& e, size_t classIndex, ClassMetric metric);
 // "AUC 0.93 (0.90–0.95)" or "AUC undefined: no NORMAL images"; `name` "AP" for average
@@ -36,6 +36,8 @@ QString confusionCellText(const ampbench::Evaluation& e, size_t trueClass, size_
 // "p = 0.93"; a third place near 0 or 1 ("p = 0.997"), and "p > 0.999" / "p < 0.001"
 // rather than a wrong call shown as "p = 1.00".
 QString probabilityText(double p);
+// The same without "p": "0.93", "0.997", "> 0.999".
+QString probabilityValue(double p);
 
 // Okabe & Ito's colour-blind-safe palette, blue and vermillion first (series, modes).
 QColor seriesColour(int index);

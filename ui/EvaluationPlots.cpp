@@ -219,7 +219,7 @@ void plotConfusionMatrix(QCustomPlot* plot, const ampbench::Evaluation& e, bool 
   map->setTightBoundary(false);
   map->setGradient(confusionGradient());
   map->setDataRange(QCPRange(0.0, 1.0));
-  const QFont cellFont = scaledFont(plot->font(), n <= 3 ? 1.25 : n <= 6 ? 1.0 : 0.8, true);
+  const QFont cellFont = scaledFont(plot->font(), n <= 3 ? 1.1 : n <= 6 ? 0.95 : 0.8, true);
   for (int t = 0; t < n; ++t) {
     for (int p = 0; p < n; ++p) {
       const double share = rowShare(e, static_cast<size_t>(t), static_cast<size_t>(p));

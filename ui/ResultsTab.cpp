@@ -15,6 +15,7 @@
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -27,6 +28,7 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <cmath>
 
 namespace ampbench::ui {
@@ -314,7 +316,7 @@ void ResultsTab::redrawPlots() {
     const QString t = e.classes.size() == 2 ? tr("threshold %1").arg(formatThreshold(e.threshold)) : tr("argmax");
     // The short mode name: the title must fit over half the column ("emulated" is in the header line).
     matrixTitle_[i]->setText(presenter_->isComparison() ? QStringLiteral("%1 · %2").arg(modeDisplayName(presenter_->result(i)->mode), t)
-                                                        : tr("Confusion matrix at %1").arg(t));
+                                                        : tr("Confusion at %1").arg(t));
     matrix_[i]->replot(QCustomPlot::rpQueuedReplot);
     // The short mode name keeps the legend inside a narrow plot ("emulated" is in the header line).
     series.push_back({presenter_->isComparison() ? modeDisplayName(presenter_->result(i)->mode) : QString(),
@@ -358,10 +360,12 @@ void ResultsTab::fillTable() {
   header->setSectionResizeMode(QHeaderView::Interactive);
   table_->resizeColumnsToContents();
   table_->resizeRowsToContents();
-  int width = table_->verticalHeader()->sizeHint().width() + 2 * table_->frameWidth() + 4;
+  int widest = 0;  // the columns share the width equally: each must fit the widest
   for (int c = 0; c < table_->columnCount(); ++c) {
-    width += table_->columnWidth(c);
+    widest = std::max(widest, table_->columnWidth(c));
   }
+  const int width = table_->verticalHeader()->sizeHint().width() + 2 * table_->frameWidth() + 4 +
+                    widest * table_->columnCount();
   header->setSectionResizeMode(QHeaderView::Stretch);
   table_->setMinimumWidth(width);
   int height = header->sizeHint().height() + 2 * table_->frameWidth();
@@ -393,15 +397,16 @@ void ResultsTab::fillDisagreements() {
   disagreements_->setColumnCount(4);
   disagreements_->setRowCount(static_cast<int>(rows.size()));
   disagreements_->setHorizontalHeaderLabels(
-      {tr("File"), tr("True class"), tr("%1 calls").arg(modeDisplayName(presenter_->result(0)->mode)),
-       tr("%1 calls").arg(modeDisplayName(presenter_->result(1)->mode))});
+      {tr("File"), tr("True class"), tr("%1 calls (p)").arg(modeDisplayName(presenter_->result(0)->mode)),
+       tr("%1 calls (p)").arg(modeDisplayName(presenter_->result(1)->mode))});
   auto call = [](const QString& name, double p) {
-    return std::isfinite(p) ? QStringLiteral("%1 (%2)").arg(name, probabilityText(p)) : name;
+    return std::isfinite(p) ? QStringLiteral("%1  %2").arg(name, probabilityValue(p)) : name;
   };
   for (int r = 0; r < rows.size(); ++r) {
     const Disagreement& d = rows[r];
-    auto* file = new QTableWidgetItem(QDir::toNativeSeparators(d.file));
-    file->setToolTip(file->text());
+    // The name alone (the true class is the next column); the path in the tooltip.
+    auto* file = new QTableWidgetItem(QFileInfo(d.file).fileName());
+    file->setToolTip(QDir::toNativeSeparators(d.file));
     disagreements_->setItem(r, 0, file);
     disagreements_->setItem(r, 1, new QTableWidgetItem(d.trueClass));
     disagreements_->setItem(r, 2, new QTableWidgetItem(call(d.callA, d.probabilityA)));
@@ -416,10 +421,9 @@ void ResultsTab::fillDisagreements() {
       item->setToolTip(right ? tr("correct") : tr("wrong"));
     }
   }
+  // The calls whole; the file name takes what is left (elided in the middle, whole in its tooltip).
+  disagreements_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   disagreements_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
-  for (int c = 1; c < 4; ++c) {
-    disagreements_->horizontalHeader()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
-  }
   disagreements_->setSortingEnabled(true);
 }
 
