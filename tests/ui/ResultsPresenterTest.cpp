@@ -10,6 +10,7 @@
 
 #include "ui/ResultsPresenter.h"
 #include "engine/core/Evaluation.h"
+#include "engine/train/Trainer.h"
 #include "engine/util/Files.h"
 
 #include <QDir>
@@ -255,6 +256,70 @@ class ResultsPresenterTest : public QObject {
     const auto at61 = p.disagreements();
     QCOMPARE(at61.size(), 1);
     QCOMPARE(at61[0].file, QStringLiteral("PNEUMONIA/p3.png"));
+  }
+
+  // The real engine: a tiny small_cnn run whose evaluation files are deleted is evaluated on
+  // a worker (with progress, files written back), another folder is evaluated without
+  // writing into the run, and "Choose on validation" stores decision.json.
+  void aRunWithoutFilesIsEvaluatedOnAWorker() {
+    const QString data = dir_.filePath(QStringLiteral("images"));
+    const QString run = dir_.filePath(QStringLiteral("trained"));
+    ampbench::uitest::makeImageDataset(data, {QStringLiteral("NORMAL"), QStringLiteral("PNEUMONIA")}, 12, 16);
+    ampbench::RunConfig c;
+    c.dataPath = data.toStdString();
+    c.outDir = run.toStdString();
+    c.model = "small_cnn";
+    c.epochs = 1;
+    c.batchSize = 8;
+    c.imageSize = 16;
+    ampbench::RunObserver quiet;
+    const ampbench::RunSummary s = ampbench::runTraining(c, quiet, ampbench::CancelToken{});
+    QVERIFY2(s.status == ampbench::RunStatus::Finished, s.message.c_str());
+    QFile::remove(QDir(run).filePath(QStringLiteral("evaluation_val.json")));
+    QFile::remove(QDir(run).filePath(QStringLiteral("predictions_val.csv")));
+
+    ResultsPresenter p;
+    QSignalSpy progress(&p, &ResultsPresenter::progressChanged);
+    p.openRun(run);
+    QVERIFY(p.isBusy());
+    WAIT_LOADED(p);
+    QVERIFY2(p.error().isEmpty(), qPrintable(p.error()));
+    QVERIFY(!p.result(0)->fromFiles);
+    int64_t valImages = 0;  // what the generator put in val/
+    for (const char* cls : {"NORMAL", "PNEUMONIA"}) {
+      valImages += QDir(QDir(data).filePath(QStringLiteral("val/%1").arg(QLatin1String(cls)))).entryList(QDir::Files).size();
+    }
+    QVERIFY(valImages > 0);
+    QCOMPARE(p.shown(0).count, valImages);
+    QVERIFY(progress.count() >= 1);
+    QVERIFY(QFile::exists(QDir(run).filePath(QStringLiteral("evaluation_val.json"))));
+    QVERIFY(QFile::exists(QDir(run).filePath(QStringLiteral("predictions_val.csv"))));
+    QVERIFY(p.notes().join(QLatin1Char(' ')).contains(QStringLiteral("Evaluated now")));
+    QCOMPARE(p.mistakes().size(), static_cast<int>(p.shown(0).confusion[0][1] + p.shown(0).confusion[1][0]));
+
+    p.evaluateFolder(QDir(data).filePath(QStringLiteral("val")));
+    WAIT_LOADED(p);
+    QVERIFY2(p.error().isEmpty(), qPrintable(p.error()));
+    QCOMPARE(p.split(), QStringLiteral("folder"));
+    QCOMPARE(p.shown(0).count, valImages);
+    QVERIFY(!QFile::exists(QDir(run).filePath(QStringLiteral("evaluation_folder.json"))));
+    QVERIFY2(p.header().contains(QStringLiteral("val, %1 images").arg(valImages)), qPrintable(p.header()));
+
+    p.setSplit(QStringLiteral("val"));
+    WAIT_LOADED(p);
+    QVERIFY(p.result(0)->fromFiles);  // written by the first evaluation
+    QVERIFY(p.canChooseThreshold());
+    QSignalSpy stored(&p, &ResultsPresenter::thresholdStored);
+    p.chooseThreshold(ampbench::ThresholdRule::Youden, 0.95);
+    QVERIFY(p.isBusy());
+    WAIT_LOADED(p);
+    QVERIFY2(p.error().isEmpty(), qPrintable(p.error()));
+    QCOMPARE(stored.count(), 1);
+    const ampbench::DecisionThreshold d = ampbench::readDecisionThreshold(run.toStdString());
+    QCOMPARE(d.source, std::string("youden on val"));
+    QCOMPARE(p.storedThreshold(), d.threshold);
+    QVERIFY(p.atStoredThreshold());
+    QVERIFY(p.header().contains(QStringLiteral("(youden on val)")));
   }
 
   void noFilesAndNoCheckpointIsAnErrorNotAHang() {
