@@ -35,27 +35,51 @@ QString formatThreshold(double t) {
   return std::abs(twoPlaces - t) < 5e-4 ? number(t, 2) : number(t, 3);
 }
 
-QString undefinedReason(const ampbench::Evaluation& e, size_t classIndex) {
-  if (classIndex < e.perClass.size() && !e.perClass[classIndex].undefined.empty()) {
-    return QString::fromStdString(e.perClass[classIndex].undefined);
+QString undefinedReason(const ampbench::Evaluation& e, size_t classIndex, ClassMetric metric) {
+  if (classIndex >= e.perClass.size()) {
+    return QObject::tr("no such class");
   }
-  // Derived from the counts when the engine gave no sentence: the class itself, or (one
-  // against the rest) every other class, absent from the split.
-  auto nameOf = [&e](size_t i) {
-    return i < e.classes.size() ? QString::fromStdString(e.classes[i]) : QStringLiteral("#%1").arg(i);
-  };
-  if (classIndex < e.perClass.size() && e.perClass[classIndex].support == 0) {
-    return QObject::tr("no %1 images in this split").arg(nameOf(classIndex));
+  const auto& c = e.perClass[classIndex];
+  const ampbench::Estimate* est = nullptr;
+  switch (metric) {
+    case ClassMetric::Sensitivity: est = &c.sensitivity; break;
+    case ClassMetric::Specificity: est = &c.specificity; break;
+    case ClassMetric::Ppv: est = &c.precision; break;
+    case ClassMetric::Npv: est = &c.npv; break;
+    case ClassMetric::F1: est = &c.f1; break;
+    case ClassMetric::Auc: est = &c.auc; break;
+    case ClassMetric::AveragePrecision: est = &c.averagePrecision; break;
   }
-  int64_t others = 0;
-  for (size_t i = 0; i < e.perClass.size(); ++i) {
-    others += i == classIndex ? 0 : e.perClass[i].support;
+  if (est->defined()) {
+    return QString();
   }
-  if (!e.perClass.empty() && others == 0) {
-    return e.perClass.size() == 2 ? QObject::tr("no %1 images in this split").arg(nameOf(1 - classIndex))
-                                  : QObject::tr("no images of the other classes in this split");
+  const QString name = QString::fromStdString(c.name);
+  const int64_t n = e.count;
+  const bool needsClass = metric == ClassMetric::Sensitivity || metric == ClassMetric::F1 ||
+                          metric == ClassMetric::Auc || metric == ClassMetric::AveragePrecision;
+  const bool needsOthers = metric == ClassMetric::Specificity || metric == ClassMetric::Auc ||
+                           metric == ClassMetric::AveragePrecision;
+  if (n == 0) {
+    return QObject::tr("no images");
   }
-  return QString();
+  if (needsClass && c.support == 0) {
+    return QObject::tr("no %1 images").arg(name);
+  }
+  if (needsOthers && c.support == n) {
+    return e.perClass.size() == 2
+               ? QObject::tr("no %1 images").arg(QString::fromStdString(e.perClass[1 - classIndex].name))
+               : QObject::tr("no images of other classes");
+  }
+  if ((metric == ClassMetric::Ppv || metric == ClassMetric::F1) && c.predicted == 0) {
+    return QObject::tr("none called %1").arg(name);
+  }
+  if (metric == ClassMetric::Npv && c.predicted >= n - e.nonFinite) {
+    return QObject::tr("all called %1").arg(name);
+  }
+  if ((metric == ClassMetric::Auc || metric == ClassMetric::AveragePrecision) && e.nonFinite > 0) {
+    return QObject::tr("non-finite probabilities");
+  }
+  return QString::fromStdString(c.undefined);
 }
 
 QString curveLegend(const ampbench::Evaluation& e, size_t classIndex, const QString& name) {
@@ -65,7 +89,8 @@ QString curveLegend(const ampbench::Evaluation& e, size_t classIndex, const QStr
   const auto& c = e.perClass[classIndex];
   const ampbench::Estimate& est = name == QLatin1String("AP") ? c.averagePrecision : c.auc;
   if (!est.defined()) {
-    const QString reason = undefinedReason(e, classIndex);
+    const QString reason =
+        undefinedReason(e, classIndex, name == QLatin1String("AP") ? ClassMetric::AveragePrecision : ClassMetric::Auc);
     return reason.isEmpty() ? QObject::tr("%1 undefined").arg(name) : QObject::tr("%1 undefined: %2").arg(name, reason);
   }
   return QStringLiteral("%1 %2").arg(name, formatEstimate(est));
@@ -87,6 +112,25 @@ QString confusionCellText(const ampbench::Evaluation& e, size_t t, size_t p) {
   const double share = rowShare(e, t, p);
   const QString percent = std::isfinite(share) ? QStringLiteral("%1 %").arg(number(100.0 * share, 1)) : QStringLiteral("—");
   return QStringLiteral("%1\n%2").arg(QLocale().toString(static_cast<qlonglong>(count)), percent);
+}
+
+QString probabilityValue(double p) {
+  if (!std::isfinite(p)) {
+    return QObject::tr("not finite");
+  }
+  for (int decimals : {2, 3}) {
+    const QString text = number(p, decimals);
+    if (text != number(1.0, decimals) && text != number(0.0, decimals)) {
+      return text;
+    }
+  }
+  return p > 0.5 ? QStringLiteral("> 0.999") : QStringLiteral("< 0.001");
+}
+
+QString probabilityText(double p) {
+  const QString v = probabilityValue(p);
+  return v.startsWith(QLatin1Char('>')) || v.startsWith(QLatin1Char('<')) ? QStringLiteral("p %1").arg(v)
+                                                                          : QStringLiteral("p = %1").arg(v);
 }
 
 QColor seriesColour(int index) {

@@ -205,7 +205,7 @@ QColor cellTextColour(double v) {
   return l > 0.18 ? QColor(Qt::black) : QColor(Qt::white);
 }
 
-void plotConfusionMatrix(QCustomPlot* plot, const ampbench::Evaluation& e) {
+void plotConfusionMatrix(QCustomPlot* plot, const ampbench::Evaluation& e, bool colourScale) {
   resetPlot(plot);
   const int n = static_cast<int>(e.classes.size());
   if (n == 0) {
@@ -219,7 +219,7 @@ void plotConfusionMatrix(QCustomPlot* plot, const ampbench::Evaluation& e) {
   map->setTightBoundary(false);
   map->setGradient(confusionGradient());
   map->setDataRange(QCPRange(0.0, 1.0));
-  const QFont cellFont = scaledFont(plot->font(), n <= 3 ? 1.25 : n <= 6 ? 1.0 : 0.8, true);
+  const QFont cellFont = scaledFont(plot->font(), n <= 3 ? 1.1 : n <= 6 ? 0.95 : 0.8, true);
   for (int t = 0; t < n; ++t) {
     for (int p = 0; p < n; ++p) {
       const double share = rowShare(e, static_cast<size_t>(t), static_cast<size_t>(p));
@@ -245,6 +245,10 @@ void plotConfusionMatrix(QCustomPlot* plot, const ampbench::Evaluation& e) {
   plot->xAxis->setLabel(QObject::tr("predicted class"));
   plot->yAxis->setLabel(QObject::tr("true class"));
   plot->yAxis->setRangeReversed(true);  // the first class on top, as a table reads
+  if (!colourScale) {
+    plot->replot(QCustomPlot::rpQueuedReplot);
+    return;
+  }
 
   // The colour scale beside the axes (same row as the axis rect, wherever the caller put it).
   int row = 0, column = 0;
@@ -259,6 +263,7 @@ void plotConfusionMatrix(QCustomPlot* plot, const ampbench::Evaluation& e) {
     grid->insertColumn(column + 1);
   }
   grid->addElement(row, column + 1, scale);
+  grid->setColumnStretchFactor(column + 1, 0.01);  // the scale keeps its own width, the matrix takes the rest
   scale->setType(QCPAxis::atRight);
   scale->setGradient(confusionGradient());
   scale->setDataRange(QCPRange(0.0, 1.0));

@@ -29,9 +29,10 @@ struct RocSeries {
 };
 
 // Heat map of the row-normalised matrix (true class on y, top to bottom in class order;
-// predicted on x), each cell "count\nrow %" in black or white for contrast, a colour scale
-// "share of the true class". A class absent from the split is a grey row reading "—".
-void plotConfusionMatrix(QCustomPlot* plot, const ampbench::Evaluation& evaluation);
+// predicted on x), each cell "count\nrow %" in black or white for contrast, and unless
+// `colourScale` is false (a narrow plot: the cells say their share anyway) the colour
+// scale "share of the true class". A class absent from the split is a grey row reading "—".
+void plotConfusionMatrix(QCustomPlot* plot, const ampbench::Evaluation& evaluation, bool colourScale = true);
 
 // ROC curves: the positive class for two classes, else one per class present (one vs the
 // rest; dashed for a second series); the chance diagonal; the legend "AUC 0.93 (0.90–0.95)"

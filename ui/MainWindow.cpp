@@ -10,6 +10,7 @@
 #include "ui/PlotsPanel.h"
 #include "ui/PrecisionTab.h"
 #include "ui/PredictDriver.h"
+#include "ui/ResultsTab.h"
 #include "ui/RunFiles.h"
 #include "ui/RunHistoryController.h"
 #include "ui/RunPanel.h"
@@ -93,6 +94,10 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   tabs_->setTabToolTip(1, tr("What FP16 / BF16 would do to this run's gradients and updates, layer by layer, "
                              "from statistics sampled every N steps."));
   tabs_->setTabToolTip(2, QString::fromUtf8(tips::kCompare));
+  results_ = new ResultsTab(tabs_);
+  tabs_->setTabToolTip(tabs_->addTab(results_, QIcon(QStringLiteral(":/icons/results.svg")), tr("Results")),
+                       tr("What the model gets right and wrong: confusion matrix, ROC, threshold, sensitivity and "
+                          "specificity with intervals, the most confident mistakes."));
   // The overflow timeline spans the same steps as the loss-scale plot.
   precision_->setStepRange(plots_->scalePlot()->xAxis->range());
   connect(plots_->scalePlot()->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), precision_,
@@ -256,6 +261,9 @@ void MainWindow::connectController() {
     plots_->flush();
     precision_->flush();
     presenter_->runEnded(s);
+    if (s.status == ampbench::RunStatus::Finished && presenter_->compareLabel().isEmpty()) {
+      results_->showRun(presenter_->lastRunDir());  // a comparison's runs show together when it is done
+    }
   });
   connect(c, &TrainingController::compareModeStarted, p, &RunsPresenter::compareModeStarted);
   connect(c, &TrainingController::comparisonDone, this, [this](const ampbench::ComparisonSummary& s) {
@@ -264,6 +272,7 @@ void MainWindow::connectController() {
       histories.push_back(loadRunHistory(qs(run.runDir)));
     }
     comparison_->showComparison(s, histories);
+    results_->showComparison(qs(s.outDir));
     // a line per mode in the view, one line in the status bar
     presenter_->comparisonShown(s, comparison_->verdict().replace(QLatin1Char('\n'), QStringLiteral(" · ")));
   });
@@ -293,6 +302,9 @@ void MainWindow::connectPresenter() {
       case RunView::Precision:
         tabs_->setCurrentWidget(precision_);
         break;
+      case RunView::Results:
+        tabs_->setCurrentWidget(results_);
+        break;
     }
   });
   connect(tabs_, &QTabWidget::currentChanged, this, [this]() {
@@ -311,6 +323,9 @@ RunView MainWindow::currentView() const {
   }
   if (current == precision_) {
     return RunView::Precision;
+  }
+  if (current == results_) {
+    return RunView::Results;
   }
   return RunView::Live;
 }
@@ -396,6 +411,7 @@ bool MainWindow::openPath(const QString& dir) {
       return false;
     }
     presenter_->comparisonOpened(dir);
+    results_->showComparison(dir);
     return true;
   }
   const RunHistory history = loadRunHistory(dir);
@@ -412,6 +428,7 @@ bool MainWindow::openPath(const QString& dir) {
   }
   plots_->showHistory(history, caption);
   precision_->showHistory(loadPrecisionHistory(history), contextFor(history));
+  results_->showRun(dir);
   return true;
 }
 

@@ -24,6 +24,7 @@ class DataPanel;
 class PlotsPanel;
 class PredictDriver;
 class PrecisionTab;
+class ResultsTab;
 class RunHistoryController;
 class RunPanel;
 class RunsList;
@@ -42,6 +43,7 @@ class MainWindow : public QMainWindow {
   PlotsPanel* plotsPanel() const { return plots_; }
   PrecisionTab* precisionTab() const { return precision_; }
   ComparisonView* comparisonView() const { return comparison_; }
+  ResultsTab* resultsTab() const { return results_; }
   RunsList* runsList() const { return runsList_; }
   TrainingController* controller() const { return controller_; }
   RunsPresenter* presenter() const { return presenter_; }
@@ -94,6 +96,7 @@ class MainWindow : public QMainWindow {
   PlotsPanel* plots_ = nullptr;
   PrecisionTab* precision_ = nullptr;
   ComparisonView* comparison_ = nullptr;
+  ResultsTab* results_ = nullptr;
   RunsList* runsList_ = nullptr;
   QTabWidget* tabs_ = nullptr;
   QSplitter* splitter_ = nullptr;

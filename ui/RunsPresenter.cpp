@@ -55,12 +55,14 @@ QString viewName(RunView view) {
       return QStringLiteral("precision");
     case RunView::Comparison:
       return QStringLiteral("comparison");
+    case RunView::Results:
+      return QStringLiteral("results");
   }
   return QString();
 }
 
 std::optional<RunView> viewFromName(const QString& name) {
-  for (RunView v : {RunView::Live, RunView::Precision, RunView::Comparison}) {
+  for (RunView v : {RunView::Live, RunView::Precision, RunView::Comparison, RunView::Results}) {
     if (viewName(v) == name.trimmed().toLower()) {
       return v;
     }
@@ -69,7 +71,7 @@ std::optional<RunView> viewFromName(const QString& name) {
 }
 
 QStringList viewNames() {
-  return {viewName(RunView::Live), viewName(RunView::Precision), viewName(RunView::Comparison)};
+  return {viewName(RunView::Live), viewName(RunView::Precision), viewName(RunView::Comparison), viewName(RunView::Results)};
 }
 
 QString runEndName(const ampbench::RunSummary& s) { return s.outOfMemory ? QObject::tr("out of memory") : statusName(s.status); }

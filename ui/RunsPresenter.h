@@ -21,8 +21,8 @@ namespace ampbench::ui {
 struct RunHistory;
 
 // The views of the right-hand side, as the tabs show them and --show names them.
-enum class RunView { Live, Precision, Comparison };
-QString viewName(RunView view);  // "live", "precision", "comparison"
+enum class RunView { Live, Precision, Comparison, Results };
+QString viewName(RunView view);  // "live", "precision", "comparison", "results"
 std::optional<RunView> viewFromName(const QString& name);
 QStringList viewNames();
 

@@ -4,6 +4,7 @@
 #include "ui/ImageInspector.h"
 #include "ui/MainWindow.h"
 #include "ui/PredictDriver.h"
+#include "ui/ResultsTab.h"
 #include "ui/RunPanel.h"
 #include "ui/RunsPresenter.h"
 #include "ui/TrainingController.h"
@@ -181,6 +182,16 @@ void ScriptDriver::done() {
     }
     exitCode_ = 2;
     predictShown_ = false;
+  }
+  ResultsTab* results = window_->resultsTab();
+  if (viewFromName(options_.show) == RunView::Results && !results->isSettled()) {
+    // The Results tab loads, evaluates and decodes thumbnails on workers: wait for them.
+    connect(results, &ResultsTab::settled, this, [this]() { QTimer::singleShot(kSettleMs, this, &ScriptDriver::done); },
+            Qt::SingleShotConnection);
+    return;
+  }
+  if (viewFromName(options_.show) == RunView::Results && !results->presenter()->error().isEmpty()) {
+    std::fprintf(stderr, "ampbench: results: %s\n", results->presenter()->error().toLocal8Bit().constData());
   }
   if (!options_.screenshot.isEmpty() && !screenshotTaken_) {
     screenshotTaken_ = takeScreenshot();

@@ -44,7 +44,7 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   const QCommandLineOption screenshot(QStringLiteral("screenshot"), QObject::tr("Save a PNG of the whole window when done."),
                                       QStringLiteral("FILE.png"));
   const QCommandLineOption show(QStringLiteral("show"),
-                                QObject::tr("The view the screenshot captures: live, precision or comparison."),
+                                QObject::tr("The view the screenshot captures: live, precision, comparison or results."),
                                 QStringLiteral("VIEW"));
   const QCommandLineOption shotEpoch(QStringLiteral("screenshot-at-epoch"),
                                      QObject::tr("Take the screenshot mid-run, after epoch N."), QStringLiteral("N"));

@@ -3,7 +3,8 @@
 //   ampbench --data DIR --precision MODE --model NAME --epochs N --start [--compare]
 //            [--screenshot FILE.png] [--exit-when-done]
 // plus --image-size, --batch-size, --lr, --seed, --limit, --init-scale, --growth-interval,
-// --out, --modes, --without-fixes, --grad-stats N, --open DIR, --predict IMAGE, --show live|precision|comparison
+// --out, --modes, --without-fixes, --grad-stats N, --open DIR, --predict IMAGE,
+// --show live|precision|comparison|results
 // (the view the screenshot captures), --screenshot-at-epoch N and --window-size WxH.
 
 #include <QSize>
@@ -37,7 +38,7 @@ struct ScriptOptions {
   bool start = false;
   bool compare = false;
   QString screenshot;
-  QString show;               // "live", "precision", "comparison"; empty: the view the run or --open chose
+  QString show;               // "live", "precision", "comparison", "results"; empty: the view the run or --open chose
   int screenshotAtEpoch = 0;  // > 0: take the screenshot mid-run, after this epoch
   bool exitWhenDone = false;
   QSize windowSize;           // fixed size for screenshots (default 1440x900 when one is asked)

@@ -34,6 +34,16 @@ QT_QPA_PLATFORM=xcb xvfb-run -a -s '-screen 0 1600x1000x24' \
   "$ampbench" --open "$work/precision-run" --show precision --screenshot "$work/precision.png" --window-size 1280x800 \
   --exit-when-done
 QT_QPA_PLATFORM=offscreen "$tool" check-png "$work/precision.png" 1280 800
+# --show results: the Results tab of the first run (its evaluation files, or evaluated on a
+# worker); the screenshot waits until the tab has loaded and decoded its thumbnails.
+QT_QPA_PLATFORM=xcb xvfb-run -a -s '-screen 0 1600x1000x24' \
+  "$ampbench" --open "$work/run" --show results --screenshot "$work/results.png" --window-size 1280x800 \
+  --exit-when-done 2>"$work/results-err.txt" || { cat "$work/results-err.txt"; exit 1; }
+cat "$work/results-err.txt"
+test ! -s "$work/results-err.txt" || ! grep -q "results:" "$work/results-err.txt"
+test -f "$work/run/evaluation_val.json"
+test -f "$work/run/predictions_val.csv"
+QT_QPA_PLATFORM=offscreen "$tool" check-png "$work/results.png" 1280 800
 # An unknown --show view is refused (exit 2) with the valid ones named.
 set +e
 QT_QPA_PLATFORM=offscreen "$ampbench" --open "$work/run" --show plots --exit-when-done 2>"$work/err.txt"
