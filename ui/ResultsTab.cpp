@@ -4,25 +4,22 @@
 #include "ui/EvaluationPlots.h"
 #include "ui/Format.h"
 #include "ui/ImageInspector.h"
+#include "ui/ThresholdDialog.h"
 #include "ui/MistakesGallery.h"
 #include "ui/QtTypes.h"
 
 #include <qcustomplot.h>
 
 #include <QComboBox>
-#include <QDialog>
-#include <QDialogButtonBox>
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QProgressBar>
 #include <QPushButton>
-#include <QRadioButton>
 #include <QSlider>
 #include <QSplitter>
 #include <QTableWidget>
@@ -442,30 +439,8 @@ void ResultsTab::splitChosen(int index) {
 }
 
 void ResultsTab::openChooseDialog() {
-  QDialog dialog(this);
-  dialog.setWindowTitle(tr("Choose the threshold on validation"));
-  auto* form = new QFormLayout(&dialog);
-  auto* youden = new QRadioButton(tr("Youden's J (largest sensitivity + specificity − 1)"), &dialog);
-  auto* target = new QRadioButton(tr("The highest threshold reaching a sensitivity of"), &dialog);
-  auto* sensitivity = new QDoubleSpinBox(&dialog);
-  sensitivity->setRange(0.5, 0.999);
-  sensitivity->setDecimals(3);
-  sensitivity->setSingleStep(0.01);
-  sensitivity->setValue(0.95);
-  youden->setChecked(true);
-  form->addRow(youden);
-  form->addRow(target, sensitivity);
-  form->addRow(new QLabel(tr("Chosen on the validation split and stored with the run (decision.json); the figures "
-                             "shown are re-computed at it."),
-                          &dialog));
-  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
-  form->addRow(buttons);
-  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
-  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
-  if (dialog.exec() == QDialog::Accepted) {
-    presenter_->chooseThreshold(youden->isChecked() ? ampbench::ThresholdRule::Youden
-                                                    : ampbench::ThresholdRule::TargetSensitivity,
-                                sensitivity->value());
+  if (const auto choice = askThresholdRule(this)) {
+    presenter_->chooseThreshold(choice->rule, choice->targetSensitivity);
   }
 }
 
