@@ -10,6 +10,18 @@ namespace {
 
 QString number(double v, int decimals) { return QString::number(v, 'f', decimals); }
 
+// One more place when rounding would show a figure that is not 1 (or 0) as "1.00" ("0.00"):
+// an AUC of 0.996 (0.993–0.998) must not read "1.00 (0.99–1.00)", a perfect score.
+int placesFor(const ampbench::Estimate& e, int decimals) {
+  const double unit = std::pow(10.0, -decimals) / 2.0;
+  for (double v : {e.value, e.ci95.low, e.ci95.high}) {
+    if (std::isfinite(v) && ((v >= 1.0 - unit && v < 1.0) || (v > 0.0 && v < unit))) {
+      return decimals + 1;
+    }
+  }
+  return decimals;
+}
+
 }  // namespace
 
 QString formatInterval(const ampbench::Interval& ci, int decimals) {
@@ -23,6 +35,7 @@ QString formatEstimate(const ampbench::Estimate& e, int decimals) {
   if (!e.defined()) {
     return QObject::tr("undefined");
   }
+  decimals = placesFor(e, decimals);
   const QString ci = formatInterval(e.ci95, decimals);
   return ci.isEmpty() ? number(e.value, decimals) : QStringLiteral("%1 (%2)").arg(number(e.value, decimals), ci);
 }
@@ -31,8 +44,14 @@ QString formatThreshold(double t) {
   if (!std::isfinite(t)) {
     return QObject::tr("argmax");
   }
+  // Two places only when that is the applied value: a Youden threshold of 0.5004 shown as
+  // "0.50" would hide why an image at p = 0.5002 is called negative.
   const double twoPlaces = std::round(t * 100.0) / 100.0;
-  return std::abs(twoPlaces - t) < 5e-4 ? number(t, 2) : number(t, 3);
+  if (std::abs(twoPlaces - t) < 1e-9) {
+    return number(t, 2);
+  }
+  const double threePlaces = std::round(t * 1000.0) / 1000.0;
+  return std::abs(threePlaces - t) < 1e-9 ? number(t, 3) : number(t, 4);
 }
 
 QString undefinedReason(const ampbench::Evaluation& e, size_t classIndex, ClassMetric metric) {
@@ -100,9 +119,13 @@ double rowShare(const ampbench::Evaluation& e, size_t t, size_t p) {
   if (t >= e.confusion.size() || p >= e.confusion[t].size()) {
     return std::nan("");
   }
-  int64_t total = 0;
-  for (int64_t v : e.confusion[t]) {
-    total += v;
+  // Over the class's support, as the engine's confusion_normalised: rows with non-finite
+  // probabilities sit in no column but are still that class's images.
+  int64_t total = t < e.perClass.size() ? e.perClass[t].support : 0;
+  if (total <= 0) {
+    for (int64_t v : e.confusion[t]) {
+      total += v;
+    }
   }
   return total > 0 ? static_cast<double>(e.confusion[t][p]) / static_cast<double>(total) : std::nan("");
 }

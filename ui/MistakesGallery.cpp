@@ -36,7 +36,7 @@ QIcon placeholder(int size, const QString& text) {
 MistakesGallery::MistakesGallery(QWidget* parent) : QListWidget(parent) {
   setViewMode(QListView::IconMode);
   setIconSize(QSize(kThumbnailSize, kThumbnailSize));
-  setGridSize(QSize(kThumbnailSize + 64, kThumbnailSize + 58));
+  setGridSize(QSize(kThumbnailSize + 64, kThumbnailSize + 76));  // three lines: true, called, p
   setResizeMode(QListView::Adjust);
   setMovement(QListView::Static);
   setWordWrap(true);

@@ -300,7 +300,12 @@ void fillWorstCases(ReportRun& run, const ampbench::PredictionTable& table, cons
                         : std::nan("");
     if (explainer) {
       const QString path = QDir(datasetRoot).filePath(qs(row.file));
-      const auto r = explainer->explain(ss(path), row.predicted >= 0 ? std::optional<int64_t>(row.predicted) : std::nullopt);
+      ampbench::GradCamResult r;
+      try {
+        r = explainer->explain(ss(path), row.predicted >= 0 ? std::optional<int64_t>(row.predicted) : std::nullopt);
+      } catch (const std::exception& e) {  // one image's failure leaves the other cases in the report
+        r.error = e.what();
+      }
       c.image = toQImage(r.input);
       if (r.error.empty()) {
         try {

@@ -276,17 +276,21 @@ QString sectionMetrics(Builder& b, const ReportRun& run, const QString& split) {
   if (binary) {
     const auto k = static_cast<size_t>(e.positiveClass);
     const auto& pc = e.perClass[k];
-    const QString why = undefinedReason(e, k);
-    rows << QStringList{QObject::tr("Sensitivity (%1)").arg(qs(pc.name)), estimateCell(pc.sensitivity, why)};
-    rows << QStringList{QObject::tr("Specificity (%1)").arg(qs(pc.name)), estimateCell(pc.specificity, why)};
-    rows << QStringList{QObject::tr("PPV (%1)").arg(qs(pc.name)), estimateCell(pc.precision, why)};
-    rows << QStringList{QObject::tr("NPV (%1)").arg(qs(pc.name)), estimateCell(pc.npv, why)};
+    auto why = [&](ClassMetric m) { return undefinedReason(e, k, m); };
+    rows << QStringList{QObject::tr("Sensitivity (%1)").arg(qs(pc.name)),
+                        estimateCell(pc.sensitivity, why(ClassMetric::Sensitivity))};
+    rows << QStringList{QObject::tr("Specificity (%1)").arg(qs(pc.name)),
+                        estimateCell(pc.specificity, why(ClassMetric::Specificity))};
+    rows << QStringList{QObject::tr("PPV (%1)").arg(qs(pc.name)), estimateCell(pc.precision, why(ClassMetric::Ppv))};
+    rows << QStringList{QObject::tr("NPV (%1)").arg(qs(pc.name)), estimateCell(pc.npv, why(ClassMetric::Npv))};
   }
-  const QString curveWhy = binary ? undefinedReason(e, static_cast<size_t>(e.positiveClass)) : QString();
+  const auto positive = static_cast<size_t>(std::max<int64_t>(0, e.positiveClass));
+  const QString aucWhy = binary ? undefinedReason(e, positive, ClassMetric::Auc) : QString();
+  const QString apWhy = binary ? undefinedReason(e, positive, ClassMetric::AveragePrecision) : QString();
   rows << QStringList{binary ? QObject::tr("ROC AUC") : QObject::tr("ROC AUC (macro, one-vs-rest)"),
-                      estimateCell(e.auc, curveWhy)};
+                      estimateCell(e.auc, aucWhy)};
   rows << QStringList{binary ? QObject::tr("Average precision") : QObject::tr("Average precision (macro)"),
-                      estimateCell(e.averagePrecision, curveWhy)};
+                      estimateCell(e.averagePrecision, apWhy)};
   rows << QStringList{QObject::tr("Macro F1"), estimateCell(e.macroF1, {})};
   if (std::isfinite(e.loss)) {
     rows << QStringList{QObject::tr("Mean cross-entropy"), QString::number(e.loss, 'f', 4)};
@@ -301,9 +305,16 @@ QString sectionMetrics(Builder& b, const ReportRun& run, const QString& split) {
     perClass << QStringList{qs(c.name),         QString::number(c.support), formatEstimate(c.sensitivity),
                             formatEstimate(c.specificity), formatEstimate(c.precision), formatEstimate(c.f1),
                             formatEstimate(c.auc)};
-    const QString why = undefinedReason(e, k);
-    if (!why.isEmpty()) {
-      reasons << QObject::tr("%1: undefined — %2.").arg(qs(c.name), why);
+    QStringList whys;  // each distinct reason once: "no NORMAL images" explains several cells
+    for (const auto m : {ClassMetric::Sensitivity, ClassMetric::Specificity, ClassMetric::Ppv, ClassMetric::F1,
+                         ClassMetric::Auc}) {
+      const QString why = undefinedReason(e, k, m);
+      if (!why.isEmpty() && !whys.contains(why)) {
+        whys << why;
+      }
+    }
+    if (!whys.isEmpty()) {
+      reasons << QObject::tr("%1: undefined — %2.").arg(qs(c.name), whys.join(QStringLiteral("; ")));
     }
   }
   h += QStringLiteral("<p></p>");

@@ -122,6 +122,9 @@ SplitResult loadSplitResult(const QString& runDir, const QString& split, const Q
       }
       EngineProgress observer(progress);
       ampbench::RunEvaluation evaluated = ampbench::evaluateRunSplit(request, observer, cancel);
+      if (cancel.isCancelled()) {  // the engine returns an empty evaluation: not "0 images"
+        throw ampbench::CancelledError("evaluation cancelled");
+      }
       r.evaluation = std::move(evaluated.evaluation);
       r.predictions = std::move(evaluated.predictions);
       for (const auto& s : evaluated.skipped) {

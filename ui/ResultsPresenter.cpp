@@ -62,6 +62,7 @@ struct ResultsPresenter::LoadOutcome {
   int generation = 0;
   std::vector<SplitResult> sides;
   QStringList splits;
+  QString split;  // the split loaded (chosen by the worker when opening)
   // A comparison: its modes and their run folders, the baseline and the mode beside it.
   QStringList modeNames, modeDirs;
   QString baseline, other;
@@ -146,7 +147,7 @@ void ResultsPresenter::openRun(const QString& runDir) {
   modeDirs_.clear();
   otherModes_.clear();
   otherMode_.clear();
-  split_ = QStringLiteral("val");
+  split_.clear();  // the worker picks: the held-out test split when it was evaluated, else val
   startLoad(tr("Loading the results of %1 …").arg(QDir(runDir).dirName()));
 }
 
@@ -157,7 +158,7 @@ void ResultsPresenter::openComparison(const QString& dir) {
   modeDirs_.clear();
   otherModes_.clear();
   otherMode_.clear();
-  split_ = QStringLiteral("val");
+  split_.clear();
   startLoad(tr("Loading the comparison in %1 …").arg(QDir(dir).dirName()));
 }
 
@@ -239,8 +240,15 @@ void ResultsPresenter::startLoad(const QString& what) {
       dirs << runDir;
     }
     out->splits = runSplits(dirs.front());
+    // Opening shows the held-out figures (as the report does) when the run has them on disk.
+    out->split = split;
+    if (out->split.isEmpty()) {
+      const bool testEvaluated = out->splits.contains(QStringLiteral("test")) &&
+                                 QFileInfo::exists(QDir(dirs.front()).filePath(QStringLiteral("evaluation_test.json")));
+      out->split = testEvaluated ? QStringLiteral("test") : QStringLiteral("val");
+    }
     for (const QString& d : dirs) {
-      out->sides.push_back(loadSplitResult(d, split, folder, progress, cancel));
+      out->sides.push_back(loadSplitResult(d, out->split, folder, progress, cancel));
       if (!out->sides.back().error.isEmpty()) {
         out->error = out->sides.back().error;
         break;
@@ -269,6 +277,9 @@ void ResultsPresenter::onLoadDone() {
   }
   if (!out->splits.isEmpty()) {
     splits_ = out->splits;
+  }
+  if (!out->split.isEmpty()) {
+    split_ = out->split;
   }
   if (!out->error.isEmpty()) {
     sides_.clear();

@@ -72,7 +72,7 @@ ClassReasons reasonsFor(const Evaluation& e, const ClassEvaluation& c) {
   return r;
 }
 
-void printHuman(const EvaluateArgs& args, const RunEvaluation& r) {
+void printHuman(const EvaluateArgs& args, const RunEvaluation& r, bool wroteRunFiles) {
   const auto& e = r.evaluation;
   std::printf("%s split of %s: %lld images", e.split.c_str(), e.source.c_str(), static_cast<long long>(e.count));
   if (e.classes.size() == 2) {
@@ -137,9 +137,14 @@ void printHuman(const EvaluateArgs& args, const RunEvaluation& r) {
     }
   }
   const auto split = e.split;
-  std::printf("wrote %s, %s", (fs::path(args.run) / ("evaluation_" + split + ".json")).string().c_str(),
-              (fs::path(args.run) / ("predictions_" + split + ".csv")).string().c_str());
-  std::printf(args.out.empty() ? "\n" : ", %s\n", args.out.c_str());
+  if (wroteRunFiles) {
+    std::printf("wrote %s, %s", (fs::path(args.run) / ("evaluation_" + split + ".json")).string().c_str(),
+                (fs::path(args.run) / ("predictions_" + split + ".csv")).string().c_str());
+    std::printf(args.out.empty() ? "\n" : ", %s\n", args.out.c_str());
+  } else {
+    std::printf("the run's own evaluation files are unchanged (another threshold, folder or no intervals)%s%s\n",
+                args.out.empty() ? "" : "; wrote ", args.out.c_str());
+  }
 }
 
 }  // namespace
@@ -198,7 +203,12 @@ int runEvaluateCommand(const EvaluateArgs& args, const CancelToken& cancel) {
       }
     }
     const auto rule = args.chooseThreshold == "youden" ? ThresholdRule::Youden : ThresholdRule::TargetSensitivity;
-    const auto d = chooseRunThreshold(args.run, rule, args.targetSensitivity, progress, cancel);
+    DecisionThreshold d;
+    try {
+      d = chooseRunThreshold(args.run, rule, args.targetSensitivity, progress, cancel);
+    } catch (const CancelledError&) {
+      return kExitCancelled;
+    }
     if (cancel.isCancelled()) {
       return kExitCancelled;
     }
@@ -213,6 +223,10 @@ int runEvaluateCommand(const EvaluateArgs& args, const CancelToken& cancel) {
   request.split = args.folder.empty() ? args.split : "folder";
   request.threshold = args.threshold;
   request.bootstrap.resamples = args.resamples;
+  // The run's evaluation files are what the Results tab and the report show: only an
+  // evaluation at the stored threshold, with intervals, on one of its own splits replaces
+  // them; anything else goes to --out only.
+  request.writeFiles = args.folder.empty() && !args.threshold && args.resamples >= kMinBootstrapResamples;
   const auto r = evaluateRunSplit(request, progress, cancel);
   if (cancel.isCancelled()) {
     std::fprintf(stderr, "cancelled\n");
@@ -229,7 +243,7 @@ int runEvaluateCommand(const EvaluateArgs& args, const CancelToken& cancel) {
   if (args.json) {
     std::printf("%s\n", json.c_str());
   } else {
-    printHuman(args, r);
+    printHuman(args, r, request.writeFiles);
   }
   return kExitOk;
 }

@@ -13,6 +13,10 @@
 namespace ampbench {
 
 namespace {
+constexpr int64_t kMaxBootstrapResamplesRead = 100000;
+}  // namespace
+
+namespace {
 
 using ojson = nlohmann::ordered_json;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -676,6 +680,9 @@ Evaluation evaluationFromJson(const std::string& text) {
   e.threshold = readNumberOrNull(j, "threshold", "");
   const auto& positive = field(j, "positive_class", "");
   if (positive.is_null()) {
+    if (k == 2) {
+      malformed("positive_class", "must name one of the two classes");
+    }
     e.positiveClass = -1;
   } else {
     const auto name = readString(j, "positive_class", "");
@@ -684,8 +691,8 @@ Evaluation evaluationFromJson(const std::string& text) {
       malformed("positive_class", "must be one of two classes (or null for more)");
     }
     e.positiveClass = it - e.classes.begin();
-    if (!std::isfinite(e.threshold)) {
-      malformed("threshold", "must be a number for two classes");
+    if (!std::isfinite(e.threshold) || e.threshold < 0.0 || e.threshold > 1.0) {
+      malformed("threshold", "must be a number in [0, 1] for two classes");
     }
   }
   e.thresholdSource = readString(j, "threshold_source", "");
@@ -755,7 +762,11 @@ Evaluation evaluationFromJson(const std::string& text) {
     }
   }
   const auto& b = field(j, "bootstrap", "");
-  e.resamples = static_cast<int>(readCount(b, "resamples", "bootstrap"));
+  const int64_t resamples = readCount(b, "resamples", "bootstrap");
+  if (resamples > kMaxBootstrapResamplesRead) {  // a hostile file must not buy hours of bootstrap
+    malformed("bootstrap.resamples", "is more than " + std::to_string(kMaxBootstrapResamplesRead));
+  }
+  e.resamples = static_cast<int>(resamples);
   const auto& seed = field(b, "seed", "bootstrap");
   if (!seed.is_number_unsigned() && !(seed.is_number_integer() && seed.get<int64_t>() >= 0)) {
     malformed("bootstrap.seed", "must be a non-negative integer");

@@ -375,8 +375,8 @@ DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule ru
     EvaluateRequest request;
     request.runDir = runDir;
     auto r = evaluateRunSplit(request, observer, cancel);
-    if (cancel.isCancelled()) {
-      return decision;
+    if (cancel.isCancelled()) {  // nothing was chosen: callers must not report a stored threshold
+      throw CancelledError("choosing the threshold was cancelled");
     }
     val = std::move(r.predictions);
   }

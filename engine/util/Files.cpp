@@ -3,6 +3,7 @@
 #include "engine/util/Errors.h"
 #include "engine/util/Hardware.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -19,7 +20,10 @@ namespace fs = std::filesystem;
 namespace ampbench {
 
 void writeFileAtomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
+  // A temporary name of its own per write: two writers of the same file (a GUI evaluation
+  // and a report gathering on the same run) must not rename each other's half-written file.
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) {

@@ -403,7 +403,7 @@ def main():
             for f in ("model.onnx", "model.pt", "model.json", "MODEL_CARD.md"):
                 if not os.path.isfile(os.path.join(export_dir, f)):
                     fail(f"export did not write {f}")
-            leftovers = [f for f in os.listdir(export_dir) if f.endswith(".tmp")]
+            leftovers = [f for f in os.listdir(export_dir) if ".tmp" in f]
             if leftovers:
                 fail(f"temporary files left behind: {leftovers}")
             compare(args.cli, run_dir, export_dir, val, mods)

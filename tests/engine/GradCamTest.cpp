@@ -437,7 +437,9 @@ TEST(GradCamOverlay, WritePngRoundTrips) {
   }
   const auto path = dir / "a.png";
   writePng(path, rgb);
-  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  for (const auto& entry : fs::directory_iterator(dir.path())) {  // no temporary file left behind
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
+  }
   const cv::Mat back = cv::imread(path, cv::IMREAD_UNCHANGED);
   ASSERT_EQ(back.cols, 7);
   ASSERT_EQ(back.rows, 5);
