@@ -758,7 +758,7 @@ QVector<MistakeItem> ResultsPresenter::mistakes(size_t limit) const {
     m.trueClass = static_cast<int>(row.label);
     m.predicted = static_cast<int>(index < calls.size() ? calls[index] : row.predicted);
     m.probability = probabilityOf(row, m.predicted);
-    m.label = tr("true %1 → called %2, %3")
+    m.label = tr("true %1\n→ called %2\n%3")  // three short lines: a thumbnail's width elides one long one
                   .arg(className(e, m.trueClass), className(e, m.predicted), probabilityText(m.probability));
     QStringList probabilities;
     for (size_t c = 0; c < row.probabilities.size(); ++c) {

@@ -148,10 +148,10 @@ class ResultsPresenterTest : public QObject {
     const auto m = p.mistakes();
     QCOMPARE(m.size(), 3);
     QCOMPARE(m[0].file, QStringLiteral("PNEUMONIA/p4.png"));
-    QCOMPARE(m[0].label, QStringLiteral("true PNEUMONIA → called NORMAL, p = 0.80"));
+    QCOMPARE(m[0].label, QStringLiteral("true PNEUMONIA\n→ called NORMAL\np = 0.80"));
     QCOMPARE(m[0].path, QDir(data).filePath(QStringLiteral("PNEUMONIA/p4.png")));
     QCOMPARE(m[1].file, QStringLiteral("PNEUMONIA/p3.png"));
-    QCOMPARE(m[2].label, QStringLiteral("true NORMAL → called PNEUMONIA, p = 0.55"));
+    QCOMPARE(m[2].label, QStringLiteral("true NORMAL\n→ called PNEUMONIA\np = 0.55"));
     QVERIFY(m[0].tooltip.contains(QStringLiteral("p(PNEUMONIA) = 0.200")));
     p.setThreshold(0.15);  // no missed pneumonia left: only the two flagged normals
     const auto low = p.mistakes();

@@ -163,8 +163,8 @@ class ResultsTabTest : public QObject {
     WAIT_SETTLED(tab);
     auto* gallery = tab.gallery();
     QCOMPARE(gallery->count(), 3);
-    QCOMPARE(gallery->item(0)->text(), QStringLiteral("true PNEUMONIA → called NORMAL, p = 0.80"));
-    QCOMPARE(gallery->item(2)->text(), QStringLiteral("true NORMAL → called PNEUMONIA, p = 0.55"));
+    QCOMPARE(gallery->item(0)->text(), QStringLiteral("true PNEUMONIA\n→ called NORMAL\np = 0.80"));
+    QCOMPARE(gallery->item(2)->text(), QStringLiteral("true NORMAL\n→ called PNEUMONIA\np = 0.55"));
     // Decoded on a worker: 32 x 32 PNGs scaled into the thumbnail box.
     QVERIFY(!gallery->thumbnail(0).isNull());
     QCOMPARE(gallery->thumbnail(0).width(), ampbench::ui::MistakesGallery::kThumbnailSize);
