@@ -67,17 +67,7 @@ class ImageInspectorTest : public QObject {
     data_ = QDir(tmp_.path()).filePath(QStringLiteral("data"));
     run_ = QDir(tmp_.path()).filePath(QStringLiteral("run"));
     ampbench::uitest::makeImageDataset(data_, {QStringLiteral("NORMAL"), QStringLiteral("PNEUMONIA")}, 24, 32);
-    ampbench::RunConfig c;
-    c.dataPath = data_.toStdString();
-    c.model = "small_cnn";
-    c.imageSize = 32;
-    c.batchSize = 8;
-    c.epochs = 2;
-    c.lr = 0.05;
-    c.threads = 2;
-    c.outDir = run_.toStdString();
-    ampbench::RunObserver quiet;
-    const auto summary = ampbench::runTraining(c, quiet, ampbench::CancelToken{});
+    const auto summary = ampbench::uitest::trainSmallRun(data_, run_, 32, 2, 8);
     QVERIFY2(summary.status == ampbench::RunStatus::Finished, summary.message.c_str());
   }
 

@@ -85,16 +85,7 @@ class PredictDriverTest : public QObject {
     run_ = QDir(root_).filePath(QStringLiteral("20240101-120000-small_cnn-fp32"));
     QSettings().setValue(QStringLiteral("runs/root"), root_);
     ampbench::uitest::makeImageDataset(data_, {QStringLiteral("NORMAL"), QStringLiteral("PNEUMONIA")}, 24, 32);
-    ampbench::RunConfig c;
-    c.dataPath = data_.toStdString();
-    c.model = "small_cnn";
-    c.imageSize = 32;
-    c.batchSize = 8;
-    c.epochs = 1;
-    c.threads = 2;
-    c.outDir = run_.toStdString();
-    ampbench::RunObserver quiet;
-    const auto summary = ampbench::runTraining(c, quiet, ampbench::CancelToken{});
+    const auto summary = ampbench::uitest::trainSmallRun(data_, run_, 32, 1, 8);
     QVERIFY2(summary.status == ampbench::RunStatus::Finished, summary.message.c_str());
   }
 

@@ -30,18 +30,9 @@ class ReportExporterTest : public QObject {
     QVERIFY(dir_.isValid());
     const QString data = dir_.filePath(QStringLiteral("data"));
     ampbench::uitest::makeImageDataset(data, {QStringLiteral("NORMAL"), QStringLiteral("PNEUMONIA")}, 24, 24);
-    ampbench::RunConfig c;
-    c.dataPath = data.toStdString();
-    c.imageSize = 24;
-    c.batchSize = 16;
-    c.epochs = 2;
-    c.threads = 2;
-    c.model = "small_cnn";
-    c.outDir = dir_.filePath(QStringLiteral("run")).toStdString();
-    ampbench::RunObserver quiet;
-    const auto summary = ampbench::runTraining(c, quiet, ampbench::CancelToken{});
+    run_ = dir_.filePath(QStringLiteral("run"));
+    const auto summary = ampbench::uitest::trainSmallRun(data, run_, 24, 2, 16);
     QVERIFY(summary.status == ampbench::RunStatus::Finished);
-    run_ = QString::fromStdString(c.outDir);
   }
 
   void exportsARunOnWorkersWithProgress() {

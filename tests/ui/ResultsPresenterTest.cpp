@@ -265,15 +265,7 @@ class ResultsPresenterTest : public QObject {
     const QString data = dir_.filePath(QStringLiteral("images"));
     const QString run = dir_.filePath(QStringLiteral("trained"));
     ampbench::uitest::makeImageDataset(data, {QStringLiteral("NORMAL"), QStringLiteral("PNEUMONIA")}, 12, 16);
-    ampbench::RunConfig c;
-    c.dataPath = data.toStdString();
-    c.outDir = run.toStdString();
-    c.model = "small_cnn";
-    c.epochs = 1;
-    c.batchSize = 8;
-    c.imageSize = 16;
-    ampbench::RunObserver quiet;
-    const ampbench::RunSummary s = ampbench::runTraining(c, quiet, ampbench::CancelToken{});
+    const ampbench::RunSummary s = ampbench::uitest::trainSmallRun(data, run, 16, 1, 8);
     QVERIFY2(s.status == ampbench::RunStatus::Finished, s.message.c_str());
     QFile::remove(QDir(run).filePath(QStringLiteral("evaluation_val.json")));
     QFile::remove(QDir(run).filePath(QStringLiteral("predictions_val.csv")));

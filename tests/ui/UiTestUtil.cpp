@@ -1,6 +1,7 @@
 #include "UiTestUtil.h"
 
 #include "engine/core/Events.h"
+#include "engine/train/Trainer.h"
 
 #include <QCoreApplication>
 #include <QDir>
@@ -152,6 +153,20 @@ void writePrecisionRun(const QString& dir, bool bf16) {
                                 "812,layer3.0,activation_grad,nan\n");
   }
   save("overflows.csv", overflows);
+}
+
+ampbench::RunSummary trainSmallRun(const QString& dataDir, const QString& outDir, int imageSize, int epochs,
+                                   int batchSize) {
+  ampbench::RunConfig c;
+  c.dataPath = dataDir.toStdString();
+  c.outDir = outDir.toStdString();
+  c.model = "small_cnn";
+  c.imageSize = imageSize;
+  c.batchSize = batchSize;
+  c.epochs = epochs;
+  c.threads = 2;
+  ampbench::RunObserver quiet;
+  return ampbench::runTraining(c, quiet, ampbench::CancelToken{});
 }
 
 }  // namespace ampbench::uitest

@@ -2,6 +2,8 @@
 // Small helpers shared by the UI tests and ui_test_tool: generated image folders (so no
 // test needs external data) and settings isolation.
 
+#include "engine/core/Events.h"
+
 #include <QString>
 #include <QStringList>
 
@@ -17,6 +19,11 @@ void makeImageDataset(const QString& dir, const QStringList& classes, int perCla
 // steps.csv, epochs.csv, config.json (fp16 or bf16), grad_stats.csv sampled every 100 of
 // 1000 steps over ten ResNet-like layers, and overflows.csv (three overflows; none in bf16).
 void writePrecisionRun(const QString& dir, bool bf16 = false);
+
+// Trains small_cnn on `dataDir` into `outDir` (2 threads, default seed and learning rate):
+// the real run folder the inspector, report and Results tests work on.
+ampbench::RunSummary trainSmallRun(const QString& dataDir, const QString& outDir, int imageSize, int epochs,
+                                   int batchSize);
 
 // Test-mode settings (QStandardPaths test mode) with everything cleared.
 void isolateSettings(const QString& organization);
