@@ -122,6 +122,7 @@ std::string configToJson(const RunConfig& c, int indent) {
                {"split_seed", c.split.splitSeed},
                {"image_size", c.imageSize},
                {"channels", c.channels},
+               {"max_image_pixels", c.maxImagePixels},
                {"balance", toString(c.balance)},
                {"augment",
                 {{"enabled", c.augment.enabled},
@@ -157,6 +158,8 @@ std::string configToJson(const RunConfig& c, int indent) {
               {"step_event_every", c.stepEventEvery},
               {"profile_steps", c.profileSteps},
               {"grad_stats_every", c.gradStatsEvery},
+              {"detect_anomaly", c.detectAnomaly},
+              {"checkpoint_minutes", c.checkpointMinutes},
               {"inject_nan_at_step", c.injectNanAtStep},
               {"out", c.outDir},
               {"resume_from", c.resumeFrom},
@@ -191,6 +194,7 @@ RunConfig configFromJson(const std::string& text) {
   get(d, "split_seed", c.split.splitSeed);
   get(d, "image_size", c.imageSize);
   get(d, "channels", c.channels);
+  get(d, "max_image_pixels", c.maxImagePixels);
   getEnum(d, "balance", c.balance, parseBalance);
   const auto& a = d.value("augment", nlohmann::json::object());
   get(a, "enabled", c.augment.enabled);
@@ -231,6 +235,8 @@ RunConfig configFromJson(const std::string& text) {
   get(r, "step_event_every", c.stepEventEvery);
   get(r, "profile_steps", c.profileSteps);
   get(r, "grad_stats_every", c.gradStatsEvery);
+  get(r, "detect_anomaly", c.detectAnomaly);
+  get(r, "checkpoint_minutes", c.checkpointMinutes);
   get(r, "inject_nan_at_step", c.injectNanAtStep);
   get(r, "out", c.outDir);
   get(r, "resume_from", c.resumeFrom);
@@ -245,7 +251,8 @@ std::vector<std::string> resumeConflicts(const RunConfig& recorded, const RunCon
   static const std::vector<std::string> mayChange = {
       "/optim/epochs",          "/run/out",        "/run/resume_from",      "/run/threads",
       "/run/device",            "/run/eval_every", "/run/step_event_every", "/run/profile_steps",
-      "/run/inject_nan_at_step", "/run/export_at_end", "/run/grad_stats_every", "/data/cache"};
+      "/run/inject_nan_at_step", "/run/export_at_end", "/run/grad_stats_every", "/data/cache",
+      "/run/detect_anomaly",    "/run/checkpoint_minutes"};
   std::vector<std::string> conflicts;
   const auto fa = a.flatten(), fb = b.flatten();
   for (const auto& [key, value] : fa.items()) {
@@ -286,6 +293,9 @@ void validateConfig(const RunConfig& c) {
   require(c.augment.minCropArea > 0 && c.augment.minCropArea <= 1, "--min-crop-area must be in (0, 1]");
   require(c.evalEvery >= 1 && c.stepEventEvery >= 1, "--eval-every and --step-events must be >= 1");
   require(c.limitPerSplit >= 0, "--limit must be >= 0");
+  require(c.maxImagePixels >= 0, "--max-image-pixels must be >= 0 (0 = no limit)");
+  require(c.checkpointMinutes >= 0 && c.checkpointMinutes <= 10080,
+          "--checkpoint-minutes must be between 0 (epoch ends only) and 10080");
   require(c.profileSteps >= 0 && c.profileSteps <= 1000, "--profile-steps must be between 0 (off) and 1000");
   require(c.gradStatsEvery >= 0, "--grad-stats must be a step interval >= 1 (0 in config.json = off)");
 }

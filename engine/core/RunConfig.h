@@ -57,6 +57,9 @@ struct RunConfig {
   BalanceKind balance = BalanceKind::None;
   int64_t imageSize = 64;
   int64_t channels = 1;  // 1 (grayscale) or 3 (RGB)
+  // Images whose header claims more pixels than this are skipped before decoding (a
+  // 20000x20000 RGB PNG is 1.2 GB per decode thread). 0 = no limit.
+  int64_t maxImagePixels = 100'000'000;
 
   // model
   std::string model = "small_cnn";
@@ -92,6 +95,9 @@ struct RunConfig {
   // FP16/BF16 range statistics of gradients, activations and updates every N-th global
   // step (grad_stats.csv, PrecisionStatsEvent). 0 = off.
   int64_t gradStatsEvery = 0;
+  // On a non-finite loss or gradient, re-run the step's forward and backward with
+  // LibTorch's anomaly mode to name the first layer that produced it (slow; off by default).
+  bool detectAnomaly = false;
 
   // Fault injection for testing the divergence path: the loss of this global step
   // (1-based) is made NaN. 0 = off.
@@ -104,6 +110,9 @@ struct RunConfig {
   std::string outDir;
   std::string resumeFrom;  // a run dir whose checkpoint.pt to continue from
   bool exportAtEnd = false;  // write model.onnx, model.pt, model.json into the run dir when it finishes
+  // Besides the end of every epoch, checkpoint mid-epoch when this many minutes have passed
+  // since the last checkpoint (a resumed run continues from that step). 0 = epoch ends only.
+  double checkpointMinutes = 10.0;
 };
 
 std::string toString(PrecisionMode m);
