@@ -112,6 +112,9 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
   app->add_option("--profile-steps", c.profileSteps,
                   "profile N training steps after 3 warm-up steps: self time per op, printed and in profile.csv, "
                   "with a trace (profile.trace.json: chrome://tracing or Perfetto) in the run folder");
+  app->add_flag("--detect-anomaly", c.detectAnomaly,
+                "when a loss or gradient becomes inf/NaN, replay the step in LibTorch's anomaly mode and name the "
+                "operation that produced it (in the run's stop message)");
   app->add_option("--grad-stats", c.gradStatsEvery,
                   "every N-th step, what FP16/BF16 would do to gradients, activations and weight updates "
                   "(underflow, subnormal, overflow shares, lost updates): grad_stats.csv in the run folder")

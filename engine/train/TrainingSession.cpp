@@ -3,6 +3,7 @@
 #include "engine/train/Trainer.h"
 
 #include "engine/export/Export.h"
+#include "engine/train/FaultInjection.h"
 #include "engine/precision/Precision.h"
 #include "engine/util/Allocator.h"
 #include "engine/util/DeviceMemory.h"
@@ -10,7 +11,10 @@
 #include "engine/util/Files.h"
 
 #include <ATen/record_function.h>
+#include <torch/csrc/autograd/anomaly_mode.h>
 #include <torch/torch.h>
+
+#include <atomic>
 
 #include <algorithm>
 #include <cmath>
@@ -43,6 +47,8 @@ std::string causeOf(const OverflowAttribution& a) {
 // The scale cannot fix activations that overflow: give up after this many skips in a row.
 constexpr int64_t kMaxConsecutiveSkips = 200;
 
+std::atomic<int64_t> gInfGradientAtStep{0};
+
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const RunConfig& c, ClassifierImpl& model) {
   if (c.optimizer == OptimizerKind::AdamW) {
     return std::make_unique<torch::optim::AdamW>(model.parameters(),
@@ -51,6 +57,8 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const RunConfig& c, Class
   return std::make_unique<torch::optim::SGD>(
       model.parameters(), torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weightDecay));
 }
+
+std::string firstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 void setLearningRate(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) {
@@ -80,6 +88,11 @@ torch::Tensor classWeights(const RunConfig& c, const DatasetSummary& d, const to
 }
 
 }  // namespace
+
+namespace faults {
+void setInfGradientAtStep(int64_t step) { gInfGradientAtStep = step; }
+int64_t infGradientAtStep() { return gInfGradientAtStep; }
+}  // namespace faults
 
 TrainingSession::TrainingSession(const RunConfig& config, const PreparedData& data, const PrecisionInfo& precision,
                                  const torch::Device& device, const std::string* initialWeights,
@@ -257,18 +270,20 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
   {
     RECORD_USER_SCOPE("ampbench::forward");
     logits = policy_.forward(*model_, batch.images);
-    loss = torch::nn::functional::cross_entropy(
-        logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(classWeights_));
-    if (c_.injectNanAtStep == pos_.globalStep + 1) {
-      loss = loss * std::numeric_limits<float>::quiet_NaN();
-    }
+    loss = computeLoss(logits, batch, stepNo);
   }
   {
     RECORD_USER_SCOPE("ampbench::backward");
     policy_.backward(loss);
   }
+  if (faults::infGradientAtStep() == stepNo) {
+    torch::NoGradGuard noGrad;
+    if (const auto grads = gradientsOf(*optimizer_); !grads.empty()) {
+      grads.back().view(-1)[0] = std::numeric_limits<float>::infinity();
+    }
+  }
   gradStats_->afterBackward(*model_);  // the gradients as the loss scaler produced them (sampled steps)
-  const bool diverging = !policy_.scaler().enabled() && diverges(batch, loss, st.epoch, stepNo, s);
+  const bool diverging = !policy_.scaler().enabled() && diverges(batch, loss, st.epoch, stepNo);
   if (policy_.scaler().enabled()) {
     RECORD_USER_SCOPE("ampbench::loss_scaler");  // a phase only where there is a scaler
     policy_.unscale(*optimizer_);  // and the inf/NaN check; step() below reuses it
@@ -346,7 +361,9 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
     summary_.status = RunStatus::Diverged;
     stopMessage_ = "gradients were inf/NaN for " + std::to_string(consecutiveSkips_) +
                    " steps in a row even as the loss scale fell to " + std::to_string(policy_.lossScale()) +
-                   ": activations overflow in " + policy_.info().label;
+                   ": activations overflow in " + policy_.info().label + divergenceCause_;
+    stopHint_ = ". A smaller loss scale cannot fix an activation beyond fp16's range (65504): train in bf16 "
+                "(fp32's range) or fp32, or lower --lr";
     return false;
   }
   return true;
@@ -431,24 +448,25 @@ OverflowAttribution TrainingSession::replayForward(const Batch& batch, int64_t e
   return a;
 }
 
-bool TrainingSession::diverges(const Batch& batch, const torch::Tensor& loss, int64_t epoch, int64_t step,
-                               int64_t stepInEpoch) {
-  const bool whatIf = policy_.info().whatIf;
-  const bool lastOfEpoch = stepInEpoch == stepsPerEpoch_;  // the checkpoint must hold finite weights
-  // Reading the loss costs nothing on a CPU; on a GPU only the what-ifs, which exist to
-  // diverge, and an epoch's last step pay the sync (elsewhere the flush sees the loss).
-  if (device_.is_cuda() && !whatIf && !lastOfEpoch) {
-    return false;
+torch::Tensor TrainingSession::computeLoss(const torch::Tensor& logits, const Batch& batch, int64_t step) {
+  auto loss = torch::nn::functional::cross_entropy(
+      logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(classWeights_));
+  if (c_.injectNanAtStep == step) {
+    loss = loss * std::numeric_limits<float>::quiet_NaN();
   }
+  return loss;
+}
+
+bool TrainingSession::diverges(const Batch& batch, const torch::Tensor& loss, int64_t epoch, int64_t step) {
+  // Every step, every mode: one fused reduction over the gradients (about 1 % of a
+  // small_cnn CPU step; torch.amp.GradScaler syncs on its inf check every step too). A
+  // check only at an epoch's end would let a mid-epoch checkpoint hold a non-finite update.
   if (const double value = loss.detach().item<double>(); !std::isfinite(value)) {
     explainDivergence(batch, epoch, step);
     std::ostringstream what;
     what << "loss became " << value;
-    divergedAt(epoch, step, what.str(), divergenceCause_);
+    divergedAt(epoch, step, what.str(), divergenceCause_ + anomalyReport(batch, step));
     return true;
-  }
-  if (!whatIf && !lastOfEpoch) {
-    return false;
   }
   const auto grads = gradientsOf(*optimizer_);
   if (grads.empty() || anyNonFinite(grads).item<float>() == 0.0f) {
@@ -456,8 +474,49 @@ bool TrainingSession::diverges(const Batch& batch, const torch::Tensor& loss, in
   }
   const auto a = gradStats_->attributeOverflow(*model_, step);
   recordOverflow(a);
-  divergedAt(epoch, step, "a gradient became inf/NaN with no loss scaler to skip the step", causeOf(a));
+  divergedAt(epoch, step, "a gradient became inf/NaN with no loss scaler to skip the step",
+             causeOf(a) + anomalyReport(batch, step));
   return true;
+}
+
+std::string TrainingSession::anomalyReport(const Batch& batch, int64_t step) {
+  if (!c_.detectAnomaly) {
+    return {};
+  }
+  std::vector<torch::Tensor> saved;  // a train-mode forward moves the batch-norm running statistics
+  for (const auto& b : model_->buffers()) {
+    saved.push_back(b.clone());
+  }
+  std::string found;
+  try {
+    torch::autograd::DetectAnomalyGuard anomaly;
+    zeroGradToNone(*optimizer_);  // the step is not applied: its gradients may be replaced
+    const auto logits = policy_.forward(*model_, batch.images);
+    computeLoss(logits, batch, step).backward();
+    found = "; anomaly mode found no inf/NaN when the step was replayed";
+  } catch (const std::exception& e) {
+    // "Function 'AddmmBackward0' returned nan values in its 0th output." (LibTorch 1.13
+    // throws it as std::runtime_error, not c10::Error).
+    found = "; anomaly mode: " + firstLine(e.what());
+  }
+  torch::NoGradGuard noGrad;
+  size_t i = 0;
+  for (auto& b : model_->buffers()) {
+    b.copy_(saved[i++]);
+  }
+  return found;
+}
+
+bool TrainingSession::weightsFinite(int64_t epoch) {
+  std::vector<torch::Tensor> params;
+  for (const auto& p : model_->parameters()) {
+    params.push_back(p.detach());
+  }
+  if (params.empty() || anyNonFinite(params).item<float>() == 0.0f) {
+    return true;
+  }
+  divergedAt(epoch, pos_.globalStep, "a weight became inf/NaN", "");
+  return false;
 }
 
 void TrainingSession::divergedAt(int64_t epoch, int64_t step, const std::string& what, const std::string& cause) {
@@ -515,6 +574,11 @@ void TrainingSession::endEpoch(EpochState& st) {
   ev.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex_));
   summary_.epochSeconds.push_back(ev.epochSeconds);
   epochThroughput_.push_back(ev.imagesPerSecond);
+  // A weight can overflow from finite gradients (an extreme learning rate): the last good
+  // checkpoint is then kept rather than overwritten.
+  if (!weightsFinite(st.epoch)) {
+    return;
+  }
   pos_.epoch = st.epoch;
   pos_.overflowSteps = summary_.overflowSteps;
   pos_.skippedSteps = summary_.skippedSteps;
@@ -575,7 +639,11 @@ RunSummary TrainingSession::finish() {
       summary.message = stopMessage_ + lastGood +
                         (precision.whatIf ? ". This what-if mode has a fix switched off on purpose: its divergence "
                                             "is the result it shows"
-                                          : ". Lower --lr, or clip gradients with --grad-clip 1");
+                                          : !stopHint_.empty() ? stopHint_
+                                          : std::string(". Lower --lr, or clip gradients with --grad-clip 1") +
+                                                (c_.detectAnomaly ? ""
+                                                                  : "; --detect-anomaly names the operation that "
+                                                                    "produced the first inf/NaN"));
       break;
     case RunStatus::Failed:
       summary.message = stopMessage_ + lastGood +

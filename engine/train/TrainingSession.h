@@ -74,10 +74,19 @@ class TrainingSession {
   // else which gradient; kept for the run's message.
   void explainDivergence(const Batch& batch, int64_t epoch, int64_t step);
   // Without a loss scaler nothing stops an inf/NaN from reaching the weights: true when
-  // this step must not be applied (its loss or, in the what-ifs and at an epoch's last step,
-  // a gradient is inf/NaN); the run then stops as diverged with the cause in its message.
-  bool diverges(const Batch& batch, const torch::Tensor& loss, int64_t epoch, int64_t step, int64_t stepInEpoch);
+  // this step must not be applied (its loss or any gradient is inf/NaN, checked before
+  // every step in every mode, so no checkpoint can hold a non-finite update); the run then
+  // stops as diverged with the cause in its message.
+  bool diverges(const Batch& batch, const torch::Tensor& loss, int64_t epoch, int64_t step);
   void divergedAt(int64_t epoch, int64_t step, const std::string& what, const std::string& cause);
+  // The step's loss (with the test's injected NaN, so a replay reproduces it).
+  torch::Tensor computeLoss(const torch::Tensor& logits, const Batch& batch, int64_t step);
+  // --detect-anomaly: the batch's forward and backward again under LibTorch's anomaly
+  // mode, batch-norm statistics restored; the backward function it names, or why none.
+  std::string anomalyReport(const Batch& batch, int64_t step);
+  // False (and the run diverged) when a weight is inf/NaN: a checkpoint is never written
+  // over the last good one with such weights.
+  bool weightsFinite(int64_t epoch);
   void endEpoch(EpochState& st);
   void outOfMemory(const std::exception& e);
   RunSummary finish();
@@ -108,6 +117,7 @@ class TrainingSession {
   int cudaIndex_ = -1;
   std::string checkpointPath_;
   std::string stopMessage_;
+  std::string stopHint_;  // what to do, when the cause suggests more than the default advice
   // Where an out-of-memory failure struck: step in the epoch, -1 validation, 0 elsewhere.
   int64_t atEpoch_ = 1, atStepInEpoch_ = 0;
   Clock::time_point runStart_;
