@@ -487,6 +487,12 @@ std::string TrainingSession::anomalyReport(const Batch& batch, int64_t step) {
   for (const auto& b : model_->buffers()) {
     saved.push_back(b.clone());
   }
+  // Anomaly mode warns with a C++ stack of the forward call (dozens of unnamed frames):
+  // the function it names goes into the run's message instead.
+  struct Quiet : c10::WarningHandler {
+    void process(const c10::SourceLocation&, const std::string&, const bool) override {}
+  } quiet;
+  const c10::Warning::WarningHandlerGuard quietGuard(&quiet);
   std::string found;
   try {
     torch::autograd::DetectAnomalyGuard anomaly;
@@ -498,6 +504,9 @@ std::string TrainingSession::anomalyReport(const Batch& batch, int64_t step) {
     // "Function 'AddmmBackward0' returned nan values in its 0th output." (LibTorch 1.13
     // throws it as std::runtime_error, not c10::Error).
     found = "; anomaly mode: " + firstLine(e.what());
+    if (found.back() == '.') {
+      found.pop_back();  // the message goes on after it
+    }
   }
   torch::NoGradGuard noGrad;
   size_t i = 0;
