@@ -23,6 +23,7 @@
 #include "ui/DataPanel.h"
 #include "ui/ExportDialog.h"
 #include "ui/MainWindow.h"
+#include "ui/PlotView.h"
 #include "ui/PlotsPanel.h"
 #include "ui/RunPanel.h"
 #include "ui/StallProbe.h"
