@@ -1,6 +1,7 @@
 #include "engine/data/ImageCache.h"
 
 #include "engine/data/Image.h"
+#include "engine/util/ArchiveCheck.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 
@@ -293,6 +294,11 @@ void saveCache(const std::string& path, const PreparedData& d, const std::string
 }
 
 bool loadCache(const std::string& path, const std::string& expectedKey, PreparedData& out) {
+  try {
+    checkTorchArchive(path, "cache file");
+  } catch (const InputError& e) {
+    throw InputError(std::string(e.what()) + " (delete it to rebuild)");
+  }
   torch::serialize::InputArchive ar;
   try {
     ar.load_from(path);
