@@ -114,3 +114,64 @@ TEST(ArchiveCheck, LoadersRefuseHostileFilesWithInputError) {
   PreparedData d;
   EXPECT_THROW(loadCache(dir / "cut.pt", "", d), InputError);
 }
+
+namespace {
+
+PreparedData tinyCache(torch::Tensor labels, int64_t images = 3) {
+  PreparedData d;
+  d.summary.source = "/data";
+  d.summary.kind = "folder";
+  d.summary.classes = {"NORMAL", "PNEUMONIA"};
+  d.summary.imageSize = 4;
+  d.summary.channels = 1;
+  SplitTensors s;
+  s.images = torch::zeros({images, 1, 4, 4}, torch::kUInt8);
+  s.labels = std::move(labels);
+  s.ids = {"a", "b", "c"};
+  d.splits["train"] = s;
+  return d;
+}
+
+std::string cacheError(const std::string& path) {
+  PreparedData out;
+  try {
+    loadCache(path, "", out);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "loaded";
+}
+
+}  // namespace
+
+TEST(CacheFile, RoundTripsAndRefusesInconsistentRecords) {
+  TempDir dir;
+  saveCache(dir / "ok.cache", tinyCache(torch::tensor({0, 1, 1}, torch::kLong)), "key");
+  PreparedData out;
+  ASSERT_TRUE(loadCache(dir / "ok.cache", "key", out));
+  EXPECT_EQ(out.splits.at("train").size(), 3);
+  EXPECT_FALSE(loadCache(dir / "ok.cache", "other", out));
+
+  // A label of 2^40 made the class counts allocate 8 TB (torch::bincount) before the check.
+  saveCache(dir / "label.cache", tinyCache(torch::tensor({0, 1, int64_t{1} << 40}, torch::kLong)), "key");
+  EXPECT_NE(cacheError(dir / "label.cache").find("labels outside its 2 classes"), std::string::npos);
+  saveCache(dir / "neg.cache", tinyCache(torch::tensor({0, -1, 1}, torch::kLong)), "key");
+  EXPECT_NE(cacheError(dir / "neg.cache").find("labels outside"), std::string::npos);
+  saveCache(dir / "count.cache", tinyCache(torch::tensor({0, 1, 1}, torch::kLong), 5), "key");
+  EXPECT_NE(cacheError(dir / "count.cache").find("different numbers"), std::string::npos);
+}
+
+TEST(CacheFile, MalformedMetadataIsAnInputError) {
+  TempDir dir;
+  for (const std::string meta : {std::string("{not json"), std::string("[1,2]"),
+                                 std::string(R"({"format":"ampbench-cache-1","ids":{"train":["a"]}})"),
+                                 std::string(R"({"format":"ampbench-cache-1","classes":"x","ids":{}})")}) {
+    torch::serialize::OutputArchive ar;
+    ar.write("meta", torch::from_blob(const_cast<char*>(meta.data()), {static_cast<int64_t>(meta.size())},
+                                      torch::kUInt8).clone());
+    ar.save_to(dir / "meta.cache");
+    const std::string why = cacheError(dir / "meta.cache");
+    EXPECT_NE(why, "loaded") << meta;
+    EXPECT_NE(why.find("delete it to rebuild"), std::string::npos) << why;
+  }
+}
