@@ -153,7 +153,7 @@ TEST(CacheFile, RoundTripsAndRefusesInconsistentRecords) {
   EXPECT_FALSE(loadCache(dir / "ok.cache", "other", out));
 
   // A label of 2^40 made the class counts allocate 8 TB (torch::bincount) before the check.
-  saveCache(dir / "label.cache", tinyCache(torch::tensor({0, 1, int64_t{1} << 40}, torch::kLong)), "key");
+  saveCache(dir / "label.cache", tinyCache(torch::tensor(std::vector<int64_t>{0, 1, int64_t{1} << 40})), "key");
   EXPECT_NE(cacheError(dir / "label.cache").find("labels outside its 2 classes"), std::string::npos);
   saveCache(dir / "neg.cache", tinyCache(torch::tensor({0, -1, 1}, torch::kLong)), "key");
   EXPECT_NE(cacheError(dir / "neg.cache").find("labels outside"), std::string::npos);
