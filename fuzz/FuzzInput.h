@@ -17,6 +17,11 @@ inline std::string fuzzDir() {
   static const std::string dir = [] {
     const std::string d = "/dev/shm/ampbench-fuzz-" + std::to_string(getpid());
     std::filesystem::create_directories(d);
+    // Removed when -max_total_time exits (rebuilt from the pid: `dir` is destroyed first).
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all("/dev/shm/ampbench-fuzz-" + std::to_string(getpid()), ec);
+    });
     return d;
   }();
   return dir;
