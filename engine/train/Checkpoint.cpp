@@ -1,6 +1,7 @@
 #include "engine/train/Checkpoint.h"
 
 #include "engine/export/TorchSaveReader.h"
+#include "engine/util/ArchiveCheck.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 
@@ -31,6 +32,7 @@ void saveCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim
 
 TrainingPosition loadCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer* optimizer,
                                 LossScaler* scaler) {
+  checkTorchArchive(path, "checkpoint");  // before LibTorch's reader, which trusts the zip
   torch::serialize::InputArchive root;
   try {
     root.load_from(path);
@@ -103,6 +105,7 @@ void copyNamedState(ClassifierImpl& model, const std::vector<std::pair<std::stri
 }
 
 int64_t loadPretrained(const std::string& path, ClassifierImpl& model) {
+  checkTorchArchive(path, "weights file");  // every format below is a torch zip archive
   std::vector<std::pair<std::string, torch::Tensor>> state;
   // 1. TorchScript module (torch.jit.save of a torchvision model, or our model.pt).
   try {
