@@ -67,6 +67,9 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
   app->add_option("--val-fraction", c.split.valFraction, "share of train/ carved as validation when there is no val/");
   app->add_option("--test-fraction", c.split.testFraction, "share of train/ carved as test when there is no test/");
   app->add_option("--split-seed", c.split.splitSeed, "seed of the carved splits");
+  app->add_option("--max-image-pixels", c.maxImagePixels,
+                  "skip images whose header claims more pixels than this, before decoding (0 = no limit)")
+      ->capture_default_str();
   app->add_option("--model", c.model, "small_cnn, resnet18 or resnet34")->capture_default_str();
   app->add_option("--pretrained", c.pretrained, "initial weights: TorchScript, torch.save state dict, or model.pt");
   if (withPrecision) {

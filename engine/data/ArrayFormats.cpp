@@ -11,6 +11,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include <unistd.h>
 #include <zlib.h>
 
 #ifdef AMPBENCH_HAVE_LIBZIP
@@ -25,6 +26,60 @@ namespace {
 
 // Arrays above this are surely a corrupt header, not data (1 TiB).
 constexpr uint64_t kMaxArrayBytes = 1ull << 40;
+// Data is read in pieces of this size, the buffer growing as bytes arrive: a header that
+// lies about its size fails at the real end of the data, not in the allocator.
+constexpr size_t kReadChunk = size_t{16} << 20;
+// deflate cannot expand data more than ~1032:1; a gzip stream claiming more is lying.
+constexpr uint64_t kMaxDeflateRatio = 1032;
+
+std::string byteCount(uint64_t bytes) {
+  char buf[32];
+  if (bytes >= (1ull << 30)) {
+    std::snprintf(buf, sizeof buf, "%.1f GB", static_cast<double>(bytes) / (1ull << 30));
+  } else if (bytes >= (1ull << 20)) {
+    std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / (1ull << 20));
+  } else {
+    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+  }
+  return buf;
+}
+
+uint64_t physicalMemory() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long pageSize = sysconf(_SC_PAGESIZE);
+  return pages > 0 && pageSize > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(pageSize) : 0;
+}
+
+// Refuses, before anything is allocated, an array whose header claims more bytes than its
+// container holds (`available`, an upper bound) or than this machine's memory.
+void checkClaim(uint64_t claimed, uint64_t available, const std::string& what) {
+  if (claimed > available) {
+    throw InputError(what + ": the header claims " + byteCount(claimed) + " of data but the file holds at most " +
+                     byteCount(available) + ": the file is corrupt or truncated, download or save it again");
+  }
+  const uint64_t ram = physicalMemory();
+  if (ram > 0 && claimed > ram) {
+    throw InputError(what + ": the array needs " + byteCount(claimed) + ", more than this machine's " +
+                     byteCount(ram) + " of memory");
+  }
+}
+
+// Reads exactly `bytes` through `read` (which fills n bytes or returns false) in chunks.
+template <typename T, typename Read>
+bool readChunked(Read&& read, uint64_t bytes, std::vector<T>& out) {
+  static_assert(sizeof(T) == 1, "byte vectors only");
+  out.clear();
+  uint64_t done = 0;
+  while (done < bytes) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(bytes - done, kReadChunk));
+    out.resize(static_cast<size_t>(done) + n);
+    if (!read(out.data() + done, n)) {
+      return false;
+    }
+    done += n;
+  }
+  return true;
+}
 
 uint64_t checkedProduct(const std::vector<int64_t>& dims, uint64_t itemSize, const std::string& what) {
   uint64_t total = itemSize;
@@ -47,6 +102,7 @@ struct NpyHeader {
   bool fortranOrder = false;
   std::vector<int64_t> shape;
   std::string descr;
+  uint64_t headerBytes = 0;  // magic, version, length and dict: where the data starts
 };
 
 // Reads exactly n bytes or fails.
@@ -169,10 +225,13 @@ NpyHeader readNpyHeader(const ReadFn& read, const std::string& what) {
   if (!read(dict.data(), length)) {
     throw InputError(what + ": truncated .npy header");
   }
-  return parseNpyDict(dict, what);
+  NpyHeader h = parseNpyDict(dict, what);
+  h.headerBytes = (major == 1 ? 10 : 12) + uint64_t{length};
+  return h;
 }
 
-void readImagesNpy(const ReadFn& read, const std::string& what, ImageArray& out) {
+// `entrySize`: the archive entry's uncompressed size, the most data the array can have.
+void readImagesNpy(const ReadFn& read, uint64_t entrySize, const std::string& what, ImageArray& out) {
   const NpyHeader h = readNpyHeader(read, what);
   if (h.kind != 'u' || h.itemSize != 1) {
     throw InputError(what + ": images must be uint8, found dtype '" + h.descr +
@@ -189,12 +248,12 @@ void readImagesNpy(const ReadFn& read, const std::string& what, ImageArray& out)
     throw InputError(what + ": images of size zero");
   }
   const uint64_t bytes = checkedProduct(h.shape, 1, what);
+  checkClaim(bytes, entrySize - std::min(entrySize, h.headerBytes), what);
   out.count = h.shape[0];
   out.height = h.shape[1];
   out.width = h.shape[2];
   out.channels = nd == 4 ? h.shape[3] : 1;
-  out.pixels.resize(static_cast<size_t>(bytes));
-  if (!read(out.pixels.data(), out.pixels.size())) {
+  if (!readChunked(read, bytes, out.pixels)) {
     throw InputError(what + ": truncated array data");
   }
 }
@@ -212,7 +271,7 @@ int64_t decodeInteger(const unsigned char* p, const NpyHeader& h) {
   return static_cast<int64_t>(raw);
 }
 
-std::vector<int64_t> readLabelsNpy(const ReadFn& read, const std::string& what) {
+std::vector<int64_t> readLabelsNpy(const ReadFn& read, uint64_t entrySize, const std::string& what) {
   const NpyHeader h = readNpyHeader(read, what);
   const bool integer = (h.kind == 'u' || h.kind == 'i' || h.kind == 'b') &&
                        (h.itemSize == 1 || h.itemSize == 2 || h.itemSize == 4 || h.itemSize == 8);
@@ -223,8 +282,9 @@ std::vector<int64_t> readLabelsNpy(const ReadFn& read, const std::string& what) 
     throw InputError(what + ": labels must have shape (N,) or (N,1); multi-label data is not supported");
   }
   const uint64_t bytes = checkedProduct(h.shape, static_cast<uint64_t>(h.itemSize), what);
-  std::vector<unsigned char> raw(static_cast<size_t>(bytes));
-  if (!read(raw.data(), raw.size())) {
+  checkClaim(bytes, entrySize - std::min(entrySize, h.headerBytes), what);
+  std::vector<unsigned char> raw;
+  if (!readChunked(read, bytes, raw)) {
     throw InputError(what + ": truncated array data");
   }
   std::vector<int64_t> labels(static_cast<size_t>(h.shape[0]));
@@ -248,6 +308,18 @@ struct GzFile {
   }
   GzFile(const GzFile&) = delete;
   GzFile& operator=(const GzFile&) = delete;
+
+  // Upper bound of the bytes left after `consumed`: the file's size when it is plain,
+  // the most a gzip stream of that size can inflate to when it is compressed.
+  uint64_t available(const std::string& path, uint64_t consumed) const {
+    std::error_code ec;
+    const uint64_t size = fs::file_size(path, ec);
+    if (ec) {
+      return kMaxArrayBytes;
+    }
+    const uint64_t total = gzdirect(f) ? size : size * kMaxDeflateRatio;
+    return total - std::min(total, consumed);
+  }
 
   // Exact read in chunks (gzread takes an unsigned int); throws on a corrupt stream.
   bool read(void* dst, size_t n, const std::string& what) {
@@ -357,6 +429,25 @@ std::string findIdx(const fs::path& folder, const std::vector<std::string>& suff
   return hits.front().string();
 }
 
+// Labels are class indices 0..K-1 and every class needs images, so K cannot exceed the
+// number of images: a label of 2^62 is a corrupt file, not 2^62 classes to name.
+[[maybe_unused]] void checkLabels(const std::map<std::string, ImageArray>& splits, const std::string& source) {
+  int64_t images = 0;
+  for (const auto& [name, a] : splits) {
+    images += a.count;
+  }
+  for (const auto& [name, a] : splits) {
+    for (const int64_t l : a.labels) {
+      if (l < 0 || l >= std::max<int64_t>(images, 1)) {
+        throw InputError(source + ": label " + std::to_string(l) + " in the " + name +
+                         " split is not a class index 0.." + std::to_string(std::max<int64_t>(images, 1) - 1) +
+                         " (labels must be 0..K-1, K at most the " + std::to_string(images) +
+                         " images): the labels are corrupt");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::map<std::string, ImageArray> readNpz(const std::string& path) {
@@ -411,6 +502,12 @@ std::map<std::string, ImageArray> readNpz(const std::string& path) {
     const std::string split = key.substr(0, key.size() - 7);
     const std::string what = path + " [" + key + "]";
 
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (zip_stat_index(za, static_cast<zip_uint64_t>(i), 0, &st) != 0 || (st.valid & ZIP_STAT_SIZE) == 0) {
+      throw InputError(what + ": cannot read the archive entry's size (" + zip_strerror(za) +
+                       "): download or save the file again");
+    }
     zip_file_t* zf = zip_fopen_index(za, static_cast<zip_uint64_t>(i), 0);
     if (zf == nullptr) {
       throw InputError(what + ": cannot open the array (" + zip_strerror(za) + ")");
@@ -435,9 +532,9 @@ std::map<std::string, ImageArray> readNpz(const std::string& path) {
       return true;
     };
     if (isImages) {
-      readImagesNpy(read, what, splits[split]);
+      readImagesNpy(read, st.size, what, splits[split]);
     } else {
-      labels[split] = readLabelsNpy(read, what);
+      labels[split] = readLabelsNpy(read, st.size, what);
     }
   }
 
@@ -460,6 +557,7 @@ std::map<std::string, ImageArray> readNpz(const std::string& path) {
   if (splits.empty()) {
     throw InputError(path + " holds no '<split>_images' / '<split>_labels' arrays (as in MedMNIST .npz files)");
   }
+  checkLabels(splits, path);
   return splits;
 #endif
 }
@@ -482,12 +580,16 @@ ImageArray readIdx(const std::string& imagesPath, const std::string& labelsPath)
   out.width = idims[2];
   out.channels = 1;
   const uint64_t bytes = checkedProduct({out.count, out.height, out.width}, 1, imagesPath);
-  out.pixels.resize(static_cast<size_t>(bytes));
-  if (!images.read(out.pixels.data(), out.pixels.size(), imagesPath)) {
+  checkClaim(bytes, images.available(imagesPath, 16), imagesPath);
+  checkClaim(static_cast<uint64_t>(out.count), labelsFile.available(labelsPath, 8), labelsPath);
+  const auto readFrom = [](GzFile& f, const std::string& path) {
+    return [&f, &path](void* dst, size_t n) { return f.read(dst, n, path); };
+  };
+  if (!readChunked(readFrom(images, imagesPath), bytes, out.pixels)) {
     throw InputError(imagesPath + ": truncated image data: download the file again");
   }
-  std::vector<uint8_t> raw(static_cast<size_t>(out.count));
-  if (!labelsFile.read(raw.data(), raw.size(), labelsPath)) {
+  std::vector<uint8_t> raw;
+  if (!readChunked(readFrom(labelsFile, labelsPath), static_cast<uint64_t>(out.count), raw)) {
     throw InputError(labelsPath + ": truncated label data: download the file again");
   }
   out.labels.assign(raw.begin(), raw.end());

@@ -1,5 +1,7 @@
 #include "engine/data/Image.h"
 
+#include "engine/data/ImageHeader.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -82,6 +84,11 @@ void checkImage(const Image8& img) {
       img.pixels.size() != static_cast<size_t>(img.width) * img.height * img.channels) {
     throw std::invalid_argument("invalid Image8 (size, channels or pixel count)");
   }
+}
+
+// True when width x height (both > 0) is over `maxPixels` (> 0), without overflow.
+bool overPixelLimit(int64_t width, int64_t height, int64_t maxPixels) {
+  return maxPixels > 0 && width > 0 && height > 0 && width > maxPixels / height;
 }
 
 void checkChannels(int channels) {
@@ -299,7 +306,80 @@ void minMaxTo8(const std::vector<float>& values, std::vector<uint8_t>& out) {
   }
 }
 
-Image8 decodeDicom(const std::string& path) {
+std::string transferSyntaxName(const gdcm::TransferSyntax& ts) {
+  const char* uid = gdcm::TransferSyntax::GetTSString(ts);
+  return uid != nullptr && *uid != '\0' ? uid : "unknown";
+}
+
+// Transfer syntax UID from a Part 10 file's meta header (group 0002, always explicit VR
+// little endian), read by hand: for a syntax GDCM does not know, GDCM reads nothing.
+std::string metaTransferSyntax(const std::string& path) {
+  const std::string head = readHead(path, 4096);
+  if (!hasDicmMagic(head)) {
+    return {};
+  }
+  size_t pos = 132;
+  while (pos + 8 <= head.size() && head[pos] == 0x02 && head[pos + 1] == 0x00) {
+    const auto u8 = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(head[i])); };
+    const uint32_t element = u8(pos + 2) | (u8(pos + 3) << 8);
+    const std::string vr = head.substr(pos + 4, 2);
+    const bool longForm = vr == "OB" || vr == "OW" || vr == "UN" || vr == "SQ" || vr == "UT";
+    size_t length = longForm ? 0 : (u8(pos + 6) | (u8(pos + 7) << 8));
+    size_t value = pos + 8;
+    if (longForm) {
+      if (pos + 12 > head.size()) {
+        break;
+      }
+      length = u8(pos + 8) | (u8(pos + 9) << 8) | (u8(pos + 10) << 16) | (u8(pos + 11) << 24);
+      value = pos + 12;
+    }
+    if (length > head.size() - std::min(head.size(), value)) {
+      break;
+    }
+    if (element == 0x0010) {
+      return trimmed(head.substr(value, length));
+    }
+    pos = value + length;
+  }
+  return {};
+}
+
+// True when an uncompressed pixel data element is cut short by the end of the file: GDCM
+// reads such a file "successfully". The element is found from the end of the file (its
+// tag followed by its declared length, explicit or implicit VR).
+bool pixelDataTruncated(const std::string& path, uint32_t declaredLength) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) {
+    return false;
+  }
+  const uintmax_t window = std::min<uintmax_t>(size, uintmax_t{declaredLength} + (1u << 20));
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(size - window));
+  std::string tail(static_cast<size_t>(window), '\0');
+  in.read(tail.data(), static_cast<std::streamsize>(window));
+  tail.resize(static_cast<size_t>(in.gcount()));
+  std::string len(4, '\0');
+  for (int k = 0; k < 4; ++k) {
+    len[static_cast<size_t>(k)] = static_cast<char>((declaredLength >> (8 * k)) & 0xFF);
+  }
+  const std::string tag("\xE0\x7F\x10\x00", 4);
+  for (size_t at = tail.rfind(tag); at != std::string::npos; at = at == 0 ? std::string::npos : tail.rfind(tag, at - 1)) {
+    size_t value = 0;
+    if (tail.compare(at + 4, 4, len) == 0) {
+      value = at + 8;  // implicit VR
+    } else if (at + 12 <= tail.size() && tail.compare(at + 6, 2, std::string(2, '\0')) == 0 &&
+               tail.compare(at + 8, 4, len) == 0) {
+      value = at + 12;  // explicit VR: OB/OW, two reserved bytes, 32-bit length
+    } else {
+      continue;
+    }
+    return tail.size() - value < declaredLength;
+  }
+  return false;
+}
+
+Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
   quietGdcm();
   gdcm::ImageReader reader;
   reader.SetFileName(path.c_str());
@@ -311,7 +391,17 @@ Image8 decodeDicom(const std::string& path) {
       if (!plain.GetFile().GetDataSet().FindDataElement(gdcm::Tag(0x7fe0, 0x0010))) {
         throw DecodeError("DICOM without pixel data");
       }
-      throw DecodeError("DICOM image GDCM cannot read");
+      // The meta header's UID as written: an unknown one is exactly what GDCM refused.
+      const gdcm::FileMetaInformation& meta = plain.GetFile().GetHeader();
+      std::string uid = trimmed(stringValue(meta, gdcm::Tag(0x0002, 0x0010)));
+      if (uid.empty()) {
+        uid = transferSyntaxName(meta.GetDataSetTransferSyntax());
+      }
+      throw DecodeError("DICOM image GDCM cannot read (transfer syntax " + uid + ")");
+    }
+    const std::string uid = metaTransferSyntax(path);
+    if (!uid.empty() && gdcm::TransferSyntax::GetTSType(uid.c_str()) == gdcm::TransferSyntax::TS_END) {
+      throw DecodeError("DICOM transfer syntax " + uid + " is not supported");
     }
     throw DecodeError("not a DICOM file GDCM can read");
   }
@@ -328,6 +418,13 @@ Image8 decodeDicom(const std::string& path) {
   if (cols == 0 || rows == 0) {
     throw DecodeError("DICOM image of size zero");
   }
+  // GDCM decodes every frame into one buffer: the budget is on all of them.
+  const uint64_t frames = image.GetNumberOfDimensions() > 2 ? std::max(1u, image.GetDimension(2)) : 1u;
+  if (overPixelLimit(cols, static_cast<int64_t>(rows * frames), maxPixels)) {
+    throw DecodeError(frames > 1 ? "DICOM of " + std::to_string(frames) + " frames: " +
+                                       pixelLimitReason(cols, static_cast<int64_t>(rows * frames), maxPixels)
+                                 : pixelLimitReason(cols, rows, maxPixels));
+  }
   if (spp != 1 && spp != 3) {
     throw DecodeError("DICOM with " + std::to_string(spp) + " samples per pixel is not supported");
   }
@@ -340,11 +437,18 @@ Image8 decodeDicom(const std::string& path) {
   layout.highBit = std::clamp(static_cast<int>(pf.GetHighBit()), layout.bitsStored - 1, bitsAllocated - 1);
   layout.isSigned = pf.GetPixelRepresentation() == 1;
 
+  // Uncompressed pixel data is read whole with the file: a header claiming a larger image
+  // than the element holds must not size the buffer.
+  const gdcm::DataElement& pixelData = image.GetDataElement();
+  if (!image.GetTransferSyntax().IsEncapsulated() && pixelData.GetByteValue() != nullptr &&
+      (image.GetBufferLength() > pixelData.GetByteValue()->GetLength() ||
+       pixelDataTruncated(path, pixelData.GetByteValue()->GetLength()))) {
+    throw DecodeError("DICOM pixel data shorter than the image size");
+  }
   std::vector<char> buffer(image.GetBufferLength());
   if (buffer.empty() || !image.GetBuffer(buffer.data())) {
-    const char* ts = gdcm::TransferSyntax::GetTSString(image.GetTransferSyntax());
-    throw DecodeError(std::string("GDCM could not decode the pixel data (transfer syntax ") + (ts ? ts : "unknown") +
-                      ")");
+    throw DecodeError("GDCM could not decode the pixel data (transfer syntax " +
+                      transferSyntaxName(image.GetTransferSyntax()) + ")");
   }
   const size_t pixels = static_cast<size_t>(cols) * rows;
   const size_t samples = pixels * spp;  // the first frame; frames are stored one after another
@@ -439,76 +543,68 @@ Image8 decodeDicom(const std::string& path) {
 
 // ---------------------------------------------------------------- raster (OpenCV)
 
-// Width and height from a JPEG's SOF segment, without decoding; false if not found.
-bool jpegSize(const std::vector<uint8_t>& b, int& width, int& height) {
-  if (b.size() < 4 || b[0] != 0xFF || b[1] != 0xD8) {
-    return false;
+// libjpeg scales by 1/2, 1/4, 1/8 in the IDCT: much faster, and the result still covers
+// maxSide on both sides so the later resize only shrinks. 1 = full size.
+int jpegReduction(const RasterHeader& h, int maxSide) {
+  if (h.format != "JPEG" || maxSide <= 0 || !h.hasSize()) {
+    return 1;
   }
-  size_t pos = 2;
-  while (pos + 4 <= b.size()) {
-    if (b[pos] != 0xFF) {
-      return false;
+  const int64_t side = std::min(h.width, h.height);
+  for (const int f : {8, 4, 2}) {
+    if (side >= int64_t{f} * maxSide) {
+      return f;
     }
-    const uint8_t marker = b[pos + 1];
-    if (marker == 0xFF) {  // fill byte
-      ++pos;
-      continue;
-    }
-    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {  // segments without length
-      pos += 2;
-      continue;
-    }
-    const size_t length = (static_cast<size_t>(b[pos + 2]) << 8) | b[pos + 3];
-    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
-    if (sof) {
-      if (pos + 9 > b.size()) {
-        return false;
-      }
-      height = (b[pos + 5] << 8) | b[pos + 6];
-      width = (b[pos + 7] << 8) | b[pos + 8];
-      return width > 0 && height > 0;
-    }
-    if (marker == 0xDA || length < 2) {  // scan data began without a frame header
-      return false;
-    }
-    pos += 2 + length;
   }
-  return false;
+  return 1;
 }
 
-int decodeFlags(const std::vector<uint8_t>& bytes, int channels, int maxSide) {
-  int width = 0;
-  int height = 0;
-  if (maxSide > 0 && jpegSize(bytes, width, height)) {
-    // libjpeg scales by 1/2, 1/4, 1/8 in the IDCT: much faster, and the result still
-    // covers maxSide on both sides so the later resize only shrinks.
-    const int side = std::min(width, height);
-    const int gray[] = {cv::IMREAD_REDUCED_GRAYSCALE_8, cv::IMREAD_REDUCED_GRAYSCALE_4, cv::IMREAD_REDUCED_GRAYSCALE_2};
-    const int color[] = {cv::IMREAD_REDUCED_COLOR_8, cv::IMREAD_REDUCED_COLOR_4, cv::IMREAD_REDUCED_COLOR_2};
-    const int factors[] = {8, 4, 2};
-    for (int i = 0; i < 3; ++i) {
-      if (side >= factors[i] * maxSide) {
-        return channels == 1 ? gray[i] : color[i];
-      }
-    }
+int decodeFlags(int reduction, int channels) {
+  switch (reduction) {
+    case 8:
+      return channels == 1 ? cv::IMREAD_REDUCED_GRAYSCALE_8 : cv::IMREAD_REDUCED_COLOR_8;
+    case 4:
+      return channels == 1 ? cv::IMREAD_REDUCED_GRAYSCALE_4 : cv::IMREAD_REDUCED_COLOR_4;
+    case 2:
+      return channels == 1 ? cv::IMREAD_REDUCED_GRAYSCALE_2 : cv::IMREAD_REDUCED_COLOR_2;
+    default:
+      // Any depth (16-bit PNG/TIFF), colour or gray as stored; EXIF orientation applied.
+      return cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR;
   }
-  // Any depth (16-bit PNG/TIFF), colour or gray as stored; EXIF orientation applied.
-  return cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR;
 }
 
-Image8 decodeRaster(const std::vector<uint8_t>& bytes, int channels, int maxSide) {
+Image8 decodeRaster(const std::vector<uint8_t>& bytes, int channels, const DecodeOptions& options) {
   if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
     throw DecodeError("file too large to decode (over 2 GB)");
   }
+  // Header first: refuse what would be decoded wrongly (cut short) or too large, before
+  // OpenCV allocates the pixels.
+  const RasterHeader header = readRasterHeader(bytes.data(), bytes.size());
+  const std::string truncated = rasterTruncation(bytes.data(), bytes.size(), header);
+  if (!truncated.empty()) {
+    throw DecodeError(truncated);
+  }
+  const int reduction = jpegReduction(header, options.maxSide);
+  if (overPixelLimit((header.width + reduction - 1) / reduction, (header.height + reduction - 1) / reduction,
+                     options.maxPixels)) {
+    throw DecodeError(pixelLimitReason(header.width, header.height, options.maxPixels));
+  }
   const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data()));
-  cv::Mat m = cv::imdecode(encoded, decodeFlags(bytes, channels, maxSide));
+  cv::Mat m = cv::imdecode(encoded, decodeFlags(reduction, channels));
   if (m.empty()) {
-    throw DecodeError("not an image OpenCV can decode (corrupt or unsupported)");
+    throw DecodeError(header.format.empty() ? "not an image (unrecognised content)"
+                                            : "corrupt " + header.format + " (the decoder rejected it)");
+  }
+  // Formats whose header we do not read (WebP, JPEG 2000, ... under an image extension):
+  // the same budget, checked after the fact.
+  if (overPixelLimit(m.cols, m.rows, options.maxPixels)) {
+    throw DecodeError(pixelLimitReason(m.cols, m.rows, options.maxPixels));
   }
   if (m.depth() != CV_8U) {
-    // 16-bit (often 10/12-bit data) and float: stretch the actual range to 8 bits.
-    if (m.depth() == CV_32F) {
-      cv::patchNaNs(m, 0.0);
+    // 16-bit (often 10/12-bit data) and float: stretch the actual range to 8 bits. A NaN
+    // or inf pixel has no place on that scale (and would stretch the rest to nothing):
+    // refused rather than guessed.
+    if ((m.depth() == CV_32F || m.depth() == CV_64F) && !cv::checkRange(m, true)) {
+      throw DecodeError("float image with NaN or infinite pixels");
     }
     double lo = 0.0;
     double hi = 0.0;
@@ -620,11 +716,22 @@ bool looksLikeImageFile(const std::string& path) {
   return extensionMayHideDicom(ext) && isDicomFile(path);
 }
 
+std::string pixelLimitReason(int64_t width, int64_t height, int64_t maxPixels) {
+  return "image of " + std::to_string(width) + "x" + std::to_string(height) + " pixels is over the " +
+         std::to_string(maxPixels) + "-pixel limit (--max-image-pixels)";
+}
+
 Image8 decodeImageFile(const std::string& path, int channels, int maxSide) {
+  DecodeOptions options;
+  options.maxSide = maxSide;
+  return decodeImageFile(path, channels, options);
+}
+
+Image8 decodeImageFile(const std::string& path, int channels, const DecodeOptions& options) {
   checkChannels(channels);
 #ifndef AMPBENCH_HAVE_OPENCV
   (void)path;
-  (void)maxSide;
+  (void)options;
   throw DecodeError(
       "this build has no image decoder (built with AMPBENCH_OPENCV=OFF): train from a cache file or synthetic data");
 #else
@@ -645,11 +752,16 @@ Image8 decodeImageFile(const std::string& path, int channels, int maxSide) {
   }
   try {
     if (isDicomFile(path)) {
-      return convertChannels(decodeDicom(path), channels);
+      return convertChannels(decodeDicom(path, options.maxPixels), channels);
     }
-    return decodeRaster(readAll(path, size), channels, maxSide);
+    if (size > static_cast<uintmax_t>(std::numeric_limits<int>::max())) {
+      throw DecodeError("file too large to decode (over 2 GB)");  // before reading it into memory
+    }
+    return decodeRaster(readAll(path, size), channels, options);
   } catch (const cv::Exception& e) {
     throw DecodeError("OpenCV could not decode it: " + e.err);
+  } catch (const std::ios_base::failure&) {
+    throw DecodeError("cannot read file");
   } catch (const std::bad_alloc&) {
     throw DecodeError("image too large to decode in memory");
   } catch (const std::length_error&) {

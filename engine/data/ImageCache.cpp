@@ -86,6 +86,9 @@ std::string cacheKey(const DatasetIndex& index, const RunConfig& c) {
   if (index.kind != "folder") {
     s += "|" + fileKey(index.source);
   }
+  if (c.maxImagePixels != kDefaultMaxImagePixels) {  // decides which files are skipped; old keys stay valid
+    s += "|px" + std::to_string(c.maxImagePixels);
+  }
   uint64_t h = 1469598103934665603ULL;  // FNV-1a
   auto mix = [&h](const std::string& str) {
     for (unsigned char ch : str) {
@@ -180,15 +183,19 @@ void fillSummaryCounts(PreparedData& d) {
 
 }  // namespace
 
-torch::Tensor decodeToTensor(const std::string& path, int64_t imageSize, int64_t channels) {
-  auto img = decodeImageFile(path, static_cast<int>(channels), static_cast<int>(imageSize));
+torch::Tensor decodeToTensor(const std::string& path, int64_t imageSize, int64_t channels, int64_t maxImagePixels) {
+  DecodeOptions options;
+  options.maxSide = static_cast<int>(imageSize);
+  options.maxPixels = maxImagePixels;
+  auto img = decodeImageFile(path, static_cast<int>(channels), options);
   img = resizeImage(convertChannels(img, static_cast<int>(channels)), static_cast<int>(imageSize));
   return imageToTensor(img);
 }
 
 SplitTensors decodeSplit(const SplitSource& split, const std::string& source, const std::string& name,
                          int64_t imageSize, int64_t channels, std::vector<SkippedFile>& skipped,
-                         const ProgressFn& progress, const CancelToken& cancel, int threads) {
+                         const ProgressFn& progress, const CancelToken& cancel, int threads,
+                         int64_t maxImagePixels) {
   SplitTensors out;
   if (split.files.empty()) {
     out.images = arraysToTensor(split.arrays, imageSize, channels);
@@ -215,7 +222,7 @@ SplitTensors decodeSplit(const SplitSource& split, const std::string& source, co
         return;
       }
       try {
-        images[i].copy_(decodeToTensor(split.files[i].path, imageSize, channels));
+        images[i].copy_(decodeToTensor(split.files[i].path, imageSize, channels, maxImagePixels));
         ok[i] = 1;
       } catch (const std::exception& e) {
         reasons[i] = e.what();
@@ -382,7 +389,7 @@ PreparedData prepareData(const RunConfig& c, const ProgressFn& progress, const C
       for (const auto& [name, split] : index.splits) {
         d.summary.splitOrigin[name] = split.origin;
         d.splits[name] = decodeSplit(split, index.source, name, c.imageSize, c.channels, d.summary.skipped,
-                                     progress, cancel, threads);
+                                     progress, cancel, threads, c.maxImagePixels);
         if (cancel.isCancelled()) {
           return {};
         }

@@ -4,6 +4,7 @@
 // without OpenCV can train from it.
 
 #include "engine/data/Dataset.h"
+#include "engine/data/Image.h"
 #include "engine/core/Events.h"
 #include "engine/util/CancelToken.h"
 
@@ -39,13 +40,16 @@ PreparedData prepareData(const RunConfig& config, const ProgressFn& progress, co
 // Decodes one split of an index (exposed for tests).
 SplitTensors decodeSplit(const SplitSource& split, const std::string& source, const std::string& name,
                          int64_t imageSize, int64_t channels, std::vector<SkippedFile>& skipped,
-                         const ProgressFn& progress, const CancelToken& cancel, int threads);
+                         const ProgressFn& progress, const CancelToken& cancel, int threads,
+                         int64_t maxImagePixels = kDefaultMaxImagePixels);
 
 void saveCache(const std::string& path, const PreparedData& data, const std::string& key);
 // Loads a cache; when `expectedKey` is non-empty and differs, returns false.
 bool loadCache(const std::string& path, const std::string& expectedKey, PreparedData& out);
 
 // One image file decoded and resized to the tensor layout the model takes (uint8 C x S x S).
-torch::Tensor decodeToTensor(const std::string& path, int64_t imageSize, int64_t channels);
+// Images over `maxImagePixels` (RunConfig::maxImagePixels) are refused with DecodeError.
+torch::Tensor decodeToTensor(const std::string& path, int64_t imageSize, int64_t channels,
+                             int64_t maxImagePixels = kDefaultMaxImagePixels);
 
 }  // namespace ampbench

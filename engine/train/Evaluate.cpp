@@ -269,7 +269,7 @@ RunEvaluation evaluateRunSplit(const EvaluateRequest& request, RunObserver& obse
   const int threads = std::max(1, c.threads > 0 ? c.threads : hardwareThreads());
   const auto tensors =
       decodeSplit(source, c.dataPath, split, c.imageSize, c.channels, skipped,
-                  [&](const DataProgressEvent& e) { observer.onDataProgress(e); }, cancel, threads);
+                  [&](const DataProgressEvent& e) { observer.onDataProgress(e); }, cancel, threads, c.maxImagePixels);
   if (cancel.isCancelled()) {
     return {};
   }

@@ -155,7 +155,7 @@ GradCamResult GradCamExplainer::explain(const std::string& imagePath, std::optio
   r.path = imagePath;
   torch::Tensor image;
   try {
-    image = decodeToTensor(imagePath, m.info.config.imageSize, m.info.config.channels);
+    image = decodeToTensor(imagePath, m.info.config.imageSize, m.info.config.channels, m.info.config.maxImagePixels);
   } catch (const std::exception& e) {
     r.error = e.what();
     return r;

@@ -37,7 +37,7 @@ PredictionSet predictImages(const std::string& runOrModel, const std::vector<std
     Prediction p;
     p.path = path;
     try {
-      const auto x = modelInput(info, decodeToTensor(path, info.config.imageSize, info.config.channels));
+      const auto x = modelInput(info, decodeToTensor(path, info.config.imageSize, info.config.channels, info.config.maxImagePixels));
       const auto logits = model->forward(x).to(torch::kFloat)[0].contiguous();
       p.logits.assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
       auto probs = torch::softmax(logits, 0).contiguous();

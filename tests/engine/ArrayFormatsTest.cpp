@@ -205,7 +205,7 @@ TEST(Npz, ReadsSplitsShapesLabelsAndPixels) {
         {"train_labels.npy", npyU8({5, 1}, {0, 1, 1, 0, 1})},  // MedMNIST: (N,1) uint8
         {"val_images.npy", npyU8({2, 2, 2, 3}, iota8(24, 100))},
         {"val_labels.npy", npyRaw("<i8", "(2,)", int64le({3, 7}))},
-        {"test_labels.npy", npyRaw(">i4", "(3,)", int32be({-1, 2, 70000}))},
+        {"test_labels.npy", npyRaw(">i4", "(3,)", int32be({1, 2, 0}))},
         {"test_images.npy", npyU8({3, 1, 1}, {9, 8, 7})},
         {"notes.npy", npyRaw("<f8", "(1,)", std::string(8, '\0'))},  // other keys are ignored
     };
@@ -228,7 +228,7 @@ TEST(Npz, ReadsSplitsShapesLabelsAndPixels) {
     EXPECT_EQ(val.pixels, iota8(24, 100));
     EXPECT_EQ(val.labels, (std::vector<int64_t>{3, 7}));
     const ImageArray& testSplit = splits.at("test");
-    EXPECT_EQ(testSplit.labels, (std::vector<int64_t>{-1, 2, 70000}));
+    EXPECT_EQ(testSplit.labels, (std::vector<int64_t>{1, 2, 0}));
     EXPECT_EQ(testSplit.pixels, (std::vector<uint8_t>{9, 8, 7}));
   }
 }
@@ -271,6 +271,78 @@ TEST(Npz, BadArchivesThrowInputError) {
   check("truncated.npz", {{"train_images.npy", truncated}, {"train_labels.npy", npyU8({2}, {0, 1})}}, "truncated");
   check("badmagic.npz", {{"train_images.npy", "NOTNUMPY at all"}, {"train_labels.npy", npyU8({1}, {0})}},
         "bad magic");
+}
+
+// Headers that lie about their size must be refused before anything that size is
+// allocated (the old reader resized its buffer to the claim: std::bad_alloc or the OOM
+// killer), and labels must be class indices, not 2^62 classes to name.
+TEST(Npz, HostileHeadersAndLabelsThrowInputError) {
+  if (!npzSupported()) {
+    GTEST_SKIP() << "built without libzip";
+  }
+  TempDir dir;
+  const auto check = [&](const std::string& name, const std::vector<std::pair<std::string, std::string>>& entries,
+                         const std::string& expected, bool deflated = false) {
+    writeBytes(dir / name, makeZip(entries, deflated));
+    std::string msg;
+    try {
+      readNpz(dir / name);
+    } catch (const InputError& e) {
+      msg = e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << name << ": not an InputError: " << e.what();
+      return;
+    }
+    EXPECT_NE(msg.find(expected), std::string::npos) << name << ": " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << name << ": one line";
+  };
+  const auto labels1 = npyU8({1}, {0});
+  // ~100 GB claimed by a header in an entry of a few hundred bytes, stored and deflated.
+  for (const bool deflated : {false, true}) {
+    check(deflated ? "huge-deflated.npz" : "huge.npz",
+          {{"train_images.npy", npyRaw("|u1", "(100000, 1000, 1000)", std::string(64, '\0'))},
+           {"train_labels.npy", labels1}},
+          "claims 93.1 GB of data but the file holds at most", deflated);
+  }
+  check("hugelabels.npz",
+        {{"train_images.npy", npyU8({1, 1, 1}, {0})},
+         {"train_labels.npy", npyRaw("<i8", "(12000000000,)", int64le({0}))}},
+        "claims 89.4 GB");
+  // A claim one byte over the entry's data: cut short.
+  std::string cut = npyU8({2, 4, 4}, iota8(32));
+  cut.pop_back();
+  check("cut.npz", {{"train_images.npy", cut}, {"train_labels.npy", npyU8({2}, {0, 1})}}, "corrupt or truncated");
+  // Over the 1 TiB sanity bound even before the size check.
+  check("tib.npz",
+        {{"train_images.npy", npyRaw("|u1", "(1048576, 1048576, 2)", "")}, {"train_labels.npy", labels1}},
+        "corrupt or too large");
+  const auto images2 = npyU8({2, 1, 1}, {5, 6});
+  check("label2pow62.npz",
+        {{"train_images.npy", images2}, {"train_labels.npy", npyRaw("<i8", "(2,)", int64le({0, int64_t{1} << 62}))}},
+        "label 4611686018427387904 in the train split is not a class index 0..1");
+  check("negative.npz",
+        {{"train_images.npy", images2}, {"train_labels.npy", npyRaw(">i4", "(2,)", int32be({0, -1}))}},
+        "label -1 in the train split");
+  check("int8negative.npz",
+        {{"train_images.npy", images2}, {"train_labels.npy", npyRaw("|i1", "(2,)", std::string("\x01\xff", 2))}},
+        "label -1 in the train split");
+  check("wrongdtype.npz",
+        {{"train_images.npy", npyRaw("<u2", "(1, 1, 1)", std::string(2, '\0'))}, {"train_labels.npy", labels1}},
+        "must be uint8");
+  check("floatlabels.npz",
+        {{"train_images.npy", npyU8({1, 1, 1}, {0})}, {"train_labels.npy", npyRaw("<f4", "(1,)", std::string(4, '\0'))}},
+        "labels must be integers");
+  std::string fortran = npyU8({1, 2, 2}, iota8(4));
+  fortran.replace(fortran.find("False"), 5, "True ");
+  check("fortran.npz", {{"train_images.npy", fortran}, {"train_labels.npy", labels1}}, "Fortran-ordered");
+  check("mismatch.npz", {{"train_images.npy", images2}, {"train_labels.npy", labels1}}, "2 images but 1 labels");
+  // Labels across splits share the class count: the val split's 2 is fine with 3 images in all.
+  writeBytes(dir / "ok.npz", makeZip({{"train_images.npy", images2},
+                                      {"train_labels.npy", npyU8({2}, {0, 1})},
+                                      {"val_images.npy", npyU8({1, 1, 1}, {0})},
+                                      {"val_labels.npy", npyU8({1}, {2})}},
+                                     false));
+  EXPECT_EQ(readNpz(dir / "ok.npz").at("val").labels, (std::vector<int64_t>{2}));
 }
 
 // ---------------------------------------------------------------- IDX
@@ -370,6 +442,35 @@ TEST(Idx, BadFilesThrowInputError) {
   std::string gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   writeBytes(dir / "cut.gz", gz.substr(0, gz.size() / 2));
   EXPECT_NE(idxError(dir / "cut.gz", dir / "labels.gz"), "");
+}
+
+// Dimensions that claim 1 TiB (2^20 images of 1024 x 1024) in a file of a few bytes,
+// plain and gzip: refused before allocating, one line, no std::bad_alloc.
+TEST(Idx, HostileDimensionsThrowInputError) {
+  TempDir dir;
+  const std::string huge = idxImages(1u << 20, 1024, 1024, iota8(64));
+  writeBytes(dir / "huge", huge);
+  writeGz(dir / "huge.gz", huge);
+  writeBytes(dir / "labels", idxLabels(std::vector<uint8_t>(1u << 20, 1)));
+  for (const char* images : {"huge", "huge.gz"}) {
+    std::string msg;
+    try {
+      readIdx(dir / images, dir / "labels");
+    } catch (const InputError& e) {
+      msg = e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << images << ": not an InputError: " << e.what();
+    }
+    EXPECT_NE(msg.find("claims 1024.0 GB of data but the file holds at most"), std::string::npos)
+        << images << ": " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+  }
+  // A label file whose count claims more labels than it holds (the images agree).
+  writeBytes(dir / "imgs2", idxImages(2, 1, 1, {1, 2}));
+  std::string labels = idxLabels({0, 1});
+  labels.pop_back();
+  writeBytes(dir / "labels-cut", labels);
+  EXPECT_NE(idxError(dir / "imgs2", dir / "labels-cut").find("corrupt or truncated"), std::string::npos);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <random>
 #include <stdexcept>
 
+#include <zlib.h>
+
 #ifdef AMPBENCH_HAVE_OPENCV
 #include <gdcmDataSet.h>
 #include <gdcmImage.h>
@@ -69,6 +71,64 @@ void makeBlobDataset(const std::string& root, int perClass, int size, int numCla
       }
       writePgm(dir + "/" + kNames[c] + "/img" + std::to_string(i) + ".pgm", size, size, px);
     }
+  }
+}
+
+namespace {
+void putBe32(std::string& s, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    s += static_cast<char>((v >> shift) & 0xFF);
+  }
+}
+
+void pngChunk(std::ofstream& out, const char* type, const std::string& data) {
+  std::string chunk;
+  putBe32(chunk, static_cast<uint32_t>(data.size()));
+  chunk += std::string(type, 4) + data;
+  const auto crc = crc32(0, reinterpret_cast<const Bytef*>(chunk.data() + 4), static_cast<uInt>(chunk.size() - 4));
+  putBe32(chunk, static_cast<uint32_t>(crc));
+  out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+}
+}  // namespace
+
+void writeBlackPng(const std::string& path, uint32_t width, uint32_t height, int colorType) {
+  const uint32_t channels = colorType == 2 ? 3 : colorType == 4 ? 2 : colorType == 6 ? 4 : 1;
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x89PNG\r\n\x1a\n", 8);
+  std::string ihdr;
+  putBe32(ihdr, width);
+  putBe32(ihdr, height);
+  ihdr += static_cast<char>(8);  // bits per sample
+  ihdr += static_cast<char>(colorType);
+  ihdr += std::string(3, '\0');  // deflate, no filter, no interlace
+  pngChunk(out, "IHDR", ihdr);
+  z_stream zs{};
+  if (deflateInit(&zs, Z_BEST_SPEED) != Z_OK) {
+    throw std::runtime_error("writeBlackPng: deflateInit failed");
+  }
+  std::vector<unsigned char> row(size_t{width} * channels + 1u, 0);  // filter byte 0, then the pixels
+  std::vector<unsigned char> buf(1 << 16);
+  std::string idat;
+  for (uint32_t y = 0; y <= height; ++y) {
+    const bool last = y == height;
+    zs.next_in = row.data();
+    zs.avail_in = last ? 0 : static_cast<uInt>(row.size());
+    int rc = Z_OK;
+    do {
+      zs.next_out = buf.data();
+      zs.avail_out = static_cast<uInt>(buf.size());
+      rc = deflate(&zs, last ? Z_FINISH : Z_NO_FLUSH);
+      idat.append(reinterpret_cast<char*>(buf.data()), buf.size() - zs.avail_out);
+    } while (zs.avail_out == 0 || (last && rc != Z_STREAM_END));
+    if (idat.size() >= (1u << 20) || last) {
+      pngChunk(out, "IDAT", idat);
+      idat.clear();
+    }
+  }
+  deflateEnd(&zs);
+  pngChunk(out, "IEND", "");
+  if (!out) {
+    throw std::runtime_error("writeBlackPng: cannot write '" + path + "'");
   }
 }
 

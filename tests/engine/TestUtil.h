@@ -38,6 +38,12 @@ std::string sharedDataDir();  // ../shared/data, may not exist
 // data needs no decoder, so tests built on it run on builds without OpenCV too.
 RunConfig tinyRunConfig(const std::string& outDir);
 
+// Writes a valid 8-bit PNG of width x height zero pixels, streaming zlib-compressed zero
+// rows: a 20000x20000 gray image (400 MB decoded) is a ~400 KB file, written with one row
+// of memory. `colorType` as in IHDR: 0 gray, 2 RGB, 4 gray + alpha (2 channels, which
+// cv::imwrite cannot make), 6 RGBA. For the pixel-budget tests and the hostile corpus.
+void writeBlackPng(const std::string& path, uint32_t width, uint32_t height, int colorType = 0);
+
 // Patient identifiers written into a generated DICOM's header; the privacy tests look for
 // these strings in every file and output that could carry them.
 struct DicomIdentifiers {
