@@ -154,6 +154,7 @@ void CliReporter::onRunStarted(const RunStartedEvent& e) {
           {"classes", e.dataset.classes},
           {"counts", e.dataset.counts},
           {"skipped", e.dataset.skipped.size()},
+          {"ignored", e.dataset.ignoredCount},
           {"steps_per_epoch", e.stepsPerEpoch},
           {"total_steps", e.totalSteps},
           {"start_epoch", e.startEpoch}});
@@ -178,8 +179,22 @@ void CliReporter::onRunStarted(const RunStartedEvent& e) {
                  origin == "carved from train" ? "  (carved from train)" : "");
   }
   if (!e.dataset.skipped.empty()) {
-    std::fprintf(out_, "%s  skipped %zu unreadable files (listed in dataset.json), e.g. %s: %s\n", tag_.c_str(),
-                 e.dataset.skipped.size(), e.dataset.skipped[0].path.c_str(), e.dataset.skipped[0].reason.c_str());
+    // A count, the first few and where the whole list is: a hostile folder can skip thousands.
+    const size_t n = e.dataset.skipped.size();
+    std::fprintf(out_, "%s  skipped %zu file%s that cannot be used (all listed with the reason in %s/dataset.json):\n",
+                 tag_.c_str(), n, n == 1 ? "" : "s", e.runDir.c_str());
+    constexpr size_t kShown = 5;
+    for (size_t i = 0; i < std::min(n, kShown); ++i) {
+      std::fprintf(out_, "%s    %s: %s\n", tag_.c_str(), e.dataset.skipped[i].path.c_str(),
+                   e.dataset.skipped[i].reason.c_str());
+    }
+    if (n > kShown) {
+      std::fprintf(out_, "%s    ... and %zu more\n", tag_.c_str(), n - kShown);
+    }
+  }
+  if (e.dataset.ignoredCount > 0) {
+    std::fprintf(out_, "%s  ignored %lld OS or hidden entries (__MACOSX/, .DS_Store, Thumbs.db...)\n", tag_.c_str(),
+                 static_cast<long long>(e.dataset.ignoredCount));
   }
   std::fflush(out_);
 }

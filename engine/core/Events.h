@@ -22,6 +22,7 @@ struct DatasetSummary {
   std::map<std::string, std::vector<int64_t>> counts;
   std::map<std::string, std::string> splitOrigin;  // split -> "folder" or "carved from train"
   std::vector<SkippedFile> skipped;
+  int64_t ignoredCount = 0;  // OS junk (__MACOSX/, .DS_Store, @eaDir/...) left out silently
   std::vector<double> mean;  // per channel, of the training images in [0,1]
   std::vector<double> std;
   int64_t imageSize = 0;

@@ -21,23 +21,9 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool isHidden(const fs::path& p) {
-  const auto name = p.filename().string();
-  return !name.empty() && name[0] == '.';
-}
-
-// Folder names of the direct sub-directories, sorted (class order = alphabetical, as
-// torchvision's ImageFolder).
-std::vector<std::string> subdirs(const fs::path& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.is_directory() && !isHidden(e.path())) {
-      out.push_back(e.path().filename().string());
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+std::function<void(const std::string&)>& entryHook() {
+  static std::function<void(const std::string&)> hook;
+  return hook;
 }
 
 void throwIfCancelled(const CancelToken& cancel) {
@@ -68,37 +54,199 @@ struct Walk {
   }
 };
 
-// Image files below `dir` (recursively), sorted for determinism; other files are listed
-// as skipped with the reason.
-std::vector<std::string> imageFiles(const fs::path& dir, std::vector<SkippedFile>& skipped, Walk& walk) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) {
-      break;
+bool validUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) {
+      return false;
     }
-    walk.tick();
-    if (isHidden(it->path())) {
-      if (it->is_directory()) {
-        it.disable_recursion_pending();
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) {
+        return false;
       }
-      continue;
     }
-    if (!it->is_regular_file()) {
-      continue;
-    }
-    const auto path = it->path().string();
-    if (looksLikeImageFile(path)) {
-      out.push_back(path);
-      walk.found += 1;
-    } else {
-      skipped.push_back({path, "not an image file (unknown extension)"});
-    }
+    i += n;
+  }
+  return true;
+}
+
+// Why an entry cannot be examined, in words (std::filesystem's messages name the call).
+std::string describe(const std::error_code& ec) {
+  if (ec == std::errc::no_such_file_or_directory) {
+    return "it disappeared during the scan (deleted or renamed meanwhile)";
+  }
+  if (ec == std::errc::permission_denied || ec == std::errc::operation_not_permitted) {
+    return "permission denied";
+  }
+  if (ec == std::errc::too_many_symbolic_link_levels) {
+    return "symbolic link loop";
+  }
+  return ec.message();
+}
+
+// A folder's entries, sorted for determinism. A folder that cannot be listed (permissions,
+// renamed mid-scan) is listed as skipped; entries read before an error are kept.
+std::vector<fs::path> listFolder(const fs::path& dir, std::vector<SkippedFile>& skipped) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  for (const fs::directory_iterator end; !ec && it != end; it.increment(ec)) {
+    out.push_back(it->path());
+  }
+  if (ec) {
+    skipped.push_back({dir.string(), "cannot list this folder: " + describe(ec)});
   }
   std::sort(out.begin(), out.end());
   return out;
 }
+
+// "/a/b" contains "/a/b/c" (canonical paths).
+bool contains(const std::string& outer, const std::string& inner) {
+  return inner == outer || outer == "/" || inner.rfind(outer + "/", 0) == 0;
+}
+
+// The folder walk for one split: collects image files below the class folders, follows
+// symbolic links to folders once (never a folder already walked, a class folder of the
+// split or a folder holding the dataset: loops and duplicates), and lists everything it
+// cannot use with the reason. OS junk is counted, not listed.
+class FolderWalker {
+ public:
+  FolderWalker(const fs::path& root, Walk& walk, DatasetIndex& index) : walk_(walk), index_(index) {
+    std::error_code ec;
+    root_ = fs::canonical(root, ec).string();
+  }
+
+  // Class folders of `dir` (names sorted, as torchvision's ImageFolder); with `record`,
+  // entries that are not class folders are listed / counted.
+  std::vector<std::string> classFolders(const fs::path& dir, bool record) {
+    std::vector<std::string> out;
+    std::vector<SkippedFile> sink;
+    auto& skipped = record ? index_.skipped : sink;
+    for (const auto& p : listFolder(dir, skipped)) {
+      const auto name = p.filename().string();
+      if (isOsJunkName(name)) {
+        index_.ignored += record;
+        continue;
+      }
+      std::error_code ec;
+      const auto st = fs::status(p, ec);
+      if (ec || !fs::exists(st)) {
+        if (record) {
+          skipped.push_back({p.string(), entryProblem(p, ec)});
+        }
+        continue;
+      }
+      if (fs::is_directory(st)) {
+        const auto canon = fs::canonical(p, ec).string();
+        if (!ec && contains(canon, root_)) {
+          if (record) {
+            skipped.push_back({p.string(), "symbolic link to a folder holding the dataset (a loop): not followed"});
+          }
+          continue;
+        }
+        out.push_back(name);
+      } else if (record && fs::is_regular_file(st) && looksLikeImageFile(p.string())) {
+        skipped.push_back({p.string(), "image outside the class folders: move it into the folder of its class"});
+      }
+    }
+    return out;
+  }
+
+  // Marks the split's class folders as walked up front, so a link from one class into
+  // another is not followed (its images would get the wrong label).
+  void claim(const fs::path& dir) {
+    std::error_code ec;
+    const auto canon = fs::canonical(dir, ec);
+    if (!ec) {
+      visited_.insert(canon.string());
+    }
+  }
+
+  std::vector<std::string> imagesBelow(const fs::path& classDir) {
+    images_.clear();
+    walkFolder(classDir, 0);
+    std::sort(images_.begin(), images_.end());
+    return std::move(images_);
+  }
+
+ private:
+  static constexpr int kMaxDepth = 32;
+
+  std::string entryProblem(const fs::path& p, const std::error_code& statError) const {
+    std::error_code ec;
+    const auto link = fs::symlink_status(p, ec);
+    if (!ec && fs::is_symlink(link)) {
+      return statError == std::errc::too_many_symbolic_link_levels
+                 ? "symbolic link loop"
+                 : "broken symbolic link: its target does not exist";
+    }
+    return "cannot examine it: " + describe(ec ? ec : statError);
+  }
+
+  void walkFolder(const fs::path& dir, int depth) {
+    for (const auto& p : listFolder(dir, index_.skipped)) {
+      walk_.tick();
+      if (entryHook()) {
+        entryHook()(p.string());
+      }
+      try {
+        visit(p, depth);
+      } catch (const CancelledError&) {
+        throw;
+      } catch (const std::exception& e) {  // std::filesystem or allocation: this entry only
+        index_.skipped.push_back({p.string(), std::string("cannot examine it: ") + e.what()});
+      }
+    }
+  }
+
+  void visit(const fs::path& p, int depth) {
+    if (isOsJunkName(p.filename().string())) {
+      index_.ignored += 1;
+      return;
+    }
+    std::error_code ec;
+    const auto st = fs::status(p, ec);
+    if (ec || !fs::exists(st)) {
+      index_.skipped.push_back({p.string(), entryProblem(p, ec)});
+      return;
+    }
+    if (fs::is_directory(st)) {
+      const auto canon = fs::canonical(p, ec).string();
+      if (ec) {
+        index_.skipped.push_back({p.string(), "cannot examine it: " + describe(ec)});
+      } else if (contains(canon, root_)) {
+        index_.skipped.push_back({p.string(), "symbolic link to a folder holding the dataset (a loop): not followed"});
+      } else if (!visited_.insert(canon).second) {
+        index_.skipped.push_back(
+            {p.string(), "symbolic link to a folder already scanned (a loop, or another class's folder): not followed"});
+      } else if (depth >= kMaxDepth) {
+        index_.skipped.push_back({p.string(), "folder nested more than 32 levels deep: not scanned"});
+      } else {
+        walkFolder(p, depth + 1);
+      }
+      return;
+    }
+    if (!fs::is_regular_file(st)) {
+      // Opening a FIFO would block the decoder for ever.
+      index_.skipped.push_back({p.string(), "not a regular file (a FIFO, socket or device): not read"});
+      return;
+    }
+    if (looksLikeImageFile(p.string())) {
+      images_.push_back(p.string());
+      walk_.found += 1;
+    } else {
+      index_.skipped.push_back({p.string(), "not an image file (unknown extension)"});
+    }
+  }
+
+  Walk& walk_;
+  DatasetIndex& index_;
+  std::string root_;
+  std::set<std::string> visited_;
+  std::vector<std::string> images_;
+};
 
 void requireUsable(const DatasetIndex& index) {
   if (index.classes.size() < 2) {
@@ -111,15 +259,16 @@ void requireUsable(const DatasetIndex& index) {
   for (const auto& [split, perClass] : counts) {
     const int64_t total = std::accumulate(perClass.begin(), perClass.end(), int64_t{0});
     if (total == 0) {
-      throw InputError("the " + split + " split of " + index.source +
-                       " has no images: put images into its class folders");
+      throw InputError("the " + split + " split of " + index.source + " has no images: put images into its " +
+                       "class folders, or remove the " + split + "/ folder to have it carved from train/");
     }
   }
   const auto& train = counts.at("train");
   for (size_t c = 0; c < train.size(); ++c) {
     if (train[c] == 0) {
       throw InputError("class '" + index.classes[c] + "' has no training images in " + index.source +
-                       ": add images to it or remove the folder");
+                       ": add images to it or remove the folder (skipped files: " +
+                       std::to_string(index.skipped.size()) + ")");
     }
   }
 }
@@ -175,20 +324,35 @@ void carveMissing(DatasetIndex& index, const SplitOptions& opt) {
 
 DatasetIndex scanFolder(const fs::path& root, const SplitOptions& opt,
                         const std::function<void(const DataProgressEvent&)>& progress, const CancelToken& cancel) {
+  (void)opt;
   Walk walk{cancel, progress};
   DatasetIndex index;
   index.source = root.string();
   index.kind = "folder";
-  const bool splitLayout = fs::is_directory(root / "train");
+  std::error_code ec;
+  const bool splitLayout = fs::is_directory(root / "train", ec);
+  FolderWalker walker(root, walk, index);
   if (splitLayout) {
-    index.classes = subdirs(root / "train");
+    index.classes = walker.classFolders(root / "train", false);
+    // OS junk beside train/ (a __MACOSX/ from the zip) is counted like junk anywhere else.
+    std::vector<SkippedFile> sink;
+    for (const auto& p : listFolder(root, sink)) {
+      index.ignored += isOsJunkName(p.filename().string());
+    }
   } else {
-    index.classes = subdirs(root);
+    index.classes = walker.classFolders(root, false);
   }
   if (index.classes.empty()) {
     throw InputError("no class folders in " + root.string() +
                      ": the dataset folder needs one sub-folder per class (e.g. NORMAL/ and PNEUMONIA/), "
                      "or train/ and val/ folders that each hold them");
+  }
+  for (const auto& cls : index.classes) {
+    if (!validUtf8(cls)) {
+      throw InputError("class folder name '" + cls + "' in " + root.string() +
+                       " is not valid UTF-8 (written by an old system?): rename the folder; class names "
+                       "go into the run's JSON and CSV files");
+    }
   }
   if (index.classes.size() < 2) {
     requireUsable(index);
@@ -196,13 +360,17 @@ DatasetIndex scanFolder(const fs::path& root, const SplitOptions& opt,
   auto scanSplit = [&](const fs::path& splitDir, const std::string& name) {
     SplitSource s;
     s.origin = "folder";
-    for (const auto& cls : subdirs(splitDir)) {
+    const auto classes = walker.classFolders(splitDir, true);
+    for (const auto& cls : classes) {
+      walker.claim(splitDir / cls);
+    }
+    for (const auto& cls : classes) {
       const auto it = std::find(index.classes.begin(), index.classes.end(), cls);
       if (it == index.classes.end()) {
         index.skipped.push_back({(splitDir / cls).string(), "class folder not present in train/: ignored"});
         continue;
       }
-      for (auto& f : imageFiles(splitDir / cls, index.skipped, walk)) {
+      for (auto& f : walker.imagesBelow(splitDir / cls)) {
         s.files.push_back({std::move(f), it - index.classes.begin()});
       }
       walk.report();  // one event per class folder, however small
@@ -211,7 +379,7 @@ DatasetIndex scanFolder(const fs::path& root, const SplitOptions& opt,
   };
   if (splitLayout) {
     for (const char* name : kSplitNames) {
-      if (fs::is_directory(root / name)) {
+      if (fs::is_directory(root / name, ec)) {
         scanSplit(root / name, name);
       }
     }
@@ -249,6 +417,18 @@ DatasetIndex fromArrays(const std::string& source, const std::string& kind,
 }
 
 }  // namespace
+
+bool isOsJunkName(const std::string& name) {
+  if (name.empty() || name[0] == '.') {
+    return true;  // hidden: .DS_Store, ._x.jpg (AppleDouble), .Trash-1000, .git, .thumbnails
+  }
+  static const std::set<std::string> kJunk = {"__macosx",   "@eadir",      "$recycle.bin", "#recycle",
+                                              "system volume information", "thumbs.db",    "ehthumbs.db",
+                                              "desktop.ini", "lost+found"};
+  return kJunk.count(lower(name)) > 0;
+}
+
+void setScanEntryHookForTesting(std::function<void(const std::string&)> hook) { entryHook() = std::move(hook); }
 
 std::vector<int64_t> SplitSource::labels() const {
   if (files.empty()) {
@@ -300,7 +480,7 @@ DatasetIndex scanDataset(const std::string& path, const SplitOptions& split,
                      "PNEUMONIA/), or with train/ and val/ folders that hold them");
   }
   DatasetIndex index;
-  if (fs::is_regular_file(p)) {
+  if (fs::is_regular_file(p, ec)) {
     if (lower(p.extension().string()) != ".npz") {
       throw InputError("'" + path + "' is a file, not a dataset folder: choose a folder, or a MedMNIST .npz file");
     }
@@ -310,6 +490,10 @@ DatasetIndex scanDataset(const std::string& path, const SplitOptions& split,
       index.classes = {"NORMAL", "PNEUMONIA"};
     }
   } else {
+    if (fs::directory_iterator(p, ec); ec) {
+      throw InputError("cannot read the dataset folder '" + path + "': " + describe(ec) +
+                       ": check its permissions (the user running AmpBench must be able to list it)");
+    }
     auto idx = readIdxFolder(path);
     if (!idx.empty()) {
       index = fromArrays(path, "idx", std::move(idx));

@@ -35,10 +35,22 @@ struct DatasetIndex {
   std::vector<std::string> classes;
   std::map<std::string, SplitSource> splits;  // "train", "val", optionally "test"
   std::vector<SkippedFile> skipped;           // found but not usable (not an image...)
+  int64_t ignored = 0;  // OS junk entries (hidden, __MACOSX/, Thumbs.db...): neither classes nor skipped
 };
 
+// True for names operating systems, NAS boxes and zip tools leave in folders (hidden
+// entries, __MACOSX, @eaDir, .Trash-1000, $RECYCLE.BIN, Thumbs.db, desktop.ini...): a scan
+// takes them neither for classes nor for images.
+bool isOsJunkName(const std::string& name);
+
+// Test hook: called with each directory entry's path just before the scan examines it, so
+// a test can delete or rename things mid-scan. Tests only; pass {} to clear.
+void setScanEntryHookForTesting(std::function<void(const std::string&)> hook);
+
 // Scans `path` and carves missing splits. Throws InputError when the path is missing,
-// empty, has a single class, or a split has no images. Reports progress (files found so
+// empty, has a single class, or a split has no images. Never throws for one bad entry:
+// unreadable folders, broken or looping symbolic links, FIFOs and entries that vanish
+// mid-scan are listed in `skipped` with the reason; symlinked folders are followed once. Reports progress (files found so
 // far) while listing big folders, and throws CancelledError soon after `cancel` is set.
 DatasetIndex scanDataset(const std::string& path, const SplitOptions& split,
                          const std::function<void(const DataProgressEvent&)>& progress = {},

@@ -287,12 +287,13 @@ void saveCache(const std::string& path, const PreparedData& d, const std::string
     skipped.push_back({{"path", s.path}, {"reason", s.reason}});
   }
   meta["skipped"] = skipped;
+  meta["ignored_count"] = d.summary.ignoredCount;
   for (const auto& [name, s] : d.splits) {
     ar.write(name + "_images", s.images);
     ar.write(name + "_labels", s.labels);
     meta["ids"][name] = s.ids;
   }
-  const auto text = meta.dump();
+  const auto text = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // non-UTF-8 names
   ar.write("meta", torch::from_blob(const_cast<char*>(text.data()), {static_cast<int64_t>(text.size())}, torch::kUInt8)
                        .clone());
   const auto tmp = path + ".tmp";
@@ -313,6 +314,7 @@ PreparedData readCacheContents(torch::serialize::InputArchive& ar, const std::st
   d.summary.imageSize = meta.value("image_size", int64_t{0});
   d.summary.channels = meta.value("channels", int64_t{1});
   d.summary.splitOrigin = meta.value("split_origin", std::map<std::string, std::string>{});
+  d.summary.ignoredCount = meta.value("ignored_count", int64_t{0});
   if (d.summary.classes.empty()) {
     throw InputError("no classes");
   }
@@ -390,7 +392,8 @@ bool loadCache(const std::string& path, const std::string& expectedKey, Prepared
 }
 
 PreparedData prepareData(const RunConfig& c, const ProgressFn& progress, const CancelToken& cancel) {
-  if (c.dataPath.rfind("synthetic", 0) == 0 && !fs::exists(c.dataPath)) {
+  std::error_code existsEc;
+  if (c.dataPath.rfind("synthetic", 0) == 0 && !fs::exists(c.dataPath, existsEc)) {
     auto d = syntheticData(c, c.dataPath);
     d.summary.imageSize = c.imageSize;
     d.summary.channels = c.channels;
@@ -401,8 +404,9 @@ PreparedData prepareData(const RunConfig& c, const ProgressFn& progress, const C
   }
 
   PreparedData d;
-  const bool haveSource = !c.dataPath.empty() && fs::exists(c.dataPath);
-  if (!haveSource && !c.cachePath.empty() && fs::exists(c.cachePath)) {
+  std::error_code ec;
+  const bool haveSource = !c.dataPath.empty() && fs::exists(c.dataPath, ec);
+  if (!haveSource && !c.cachePath.empty() && fs::exists(c.cachePath, ec)) {
     // A machine without the images (or without OpenCV) trains from the cache alone.
     loadCache(c.cachePath, "", d);
     if (d.summary.imageSize != c.imageSize || d.summary.channels != c.channels) {
@@ -432,6 +436,7 @@ PreparedData prepareData(const RunConfig& c, const ProgressFn& progress, const C
       d.summary.kind = index.kind;
       d.summary.classes = index.classes;
       d.summary.skipped = index.skipped;
+      d.summary.ignoredCount = index.ignored;
       const int threads = std::max(1, c.threads > 0 ? c.threads : hardwareThreads());
       for (const auto& [name, split] : index.splits) {
         d.summary.splitOrigin[name] = split.origin;
@@ -452,18 +457,35 @@ PreparedData prepareData(const RunConfig& c, const ProgressFn& progress, const C
     }
   }
   // After decoding, every split and the training classes must still be usable.
+  // Nothing is written yet, so the message carries the first reasons the run would have listed.
+  auto examples = [&d] {
+    std::string out;
+    for (size_t i = 0; i < std::min<size_t>(3, d.summary.skipped.size()); ++i) {
+      const auto& f = d.summary.skipped[i];
+      out += (i ? "; " : "") + fs::path(f.path).filename().string() + ": " + f.reason;
+    }
+    return d.summary.skipped.empty() ? std::string() : " (" + std::to_string(d.summary.skipped.size()) +
+                                                           " files skipped, e.g. " + out + ")";
+  };
   for (const auto& [name, s] : d.splits) {
     if (s.size() == 0) {
-      throw InputError("no readable images in the " + name + " split of " + d.summary.source +
-                       " (see the skipped files): add readable images");
+      throw InputError("no readable images in the " + name + " split of " + d.summary.source + examples() +
+                       ": add readable images (PNG, JPEG, TIFF, BMP, PGM or DICOM) to its class folders");
     }
   }
   fillSummaryCounts(d);
   const auto& train = d.summary.counts.at("train");
   const auto present = std::count_if(train.begin(), train.end(), [](int64_t v) { return v > 0; });
   if (present < 2) {
+    std::string empty;
+    for (size_t k = 0; k < train.size(); ++k) {
+      if (train[k] == 0) {
+        empty += (empty.empty() ? "'" : ", '") + d.summary.classes[k] + "'";
+      }
+    }
     throw InputError("fewer than two classes have readable training images in " + d.summary.source +
-                     ": a classifier needs at least two");
+                     " (none in " + empty + ")" + examples() +
+                     ": a classifier needs at least two; add readable images to those class folders");
   }
   computeNormalisation(d);
   return d;

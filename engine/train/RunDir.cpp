@@ -79,8 +79,10 @@ std::string datasetSummaryToJson(const DatasetSummary& s, int indent) {
     skipped.push_back({{"path", f.path}, {"reason", f.reason}});
   }
   j["skipped_count"] = s.skipped.size();
+  j["ignored_count"] = s.ignoredCount;  // OS junk (__MACOSX/, .DS_Store...), not listed
   j["skipped"] = skipped;
-  return j.dump(indent);
+  // File names need not be UTF-8 (old zips, Latin-1 systems): replaced, never a throw.
+  return j.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 RunDirWriter::RunDirWriter(const std::string& dir, int64_t resumeAfterEpoch) : dir_(dir) {
