@@ -750,8 +750,9 @@ RunSummary TrainingSession::finish() {
       break;
     case RunStatus::Failed:
       if (diskWriteFailed_) {
-        summary.message = stopMessage_ + lastGood + ". Free space where the run is written and continue it with "
-                          "ampbench-cli train --resume " + c_.outDir;
+        summary.message = stopMessage_ + lastGood + ". Free space where the run is written, then " +
+                          (haveCheckpoint ? "continue it with ampbench-cli train --resume " + c_.outDir
+                                          : std::string("start it again"));
         break;
       }
       summary.message = stopMessage_ + lastGood +

@@ -149,8 +149,8 @@ void AtomicFile::commit() {
   }
   fd_ = -1;
   if (error_ != 0) {
-    throw WriteError("cannot write " + path_ + ": " + reasonOf(error_) + " (at " + failedAt_ +
-                     "); the previous version, if any, is unchanged");
+    throw WriteError("cannot write " + path_ + ": " + reasonOf(error_) +
+                     (failedAt_ == "write" ? std::string() : " (at " + failedAt_ + ")"));
   }
   std::error_code ec;
   fs::rename(tmp_, path_, ec);

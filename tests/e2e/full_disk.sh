@@ -73,7 +73,8 @@ if mount -t tmpfs -o size=$(( (BEFORE + 20000 + CKPT + CKPT / 2) / 1024 + 1 ))k 
 else
   echo "skip  a real tmpfs: mount is not permitted here (needs root or CAP_SYS_ADMIN)"
 fi
-sed -n 's/^stopped: /      injected message: /p' "$T/ckpt.out"
+sed -n 's/^stopped: /      injected message (checkpoint): /p' "$T/ckpt.out"
+sed -n 's/^stopped: /      injected message (steps.csv): /p' "$T/csv.out"
 
 echo "full_disk: $pass passed, $fail failed"
 [ $fail -eq 0 ]
