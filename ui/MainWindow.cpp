@@ -14,6 +14,7 @@
 #include "ui/RunFiles.h"
 #include "ui/RunHistoryController.h"
 #include "ui/RunLoader.h"
+#include "ui/RunResumer.h"
 #include "ui/RunPanel.h"
 #include "ui/RunStopper.h"
 #include "ui/RunsList.h"
@@ -146,6 +147,9 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   connect(runPanel_, &RunPanel::stopRequested, this, &MainWindow::stop);
   connect(runsList_, &RunsList::runActivated, this, &MainWindow::openPath);
   connect(runsList_, &RunsList::comparisonActivated, this, &MainWindow::openPath);
+  auto* resumer = new RunResumer(controller_, presenter_, this);  // "Resume" on a stopped or killed run
+  runsList_->setCanResume([this](const QString& dir) { return !controller_->isBusy() && RunResumer::canResume(dir); });
+  connect(runsList_, &RunsList::resumeRequested, resumer, &RunResumer::resume);
   connect(runsList_, &RunsList::currentDirChanged, predict_, &PredictDriver::clearModelFolder);
   connect(history_, &RunHistoryController::message, presenter_, &RunsPresenter::showBanner);
   connect(predict_, &PredictDriver::message, presenter_, &RunsPresenter::showBanner);

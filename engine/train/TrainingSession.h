@@ -88,7 +88,19 @@ class TrainingSession {
   // over the last good one with such weights.
   bool weightsFinite(int64_t epoch);
   void endEpoch(EpochState& st);
+  // Loads the checkpoint of c_.resumeFrom and checks that it continues this run.
+  void resume();
+  // At a step boundary inside an epoch: a checkpoint when c_.checkpointMinutes have passed
+  // since the last one (or a test asks for one at this step).
+  void maybeCheckpointInEpoch(EpochState& st, int64_t stepInEpoch);
+  // The position inside the epoch, with its running sums; false when the weights are not
+  // finite (never checkpointed: the run is about to stop as diverged).
+  bool checkpointInEpoch(EpochState& st, int64_t stepInEpoch);
+  void writeCheckpoint(const TrainingPosition& p, int64_t epoch, int64_t stepInEpoch);
+  // "epoch 2" or "epoch 2, step 3 of 6": what checkpoint.pt holds, for messages.
+  std::string checkpointHolds() const;
   void outOfMemory(const std::exception& e);
+  void writeFailed(const std::exception& e);
   RunSummary finish();
 
   const RunConfig& c_;
@@ -116,6 +128,17 @@ class TrainingSession {
   int64_t consecutiveSkips_ = 0;
   int cudaIndex_ = -1;
   std::string checkpointPath_;
+  // What checkpoint.pt holds: the epoch completed, or the epoch in progress and its steps.
+  int64_t checkpointEpoch_ = -1, checkpointStepInEpoch_ = 0;
+  Clock::time_point lastCheckpoint_;
+  double lastCheckpointSeconds_ = 0.0;  // how long writing it took
+  bool diskWriteFailed_ = false;         // the run stopped on a write the disk refused
+  // A resume inside an epoch: where epoch pos_.epoch + 1 continues (0: at its start).
+  int64_t resumeStepInEpoch_ = 0;
+  std::string resumeNote_;
+  // Tests (AMPBENCH_TEST_CHECKPOINT_AT_STEP / AMPBENCH_TEST_PAUSE_AT_STEP): a checkpoint
+  // inside an epoch after global step N; a pause after step N that a test ends with SIGKILL.
+  int64_t testCheckpointAtStep_ = 0, testPauseAtStep_ = 0;
   std::string stopMessage_;
   std::string stopHint_;  // what to do, when the cause suggests more than the default advice
   // Where an out-of-memory failure struck: step in the epoch, -1 validation, 0 elsewhere.
