@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -183,6 +184,17 @@ void resolveStrings(ampbench::RunConfig& c, const StringOptions& s) {
   c.scaler.mode = ampbench::parseScaling(s.lossScaling);
   c.bf16Kernels = ampbench::parseBf16Kernels(s.bf16Kernels);
   c.augment.enabled = !s.noAugment;
+  // config.json records absolute paths: `train --resume DIR` alone must find the data from
+  // any working directory.
+  for (auto* path : {&c.dataPath, &c.cachePath, &c.pretrained}) {
+    if (!path->empty() && path->rfind("synthetic:", 0) != 0) {
+      std::error_code ec;
+      const auto absolute = std::filesystem::absolute(*path, ec);
+      if (!ec) {
+        *path = absolute.lexically_normal().string();
+      }
+    }
+  }
   if (c.optimizer == ampbench::OptimizerKind::AdamW && c.lr == ampbench::RunConfig{}.lr) {
     c.lr = 1e-3;  // the SGD default would be far too high for AdamW
   }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <utility>
 
 namespace ampbench {
@@ -259,6 +260,17 @@ std::vector<std::string> resumeConflicts(const RunConfig& recorded, const RunCon
     if (std::find(mayChange.begin(), mayChange.end(), key) != mayChange.end() || !fb.contains(key) ||
         fb.at(key) == value) {
       continue;
+    }
+    // A path recorded relative (older runs) and asked absolute is the same path when it
+    // resolves to it from here.
+    if ((key == "/data/path" || key == "/data/cache" || key == "/model/pretrained") && value.is_string() &&
+        fb.at(key).is_string()) {
+      std::error_code e1, e2;
+      const auto p1 = std::filesystem::weakly_canonical(value.get<std::string>(), e1);
+      const auto p2 = std::filesystem::weakly_canonical(fb.at(key).get<std::string>(), e2);
+      if (!e1 && !e2 && p1 == p2) {
+        continue;
+      }
     }
     auto name = key.substr(key.rfind('/') + 1);
     conflicts.push_back(name + " " + value.dump() + " -> " + fb.at(key).dump());
