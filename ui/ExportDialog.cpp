@@ -3,6 +3,7 @@
 #include "engine/export/Export.h"
 #include "engine/export/ModelCard.h"
 #include "engine/util/Errors.h"
+#include "engine/util/Files.h"
 
 #include <QCheckBox>
 #include <QDialogButtonBox>
@@ -16,6 +17,7 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSettings>
+#include <QTemporaryDir>
 #include <QToolButton>
 #include <QVBoxLayout>
 #include <QtConcurrent>
@@ -41,45 +43,74 @@ QString ExportDialog::modelCardPreview(const QString& runDir) {
 }
 
 ExportResult ExportDialog::exportRun(const QString& runDir, const QString& destDir, bool onnx, bool torch, bool card,
-                                     bool checkpoint, bool onnxFp16Weights) {
+                                     bool checkpoint, bool onnxFp16Weights, const ampbench::CancelToken& cancel,
+                                     const std::function<void()>& onStaged) {
   ExportResult r;
+  if (!onnx && !torch && !card && !checkpoint) {
+    r.error = QObject::tr("Nothing to export: tick at least one file type.");
+    return r;
+  }
+  const bool destExisted = QFileInfo(destDir).isDir();
   try {
+    ampbench::ensureWritableDir(destDir.toStdString());
+    // Everything is written here first; the files move into destDir only when the export
+    // is complete and wanted. Removed (with what is in it) when this function returns.
+    QTemporaryDir staging(QDir(destDir).filePath(QStringLiteral(".ampbench-export-XXXXXX")));
+    if (!staging.isValid()) {
+      r.error = QObject::tr("Could not write into %1: check the folder's permissions and free space.").arg(destDir);
+      return r;
+    }
+    QStringList staged;
     if (onnx || torch || card) {
       ampbench::ExportOptions options;
       options.onnx = onnx;
       options.torch = torch;
       options.card = card;
       options.onnxFp16Weights = onnxFp16Weights;
-      for (const auto& path : ampbench::exportRun(runDir.toStdString(), destDir.toStdString(), options)) {
-        r.written << QString::fromStdString(path);
+      for (const auto& path : ampbench::exportRun(runDir.toStdString(), staging.path().toStdString(), options)) {
+        staged << QString::fromStdString(path);
       }
     }
+    QStringList inPlace;
     if (checkpoint) {
       // The checkpoint resumes training or predicts with AmpBench itself; copied as is.
       const QString from = QDir(runDir).filePath(QStringLiteral("checkpoint.pt"));
       const QString to = QDir(destDir).filePath(QStringLiteral("checkpoint.pt"));
-      const QString tmp = to + QStringLiteral(".tmp");
-      if (QFileInfo(from).canonicalFilePath() != QFileInfo(to).canonicalFilePath()) {
-        QDir().mkpath(destDir);
-        QFile::remove(tmp);
-        if (!QFile::exists(from)) {
-          r.error = QObject::tr("The run has no checkpoint.pt (it did not finish an epoch).");
-          return r;
-        }
-        if (!QFile::copy(from, tmp) || (QFile::exists(to) && !QFile::remove(to)) || !QFile::rename(tmp, to)) {
+      if (!QFile::exists(from)) {
+        r.error = QObject::tr("The run has no checkpoint.pt (it did not finish an epoch).");
+        return r;
+      }
+      if (QFileInfo(from).canonicalFilePath() == QFileInfo(to).canonicalFilePath()) {
+        inPlace << to;  // exporting into the run dir: the checkpoint is already there
+      } else {
+        const QString copy = QDir(staging.path()).filePath(QStringLiteral("checkpoint.pt"));
+        if (!QFile::copy(from, copy)) {
           r.error = QObject::tr("Could not write %1: check the folder's permissions and free space.").arg(to);
           return r;
         }
+        staged << copy;
       }
-      r.written << to;
     }
-    if (r.written.isEmpty()) {
-      r.error = QObject::tr("Nothing to export: tick at least one file type.");
+    if (onStaged) {
+      onStaged();
+    }
+    if (cancel.isCancelled()) {
+      r.error = QObject::tr("Cancelled: nothing was written.");
+    } else {
+      for (const QString& path : staged) {
+        const QString to = QDir(destDir).filePath(QFileInfo(path).fileName());
+        ampbench::commitAtomic(path.toStdString(), to.toStdString());  // fsync, rename over, sync the folder
+        r.written << to;
+      }
+      r.written << inPlace;
     }
   } catch (const ampbench::InputError& e) {
     r.error = QString::fromStdString(e.what());
   } catch (const std::exception& e) {
     r.error = QObject::tr("The export failed: %1").arg(QString::fromStdString(e.what()));
+  }
+  if (!r.error.isEmpty() && !destExisted) {
+    QDir().rmdir(destDir);  // only when empty: a folder this export created and left unused
   }
   return r;
 }
@@ -91,7 +122,9 @@ ExportDialog::ExportDialog(const QString& runDir, QWidget* parent) : QDialog(par
   layout->addWidget(new QLabel(tr("Model card (written as model.json and MODEL_CARD.md beside the model):"), this));
   card_ = new QPlainTextEdit(this);
   card_->setReadOnly(true);
-  card_->setPlainText(modelCardPreview(runDir));
+  // Read on a worker: building the card parses the run's JSON files, and the dialog
+  // should appear at once.
+  card_->setPlainText(tr("Reading the model card…"));
   card_->setToolTip(tr("What the exported model is, how it was trained and how well it did."));
   layout->addWidget(card_, 1);
 
@@ -159,13 +192,24 @@ ExportDialog::ExportDialog(const QString& runDir, QWidget* parent) : QDialog(par
   connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
   layout->addWidget(buttons);
   connect(&watcher_, &QFutureWatcher<ExportResult>::finished, this, &ExportDialog::onExportDone);
+  connect(&previewWatcher_, &QFutureWatcher<QString>::finished, this, &ExportDialog::onPreviewDone);
+  previewWatcher_.setFuture(QtConcurrent::run([runDir]() { return modelCardPreview(runDir); }));
 }
 
-ExportDialog::~ExportDialog() { watcher_.waitForFinished(); }
+// The workers hold no pointer to the dialog. A running export sees the token before it
+// moves its files into place and removes them instead; nothing waits for it here.
+ExportDialog::~ExportDialog() { cancel_.cancel(); }
 
 QString ExportDialog::destination() const { return dest_->text().trimmed(); }
 void ExportDialog::setDestination(const QString& dir) { dest_->setText(dir); }
 QString ExportDialog::resultText() const { return result_->text(); }
+QString ExportDialog::cardText() const { return card_->toPlainText(); }
+
+void ExportDialog::onPreviewDone() {
+  if (previewWatcher_.future().resultCount() > 0) {
+    card_->setPlainText(previewWatcher_.result());
+  }
+}
 
 void ExportDialog::startExport() {
   const QString dest = destination();
@@ -173,22 +217,35 @@ void ExportDialog::startExport() {
     result_->setText(tr("Choose a folder to export to."));
     return;
   }
-  QSettings settings;
-  settings.setValue(QStringLiteral("export/onnx"), onnx_->isChecked());
-  settings.setValue(QStringLiteral("export/onnxFp16"), onnxFp16_->isChecked());
-  settings.setValue(QStringLiteral("export/torch"), torch_->isChecked());
-  settings.setValue(QStringLiteral("export/card"), cardFiles_->isChecked());
-  settings.setValue(QStringLiteral("export/checkpoint"), checkpoint_->isChecked());
   exportButton_->setEnabled(false);
-  result_->setText(tr("Exporting…"));
+  result_->setText(tr("Exporting… (closing this dialog cancels the export)"));
   const QString run = runDir_;
   const bool onnx = onnx_->isEnabled() && onnx_->isChecked();
   const bool fp16 = onnx && onnxFp16_->isChecked();
   const bool torch = torch_->isChecked();
   const bool card = cardFiles_->isChecked();
   const bool checkpoint = checkpoint_->isChecked();
-  watcher_.setFuture(QtConcurrent::run(
-      [=]() { return exportRun(run, dest, onnx, torch, card, checkpoint, fp16); }));
+  const ampbench::CancelToken cancel = cancel_;
+  const std::function<void()> staged = stagedHook_;
+  const bool onnxTicked = onnx_->isChecked(), fp16Ticked = onnxFp16_->isChecked();
+  watcher_.setFuture(QtConcurrent::run([=]() {
+    // The choices are remembered on the worker too: a QSettings write ends in an fsync
+    // (QSaveFile), 10-50 ms on this shared disk, which was the GUI thread's largest share
+    // of an export (bench/gui_stall). QSettings objects may be used from any thread.
+    {
+      QSettings settings;
+      settings.setValue(QStringLiteral("export/onnx"), onnxTicked);
+      settings.setValue(QStringLiteral("export/onnxFp16"), fp16Ticked);
+      settings.setValue(QStringLiteral("export/torch"), torch);
+      settings.setValue(QStringLiteral("export/card"), card);
+      settings.setValue(QStringLiteral("export/checkpoint"), checkpoint);
+    }
+    ExportResult r = exportRun(run, dest, onnx, torch, card, checkpoint, fp16, cancel, staged);
+    if (r.error.isEmpty()) {
+      QSettings().setValue(QStringLiteral("export/lastParent"), QFileInfo(dest).absolutePath());
+    }
+    return r;
+  }));
 }
 
 void ExportDialog::onExportDone() {
@@ -199,7 +256,6 @@ void ExportDialog::onExportDone() {
     Q_EMIT exportFinished(false);
     return;
   }
-  QSettings().setValue(QStringLiteral("export/lastParent"), QFileInfo(destination()).absolutePath());
   QStringList names;
   for (const QString& path : r.written) {
     names << QFileInfo(path).fileName();

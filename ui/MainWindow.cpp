@@ -248,6 +248,11 @@ void MainWindow::buildMenus() {
     compare->setEnabled(!busy && dataPanel_->isUsable());
     stopAction->setEnabled(busy);
   });
+  // A second Stop (Esc) while the first one waits for the step would do nothing.
+  connect(stopper_, &RunStopper::stopping, this, [this, stopAction]() {
+    stopAction->setEnabled(false);
+    runPanel_->markStopping();
+  });
 }
 
 void MainWindow::connectController() {

@@ -60,8 +60,7 @@ MistakesGallery::MistakesGallery(QWidget* parent) : QListWidget(parent) {
 }
 
 MistakesGallery::~MistakesGallery() {
-  watcher_.cancel();
-  watcher_.waitForFinished();
+  watcher_.cancel();  // the decoder holds copies only: it stops after its current image, unwatched
 }
 
 void MistakesGallery::setMistakes(const QVector<MistakeItem>& items) {

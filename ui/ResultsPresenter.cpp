@@ -103,11 +103,11 @@ ResultsPresenter::ResultsPresenter(QObject* parent) : QObject(parent) {
 }
 
 ResultsPresenter::~ResultsPresenter() {
-  // The workers hold no pointer to this object; the token ends them within an image or two.
+  // Nothing waits here (closing the window during an evaluation must not freeze it): the
+  // workers hold no pointer to this object, only copies and the token, which ends an
+  // evaluation at its next check; a result that arrives later has no watcher and is dropped.
+  // (QCoreApplication's destructor waits for the thread pool before main returns.)
   cancel_.cancel();
-  loadWatcher_.waitForFinished();
-  chooseWatcher_.waitForFinished();
-  intervalWatcher_.waitForFinished();
 }
 
 // Busy until the job's result has been applied (not merely computed): tests and the

@@ -473,13 +473,19 @@ void RunPanel::setDataUsable(bool usable) {
 
 void RunPanel::setBusy(bool busy) {
   busy_ = busy;
+  stopping_ = false;
+  updateButtons();
+}
+
+void RunPanel::markStopping() {
+  stopping_ = true;
   updateButtons();
 }
 
 void RunPanel::updateButtons() {
   train_->setEnabled(dataUsable_ && !busy_);
   compare_->setEnabled(dataUsable_ && !busy_);
-  stop_->setEnabled(busy_);
+  stop_->setEnabled(busy_ && !stopping_);
   if (!dataUsable_) {
     train_->setToolTip(tr("Choose a usable dataset first (panel above)."));
   } else {

@@ -51,6 +51,8 @@ class RunPanel : public QWidget {
 
   void setDataUsable(bool usable);
   void setBusy(bool busy);
+  // The run was asked to stop: Stop is disabled until the job ends (setBusy(false)).
+  void markStopping();
   // The machine the notes describe (detected by default; tests inject others).
   void setHardware(const ampbench::HardwareInfo& hardware);
 
@@ -110,6 +112,7 @@ class RunPanel : public QWidget {
 
   bool dataUsable_ = false;
   bool busy_ = false;
+  bool stopping_ = false;
   bool loading_ = false;  // no saving while settings are being applied
   bool persistent_ = true;
   ampbench::HardwareInfo hardware_;

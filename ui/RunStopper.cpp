@@ -109,7 +109,7 @@ bool RunStopper::closeRequested() {
   if (stoppingToClose_ || question_) {
     return false;  // already on the way out (or asking)
   }
-  if (!confirmClose_) {
+  if (!confirmClose_ || controller_->isCancelRequested()) {  // already stopping: no second question
     beginClosing();
     return false;
   }
@@ -140,12 +140,14 @@ void RunStopper::ask(const QString& title, const QString& text, std::function<vo
 void RunStopper::stopNow() {
   controller_->cancel();
   Q_EMIT stopped();
+  Q_EMIT stopping();
 }
 
 void RunStopper::beginClosing() {
   stoppingToClose_ = true;
   controller_->cancel();
   Q_EMIT closing();
+  Q_EMIT stopping();
   bar_->setVisible(true);
   quitTimer_.start();
 }

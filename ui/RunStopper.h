@@ -88,6 +88,8 @@ class RunStopper : public QObject {
   void stopped();
   // Closing: the run was asked to stop and the window waits for it.
   void closing();
+  // Either of the two: Stop controls are disabled until the job ends.
+  void stopping();
 
  private:
   void ask(const QString& title, const QString& text, std::function<void()> onYes);

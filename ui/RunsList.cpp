@@ -111,7 +111,7 @@ void RunsList::fill(QTreeWidgetItem* item, const RunEntry& e) {
   item->setText(kMode, e.comparison ? e.mode : modeDisplayName(e.mode));
   item->setText(kStatus, e.status);
   item->setToolTip(kStatus, e.note);
-  const bool running = e.status == tr("running");
+  const bool running = e.status == tr("running") || e.status == tr("stopping");
   // Unknown metrics: "—" (a comparison's are in its runs' rows; a running run has none yet).
   const QString unknown = e.comparison || running ? QString() : kUnknown;
   item->setText(kAccuracy, e.valAccuracy >= 0 ? formatPercent(e.valAccuracy) : unknown);

@@ -236,11 +236,25 @@ void RunsPresenter::comparisonRequested(int modeCount) {
 void RunsPresenter::startRefused(const QString& reason) { showBanner(reason, true); }
 
 void RunsPresenter::stopRequested() {
-  setRunState(tr("stopping"));
+  markStopping();
   setStatusText(tr("Stopping after the current step…"));
 }
 
-void RunsPresenter::closing() { setRunState(tr("stopping")); }
+void RunsPresenter::closing() { markStopping(); }
+
+void RunsPresenter::markStopping() {
+  setRunState(tr("stopping"));
+  // The run's row too: "running" until the engine's step ends would read as if Stop failed.
+  const QString dir = QDir(currentRunDir_).absolutePath();
+  for (const RunEntry& e : runs_) {
+    if (!currentRunDir_.isEmpty() && e.dir == dir && e.status == tr("running")) {
+      RunEntry stopping = e;
+      stopping.status = tr("stopping");
+      upsert(stopping);
+      return;
+    }
+  }
+}
 
 void RunsPresenter::comparisonOpened(const QString& dir) {
   RunEntry entry;

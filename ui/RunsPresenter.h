@@ -86,6 +86,7 @@ class RunsPresenter : public QObject {
 
  private:
   void setRunState(const QString& state);
+  void markStopping();
   void setStatusText(const QString& text);
   void setProgress(int value, int maximum, const QString& format);
   void upsert(const RunEntry& entry);

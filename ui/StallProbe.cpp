@@ -20,7 +20,9 @@ void StallProbe::stop() { timer_.stop(); }
 
 void StallProbe::reset() {
   lastNs_ = clock_.isValid() ? clock_.nsecsElapsed() : 0;
+  resetNs_ = lastNs_;
   worstNs_ = 0;
+  worstStartNs_ = 0;
   ticks_ = 0;
 }
 
@@ -28,7 +30,11 @@ void StallProbe::tick() {
   const qint64 now = clock_.nsecsElapsed();
   // Lateness of this tick: the gap beyond one interval (a timer never fires early by more
   // than a millisecond, so the clamp only hides that jitter).
-  worstNs_ = std::max(worstNs_, now - lastNs_ - qint64{intervalMs_} * 1000000);
+  const qint64 late = now - lastNs_ - qint64{intervalMs_} * 1000000;
+  if (late > worstNs_) {
+    worstNs_ = late;
+    worstStartNs_ = lastNs_ - resetNs_;
+  }
   lastNs_ = now;
   ++ticks_;
 }

@@ -24,6 +24,9 @@ class StallProbe : public QObject {
 
   // Worst gap between two ticks beyond the interval, in milliseconds.
   double worstDelayMs() const { return worstNs_ / 1e6; }
+  // When the worst stall began (the tick before it), in ms since the last reset(): which
+  // phase of a scenario it belongs to.
+  double worstStartMs() const { return worstStartNs_ / 1e6; }
   // Ticks since the last reset (0 means the loop never turned: a freeze).
   int ticks() const { return ticks_; }
 
@@ -35,6 +38,8 @@ class StallProbe : public QObject {
   int intervalMs_;
   qint64 lastNs_ = 0;
   qint64 worstNs_ = 0;
+  qint64 resetNs_ = 0;
+  qint64 worstStartNs_ = 0;
   int ticks_ = 0;
 };
 

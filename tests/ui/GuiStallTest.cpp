@@ -3,7 +3,8 @@
 // measured by bench/gui_stall) while a big comparison loads and while the window closes
 // during a slow step; the close shows "Stopping…" and then closes, with "Quit now" offered
 // after a delay; a newer open makes an older, slower load stale; Esc on a long run asks,
-// on a short one stops at once; a burst of spin-box ticks writes the settings once.
+// on a short one stops at once; while a run stops, the runs list says "stopping" and Stop
+// is disabled (a second Stop starts nothing, a close does not ask again); a burst of spin-box ticks writes the settings once.
 //
 // The slow step is a job on the real TrainingController that sleeps (a ResNet-18 CPU step
 // takes seconds): closing must not wait for it on the GUI thread.
@@ -18,9 +19,11 @@
 #include "ui/RunLoader.h"
 #include "ui/RunPanel.h"
 #include "ui/RunStopper.h"
+#include "ui/RunsList.h"
 #include "ui/StallProbe.h"
 #include "ui/TrainingController.h"
 
+#include <QAction>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSettings>
@@ -52,6 +55,38 @@ TrainingController::Job slowSteps(int stepMs, std::shared_ptr<std::atomic<int>> 
       QThread::msleep(static_cast<unsigned long>(stepMs));
     }
   };
+}
+
+// As slowSteps, but a run the window lists: it starts in `runDir` and ends cancelled.
+TrainingController::Job slowRun(const QString& runDir, int stepMs) {
+  return [runDir, stepMs](ampbench::RunObserver& observer, const ampbench::CancelToken& cancel) {
+    ampbench::RunStartedEvent started;
+    started.runDir = runDir.toStdString();
+    started.stepsPerEpoch = 10;
+    started.totalSteps = 10;
+    observer.onRunStarted(started);
+    while (!cancel.isCancelled()) {
+      QThread::msleep(static_cast<unsigned long>(stepMs));
+    }
+    ampbench::RunSummary summary;
+    summary.status = ampbench::RunStatus::Cancelled;
+    summary.runDir = runDir.toStdString();
+    observer.onCancelled(summary);
+  };
+}
+
+QString listedStatus(MainWindow& window, const QString& dir) {
+  const int row = window.runsList()->rowOf(dir);
+  return row < 0 ? QString() : window.runsList()->entryAt(row).status;
+}
+
+QAction* stopAction(MainWindow& window) {
+  for (QAction* a : window.findChildren<QAction*>()) {
+    if (a->shortcut() == QKeySequence(Qt::Key_Escape)) {
+      return a;
+    }
+  }
+  return nullptr;
 }
 
 int lossPoints(MainWindow& window) { return window.plotsPanel()->lossPlot()->plottable(0)->interface1D()->dataCount(); }
@@ -219,6 +254,45 @@ class GuiStallTest : public QObject {
     QTest::keyClick(&window, Qt::Key_Escape);  // the run is seconds old: no question
     QVERIFY(window.controller()->isCancelRequested());
     QVERIFY(!window.stopper()->question());
+    QVERIFY(QTest::qWaitFor([&]() { return !window.controller()->isBusy(); }, 5000));
+  }
+
+  void whileStoppingTheRunsListSaysSoAndStopIsDisabled() {
+    MainWindow window;
+    window.setConfirmClose(true);  // closing asks first, unless the run is already stopping
+    window.show();
+    const QString run = QDir(dir_.path()).filePath(QStringLiteral("stopping-run"));
+    QVERIFY(window.controller()->startJob(QStringLiteral("slow"), slowRun(run, 1500)));
+    QTRY_COMPARE_WITH_TIMEOUT(listedStatus(window, run), QStringLiteral("running"), 5000);
+    QPushButton* stop = window.runPanel()->stopButton();
+    QAction* escape = stopAction(window);
+    QVERIFY(escape);
+    QVERIFY(stop->isEnabled());
+    QVERIFY(escape->isEnabled());
+    window.stop();
+    QVERIFY(window.controller()->isCancelRequested());
+    QVERIFY(window.controller()->isBusy());  // the step has not ended yet
+    QCOMPARE(listedStatus(window, run), QStringLiteral("stopping"));
+    QVERIFY(!stop->isEnabled());
+    QVERIFY(!escape->isEnabled());
+    // A second Stop (and Esc) starts nothing: no question, still stopping.
+    window.stopper()->setConfirmAfterSeconds(0);
+    window.stop();
+    QVERIFY(!window.stopper()->question());
+    // Closing now goes straight to "Stopping…" without asking "Stop the run?" again.
+    QVERIFY(!window.close());
+    QVERIFY(!window.stopper()->question());
+    QVERIFY(window.stopper()->isStoppingToClose());
+    QTRY_COMPARE_WITH_TIMEOUT(listedStatus(window, run), QStringLiteral("stopped"), 10000);
+    QVERIFY(QTest::qWaitFor([&]() { return !window.isVisible(); }, 10000));
+    // The next run can be stopped again.
+    window.show();
+    window.setConfirmClose(false);
+    window.stopper()->setConfirmAfterSeconds(60);
+    QVERIFY(window.controller()->startJob(QStringLiteral("slow"), slowRun(run + QStringLiteral("-2"), 20)));
+    QVERIFY(QTest::qWaitFor([&]() { return stop->isEnabled(); }, 5000));
+    QVERIFY(escape->isEnabled());
+    window.stop();
     QVERIFY(QTest::qWaitFor([&]() { return !window.controller()->isBusy(); }, 5000));
   }
 
