@@ -134,29 +134,14 @@ double ComparisonView::speedUp(int i) const {
 QString ComparisonView::verdict() const { return verdict_->text(); }
 
 bool ComparisonView::openDir(const QString& dir, QString* error) {
-  ampbench::ComparisonSummary summary;
-  try {
-    summary = ampbench::readComparison(dir.toStdString());
-  } catch (const std::exception& e) {
+  const ComparisonHistory c = loadComparisonHistory(dir);
+  if (!c.error.isEmpty()) {
     if (error) {
-      *error = tr("Could not read the comparison in %1: %2").arg(dir, QString::fromStdString(e.what()));
+      *error = c.error;
     }
     return false;
   }
-  if (summary.outDir.empty()) {
-    summary.outDir = dir.toStdString();
-  }
-  QVector<RunHistory> histories;
-  for (size_t i = 0; i < summary.runs.size(); ++i) {
-    QString runDir = qs(summary.runs[i].runDir);
-    if (runDir.isEmpty() || !QDir(runDir).exists()) {
-      // Moved folders: the mode's run sits in <dir>/<mode>/.
-      runDir = QDir(dir).filePath(i < summary.modeNames.size() ? qs(summary.modeNames[i]) : QString());
-      summary.runs[i].runDir = runDir.toStdString();
-    }
-    histories.push_back(loadRunHistory(runDir));
-  }
-  showComparison(summary, histories);
+  showComparison(c.summary, c.runs);
   return true;
 }
 

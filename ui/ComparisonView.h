@@ -25,7 +25,8 @@ class ComparisonView : public QWidget {
 
   // Shows a finished (or reopened) comparison; histories in summary.runs order.
   void showComparison(const ampbench::ComparisonSummary& summary, const QVector<RunHistory>& histories);
-  // readComparison(dir) + each mode's run directory. Returns false and sets `error`.
+  // loadComparisonHistory(dir) on the calling thread (the window loads on a worker:
+  // RunLoader). Returns false and sets `error`.
   bool openDir(const QString& dir, QString* error = nullptr);
   void clear();
 

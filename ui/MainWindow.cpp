@@ -13,7 +13,10 @@
 #include "ui/ResultsTab.h"
 #include "ui/RunFiles.h"
 #include "ui/RunHistoryController.h"
+#include "ui/RunLoader.h"
+#include "ui/RunResumer.h"
 #include "ui/RunPanel.h"
+#include "ui/RunStopper.h"
 #include "ui/RunsList.h"
 #include "ui/RunsFolder.h"
 #include "ui/ScriptDriver.h"
@@ -51,6 +54,8 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   setWindowIcon(QIcon(QStringLiteral(":/icons/ampbench.svg")));
   controller_ = new TrainingController(this);
   presenter_ = new RunsPresenter(this);
+  stopper_ = new RunStopper(controller_, this);
+  loader_ = new RunLoader(this);
 
   // Left: data and run settings (scrollable), runs list below.
   auto* settingsColumn = new QWidget;
@@ -83,6 +88,7 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   banner_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   banner_->setVisible(false);
   rightLayout->addWidget(banner_);
+  rightLayout->addWidget(stopper_->bar());
   tabs_ = new QTabWidget(right);
   plots_ = new PlotsPanel(tabs_);
   precision_ = new PrecisionTab(tabs_);
@@ -119,6 +125,7 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   progress_->setVisible(false);
   statusText_ = new QLabel;
   statusBar()->addPermanentWidget(statusText_, 1);
+  statusBar()->addPermanentWidget(new LoadIndicator(loader_));
   statusBar()->addPermanentWidget(progress_);
 
   // Run history (the runs folder, scanned on a worker) and "try an image" (drops on the tabs, File ▸ Predict…).
@@ -132,6 +139,7 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   buildMenus();
   connectController();
   connectPresenter();
+  connectLoader();
 
   connect(dataPanel_, &DataPanel::dataUsableChanged, runPanel_, &RunPanel::setDataUsable);
   connect(runPanel_, &RunPanel::trainRequested, this, &MainWindow::startTraining);
@@ -139,6 +147,9 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   connect(runPanel_, &RunPanel::stopRequested, this, &MainWindow::stop);
   connect(runsList_, &RunsList::runActivated, this, &MainWindow::openPath);
   connect(runsList_, &RunsList::comparisonActivated, this, &MainWindow::openPath);
+  auto* resumer = new RunResumer(controller_, presenter_, this);  // "Resume" on a stopped or killed run
+  runsList_->setCanResume([this](const QString& dir) { return !controller_->isBusy() && RunResumer::canResume(dir); });
+  connect(runsList_, &RunsList::resumeRequested, resumer, &RunResumer::resume);
   connect(runsList_, &RunsList::currentDirChanged, predict_, &PredictDriver::clearModelFolder);
   connect(history_, &RunHistoryController::message, presenter_, &RunsPresenter::showBanner);
   connect(predict_, &PredictDriver::message, presenter_, &RunsPresenter::showBanner);
@@ -267,17 +278,38 @@ void MainWindow::connectController() {
   });
   connect(c, &TrainingController::compareModeStarted, p, &RunsPresenter::compareModeStarted);
   connect(c, &TrainingController::comparisonDone, this, [this](const ampbench::ComparisonSummary& s) {
-    QVector<RunHistory> histories;
-    for (const auto& run : s.runs) {
-      histories.push_back(loadRunHistory(qs(run.runDir)));
-    }
-    comparison_->showComparison(s, histories);
+    loader_->openFinishedComparison(s);  // the runs' CSVs are read on a worker; the view fills in then
     results_->showComparison(qs(s.outDir));
     // a line per mode in the view, one line in the status bar
-    presenter_->comparisonShown(s, comparison_->verdict().replace(QLatin1Char('\n'), QStringLiteral(" · ")));
+    presenter_->comparisonShown(s, ComparisonView::computeVerdict(s).replace(QLatin1Char('\n'), QStringLiteral(" · ")));
   });
   connect(c, &TrainingController::failed, p, &RunsPresenter::jobFailed);
   connect(c, &TrainingController::jobEnded, p, &RunsPresenter::jobEnded);
+}
+
+void MainWindow::connectLoader() {
+  connect(stopper_, &RunStopper::stopped, presenter_, &RunsPresenter::stopRequested);
+  connect(stopper_, &RunStopper::closing, presenter_, &RunsPresenter::closing);
+  stopper_->setBeforeQuit([this]() { saveSettings(); });
+  connect(loader_, &RunLoader::loadFailed, presenter_, &RunsPresenter::openFailed);
+  connect(loader_, &RunLoader::runLoaded, this, [this](const RunHistory& history, const PrecisionHistory& precision) {
+    const QString caption = presenter_->runOpened(history);
+    if (history.config && !controller_->isBusy()) {
+      // The settings beside a reopened run are that run's (model, size, precision, ...), not
+      // whatever the panel last held; Train then repeats it.
+      runPanel_->setConfig(*history.config);
+    }
+    plots_->showHistory(history, caption);
+    precision_->showHistory(precision, contextFor(history));
+    results_->showRun(history.runDir);
+  });
+  connect(loader_, &RunLoader::comparisonLoaded, this, [this](const ComparisonHistory& c, const QString& dir, bool fromDisk) {
+    comparison_->showComparison(c.summary, c.runs);
+    if (fromDisk) {
+      presenter_->comparisonOpened(dir);
+      results_->showComparison(dir);
+    }
+  });
 }
 
 void MainWindow::connectPresenter() {
@@ -336,6 +368,8 @@ void MainWindow::flushPlots() {
   plots_->flush();
   precision_->flush();
 }
+
+void MainWindow::setConfirmClose(bool confirm) { stopper_->setConfirmClose(confirm); }
 
 int MainWindow::scriptExitCode() const { return script_->exitCode(); }
 
@@ -396,39 +430,15 @@ bool MainWindow::startComparison() {
   }
 }
 
-void MainWindow::stop() {
-  if (controller_->isBusy()) {
-    controller_->cancel();
-    presenter_->stopRequested();
-  }
-}
+void MainWindow::stop() { stopper_->requestStop(); }
 
 bool MainWindow::openPath(const QString& dir) {
-  if (isComparisonDir(dir)) {
-    QString error;
-    if (!comparison_->openDir(dir, &error)) {
-      presenter_->openFailed(error);
-      return false;
-    }
-    presenter_->comparisonOpened(dir);
-    results_->showComparison(dir);
-    return true;
-  }
-  const RunHistory history = loadRunHistory(dir);
-  if (!history.isValid()) {
-    presenter_->openFailed(history.error + tr(" Open a folder that holds a run (steps.csv, epochs.csv) or a comparison "
-                                              "(comparison.json)."));
+  QString error;
+  if (!loader_->open(dir, &error)) {
+    presenter_->openFailed(error + tr(" Open a folder that holds a run (steps.csv, epochs.csv) or a comparison "
+                                      "(comparison.json)."));
     return false;
   }
-  const QString caption = presenter_->runOpened(history);
-  if (history.config && !controller_->isBusy()) {
-    // The settings beside a reopened run are that run's (model, size, precision, ...), not
-    // whatever the panel last held; Train then repeats it.
-    runPanel_->setConfig(*history.config);
-  }
-  plots_->showHistory(history, caption);
-  precision_->showHistory(loadPrecisionHistory(history), contextFor(history));
-  results_->showRun(dir);
   return true;
 }
 
@@ -462,25 +472,22 @@ bool MainWindow::saveScreenshot(const QString& path) {
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
-  if (controller_->isBusy()) {
-    if (confirmClose_) {
-      const auto answer = QMessageBox::question(this, tr("Stop the run?"),
-                                                tr("A run is in progress. Stop it and quit? The run directory keeps "
-                                                   "what was done so far."),
-                                                QMessageBox::Yes | QMessageBox::No, QMessageBox::No);
-      if (answer != QMessageBox::Yes) {
-        event->ignore();
-        return;
-      }
-    }
-    presenter_->closing();
-    controller_->cancelAndWait();
+  // During a run the close waits for the engine's step off the GUI thread ("Stopping…");
+  // the stopper closes the window again when the worker has ended.
+  if (!stopper_->closeRequested()) {
+    event->ignore();
+    return;
   }
+  loader_->cancel();
+  saveSettings();
+  event->accept();
+}
+
+void MainWindow::saveSettings() {
   QSettings settings;
   settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
   settings.setValue(QStringLiteral("window/splitter"), splitter_->saveState());
   runPanel_->saveSettings();
-  event->accept();
 }
 
 }  // namespace ampbench::ui

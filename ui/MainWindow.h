@@ -26,7 +26,9 @@ class PredictDriver;
 class PrecisionTab;
 class ResultsTab;
 class RunHistoryController;
+class RunLoader;
 class RunPanel;
+class RunStopper;
 class RunsList;
 class ScriptDriver;
 class TrainingController;
@@ -50,6 +52,8 @@ class MainWindow : public QMainWindow {
   ScriptDriver* scriptDriver() const { return script_; }
   RunHistoryController* history() const { return history_; }
   PredictDriver* predictDriver() const { return predict_; }
+  RunLoader* loader() const { return loader_; }
+  RunStopper* stopper() const { return stopper_; }
   QString lastRunDir() const { return presenter_->lastRunDir(); }
   QString bannerText() const;
   // Exit code of the scripted mode: 0 finished, 1 failed/cancelled, 2 bad input.
@@ -57,7 +61,7 @@ class MainWindow : public QMainWindow {
   RunView currentView() const;
 
   // Closing during a run asks first; tests and the scripted mode switch that off.
-  void setConfirmClose(bool confirm) { confirmClose_ = confirm; }
+  void setConfirmClose(bool confirm);
   // Runs go here instead of a new folder under the runs root (empty: the default).
   void setRunDirOverride(const QString& dir) { runDirOverride_ = dir; }
   // Modes a comparison runs (empty: fp32 and the run panel's mixed format).
@@ -66,8 +70,11 @@ class MainWindow : public QMainWindow {
  public Q_SLOTS:
   bool startTraining();
   bool startComparison();
+  // Stop, Run ▸ Stop, Esc: a long run asks first (RunStopper).
   void stop();
-  // Shows a run directory (plots from its CSVs) or a comparison directory.
+  // Shows a run directory (plots from its CSVs) or a comparison directory. The files are
+  // read on a worker (RunLoader) and the views fill in when they arrive; false (with the
+  // reason in the banner) when `dir` is neither.
   bool openPath(const QString& dir);
   void openWithDialog();
   void exportModel();
@@ -83,10 +90,14 @@ class MainWindow : public QMainWindow {
   void buildMenus();
   void connectController();
   void connectPresenter();
+  void connectLoader();
+  void saveSettings();
   void setBanner(const QString& text, bool error);
   ampbench::RunConfig configForRun(const QString& label) const;
 
   RunsPresenter* presenter_ = nullptr;
+  RunStopper* stopper_ = nullptr;
+  RunLoader* loader_ = nullptr;
   ScriptDriver* script_ = nullptr;
   RunHistoryController* history_ = nullptr;
   PredictDriver* predict_ = nullptr;
@@ -106,7 +117,6 @@ class MainWindow : public QMainWindow {
 
   QString runDirOverride_;
   std::vector<ampbench::PrecisionMode> comparisonModes_;  // scripted --modes; empty: the run panel's
-  bool confirmClose_ = true;
 };
 
 }  // namespace ampbench::ui

@@ -18,12 +18,41 @@
 namespace ampbench::ui {
 namespace {
 
+constexpr int kRowsPerPoll = 4096;  // rows between cancel checks and progress reports
+
+// Reports the bytes consumed since the last call (the file position runs ahead of the
+// parser by the stream's buffer: close enough for a progress bar).
+class ProgressTracker {
+ public:
+  ProgressTracker(const QFile& file, const ReadControl& control) : file_(file), control_(control) {}
+  ~ProgressTracker() { report(file_.size()); }
+  // True when the read should stop.
+  bool poll() {
+    report(file_.pos());
+    return control_.isCancelled();
+  }
+
+ private:
+  void report(qint64 position) {
+    if (control_.progress && position > reported_) {
+      control_.progress(position - reported_);
+      reported_ = position;
+    }
+  }
+  const QFile& file_;
+  const ReadControl& control_;
+  qint64 reported_ = 0;
+};
+
 // Calls `row` for every data line of a CSV with a header, giving a column lookup.
-bool readCsv(const QString& path, const std::function<void(const std::function<double(const char*)>&)>& row) {
+bool readCsv(const QString& path, const std::function<void(const std::function<double(const char*)>&)>& row,
+             const ReadControl& control) {
   QFile file(path);
   if (!file.open(QIODevice::ReadOnly | QIODevice::Text)) {
     return false;
   }
+  ProgressTracker tracker(file, control);
+  int rows = 0;
   QTextStream in(&file);
   const QStringList header = in.readLine().trimmed().split(QLatin1Char(','));
   QHash<QString, int> column;
@@ -31,6 +60,9 @@ bool readCsv(const QString& path, const std::function<void(const std::function<d
     column.insert(header[i].trimmed(), i);
   }
   while (!in.atEnd()) {
+    if (++rows % kRowsPerPoll == 0 && tracker.poll()) {
+      return true;
+    }
     const QString line = in.readLine().trimmed();
     if (line.isEmpty()) {
       continue;
@@ -64,7 +96,7 @@ bool isRunDir(const QString& dir) {
          QFileInfo::exists(d.filePath(QStringLiteral("epochs.csv")));
 }
 
-RunHistory loadRunHistory(const QString& runDir) {
+RunHistory loadRunHistory(const QString& runDir, const ReadControl& control) {
   RunHistory h;
   h.runDir = QDir(runDir).absolutePath();
   const QDir d(runDir);
@@ -79,7 +111,7 @@ RunHistory loadRunHistory(const QString& runDir) {
     s.skipped = col("skipped") != 0.0;
     s.imagesPerSecond = col("images_per_s");
     h.steps.push_back(s);
-  });
+  }, control);
   const bool haveEpochs = readCsv(d.filePath(QStringLiteral("epochs.csv")), [&](const auto& col) {
     ampbench::EpochEvent e;
     e.epoch = static_cast<int64_t>(col("epoch"));
@@ -95,7 +127,7 @@ RunHistory loadRunHistory(const QString& runDir) {
     e.lossScale = col("loss_scale");
     e.peakRssMb = col("peak_rss_mb");
     h.epochs.push_back(e);
-  });
+  }, control);
   for (auto& e : h.epochs) {
     e.epochs = static_cast<int64_t>(h.epochs.size());
   }
@@ -108,6 +140,9 @@ RunHistory loadRunHistory(const QString& runDir) {
   }
   if (!haveSteps && !haveEpochs) {
     h.error = QObject::tr("%1 is not a run directory: it has neither steps.csv nor epochs.csv.").arg(runDir);
+  }
+  if (control.isCancelled()) {
+    h.error = QObject::tr("Reading %1 was cancelled.").arg(runDir);
   }
   return h;
 }
@@ -233,7 +268,7 @@ const ampbench::StepEvent* stepAtOrBefore(const QVector<ampbench::StepEvent>& st
 }  // namespace
 
 PrecisionHistory readPrecisionFiles(const QString& gradStatsCsv, const QString& overflowsCsv,
-                                    const QVector<ampbench::StepEvent>& stepsIn) {
+                                    const QVector<ampbench::StepEvent>& stepsIn, const ReadControl& control) {
   PrecisionHistory out;
   QVector<ampbench::StepEvent> steps = stepsIn;
   std::sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
@@ -241,6 +276,8 @@ PrecisionHistory readPrecisionFiles(const QString& gradStatsCsv, const QString& 
   QFile stats(gradStatsCsv);
   if (stats.open(QIODevice::ReadOnly | QIODevice::Text)) {
     out.haveStats = true;
+    ProgressTracker tracker(stats, control);
+    int rows = 0;
     QMap<int64_t, ampbench::PrecisionStatsEvent> byStep;
     QHash<int64_t, QHash<QString, size_t>> tensorIndex;  // step -> "layer\nkind" -> index
     QTextStream in(&stats);
@@ -250,6 +287,9 @@ PrecisionHistory readPrecisionFiles(const QString& gradStatsCsv, const QString& 
       in.seek(0);
     }
     while (!in.atEnd()) {
+      if (++rows % kRowsPerPoll == 0 && tracker.poll()) {
+        return out;
+      }
       const QString line = in.readLine().trimmed();
       if (line.isEmpty()) {
         continue;
@@ -303,6 +343,7 @@ PrecisionHistory readPrecisionFiles(const QString& gradStatsCsv, const QString& 
   QFile overflows(overflowsCsv);
   if (overflows.open(QIODevice::ReadOnly | QIODevice::Text)) {
     out.haveOverflows = true;
+    ProgressTracker tracker(overflows, control);
     QTextStream in(&overflows);
     if (in.readLine().trimmed() != QLatin1String("step,layer,kind,value")) {
       out.skippedRows += 1;
@@ -329,10 +370,65 @@ PrecisionHistory readPrecisionFiles(const QString& gradStatsCsv, const QString& 
   return out;
 }
 
-PrecisionHistory loadPrecisionHistory(const RunHistory& history) {
+PrecisionHistory loadPrecisionHistory(const RunHistory& history, const ReadControl& control) {
   const QDir d(history.runDir);
   return readPrecisionFiles(d.filePath(QStringLiteral("grad_stats.csv")), d.filePath(QStringLiteral("overflows.csv")),
-                            history.steps);
+                            history.steps, control);
+}
+
+ComparisonHistory loadComparisonRuns(const ampbench::ComparisonSummary& summary, const ReadControl& control) {
+  ComparisonHistory c;
+  c.summary = summary;
+  for (const auto& run : summary.runs) {
+    c.runs.push_back(loadRunHistory(qs(run.runDir), control));
+    if (control.isCancelled()) {
+      c.error = c.runs.back().error;
+      break;
+    }
+  }
+  return c;
+}
+
+ComparisonHistory loadComparisonHistory(const QString& dir, const ReadControl& control) {
+  ampbench::ComparisonSummary summary;
+  try {
+    summary = ampbench::readComparison(dir.toStdString());
+  } catch (const std::exception& e) {
+    ComparisonHistory c;
+    c.error = QObject::tr("Could not read the comparison in %1: %2").arg(dir, QString::fromStdString(e.what()));
+    return c;
+  }
+  if (summary.outDir.empty()) {
+    summary.outDir = dir.toStdString();
+  }
+  for (size_t i = 0; i < summary.runs.size(); ++i) {
+    const QString runDir = qs(summary.runs[i].runDir);
+    if (runDir.isEmpty() || !QDir(runDir).exists()) {
+      // Moved folders: the mode's run sits in <dir>/<mode>/.
+      summary.runs[i].runDir =
+          QDir(dir).filePath(i < summary.modeNames.size() ? qs(summary.modeNames[i]) : QString()).toStdString();
+    }
+  }
+  return loadComparisonRuns(summary, control);
+}
+
+qint64 bytesToRead(const QString& dir) {
+  static const QStringList kFiles{QStringLiteral("steps.csv"), QStringLiteral("epochs.csv"),
+                                  QStringLiteral("grad_stats.csv"), QStringLiteral("overflows.csv")};
+  QStringList runDirs{dir};
+  if (isComparisonDir(dir)) {
+    runDirs = QDir(dir).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    for (QString& run : runDirs) {
+      run = QDir(dir).filePath(run);
+    }
+  }
+  qint64 total = 0;
+  for (const QString& run : runDirs) {
+    for (const QString& file : kFiles) {
+      total += QFileInfo(QDir(run).filePath(file)).size();
+    }
+  }
+  return total;
 }
 
 }  // namespace ampbench::ui

@@ -14,6 +14,7 @@
 #include <QSettings>
 #include <QSpinBox>
 #include <QStyle>
+#include <QTimer>
 #include <QToolButton>
 #include <QVBoxLayout>
 
@@ -23,6 +24,10 @@
 
 namespace ampbench::ui {
 using namespace form;
+
+namespace {
+constexpr int kSaveDelayMs = 500;  // a burst of spin-box ticks ends in one write
+}  // namespace
 
 RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detectHardware()) {
   const ampbench::RunConfig defaults;
@@ -84,6 +89,7 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
                       tips::kDevice);
   form->addRow(tr("Device"), device_);
   epochs_ = spin(this, 1, 1000, static_cast<int>(defaults.epochs), tips::kEpochs);
+  epochs_->setObjectName(QStringLiteral("epochs"));
   form->addRow(tr("Epochs"), epochs_);
   batchSize_ = spin(this, 1, 4096, static_cast<int>(defaults.batchSize), tips::kBatchSize, 8);
   form->addRow(tr("Batch size"), batchSize_);
@@ -196,11 +202,15 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
   connect(stop_, &QPushButton::clicked, this, &RunPanel::stopRequested);
   connect(compare_, &QPushButton::clicked, this, &RunPanel::compareRequested);
 
-  // Any change: refresh the precision note and persist.
+  // Any change: refresh the precision note and persist once the changes stop.
+  saveTimer_ = new QTimer(this);
+  saveTimer_->setSingleShot(true);
+  saveTimer_->setInterval(kSaveDelayMs);
+  connect(saveTimer_, &QTimer::timeout, this, &RunPanel::saveSettings);
   auto changed = [this]() {
     updatePrecisionNote();
-    if (!loading_) {
-      saveSettings();
+    if (!loading_ && persistent_) {
+      saveTimer_->start();
     }
   };
   for (QComboBox* c : {model_, mixedFormat_, device_, optimizer_, schedule_, scaling_}) {
@@ -350,7 +360,16 @@ void RunPanel::loadSettings() {
   updatePrecisionNote();
 }
 
-void RunPanel::saveSettings() const {
+RunPanel::~RunPanel() {
+  if (hasPendingSave()) {
+    saveSettings();
+  }
+}
+
+bool RunPanel::hasPendingSave() const { return saveTimer_->isActive(); }
+
+void RunPanel::saveSettings() {
+  saveTimer_->stop();
   if (!persistent_) {
     return;
   }
@@ -379,6 +398,8 @@ void RunPanel::saveSettings() const {
   s.setValue(QStringLiteral("withoutFixes"), withoutFixes_->isChecked());
   s.setValue(QStringLiteral("advancedOpen"), advancedToggle_->isChecked());
   s.endGroup();
+  s.sync();
+  Q_EMIT settingsSaved();
 }
 
 void RunPanel::updatePrecisionNote() {

@@ -2,7 +2,9 @@
 // The run settings: model, the mixed-precision switch and its format, epochs, batch
 // size, image size, learning rate, seed, and (under "Advanced") optimizer, schedule,
 // threads and the loss scaler. Every control has a plain-words tooltip; the values
-// persist with QSettings. Train / Stop / Compare buttons live here too.
+// persist with QSettings, written once a burst of changes settles (holding a spin-box
+// arrow must not rewrite the settings file on every tick). Train / Stop / Compare
+// buttons live here too.
 
 #include "engine/util/Hardware.h"
 #include "ui/QtTypes.h"
@@ -17,6 +19,7 @@ class QDoubleSpinBox;
 class QLabel;
 class QPushButton;
 class QSpinBox;
+class QTimer;
 class QToolButton;
 
 namespace ampbench::ui {
@@ -30,6 +33,7 @@ class RunPanel : public QWidget {
 
  public:
   explicit RunPanel(QWidget* parent = nullptr);
+  ~RunPanel() override;  // writes a change still waiting for its delayed write
 
   // The settings as a run configuration (dataPath and outDir left empty).
   ampbench::RunConfig config() const;
@@ -51,7 +55,9 @@ class RunPanel : public QWidget {
   void setHardware(const ampbench::HardwareInfo& hardware);
 
   void loadSettings();
-  void saveSettings() const;
+  // Writes the settings now (closing the window) and drops a pending delayed write.
+  void saveSettings();
+  bool hasPendingSave() const;
   // Scripted runs (command-line settings) leave the user's saved settings alone.
   void setPersistent(bool persistent) { persistent_ = persistent; }
 
@@ -63,6 +69,8 @@ class RunPanel : public QWidget {
   void trainRequested();
   void stopRequested();
   void compareRequested();
+  // After each write of the settings.
+  void settingsSaved();
 
  private:
   void updatePrecisionNote();
@@ -98,6 +106,7 @@ class RunPanel : public QWidget {
   QLabel* compareNote_ = nullptr;
   QCheckBox* withoutFixes_ = nullptr;
   QSpinBox* gradStatsEvery_ = nullptr;
+  QTimer* saveTimer_ = nullptr;  // single-shot: the delayed write after the last change
 
   bool dataUsable_ = false;
   bool busy_ = false;

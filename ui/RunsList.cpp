@@ -48,7 +48,8 @@ RunsList::RunsList(QWidget* parent) : QWidget(parent) {
     tree_->header()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
   }
   tree_->setToolTip(tr("Runs of this session and of the runs folder, newest first, and runs opened from disk. "
-                       "Double-click to redraw a run's plots; right-click to show, delete, or change the folder."));
+                       "Double-click to redraw a run's plots; right-click to resume a stopped run, show, delete, or change the "
+                       "folder."));
   tree_->setContextMenuPolicy(Qt::CustomContextMenu);
   layout->addWidget(tree_);
   connect(tree_, &QTreeWidget::itemActivated, this, [this](QTreeWidgetItem* item) {
@@ -72,6 +73,9 @@ RunsList::RunsList(QWidget* parent) : QWidget(parent) {
 
 QMenu* RunsList::contextMenuFor(const QString& dir, QWidget* parent) {
   auto* menu = new QMenu(parent);
+  if (!dir.isEmpty() && canResume_ && canResume_(dir)) {
+    menu->addAction(tr("Resume"), this, [this, dir]() { Q_EMIT resumeRequested(dir); });
+  }
   if (!dir.isEmpty()) {
     menu->addAction(tr("Show in folder"), this, [this, dir]() { Q_EMIT showInFolderRequested(dir); });
     menu->addAction(tr("Delete…"), this, [this, dir]() { Q_EMIT deleteRequested(dir); });

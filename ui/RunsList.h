@@ -11,6 +11,8 @@
 #include <QVector>
 #include <QWidget>
 
+#include <functional>
+
 class QMenu;
 class QTreeWidget;
 class QTreeWidgetItem;
@@ -37,6 +39,8 @@ class RunsList : public QWidget {
   void selectDir(const QString& dir);
   // The context menu for the row of `dir` (empty: no row), as a right-click shows it.
   QMenu* contextMenuFor(const QString& dir, QWidget* parent);
+  // Whether the row of `dir` offers "Resume" (a stopped or killed run with a checkpoint).
+  void setCanResume(std::function<bool(const QString& dir)> canResume) { canResume_ = std::move(canResume); }
 
  Q_SIGNALS:
   void runActivated(const QString& dir);
@@ -44,6 +48,7 @@ class RunsList : public QWidget {
   void currentDirChanged(const QString& dir);
   void showInFolderRequested(const QString& dir);
   void deleteRequested(const QString& dir);
+  void resumeRequested(const QString& dir);
   void changeFolderRequested();
 
  private:
@@ -51,6 +56,7 @@ class RunsList : public QWidget {
   void fill(QTreeWidgetItem* item, const RunEntry& entry);
 
   QTreeWidget* tree_ = nullptr;
+  std::function<bool(const QString&)> canResume_;
 };
 
 }  // namespace ampbench::ui

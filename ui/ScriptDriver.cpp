@@ -5,6 +5,7 @@
 #include "ui/MainWindow.h"
 #include "ui/PredictDriver.h"
 #include "ui/ResultsTab.h"
+#include "ui/RunLoader.h"
 #include "ui/RunPanel.h"
 #include "ui/RunsPresenter.h"
 #include "ui/TrainingController.h"
@@ -34,6 +35,12 @@ ScriptDriver::ScriptDriver(const ScriptOptions& options, MainWindow* window)
   connect(c, &TrainingController::failed, this, &ScriptDriver::failed);
   connect(c, &TrainingController::jobEnded, this, &ScriptDriver::jobEnded);
   connect(window_->dataPanel(), &DataPanel::scanFinished, this, &ScriptDriver::dataScanned);
+  connect(window_->loader(), &RunLoader::loadFailed, this, [this](const QString& error) {
+    if (options_.scripted()) {
+      exitCode_ = 2;
+      std::fprintf(stderr, "ampbench: %s\n", error.toLocal8Bit().constData());
+    }
+  });
 
   // Start once the data is scanned; --open shows a directory first.
   if (!options_.data.isEmpty()) {
@@ -175,6 +182,12 @@ bool ScriptDriver::takeScreenshot() {
 }
 
 void ScriptDriver::done() {
+  if (window_->loader()->isLoading()) {
+    // --open and a finished comparison read their files on a worker: wait for the view.
+    connect(window_->loader(), &RunLoader::loadingChanged, this,
+            [this]() { QTimer::singleShot(kSettleMs, this, &ScriptDriver::done); }, Qt::SingleShotConnection);
+    return;
+  }
   if (!options_.predict.isEmpty() && !predictShown_ && exitCode_ == 0) {
     predictShown_ = true;
     if (startPredict()) {

@@ -139,7 +139,7 @@ void CliReporter::onDataProgress(const DataProgressEvent& e) {
 void CliReporter::onRunStarted(const RunStartedEvent& e) {
   epochs_ = e.config.epochs;
   totalSteps_ = e.totalSteps;
-  firstStep_ = (e.startEpoch - 1) * e.stepsPerEpoch;
+  firstStep_ = e.startStep;
   runStart_ = Clock::now();
   if (mode_ == OutputMode::JsonEvents) {
     emit(out_, "run_started",
@@ -157,7 +157,9 @@ void CliReporter::onRunStarted(const RunStartedEvent& e) {
           {"ignored", e.dataset.ignoredCount},
           {"steps_per_epoch", e.stepsPerEpoch},
           {"total_steps", e.totalSteps},
-          {"start_epoch", e.startEpoch}});
+          {"start_epoch", e.startEpoch},
+          {"start_step", e.startStep},
+          {"resume_note", e.resumeNote}});
     return;
   }
   if (mode_ != OutputMode::Human) {
@@ -169,6 +171,9 @@ void CliReporter::onRunStarted(const RunStartedEvent& e) {
                static_cast<long long>(e.parameterCount), static_cast<long long>(e.config.imageSize),
                static_cast<long long>(e.config.batchSize));
   std::fprintf(out_, "%s  %s\n", tag_.c_str(), e.precision.note.c_str());
+  if (!e.resumeNote.empty()) {
+    std::fprintf(out_, "%s  %s\n", tag_.c_str(), e.resumeNote.c_str());
+  }
   for (const auto& [split, counts] : e.dataset.counts) {
     std::string line;
     for (size_t i = 0; i < counts.size(); ++i) {
@@ -275,7 +280,10 @@ void CliReporter::onEvaluation(const EvaluationEvent& e) {
 
 void CliReporter::onCheckpoint(const CheckpointEvent& e) {
   if (mode_ == OutputMode::JsonEvents) {
-    emit(out_, "checkpoint", {{"path", e.path}, {"epoch", e.epoch}});
+    emit(out_, "checkpoint", {{"path", e.path},
+                              {"epoch", e.epoch},
+                              {"step_in_epoch", e.stepInEpoch},
+                              {"write_seconds", e.writeSeconds}});
   }
 }
 

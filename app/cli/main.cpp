@@ -1,5 +1,6 @@
 // ampbench-cli: train, compare, evaluate and predict without a GUI.
-// Exit codes: 0 ok, 1 internal error, 2 bad input (message says what to do),
+// Exit codes: 0 ok, 1 internal error or a write the disk refused (full disk: the file named,
+// the last checkpoint kept), 2 bad input (message says what to do),
 // 3 the run diverged (NaN/inf loss; last good checkpoint kept), 4 out of memory (a batch did
 // not fit; last good checkpoint kept), 130 cancelled (Ctrl-C).
 
@@ -91,7 +92,10 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
       ->capture_default_str();
   app->add_option("--min-scale", c.scaler.minScale, "lowest loss scale (0 = no floor)");
   app->add_option("--memory-format", s.memoryFormat, "auto, contiguous or channels_last");
-  app->add_option("--epochs", c.epochs, "epochs")->capture_default_str();
+  app->add_option("--epochs", c.epochs,
+                  "epochs (with --resume, a larger number extends the run: its one-cycle/cosine schedule is rebuilt "
+                  "over the new total and continues from the current step; without it the run continues exactly)")
+      ->capture_default_str();
   app->add_option("--batch-size", c.batchSize, "images per step")->capture_default_str();
   app->add_option("--image-size", c.imageSize, "images are resized to SIZE x SIZE")->capture_default_str();
   app->add_option("--channels", c.channels, "1 (grayscale) or 3 (RGB)")->capture_default_str();
@@ -111,10 +115,17 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
   app->add_option("--threads", c.threads, "intra-op threads (0 = all cores)");
   app->add_option("--device", s.device, "auto, cpu or cuda");
   app->add_option("--eval-every", c.evalEvery, "validate every N epochs");
+  app->add_option("--checkpoint-minutes", c.checkpointMinutes,
+                  "besides every epoch's end, checkpoint inside an epoch when N minutes passed since the last one "
+                  "(0 = epoch ends only); --resume continues from the step it holds")
+      ->capture_default_str();
   app->add_option("--step-events", c.stepEventEvery, "log every N-th step");
   app->add_option("--profile-steps", c.profileSteps,
                   "profile N training steps after 3 warm-up steps: self time per op, printed and in profile.csv, "
                   "with a trace (profile.trace.json: chrome://tracing or Perfetto) in the run folder");
+  app->add_flag("--detect-anomaly", c.detectAnomaly,
+                "when a loss or gradient becomes inf/NaN, replay the step in LibTorch's anomaly mode and name the "
+                "operation that produced it (in the run's stop message)");
   app->add_option("--grad-stats", c.gradStatsEvery,
                   "every N-th step, what FP16/BF16 would do to gradients, activations and weight updates "
                   "(underflow, subnormal, overflow shares, lost updates): grad_stats.csv in the run folder")
@@ -257,8 +268,10 @@ int main(int argc, char** argv) {
     trainOutOption->required();
   }
   train->add_option("--resume", trainCfg.resumeFrom,
-                    "continue the run in this directory from its checkpoint, with its own settings (config.json); "
-                    "--epochs extends it, other changed settings are refused");
+                    "continue the run in this directory from its checkpoint (an epoch's end, or the step a "
+                    "mid-epoch checkpoint or a stop holds), with its own settings (config.json): same seed, same "
+                    "results; --epochs extends it (the LR schedule rebuilt over the new total), other changed "
+                    "settings are refused");
   train->add_flag("--export", trainCfg.exportAtEnd, "export model.onnx, model.pt and model.json when the run finishes");
 
   ampbench::RunConfig cmpCfg;
@@ -412,6 +425,9 @@ int main(int argc, char** argv) {
   } catch (const ampbench::InputError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return kExitBadInput;
+  } catch (const ampbench::WriteError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());  // a full disk: named file and reason, not a bug
+    return kExitError;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "internal error: %s\n", e.what());
     return kExitError;

@@ -60,6 +60,10 @@ struct RunStartedEvent {
   int64_t stepsPerEpoch = 0;
   int64_t totalSteps = 0;
   int64_t startEpoch = 1;  // > 1 when resumed
+  // A resumed run: the global steps already taken (mid-epoch when not a whole number of
+  // epochs) and what the resume did, in a line ("" for a new run).
+  int64_t startStep = 0;
+  std::string resumeNote;
   int64_t parameterCount = 0;
 };
 
@@ -108,7 +112,9 @@ struct EvaluationProgressEvent {
 
 struct CheckpointEvent {
   std::string path;
-  int64_t epoch = 0;
+  int64_t epoch = 0;        // the epoch it holds (completed, or in progress when mid-epoch)
+  int64_t stepInEpoch = 0;  // 0: at the epoch's end; else the steps of `epoch` it holds
+  double writeSeconds = 0.0;
 };
 
 // Where profiled training steps spent their time (RunConfig::profileSteps): LibTorch

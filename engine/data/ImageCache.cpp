@@ -1,6 +1,7 @@
 #include "engine/data/ImageCache.h"
 
 #include "engine/data/Image.h"
+#include "engine/util/ArchiveCheck.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 
@@ -307,43 +308,94 @@ void saveCache(const std::string& path, const PreparedData& d, const std::string
   }
 }
 
-bool loadCache(const std::string& path, const std::string& expectedKey, PreparedData& out) {
-  torch::serialize::InputArchive ar;
-  try {
-    ar.load_from(path);
-  } catch (const std::exception& e) {
-    throw InputError("cannot read cache file '" + path + "': " + e.what() + " (delete it to rebuild)");
-  }
-  torch::Tensor metaT;
-  ar.read("meta", metaT);
-  const std::string text(reinterpret_cast<const char*>(metaT.data_ptr<uint8_t>()), static_cast<size_t>(metaT.numel()));
-  const auto meta = nlohmann::json::parse(text);
-  if (meta.value("format", "") != "ampbench-cache-1") {
-    throw InputError("'" + path + "' is not an AmpBench cache file");
-  }
-  if (!expectedKey.empty() && meta.value("key", "") != expectedKey) {
-    return false;
-  }
+namespace {
+
+// A cache file is input like any other (copied between machines, half-written, edited):
+// every figure the training loop later trusts as an index or a size is checked here.
+PreparedData readCacheContents(torch::serialize::InputArchive& ar, const std::string& path,
+                               const nlohmann::json& meta) {
   PreparedData d;
   d.summary.source = meta.value("source", path);
   d.summary.kind = meta.value("kind", "cache");
-  d.summary.classes = meta["classes"].get<std::vector<std::string>>();
-  d.summary.imageSize = meta.value("image_size", 0);
-  d.summary.channels = meta.value("channels", 1);
+  d.summary.classes = meta.at("classes").get<std::vector<std::string>>();
+  d.summary.imageSize = meta.value("image_size", int64_t{0});
+  d.summary.channels = meta.value("channels", int64_t{1});
   d.summary.splitOrigin = meta.value("split_origin", std::map<std::string, std::string>{});
   d.summary.ignoredCount = meta.value("ignored_count", int64_t{0});
-  for (const auto& s : meta["skipped"]) {
-    d.summary.skipped.push_back({s["path"], s["reason"]});
+  if (d.summary.classes.empty()) {
+    throw InputError("no classes");
   }
-  for (const auto& [name, ids] : meta["ids"].items()) {
+  if (d.summary.imageSize < 1 || d.summary.imageSize > 65536 || (d.summary.channels != 1 && d.summary.channels != 3)) {
+    throw InputError("image size " + std::to_string(d.summary.imageSize) + " with " +
+                     std::to_string(d.summary.channels) + " channels");
+  }
+  for (const auto& s : meta.value("skipped", nlohmann::json::array())) {
+    d.summary.skipped.push_back({s.at("path").get<std::string>(), s.at("reason").get<std::string>()});
+  }
+  const auto numClasses = static_cast<int64_t>(d.summary.classes.size());
+  for (const auto& [name, ids] : meta.at("ids").items()) {
     SplitTensors s;
     ar.read(name + "_images", s.images);
     ar.read(name + "_labels", s.labels);
     s.ids = ids.get<std::vector<std::string>>();
+    const auto& im = s.images;
+    if (im.scalar_type() != torch::kUInt8 || im.dim() != 4 || im.size(1) != d.summary.channels ||
+        im.size(2) != d.summary.imageSize || im.size(3) != d.summary.imageSize) {
+      throw InputError("split '" + name + "' images are not uint8 N x C x S x S of the recorded size");
+    }
+    if (s.labels.scalar_type() != torch::kLong || s.labels.dim() != 1 || s.labels.size(0) != im.size(0) ||
+        static_cast<int64_t>(s.ids.size()) != im.size(0)) {
+      throw InputError("split '" + name + "' has different numbers of images, labels and names");
+    }
+    if (s.labels.numel() > 0 &&
+        (s.labels.min().item<int64_t>() < 0 || s.labels.max().item<int64_t>() >= numClasses)) {
+      throw InputError("split '" + name + "' has labels outside its " + std::to_string(numClasses) + " classes");
+    }
     d.splits[name] = std::move(s);
   }
-  out = std::move(d);
-  return true;
+  return d;
+}
+
+}  // namespace
+
+bool loadCache(const std::string& path, const std::string& expectedKey, PreparedData& out) {
+  const std::string remedy = " (delete it to rebuild)";
+  try {
+    checkTorchArchive(path, "cache file");
+  } catch (const InputError& e) {
+    throw InputError(e.what() + remedy);
+  }
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path);
+  } catch (const std::exception& e) {
+    throw InputError("cannot read cache file '" + path + "': " + e.what() + remedy);
+  }
+  try {
+    torch::Tensor metaT;
+    ar.read("meta", metaT);
+    if (metaT.scalar_type() != torch::kUInt8 || metaT.dim() != 1) {
+      throw InputError("no metadata record");
+    }
+    metaT = metaT.contiguous();
+    const std::string text(reinterpret_cast<const char*>(metaT.data_ptr<uint8_t>()),
+                           static_cast<size_t>(metaT.numel()));
+    const auto meta = nlohmann::json::parse(text);
+    if (!meta.is_object() || meta.value("format", "") != "ampbench-cache-1") {
+      throw InputError("'" + path + "' is not an AmpBench cache file" + remedy);
+    }
+    if (!expectedKey.empty() && meta.value("key", "") != expectedKey) {
+      return false;
+    }
+    out = readCacheContents(ar, path, meta);
+    return true;
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    throw InputError(what.find(remedy) != std::string::npos ? what
+                                                            : "cache file '" + path + "' is damaged: " + what + remedy);
+  } catch (const std::exception& e) {  // nlohmann::json and c10 errors: a malformed record
+    throw InputError("cache file '" + path + "' is damaged: " + e.what() + remedy);
+  }
 }
 
 PreparedData prepareData(const RunConfig& c, const ProgressFn& progress, const CancelToken& cancel) {

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -78,6 +79,8 @@ BatchLoader::BatchLoader(const SplitTensors& split, LoaderOptions options, bool 
     }
   }
   numBatches_ = batchesPerEpoch(n, opt_.batchSize, training_);
+  opt_.firstBatch = std::clamp<int64_t>(opt_.firstBatch, 0, numBatches_);
+  consumed_ = opt_.firstBatch;
   const int64_t c = split_.images.size(1);
   std::vector<float> scale(c), shift(c);
   for (int64_t k = 0; k < c; ++k) {
@@ -88,7 +91,7 @@ BatchLoader::BatchLoader(const SplitTensors& split, LoaderOptions options, bool 
   }
   scale_ = torch::tensor(scale).view({1, c, 1, 1}).to(opt_.device);
   shift_ = torch::tensor(shift).view({1, c, 1, 1}).to(opt_.device);
-  if (opt_.prefetch && numBatches_ > 1) {
+  if (opt_.prefetch && numBatches_ - consumed_ > 1) {
     producer_ = std::thread([this] { produce(); });
   }
 }
@@ -133,7 +136,7 @@ Batch BatchLoader::make(int64_t b) {
 
 void BatchLoader::produce() {
   try {
-    for (int64_t b = 0; b < numBatches_; ++b) {
+    for (int64_t b = opt_.firstBatch; b < numBatches_; ++b) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
         cv_.wait(lock, [&] { return stop_ || static_cast<int64_t>(queue_.size()) < opt_.queueDepth; });

@@ -29,6 +29,9 @@ struct LoaderOptions {
   AugmentOptions augmentation;
   uint64_t seed = 0;  // combined with the epoch: the same epoch gives the same batches
   int64_t epoch = 1;
+  // Start the epoch at this batch (a run resumed mid-epoch): the order and augmentation are
+  // the whole epoch's, so batch k is the same batch as in an uninterrupted run.
+  int64_t firstBatch = 0;
   std::vector<double> mean;
   std::vector<double> std;
   torch::Device device = torch::kCPU;

@@ -127,13 +127,14 @@ void LossScaler::save(torch::serialize::OutputArchive& archive) const {
 }
 
 void LossScaler::load(torch::serialize::InputArchive& archive) {
-  torch::Tensor s, g, e;
+  // Whether scaling is on is the run's precision, never the file's: an unscaled checkpoint
+  // loaded into an fp16 run must not turn its scaler off (the caller refuses the mismatch).
+  torch::Tensor s, g;
   archive.read("scale", s);
   archive.read("growth_tracker", g);
-  archive.read("enabled", e);
   scale_ = s.item<double>();
   growthTracker_ = g.item<int64_t>();
-  enabled_ = e.item<int64_t>() != 0;
+  lastOverflow_ = false;
   stage_ = Stage::Ready;
 }
 

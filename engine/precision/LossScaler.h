@@ -46,6 +46,8 @@ class LossScaler {
   Stage stage() const { return stage_; }
   const LossScalerOptions& options() const { return options_; }
 
+  // Saves scale, growth tracker and (for the record) whether scaling is on; load restores
+  // the scale and the tracker only: enabled() stays what this run's precision set.
   void save(torch::serialize::OutputArchive& archive) const;
   void load(torch::serialize::InputArchive& archive);
 

@@ -1,18 +1,54 @@
 #include "engine/train/Checkpoint.h"
 
 #include "engine/export/TorchSaveReader.h"
+#include "engine/util/ArchiveCheck.h"
+#include "engine/util/DeviceMemory.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <ATen/Context.h>
+
+#include <mutex>
 #include <sstream>
 
 namespace ampbench {
 
+namespace {
+
+constexpr int64_t kFormat = 2;  // 1: no configuration, position, RNG states; loaded still
+
+torch::Device deviceOf(ClassifierImpl& model) {
+  const auto params = model.parameters();
+  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
+torch::Tensor generatorState(const torch::Device& device) {
+  auto gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void setGeneratorState(const torch::Device& device, const torch::Tensor& state) {
+  auto gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) {
+    out += (out.empty() ? "" : ", ") + s;
+  }
+  return out;
+}
+
+}  // namespace
+
 void saveCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer& optimizer,
-                    const LossScaler& scaler, const TrainingPosition& pos) {
+                    const LossScaler& scaler, const TrainingPosition& pos, const std::string& configJson) {
   torch::serialize::OutputArchive root;
   torch::serialize::OutputArchive modelAr, optAr, scalerAr;
   model.save(modelAr);
@@ -21,49 +57,135 @@ void saveCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim
   root.write("model", modelAr);
   root.write("optimizer", optAr);
   root.write("scaler", scalerAr);
-  root.write("format", torch::tensor({int64_t{1}}));
+  root.write("format", torch::tensor({kFormat}));
   root.write("position", torch::tensor({pos.epoch, pos.globalStep, pos.scheduleStep, pos.overflowSteps,
-                                        pos.skippedSteps}));
-  const auto tmp = path + ".tmp";
-  root.save_to(tmp);
-  commitAtomic(tmp, path);
+                                        pos.skippedSteps, pos.scheduleTotalSteps, pos.consecutiveSkips,
+                                        pos.stepInEpoch, pos.epochCorrect, pos.epochSeen, pos.epochApplied,
+                                        pos.epochOverflow, pos.epochSkipped}));
+  root.write("position_sums", torch::tensor({pos.epochLossSum, pos.epochSeconds}, torch::kDouble));
+  root.write("config", c10::IValue(configJson));
+  // Nothing in training draws from LibTorch's generators today (data order and augmentation
+  // are functions of seed, epoch and batch); kept so a model with dropout resumes exactly too.
+  root.write("rng_cpu", generatorState(torch::kCPU));
+  const auto device = deviceOf(model);
+  if (device.is_cuda()) {
+    root.write("rng_device", generatorState(device));
+  }
+  // Streamed through our writer: a full disk is reported by commit() naming the file, and
+  // the temporary is removed; the previous checkpoint stays until the rename.
+  AtomicFile file(path);
+  root.save_to([&file](const void* data, size_t size) -> size_t {
+    file.write(data, size);  // a failure is kept for commit(): the archive writer goes on harmlessly
+    return size;
+  });
+  file.commit();
 }
 
 TrainingPosition loadCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer* optimizer,
-                                LossScaler* scaler) {
+                                LossScaler* scaler, const RunConfig* resuming, const torch::Device& device) {
+  checkTorchArchive(path, "checkpoint");  // before LibTorch's reader, which trusts the zip
   torch::serialize::InputArchive root;
   try {
     root.load_from(path);
   } catch (const std::exception& e) {
-    throw InputError("cannot read checkpoint '" + path + "': " + e.what());
+    throw InputError("cannot read checkpoint '" + path + "': " + firstLineOf(e));
   }
   torch::serialize::InputArchive modelAr;
   if (!root.try_read("model", modelAr)) {
     throw InputError("'" + path + "' is not an AmpBench checkpoint (no model section)");
   }
+  if (resuming) {
+    // The run's configuration decides (config.json, checked against the command line); a
+    // checkpoint written by another run (copied in, or config.json edited) is refused.
+    c10::IValue config;
+    if (root.try_read("config", config) && config.isString()) {
+      const auto saved = configFromJson(config.toStringRef());
+      // The settings that make it another run, by the names the CLI uses; else whatever differs.
+      std::vector<std::string> conflicts;
+      auto differs = [&](bool changed, const std::string& name, const std::string& was, const std::string& is) {
+        if (changed) {
+          conflicts.push_back(name + " " + was + " -> " + is);
+        }
+      };
+      differs(saved.precision != resuming->precision, "precision", toString(saved.precision),
+              toString(resuming->precision));
+      differs(saved.model != resuming->model, "model", saved.model, resuming->model);
+      differs(saved.dataPath != resuming->dataPath, "data", "'" + saved.dataPath + "'", "'" + resuming->dataPath + "'");
+      differs(saved.imageSize != resuming->imageSize, "image_size", std::to_string(saved.imageSize),
+              std::to_string(resuming->imageSize));
+      differs(saved.channels != resuming->channels, "channels", std::to_string(saved.channels),
+              std::to_string(resuming->channels));
+      if (conflicts.empty()) {
+        conflicts = resumeConflicts(saved, *resuming);
+      }
+      if (!conflicts.empty()) {
+        throw InputError("cannot resume from '" + path + "': it was written by a run with other settings (" +
+                         joined(conflicts) +
+                         " in the checkpoint -> this run's config.json): a resumed run must be the run that wrote "
+                         "its checkpoint; start a new run to change them");
+      }
+    }
+  }
   try {
     model.load(modelAr);
   } catch (const std::exception& e) {
-    throw InputError("checkpoint '" + path + "' does not fit model '" + model.spec().name + "': " + e.what());
+    throw InputError("checkpoint '" + path + "' does not fit model '" + model.spec().name + "': " + firstLineOf(e));
+  }
+  if (scaler) {
+    torch::serialize::InputArchive scalerAr;
+    root.read("scaler", scalerAr);
+    torch::Tensor enabled;
+    if (resuming && scalerAr.try_read("enabled", enabled) && (enabled.item<int64_t>() != 0) != scaler->enabled()) {
+      // Checked apart from the configuration: format-1 checkpoints have none. Resuming an
+      // unscaled checkpoint as fp16 would otherwise train fp16 without loss scaling.
+      throw InputError("cannot resume from '" + path + "': it was written " +
+                       (scaler->enabled() ? "without" : "with") + " loss scaling and this run's precision " +
+                       toString(resuming->precision) + " trains " + (scaler->enabled() ? "with" : "without") +
+                       " it: the precision of a run cannot change on resume; start a new run for " +
+                       toString(resuming->precision));
+    }
+    scaler->load(scalerAr);
   }
   if (optimizer) {
     torch::serialize::InputArchive optAr;
     root.read("optimizer", optAr);
     optimizer->load(optAr);
   }
-  if (scaler) {
-    torch::serialize::InputArchive scalerAr;
-    root.read("scaler", scalerAr);
-    scaler->load(scalerAr);
-  }
   torch::Tensor p;
   root.read("position", p);
+  p = p.to(torch::kLong).contiguous();
+  const auto* v = p.data_ptr<int64_t>();
+  const auto n = p.numel();
+  auto at = [&](int64_t i) { return i < n ? v[i] : int64_t{0}; };
   TrainingPosition pos;
-  pos.epoch = p[0].item<int64_t>();
-  pos.globalStep = p[1].item<int64_t>();
-  pos.scheduleStep = p[2].item<int64_t>();
-  pos.overflowSteps = p[3].item<int64_t>();
-  pos.skippedSteps = p[4].item<int64_t>();
+  pos.epoch = at(0);
+  pos.globalStep = at(1);
+  pos.scheduleStep = at(2);
+  pos.overflowSteps = at(3);
+  pos.skippedSteps = at(4);
+  pos.scheduleTotalSteps = at(5);
+  pos.consecutiveSkips = at(6);
+  pos.stepInEpoch = at(7);
+  pos.epochCorrect = at(8);
+  pos.epochSeen = at(9);
+  pos.epochApplied = at(10);
+  pos.epochOverflow = at(11);
+  pos.epochSkipped = at(12);
+  torch::Tensor sums;
+  if (root.try_read("position_sums", sums) && sums.numel() >= 2) {
+    sums = sums.to(torch::kDouble).contiguous();
+    pos.epochLossSum = sums.data_ptr<double>()[0];
+    pos.epochSeconds = sums.data_ptr<double>()[1];
+  }
+  if (resuming) {
+    torch::Tensor rng;
+    if (root.try_read("rng_cpu", rng)) {
+      setGeneratorState(torch::kCPU, rng);
+    }
+    if (device.is_cuda() && root.try_read("rng_device", rng)) {
+      setGeneratorState(device, rng);
+    }
+  }
   return pos;
 }
 
@@ -103,6 +225,7 @@ void copyNamedState(ClassifierImpl& model, const std::vector<std::pair<std::stri
 }
 
 int64_t loadPretrained(const std::string& path, ClassifierImpl& model) {
+  checkTorchArchive(path, "weights file");  // every format below is a torch zip archive
   std::vector<std::pair<std::string, torch::Tensor>> state;
   // 1. TorchScript module (torch.jit.save of a torchvision model, or our model.pt).
   try {

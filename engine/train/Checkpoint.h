@@ -1,7 +1,10 @@
 #pragma once
-// checkpoint.pt: model, optimizer, loss scaler, schedule position and epoch, in one
-// torch archive written to a temporary name and renamed.
+// checkpoint.pt: model, optimizer, loss scaler, the run's configuration, the position in
+// the run (at an epoch's end or inside an epoch) and the random generators' states, in one
+// torch archive written to a temporary file, fsynced and renamed: the previous checkpoint
+// stays until the new one is complete.
 
+#include "engine/core/RunConfig.h"
 #include "engine/models/Registry.h"
 #include "engine/precision/LossScaler.h"
 
@@ -15,17 +18,32 @@ struct TrainingPosition {
   int64_t epoch = 0;          // last completed epoch
   int64_t globalStep = 0;     // steps taken (including skipped ones)
   int64_t scheduleStep = 0;   // optimizer steps actually applied (drives the LR)
-  int64_t overflowSteps = 0;  // totals so far
+  int64_t overflowSteps = 0;  // totals over the completed epochs
   int64_t skippedSteps = 0;
+  int64_t scheduleTotalSteps = 0;  // the LR schedule's length when written (0: unknown, format 1)
+  int64_t consecutiveSkips = 0;    // overflowed steps in a row (the give-up count)
+  // Inside epoch `epoch + 1` after this many of its steps; 0 = at the end of `epoch`. The
+  // epoch's running sums make its train loss/accuracy come out as in an uninterrupted run.
+  int64_t stepInEpoch = 0;
+  double epochLossSum = 0.0;  // over the applied steps' images
+  int64_t epochCorrect = 0, epochSeen = 0, epochApplied = 0, epochOverflow = 0, epochSkipped = 0;
+  double epochSeconds = 0.0;  // training time of the epoch so far
 };
 
+// Writes `path` atomically. `configJson` is the run's configuration (configToJson). Throws
+// WriteError naming the file when the disk refuses it (the previous checkpoint is kept).
 void saveCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer& optimizer,
-                    const LossScaler& scaler, const TrainingPosition& position);
+                    const LossScaler& scaler, const TrainingPosition& position, const std::string& configJson);
 
 // Loads what is given (optimizer and scaler may be null). Throws InputError when the file
-// is not an AmpBench checkpoint or does not fit the model.
+// is not an AmpBench checkpoint or does not fit the model. With `resuming` set (a run
+// continuing from it): refuses a checkpoint whose recorded configuration differs from
+// `*resuming` in a setting a resume may not change (naming it), or whose loss scaling
+// differs from `scaler`'s (the scaler's on/off is the run's, never the file's), and
+// restores LibTorch's random generators (CPU and `device`'s) to their state when written.
 TrainingPosition loadCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer* optimizer,
-                                LossScaler* scaler);
+                                LossScaler* scaler, const RunConfig* resuming = nullptr,
+                                const torch::Device& device = torch::kCPU);
 
 // Copies weights into `model` from: an AmpBench checkpoint, an archive written by
 // torch::save / our model.pt, a TorchScript file (torch.jit.save of a torchvision model),

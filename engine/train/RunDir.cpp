@@ -16,29 +16,6 @@ namespace ampbench {
 
 namespace {
 
-// Keeps the header and the rows whose first column (epoch) is <= lastEpoch.
-void truncateCsv(const std::string& path, const char* header, int64_t lastEpoch) {
-  std::string kept = std::string(header) + "\n";
-  std::ifstream in(path);
-  std::string line;
-  bool first = true;
-  while (std::getline(in, line)) {
-    if (first) {
-      first = false;
-      continue;
-    }
-    if (line.empty()) continue;
-    try {
-      if (std::stoll(line.substr(0, line.find(','))) <= lastEpoch) {
-        kept += line + "\n";
-      }
-    } catch (const std::exception&) {
-    }
-  }
-  in.close();
-  writeFileAtomic(path, kept);
-}
-
 std::string fmt(double v) {
   std::ostringstream ss;
   ss.precision(7);
@@ -47,6 +24,58 @@ std::string fmt(double v) {
 }
 
 }  // namespace
+
+int64_t repairCsvForResume(const std::string& path, const char* header, int keyColumn, int64_t last) {
+  if (!fs::exists(path)) {
+    return 0;
+  }
+  const std::string text = readFile(path);
+  std::string kept;
+  int64_t dropped = 0;
+  size_t at = 0;
+  bool first = true;
+  while (at < text.size()) {
+    const size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) {
+      ++dropped;  // cut mid-write: its newline never reached the disk
+      break;
+    }
+    const std::string line = text.substr(at, nl - at);
+    at = nl + 1;
+    if (first) {
+      first = false;
+      kept = (line.rfind(header, 0) == 0 ? line : std::string(header)) + "\n";
+      continue;
+    }
+    if (line.empty()) {
+      continue;
+    }
+    size_t begin = 0;
+    for (int k = 0; k < keyColumn && begin != std::string::npos; ++k) {
+      begin = line.find(',', begin);
+      begin = begin == std::string::npos ? begin : begin + 1;
+    }
+    bool keep = false;
+    if (begin != std::string::npos) {
+      try {
+        size_t used = 0;
+        const auto cell = line.substr(begin, line.find(',', begin) - begin);
+        keep = std::stoll(cell, &used) <= last && used == cell.size();
+      } catch (const std::exception&) {
+      }
+    }
+    if (keep) {
+      kept += line + "\n";
+    } else {
+      ++dropped;
+    }
+  }
+  if (first) {
+    kept = std::string(header) + "\n";
+  }
+  writeFileAtomic(path, kept);
+  return dropped;
+}
 
 std::string precisionToJson(const PrecisionInfo& p) {
   nlohmann::ordered_json j;
@@ -85,27 +114,23 @@ std::string datasetSummaryToJson(const DatasetSummary& s, int indent) {
   return j.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-RunDirWriter::RunDirWriter(const std::string& dir, int64_t resumeAfterEpoch) : dir_(dir) {
+RunDirWriter::RunDirWriter(const std::string& dir, bool resume, int64_t lastEpoch, int64_t lastStep) : dir_(dir) {
   ensureWritableDir(dir_);
-  if (resumeAfterEpoch > 0 && fs::exists(path("steps.csv")) && fs::exists(path("epochs.csv"))) {
-    truncateCsv(path("steps.csv"), kStepsHeader, resumeAfterEpoch);
-    truncateCsv(path("epochs.csv"), kEpochsHeader, resumeAfterEpoch);
-    steps_.open(path("steps.csv"), std::ios::app);
-    epochs_.open(path("epochs.csv"), std::ios::app);
+  if (resume && fs::exists(path("steps.csv")) && fs::exists(path("epochs.csv"))) {
+    repairCsvForResume(path("steps.csv"), kStepsHeader, 1, lastStep);
+    repairCsvForResume(path("epochs.csv"), kEpochsHeader, 0, lastEpoch);
+    steps_.open(path("steps.csv"), false);
+    epochs_.open(path("epochs.csv"), false);
   } else {
-    steps_.open(path("steps.csv"), std::ios::trunc);
-    epochs_.open(path("epochs.csv"), std::ios::trunc);
+    steps_.open(path("steps.csv"), true);
+    epochs_.open(path("epochs.csv"), true);
     steps_ << kStepsHeader << "\n";
     epochs_ << kEpochsHeader << "\n";
   }
-  if (!steps_ || !epochs_) {
-    throw std::runtime_error("cannot write the CSV logs in " + dir_);
-  }
-  steps_.flush();
-  epochs_.flush();
+  flush();
 }
 
-RunDirWriter::~RunDirWriter() { flush(); }
+RunDirWriter::~RunDirWriter() = default;  // the logs flush what they can
 
 void RunDirWriter::writeConfig(const RunConfig& config, const PrecisionInfo& precision, const std::string& device,
                                int threads) {
@@ -187,23 +212,20 @@ PrecisionStatsWriter::PrecisionStatsWriter(const std::string& dir, int64_t resum
   const auto statsPath = dir + "/grad_stats.csv";
   const auto overflowsPath = dir + "/overflows.csv";
   if (resumeAfterStep > 0 && fs::exists(statsPath) && fs::exists(overflowsPath)) {
-    truncateCsv(statsPath, kGradStatsHeader, resumeAfterStep);
-    truncateCsv(overflowsPath, kOverflowsHeader, resumeAfterStep);
-    stats_.open(statsPath, std::ios::app);
-    overflows_.open(overflowsPath, std::ios::app);
+    repairCsvForResume(statsPath, kGradStatsHeader, 0, resumeAfterStep);
+    repairCsvForResume(overflowsPath, kOverflowsHeader, 0, resumeAfterStep);
+    stats_.open(statsPath, false);
+    overflows_.open(overflowsPath, false);
   } else {
-    stats_.open(statsPath, std::ios::trunc);
-    overflows_.open(overflowsPath, std::ios::trunc);
+    stats_.open(statsPath, true);
+    overflows_.open(overflowsPath, true);
     stats_ << kGradStatsHeader << "\n";
     overflows_ << kOverflowsHeader << "\n";
-  }
-  if (!stats_ || !overflows_) {
-    throw std::runtime_error("cannot write grad_stats.csv / overflows.csv in " + dir);
   }
   flush();
 }
 
-PrecisionStatsWriter::~PrecisionStatsWriter() { flush(); }
+PrecisionStatsWriter::~PrecisionStatsWriter() = default;
 
 void PrecisionStatsWriter::append(const PrecisionStatsEvent& e) {
   for (const auto& t : e.tensors) {

@@ -1,11 +1,12 @@
 #pragma once
 // The run directory format of DESIGN.md. JSON files are written atomically; the CSV
-// logs are appended and flushed at every epoch end (and on stop), so a cancelled or
-// diverged run leaves complete rows.
+// logs are append-only, flushed at every checkpoint, epoch end and stop, and repaired on
+// resume (a cut last line and the rows past the checkpoint dropped). A write the disk
+// refuses throws WriteError naming the file.
 
 #include "engine/core/Events.h"
+#include "engine/util/Files.h"
 
-#include <fstream>
 #include <string>
 
 namespace ampbench {
@@ -17,8 +18,10 @@ inline constexpr const char* kEpochsHeader =
 
 class RunDirWriter {
  public:
-  // `resumeAfterEpoch` > 0 keeps the CSV rows up to that epoch (resume); 0 starts fresh.
-  RunDirWriter(const std::string& dir, int64_t resumeAfterEpoch);
+  // A new run starts both CSV logs fresh. A resumed one keeps the rows of epochs.csv up to
+  // `lastEpoch` (completed) and of steps.csv up to global step `lastStep` (the checkpoint's
+  // position, mid-epoch or not) and appends after them.
+  explicit RunDirWriter(const std::string& dir, bool resume = false, int64_t lastEpoch = 0, int64_t lastStep = 0);
   ~RunDirWriter();
 
   const std::string& dir() const { return dir_; }
@@ -34,9 +37,15 @@ class RunDirWriter {
 
  private:
   std::string dir_;
-  std::ofstream steps_;
-  std::ofstream epochs_;
+  AppendFile steps_;
+  AppendFile epochs_;
 };
+
+// Repairs an append-only CSV log for a resume: keeps its header and the complete rows whose
+// integer in column `keyColumn` is <= `last`; drops a cut last line (no newline: a write cut
+// by a kill or a full disk), rows that do not parse and rows past the checkpoint. Written
+// atomically. Returns how many lines it dropped. A missing file is left missing.
+int64_t repairCsvForResume(const std::string& path, const char* header, int keyColumn, int64_t last);
 
 // grad_stats.csv and overflows.csv (RunConfig::gradStatsEvery): long format, one row per
 // statistic, appended like steps.csv. grad_stats.csv statistics per tensor:
@@ -59,8 +68,8 @@ class PrecisionStatsWriter {
   void flush();
 
  private:
-  std::ofstream stats_;
-  std::ofstream overflows_;
+  AppendFile stats_;
+  AppendFile overflows_;
 };
 
 std::string datasetSummaryToJson(const DatasetSummary& s, int indent = 2);

@@ -3,6 +3,7 @@
 #include "engine/train/Trainer.h"
 
 #include "engine/export/Export.h"
+#include "engine/train/FaultInjection.h"
 #include "engine/precision/Precision.h"
 #include "engine/util/Allocator.h"
 #include "engine/util/DeviceMemory.h"
@@ -10,14 +11,21 @@
 #include "engine/util/Files.h"
 
 #include <ATen/record_function.h>
+#include <torch/csrc/autograd/anomaly_mode.h>
 #include <torch/torch.h>
+
+#include <atomic>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <numeric>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
+#include <thread>
+#include <utility>
 
 namespace fs = std::filesystem;
 
@@ -40,8 +48,20 @@ std::string causeOf(const OverflowAttribution& a) {
   return ss.str();
 }
 
+// A test hook's global step from the environment (0 = off).
+int64_t testHookStep(const char* name) {
+  const char* v = std::getenv(name);
+  try {
+    return v && *v ? std::stoll(v) : 0;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
 // The scale cannot fix activations that overflow: give up after this many skips in a row.
 constexpr int64_t kMaxConsecutiveSkips = 200;
+
+std::atomic<int64_t> gInfGradientAtStep{0};
 
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const RunConfig& c, ClassifierImpl& model) {
   if (c.optimizer == OptimizerKind::AdamW) {
@@ -51,6 +71,8 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const RunConfig& c, Class
   return std::make_unique<torch::optim::SGD>(
       model.parameters(), torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weightDecay));
 }
+
+std::string firstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 void setLearningRate(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) {
@@ -80,6 +102,11 @@ torch::Tensor classWeights(const RunConfig& c, const DatasetSummary& d, const to
 }
 
 }  // namespace
+
+namespace faults {
+void setInfGradientAtStep(int64_t step) { gInfGradientAtStep = step; }
+int64_t infGradientAtStep() { return gInfGradientAtStep; }
+}  // namespace faults
 
 TrainingSession::TrainingSession(const RunConfig& config, const PreparedData& data, const PrecisionInfo& precision,
                                  const torch::Device& device, const std::string* initialWeights,
@@ -118,34 +145,71 @@ void TrainingSession::setUp(const std::string* initialWeights) {
   classWeights_ = classWeights(c_, data_.summary, device_);
 
   checkpointPath_ = c_.outDir + "/checkpoint.pt";
+  testCheckpointAtStep_ = testHookStep("AMPBENCH_TEST_CHECKPOINT_AT_STEP");
+  testPauseAtStep_ = testHookStep("AMPBENCH_TEST_PAUSE_AT_STEP");
   if (!c_.resumeFrom.empty()) {
-    const auto from = c_.resumeFrom + "/checkpoint.pt";
-    if (!fs::exists(from)) {
-      throw InputError("no checkpoint.pt in '" + c_.resumeFrom + "' to resume from");
-    }
-    pos_ = loadCheckpoint(from, *model_, optimizer_.get(), &policy_.scaler());
-    if (pos_.epoch >= c_.epochs) {
-      throw InputError("the run in '" + c_.resumeFrom + "' already completed " + std::to_string(pos_.epoch) +
-                       " epochs: pass a larger --epochs to continue it");
-    }
+    resume();
   }
   // Loading replaces a weight's strides with the saved ones (set_), so the format is applied again.
   applyMemoryFormat(*model_, useChannelsLast(c_, device_));
   policy_.prepareModel(*model_);
 
-  writer_ = std::make_unique<RunDirWriter>(c_.outDir, pos_.epoch);
+  const bool resumed = !c_.resumeFrom.empty();
+  writer_ = std::make_unique<RunDirWriter>(c_.outDir, resumed, pos_.epoch, pos_.globalStep);
   gradStats_ = std::make_unique<PrecisionStatsCollector>(c_.gradStatsEvery);
   // overflows.csv matters wherever something can overflow: sampled runs, loss-scaled runs and
   // the what-ifs; and a resumed run truncates what an earlier run wrote past its checkpoint.
   if (c_.gradStatsEvery > 0 || policy_.scaler().enabled() || policy_.info().whatIf ||
       fs::exists(c_.outDir + "/grad_stats.csv") || fs::exists(c_.outDir + "/overflows.csv")) {
-    statsLog_ = std::make_unique<PrecisionStatsWriter>(c_.outDir, pos_.epoch > 0 ? pos_.globalStep : 0);
+    statsLog_ = std::make_unique<PrecisionStatsWriter>(c_.outDir, resumed ? pos_.globalStep : 0);
   }
   flushEvery_ = device_.is_cuda() ? 16 : 1;
   cudaIndex_ = device_.is_cuda() ? device_.index() : -1;
   const auto window = profileWindow(c_.profileSteps, pos_.globalStep, totalSteps_, stepsPerEpoch_);
   profileFirst_ = window.first;
   profiler_ = std::make_unique<StepProfiler>(c_.outDir, window.first, window.second, device_.is_cuda());
+}
+
+void TrainingSession::resume() {
+  const auto from = c_.resumeFrom + "/checkpoint.pt";
+  if (!fs::exists(from)) {
+    throw InputError("no checkpoint.pt in '" + c_.resumeFrom + "' to resume from");
+  }
+  pos_ = loadCheckpoint(from, *model_, optimizer_.get(), &policy_.scaler(), &c_, device_);
+  if (pos_.epoch >= c_.epochs) {
+    throw InputError("the run in '" + c_.resumeFrom + "' already completed " + std::to_string(pos_.epoch) +
+                     " epochs: pass a larger --epochs to continue it");
+  }
+  if (pos_.stepInEpoch < 0 || pos_.stepInEpoch >= stepsPerEpoch_ ||
+      pos_.globalStep != pos_.epoch * stepsPerEpoch_ + pos_.stepInEpoch) {
+    throw InputError("cannot resume from '" + from + "': it holds " + std::to_string(pos_.globalStep) +
+                     " steps, which does not fit " + std::to_string(stepsPerEpoch_) +
+                     " steps per epoch of this data: the training images changed since the run started; start a "
+                     "new run");
+  }
+  resumeStepInEpoch_ = pos_.stepInEpoch;
+  consecutiveSkips_ = pos_.consecutiveSkips;
+  checkpointEpoch_ = pos_.stepInEpoch > 0 ? pos_.epoch + 1 : pos_.epoch;
+  checkpointStepInEpoch_ = pos_.stepInEpoch;
+
+  std::ostringstream note;
+  note << "resuming at epoch " << pos_.epoch + 1;
+  if (pos_.stepInEpoch > 0) {
+    note << ", step " << pos_.stepInEpoch + 1 << " of " << stepsPerEpoch_ << " (checkpoint inside the epoch)";
+  }
+  note << ", global step " << pos_.globalStep + 1;
+  if (policy_.scaler().enabled()) {
+    note << "; loss scale " << policy_.scaler().scaleValue() << ", growth tracker "
+         << policy_.scaler().growthTracker();
+  }
+  if (pos_.scheduleTotalSteps > 0 && pos_.scheduleTotalSteps != totalSteps_) {
+    // --epochs changed the run's length: the schedule is the new length's, from here on.
+    const LrSchedule before(c_.schedule, c_.lr, pos_.scheduleTotalSteps, c_.warmupFraction);
+    note << "; " << toString(c_.schedule) << " schedule rebuilt over " << totalSteps_ << " steps (was "
+         << pos_.scheduleTotalSteps << "): the learning rate goes from " << before.at(pos_.scheduleStep) << " to "
+         << schedule_->at(pos_.scheduleStep) << " at its step " << pos_.scheduleStep + 1;
+  }
+  resumeNote_ = note.str();
 }
 
 void TrainingSession::announce() {
@@ -161,6 +225,8 @@ void TrainingSession::announce() {
   started.stepsPerEpoch = stepsPerEpoch_;
   started.totalSteps = totalSteps_;
   started.startEpoch = pos_.epoch + 1;
+  started.startStep = pos_.globalStep;
+  started.resumeNote = resumeNote_;
   for (const auto& p : model_->parameters()) {
     started.parameterCount += p.numel();
   }
@@ -172,6 +238,7 @@ void TrainingSession::announce() {
   summary_.overflowSteps = pos_.overflowSteps;
   summary_.skippedSteps = pos_.skippedSteps;
   summary_.epochsCompleted = pos_.epoch;
+  summary_.stepsCompleted = pos_.globalStep;
 }
 
 RunSummary TrainingSession::run() {
@@ -183,6 +250,7 @@ RunSummary TrainingSession::run() {
   resetPeakRss();
   resetPeakCudaMemory(cudaIndex_);
   runStart_ = Clock::now();
+  lastCheckpoint_ = runStart_;
   atEpoch_ = pos_.epoch + 1;
   try {
     for (int64_t epoch = pos_.epoch + 1; epoch <= c_.epochs; ++epoch) {
@@ -190,6 +258,8 @@ RunSummary TrainingSession::run() {
         break;
       }
     }
+  } catch (const WriteError& e) {
+    writeFailed(e);
   } catch (const std::exception& e) {
     if (!isOutOfMemory(e)) {
       throw;
@@ -203,12 +273,26 @@ bool TrainingSession::trainEpoch(int64_t epoch) {
   atEpoch_ = epoch;
   atStepInEpoch_ = 0;
   model_->train();
-  BatchLoader loader(data_.splits.at("train"), loaderOptions(c_, data_.summary, device_, epoch, true), true);
+  // A run resumed inside this epoch continues at its next step: the same batches, and the
+  // running sums as they were, so the epoch's figures equal an uninterrupted run's.
+  const int64_t first = std::exchange(resumeStepInEpoch_, 0);
+  auto options = loaderOptions(c_, data_.summary, device_, epoch, true);
+  options.firstBatch = first;
+  BatchLoader loader(data_.splits.at("train"), options, true);
   EpochState st;
   st.epoch = epoch;
   st.lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device_));
   st.correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device_));
   st.start = Clock::now();
+  if (first > 0) {
+    st.lossSum.fill_(pos_.epochLossSum);
+    st.correct.fill_(pos_.epochCorrect);
+    st.seen = pos_.epochSeen;
+    st.applied = pos_.epochApplied;
+    st.overflow = pos_.epochOverflow;
+    st.skipped = pos_.epochSkipped;
+    st.start -= std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(pos_.epochSeconds));
+  }
 
   // The phases of a step are named ranges: free unless a profiler listens
   // (--profile-steps), where they say how a step divides before the per-op detail.
@@ -221,14 +305,26 @@ bool TrainingSession::trainEpoch(int64_t epoch) {
   };
   Batch batch;
   bool goOn = true;
-  for (int64_t s = 1; goOn && nextBatch(batch, s); ++s) {
+  int64_t done = first;  // steps of this epoch taken
+  for (int64_t s = first + 1; goOn && nextBatch(batch, s); ++s) {
     atStepInEpoch_ = s;
     if (cancel_.isCancelled()) {
       summary_.status = RunStatus::Cancelled;
       break;
     }
     goOn = step(st, batch, s);
+    done = s;
     profiler_->afterStep();
+    if (goOn && s < stepsPerEpoch_) {
+      maybeCheckpointInEpoch(st, s);
+      goOn = summary_.status != RunStatus::Diverged;
+    }
+  }
+  // Stopped by the user inside the epoch: checkpoint where it stopped, so a resume loses
+  // nothing (a diverged run keeps its last good checkpoint instead).
+  if (summary_.status == RunStatus::Cancelled && done > 0 &&
+      !(checkpointEpoch_ == epoch && checkpointStepInEpoch_ == done) && checkpointInEpoch(st, done)) {
+    observer_.onCheckpoint({checkpointPath_, epoch, done, lastCheckpointSeconds_});
   }
   flush(st);
   profiler_->finish();  // a window cut short by the epoch's end: validation is not a step
@@ -257,18 +353,20 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
   {
     RECORD_USER_SCOPE("ampbench::forward");
     logits = policy_.forward(*model_, batch.images);
-    loss = torch::nn::functional::cross_entropy(
-        logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(classWeights_));
-    if (c_.injectNanAtStep == pos_.globalStep + 1) {
-      loss = loss * std::numeric_limits<float>::quiet_NaN();
-    }
+    loss = computeLoss(logits, batch, stepNo);
   }
   {
     RECORD_USER_SCOPE("ampbench::backward");
     policy_.backward(loss);
   }
+  if (faults::infGradientAtStep() == stepNo) {
+    torch::NoGradGuard noGrad;
+    if (const auto grads = gradientsOf(*optimizer_); !grads.empty()) {
+      grads.back().view(-1)[0] = std::numeric_limits<float>::infinity();
+    }
+  }
   gradStats_->afterBackward(*model_);  // the gradients as the loss scaler produced them (sampled steps)
-  const bool diverging = !policy_.scaler().enabled() && diverges(batch, loss, st.epoch, stepNo, s);
+  const bool diverging = !policy_.scaler().enabled() && diverges(batch, loss, st.epoch, stepNo);
   if (policy_.scaler().enabled()) {
     RECORD_USER_SCOPE("ampbench::loss_scaler");  // a phase only where there is a scaler
     policy_.unscale(*optimizer_);  // and the inf/NaN check; step() below reuses it
@@ -346,7 +444,9 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
     summary_.status = RunStatus::Diverged;
     stopMessage_ = "gradients were inf/NaN for " + std::to_string(consecutiveSkips_) +
                    " steps in a row even as the loss scale fell to " + std::to_string(policy_.lossScale()) +
-                   ": activations overflow in " + policy_.info().label;
+                   ": activations overflow in " + policy_.info().label + divergenceCause_;
+    stopHint_ = ". A smaller loss scale cannot fix an activation beyond fp16's range (65504): train in bf16 "
+                "(fp32's range) or fp32, or lower --lr";
     return false;
   }
   return true;
@@ -431,24 +531,25 @@ OverflowAttribution TrainingSession::replayForward(const Batch& batch, int64_t e
   return a;
 }
 
-bool TrainingSession::diverges(const Batch& batch, const torch::Tensor& loss, int64_t epoch, int64_t step,
-                               int64_t stepInEpoch) {
-  const bool whatIf = policy_.info().whatIf;
-  const bool lastOfEpoch = stepInEpoch == stepsPerEpoch_;  // the checkpoint must hold finite weights
-  // Reading the loss costs nothing on a CPU; on a GPU only the what-ifs, which exist to
-  // diverge, and an epoch's last step pay the sync (elsewhere the flush sees the loss).
-  if (device_.is_cuda() && !whatIf && !lastOfEpoch) {
-    return false;
+torch::Tensor TrainingSession::computeLoss(const torch::Tensor& logits, const Batch& batch, int64_t step) {
+  auto loss = torch::nn::functional::cross_entropy(
+      logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(classWeights_));
+  if (c_.injectNanAtStep == step) {
+    loss = loss * std::numeric_limits<float>::quiet_NaN();
   }
+  return loss;
+}
+
+bool TrainingSession::diverges(const Batch& batch, const torch::Tensor& loss, int64_t epoch, int64_t step) {
+  // Every step, every mode: one fused reduction over the gradients (about 1 % of a
+  // small_cnn CPU step; torch.amp.GradScaler syncs on its inf check every step too). A
+  // check only at an epoch's end would let a mid-epoch checkpoint hold a non-finite update.
   if (const double value = loss.detach().item<double>(); !std::isfinite(value)) {
     explainDivergence(batch, epoch, step);
     std::ostringstream what;
     what << "loss became " << value;
-    divergedAt(epoch, step, what.str(), divergenceCause_);
+    divergedAt(epoch, step, what.str(), divergenceCause_ + anomalyReport(batch, step));
     return true;
-  }
-  if (!whatIf && !lastOfEpoch) {
-    return false;
   }
   const auto grads = gradientsOf(*optimizer_);
   if (grads.empty() || anyNonFinite(grads).item<float>() == 0.0f) {
@@ -456,8 +557,58 @@ bool TrainingSession::diverges(const Batch& batch, const torch::Tensor& loss, in
   }
   const auto a = gradStats_->attributeOverflow(*model_, step);
   recordOverflow(a);
-  divergedAt(epoch, step, "a gradient became inf/NaN with no loss scaler to skip the step", causeOf(a));
+  divergedAt(epoch, step, "a gradient became inf/NaN with no loss scaler to skip the step",
+             causeOf(a) + anomalyReport(batch, step));
   return true;
+}
+
+std::string TrainingSession::anomalyReport(const Batch& batch, int64_t step) {
+  if (!c_.detectAnomaly) {
+    return {};
+  }
+  std::vector<torch::Tensor> saved;  // a train-mode forward moves the batch-norm running statistics
+  for (const auto& b : model_->buffers()) {
+    saved.push_back(b.clone());
+  }
+  // Anomaly mode warns with a C++ stack of the forward call (dozens of unnamed frames):
+  // the function it names goes into the run's message instead.
+  struct Quiet : c10::WarningHandler {
+    void process(const c10::SourceLocation&, const std::string&, const bool) override {}
+  } quiet;
+  const c10::Warning::WarningHandlerGuard quietGuard(&quiet);
+  std::string found;
+  try {
+    torch::autograd::DetectAnomalyGuard anomaly;
+    zeroGradToNone(*optimizer_);  // the step is not applied: its gradients may be replaced
+    const auto logits = policy_.forward(*model_, batch.images);
+    computeLoss(logits, batch, step).backward();
+    found = "; anomaly mode found no inf/NaN when the step was replayed";
+  } catch (const std::exception& e) {
+    // "Function 'AddmmBackward0' returned nan values in its 0th output." (LibTorch 1.13
+    // throws it as std::runtime_error, not c10::Error).
+    found = "; anomaly mode: " + firstLine(e.what());
+    if (found.back() == '.') {
+      found.pop_back();  // the message goes on after it
+    }
+  }
+  torch::NoGradGuard noGrad;
+  size_t i = 0;
+  for (auto& b : model_->buffers()) {
+    b.copy_(saved[i++]);
+  }
+  return found;
+}
+
+bool TrainingSession::weightsFinite(int64_t epoch) {
+  std::vector<torch::Tensor> params;
+  for (const auto& p : model_->parameters()) {
+    params.push_back(p.detach());
+  }
+  if (params.empty() || anyNonFinite(params).item<float>() == 0.0f) {
+    return true;
+  }
+  divergedAt(epoch, pos_.globalStep, "a weight became inf/NaN", "");
+  return false;
 }
 
 void TrainingSession::divergedAt(int64_t epoch, int64_t step, const std::string& what, const std::string& cause) {
@@ -515,15 +666,100 @@ void TrainingSession::endEpoch(EpochState& st) {
   ev.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex_));
   summary_.epochSeconds.push_back(ev.epochSeconds);
   epochThroughput_.push_back(ev.imagesPerSecond);
+  // A weight can overflow from finite gradients (an extreme learning rate): the last good
+  // checkpoint is then kept rather than overwritten.
+  if (!weightsFinite(st.epoch)) {
+    return;
+  }
+  pos_ = TrainingPosition{pos_.epoch, pos_.globalStep, pos_.scheduleStep, pos_.overflowSteps, pos_.skippedSteps};
   pos_.epoch = st.epoch;
   pos_.overflowSteps = summary_.overflowSteps;
   pos_.skippedSteps = summary_.skippedSteps;
-  // Checkpoint before reporting the epoch: a stop after this point loses nothing.
-  saveCheckpoint(checkpointPath_, *model_, *optimizer_, policy_.scaler(), pos_);
+  pos_.scheduleTotalSteps = totalSteps_;
+  pos_.consecutiveSkips = consecutiveSkips_;
+  // The epoch's row reaches the disk first, then the checkpoint, then the reports: a kill
+  // between the two leaves a row past the checkpoint, which the resume drops and rewrites.
   writer_->appendEpoch(ev);
+  writeCheckpoint(pos_, st.epoch, 0);
   summary_.epochsCompleted = st.epoch;
   observer_.onEpoch(ev);
-  observer_.onCheckpoint({checkpointPath_, st.epoch});
+  observer_.onCheckpoint({checkpointPath_, st.epoch, 0, lastCheckpointSeconds_});
+}
+
+void TrainingSession::maybeCheckpointInEpoch(EpochState& st, int64_t stepInEpoch) {
+  const bool due = c_.checkpointMinutes > 0 &&
+                   std::chrono::duration<double>(Clock::now() - lastCheckpoint_).count() >= 60.0 * c_.checkpointMinutes;
+  if (due || pos_.globalStep == testCheckpointAtStep_) {
+    if (checkpointInEpoch(st, stepInEpoch)) {
+      observer_.onCheckpoint({checkpointPath_, st.epoch, stepInEpoch, lastCheckpointSeconds_});
+    }
+  }
+  if (pos_.globalStep == testPauseAtStep_) {
+    // A test kills the process here with SIGKILL (tests/e2e/kill_resume.sh): the logs are
+    // on disk up to this step, the checkpoint wherever it was last written.
+    writer_->flush();
+    if (statsLog_) {
+      statsLog_->flush();
+    }
+    std::fprintf(stderr, "test hook: paused after step %lld\n", static_cast<long long>(pos_.globalStep));
+    std::fflush(stderr);
+    std::this_thread::sleep_for(std::chrono::seconds(120));
+    std::_Exit(70);  // nobody came: fail the test rather than hang it
+  }
+}
+
+bool TrainingSession::checkpointInEpoch(EpochState& st, int64_t stepInEpoch) {
+  flush(st);  // pending losses first: a divergence they show is never checkpointed
+  if (summary_.status == RunStatus::Diverged) {
+    return false;
+  }
+  if (!weightsFinite(st.epoch)) {
+    return false;  // the run stops as diverged; the last good checkpoint stays
+  }
+  TrainingPosition p = pos_;
+  p.scheduleTotalSteps = totalSteps_;
+  p.consecutiveSkips = consecutiveSkips_;
+  p.stepInEpoch = stepInEpoch;
+  p.epochLossSum = st.lossSum.item<double>();
+  p.epochCorrect = st.correct.item<int64_t>();
+  p.epochSeen = st.seen;
+  p.epochApplied = st.applied;
+  p.epochOverflow = st.overflow;
+  p.epochSkipped = st.skipped;
+  p.epochSeconds = secondsSince(st.start);
+  // The logs hold every row up to the checkpoint's step before it exists.
+  writer_->flush();
+  if (statsLog_) {
+    statsLog_->flush();
+  }
+  writeCheckpoint(p, st.epoch, stepInEpoch);
+  return true;
+}
+
+void TrainingSession::writeCheckpoint(const TrainingPosition& p, int64_t epoch, int64_t stepInEpoch) {
+  const auto start = Clock::now();
+  saveCheckpoint(checkpointPath_, *model_, *optimizer_, policy_.scaler(), p, configToJson(c_));
+  lastCheckpointSeconds_ = secondsSince(start);
+  lastCheckpoint_ = Clock::now();
+  checkpointEpoch_ = epoch;
+  checkpointStepInEpoch_ = stepInEpoch;
+}
+
+std::string TrainingSession::checkpointHolds() const {
+  std::string s = "epoch " + std::to_string(checkpointEpoch_);
+  if (checkpointStepInEpoch_ > 0) {
+    s += ", step " + std::to_string(checkpointStepInEpoch_) + " of " + std::to_string(stepsPerEpoch_);
+  }
+  return s;
+}
+
+void TrainingSession::writeFailed(const std::exception& e) {
+  // A full disk: the run stops with the file and the reason; what is on disk stays valid
+  // (checkpoint.pt is replaced only by a complete one; the logs are repaired on resume).
+  summary_.status = RunStatus::Failed;
+  diskWriteFailed_ = true;
+  stopMessage_ = firstLineOf(e, 400) + ": the run stopped";
+  profiler_->finish();
 }
 
 void TrainingSession::outOfMemory(const std::exception& e) {
@@ -546,9 +782,15 @@ void TrainingSession::outOfMemory(const std::exception& e) {
 
 RunSummary TrainingSession::finish() {
   auto& summary = summary_;
-  writer_->flush();
-  if (statsLog_) {
-    statsLog_->flush();
+  try {
+    writer_->flush();
+    if (statsLog_) {
+      statsLog_->flush();
+    }
+  } catch (const WriteError& e) {
+    if (summary.status != RunStatus::Failed) {
+      writeFailed(e);
+    }
   }
   summary.trainSeconds = secondsSince(runStart_);
   summary.medianEpochSeconds = medianAfterWarmup(summary.epochSeconds);
@@ -560,24 +802,33 @@ RunSummary TrainingSession::finish() {
   if (c_.profileSteps > 0 && summary.profile.steps == 0 && summary.profile.error.empty()) {
     summary.profile.error = "no step was profiled: the run stopped before step " + std::to_string(profileFirst_);
   }
-  const bool haveCheckpoint = fs::exists(checkpointPath_);
-  const std::string lastGood = haveCheckpoint ? "; the last good checkpoint (epoch " +
-                                                    std::to_string(summary.epochsCompleted) + ") is kept"
+  const bool haveCheckpoint = checkpointEpoch_ >= 0 && fs::exists(checkpointPath_);
+  const std::string lastGood = haveCheckpoint ? "; the last good checkpoint (" + checkpointHolds() + ") is kept"
                                               : "; no epoch had completed, so there is no checkpoint";
   const auto& precision = policy_.info();
   switch (summary.status) {
     case RunStatus::Cancelled:
       summary.message = "cancelled during epoch " + std::to_string(summary.epochsCompleted + 1) +
-                        (haveCheckpoint ? "; checkpoint.pt holds epoch " + std::to_string(summary.epochsCompleted)
+                        (haveCheckpoint ? "; checkpoint.pt holds " + checkpointHolds()
                                         : "; no epoch had completed, so there is no checkpoint");
       break;
     case RunStatus::Diverged:
       summary.message = stopMessage_ + lastGood +
                         (precision.whatIf ? ". This what-if mode has a fix switched off on purpose: its divergence "
                                             "is the result it shows"
-                                          : ". Lower --lr, or clip gradients with --grad-clip 1");
+                                          : !stopHint_.empty() ? stopHint_
+                                          : std::string(". Lower --lr, or clip gradients with --grad-clip 1") +
+                                                (c_.detectAnomaly ? ""
+                                                                  : "; --detect-anomaly names the operation that "
+                                                                    "produced the first inf/NaN"));
       break;
     case RunStatus::Failed:
+      if (diskWriteFailed_) {
+        summary.message = stopMessage_ + lastGood + ". Free space where the run is written, then " +
+                          (haveCheckpoint ? "continue it with ampbench-cli train --resume " + c_.outDir
+                                          : std::string("start it again"));
+        break;
+      }
       summary.message = stopMessage_ + lastGood +
                         ". Lower the batch size (--batch-size) or the image size (--image-size)" +
                         (precision.resolved == PrecisionMode::Fp32
@@ -589,7 +840,11 @@ RunSummary TrainingSession::finish() {
       summary.message = "finished " + std::to_string(summary.epochsCompleted) + " epochs";
       break;
   }
-  writer_->writeMetrics(summary, data_.summary.classes);
+  try {
+    writer_->writeMetrics(summary, data_.summary.classes);
+  } catch (const WriteError& e) {
+    summary.message += "; metrics.json not written: " + firstLineOf(e);
+  }
   if (summary.status == RunStatus::Finished && summary.hasFinalMetrics) {
     try {
       writeEndOfRunEvaluations(c_, data_, *model_, summary, policy_.info(), device_, observer_, cancel_);

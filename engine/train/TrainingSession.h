@@ -74,12 +74,33 @@ class TrainingSession {
   // else which gradient; kept for the run's message.
   void explainDivergence(const Batch& batch, int64_t epoch, int64_t step);
   // Without a loss scaler nothing stops an inf/NaN from reaching the weights: true when
-  // this step must not be applied (its loss or, in the what-ifs and at an epoch's last step,
-  // a gradient is inf/NaN); the run then stops as diverged with the cause in its message.
-  bool diverges(const Batch& batch, const torch::Tensor& loss, int64_t epoch, int64_t step, int64_t stepInEpoch);
+  // this step must not be applied (its loss or any gradient is inf/NaN, checked before
+  // every step in every mode, so no checkpoint can hold a non-finite update); the run then
+  // stops as diverged with the cause in its message.
+  bool diverges(const Batch& batch, const torch::Tensor& loss, int64_t epoch, int64_t step);
   void divergedAt(int64_t epoch, int64_t step, const std::string& what, const std::string& cause);
+  // The step's loss (with the test's injected NaN, so a replay reproduces it).
+  torch::Tensor computeLoss(const torch::Tensor& logits, const Batch& batch, int64_t step);
+  // --detect-anomaly: the batch's forward and backward again under LibTorch's anomaly
+  // mode, batch-norm statistics restored; the backward function it names, or why none.
+  std::string anomalyReport(const Batch& batch, int64_t step);
+  // False (and the run diverged) when a weight is inf/NaN: a checkpoint is never written
+  // over the last good one with such weights.
+  bool weightsFinite(int64_t epoch);
   void endEpoch(EpochState& st);
+  // Loads the checkpoint of c_.resumeFrom and checks that it continues this run.
+  void resume();
+  // At a step boundary inside an epoch: a checkpoint when c_.checkpointMinutes have passed
+  // since the last one (or a test asks for one at this step).
+  void maybeCheckpointInEpoch(EpochState& st, int64_t stepInEpoch);
+  // The position inside the epoch, with its running sums; false when the weights are not
+  // finite (never checkpointed: the run is about to stop as diverged).
+  bool checkpointInEpoch(EpochState& st, int64_t stepInEpoch);
+  void writeCheckpoint(const TrainingPosition& p, int64_t epoch, int64_t stepInEpoch);
+  // "epoch 2" or "epoch 2, step 3 of 6": what checkpoint.pt holds, for messages.
+  std::string checkpointHolds() const;
   void outOfMemory(const std::exception& e);
+  void writeFailed(const std::exception& e);
   RunSummary finish();
 
   const RunConfig& c_;
@@ -107,7 +128,19 @@ class TrainingSession {
   int64_t consecutiveSkips_ = 0;
   int cudaIndex_ = -1;
   std::string checkpointPath_;
+  // What checkpoint.pt holds: the epoch completed, or the epoch in progress and its steps.
+  int64_t checkpointEpoch_ = -1, checkpointStepInEpoch_ = 0;
+  Clock::time_point lastCheckpoint_;
+  double lastCheckpointSeconds_ = 0.0;  // how long writing it took
+  bool diskWriteFailed_ = false;         // the run stopped on a write the disk refused
+  // A resume inside an epoch: where epoch pos_.epoch + 1 continues (0: at its start).
+  int64_t resumeStepInEpoch_ = 0;
+  std::string resumeNote_;
+  // Tests (AMPBENCH_TEST_CHECKPOINT_AT_STEP / AMPBENCH_TEST_PAUSE_AT_STEP): a checkpoint
+  // inside an epoch after global step N; a pause after step N that a test ends with SIGKILL.
+  int64_t testCheckpointAtStep_ = 0, testPauseAtStep_ = 0;
   std::string stopMessage_;
+  std::string stopHint_;  // what to do, when the cause suggests more than the default advice
   // Where an out-of-memory failure struck: step in the epoch, -1 validation, 0 elsewhere.
   int64_t atEpoch_ = 1, atStepInEpoch_ = 0;
   Clock::time_point runStart_;

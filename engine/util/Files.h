@@ -1,12 +1,75 @@
 #pragma once
 #include <cstdint>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 
 namespace ampbench {
 
-// Writes `content` to `path` through `path.tmp`, fsync, rename and a sync of the folder, so
-// readers never see a half-written file and a crash leaves the previous version intact.
+// A write to disk that failed (disk full, I/O error): the message names the file and the
+// system's reason ("No space left on device (disk full)").
+class WriteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Writes `content` to `path` through a temporary file, fsync, rename and a sync of the
+// folder, so readers never see a half-written file and a crash leaves the previous version
+// intact. Throws WriteError (the temporary removed, `path` untouched) when a write fails.
 void writeFileAtomic(const std::string& path, const std::string& content);
+
+// A file written under a temporary name next to `path` and renamed over it by commit():
+// readers see the previous file or the whole new one. An abandoned or failed write removes
+// the temporary, so a full disk leaves no partial file and frees what it had taken.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  // Appends; after a failure further writes do nothing and return false (commit() reports it).
+  bool write(const void* data, size_t size);
+  // fsync, rename over `path`, sync of the folder. Throws WriteError on any failure so far.
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+  int error_ = 0;  // errno of the first failure
+  std::string failedAt_;
+};
+
+// An append-only log (steps.csv): rows are formatted into a buffer and written by flush(),
+// which throws WriteError naming the file when the disk refuses them.
+class AppendFile {
+ public:
+  AppendFile() = default;
+  ~AppendFile();
+  AppendFile(const AppendFile&) = delete;
+  AppendFile& operator=(const AppendFile&) = delete;
+  // Opens for appending (truncate: empty first). Throws WriteError when it cannot.
+  void open(const std::string& path, bool truncate);
+  template <class T>
+  AppendFile& operator<<(const T& value) {
+    buffer_ << value;
+    return *this;
+  }
+  void flush();
+  // Flushes what it can without throwing (destructors, a run already stopping on an error).
+  void flushQuietly() noexcept;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::ostringstream buffer_;
+};
+
+// Tests: writes through AtomicFile, AppendFile and writeFileAtomic fail with ENOSPC once this
+// many more bytes have been written in this process (a full disk on demand); -1 = never.
+// The environment variable AMPBENCH_FAIL_WRITES_AFTER_BYTES sets it for a whole process.
+void failWritesAfterBytesForTests(int64_t bytes);
 std::string readFile(const std::string& path);
 // Syncs tmp to disk and renames it over path (after the caller wrote tmp itself, e.g. a
 // torch archive), then syncs the folder. Throws when tmp cannot be synced or renamed.

@@ -110,6 +110,9 @@ check "corrupt images are skipped, listed, not fatal ($rc)" \
 check "NaN loss → exit 3 ($rc)" '[ $rc -eq 3 ]'
 check "NaN run keeps the epoch-1 checkpoint and says so" \
   '[ -s "$T/nan/checkpoint.pt" ] && [ "$(json "$T/nan/metrics.json" "d[\"status\"]")" = diverged ] && grep -q "last good checkpoint" "$T/nan/metrics.json"'
+"$CLI" train "${COMMON[@]}" --epochs 3 --inject-nan-at-step 9 --detect-anomaly --out "$T/anomaly" >"$T/oanomaly" 2>&1; rc=$?
+check "--detect-anomaly: exit 3, the operation named, no C++ stack printed ($rc)" \
+  '[ $rc -eq 3 ] && grep -q "anomaly mode: Function .MulBackward" "$T/oanomaly" && ! grep -q "^frame #" "$T/oanomaly"'
 
 # --- a batch that does not fit: a real allocation failure under an address-space limit
 # (the first conv's output alone is 8 GiB), exit 4 with a message that says what to lower

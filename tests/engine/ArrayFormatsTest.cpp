@@ -56,7 +56,10 @@ std::string rawDeflate(const std::string& data) {
 std::string makeZip(const std::vector<std::pair<std::string, std::string>>& entries, bool deflated) {
   std::string zip;
   std::string central;
-  for (const auto& [name, data] : entries) {
+  for (const auto& entry : entries) {
+    // Named references, not structured bindings: C++17 lambdas cannot capture those (clang).
+    const std::string& name = entry.first;
+    const std::string& data = entry.second;
     const uint32_t crc = static_cast<uint32_t>(
         crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
     const std::string body = deflated ? rawDeflate(data) : data;

@@ -103,7 +103,7 @@ void writeBlackPng(const std::string& path, uint32_t width, uint32_t height, int
   ihdr += std::string(3, '\0');  // deflate, no filter, no interlace
   pngChunk(out, "IHDR", ihdr);
   z_stream zs{};
-  if (deflateInit(&zs, Z_BEST_SPEED) != Z_OK) {
+  if (deflateInit(&zs, Z_DEFAULT_COMPRESSION) != Z_OK) {
     throw std::runtime_error("writeBlackPng: deflateInit failed");
   }
   std::vector<unsigned char> row(size_t{width} * channels + 1u, 0);  // filter byte 0, then the pixels

@@ -13,6 +13,7 @@
 #include "ui/RunPanel.h"
 #include "ui/TrainingController.h"
 #include "UiTestUtil.h"
+#include "WindowTestUtil.h"
 #include "engine/train/Trainer.h"
 
 #include <QComboBox>
@@ -374,7 +375,7 @@ class PrecisionTabTest : public QObject {
     ampbench::ui::MainWindow window;
     window.setConfirmClose(false);
     QVERIFY(window.precisionTab()->showsEmptyState());
-    QVERIFY(window.openPath(dir.path()));
+    QVERIFY(ampbench::uitest::openAndWait(window, dir.path()));
     auto* tab = window.precisionTab();
     tab->flush();
     QVERIFY(tab->hasStatistics());
@@ -419,7 +420,7 @@ class PrecisionTabTest : public QObject {
     QVERIFY(summary.overflowSteps > 0);
     ampbench::ui::MainWindow window;
     window.setConfirmClose(false);
-    QVERIFY(window.openPath(QString::fromStdString(c.outDir)));
+    QVERIFY(ampbench::uitest::openAndWait(window, QString::fromStdString(c.outDir)));
     // The run panel shows the reopened run's settings, not the last ones it held.
     QCOMPARE(window.runPanel()->config().imageSize, int64_t{16});
     QVERIFY(window.runPanel()->config().precision == ampbench::PrecisionMode::Fp16);

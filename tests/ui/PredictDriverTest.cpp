@@ -4,6 +4,7 @@
 // again, and without a model the user is told what to do (no dialog, no crash).
 
 #include "UiTestUtil.h"
+#include "WindowTestUtil.h"
 
 #include "engine/train/Trainer.h"
 
@@ -93,7 +94,7 @@ class PredictDriverTest : public QObject {
     MainWindow window;
     window.setConfirmClose(false);
     window.show();
-    QVERIFY(window.openPath(run_));  // the run in front
+    QVERIFY(ampbench::uitest::openAndWait(window, run_));  // the run in front
     auto* tabs = window.findChild<QTabWidget*>();
     QVERIFY(tabs);
     ImageInspector* inspector = window.predictDriver()->dialog()->inspector();

@@ -7,6 +7,7 @@
 
 #include "ResultsTestData.h"
 #include "UiTestUtil.h"
+#include "WindowTestUtil.h"
 
 #include "ui/EvaluationPlots.h"
 #include "ui/ImageInspector.h"
@@ -210,7 +211,7 @@ class ResultsTabTest : public QObject {
     ampbench::ui::MainWindow window;
     window.setConfirmClose(false);
     window.show();
-    QVERIFY(window.openPath(cmp));
+    QVERIFY(ampbench::uitest::openAndWait(window, cmp));
     ResultsTab& tab = *window.resultsTab();
     WAIT_SETTLED(tab);
     window.showView(ampbench::ui::RunView::Results);
@@ -237,7 +238,7 @@ class ResultsTabTest : public QObject {
     QCOMPARE(files, (QStringList{QStringLiteral("NORMAL/n2.png"), QStringLiteral("PNEUMONIA/p3.png")}));
     QCOMPARE(d->horizontalHeaderItem(3)->text(), QStringLiteral("FP16 mixed calls (p)"));
     // Reopening a single run afterwards shows one matrix again.
-    QVERIFY(window.openPath(run_));
+    QVERIFY(ampbench::uitest::openAndWait(window, run_));
     WAIT_SETTLED(tab);
     QTRY_VERIFY(tab.confusionPlot(1)->isHidden());
     QVERIFY(!tab.presenter()->isComparison());

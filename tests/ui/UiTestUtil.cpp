@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 namespace ampbench::uitest {
@@ -153,6 +154,76 @@ void writePrecisionRun(const QString& dir, bool bf16) {
                                 "812,layer3.0,activation_grad,nan\n");
   }
   save("overflows.csv", overflows);
+}
+
+void writeLongRun(const QString& dir, const QString& mode, int steps) {
+  QDir().mkpath(dir);
+  const QDir d(dir);
+  constexpr int kStepsPerEpoch = 1000;
+  QFile stepsFile(d.filePath(QStringLiteral("steps.csv")));
+  if (stepsFile.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
+    QByteArray text("epoch,step,loss,lr,loss_scale,overflow,skipped,images_per_s\n");
+    text.reserve(steps * 48);
+    char line[128];
+    for (int s = 1; s <= steps; ++s) {
+      const int n = std::snprintf(line, sizeof line, "%d,%d,%.6f,0.001,%s,0,0,%.3f\n", 1 + (s - 1) / kStepsPerEpoch, s,
+                                  0.7 * std::exp(-s / 20000.0) + 0.05 + 0.01 * std::sin(s * 0.7),
+                                  mode.startsWith(QLatin1String("fp16")) ? "65536" : "1", 120.0 + (s % 17));
+      text.append(line, n);
+    }
+    stepsFile.write(text);
+  }
+  QString epochs = QStringLiteral("epoch,train_loss,train_acc,val_loss,val_acc,val_auc,epoch_seconds,images_per_s,"
+                                  "overflow_steps,loss_scale,peak_rss_mb\n");
+  for (int e = 1; e <= std::max(1, steps / kStepsPerEpoch); ++e) {
+    epochs += QStringLiteral("%1,%2,%3,%4,%5,%6,260,123,0,1,900\n")
+                  .arg(e)
+                  .arg(0.6 / e)
+                  .arg(0.7 + 0.2 * e / (e + 10.0))
+                  .arg(0.65 / e)
+                  .arg(0.68 + 0.2 * e / (e + 10.0))
+                  .arg(0.75 + 0.2 * e / (e + 10.0));
+  }
+  QFile epochsFile(d.filePath(QStringLiteral("epochs.csv")));
+  if (epochsFile.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
+    epochsFile.write(epochs.toUtf8());
+  }
+  QFile config(d.filePath(QStringLiteral("config.json")));
+  if (config.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
+    config.write(QStringLiteral("{\"model\": {\"name\": \"resnet18\"}, \"precision\": {\"mode\": \"%1\"}, "
+                                "\"optim\": {\"epochs\": %2, \"batch_size\": 32}, \"data\": {\"image_size\": 128}}\n")
+                     .arg(mode)
+                     .arg(std::max(1, steps / kStepsPerEpoch))
+                     .toUtf8());
+  }
+}
+
+void writeLongComparison(const QString& dir, const QStringList& modes, int stepsPerRun) {
+  ampbench::ComparisonSummary summary;
+  summary.outDir = dir.toStdString();
+  for (int i = 0; i < modes.size(); ++i) {
+    const QString runDir = QDir(dir).filePath(modes[i]);
+    writeLongRun(runDir, modes[i], stepsPerRun);
+    summary.modes.push_back(ampbench::parsePrecision(modes[i].toStdString()));
+    summary.modeNames.push_back(modes[i].toStdString());
+    ampbench::RunSummary r;
+    r.status = ampbench::RunStatus::Finished;
+    r.runDir = runDir.toStdString();
+    r.precision.label = modes[i].toUpper().toStdString();
+    r.precision.computeDtype = i == 0 ? "float32" : "float16";
+    r.imagesPerSecond = 100.0 + 20.0 * i;
+    r.medianEpochSeconds = 1000.0 / r.imagesPerSecond;
+    r.epochSeconds = {1.5 * r.medianEpochSeconds, r.medianEpochSeconds, r.medianEpochSeconds};
+    r.epochsCompleted = std::max(1, stepsPerRun / 1000);
+    r.stepsCompleted = stepsPerRun;
+    r.hasFinalMetrics = true;
+    r.finalVal.count = 100;
+    r.finalVal.accuracy = 0.9;
+    r.finalVal.auc = 0.95;
+    summary.runs.push_back(r);
+  }
+  summary.verdict = ampbench::comparisonVerdict(summary);
+  ampbench::writeComparison(summary, ampbench::RunConfig{});
 }
 
 ampbench::RunSummary trainSmallRun(const QString& dataDir, const QString& outDir, int imageSize, int epochs,

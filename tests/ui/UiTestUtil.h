@@ -25,6 +25,14 @@ void writePrecisionRun(const QString& dir, bool bf16 = false);
 ampbench::RunSummary trainSmallRun(const QString& dataDir, const QString& outDir, int imageSize, int epochs,
                                    int batchSize);
 
+// A long run as the engine leaves it: steps.csv with `steps` rows (1000 steps an epoch),
+// epochs.csv, config.json for `mode` (fp32, fp16, bf16, ...). What the GUI must load
+// without freezing (a 100k-step run is a long CPU night).
+void writeLongRun(const QString& dir, const QString& mode, int steps);
+// A finished comparison of `modes` in `dir` (comparison.json plus one writeLongRun per
+// mode in dir/<mode>/).
+void writeLongComparison(const QString& dir, const QStringList& modes, int stepsPerRun);
+
 // Test-mode settings (QStandardPaths test mode) with everything cleared.
 void isolateSettings(const QString& organization);
 
