@@ -14,6 +14,7 @@
 #include <mutex>
 #include <numeric>
 #include <random>
+#include <sstream>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -296,9 +297,15 @@ void saveCache(const std::string& path, const PreparedData& d, const std::string
   const auto text = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // non-UTF-8 names
   ar.write("meta", torch::from_blob(const_cast<char*>(text.data()), {static_cast<int64_t>(text.size())}, torch::kUInt8)
                        .clone());
-  const auto tmp = path + ".tmp";
-  ar.save_to(tmp);
-  commitAtomic(tmp, path);
+  // Serialised in memory, then written by us: LibTorch's file writer throws from its
+  // destructor on a full disk, which ends the process (std::terminate).
+  std::ostringstream bytes;
+  ar.save_to(bytes);
+  try {
+    writeFileAtomic(path, bytes.str());
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot write the cache file '" + path + "': " + e.what());
+  }
 }
 
 namespace {

@@ -63,7 +63,8 @@ check "the cache went where --cache said, not into the dataset" '[ -s "$T/work/c
 check "the CLI summary gives the count, the first few and the file holding the list" \
   'grep -q "skipped [0-9]* files that cannot be used (all listed with the reason in .*dataset.json)" "$T/out" && [ "$(grep -c "^    " "$T/out")" -ge 5 ] && grep -q "and [0-9]* more" "$T/out"'
 check "the CLI summary counts the ignored OS junk" 'grep -q "ignored [0-9]* OS or hidden entries" "$T/out"'
-check "no crash or internal error on stderr" '! grep -qi "internal error\|terminate called\|Segmentation" "$T/err"'
+# (OpenCV logs the exceptions it turns into failed decodes, "(-215:Assertion failed)": not a crash)
+check "no crash or internal error on stderr" '! grep -qai "internal error\|terminate called\|Segmentation\|Assertion \`" "$T/err"'
 
 # --- a second run trains from the same folder and the cache it wrote (the cache round trip)
 ( ulimit -v "$VMEM_KB"; HOME="$T/home" exec "${RUNAS[@]}" "$CLI" train --data "$T/c/ds" --out "$T/work/run2" \
@@ -76,26 +77,51 @@ check "a second run from the cache exits 0 with the same counts ($rc)" \
 while IFS=$'\t' read -r name dir grep batch; do
   "$CLI" train --data "$T/c/$dir" --out "$T/r_$name" "${COMMON[@]}" --batch-size "$batch" --quiet \
     >"$T/ro_$name" 2>"$T/re_$name"; rc=$?
-  msg=$(grep -m1 "^error:" "$T/re_$name")
+  msg=$(grep -a -m1 "^error:" "$T/re_$name")
   check "$name: refused with exit 2 and '$grep' ($rc)" \
     '[ $rc -eq 2 ] && grep -qi -- "$grep" "$T/re_$name" && [ "$(wc -l <"$T/re_$name")" -eq 1 ]'
-  $PY -c 'import json,sys; print(json.dumps({"case":sys.argv[1],"rc":int(sys.argv[2]),"message":sys.argv[3]}))' \
+  $PY -c 'import json,sys; m=sys.argv[3].encode("utf-8","surrogateescape").decode("utf-8","replace")
+print(json.dumps({"case":sys.argv[1],"rc":int(sys.argv[2]),"message":m}))' \
     "$name" "$rc" "$msg" >>"$T/refusals.jsonl"
 done < <($PY -c 'import json,sys
 for r in json.load(open(sys.argv[1]))["refusals"]:
     print("\t".join([r["case"], r["dir"], r["grep"], str(r["batch"])]))' "$T/c/manifest.json")
 
+# --- cases that still end the process (xfail in the manifest): each in a dataset of its own
+: >"$T/pending.jsonl"
+for d in "$T"/c/pending/*/; do
+  [ -d "$d" ] || continue
+  name=$(basename "$d")
+  ( ulimit -v "$VMEM_KB"; exec "$CLI" train --data "$d" --out "$T/p_$name" "${COMMON[@]}" --batch-size 2 --quiet \
+    >"$T/po_$name" 2>"$T/pe_$name" ); rc=$?
+  $PY -c 'import json,sys
+rc, run, err = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+try:
+    reason = json.load(open(run + "/dataset.json"))["skipped"][0]["reason"]
+except Exception:
+    reason = None
+lines = [l.strip() for l in open(err, errors="replace") if l.strip()]
+print(json.dumps({"case": sys.argv[1], "rc": rc, "reason": reason, "stderr": (lines[-1] if lines else "")[:160]}))' \
+    "$name" "$rc" "$T/p_$name" "$T/pe_$name" >>"$T/pending.jsonl" 2>/dev/null
+done
+
 # --- an output folder on a full disk (a 1 MB tmpfs, 32 KB left): the write failure is
 # reported, exit != 0, no crash. Skipped where mounting is not permitted.
+# Until branch `resume` (AtomicFile: full-disk writes reported naming the file) is merged,
+# LibTorch's checkpoint writer throws from a destructor here (std::terminate, exit 134):
+# a known failure. The check fails once it passes: then set FULLDISK_XFAIL to "".
+FULLDISK_XFAIL=resume
 FULLDISK=skipped
 mkdir -p "$T/full"
 if mount -t tmpfs -o size=1m tmpfs "$T/full" 2>/dev/null; then
   dd if=/dev/zero of="$T/full/fill" bs=1k count=992 status=none 2>/dev/null
   "$CLI" train --data "$T/c/refuse/fewer-images-than-a-batch" --out "$T/full/run" "${COMMON[@]}" \
     --batch-size 2 --epochs 2 --quiet >"$T/fo" 2>"$T/fe"; rc=$?
-  FULLDISK="exit $rc: $(grep -m1 -v '^$' "$T/fe" | cut -c1-200)"
-  check "full disk: exit != 0, not a signal ($rc)" '[ $rc -ne 0 ] && [ $rc -lt 128 ]'
-  check "full disk: the message names the write failure" 'grep -qi "space\|write\|disk" "$T/fe"'
+  FULLDISK="exit $rc: $(grep -m1 -v '^$' "$T/fe" | cut -c1-160 | tr '|' '/')"
+  if [ -z "$FULLDISK_XFAIL" ]; then
+    check "full disk: exit != 0, not a signal ($rc)" '[ $rc -ne 0 ] && [ $rc -lt 128 ]'
+    check "full disk: the message names the write failure" 'grep -qi "space\|write\|disk" "$T/fe"'
+  fi
   umount "$T/full"
 else
   echo "note: cannot mount a tmpfs here; the full-disk case is skipped"
@@ -105,7 +131,8 @@ fi
 peak_kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$T/time.txt" 2>/dev/null)
 $PY "$HERE/hostile_corpus_check.py" --corpus "$T/c" --run "$T/work/run" --out "$T/out" \
   --refusals "$T/refusals.jsonl" --dropped "$DROPPED" --peak-kb "${peak_kb:-0}" --rss-limit-mb "$RSS_LIMIT_MB" \
-  --full-disk "$FULLDISK" ${TABLE:+--table "$TABLE"}; rc=$?
+  --full-disk "$FULLDISK" --full-disk-xfail "$FULLDISK_XFAIL" --pending "$T/pending.jsonl" \
+  ${TABLE:+--table "$TABLE"}; rc=$?
 check "every case did what the manifest says (see above)" '[ $rc -eq 0 ]'
 
 echo "$pass passed, $fail failed"

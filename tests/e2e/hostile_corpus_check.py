@@ -20,6 +20,8 @@ def main():
     ap.add_argument("--peak-kb", type=int, default=0)
     ap.add_argument("--rss-limit-mb", type=float, default=1000)
     ap.add_argument("--full-disk", default="skipped")
+    ap.add_argument("--full-disk-xfail", default="", help="the branch whose fix the full-disk case awaits")
+    ap.add_argument("--pending", help="jsonl: the xfail cases' own runs (case, rc, reason, stderr)")
     ap.add_argument("--table")
     a = ap.parse_args()
 
@@ -58,8 +60,22 @@ def main():
     rows = []
     expected_counts = [manifest["good_per_class"]] * len(classes)
     expected_ignored = 0
+    pending = {}
+    if a.pending and os.path.exists(a.pending):
+        pending = {p["case"]: p for p in (json.loads(x) for x in open(a.pending) if x.strip())}
     for c in manifest["cases"]:
         expect = c["expect"]
+        if c.get("xfail"):
+            p = pending.get(c["case"], {"rc": -1, "reason": None, "stderr": "not run"})
+            if p["rc"] == 0 and p["reason"]:
+                fail("%s now passes (skipped: %s): move it back into the corpus (drop its xfail)" %
+                     (c["case"], p["reason"]))
+                rows.append((c["case"], c["kind"], expect, "skipped: " + p["reason"], False))
+            else:
+                rows.append((c["case"], c["kind"], expect, "KNOWN FAILURE, awaits branch %s: exit %d, %s" %
+                             (c["xfail"].split(":")[0], p["rc"], p["stderr"]), True))
+                print("xfail %s: exit %d (%s)" % (c["case"], p["rc"], c["xfail"]))
+            continue
         if c.get("needs_root_drop") and not a.dropped:
             expect = "trained"  # root reads a chmod 000 file
         rel = c["path"]
@@ -79,7 +95,7 @@ def main():
             fail("%s (%s): expected %s, got %s%s" % (c["case"], rel, expect, did,
                                                       " [decoder fix: branch decode]" if c.get("needs") else ""))
         rows.append((c["case"], c["kind"], expect, did, ok))
-    listed = {c["path"] for c in manifest["cases"]}
+    listed = {c["path"] for c in manifest["cases"] if not c.get("xfail")}
     for rel, reason in skipped.items():
         if rel not in listed:
             fail("listed but not a corpus case: %s: %s" % (rel, reason))
@@ -114,8 +130,18 @@ def main():
         if not ok:
             fail("refusal %s: exit %d, %s" % (r["case"], r["rc"], r["message"]))
     if a.full_disk != "skipped":
-        rows.append(("output-on-full-disk", "file system: 1 MB tmpfs, 32 KB free", "reported, exit != 0",
-                     a.full_disk, True))
+        rc = int(a.full_disk.split(":")[0].split()[-1])
+        ok = 0 < rc < 128
+        did = a.full_disk
+        if a.full_disk_xfail and not ok:
+            did = "KNOWN FAILURE, awaits branch %s: %s" % (a.full_disk_xfail, a.full_disk)
+            print("xfail output-on-full-disk: " + a.full_disk)
+        elif a.full_disk_xfail and ok:
+            fail("the full-disk case now passes: clear FULLDISK_XFAIL in hostile_corpus.sh")
+        elif not ok:
+            fail("full disk: " + a.full_disk)
+        rows.append(("output-on-full-disk", "file system: 1 MB tmpfs, 32 KB free", "reported, exit != 0", did,
+                     ok or bool(a.full_disk_xfail)))
 
     n_cases = len(manifest["cases"]) + len(refusals)
     summary = ("%d cases: %d trained, %d skipped with a reason, %d ignored, %d refused; "
@@ -130,7 +156,8 @@ def main():
             f.write("| case | kind | expected | what AmpBench did | ok |\n|---|---|---|---|---|\n")
             for case, kind, expect, did, ok in rows:
                 did = did.replace("|", "\\|").replace(ds_root + "/", "")
-                f.write("| %s | %s | %s | %s | %s |\n" % (case, kind, expect, did, "yes" if ok else "**NO**"))
+                mark = "known" if did.startswith("KNOWN") else ("yes" if ok else "**NO**")
+                f.write("| %s | %s | %s | %s | %s |\n" % (case, kind, expect, did, mark))
     print("%d failures" % len(failures))
     return 1 if failures else 0
 

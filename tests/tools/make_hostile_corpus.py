@@ -132,14 +132,30 @@ class Corpus:
         return p
 
     def add(self, case, kind, rel, expect, data=None, label=0, images=1, reason=None, **extra):
-        """Writes `data` (bytes) at ds/<class>/<rel> unless data is None (made by the caller)."""
+        """Writes `data` (bytes) at ds/<class>/<rel> unless data is None (made by the caller).
+        A case with xfail="branch: why" (it still ends the process) goes into a dataset of
+        its own, pending/<case>/ (two classes of two good images), so the corpus run stays
+        meaningful; the test runs it alone and fails once it passes (drop the xfail then)."""
+        if extra.get("xfail"):
+            d = os.path.join(self.out, "pending", case)
+            for k, cls in enumerate("AB"):
+                os.makedirs(os.path.join(d, cls), exist_ok=True)
+                for i in range(2):
+                    with open(os.path.join(d, cls, "good%d.png" % i), "wb") as f:
+                        f.write(png_bytes(blob(32, k)))
+            with open(os.path.join(d, "A", rel), "wb") as f:
+                f.write(data)
+            entry = {"case": case, "kind": kind, "path": "A/" + rel, "dataset": "pending/" + case, "label": 0,
+                     "expect": expect, "images": images}
+            entry.update(extra)
+            self.cases.append(entry)
+            return None
         full = os.path.join(CLASSES[label], rel) if isinstance(rel, str) else CLASSES[label].encode() + b"/" + rel
         if data is not None:
             with open(self.path(full), "wb") as f:
                 f.write(data)
         shown = full if isinstance(full, str) else full.decode("utf-8", "replace")
-        entry = {"case": case, "kind": kind, "path": shown, "label": label, "expect": expect,
-                 "images": images if expect == "trained" else 0}
+        entry = {"case": case, "kind": kind, "path": shown, "label": label, "expect": expect, "images": images}
         if reason:
             entry["reason"] = reason
         entry.update(extra)
@@ -264,7 +280,8 @@ def build(out, good, size):
           dicom(size, ts="1.2.840.10008.1.2.4.90", pixel_bytes=b"\xff\x4f\xff\x51" + b"\0" * 60))
     c.add("dicom-unknown-transfer-syntax", t, "ts.dcm", "skipped", dicom(size, ts="1.2.3.4.5.6.7.8.9"))
     c.add("dicom-truncated", t, "cut.dcm", "skipped", dicom(size)[:-500], needs="decode")
-    c.add("dicom-magic-only", t, "magic.dcm", "skipped", b"\0" * 128 + b"DICM", needs="decode")
+    c.add("dicom-magic-only", t, "magic.dcm", "skipped", b"\0" * 128 + b"DICM", needs="decode",
+          xfail="decode: GDCM's Reader asserts (SIGABRT) on a DICOM cut inside its file meta header")
     c.add("dicom-random", t, "noise.dcm", "skipped", bytes(rng.integers(0, 256, 2048, dtype=np.uint8)))
     c.add("dicom-zero-rows", t, "rows0.dcm", "skipped", dicom(size, rows=0))
     c.add("dicom-huge-claim", t, "claim.dcm", "skipped", dicom(size, rows=65535, cols=65535), reason="pixel",
@@ -280,7 +297,7 @@ def build(out, good, size):
     p = c.add("symlink-self-loop-file", t, "self.png", "skipped", reason="symbolic link loop")
     os.symlink("self.png", p)
     p = c.add("symlink-loop-to-class", t, "loop_up", "skipped", reason="already scanned")
-    os.symlink("..", p)  # the class folder itself: ds/NORMAL/loop_up -> ds/NORMAL
+    os.symlink(".", p)  # the class folder itself: ds/NORMAL/loop_up -> ds/NORMAL
     p = c.add("symlink-loop-to-dataset-root", t, "loop_root", "skipped", reason="holding the dataset")
     os.symlink("../..", p)  # ds/NORMAL/loop_root -> OUT (holds the dataset)
     p = c.add("symlink-into-other-class", t, "to_b", "skipped", reason="already scanned")
