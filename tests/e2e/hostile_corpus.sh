@@ -107,20 +107,21 @@ done
 
 # --- an output folder on a full disk (a 1 MB tmpfs, 32 KB left): the write failure is
 # reported, exit != 0, no crash. Skipped where mounting is not permitted.
-# Until branch `resume` (AtomicFile: full-disk writes reported naming the file) is merged,
-# LibTorch's checkpoint writer throws from a destructor here (std::terminate, exit 134):
-# a known failure. The check fails once it passes: then set FULLDISK_XFAIL to "".
-FULLDISK_XFAIL=resume
+# (Before branch `resume`, LibTorch's checkpoint writer threw from a destructor here:
+# std::terminate, exit 134. FULLDISK_XFAIL=BRANCH marks such a known failure; the check
+# then fails once it passes.)
+FULLDISK_XFAIL=
 FULLDISK=skipped
 mkdir -p "$T/full"
 if mount -t tmpfs -o size=1m tmpfs "$T/full" 2>/dev/null; then
   dd if=/dev/zero of="$T/full/fill" bs=1k count=992 status=none 2>/dev/null
   "$CLI" train --data "$T/c/refuse/fewer-images-than-a-batch" --out "$T/full/run" "${COMMON[@]}" \
     --batch-size 2 --epochs 2 --quiet >"$T/fo" 2>"$T/fe"; rc=$?
-  FULLDISK="exit $rc: $(grep -m1 -v '^$' "$T/fe" | cut -c1-160 | tr '|' '/')"
+  cat "$T/fo" "$T/fe" >"$T/fboth"  # the run's end ("stopped: ...") is on stdout, errors on stderr
+  FULLDISK="exit $rc: $(grep -a -m1 -v '^$' "$T/fboth" | cut -c1-200 | tr '|' '/')"
   if [ -z "$FULLDISK_XFAIL" ]; then
     check "full disk: exit != 0, not a signal ($rc)" '[ $rc -ne 0 ] && [ $rc -lt 128 ]'
-    check "full disk: the message names the write failure" 'grep -qi "space\|write\|disk" "$T/fe"'
+    check "full disk: the message names the write failure" 'grep -qi "space\|write\|disk" "$T/fboth"'
   fi
   umount "$T/full"
 else
