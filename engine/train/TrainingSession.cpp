@@ -63,6 +63,30 @@ constexpr int64_t kMaxConsecutiveSkips = 200;
 
 std::atomic<int64_t> gInfGradientAtStep{0};
 
+// A replayed train-mode forward moves the batch-norm running statistics: they are put
+// back when the replay ends.
+class KeepBuffers {
+ public:
+  explicit KeepBuffers(torch::nn::Module& model) : model_(model) {
+    for (const auto& b : model_.buffers()) {
+      saved_.push_back(b.clone());
+    }
+  }
+  ~KeepBuffers() {
+    torch::NoGradGuard noGrad;
+    size_t i = 0;
+    for (auto& b : model_.buffers()) {
+      b.copy_(saved_[i++]);
+    }
+  }
+  KeepBuffers(const KeepBuffers&) = delete;
+  KeepBuffers& operator=(const KeepBuffers&) = delete;
+
+ private:
+  torch::nn::Module& model_;
+  std::vector<torch::Tensor> saved_;
+};
+
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const RunConfig& c, ClassifierImpl& model) {
   if (c.optimizer == OptimizerKind::AdamW) {
     return std::make_unique<torch::optim::AdamW>(model.parameters(),
@@ -515,19 +539,12 @@ void TrainingSession::reportOverflow(const Batch& batch, int64_t epoch, int64_t 
 
 OverflowAttribution TrainingSession::replayForward(const Batch& batch, int64_t epoch, int64_t step) {
   torch::NoGradGuard noGrad;
-  std::vector<torch::Tensor> saved;  // a train-mode forward moves the batch-norm running statistics
-  for (const auto& b : model_->buffers()) {
-    saved.push_back(b.clone());
-  }
+  const KeepBuffers keep(*model_);
   PrecisionStatsCollector replay(1);
   replay.beginStep(*model_, epoch, step, 1.0);
   policy_.forward(*model_, batch.images);  // forward only: the probe records each block's output
   const auto a = replay.attributeOverflow(*model_, step);
   replay.finish();
-  size_t i = 0;
-  for (auto& b : model_->buffers()) {
-    b.copy_(saved[i++]);
-  }
   return a;
 }
 
@@ -566,10 +583,7 @@ std::string TrainingSession::anomalyReport(const Batch& batch, int64_t step) {
   if (!c_.detectAnomaly) {
     return {};
   }
-  std::vector<torch::Tensor> saved;  // a train-mode forward moves the batch-norm running statistics
-  for (const auto& b : model_->buffers()) {
-    saved.push_back(b.clone());
-  }
+  const KeepBuffers keep(*model_);
   // Anomaly mode warns with a C++ stack of the forward call (dozens of unnamed frames):
   // the function it names goes into the run's message instead.
   struct Quiet : c10::WarningHandler {
@@ -590,11 +604,6 @@ std::string TrainingSession::anomalyReport(const Batch& batch, int64_t step) {
     if (found.back() == '.') {
       found.pop_back();  // the message goes on after it
     }
-  }
-  torch::NoGradGuard noGrad;
-  size_t i = 0;
-  for (auto& b : model_->buffers()) {
-    b.copy_(saved[i++]);
   }
   return found;
 }
