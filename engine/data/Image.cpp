@@ -1,5 +1,6 @@
 #include "engine/data/Image.h"
 
+#include "engine/data/DicomCheck.h"
 #include "engine/data/ImageHeader.h"
 
 #include <algorithm>
@@ -191,6 +192,7 @@ void quietGdcm() {
 }
 
 bool gdcmCanParse(const std::string& path) {
+  if (!dicomStructureValid(path)) { return false; }  // GDCM asserts or over-allocates on some malformed headers
   quietGdcm();
   gdcm::Reader reader;
   reader.SetFileName(path.c_str());
@@ -380,6 +382,7 @@ bool pixelDataTruncated(const std::string& path, uint32_t declaredLength) {
 }
 
 Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
+  checkDicomStructure(path);  // before GDCM, which trusts declared lengths and VRs
   quietGdcm();
   gdcm::ImageReader reader;
   reader.SetFileName(path.c_str());
