@@ -1,6 +1,7 @@
 #include "engine/data/Image.h"
 
 #include "engine/data/DicomCheck.h"
+#include "engine/data/DicomWorker.h"
 #include "engine/data/ImageHeader.h"
 #include "engine/util/Isolated.h"
 
@@ -14,10 +15,15 @@
 #include <fstream>
 #include <limits>
 #include <locale>
+#include <memory>
 #include <new>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #ifdef AMPBENCH_HAVE_OPENCV
 #include <opencv2/core.hpp>
@@ -652,12 +658,47 @@ Image8 convertDicom(const DicomRaw& raw) {
   return out;
 }
 
-// GDCM in a forked child: Debian builds it with assertions, and hostile files reach
+// A request to the helper: the path and the pixel budget.
+std::string dicomRequest(const std::string& path, int64_t maxPixels) {
+  std::string out(reinterpret_cast<const char*>(&maxPixels), sizeof maxPixels);
+  return out + path;
+}
+
+// Address space GDCM may use for one file: the file, its copy of the pixel data and the
+// decoded frames. 0 = no limit (no pixel budget).
+uint64_t dicomAddressBudget(const std::string& path, int64_t maxPixels) {
+  if (maxPixels <= 0) {
+    return 0;
+  }
+  std::error_code ec;
+  const uintmax_t fileSize = fs::file_size(path, ec);
+  return (uint64_t{1} << 31) + 16 * static_cast<uint64_t>(maxPixels) + 3 * static_cast<uint64_t>(ec ? 0 : fileSize);
+}
+
+DecodeError dicomFailure(const IsolatedError& e) {
+  switch (e.kind()) {
+    case IsolatedError::Kind::Threw:
+      if (std::strcmp(e.what(), std::bad_alloc().what()) == 0) {
+        return DecodeError("DICOM image too large to decode in memory");
+      }
+      return DecodeError(e.what());
+    case IsolatedError::Kind::Crashed:
+      return DecodeError(std::string("GDCM failed on this DICOM: the decoder ") + e.what());
+    case IsolatedError::Kind::TimedOut:
+      return DecodeError(std::string("GDCM ") + e.what() + " decoding this DICOM");
+    case IsolatedError::Kind::NoChild:
+      break;
+  }
+  return DecodeError(std::string("cannot decode DICOM: ") + e.what());
+}
+
+// GDCM outside this process: Debian builds it with assertions, and hostile files reach
 // asserts our pre-check does not know (the fuzzer kept finding new ones). An abort, a hang
-// or a runaway allocation then costs this one file.
+// or a runaway allocation then costs this one file. The helper program serves one thread's
+// files for as long as the thread lives; without it, a forked child per file.
 Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
   // Ours, in process: declared lengths and VRs before GDCM. The test hook hands GDCM a file
-  // the check would refuse, to prove that the child contains GDCM's abort.
+  // the check would refuse, to prove that the helper contains GDCM's abort.
   const char* skipCheck = std::getenv("AMPBENCH_TEST_SKIP_DICOM_PRECHECK");
   if (skipCheck == nullptr || std::strcmp(skipCheck, "1") != 0) {
     checkDicomStructure(path);
@@ -665,33 +706,26 @@ Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
   if (isolationDisabled()) {
     return convertDicom(readDicomRaw(path, maxPixels));
   }
-  quietGdcm();  // statics initialised before the fork, not raced for in the child
-  IsolationLimits limits;
-  limits.timeout = kDicomTimeout;
-  std::error_code ec;
-  const uintmax_t fileSize = fs::file_size(path, ec);
-  // Room for the file, GDCM's copy of the pixel data and the decoded frames.
-  limits.extraAddressSpace = maxPixels > 0 ? (uint64_t{1} << 31) + 16 * static_cast<uint64_t>(maxPixels) +
-                                                 3 * static_cast<uint64_t>(ec ? 0 : fileSize)
-                                           : 0;
+  const std::string workerPath = dicomWorkerPath();
   std::string reply;
   try {
-    reply = runIsolated([&] { return serializeDicomRaw(readDicomRaw(path, maxPixels)); }, limits);
-  } catch (const IsolatedError& e) {
-    switch (e.kind()) {
-      case IsolatedError::Kind::Threw:
-        if (std::strcmp(e.what(), std::bad_alloc().what()) == 0) {
-          throw DecodeError("DICOM image too large to decode in memory");
-        }
-        throw DecodeError(e.what());
-      case IsolatedError::Kind::Crashed:
-        throw DecodeError(std::string("GDCM failed on this DICOM: the decoder ") + e.what());
-      case IsolatedError::Kind::TimedOut:
-        throw DecodeError(std::string("GDCM ") + e.what() + " decoding this DICOM");
-      case IsolatedError::Kind::NoChild:
-        break;
+    if (!workerPath.empty()) {
+      thread_local std::unique_ptr<WorkerProcess> worker;
+      thread_local std::string workerOf;
+      if (!worker || workerOf != workerPath) {
+        worker = std::make_unique<WorkerProcess>(workerPath);
+        workerOf = workerPath;
+      }
+      reply = worker->call(dicomRequest(path, maxPixels), kDicomTimeout);
+    } else {
+      quietGdcm();  // statics initialised before the fork, not raced for in the child
+      IsolationLimits limits;
+      limits.timeout = kDicomTimeout;
+      limits.extraAddressSpace = dicomAddressBudget(path, maxPixels);
+      reply = runIsolated([&] { return serializeDicomRaw(readDicomRaw(path, maxPixels)); }, limits);
     }
-    throw DecodeError(std::string("cannot decode DICOM: ") + e.what());
+  } catch (const IsolatedError& e) {
+    throw dicomFailure(e);
   }
   return convertDicom(deserializeDicomRaw(reply));
 }
@@ -835,6 +869,64 @@ Image8 unwrap(const cv::Mat& m) {
 #endif  // AMPBENCH_HAVE_OPENCV
 
 }  // namespace
+
+int runDicomWorker() {
+#ifdef AMPBENCH_HAVE_OPENCV
+  // Requests and replies on a private copy of stdin; stdout goes nowhere, so nothing a
+  // library prints can corrupt a reply.
+  const int fd = ::dup(0);
+  const int devnull = ::open("/dev/null", O_RDWR);
+  if (fd < 0 || devnull < 0) {
+    return 1;
+  }
+  ::dup2(devnull, 0);
+  ::dup2(devnull, 1);
+  quietGdcm();
+  const uint64_t baseAddressSpace = [] {
+    std::ifstream statm("/proc/self/statm");
+    uint64_t pages = 0;
+    statm >> pages;
+    return pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  }();
+  return serveRequests(fd, [&](const std::string& request) {
+    int64_t maxPixels = 0;
+    if (request.size() < sizeof maxPixels) {
+      throw DecodeError("malformed request");
+    }
+    std::memcpy(&maxPixels, request.data(), sizeof maxPixels);
+    const std::string path = request.substr(sizeof maxPixels);
+    // A hostile header that makes GDCM allocate gigabytes fails with bad_alloc here
+    // instead of pushing the machine into the OOM killer. The soft limit only: the next
+    // request sets its own.
+    const uint64_t budget = dicomAddressBudget(path, maxPixels);
+    const rlimit rl{budget > 0 ? baseAddressSpace + budget : RLIM_INFINITY, RLIM_INFINITY};
+    ::setrlimit(RLIMIT_AS, &rl);
+    return serializeDicomRaw(readDicomRaw(path, maxPixels));
+  });
+#else
+  return 1;
+#endif
+}
+
+std::string dicomWorkerPath() {
+  if (const char* env = std::getenv("AMPBENCH_DICOM_WORKER")) {
+    return env;  // empty: no helper, a fork per file
+  }
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    return {};
+  }
+  const fs::path dir = self.parent_path();
+  const char* name = "ampbench-dicom-worker";
+  for (const fs::path& p : {dir / name, dir / ".." / "libexec" / "ampbench" / name, dir / ".." / "app" / name,
+                            dir / ".." / ".." / "app" / name}) {
+    if (::access(p.c_str(), X_OK) == 0) {
+      return fs::weakly_canonical(p, ec).string();
+    }
+  }
+  return {};
+}
 
 bool imageDecodingAvailable() {
 #ifdef AMPBENCH_HAVE_OPENCV

@@ -10,6 +10,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace ampbench {
 
@@ -38,6 +39,35 @@ struct IsolationLimits {
 // Returns what `work` returned in the child. Throws IsolatedError; never lets the child's
 // failure reach the caller as anything else.
 std::string runIsolated(const std::function<std::string()>& work, const IsolationLimits& limits = {});
+
+// A long-lived helper program that serves requests one at a time on its stdin/stdout.
+// Started with posix_spawn, whose cost does not grow with this process's memory (fork's
+// does: about 0.1-0.2 s per GB of resident memory on our VM, paid per file). After a
+// crash or a timeout the next call starts a fresh one. One per thread; not thread-safe.
+class WorkerProcess {
+ public:
+  explicit WorkerProcess(std::string executable) : executable_(std::move(executable)) {}
+  ~WorkerProcess();  // closes the connection (the worker exits at EOF) and reaps it
+  WorkerProcess(const WorkerProcess&) = delete;
+  WorkerProcess& operator=(const WorkerProcess&) = delete;
+
+  // The worker's reply to `request`. Throws IsolatedError (Threw: the handler's message;
+  // Crashed; TimedOut; NoChild: the program could not be started).
+  std::string call(const std::string& request, std::chrono::milliseconds timeout);
+  int starts() const { return starts_; }  // how many processes were started so far
+
+ private:
+  void start();
+  void stop(bool kill);
+  std::string executable_;
+  int pid_ = -1;
+  int fd_ = -1;
+  int starts_ = 0;
+};
+
+// The worker's side: answers requests read from `fd` with `handler` until EOF; a handler
+// exception is sent back as its message. Returns the process exit code.
+int serveRequests(int fd, const std::function<std::string(const std::string&)>& handler);
 
 // AMPBENCH_IN_PROCESS=1 in the environment: callers run the work directly instead (under
 // a debugger, or to let a fuzzer see the library's own crashes).

@@ -4,6 +4,7 @@
 
 #include "engine/util/Isolated.h"
 
+#include "engine/data/DicomWorker.h"
 #include "engine/data/Image.h"
 
 #include "TestUtil.h"
@@ -14,10 +15,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <new>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/stat.h>
 
 namespace ampbench {
 namespace {
@@ -159,53 +163,115 @@ class ScopedEnv {
   const char* name_;
 };
 
-// The files the fuzzer found aborting GDCM (gdcmFileMetaInformation.cxx: an unknown VR in
-// the meta header), given to GDCM past our pre-check: the abort happens in the child and
-// comes back as a DecodeError naming the signal. On the old in-process decoder this test
-// killed the test binary.
-TEST(IsolatedDicom, AGdcmAbortCostsOneFileNotTheProcess) {
-  test::TempDir dir;
+// The 8x8 test DICOM with (0002,0010)'s VR changed to "UH": the fuzzer's first finding,
+// an assert(0) in GDCM's FileMetaInformation. Our pre-check refuses it; the tests below
+// hand it to GDCM anyway (AMPBENCH_TEST_SKIP_DICOM_PRECHECK) to prove the abort is contained.
+void writeAbortingDicom(const test::TempDir& dir, const std::string& name) {
   test::writeTestDicom(dir / "valid.dcm", std::vector<uint8_t>(64, 99), 8, 8);
   std::string bytes = readBytes(dir / "valid.dcm");
   const size_t at = bytes.find(std::string("\x02\x00\x10\x00", 4));
   ASSERT_NE(at, std::string::npos);
   bytes.replace(at + 4, 2, "UH");
-  std::ofstream(dir / "uh.dcm", std::ios::binary) << bytes;
-
-  ScopedEnv skip("AMPBENCH_TEST_SKIP_DICOM_PRECHECK", "1");
-  std::string reason;
-  try {
-    decodeImageFile(dir / "uh.dcm", 1, 0);
-  } catch (const DecodeError& e) {
-    reason = e.what();
-  }
-  EXPECT_NE(reason.find("GDCM failed on this DICOM"), std::string::npos) << reason;
-  EXPECT_NE(reason.find("signal 6"), std::string::npos) << reason;
-  // The decoder still works for the next file.
-  const Image8 ok = decodeImageFile(dir / "valid.dcm", 1, 0);
-  EXPECT_EQ(ok.width, 8);
-  EXPECT_EQ(ok.pixels, std::vector<uint8_t>(64, ok.pixels[0]));
+  std::ofstream(dir / name, std::ios::binary) << bytes;
 }
 
-// The same pixels whether GDCM runs in a child or in this process (AMPBENCH_IN_PROCESS=1,
+std::string decodeFailure(const std::string& path) {
+  try {
+    decodeImageFile(path, 1, 0);
+  } catch (const DecodeError& e) {
+    return e.what();
+  }
+  return "decoded";
+}
+
+// The worker program (found in the build tree) and, with AMPBENCH_DICOM_WORKER empty, the
+// forked child: a GDCM abort comes back as a DecodeError naming the signal, and the next
+// file decodes. In process (the old decoder) this test killed the test binary.
+TEST(IsolatedDicom, AGdcmAbortCostsOneFileNotTheProcess) {
+  ASSERT_FALSE(dicomWorkerPath().empty()) << "ampbench-dicom-worker not found beside the tests";
+  test::TempDir dir;
+  writeAbortingDicom(dir, "uh.dcm");
+  ScopedEnv skip("AMPBENCH_TEST_SKIP_DICOM_PRECHECK", "1");
+  for (const bool forked : {false, true}) {
+    std::unique_ptr<ScopedEnv> noWorker;
+    if (forked) {
+      noWorker = std::make_unique<ScopedEnv>("AMPBENCH_DICOM_WORKER", "");
+    }
+    const std::string reason = decodeFailure(dir / "uh.dcm");
+    EXPECT_NE(reason.find("GDCM failed on this DICOM"), std::string::npos) << forked << " " << reason;
+    EXPECT_NE(reason.find("signal 6"), std::string::npos) << forked << " " << reason;
+    const Image8 ok = decodeImageFile(dir / "valid.dcm", 1, 0);
+    EXPECT_EQ(ok.width, 8);
+    EXPECT_EQ(ok.pixels, std::vector<uint8_t>(64, ok.pixels[0]));
+  }
+}
+
+// The worker itself: a crash ends that process, the next call starts a fresh one; a file
+// GDCM blocks on (a FIFO nobody writes) is a timeout, and again the next call works.
+TEST(IsolatedDicom, TheWorkerRestartsAfterACrashAndATimeout) {
+  const std::string exe = dicomWorkerPath();
+  ASSERT_FALSE(exe.empty());
+  test::TempDir dir;
+  writeAbortingDicom(dir, "uh.dcm");
+  ASSERT_EQ(::mkfifo((dir / "fifo.dcm").c_str(), 0600), 0);
+  const auto request = [](const std::string& path) {
+    const int64_t maxPixels = 1'000'000;
+    return std::string(reinterpret_cast<const char*>(&maxPixels), sizeof maxPixels) + path;
+  };
+  WorkerProcess worker(exe);
+  EXPECT_FALSE(worker.call(request(dir / "valid.dcm"), 20s).empty());
+  EXPECT_FALSE(worker.call(request(dir / "valid.dcm"), 20s).empty());
+  EXPECT_EQ(worker.starts(), 1);  // one process for many files
+  try {
+    worker.call(request(dir / "uh.dcm"), 20s);
+    ADD_FAILURE() << "no crash";
+  } catch (const IsolatedError& e) {
+    EXPECT_EQ(e.kind(), IsolatedError::Kind::Crashed) << e.what();
+  }
+  EXPECT_FALSE(worker.call(request(dir / "valid.dcm"), 20s).empty());
+  EXPECT_EQ(worker.starts(), 2);
+  try {
+    worker.call(request(dir / "fifo.dcm"), 500ms);
+    ADD_FAILURE() << "no timeout";
+  } catch (const IsolatedError& e) {
+    EXPECT_EQ(e.kind(), IsolatedError::Kind::TimedOut) << e.what();
+  }
+  EXPECT_FALSE(worker.call(request(dir / "valid.dcm"), 20s).empty());
+  EXPECT_EQ(worker.starts(), 3);
+  try {
+    worker.call(request(dir / "missing.dcm"), 20s);
+    ADD_FAILURE() << "no error";
+  } catch (const IsolatedError& e) {
+    EXPECT_EQ(e.kind(), IsolatedError::Kind::Threw) << e.what();  // a DecodeError's message
+  }
+  EXPECT_EQ(worker.starts(), 3);
+}
+
+// The same pixels from the worker, a forked child and this process (AMPBENCH_IN_PROCESS=1,
 // for debuggers and fuzzing GDCM itself): the record crossing the pipe loses nothing.
-TEST(IsolatedDicom, ChildAndInProcessDecodesAgree) {
+TEST(IsolatedDicom, WorkerForkAndInProcessDecodesAgree) {
   test::TempDir dir;
   std::vector<uint8_t> pixels(12 * 10);
   for (size_t i = 0; i < pixels.size(); ++i) {
     pixels[i] = static_cast<uint8_t>(i * 13 % 251);
   }
   test::writeTestDicom(dir / "a.dcm", pixels, 12, 10);
-  const Image8 isolated = decodeImageFile(dir / "a.dcm", 3, 0);
+  const Image8 viaWorker = decodeImageFile(dir / "a.dcm", 3, 0);
+  Image8 forked;
   Image8 inProcess;
+  {
+    ScopedEnv noWorker("AMPBENCH_DICOM_WORKER", "");
+    forked = decodeImageFile(dir / "a.dcm", 3, 0);
+  }
   {
     ScopedEnv direct("AMPBENCH_IN_PROCESS", "1");
     inProcess = decodeImageFile(dir / "a.dcm", 3, 0);
   }
-  EXPECT_EQ(isolated.width, 12);
-  EXPECT_EQ(isolated.height, 10);
-  EXPECT_EQ(isolated.channels, 3);
-  EXPECT_EQ(isolated.pixels, inProcess.pixels);
+  EXPECT_EQ(viaWorker.width, 12);
+  EXPECT_EQ(viaWorker.height, 10);
+  EXPECT_EQ(viaWorker.channels, 3);
+  EXPECT_EQ(viaWorker.pixels, inProcess.pixels);
+  EXPECT_EQ(forked.pixels, inProcess.pixels);
 }
 
 #endif
