@@ -22,7 +22,6 @@
 #include <system_error>
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #ifdef AMPBENCH_HAVE_OPENCV
@@ -882,25 +881,14 @@ int runDicomWorker() {
   ::dup2(devnull, 0);
   ::dup2(devnull, 1);
   quietGdcm();
-  const uint64_t baseAddressSpace = [] {
-    std::ifstream statm("/proc/self/statm");
-    uint64_t pages = 0;
-    statm >> pages;
-    return pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  }();
-  return serveRequests(fd, [&](const std::string& request) {
+  return serveRequests(fd, [](const std::string& request) {
     int64_t maxPixels = 0;
     if (request.size() < sizeof maxPixels) {
       throw DecodeError("malformed request");
     }
     std::memcpy(&maxPixels, request.data(), sizeof maxPixels);
     const std::string path = request.substr(sizeof maxPixels);
-    // A hostile header that makes GDCM allocate gigabytes fails with bad_alloc here
-    // instead of pushing the machine into the OOM killer. The soft limit only: the next
-    // request sets its own.
-    const uint64_t budget = dicomAddressBudget(path, maxPixels);
-    const rlimit rl{budget > 0 ? baseAddressSpace + budget : RLIM_INFINITY, RLIM_INFINITY};
-    ::setrlimit(RLIMIT_AS, &rl);
+    setAddressSpaceHeadroom(dicomAddressBudget(path, maxPixels));
     return serializeDicomRaw(readDicomRaw(path, maxPixels));
   });
 #else

@@ -69,6 +69,11 @@ class WorkerProcess {
 // exception is sent back as its message. Returns the process exit code.
 int serveRequests(int fd, const std::function<std::string(const std::string&)>& handler);
 
+// Limits this process's address space to its current size + `extra` (soft limit; 0 lifts
+// it). For the child and the worker, never the application. No-op under ASan/TSan, whose
+// shadow memory needs terabytes of address space.
+void setAddressSpaceHeadroom(uint64_t extra);
+
 // AMPBENCH_IN_PROCESS=1 in the environment: callers run the work directly instead (under
 // a debugger, or to let a fuzzer see the library's own crashes).
 bool isolationDisabled();
