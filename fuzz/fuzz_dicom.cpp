@@ -1,5 +1,8 @@
-// DICOM through GDCM: a .dcm name routes every input to the DICOM decoder (VOI window,
-// rescale, planar colour, MONOCHROME1). Only DecodeError is allowed out.
+// DICOM: a .dcm name routes every input to the DICOM decoder. By default the product's
+// path: our structure pre-check and the sample conversion (VOI window, rescale, planar
+// colour, MONOCHROME1) in this process, GDCM in a forked child whose abort must come back
+// as a DecodeError. AMPBENCH_IN_PROCESS=1 fuzzes GDCM itself in process (its assertions
+// then end the run). Only DecodeError is allowed out.
 #include "FuzzInput.h"
 #include "engine/data/Image.h"
 

@@ -1,20 +1,28 @@
 #include "engine/data/Image.h"
 
 #include "engine/data/DicomCheck.h"
+#include "engine/data/DicomWorker.h"
 #include "engine/data/ImageHeader.h"
+#include "engine/util/Isolated.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <locale>
+#include <memory>
 #include <new>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #ifdef AMPBENCH_HAVE_OPENCV
 #include <opencv2/core.hpp>
@@ -191,13 +199,30 @@ void quietGdcm() {
   (void)done;
 }
 
+constexpr std::chrono::seconds kDicomTimeout{120};
+
 bool gdcmCanParse(const std::string& path) {
-  if (!dicomStructureValid(path)) { return false; }  // GDCM asserts or over-allocates on some malformed headers
+  if (!dicomStructureValid(path)) {
+    return false;  // GDCM asserts or over-allocates on some malformed headers
+  }
   quietGdcm();
-  gdcm::Reader reader;
-  reader.SetFileName(path.c_str());
   // Stop at the start of the image pixel module: enough to know it is DICOM, and cheap.
-  return reader.ReadUpToTag(gdcm::Tag(0x0028, 0x0000));
+  const auto probe = [&] {
+    gdcm::Reader reader;
+    reader.SetFileName(path.c_str());
+    return std::string(reader.ReadUpToTag(gdcm::Tag(0x0028, 0x0000)) ? "1" : "0");
+  };
+  if (isolationDisabled()) {
+    return probe() == "1";
+  }
+  try {
+    IsolationLimits limits;
+    limits.timeout = kDicomTimeout;
+    limits.extraAddressSpace = uint64_t{1} << 31;
+    return runIsolated(probe, limits) == "1";
+  } catch (const IsolatedError&) {
+    return false;  // a probe GDCM cannot survive is not a DICOM we can read
+  }
 }
 
 // String value of `tag`, or empty. DS/IS values are ASCII whatever the transfer syntax.
@@ -381,8 +406,67 @@ bool pixelDataTruncated(const std::string& path, uint32_t declaredLength) {
   return false;
 }
 
-Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
-  checkDicomStructure(path);  // before GDCM, which trusts declared lengths and VRs
+// What the GDCM side hands over: the first frame's samples as stored and how to read them.
+// Made in the isolated child, so it is a flat record that crosses a pipe.
+struct DicomRaw {
+  struct Fixed {
+    int32_t cols = 0;
+    int32_t rows = 0;
+    int32_t spp = 0;
+    int32_t bitsAllocated = 0;  // 8, 16 or 32 (packed 12-bit comes out as 16)
+    int32_t bitsStored = 0;
+    int32_t highBit = 0;
+    int32_t isSigned = 0;
+    int32_t planar = 0;
+    int32_t photometric = 0;  // kOtherPi, kMonochrome1, kYbrFull
+    int32_t haveWindow = 0;
+    double slope = 1.0;
+    double intercept = 0.0;
+    double center = 0.0;
+    double width = 0.0;
+  } f;
+  std::string voiFunction;
+  std::string samples;
+};
+constexpr int32_t kOtherPi = 0;
+constexpr int32_t kMonochrome1 = 1;
+constexpr int32_t kYbrFull = 2;
+
+std::string serializeDicomRaw(const DicomRaw& r) {
+  std::string out(reinterpret_cast<const char*>(&r.f), sizeof r.f);
+  const uint32_t n = static_cast<uint32_t>(r.voiFunction.size());
+  out.append(reinterpret_cast<const char*>(&n), sizeof n);
+  out += r.voiFunction;
+  out += r.samples;
+  return out;
+}
+
+DicomRaw deserializeDicomRaw(const std::string& s) {
+  DicomRaw r;
+  uint32_t n = 0;
+  const auto bad = [] { return DecodeError("the DICOM decoder returned an inconsistent image"); };
+  if (s.size() < sizeof r.f + sizeof n) {
+    throw bad();
+  }
+  std::memcpy(&r.f, s.data(), sizeof r.f);
+  std::memcpy(&n, s.data() + sizeof r.f, sizeof n);
+  const size_t at = sizeof r.f + sizeof n;
+  if (n > s.size() - at) {
+    throw bad();
+  }
+  r.voiFunction = s.substr(at, n);
+  r.samples = s.substr(at + n);
+  const bool shapeOk = r.f.cols > 0 && r.f.rows > 0 && (r.f.spp == 1 || r.f.spp == 3) &&
+                       (r.f.bitsAllocated == 8 || r.f.bitsAllocated == 16 || r.f.bitsAllocated == 32);
+  if (!shapeOk || r.samples.size() != static_cast<size_t>(r.f.cols) * static_cast<size_t>(r.f.rows) *
+                                          static_cast<size_t>(r.f.spp) * static_cast<size_t>(r.f.bitsAllocated / 8)) {
+    throw bad();
+  }
+  return r;
+}
+
+// Everything that touches GDCM: runs in the isolated child (see decodeDicom).
+DicomRaw readDicomRaw(const std::string& path, int64_t maxPixels) {
   quietGdcm();
   gdcm::ImageReader reader;
   reader.SetFileName(path.c_str());
@@ -434,11 +518,21 @@ Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
   if (bitsAllocated != 8 && bitsAllocated != 16 && bitsAllocated != 32) {
     throw DecodeError("DICOM with " + std::to_string(pf.GetBitsAllocated()) + " bits allocated is not supported");
   }
-  SampleLayout layout;
-  layout.bytes = bitsAllocated / 8;
-  layout.bitsStored = std::clamp(static_cast<int>(pf.GetBitsStored()), 1, bitsAllocated);
-  layout.highBit = std::clamp(static_cast<int>(pf.GetHighBit()), layout.bitsStored - 1, bitsAllocated - 1);
-  layout.isSigned = pf.GetPixelRepresentation() == 1;
+  DicomRaw raw;
+  raw.f.cols = static_cast<int32_t>(cols);
+  raw.f.rows = static_cast<int32_t>(rows);
+  raw.f.spp = spp;
+  raw.f.bitsAllocated = bitsAllocated;
+  raw.f.bitsStored = std::clamp(static_cast<int>(pf.GetBitsStored()), 1, bitsAllocated);
+  raw.f.highBit = std::clamp(static_cast<int>(pf.GetHighBit()), raw.f.bitsStored - 1, bitsAllocated - 1);
+  raw.f.isSigned = pf.GetPixelRepresentation() == 1 ? 1 : 0;
+  raw.f.planar = image.GetPlanarConfiguration() == 1 ? 1 : 0;
+  const gdcm::PhotometricInterpretation::PIType pi = image.GetPhotometricInterpretation();
+  raw.f.photometric = pi == gdcm::PhotometricInterpretation::MONOCHROME1 ? kMonochrome1
+                      : (pi == gdcm::PhotometricInterpretation::YBR_FULL ||
+                         pi == gdcm::PhotometricInterpretation::YBR_FULL_422)
+                          ? kYbrFull
+                          : kOtherPi;
 
   // Uncompressed pixel data is read whole with the file: a header claiming a larger image
   // than the element holds must not size the buffer.
@@ -453,28 +547,60 @@ Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
     throw DecodeError("GDCM could not decode the pixel data (transfer syntax " +
                       transferSyntaxName(image.GetTransferSyntax()) + ")");
   }
-  const size_t pixels = static_cast<size_t>(cols) * rows;
-  const size_t samples = pixels * spp;  // the first frame; frames are stored one after another
-  if (buffer.size() < samples * layout.bytes) {
+  // The first frame; frames are stored one after another.
+  const size_t bytes = static_cast<size_t>(cols) * rows * spp * (bitsAllocated / 8);
+  if (buffer.size() < bytes) {
     throw DecodeError("DICOM pixel data shorter than the image size");
   }
+  raw.samples.assign(buffer.data(), bytes);
+
+  if (spp == 1) {
+    // Modality rescale and the VOI window, from the top level or the functional groups.
+    double slope = image.GetSlope();
+    double intercept = image.GetIntercept();
+    const gdcm::Tag transformMacro(0x0028, 0x9145);  // Pixel Value Transformation Sequence
+    firstNumber(frameValue(ds, transformMacro, gdcm::Tag(0x0028, 0x1053)), slope);
+    firstNumber(frameValue(ds, transformMacro, gdcm::Tag(0x0028, 0x1052)), intercept);
+    raw.f.slope = slope == 0.0 || !std::isfinite(slope) ? 1.0 : slope;
+    raw.f.intercept = std::isfinite(intercept) ? intercept : 0.0;
+    const gdcm::Tag voiMacro(0x0028, 0x9132);  // Frame VOI LUT Sequence
+    double center = 0.0;
+    double width = 0.0;
+    raw.f.haveWindow = firstNumber(frameValue(ds, voiMacro, gdcm::Tag(0x0028, 0x1050)), center) &&
+                       firstNumber(frameValue(ds, voiMacro, gdcm::Tag(0x0028, 0x1051)), width) && width >= 1.0;
+    raw.f.center = center;
+    raw.f.width = width;
+    raw.voiFunction = trimmed(frameValue(ds, voiMacro, gdcm::Tag(0x0028, 0x1056)));
+  }
+  return raw;
+}
+
+// Our side: samples -> 8-bit image. In the parent process, where sanitizers and the fuzzer see it.
+Image8 convertDicom(const DicomRaw& raw) {
+  SampleLayout layout;
+  layout.bytes = raw.f.bitsAllocated / 8;
+  layout.bitsStored = std::clamp(raw.f.bitsStored, 1, raw.f.bitsAllocated);
+  layout.highBit = std::clamp(raw.f.highBit, layout.bitsStored - 1, raw.f.bitsAllocated - 1);
+  layout.isSigned = raw.f.isSigned != 0;
+  const char* data = raw.samples.data();
+  const size_t pixels = static_cast<size_t>(raw.f.cols) * raw.f.rows;
+  const size_t samples = pixels * raw.f.spp;
 
   Image8 out;
-  out.width = static_cast<int>(cols);
-  out.height = static_cast<int>(rows);
-  out.channels = spp;
-  const gdcm::PhotometricInterpretation::PIType pi = image.GetPhotometricInterpretation();
+  out.width = raw.f.cols;
+  out.height = raw.f.rows;
+  out.channels = raw.f.spp;
 
-  if (spp == 3) {
+  if (raw.f.spp == 3) {
     // Colour. Decompressed data comes out interleaved, uncompressed data as stored: with
     // Planar Configuration 1 that is RRR..GGG..BBB. 8-bit is used as is, wider is scaled.
-    const bool planar = image.GetPlanarConfiguration() == 1;
+    const bool planar = raw.f.planar != 0;
     std::vector<float> v(samples);
     for (size_t i = 0; i < samples; ++i) {
       const size_t src = planar ? (i % 3) * pixels + i / 3 : i;
-      v[i] = static_cast<float>(sampleAt(buffer.data(), src, layout));
+      v[i] = static_cast<float>(sampleAt(data, src, layout));
     }
-    if (bitsAllocated == 8 && !layout.isSigned) {
+    if (raw.f.bitsAllocated == 8 && !layout.isSigned) {
       out.pixels.resize(samples);
       for (size_t i = 0; i < samples; ++i) {
         out.pixels[i] = static_cast<uint8_t>(v[i]);
@@ -482,7 +608,7 @@ Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
     } else {
       minMaxTo8(v, out.pixels);
     }
-    if (pi == gdcm::PhotometricInterpretation::YBR_FULL || pi == gdcm::PhotometricInterpretation::YBR_FULL_422) {
+    if (raw.f.photometric == kYbrFull) {
       for (size_t p = 0; p < pixels; ++p) {
         uint8_t* px = &out.pixels[p * 3];
         const double y = px[0], cb = px[1] - 128.0, cr = px[2] - 128.0;
@@ -495,27 +621,14 @@ Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
   }
 
   // Monochrome: modality rescale, then the VOI window (else the image's range).
-  double slope = image.GetSlope();
-  double intercept = image.GetIntercept();
-  const gdcm::Tag transformMacro(0x0028, 0x9145);  // Pixel Value Transformation Sequence
-  firstNumber(frameValue(ds, transformMacro, gdcm::Tag(0x0028, 0x1053)), slope);
-  firstNumber(frameValue(ds, transformMacro, gdcm::Tag(0x0028, 0x1052)), intercept);
-  if (slope == 0.0) {
-    slope = 1.0;
-  }
   std::vector<float> v(pixels);
   for (size_t i = 0; i < pixels; ++i) {
-    v[i] = static_cast<float>(static_cast<double>(sampleAt(buffer.data(), i, layout)) * slope + intercept);
+    v[i] = static_cast<float>(static_cast<double>(sampleAt(data, i, layout)) * raw.f.slope + raw.f.intercept);
   }
-  buffer = {};
-
-  const gdcm::Tag voiMacro(0x0028, 0x9132);  // Frame VOI LUT Sequence
-  double center = 0.0;
-  double width = 0.0;
-  const bool haveWindow = firstNumber(frameValue(ds, voiMacro, gdcm::Tag(0x0028, 0x1050)), center) &&
-                          firstNumber(frameValue(ds, voiMacro, gdcm::Tag(0x0028, 0x1051)), width) && width >= 1.0;
-  if (haveWindow) {
-    const std::string function = trimmed(frameValue(ds, voiMacro, gdcm::Tag(0x0028, 0x1056)));
+  const double center = raw.f.center;
+  const double width = raw.f.width;
+  if (raw.f.haveWindow != 0 && std::isfinite(center) && std::isfinite(width) && width >= 1.0) {
+    const std::string& function = raw.voiFunction;
     out.pixels.resize(pixels);
     for (size_t i = 0; i < pixels; ++i) {
       const double x = v[i];
@@ -536,12 +649,84 @@ Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
   } else {
     minMaxTo8(v, out.pixels);
   }
-  if (pi == gdcm::PhotometricInterpretation::MONOCHROME1) {
+  if (raw.f.photometric == kMonochrome1) {
     for (uint8_t& p : out.pixels) {
       p = static_cast<uint8_t>(255 - p);
     }
   }
   return out;
+}
+
+// A request to the helper: the path and the pixel budget.
+std::string dicomRequest(const std::string& path, int64_t maxPixels) {
+  std::string out(reinterpret_cast<const char*>(&maxPixels), sizeof maxPixels);
+  return out + path;
+}
+
+// Address space GDCM may use for one file: the file, its copy of the pixel data and the
+// decoded frames. 0 = no limit (no pixel budget).
+uint64_t dicomAddressBudget(const std::string& path, int64_t maxPixels) {
+  if (maxPixels <= 0) {
+    return 0;
+  }
+  std::error_code ec;
+  const uintmax_t fileSize = fs::file_size(path, ec);
+  return (uint64_t{1} << 31) + 16 * static_cast<uint64_t>(maxPixels) + 3 * static_cast<uint64_t>(ec ? 0 : fileSize);
+}
+
+DecodeError dicomFailure(const IsolatedError& e) {
+  switch (e.kind()) {
+    case IsolatedError::Kind::Threw:
+      if (std::strcmp(e.what(), std::bad_alloc().what()) == 0) {
+        return DecodeError("DICOM image too large to decode in memory");
+      }
+      return DecodeError(e.what());
+    case IsolatedError::Kind::Crashed:
+      return DecodeError(std::string("GDCM failed on this DICOM: the decoder ") + e.what());
+    case IsolatedError::Kind::TimedOut:
+      return DecodeError(std::string("GDCM ") + e.what() + " decoding this DICOM");
+    case IsolatedError::Kind::NoChild:
+      break;
+  }
+  return DecodeError(std::string("cannot decode DICOM: ") + e.what());
+}
+
+// GDCM outside this process: Debian builds it with assertions, and hostile files reach
+// asserts our pre-check does not know (the fuzzer kept finding new ones). An abort, a hang
+// or a runaway allocation then costs this one file. The helper program serves one thread's
+// files for as long as the thread lives; without it, a forked child per file.
+Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
+  // Ours, in process: declared lengths and VRs before GDCM. The test hook hands GDCM a file
+  // the check would refuse, to prove that the helper contains GDCM's abort.
+  const char* skipCheck = std::getenv("AMPBENCH_TEST_SKIP_DICOM_PRECHECK");
+  if (skipCheck == nullptr || std::strcmp(skipCheck, "1") != 0) {
+    checkDicomStructure(path);
+  }
+  if (isolationDisabled()) {
+    return convertDicom(readDicomRaw(path, maxPixels));
+  }
+  const std::string workerPath = dicomWorkerPath();
+  std::string reply;
+  try {
+    if (!workerPath.empty()) {
+      thread_local std::unique_ptr<WorkerProcess> worker;
+      thread_local std::string workerOf;
+      if (!worker || workerOf != workerPath) {
+        worker = std::make_unique<WorkerProcess>(workerPath);
+        workerOf = workerPath;
+      }
+      reply = worker->call(dicomRequest(path, maxPixels), kDicomTimeout);
+    } else {
+      quietGdcm();  // statics initialised before the fork, not raced for in the child
+      IsolationLimits limits;
+      limits.timeout = kDicomTimeout;
+      limits.extraAddressSpace = dicomAddressBudget(path, maxPixels);
+      reply = runIsolated([&] { return serializeDicomRaw(readDicomRaw(path, maxPixels)); }, limits);
+    }
+  } catch (const IsolatedError& e) {
+    throw dicomFailure(e);
+  }
+  return convertDicom(deserializeDicomRaw(reply));
 }
 
 // ---------------------------------------------------------------- raster (OpenCV)
@@ -683,6 +868,53 @@ Image8 unwrap(const cv::Mat& m) {
 #endif  // AMPBENCH_HAVE_OPENCV
 
 }  // namespace
+
+int runDicomWorker() {
+#ifdef AMPBENCH_HAVE_OPENCV
+  // Requests and replies on a private copy of stdin; stdout goes nowhere, so nothing a
+  // library prints can corrupt a reply.
+  const int fd = ::dup(0);
+  const int devnull = ::open("/dev/null", O_RDWR);
+  if (fd < 0 || devnull < 0) {
+    return 1;
+  }
+  ::dup2(devnull, 0);
+  ::dup2(devnull, 1);
+  quietGdcm();
+  return serveRequests(fd, [](const std::string& request) {
+    int64_t maxPixels = 0;
+    if (request.size() < sizeof maxPixels) {
+      throw DecodeError("malformed request");
+    }
+    std::memcpy(&maxPixels, request.data(), sizeof maxPixels);
+    const std::string path = request.substr(sizeof maxPixels);
+    setAddressSpaceHeadroom(dicomAddressBudget(path, maxPixels));
+    return serializeDicomRaw(readDicomRaw(path, maxPixels));
+  });
+#else
+  return 1;
+#endif
+}
+
+std::string dicomWorkerPath() {
+  if (const char* env = std::getenv("AMPBENCH_DICOM_WORKER")) {
+    return env;  // empty: no helper, a fork per file
+  }
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    return {};
+  }
+  const fs::path dir = self.parent_path();
+  const char* name = "ampbench-dicom-worker";
+  for (const fs::path& p : {dir / name, dir / ".." / "libexec" / "ampbench" / name, dir / ".." / "app" / name,
+                            dir / ".." / ".." / "app" / name}) {
+    if (::access(p.c_str(), X_OK) == 0) {
+      return fs::weakly_canonical(p, ec).string();
+    }
+  }
+  return {};
+}
 
 bool imageDecodingAvailable() {
 #ifdef AMPBENCH_HAVE_OPENCV
