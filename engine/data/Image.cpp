@@ -6,9 +6,10 @@
 #include "engine/util/Isolated.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -16,10 +17,13 @@
 #include <limits>
 #include <locale>
 #include <memory>
+#include <mutex>
 #include <new>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
+#include <vector>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -201,29 +205,7 @@ void quietGdcm() {
 
 constexpr std::chrono::seconds kDicomTimeout{120};
 
-bool gdcmCanParse(const std::string& path) {
-  if (!dicomStructureValid(path)) {
-    return false;  // GDCM asserts or over-allocates on some malformed headers
-  }
-  quietGdcm();
-  // Stop at the start of the image pixel module: enough to know it is DICOM, and cheap.
-  const auto probe = [&] {
-    gdcm::Reader reader;
-    reader.SetFileName(path.c_str());
-    return std::string(reader.ReadUpToTag(gdcm::Tag(0x0028, 0x0000)) ? "1" : "0");
-  };
-  if (isolationDisabled()) {
-    return probe() == "1";
-  }
-  try {
-    IsolationLimits limits;
-    limits.timeout = kDicomTimeout;
-    limits.extraAddressSpace = uint64_t{1} << 31;
-    return runIsolated(probe, limits) == "1";
-  } catch (const IsolatedError&) {
-    return false;  // a probe GDCM cannot survive is not a DICOM we can read
-  }
-}
+bool gdcmCanParse(const std::string& path);  // below, with the other out-of-process calls
 
 // String value of `tag`, or empty. DS/IS values are ASCII whatever the transfer syntax.
 std::string stringValue(const gdcm::DataSet& ds, const gdcm::Tag& tag) {
@@ -657,9 +639,17 @@ Image8 convertDicom(const DicomRaw& raw) {
   return out;
 }
 
-// A request to the helper: the path and the pixel budget.
-std::string dicomRequest(const std::string& path, int64_t maxPixels) {
-  std::string out(reinterpret_cast<const char*>(&maxPixels), sizeof maxPixels);
+// The helper's protocol: requests are a kind ('D' decode, 'P' probe), the pixel budget and
+// the path; a decode's reply is a serialised DicomRaw. The hello names the layout, so a
+// stale helper from another build is refused instead of misread.
+const std::string& workerHello() {
+  static const std::string hello = "ampbench-dicom-worker 2 " + std::to_string(sizeof(DicomRaw::Fixed));
+  return hello;
+}
+
+std::string dicomRequest(char kind, const std::string& path, int64_t maxPixels) {
+  std::string out(1, kind);
+  out.append(reinterpret_cast<const char*>(&maxPixels), sizeof maxPixels);
   return out + path;
 }
 
@@ -671,7 +661,30 @@ uint64_t dicomAddressBudget(const std::string& path, int64_t maxPixels) {
   }
   std::error_code ec;
   const uintmax_t fileSize = fs::file_size(path, ec);
-  return (uint64_t{1} << 31) + 16 * static_cast<uint64_t>(maxPixels) + 3 * static_cast<uint64_t>(ec ? 0 : fileSize);
+  const uint64_t pixels = std::min<uint64_t>(static_cast<uint64_t>(maxPixels), uint64_t{1} << 40);
+  const uint64_t file = std::min<uint64_t>(ec ? 0 : fileSize, uint64_t{1} << 40);
+  return (uint64_t{1} << 31) + 16 * pixels + 3 * file;
+}
+
+// What GDCM does for a request, wherever it runs. Errors the in-process decoder maps in
+// decodeImageFile are mapped here too, so that every mode gives the same reasons.
+std::string gdcmWork(char kind, const std::string& path, int64_t maxPixels) {
+  quietGdcm();
+  if (kind == 'P') {
+    gdcm::Reader reader;
+    reader.SetFileName(path.c_str());
+    // Stop at the start of the image pixel module: enough to know it is DICOM, and cheap.
+    return reader.ReadUpToTag(gdcm::Tag(0x0028, 0x0000)) ? "1" : "0";
+  }
+  try {
+    return serializeDicomRaw(readDicomRaw(path, maxPixels));
+  } catch (const std::bad_alloc&) {
+    throw DecodeError("DICOM image too large to decode in memory");
+  } catch (const std::length_error&) {
+    throw DecodeError("DICOM image too large to decode in memory");
+  } catch (const std::ios_base::failure&) {
+    throw DecodeError("cannot read file");
+  }
 }
 
 DecodeError dicomFailure(const IsolatedError& e) {
@@ -691,10 +704,53 @@ DecodeError dicomFailure(const IsolatedError& e) {
   return DecodeError(std::string("cannot decode DICOM: ") + e.what());
 }
 
+// Helpers that failed to start or to say hello: not tried again by this process.
+bool workerUnusable(const std::string& exe, bool mark = false) {
+  static std::mutex mutex;
+  static std::set<std::string> unusable;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (mark) {
+    unusable.insert(exe);
+  }
+  return unusable.count(exe) > 0;
+}
+
 // GDCM outside this process: Debian builds it with assertions, and hostile files reach
 // asserts our pre-check does not know (the fuzzer kept finding new ones). An abort, a hang
 // or a runaway allocation then costs this one file. The helper program serves one thread's
-// files for as long as the thread lives; without it, a forked child per file.
+// files for as long as the thread lives; without a usable one, a forked child per file.
+// Throws IsolatedError.
+std::string gdcmOutOfProcess(char kind, const std::string& path, int64_t maxPixels) {
+  if (isolationDisabled()) {
+    return gdcmWork(kind, path, maxPixels);
+  }
+  const std::string exe = dicomWorkerPath();
+  if (!exe.empty() && !workerUnusable(exe)) {
+    thread_local std::unique_ptr<WorkerProcess> worker;
+    thread_local std::string workerExe;
+    try {
+      if (!worker || workerExe != exe) {
+        worker = std::make_unique<WorkerProcess>(exe, workerHello());
+        workerExe = exe;
+      }
+      return worker->call(dicomRequest(kind, path, maxPixels), kDicomTimeout);
+    } catch (const IsolatedError& e) {
+      if (e.kind() != IsolatedError::Kind::NoChild) {
+        throw;
+      }
+      worker.reset();
+      workerUnusable(exe, true);
+      std::fprintf(stderr, "ampbench: %s; DICOM files are decoded in a forked process each instead (slower)\n",
+                   e.what());
+    }
+  }
+  quietGdcm();  // statics initialised before the fork, not raced for in the child
+  IsolationLimits limits;
+  limits.timeout = kDicomTimeout;
+  limits.extraAddressSpace = kind == 'P' ? uint64_t{1} << 31 : dicomAddressBudget(path, maxPixels);
+  return runIsolated([&] { return gdcmWork(kind, path, maxPixels); }, limits);
+}
+
 Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
   // Ours, in process: declared lengths and VRs before GDCM. The test hook hands GDCM a file
   // the check would refuse, to prove that the helper contains GDCM's abort.
@@ -702,31 +758,24 @@ Image8 decodeDicom(const std::string& path, int64_t maxPixels) {
   if (skipCheck == nullptr || std::strcmp(skipCheck, "1") != 0) {
     checkDicomStructure(path);
   }
-  if (isolationDisabled()) {
-    return convertDicom(readDicomRaw(path, maxPixels));
-  }
-  const std::string workerPath = dicomWorkerPath();
   std::string reply;
   try {
-    if (!workerPath.empty()) {
-      thread_local std::unique_ptr<WorkerProcess> worker;
-      thread_local std::string workerOf;
-      if (!worker || workerOf != workerPath) {
-        worker = std::make_unique<WorkerProcess>(workerPath);
-        workerOf = workerPath;
-      }
-      reply = worker->call(dicomRequest(path, maxPixels), kDicomTimeout);
-    } else {
-      quietGdcm();  // statics initialised before the fork, not raced for in the child
-      IsolationLimits limits;
-      limits.timeout = kDicomTimeout;
-      limits.extraAddressSpace = dicomAddressBudget(path, maxPixels);
-      reply = runIsolated([&] { return serializeDicomRaw(readDicomRaw(path, maxPixels)); }, limits);
-    }
+    reply = gdcmOutOfProcess('D', path, maxPixels);
   } catch (const IsolatedError& e) {
     throw dicomFailure(e);
   }
   return convertDicom(deserializeDicomRaw(reply));
+}
+
+bool gdcmCanParse(const std::string& path) {
+  if (!dicomStructureValid(path)) {
+    return false;  // GDCM asserts or over-allocates on some malformed headers
+  }
+  try {
+    return gdcmOutOfProcess('P', path, 0) == "1";
+  } catch (const IsolatedError&) {
+    return false;  // a probe GDCM cannot survive is not a DICOM we can read
+  }
 }
 
 // ---------------------------------------------------------------- raster (OpenCV)
@@ -881,39 +930,57 @@ int runDicomWorker() {
   ::dup2(devnull, 0);
   ::dup2(devnull, 1);
   quietGdcm();
-  return serveRequests(fd, [](const std::string& request) {
+  return serveRequests(fd, workerHello(), [](const std::string& request) {
     int64_t maxPixels = 0;
-    if (request.size() < sizeof maxPixels) {
+    if (request.size() < 1 + sizeof maxPixels) {
       throw DecodeError("malformed request");
     }
-    std::memcpy(&maxPixels, request.data(), sizeof maxPixels);
-    const std::string path = request.substr(sizeof maxPixels);
-    setAddressSpaceHeadroom(dicomAddressBudget(path, maxPixels));
-    return serializeDicomRaw(readDicomRaw(path, maxPixels));
+    const char kind = request[0];
+    std::memcpy(&maxPixels, request.data() + 1, sizeof maxPixels);
+    const std::string path = request.substr(1 + sizeof maxPixels);
+    setAddressSpaceHeadroom(kind == 'P' ? uint64_t{1} << 31 : dicomAddressBudget(path, maxPixels));
+    return gdcmWork(kind, path, maxPixels);
   });
 #else
   return 1;
 #endif
 }
 
-std::string dicomWorkerPath() {
-  if (const char* env = std::getenv("AMPBENCH_DICOM_WORKER")) {
-    return env;  // empty: no helper, a fork per file
-  }
+namespace {
+
+// Where the helper is installed relative to this program, found once per process.
+std::string installedDicomWorker() {
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (ec) {
     return {};
   }
-  const fs::path dir = self.parent_path();
   const char* name = "ampbench-dicom-worker";
-  for (const fs::path& p : {dir / name, dir / ".." / "libexec" / "ampbench" / name, dir / ".." / "app" / name,
-                            dir / ".." / ".." / "app" / name}) {
+  std::vector<fs::path> candidates = {self.parent_path() / name,
+                                      self.parent_path() / ".." / "libexec" / "ampbench" / name};
+#ifdef AMPBENCH_BUILD_DIR
+  // A program of this build tree (tests, benches) uses the tree's helper, and only then.
+  const std::string buildDir = AMPBENCH_BUILD_DIR;
+  if (self.string().rfind(buildDir + "/", 0) == 0) {
+    candidates.push_back(fs::path(buildDir) / "app" / name);
+  }
+#endif
+  for (const fs::path& p : candidates) {
     if (::access(p.c_str(), X_OK) == 0) {
       return fs::weakly_canonical(p, ec).string();
     }
   }
   return {};
+}
+
+}  // namespace
+
+std::string dicomWorkerPath() {
+  if (const char* env = std::getenv("AMPBENCH_DICOM_WORKER")) {
+    return env;  // empty: no helper, a fork per file
+  }
+  static const std::string installed = installedDicomWorker();
+  return installed;
 }
 
 bool imageDecodingAvailable() {

@@ -41,33 +41,41 @@ struct IsolationLimits {
 std::string runIsolated(const std::function<std::string()>& work, const IsolationLimits& limits = {});
 
 // A long-lived helper program that serves requests one at a time on its stdin/stdout.
-// Started with posix_spawn, whose cost does not grow with this process's memory (fork's
-// does: about 0.1-0.2 s per GB of resident memory on our VM, paid per file). After a
+// Started with posix_spawn (in its own process group, so a Ctrl-C meant for us does not
+// kill it mid-file), whose cost does not grow with this process's memory (fork's does:
+// about 0.1-0.2 s per GB of resident memory on our VM, paid per file). It must first send
+// `hello` (a protocol version): a program that does not is refused with NoChild. After a
 // crash or a timeout the next call starts a fresh one. One per thread; not thread-safe.
 class WorkerProcess {
  public:
-  explicit WorkerProcess(std::string executable) : executable_(std::move(executable)) {}
+  WorkerProcess(std::string executable, std::string hello)
+      : executable_(std::move(executable)), hello_(std::move(hello)) {}
   ~WorkerProcess();  // closes the connection (the worker exits at EOF) and reaps it
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;
 
   // The worker's reply to `request`. Throws IsolatedError (Threw: the handler's message;
-  // Crashed; TimedOut; NoChild: the program could not be started).
+  // Crashed; TimedOut; NoChild: the program could not be started or did not say hello).
   std::string call(const std::string& request, std::chrono::milliseconds timeout);
   int starts() const { return starts_; }  // how many processes were started so far
+  int pid() const { return pid_; }        // the running worker's, or -1
 
  private:
   void start();
   void stop(bool kill);
+  bool diedWhileIdle() const;
   std::string executable_;
+  std::string hello_;
   int pid_ = -1;
   int fd_ = -1;
   int starts_ = 0;
 };
 
-// The worker's side: answers requests read from `fd` with `handler` until EOF; a handler
-// exception is sent back as its message. Returns the process exit code.
-int serveRequests(int fd, const std::function<std::string(const std::string&)>& handler);
+// The worker's side: sends `hello`, then answers requests read from `fd` with `handler`
+// until EOF; a handler exception is sent back as its message. Also makes the process a
+// quiet helper: no core dumps, SIGINT/SIGTERM ignored (it ends when its client does).
+// Returns the process exit code.
+int serveRequests(int fd, const std::string& hello, const std::function<std::string(const std::string&)>& handler);
 
 // Limits this process's address space to its current size + `extra` (soft limit; 0 lifts
 // it). For the child and the worker, never the application. No-op under ASan/TSan, whose

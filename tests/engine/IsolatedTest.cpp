@@ -21,7 +21,13 @@
 #include <thread>
 #include <vector>
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cctype>
+#include <cerrno>
+#include <filesystem>
 
 namespace ampbench {
 namespace {
@@ -206,45 +212,124 @@ TEST(IsolatedDicom, AGdcmAbortCostsOneFileNotTheProcess) {
   }
 }
 
+std::string workerRequest(char kind, const std::string& path) {
+  const int64_t maxPixels = 1'000'000;
+  return std::string(1, kind) + std::string(reinterpret_cast<const char*>(&maxPixels), sizeof maxPixels) + path;
+}
+
+// What the worker says first (engine/data/Image.cpp workerHello), learnt by asking a
+// process that expects another greeting: the refusal quotes it.
+std::string actualHello(const std::string& exe) {
+  WorkerProcess probe(exe, "no such protocol");
+  try {
+    probe.call(workerRequest('P', "/nonexistent"), 20s);
+  } catch (const IsolatedError& e) {
+    const std::string m = e.what();
+    const size_t a = m.find("it says '");
+    if (e.kind() == IsolatedError::Kind::NoChild && a != std::string::npos) {
+      return m.substr(a + 9, m.rfind('\'') - a - 9);
+    }
+  }
+  return {};
+}
+
 // The worker itself: a crash ends that process, the next call starts a fresh one; a file
-// GDCM blocks on (a FIFO nobody writes) is a timeout, and again the next call works.
+// GDCM blocks on (a FIFO nobody writes) is a timeout, and again the next call works; a
+// worker that died while idle or got a Ctrl-C is not blamed on the next file.
 TEST(IsolatedDicom, TheWorkerRestartsAfterACrashAndATimeout) {
   const std::string exe = dicomWorkerPath();
   ASSERT_FALSE(exe.empty());
+  const std::string hello = actualHello(exe);
+  ASSERT_EQ(hello.rfind("ampbench-dicom-worker ", 0), 0u) << hello;
   test::TempDir dir;
   writeAbortingDicom(dir, "uh.dcm");
   ASSERT_EQ(::mkfifo((dir / "fifo.dcm").c_str(), 0600), 0);
-  const auto request = [](const std::string& path) {
-    const int64_t maxPixels = 1'000'000;
-    return std::string(reinterpret_cast<const char*>(&maxPixels), sizeof maxPixels) + path;
+  const auto decode = [&](WorkerProcess& w, const std::string& name, std::chrono::milliseconds t = 20s) {
+    return w.call(workerRequest('D', dir / name), t);
   };
-  WorkerProcess worker(exe);
-  EXPECT_FALSE(worker.call(request(dir / "valid.dcm"), 20s).empty());
-  EXPECT_FALSE(worker.call(request(dir / "valid.dcm"), 20s).empty());
+  WorkerProcess worker(exe, hello);
+  EXPECT_FALSE(decode(worker, "valid.dcm").empty());
+  EXPECT_FALSE(decode(worker, "valid.dcm").empty());
   EXPECT_EQ(worker.starts(), 1);  // one process for many files
+  ::kill(worker.pid(), SIGINT);   // a Ctrl-C in its terminal is ours to handle, not its
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(decode(worker, "valid.dcm").empty());
+  EXPECT_EQ(worker.starts(), 1);
   try {
-    worker.call(request(dir / "uh.dcm"), 20s);
+    decode(worker, "uh.dcm");
     ADD_FAILURE() << "no crash";
   } catch (const IsolatedError& e) {
     EXPECT_EQ(e.kind(), IsolatedError::Kind::Crashed) << e.what();
   }
-  EXPECT_FALSE(worker.call(request(dir / "valid.dcm"), 20s).empty());
+  EXPECT_FALSE(decode(worker, "valid.dcm").empty());
   EXPECT_EQ(worker.starts(), 2);
   try {
-    worker.call(request(dir / "fifo.dcm"), 500ms);
+    decode(worker, "fifo.dcm", 500ms);
     ADD_FAILURE() << "no timeout";
   } catch (const IsolatedError& e) {
     EXPECT_EQ(e.kind(), IsolatedError::Kind::TimedOut) << e.what();
   }
-  EXPECT_FALSE(worker.call(request(dir / "valid.dcm"), 20s).empty());
+  EXPECT_FALSE(decode(worker, "valid.dcm").empty());
   EXPECT_EQ(worker.starts(), 3);
   try {
-    worker.call(request(dir / "missing.dcm"), 20s);
+    decode(worker, "missing.dcm");
     ADD_FAILURE() << "no error";
   } catch (const IsolatedError& e) {
     EXPECT_EQ(e.kind(), IsolatedError::Kind::Threw) << e.what();  // a DecodeError's message
   }
   EXPECT_EQ(worker.starts(), 3);
+  // Killed between files (the OOM killer): the next file is decoded by a new worker.
+  const int idle = worker.pid();
+  ::kill(idle, SIGKILL);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(decode(worker, "valid.dcm").empty());
+  EXPECT_EQ(worker.starts(), 4);
+  EXPECT_EQ(worker.call(workerRequest('P', dir / "valid.dcm"), 20s), "1");  // the extension-less probe
+}
+
+// The destructor reaps its worker: no zombie per decoding thread.
+TEST(IsolatedDicom, AWorkerIsReapedWhenItsOwnerGoes) {
+  const std::string exe = dicomWorkerPath();
+  ASSERT_FALSE(exe.empty());
+  test::TempDir dir;
+  test::writeTestDicom(dir / "a.dcm", std::vector<uint8_t>(64, 7), 8, 8);
+  int pid = -1;
+  {
+    WorkerProcess worker(exe, actualHello(exe));
+    worker.call(workerRequest('D', dir / "a.dcm"), 20s);
+    pid = worker.pid();
+    ASSERT_GT(pid, 0);
+  }
+  errno = 0;
+  EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);  // already reaped
+}
+
+// A helper that cannot run, or one from another build (another greeting), is refused as
+// NoChild; the decoder then falls back to a fork per file and still decodes.
+TEST(IsolatedDicom, AnUnusableHelperFallsBackToForking) {
+  const std::string exe = dicomWorkerPath();
+  ASSERT_FALSE(exe.empty());
+  WorkerProcess broken("/bin/false", "whatever");
+  try {
+    broken.call("x", 20s);
+    ADD_FAILURE() << "no refusal";
+  } catch (const IsolatedError& e) {
+    EXPECT_EQ(e.kind(), IsolatedError::Kind::NoChild) << e.what();
+  }
+  WorkerProcess stale(exe, "ampbench-dicom-worker 0 0");
+  try {
+    stale.call("x", 20s);
+    ADD_FAILURE() << "no refusal";
+  } catch (const IsolatedError& e) {
+    EXPECT_EQ(e.kind(), IsolatedError::Kind::NoChild) << e.what();
+    EXPECT_NE(std::string(e.what()).find("it says 'ampbench-dicom-worker"), std::string::npos) << e.what();
+  }
+  test::TempDir dir;
+  test::writeTestDicom(dir / "a.dcm", std::vector<uint8_t>(64, 7), 8, 8);
+  ScopedEnv falseWorker("AMPBENCH_DICOM_WORKER", "/bin/false");
+  const Image8 img = decodeImageFile(dir / "a.dcm", 1, 0);
+  EXPECT_EQ(img.width, 8);
 }
 
 // The same pixels from the worker, a forked child and this process (AMPBENCH_IN_PROCESS=1,
@@ -272,6 +357,43 @@ TEST(IsolatedDicom, WorkerForkAndInProcessDecodesAgree) {
   EXPECT_EQ(viaWorker.channels, 3);
   EXPECT_EQ(viaWorker.pixels, inProcess.pixels);
   EXPECT_EQ(forked.pixels, inProcess.pixels);
+}
+
+// The fuzzer's crashing inputs (fuzz/regressions/TARGET/*.hex: the bytes in hex, since
+// the repository holds no binaries) each end in a DecodeError or an image, never in the
+// end of this process. The image target's first one, a mutated DICOM past our pre-check,
+// aborted the process in GDCM (gdcmPixmapReader.cxx:633) before GDCM left the process.
+TEST(IsolatedDicom, TheFuzzersCrashingInputsAreDecodeErrors) {
+  std::string source = AMPBENCH_SHARED_DATA;  // SOURCE/../shared/data
+  source = source.substr(0, source.rfind("/../shared/data"));
+  const std::filesystem::path regressions = std::filesystem::path(source) / "fuzz" / "regressions" / "image";
+  ASSERT_TRUE(std::filesystem::is_directory(regressions)) << regressions;
+  test::TempDir dir;
+  int cases = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(regressions)) {
+    if (entry.path().extension() != ".hex") {
+      continue;
+    }
+    std::string hex;
+    for (const char c : readBytes(entry.path())) {
+      if (std::isxdigit(static_cast<unsigned char>(c))) {
+        hex += c;
+      }
+    }
+    std::string bytes;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+      bytes += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    }
+    const std::string path = dir / entry.path().stem().string();  // "name.dcm.hex" -> "name.dcm"
+    std::ofstream(path, std::ios::binary) << bytes;
+    ++cases;
+    try {
+      decodeImageFile(path, 1, 0);
+    } catch (const DecodeError& e) {
+      SCOPED_TRACE(e.what());
+    }
+  }
+  EXPECT_GE(cases, 1);
 }
 
 #endif
