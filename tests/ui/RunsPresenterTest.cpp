@@ -8,6 +8,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -230,6 +231,24 @@ class RunsPresenterTest : public QObject {
                                               &bad, &error));
     QVERIFY2(error.contains(QStringLiteral("live, precision, comparison")) && error.contains(QStringLiteral("'loss'")),
              qPrintable(error));
+  }
+
+  // The desktop file's "Exec=ampbench %F": files given as arguments are the ones to open (the
+  // image inspector); anything else that is not an option is still refused.
+  void fileArgumentsAreKeptAndOtherWordsRefused() {
+    QTemporaryDir dir;
+    const QString image = dir.filePath(QStringLiteral("x-ray.dcm"));
+    QFile f(image);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.close();
+    ampbench::ui::ScriptOptions o;
+    QString error;
+    QVERIFY2(ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), image}, &o, &error), qPrintable(error));
+    QCOMPARE(o.files, QStringList{QFileInfo(image).absoluteFilePath()});
+    ampbench::ui::ScriptOptions bad;
+    QVERIFY(!ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), image, QStringLiteral("train")}, &bad, &error));
+    QVERIFY2(error.contains(QStringLiteral("'train'")) && error.contains(QStringLiteral("--help")), qPrintable(error));
+    QVERIFY(!ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), dir.path()}, &bad, &error));  // a folder: --data/--open
   }
 };
 
