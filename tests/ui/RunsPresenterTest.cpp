@@ -2,6 +2,7 @@
 // entries and their states, the title's run state, status text (throttled), banner,
 // progress and the view in front; plus the --show option of the scripted mode.
 
+#include "ui/AboutBox.h"
 #include "ui/RunFiles.h"
 #include "ui/RunsPresenter.h"
 #include "ui/ScriptOptions.h"
@@ -249,6 +250,17 @@ class RunsPresenterTest : public QObject {
     QVERIFY(!ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), image, QStringLiteral("train")}, &bad, &error));
     QVERIFY2(error.contains(QStringLiteral("'train'")) && error.contains(QStringLiteral("--help")), qPrintable(error));
     QVERIFY(!ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), dir.path()}, &bad, &error));  // a folder: --data/--open
+  }
+
+  // Help ▸ About and `ampbench --version` print one text: version first, then revision and libraries.
+  void aboutShowsTheVersionText() {
+    const QString version = ampbench::ui::guiVersionText();
+    QVERIFY2(version.startsWith(QStringLiteral("ampbench " AMPBENCH_VERSION "\nrevision ")), qPrintable(version));
+    QVERIFY(version.contains(QStringLiteral("\nLibTorch ")) && version.contains(QStringLiteral("\nQt 6.")));
+    const QString html = ampbench::ui::AboutBox::html();
+    for (const QString& line : version.split(QLatin1Char('\n'))) {
+      QVERIFY2(html.contains(line.toHtmlEscaped()), qPrintable(line));
+    }
   }
 };
 
