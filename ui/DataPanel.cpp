@@ -17,6 +17,7 @@
 #include <QMenu>
 #include <QMimeData>
 #include <QPixmap>
+#include <QtMath>
 #include <QProgressBar>
 #include <QPromise>
 #include <QSettings>
@@ -44,6 +45,16 @@ QImage toQImage(const ampbench::Image8& img) {
 bool acceptablePath(const QString& path) {
   const QFileInfo info(path);
   return info.isDir() || (info.isFile() && info.suffix().compare(QLatin1String("npz"), Qt::CaseInsensitive) == 0);
+}
+
+// Where the file dialogs start: the data shown, else the most recently used (QSettings, kept
+// under XDG_CONFIG_HOME), else the home folder — not the working directory a menu launch inherits.
+QString dialogStartDir(const QString& shown) {
+  if (!shown.isEmpty()) {
+    return shown;
+  }
+  const QStringList recent = QSettings().value(QLatin1String(kRecentKey)).toStringList();
+  return recent.isEmpty() ? QDir::homePath() : recent.front();
 }
 
 }  // namespace
@@ -197,14 +208,14 @@ bool DataPanel::isScanning() const { return watcher_.isRunning(); }
 QString DataPanel::problem() const { return problem_->isHidden() ? QString() : problem_->text(); }
 
 void DataPanel::chooseFolder() {
-  const QString dir = QFileDialog::getExistingDirectory(this, tr("Choose a dataset folder"), path_);
+  const QString dir = QFileDialog::getExistingDirectory(this, tr("Choose a dataset folder"), dialogStartDir(path_));
   if (!dir.isEmpty()) {
     setDataPath(dir);
   }
 }
 
 void DataPanel::chooseNpz() {
-  const QString file = QFileDialog::getOpenFileName(this, tr("Choose a MedMNIST .npz file"), path_,
+  const QString file = QFileDialog::getOpenFileName(this, tr("Choose a MedMNIST .npz file"), dialogStartDir(path_),
                                                     tr("MedMNIST arrays (*.npz)"));
   if (!file.isEmpty()) {
     setDataPath(file);
@@ -227,7 +238,7 @@ void DataPanel::setDataPath(const QString& path) {
   progress_->setVisible(true);
 
   const int perClass = kThumbnailsPerClass;
-  const int size = kThumbnailSize;
+  const int size = qCeil(kThumbnailSize * devicePixelRatioF());  // device pixels: crisp on HiDPI screens
   const QString shown = QDir::toNativeSeparators(path);
   watcher_.setFuture(QtConcurrent::run(
       [path, shown, perClass, size, cancel = scanCancel_](QPromise<ScanResult>& promise) {

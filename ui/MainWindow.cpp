@@ -1,11 +1,11 @@
 #include "ui/MainWindow.h"
 
+#include "ui/AboutBox.h"
 #include "ui/ComparisonView.h"
 #include "ui/DataPanel.h"
 #include "ui/ExportDialog.h"
 #include "ui/ReportExporter.h"
 #include "ui/Format.h"
-#include "ui/HardwareText.h"
 #include "ui/PlotView.h"
 #include "ui/PlotsPanel.h"
 #include "ui/PrecisionTab.h"
@@ -214,14 +214,7 @@ void MainWindow::buildMenus() {
   view->addAction(tr("&Reset plot views"), plots_, &PlotsPanel::resetViews);
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
-  help->addAction(tr("&About AmpBench"), this, [this]() {
-    QMessageBox::about(this, tr("About AmpBench"),
-                       tr("<b>AmpBench %1</b><br>Mixed-precision training workbench.<br>LibTorch %2, Qt %3.<br><br>%4"
-                          "<br><br>%5")
-                           .arg(qs(ampbench::engineVersion()), qs(ampbench::torchVersion()), QString::fromLatin1(qVersion()),
-                                QString::fromUtf8(tips::kMixedPrecision).toHtmlEscaped(),
-                                aboutHardwareHtml(ampbench::detectHardware())));
-  });
+  help->addAction(tr("&About AmpBench"), this, [this]() { AboutBox::show(this); });
 
   QToolBar* bar = addToolBar(tr("Main"));
   bar->setObjectName(QStringLiteral("mainToolBar"));
@@ -448,7 +441,8 @@ bool MainWindow::openPath(const QString& dir) {
 }
 
 void MainWindow::openWithDialog() {
-  const QString dir = QFileDialog::getExistingDirectory(this, tr("Open a run or comparison directory"), lastRunDir());
+  const QString start = lastRunDir().isEmpty() ? history_->root() : lastRunDir();  // else the runs folder
+  const QString dir = QFileDialog::getExistingDirectory(this, tr("Open a run or comparison directory"), start);
   if (!dir.isEmpty()) {
     openPath(dir);
   }

@@ -3,6 +3,7 @@
 #include "engine/data/Image.h"
 
 #include <QPainter>
+#include <QtMath>
 #include <QStyle>
 #include <QPromise>
 #include <QtConcurrent>
@@ -22,8 +23,10 @@ QImage toQImage(const ampbench::Image8& img) {
 }
 
 // A grey square saying why there is no picture.
-QIcon placeholder(int size, const QString& text) {
-  QPixmap pixmap(size, size);
+// Drawn at the screen's device pixel ratio, so the text is crisp on HiDPI screens.
+QIcon placeholder(int size, qreal dpr, const QString& text) {
+  QPixmap pixmap(qCeil(size * dpr), qCeil(size * dpr));
+  pixmap.setDevicePixelRatio(dpr);
   pixmap.fill(QColor(236, 236, 236));
   QPainter p(&pixmap);
   p.setPen(QColor(90, 90, 90));
@@ -75,7 +78,7 @@ void MistakesGallery::setMistakes(const QVector<MistakeItem>& items) {
     if (cache_.contains(m.path)) {
       applyThumbnail(i, cache_.value(m.path), errors_.value(m.path));
     } else {
-      item->setIcon(placeholder(kThumbnailSize, tr("loading…")));
+      item->setIcon(placeholder(kThumbnailSize, devicePixelRatioF(), tr("loading…")));
       if (!missing.contains(m.path)) {
         missing << m.path;
       }
@@ -90,8 +93,10 @@ void MistakesGallery::setMistakes(const QVector<MistakeItem>& items) {
     return;
   }
   decoding_ = true;
-  const int size = kThumbnailSize;
-  watcher_.setFuture(QtConcurrent::run([missing, size](QPromise<Decoded>& promise) {
+  // Thumbnails in device pixels (HiDPI: 2x the icon size), marked with the ratio for Qt to draw 1:1.
+  const qreal dpr = devicePixelRatioF();
+  const int size = qCeil(kThumbnailSize * dpr);
+  watcher_.setFuture(QtConcurrent::run([missing, size, dpr](QPromise<Decoded>& promise) {
     for (const QString& path : missing) {
       if (promise.isCanceled()) {
         return;
@@ -102,6 +107,7 @@ void MistakesGallery::setMistakes(const QVector<MistakeItem>& items) {
         // Reduced-size decoding where the format allows it; the thumbnail is scaled here too.
         const QImage full = toQImage(ampbench::decodeImageFile(path.toStdString(), 1, size * 2));
         d.image = full.scaled(size, size, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+        d.image.setDevicePixelRatio(dpr);
       } catch (const std::exception& e) {
         d.error = QString::fromStdString(e.what());
       }
@@ -140,7 +146,7 @@ void MistakesGallery::applyThumbnail(int row, const QImage& image, const QString
     return;
   }
   if (image.isNull()) {
-    it->setIcon(placeholder(kThumbnailSize, tr("cannot show: %1").arg(error.isEmpty() ? tr("not decoded") : error)));
+    it->setIcon(placeholder(kThumbnailSize, devicePixelRatioF(), tr("cannot show: %1").arg(error.isEmpty() ? tr("not decoded") : error)));
     it->setToolTip(items_[row].tooltip + QLatin1Char('\n') + error);
     return;
   }

@@ -3,6 +3,7 @@
 #include "ui/RunsPresenter.h"
 
 #include <QCommandLineParser>
+#include <QFileInfo>
 #include <QObject>
 
 namespace ampbench::ui {
@@ -11,6 +12,9 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   QCommandLineParser p;
   p.setApplicationDescription(QObject::tr("AmpBench: watch what mixed precision does to training."));
   p.addHelpOption();
+  p.addPositionalArgument(QStringLiteral("files"), QObject::tr("X-ray images (PNG, JPEG, TIFF, BMP, DICOM) to show in the image "
+                                                               "inspector with the selected or last run."),
+                          QStringLiteral("[FILE...]"));
   p.addVersionOption();
   const QCommandLineOption data(QStringLiteral("data"), QObject::tr("Dataset folder or MedMNIST .npz."), QStringLiteral("DIR"));
   const QCommandLineOption precision(QStringLiteral("precision"),
@@ -64,9 +68,12 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   if (o->showHelp || o->showVersion) {
     return true;
   }
-  if (!p.positionalArguments().isEmpty()) {
-    *error = QObject::tr("Unexpected argument '%1': options start with --, see --help.").arg(p.positionalArguments().front());
-    return false;
+  for (const QString& file : p.positionalArguments()) {
+    if (!QFileInfo(file).isFile()) {
+      *error = QObject::tr("Unexpected argument '%1': not an image file; options start with --, see --help.").arg(file);
+      return false;
+    }
+    o->files << QFileInfo(file).absoluteFilePath();
   }
   auto number = [&](const QCommandLineOption& opt, int lo, int* target) {
     if (!p.isSet(opt)) {

@@ -35,6 +35,9 @@ struct ScriptOptions {
   int gradStatsEvery = -1;    // precision statistics every N steps (0 off); -1 keeps the saved setting
   QString open;       // a run or comparison directory to show
   QStringList predict;  // images shown in the image inspector with the --open run (the screenshot is the inspector's)
+  // Image/DICOM files given as arguments (the desktop file's %F: "Open with AmpBench"):
+  // shown in the image inspector with the selected or last run, as File ▸ Predict… does.
+  QStringList files;
   bool start = false;
   bool compare = false;
   QString screenshot;

@@ -14,6 +14,7 @@
 #endif
 #include "engine/train/RunDir.h"
 #include "engine/train/Trainer.h"
+#include "engine/util/BuildInfo.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
 
@@ -252,8 +253,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   // A repeated option takes its last value, so scripts can override a shared set of flags.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.set_version_flag("--version", "ampbench-cli " + ampbench::engineVersion() + " (LibTorch " +
-                                        ampbench::torchVersion() + ")");
+  app.set_version_flag("--version", ampbench::versionText("ampbench-cli"));
 
   ampbench::RunConfig trainCfg;
   StringOptions trainStr;

@@ -3,7 +3,9 @@
 //            [--screenshot FILE.png] [--exit-when-done]
 // starts the run, saves a screenshot of the whole window when done and exits 0.
 
+#include "ui/AboutBox.h"
 #include "ui/MainWindow.h"
+#include "ui/PredictDriver.h"
 #include "ui/ScriptOptions.h"
 
 #include <QApplication>
@@ -16,7 +18,8 @@ int main(int argc, char* argv[]) {
   QApplication::setOrganizationName(QStringLiteral("AmpBench"));
   QApplication::setApplicationName(QStringLiteral("AmpBench"));
   QApplication::setApplicationVersion(QStringLiteral(AMPBENCH_VERSION));
-  QApplication::setDesktopFileName(QStringLiteral("ampbench"));
+  // The Wayland app id: the compositor matches it with org.ampbench.AmpBench.desktop (icon, name).
+  QApplication::setDesktopFileName(QStringLiteral("org.ampbench.AmpBench"));
 
   ampbench::ui::ScriptOptions options;
   QString error;
@@ -30,11 +33,14 @@ int main(int argc, char* argv[]) {
     return 0;
   }
   if (options.showVersion) {
-    std::printf("ampbench %s\n", AMPBENCH_VERSION);
+    std::printf("%s\n", ampbench::ui::guiVersionText().toLocal8Bit().constData());
     return 0;
   }
 
   ampbench::ui::MainWindow window(options);
   window.show();
+  if (!options.files.isEmpty()) {  // "Open with AmpBench": as File ▸ Predict… (a banner says when no run is there)
+    window.predictDriver()->predictFiles(options.files);
+  }
   return QApplication::exec();
 }

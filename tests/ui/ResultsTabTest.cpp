@@ -23,6 +23,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QSignalSpy>
+#include <QtMath>
 #include <QSlider>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -166,9 +167,13 @@ class ResultsTabTest : public QObject {
     QCOMPARE(gallery->count(), 3);
     QCOMPARE(gallery->item(0)->text(), QStringLiteral("true PNEUMONIA\n→ called NORMAL\np = 0.80"));
     QCOMPARE(gallery->item(2)->text(), QStringLiteral("true NORMAL\n→ called PNEUMONIA\np = 0.55"));
-    // Decoded on a worker: 32 x 32 PNGs scaled into the thumbnail box.
+    // Decoded on a worker: 32 x 32 PNGs scaled into the thumbnail box, in device pixels (the
+    // ui_ResultsTabTest_hidpi run: QT_SCALE_FACTOR=2, twice the box, marked as 2x so it is not blurred).
     QVERIFY(!gallery->thumbnail(0).isNull());
-    QCOMPARE(gallery->thumbnail(0).width(), ampbench::ui::MistakesGallery::kThumbnailSize);
+    const qreal dpr = gallery->devicePixelRatioF();
+    QCOMPARE(gallery->thumbnail(0).width(), qCeil(ampbench::ui::MistakesGallery::kThumbnailSize * dpr));
+    QCOMPARE(gallery->thumbnail(0).devicePixelRatio(), dpr);
+    QVERIFY(qEnvironmentVariable("QT_SCALE_FACTOR") != QLatin1String("2") || dpr == 2.0);
     QSignalSpy inspect(&tab, &ResultsTab::inspectRequested);
     gallery->scrollToItem(gallery->item(0));
     QTest::mouseClick(gallery->viewport(), Qt::LeftButton, {}, gallery->visualItemRect(gallery->item(0)).center());

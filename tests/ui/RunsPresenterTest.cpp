@@ -2,12 +2,14 @@
 // entries and their states, the title's run state, status text (throttled), banner,
 // progress and the view in front; plus the --show option of the scripted mode.
 
+#include "ui/AboutBox.h"
 #include "ui/RunFiles.h"
 #include "ui/RunsPresenter.h"
 #include "ui/ScriptOptions.h"
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -230,6 +232,35 @@ class RunsPresenterTest : public QObject {
                                               &bad, &error));
     QVERIFY2(error.contains(QStringLiteral("live, precision, comparison")) && error.contains(QStringLiteral("'loss'")),
              qPrintable(error));
+  }
+
+  // The desktop file's "Exec=ampbench %F": files given as arguments are the ones to open (the
+  // image inspector); anything else that is not an option is still refused.
+  void fileArgumentsAreKeptAndOtherWordsRefused() {
+    QTemporaryDir dir;
+    const QString image = dir.filePath(QStringLiteral("x-ray.dcm"));
+    QFile f(image);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.close();
+    ampbench::ui::ScriptOptions o;
+    QString error;
+    QVERIFY2(ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), image}, &o, &error), qPrintable(error));
+    QCOMPARE(o.files, QStringList{QFileInfo(image).absoluteFilePath()});
+    ampbench::ui::ScriptOptions bad;
+    QVERIFY(!ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), image, QStringLiteral("train")}, &bad, &error));
+    QVERIFY2(error.contains(QStringLiteral("'train'")) && error.contains(QStringLiteral("--help")), qPrintable(error));
+    QVERIFY(!ampbench::ui::parseScriptOptions({QStringLiteral("ampbench"), dir.path()}, &bad, &error));  // a folder: --data/--open
+  }
+
+  // Help ▸ About and `ampbench --version` print one text: version first, then revision and libraries.
+  void aboutShowsTheVersionText() {
+    const QString version = ampbench::ui::guiVersionText();
+    QVERIFY2(version.startsWith(QStringLiteral("ampbench " AMPBENCH_VERSION "\nrevision ")), qPrintable(version));
+    QVERIFY(version.contains(QStringLiteral("\nLibTorch ")) && version.contains(QStringLiteral("\nQt 6.")));
+    const QString html = ampbench::ui::AboutBox::html();
+    for (const QString& line : version.split(QLatin1Char('\n'))) {
+      QVERIFY2(html.contains(line.toHtmlEscaped()), qPrintable(line));
+    }
   }
 };
 
