@@ -40,7 +40,7 @@ contents)
   need dpkg-deb
   d=$(deb)
   listing=$(dpkg-deb --contents "$d" | awk '{ print $6 }' | sed 's|^\./|/|')
-  for f in /usr/bin/ampbench /usr/bin/ampbench-cli \
+  for f in /usr/bin/ampbench /usr/bin/ampbench-cli /usr/libexec/ampbench/ampbench-dicom-worker \
     /usr/share/applications/org.ampbench.AmpBench.desktop \
     /usr/share/metainfo/org.ampbench.AmpBench.metainfo.xml \
     /usr/share/icons/hicolor/scalable/apps/org.ampbench.AmpBench.svg \
@@ -61,7 +61,7 @@ contents)
   for p in libc6 libqt6widgets6 libtorch1.13; do
     grep -q "\b$p\b" <<< "$depends" || fail "Depends lacks $p (dpkg-shlibdeps should compute it)"
   done
-  for b in "$root/usr/bin/ampbench" "$root/usr/bin/ampbench-cli"; do
+  for b in "$root/usr/bin/ampbench" "$root/usr/bin/ampbench-cli" "$root/usr/libexec/ampbench/ampbench-dicom-worker"; do
     if readelf -d "$b" | grep -E 'RPATH|RUNPATH'; then fail "$b has an RPATH"; fi
   done
   ;;
