@@ -5,6 +5,7 @@
 // not fit; last good checkpoint kept), 130 cancelled (Ctrl-C).
 
 #include "app/cli/CliReporter.h"
+#include "app/cli/DistributedRun.h"
 #include "app/cli/EvaluateCommand.h"
 #include "app/cli/ExportCommand.h"
 #include "app/cli/GradCamCommand.h"
@@ -285,6 +286,8 @@ int main(int argc, char** argv) {
                     "results; --epochs extends it (the LR schedule rebuilt over the new total), other changed "
                     "settings are refused");
   train->add_flag("--export", trainCfg.exportAtEnd, "export model.onnx, model.pt and model.json when the run finishes");
+  ampbench::cli::DistributedArgs distArgs;
+  ampbench::cli::addDistributedOptions(train, distArgs);
 
   ampbench::RunConfig cmpCfg;
   StringOptions cmpStr;
@@ -348,7 +351,8 @@ int main(int argc, char** argv) {
   try {
     if (*train) {
       resolveStrings(trainCfg, trainStr);
-      ampbench::cli::CliReporter reporter(outputMode);
+      const ampbench::cli::DistributedRun distributed(distArgs, trainCfg);
+      ampbench::cli::CliReporter reporter(distributed.quiet() ? ampbench::cli::OutputMode::Quiet : outputMode);
       const auto summary = ampbench::runTraining(trainCfg, reporter, cancel);
       return exitCodeFor(summary);
     }
@@ -440,6 +444,11 @@ int main(int argc, char** argv) {
   } catch (const ampbench::WriteError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());  // a full disk: named file and reason, not a bug
     return kExitError;
+  } catch (const ampbench::dist::DistributedError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());  // a peer died or stopped answering
+    std::fflush(stderr);
+    std::_Exit(kExitError);  // not through c10d's teardown, which may wait on the dead peer
+
   } catch (const std::exception& e) {
     std::fprintf(stderr, "internal error: %s\n", e.what());
     return kExitError;
