@@ -299,6 +299,8 @@ int main(int argc, char** argv) {
                       "that diverge are results: the exit code stays 0")
       ->capture_default_str();
   compare->add_option("--out", cmpCfg.outDir, "folder for <mode>/ run directories and comparison.json")->required();
+  ampbench::cli::DistributedArgs cmpDistArgs;
+  ampbench::cli::addDistributedOptions(compare, cmpDistArgs);
 
   for (auto* sub : {train, compare}) {
     sub->add_flag("--quiet", quiet, "no progress output");
@@ -358,9 +360,10 @@ int main(int argc, char** argv) {
     }
     if (*compare) {
       resolveStrings(cmpCfg, cmpStr);
-      ampbench::cli::CliReporter reporter(outputMode);
+      const ampbench::cli::DistributedRun distributed(cmpDistArgs, cmpCfg);
+      ampbench::cli::CliReporter reporter(distributed.quiet() ? ampbench::cli::OutputMode::Quiet : outputMode);
       const auto summary = ampbench::runComparison(cmpCfg, ampbench::parsePrecisionList(modes), reporter, cancel);
-      if (outputMode != ampbench::cli::OutputMode::JsonEvents) {
+      if (outputMode != ampbench::cli::OutputMode::JsonEvents && !distributed.quiet()) {
         printComparisonTable(summary);
       }
       if (summary.status == ampbench::RunStatus::Cancelled) {

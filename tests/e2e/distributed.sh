@@ -163,6 +163,19 @@ wait $PID_0; rc0=$?; wait $PID_1; rc1=$?
 check "a global batch larger than the training set: both ranks exit 2 ($rc0, $rc1)" \
   '[ $rc0 -eq 2 ] && [ $rc1 -eq 2 ] && grep -q "do not fill one global batch of 2 ranks x 40" "$T/big.0.out"'
 
+# --- compare --distributed: every mode data-parallel, rank 0 writes ------------------------
+port=$(free_port)
+for r in 0 1; do
+  RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port TMPDIR="$T/tmp" \
+    "$CLI" compare "${COMMON[@]}" --epochs 1 --batch-size 8 --modes fp32,fp16 --distributed --out "$T/cmp" \
+    >"$T/cmp.$r.out" 2>&1 &
+  eval "PID_$r=$!"; PIDS+=("$!")
+done
+wait $PID_0; rc0=$?; wait $PID_1; rc1=$?
+check "compare --distributed fp32,fp16: both ranks exit 0 ($rc0, $rc1)" '[ $rc0 -eq 0 ] && [ $rc1 -eq 0 ]'
+check "rank 0 wrote comparison.json and each mode's distributed run dir" \
+  "[ -f \"$T/cmp/comparison.json\" ] && grep -q '\"world_size\": 2' \"$T/cmp/fp16/config.json\""
+
 # --- g) torchrun --no_python ---------------------------------------------------------------
 if command -v torchrun >/dev/null 2>&1; then
   # --redirects 2 --tee 2: Debian's torchrun 1.13 under Python 3.11 fails on its default
