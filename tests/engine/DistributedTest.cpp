@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
 #include <set>
 
 namespace ampbench {
@@ -168,6 +169,53 @@ TEST(DistributedLoader, ShardsAreDisjointAndTogetherTheSingleProcessOrder) {
   for (auto v : ranks[1]) EXPECT_EQ(a.count(v), 0u);
   EXPECT_EQ(batchesPerEpoch(37, 8, true, 2), 2);
   EXPECT_EQ(batchesPerEpoch(37, 8, true, 1), batchesPerEpoch(37, 8, true));
+}
+
+// World size 1 over a real Gloo group on loopback: buckets small enough that every
+// parameter has its own, so the in-order launch from hooks is exercised; the mean of one
+// rank is its own gradient, and the poisoned parameter arrives as inf.
+TEST(GradientSync, BucketsFromHooksGiveBackTheGradientsAndThePoison) {
+  dist::DistEnv env;
+  env.masterPort = 0;  // the store picks a free port (one rank needs no peer)
+  env.timeoutSeconds = 20;
+  dist::initProcessGroup(env);
+  ASSERT_TRUE(dist::active());
+  torch::manual_seed(1);
+  torch::nn::Sequential net(torch::nn::Linear(4, 8), torch::nn::ReLU(), torch::nn::Linear(8, 3));
+  const auto x = torch::randn({5, 4});
+  net->forward(x).pow(2).sum().backward();
+  std::vector<torch::Tensor> expected;
+  for (const auto& p : net->parameters()) {
+    expected.push_back(p.grad().clone());
+    p.mutable_grad().reset();
+  }
+  {
+    dist::GradientSync sync(net->parameters(), 4, 4);  // one parameter per bucket
+    EXPECT_EQ(sync.bucketCount(), net->parameters().size());
+    for (int step = 0; step < 2; ++step) {  // the same step twice: the hooks re-arm
+      for (auto& p : net->parameters()) p.mutable_grad().reset();
+      sync.beginStep(step == 1 ? std::optional<size_t>(0) : std::nullopt);
+      net->forward(x).pow(2).sum().backward();
+      sync.finish();
+      const auto params = net->parameters();
+      for (size_t i = 0; i < params.size(); ++i) {
+        auto want = expected[i].clone();
+        if (step == 1 && i == 0) {
+          want.view(-1)[0] = std::numeric_limits<float>::infinity();
+        }
+        EXPECT_TRUE(torch::equal(params[i].grad(), want)) << "step " << step << " parameter " << i;
+      }
+    }
+    // Unarmed (a replay's backward): the hooks leave the gradients alone.
+    for (auto& p : net->parameters()) p.mutable_grad().reset();
+    net->forward(x).pow(2).sum().backward();
+    EXPECT_TRUE(torch::equal(net->parameters()[0].grad(), expected[0]));
+  }
+  std::vector<double> v{2.5};
+  dist::allReduceSum(v, "test");
+  EXPECT_EQ(v[0], 2.5);
+  dist::destroyProcessGroup();
+  EXPECT_FALSE(dist::active());
 }
 
 }  // namespace
