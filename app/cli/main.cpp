@@ -5,6 +5,7 @@
 // not fit; last good checkpoint kept), 130 cancelled (Ctrl-C).
 
 #include "app/cli/CliReporter.h"
+#include "app/cli/DistributedRun.h"
 #include "app/cli/EvaluateCommand.h"
 #include "app/cli/ExportCommand.h"
 #include "app/cli/GradCamCommand.h"
@@ -285,6 +286,8 @@ int main(int argc, char** argv) {
                     "results; --epochs extends it (the LR schedule rebuilt over the new total), other changed "
                     "settings are refused");
   train->add_flag("--export", trainCfg.exportAtEnd, "export model.onnx, model.pt and model.json when the run finishes");
+  ampbench::cli::DistributedArgs distArgs;
+  ampbench::cli::addDistributedOptions(train, distArgs);
 
   ampbench::RunConfig cmpCfg;
   StringOptions cmpStr;
@@ -296,6 +299,8 @@ int main(int argc, char** argv) {
                       "that diverge are results: the exit code stays 0")
       ->capture_default_str();
   compare->add_option("--out", cmpCfg.outDir, "folder for <mode>/ run directories and comparison.json")->required();
+  ampbench::cli::DistributedArgs cmpDistArgs;
+  ampbench::cli::addDistributedOptions(compare, cmpDistArgs);
 
   for (auto* sub : {train, compare}) {
     sub->add_flag("--quiet", quiet, "no progress output");
@@ -348,15 +353,17 @@ int main(int argc, char** argv) {
   try {
     if (*train) {
       resolveStrings(trainCfg, trainStr);
-      ampbench::cli::CliReporter reporter(outputMode);
+      const ampbench::cli::DistributedRun distributed(distArgs, trainCfg);
+      ampbench::cli::CliReporter reporter(distributed.quiet() ? ampbench::cli::OutputMode::Quiet : outputMode);
       const auto summary = ampbench::runTraining(trainCfg, reporter, cancel);
       return exitCodeFor(summary);
     }
     if (*compare) {
       resolveStrings(cmpCfg, cmpStr);
-      ampbench::cli::CliReporter reporter(outputMode);
+      const ampbench::cli::DistributedRun distributed(cmpDistArgs, cmpCfg);
+      ampbench::cli::CliReporter reporter(distributed.quiet() ? ampbench::cli::OutputMode::Quiet : outputMode);
       const auto summary = ampbench::runComparison(cmpCfg, ampbench::parsePrecisionList(modes), reporter, cancel);
-      if (outputMode != ampbench::cli::OutputMode::JsonEvents) {
+      if (outputMode != ampbench::cli::OutputMode::JsonEvents && !distributed.quiet()) {
         printComparisonTable(summary);
       }
       if (summary.status == ampbench::RunStatus::Cancelled) {
@@ -440,6 +447,11 @@ int main(int argc, char** argv) {
   } catch (const ampbench::WriteError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());  // a full disk: named file and reason, not a bug
     return kExitError;
+  } catch (const ampbench::dist::DistributedError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());  // a peer died or stopped answering
+    std::fflush(stderr);
+    std::_Exit(kExitError);  // not through c10d's teardown, which may wait on the dead peer
+
   } catch (const std::exception& e) {
     std::fprintf(stderr, "internal error: %s\n", e.what());
     return kExitError;

@@ -165,6 +165,12 @@ std::string configToJson(const RunConfig& c, int indent) {
               {"out", c.outDir},
               {"resume_from", c.resumeFrom},
               {"export_at_end", c.exportAtEnd}};
+  if (c.distributed.worldSize > 1) {
+    j["distributed"] = {{"world_size", c.distributed.worldSize},
+                        {"backend", c.distributed.backend},
+                        {"per_rank_batch", c.batchSize},
+                        {"sync_bn", c.distributed.syncBatchNorm}};
+  }
   return j.dump(indent);
 }
 
@@ -242,6 +248,10 @@ RunConfig configFromJson(const std::string& text) {
   get(r, "out", c.outDir);
   get(r, "resume_from", c.resumeFrom);
   get(r, "export_at_end", c.exportAtEnd);
+  const auto& dist = j.value("distributed", nlohmann::json::object());
+  get(dist, "world_size", c.distributed.worldSize);
+  get(dist, "backend", c.distributed.backend);
+  get(dist, "sync_bn", c.distributed.syncBatchNorm);
   return c;
 }
 
@@ -253,12 +263,16 @@ std::vector<std::string> resumeConflicts(const RunConfig& recorded, const RunCon
       "/optim/epochs",          "/run/out",        "/run/resume_from",      "/run/threads",
       "/run/device",            "/run/eval_every", "/run/step_event_every", "/run/profile_steps",
       "/run/inject_nan_at_step", "/run/export_at_end", "/run/grad_stats_every", "/data/cache",
-      "/run/detect_anomaly",    "/run/checkpoint_minutes"};
+      "/run/detect_anomaly",    "/run/checkpoint_minutes", "/distributed/world_size",
+      "/distributed/per_rank_batch", "/distributed/backend"};
+  // A distributed run may continue on another number of ranks: the per-rank batch is then
+  // free to change too (to keep the global batch), on either side of the resume.
+  const bool distributed = recorded.distributed.worldSize > 1 || asked.distributed.worldSize > 1;
   std::vector<std::string> conflicts;
   const auto fa = a.flatten(), fb = b.flatten();
   for (const auto& [key, value] : fa.items()) {
     if (std::find(mayChange.begin(), mayChange.end(), key) != mayChange.end() || !fb.contains(key) ||
-        fb.at(key) == value) {
+        fb.at(key) == value || (distributed && key == "/optim/batch_size")) {
       continue;
     }
     // A path recorded relative (older runs) and asked absolute is the same path when it
@@ -305,6 +319,9 @@ void validateConfig(const RunConfig& c) {
   require(c.augment.minCropArea > 0 && c.augment.minCropArea <= 1, "--min-crop-area must be in (0, 1]");
   require(c.evalEvery >= 1 && c.stepEventEvery >= 1, "--eval-every and --step-events must be >= 1");
   require(c.limitPerSplit >= 0, "--limit must be >= 0");
+  require(c.distributed.worldSize >= 1, "the world size must be >= 1");
+  require(c.distributed.backend == "gloo" || c.distributed.backend == "nccl",
+          "--backend must be gloo (CPU) or nccl (CUDA)");
   require(c.maxImagePixels >= 0, "--max-image-pixels must be >= 0 (0 = no limit)");
   require(c.checkpointMinutes >= 0 && c.checkpointMinutes <= 10080,
           "--checkpoint-minutes must be between 0 (epoch ends only) and 10080");

@@ -47,6 +47,14 @@ struct SplitOptions {
   uint64_t splitSeed = 20180215;  // fixed: the split does not move with the training seed
 };
 
+// Data-parallel training over several processes (engine/dist). The run's config.json
+// holds it only when world_size > 1; batchSize is then per rank.
+struct DistributedOptions {
+  int worldSize = 1;
+  std::string backend = "gloo";  // gloo (CPU) or nccl (CUDA builds with AMPBENCH_NCCL)
+  bool syncBatchNorm = false;    // batch-norm statistics over all ranks' images
+};
+
 struct RunConfig {
   // data
   std::string dataPath;       // folder, MedMNIST .npz, or a folder of IDX .gz files
@@ -113,6 +121,8 @@ struct RunConfig {
   // Besides the end of every epoch, checkpoint mid-epoch when this many minutes have passed
   // since the last checkpoint (a resumed run continues from that step). 0 = epoch ends only.
   double checkpointMinutes = 10.0;
+
+  DistributedOptions distributed;
 };
 
 std::string toString(PrecisionMode m);
@@ -147,7 +157,8 @@ void validateConfig(const RunConfig& c);
 // The settings in which `asked` differs from the run it resumes (`recorded`, its
 // config.json), as "image_size 28 -> 64". A resumed run must be the same run: only the
 // epochs (extending its schedule), where it writes, threads, device, logging, profiling,
-// statistics and the cache file may change.
+// statistics and the cache file may change; so may the world size and the per-rank batch
+// of a distributed run (resume on any number of ranks, from an epoch's end).
 std::vector<std::string> resumeConflicts(const RunConfig& recorded, const RunConfig& asked);
 
 }  // namespace ampbench

@@ -9,6 +9,10 @@
 
 namespace ampbench {
 
+int64_t batchesPerEpoch(int64_t n, int64_t batchSize, bool training, int64_t shards) {
+  return shards <= 1 ? batchesPerEpoch(n, batchSize, training) : n / (batchSize * shards);
+}
+
 int64_t batchesPerEpoch(int64_t n, int64_t batchSize, bool training) {
   int64_t b = (n + batchSize - 1) / batchSize;
   if (training && b > 1 && n % batchSize == 1) {
@@ -78,7 +82,7 @@ BatchLoader::BatchLoader(const SplitTensors& split, LoaderOptions options, bool 
       std::shuffle(order_.begin(), order_.end(), rng);
     }
   }
-  numBatches_ = batchesPerEpoch(n, opt_.batchSize, training_);
+  numBatches_ = batchesPerEpoch(n, opt_.batchSize, training_, opt_.shardCount);
   opt_.firstBatch = std::clamp<int64_t>(opt_.firstBatch, 0, numBatches_);
   consumed_ = opt_.firstBatch;
   const int64_t c = split_.images.size(1);
@@ -109,7 +113,7 @@ BatchLoader::~BatchLoader() {
 
 Batch BatchLoader::make(int64_t b) {
   torch::NoGradGuard noGrad;
-  const int64_t begin = b * opt_.batchSize;
+  const int64_t begin = (b * opt_.shardCount + opt_.shardRank) * opt_.batchSize;
   const int64_t end = std::min<int64_t>(begin + opt_.batchSize, static_cast<int64_t>(order_.size()));
   auto idx = torch::from_blob(order_.data() + begin, {end - begin}, torch::kLong);
   Batch out;
@@ -125,7 +129,8 @@ Batch BatchLoader::make(int64_t b) {
   x = x.to(torch::kFloat);
   x.mul_(scale_).add_(shift_);
   if (training_ && opt_.augment) {
-    x = augmentBatch(x, opt_.augmentation, opt_.seed * 6364136223846793005ULL + opt_.epoch * 1442695040888963407ULL + b);
+    x = augmentBatch(x, opt_.augmentation, opt_.seed * 6364136223846793005ULL + opt_.epoch * 1442695040888963407ULL +
+                                             static_cast<uint64_t>(b * opt_.shardCount + opt_.shardRank));
   }
   if (opt_.channelsLast) {
     x = x.contiguous(torch::MemoryFormat::ChannelsLast);

@@ -38,11 +38,19 @@ struct LoaderOptions {
   bool channelsLast = false;
   bool prefetch = true;
   int64_t queueDepth = 2;
+  // Data-parallel training: this rank's shard of every global batch. Global batch k holds
+  // images [k*B*N, (k+1)*B*N) of the epoch's order (the same order for any N) and rank r
+  // takes the r-th run of B within it; a partial last global batch is dropped, so every
+  // rank takes the same number of steps.
+  int64_t shardRank = 0;
+  int64_t shardCount = 1;
 };
 
 // Batches per epoch for n images: the last partial batch is kept unless it would hold a
 // single image (batch-norm cannot train on one).
 int64_t batchesPerEpoch(int64_t n, int64_t batchSize, bool training);
+// The same with `shards` ranks of `batchSize` each (shards == 1: batchesPerEpoch).
+int64_t batchesPerEpoch(int64_t n, int64_t batchSize, bool training, int64_t shards);
 
 class BatchLoader {
  public:

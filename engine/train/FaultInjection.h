@@ -10,5 +10,9 @@ namespace ampbench::faults {
 // while the loss stays finite: the case a loss-only check misses. 0 = off.
 void setInfGradientAtStep(int64_t step);
 int64_t infGradientAtStep();
+// In a distributed run, only this rank's gradient gets the inf (before the all-reduce);
+// -1 = every rank. The CLI reads both from AMPBENCH_TEST_INF_GRADIENT_AT_STEP / _RANK.
+void setInfGradientRank(int rank);
+int infGradientRank();
 
 }  // namespace ampbench::faults

@@ -1,5 +1,7 @@
 #include "engine/train/Trainer.h"
 
+#include "engine/dist/Distributed.h"
+
 #include "engine/data/Loader.h"
 #include "engine/export/Export.h"
 #include "engine/precision/LossScaler.h"
@@ -54,7 +56,9 @@ torch::Device resolveDevice(DeviceKind kind) {
                      "use --device cpu or auto");
   }
   if (kind == DeviceKind::Cuda || (kind == DeviceKind::Auto && cuda)) {
-    return torch::Device(torch::kCUDA, 0);
+    // One GPU per rank on a node: LOCAL_RANK's (torchrun's and srun's convention).
+    const int index = dist::active() ? dist::localRank() % std::max<int>(1, torch::cuda::device_count()) : 0;
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   return torch::Device(torch::kCPU);
 }

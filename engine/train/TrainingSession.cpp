@@ -2,6 +2,7 @@
 
 #include "engine/train/Trainer.h"
 
+#include "engine/dist/ProcessGroup.h"
 #include "engine/export/Export.h"
 #include "engine/train/FaultInjection.h"
 #include "engine/precision/Precision.h"
@@ -62,6 +63,7 @@ int64_t testHookStep(const char* name) {
 constexpr int64_t kMaxConsecutiveSkips = 200;
 
 std::atomic<int64_t> gInfGradientAtStep{0};
+std::atomic<int> gInfGradientRank{-1};
 
 // A replayed train-mode forward moves the batch-norm running statistics: they are put
 // back when the replay ends.
@@ -130,6 +132,8 @@ torch::Tensor classWeights(const RunConfig& c, const DatasetSummary& d, const to
 namespace faults {
 void setInfGradientAtStep(int64_t step) { gInfGradientAtStep = step; }
 int64_t infGradientAtStep() { return gInfGradientAtStep; }
+void setInfGradientRank(int rank) { gInfGradientRank = rank; }
+int infGradientRank() { return gInfGradientRank; }
 }  // namespace faults
 
 TrainingSession::TrainingSession(const RunConfig& config, const PreparedData& data, const PrecisionInfo& precision,
@@ -152,6 +156,13 @@ void TrainingSession::setUp(const std::string* initialWeights) {
   setCudnnBenchmark(device_.is_cuda());
 
   const auto& train = data_.splits.at("train");
+  const int64_t world = dist::worldSize();
+  if (world > 1 && train.size() < c_.batchSize * world) {
+    throw InputError(std::to_string(train.size()) + " training images do not fill one global batch of " +
+                     std::to_string(world) + " ranks x " + std::to_string(c_.batchSize) +
+                     " (--batch-size is per rank): lower --batch-size to at most " +
+                     std::to_string(train.size() / world) + " or start fewer ranks");
+  }
   if (train.size() < c_.batchSize) {
     throw InputError("only " + std::to_string(train.size()) + " training images but a batch of " +
                      std::to_string(c_.batchSize) + ": lower --batch-size to at most " + std::to_string(train.size()));
@@ -163,7 +174,7 @@ void TrainingSession::setUp(const std::string* initialWeights) {
     loadPretrained(c_.pretrained, *model_);
   }
   optimizer_ = makeOptimizer(c_, *model_);
-  stepsPerEpoch_ = batchesPerEpoch(train.size(), c_.batchSize, true);
+  stepsPerEpoch_ = batchesPerEpoch(train.size(), c_.batchSize, true, world);
   totalSteps_ = stepsPerEpoch_ * c_.epochs;
   schedule_.emplace(c_.schedule, c_.lr, totalSteps_, c_.warmupFraction);
   classWeights_ = classWeights(c_, data_.summary, device_);
@@ -171,12 +182,28 @@ void TrainingSession::setUp(const std::string* initialWeights) {
   checkpointPath_ = c_.outDir + "/checkpoint.pt";
   testCheckpointAtStep_ = testHookStep("AMPBENCH_TEST_CHECKPOINT_AT_STEP");
   testPauseAtStep_ = testHookStep("AMPBENCH_TEST_PAUSE_AT_STEP");
+  microBatches_ = dist::active() ? 1 : std::max<int64_t>(1, testHookStep("AMPBENCH_TEST_MICROBATCHES"));
+  if (const int64_t infAt = testHookStep("AMPBENCH_TEST_INF_GRADIENT_AT_STEP"); infAt > 0) {
+    faults::setInfGradientAtStep(infAt);
+    const char* r = std::getenv("AMPBENCH_TEST_INF_GRADIENT_RANK");
+    faults::setInfGradientRank(r && *r ? std::atoi(r) : -1);
+  }
   if (!c_.resumeFrom.empty()) {
     resume();
   }
   // Loading replaces a weight's strides with the saved ones (set_), so the format is applied again.
   applyMemoryFormat(*model_, useChannelsLast(c_, device_));
   policy_.prepareModel(*model_);
+  if (dist::active()) {
+    // Every rank starts from rank 0's weights, whatever its own seed or files gave it.
+    dist::broadcastModule(*model_, true, true, "the start-up broadcast of the weights");
+    gradSync_ = std::make_unique<dist::GradientSync>(model_->parameters());
+#ifdef NDEBUG
+    distCheckEvery_ = testHookStep("AMPBENCH_DIST_CHECK_EVERY");
+#else
+    distCheckEvery_ = std::getenv("AMPBENCH_DIST_CHECK_EVERY") ? testHookStep("AMPBENCH_DIST_CHECK_EVERY") : 50;
+#endif
+  }
 
   const bool resumed = !c_.resumeFrom.empty();
   writer_ = std::make_unique<RunDirWriter>(c_.outDir, resumed, pos_.epoch, pos_.globalStep);
@@ -204,8 +231,19 @@ void TrainingSession::resume() {
     throw InputError("the run in '" + c_.resumeFrom + "' already completed " + std::to_string(pos_.epoch) +
                      " epochs: pass a larger --epochs to continue it");
   }
+  // Another world size or per-rank batch reshapes the epoch: such a run continues from an
+  // epoch's end (its steps so far keep their numbers), not from inside one.
+  const auto recorded = readRunConfig(c_.resumeFrom);
+  const bool reshaped =
+      recorded.distributed.worldSize != c_.distributed.worldSize || recorded.batchSize != c_.batchSize;
+  if (reshaped && pos_.stepInEpoch != 0) {
+    throw InputError("the checkpoint in '" + c_.resumeFrom + "' is inside an epoch of a run with " +
+                     std::to_string(recorded.distributed.worldSize) + " rank(s) x batch " +
+                     std::to_string(recorded.batchSize) + ": resume it with that world size and --batch-size, or "
+                     "from a checkpoint at an epoch's end");
+  }
   if (pos_.stepInEpoch < 0 || pos_.stepInEpoch >= stepsPerEpoch_ ||
-      pos_.globalStep != pos_.epoch * stepsPerEpoch_ + pos_.stepInEpoch) {
+      (!reshaped && pos_.globalStep != pos_.epoch * stepsPerEpoch_ + pos_.stepInEpoch)) {
     throw InputError("cannot resume from '" + from + "': it holds " + std::to_string(pos_.globalStep) +
                      " steps, which does not fit " + std::to_string(stepsPerEpoch_) +
                      " steps per epoch of this data: the training images changed since the run started; start a "
@@ -222,6 +260,10 @@ void TrainingSession::resume() {
     note << ", step " << pos_.stepInEpoch + 1 << " of " << stepsPerEpoch_ << " (checkpoint inside the epoch)";
   }
   note << ", global step " << pos_.globalStep + 1;
+  if (reshaped) {
+    note << "; was " << recorded.distributed.worldSize << " rank(s) x batch " << recorded.batchSize << ", now "
+         << c_.distributed.worldSize << " x " << c_.batchSize;
+  }
   if (policy_.scaler().enabled()) {
     note << "; loss scale " << policy_.scaler().scaleValue() << ", growth tracker "
          << policy_.scaler().growthTracker();
@@ -302,6 +344,8 @@ bool TrainingSession::trainEpoch(int64_t epoch) {
   const int64_t first = std::exchange(resumeStepInEpoch_, 0);
   auto options = loaderOptions(c_, data_.summary, device_, epoch, true);
   options.firstBatch = first;
+  options.shardRank = dist::rank();
+  options.shardCount = dist::worldSize();
   BatchLoader loader(data_.splits.at("train"), options, true);
   EpochState st;
   st.epoch = epoch;
@@ -332,7 +376,7 @@ bool TrainingSession::trainEpoch(int64_t epoch) {
   int64_t done = first;  // steps of this epoch taken
   for (int64_t s = first + 1; goOn && nextBatch(batch, s); ++s) {
     atStepInEpoch_ = s;
-    if (cancel_.isCancelled()) {
+    if (gradSync_ ? cancelEverywhere_ : cancel_.isCancelled()) {
       summary_.status = RunStatus::Cancelled;
       break;
     }
@@ -374,16 +418,48 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
     gradStats_->beginStep(*model_, st.epoch, stepNo, policy_.lossScale());
   }
   torch::Tensor logits, loss;
-  {
+  if (microBatches_ > 1) {
+    // Test reference for data-parallel runs: the batch as k ranks would see it (batch-norm
+    // statistics per part), the gradients accumulated as loss_i / k: what the ranks'
+    // all-reduced mean is. Forward and backward of each part here; the backward below is skipped.
+    std::vector<torch::Tensor> losses, parts;
+    const auto images = batch.images.chunk(microBatches_), labels = batch.labels.chunk(microBatches_);
+    for (size_t i = 0; i < images.size(); ++i) {
+      Batch part{images[i], labels[i]};
+      const auto partLogits = policy_.forward(*model_, part.images);
+      const auto partLoss = computeLoss(partLogits, part, stepNo);
+      policy_.backward(partLoss / static_cast<double>(images.size()));
+      losses.push_back(partLoss.detach());
+      parts.push_back(partLogits.detach());
+    }
+    logits = torch::cat(parts);
+    loss = torch::stack(losses).mean();
+  } else {
     RECORD_USER_SCOPE("ampbench::forward");
     logits = policy_.forward(*model_, batch.images);
     loss = computeLoss(logits, batch, stepNo);
   }
-  {
+  const bool injectInf = faults::infGradientAtStep() == stepNo &&
+                         (faults::infGradientRank() < 0 || faults::infGradientRank() == dist::rank());
+  if (gradSync_) {
+    // The test's inf goes into this rank's gradient before the all-reduce spreads it.
+    gradSync_->beginStep(injectInf ? std::optional<size_t>(model_->parameters().size() - 1) : std::nullopt);
+  }
+  if (microBatches_ <= 1) {
     RECORD_USER_SCOPE("ampbench::backward");
     policy_.backward(loss);
   }
-  if (faults::infGradientAtStep() == stepNo) {
+  int64_t n = batch.labels.size(0);
+  torch::Tensor correct;
+  if (gradSync_) {
+    {
+      RECORD_USER_SCOPE("ampbench::allreduce_wait");
+      gradSync_->finish();  // every rank now holds the mean gradient: one inf/NaN decision
+    }
+    allReduceWaitSeconds_ += gradSync_->lastWaitSeconds();
+    correct = logits.detach().argmax(1).eq(batch.labels).sum();
+    reduceStepFigures(loss, correct, n);
+  } else if (injectInf) {
     torch::NoGradGuard noGrad;
     if (const auto grads = gradientsOf(*optimizer_); !grads.empty()) {
       grads.back().view(-1)[0] = std::numeric_limits<float>::infinity();
@@ -421,6 +497,9 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
   }
   reportPrecisionStats(sampled);
   policy_.update();
+  if (distCheckEvery_ > 0 && stepNo % distCheckEvery_ == 0) {
+    checkRanksAgree(stepNo);
+  }
 
   RECORD_USER_SCOPE("ampbench::bookkeeping");  // metrics, events, run files
   if (stepped) {
@@ -432,7 +511,6 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
   pos_.globalStep += 1;
   st.overflow += overflow;
   st.skipped += !stepped;
-  const int64_t n = batch.labels.size(0);
   st.seen += n;
   {
     torch::NoGradGuard noGrad;
@@ -442,7 +520,7 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
     if (stepped) {
       st.applied += n;
       st.lossSum += d.to(torch::kDouble) * n;
-      st.correct += logits.detach().argmax(1).eq(batch.labels).sum();
+      st.correct += correct.defined() ? correct : logits.detach().argmax(1).eq(batch.labels).sum();
     }
     PendingStep p;
     p.loss = d;
@@ -652,6 +730,11 @@ void TrainingSession::endEpoch(EpochState& st) {
   ev.overflowSteps = st.overflow;
   ev.skippedSteps = st.skipped;
   ev.lossScale = policy_.lossScale();
+  if (gradSync_) {
+    // Batch-norm statistics are per rank: rank 0's go everywhere, so every rank validates,
+    // and checkpoints, the same model.
+    dist::broadcastModule(*model_, false, true, "the batch-norm statistics broadcast");
+  }
   if (st.epoch % c_.evalEvery == 0 || st.epoch == c_.epochs) {
     const auto evalStart = Clock::now();
     atStepInEpoch_ = -1;  // "validation" in an out-of-memory message
@@ -659,7 +742,7 @@ void TrainingSession::endEpoch(EpochState& st) {
     ev.val = evaluateSplit(*model_, val, data_.summary, c_, policy_.info(), device_, cancel_,
                            &summary_.finalValProbabilities);
     ev.evalSeconds = secondsSince(evalStart);
-    if (cancel_.isCancelled()) {
+    if (cancelRequested()) {
       summary_.status = RunStatus::Cancelled;
       return;
     }
@@ -693,6 +776,42 @@ void TrainingSession::endEpoch(EpochState& st) {
   summary_.epochsCompleted = st.epoch;
   observer_.onEpoch(ev);
   observer_.onCheckpoint({checkpointPath_, st.epoch, 0, lastCheckpointSeconds_});
+}
+
+void TrainingSession::reduceStepFigures(torch::Tensor& loss, torch::Tensor& correct, int64_t& n) {
+  // A NaN loss on one rank makes the global loss NaN on all: they diverge together.
+  std::vector<double> v{loss.detach().item<double>() * static_cast<double>(n), correct.item<double>(),
+                        static_cast<double>(n), cancel_.isCancelled() ? 1.0 : 0.0};
+  dist::allReduceSum(v, "the step's loss all-reduce");
+  n = static_cast<int64_t>(std::llround(v[2]));
+  loss = torch::tensor(v[0] / v[2], torch::TensorOptions().dtype(loss.scalar_type()).device(loss.device()));
+  correct = torch::tensor(static_cast<int64_t>(std::llround(v[1])), torch::TensorOptions().device(device_));
+  cancelEverywhere_ = v[3] > 0;
+}
+
+bool TrainingSession::cancelRequested() {
+  if (!gradSync_) {
+    return cancel_.isCancelled();
+  }
+  std::vector<double> v{cancel_.isCancelled() ? 1.0 : 0.0};
+  dist::allReduceSum(v, "the cancel check");
+  cancelEverywhere_ = cancelEverywhere_ || v[0] > 0;
+  return cancelEverywhere_;
+}
+
+void TrainingSession::checkRanksAgree(int64_t step) {
+  double weights = 0.0;
+  for (const auto& p : model_->parameters()) {
+    weights += p.detach().to(torch::kDouble).sum().item<double>();
+  }
+  std::vector<double> mins{policy_.lossScale(), weights}, maxs = mins;
+  dist::allReduceMinMax(mins, maxs, "the ranks' agreement check");
+  if (mins[0] != maxs[0] || mins[1] != maxs[1]) {
+    std::ostringstream ss;
+    ss << "the ranks disagree after step " << step << ": loss scale " << mins[0] << ".." << maxs[0]
+       << ", weight sum " << mins[1] << ".." << maxs[1] << " (a bug: every rank must apply the same update)";
+    throw dist::DistributedError(ss.str());
+  }
 }
 
 void TrainingSession::maybeCheckpointInEpoch(EpochState& st, int64_t stepInEpoch) {
@@ -747,6 +866,7 @@ bool TrainingSession::checkpointInEpoch(EpochState& st, int64_t stepInEpoch) {
 
 void TrainingSession::writeCheckpoint(const TrainingPosition& p, int64_t epoch, int64_t stepInEpoch) {
   const auto start = Clock::now();
+  if (dist::rank() == 0)  // the other ranks hold the same weights; only rank 0 writes
   saveCheckpoint(checkpointPath_, *model_, *optimizer_, policy_.scaler(), p, configToJson(c_));
   lastCheckpointSeconds_ = secondsSince(start);
   lastCheckpoint_ = Clock::now();
@@ -791,6 +911,13 @@ void TrainingSession::outOfMemory(const std::exception& e) {
 
 RunSummary TrainingSession::finish() {
   auto& summary = summary_;
+  if (gradSync_ && dist::rank() == 0 && summary.stepsCompleted > 0) {
+    // How much of the run the gradient all-reduce was not hidden behind backward.
+    const double train = secondsSince(runStart_);
+    std::fprintf(stderr, "distributed: %d ranks (%s), %zu gradient bucket(s); blocked on the all-reduce %.2f s of %.2f s (%.1f %%)\n",
+                 dist::worldSize(), dist::backend().c_str(), gradSync_->bucketCount(), allReduceWaitSeconds_, train,
+                 100.0 * allReduceWaitSeconds_ / std::max(1e-9, train));
+  }
   try {
     writer_->flush();
     if (statsLog_) {
@@ -854,7 +981,7 @@ RunSummary TrainingSession::finish() {
   } catch (const WriteError& e) {
     summary.message += "; metrics.json not written: " + firstLineOf(e);
   }
-  if (summary.status == RunStatus::Finished && summary.hasFinalMetrics) {
+  if (summary.status == RunStatus::Finished && summary.hasFinalMetrics && dist::rank() == 0) {
     try {
       writeEndOfRunEvaluations(c_, data_, *model_, summary, policy_.info(), device_, observer_, cancel_);
     } catch (const std::exception& e) {
@@ -862,7 +989,7 @@ RunSummary TrainingSession::finish() {
       summary.message += "; evaluation files not written: " + std::string(e.what());
     }
   }
-  if (c_.exportAtEnd && summary.status == RunStatus::Finished) {
+  if (c_.exportAtEnd && summary.status == RunStatus::Finished && dist::rank() == 0) {
     try {
       ExportOptions formats;
       formats.onnx = onnxExportSupported();  // export what this build can write

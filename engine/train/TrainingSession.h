@@ -22,6 +22,10 @@
 
 namespace ampbench {
 
+namespace dist {
+class GradientSync;
+}
+
 class TrainingSession {
  public:
   TrainingSession(const RunConfig& config, const PreparedData& data, const PrecisionInfo& precision,
@@ -88,6 +92,13 @@ class TrainingSession {
   // over the last good one with such weights.
   bool weightsFinite(int64_t epoch);
   void endEpoch(EpochState& st);
+  // Data-parallel (engine/dist): the global mean loss, images and correct predictions of a
+  // step over the ranks (one small all-reduce that also carries a cancel request, so every
+  // rank stops at the same step); every --dist-check-every steps, that the ranks' loss
+  // scales and weights agree.
+  void reduceStepFigures(torch::Tensor& loss, torch::Tensor& correct, int64_t& n);
+  void checkRanksAgree(int64_t step);
+  bool cancelRequested();
   // Loads the checkpoint of c_.resumeFrom and checks that it continues this run.
   void resume();
   // At a step boundary inside an epoch: a checkpoint when c_.checkpointMinutes have passed
@@ -121,6 +132,10 @@ class TrainingSession {
   std::unique_ptr<PrecisionStatsWriter> statsLog_;  // grad_stats.csv, overflows.csv
   std::string divergenceCause_;
   RunSummary summary_;
+  std::unique_ptr<dist::GradientSync> gradSync_;  // set in a distributed run
+  bool cancelEverywhere_ = false;                 // a rank asked to stop (distributed)
+  int64_t distCheckEvery_ = 0;
+  double allReduceWaitSeconds_ = 0.0;             // blocked on the gradient all-reduce
 
   int threads_ = 0;
   int64_t stepsPerEpoch_ = 0, totalSteps_ = 0, profileFirst_ = 0;
@@ -139,6 +154,8 @@ class TrainingSession {
   // Tests (AMPBENCH_TEST_CHECKPOINT_AT_STEP / AMPBENCH_TEST_PAUSE_AT_STEP): a checkpoint
   // inside an epoch after global step N; a pause after step N that a test ends with SIGKILL.
   int64_t testCheckpointAtStep_ = 0, testPauseAtStep_ = 0;
+  // Tests (AMPBENCH_TEST_MICROBATCHES=k): one process emulating k data-parallel ranks.
+  int64_t microBatches_ = 1;
   std::string stopMessage_;
   std::string stopHint_;  // what to do, when the cause suggests more than the default advice
   // Where an out-of-memory failure struck: step in the epoch, -1 validation, 0 elsewhere.
