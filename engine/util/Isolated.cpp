@@ -1,5 +1,7 @@
 #include "engine/util/Isolated.h"
 
+#include "engine/util/Sanitizers.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -16,13 +18,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define AMPBENCH_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define AMPBENCH_SANITIZED 1
-#endif
-#endif
 
 extern char** environ;
 
@@ -167,14 +162,10 @@ void becomeHelper() {
 
 [[noreturn]] void childMain(int fd, const std::function<std::string()>& work, uint64_t addressCap) {
   becomeHelper();
-#ifndef AMPBENCH_SANITIZED
-  if (addressCap > 0) {
+  if (addressCap > 0 && !kShadowMemorySanitizer) {
     const rlimit rl{addressCap, addressCap};
     ::setrlimit(RLIMIT_AS, &rl);
   }
-#else
-  (void)addressCap;
-#endif
   char status = 'R';
   std::string payload;
   try {
@@ -232,11 +223,11 @@ void WorkerProcess::start() {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 0);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 1);
-#ifndef AMPBENCH_SANITIZED
-  // The library's own complaints (GDCM's assertion text) are not the user's output. Under
-  // sanitizers they stay: a report from our code in the worker must be seen.
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-#endif
+  if (!kShadowMemorySanitizer) {
+    // The library's own complaints (GDCM's assertion text) are not the user's output. Under
+    // sanitizers they stay: a report from our code in the worker must be seen.
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  }
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // no open file of ours leaks in
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -420,7 +411,9 @@ std::string runIsolated(const std::function<std::string()>& work, const Isolatio
 }
 
 void setAddressSpaceHeadroom(uint64_t extra) {
-#ifndef AMPBENCH_SANITIZED
+  if (kShadowMemorySanitizer) {
+    return;
+  }
   // A hostile header that makes a library allocate gigabytes then fails with bad_alloc
   // instead of pushing the machine into the OOM killer. The soft limit only, so that a
   // later call may restore it.
@@ -435,9 +428,6 @@ void setAddressSpaceHeadroom(uint64_t extra) {
     rl.rlim_cur = cap;
   }
   ::setrlimit(RLIMIT_AS, &rl);
-#else
-  (void)extra;
-#endif
 }
 
 bool isolationDisabled() {

@@ -7,6 +7,7 @@
 #include "UiTestUtil.h"
 
 #include "engine/export/Export.h"
+#include "engine/util/Sanitizers.h"
 #include "ui/ExportDialog.h"
 #include "ui/StallProbe.h"
 
@@ -28,17 +29,7 @@ namespace {
 // A stall this long is a freeze, not noise. Under ThreadSanitizer (scripts/check-sanitizers)
 // our code runs several times slower and each report is symbolised on the thread that found
 // it, the GUI thread included: there the bound only catches a hang.
-#if defined(__SANITIZE_THREAD__)
-constexpr double kFreezeMs = 30000.0;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr double kFreezeMs = 30000.0;
-#else
-constexpr double kFreezeMs = 1000.0;
-#endif
-#else
-constexpr double kFreezeMs = 1000.0;
-#endif
+constexpr double kFreezeMs = ampbench::kThreadSanitizer ? 30000.0 : 1000.0;
 
 // Every entry of dir, hidden ones included (a staging folder left behind shows here).
 QStringList entries(const QString& dir) {

@@ -12,6 +12,7 @@
 #include "UiTestUtil.h"
 #include "WindowTestUtil.h"
 
+#include "engine/util/Sanitizers.h"
 #include "ui/ComparisonView.h"
 #include "ui/MainWindow.h"
 #include "ui/PlotView.h"
@@ -46,17 +47,7 @@ namespace {
 // A stall this long is a freeze, not noise. Under ThreadSanitizer (scripts/check-sanitizers)
 // our code runs several times slower and each report is symbolised on the thread that found
 // it, the GUI thread included: there the bound only catches a hang.
-#if defined(__SANITIZE_THREAD__)
-constexpr double kFreezeMs = 30000.0;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr double kFreezeMs = 30000.0;
-#else
-constexpr double kFreezeMs = 1000.0;
-#endif
-#else
-constexpr double kFreezeMs = 1000.0;
-#endif
+constexpr double kFreezeMs = ampbench::kThreadSanitizer ? 30000.0 : 1000.0;
 constexpr int kRows = 100000;         // steps.csv rows per run: a long CPU night
 
 // Steps of `stepMs` each until cancelled; `inStep` counts the steps begun. The cancel
