@@ -1,6 +1,7 @@
 #include "app/cli/DistributedRun.h"
 
 #include "engine/dist/Distributed.h"
+#include "engine/util/Errors.h"
 
 #include <CLI/CLI.hpp>
 
@@ -27,12 +28,23 @@ void addDistributedOptions(CLI::App* sub, DistributedArgs& a) {
   sub->add_option("--dist-timeout", a.timeoutSeconds,
                   "seconds to wait for the rendezvous and for any collective before the run stops with an error")
       ->capture_default_str();
+  sub->add_flag("--sync-bn", a.syncBn,
+                "batch-norm statistics over every rank's images (as one process with the global batch); default: "
+                "per rank, rank 0's running statistics shared at each epoch's end");
 }
 
 DistributedRun::DistributedRun(const DistributedArgs& args, RunConfig& config) {
   if (!args.enabled) {
+    if (args.syncBn) {
+      throw InputError("--sync-bn synchronises batch norm across the ranks of a data-parallel run: add --distributed "
+                       "(and start the ranks with torchrun, srun or scripts/launch-local)");
+    }
     config.distributed.worldSize = 1;  // a distributed run resumed in one process
+    config.distributed.syncBatchNorm = false;
     return;
+  }
+  if (args.syncBn) {
+    config.distributed.syncBatchNorm = true;  // else a resumed run keeps its own setting
   }
   dist::DistOverrides o;
   o.rank = args.rank;

@@ -21,6 +21,7 @@ struct DistributedArgs {
   std::string master;  // HOST[:PORT]
   std::string backend = "gloo";
   int timeoutSeconds = 120;
+  bool syncBn = false;
 };
 
 void addDistributedOptions(CLI::App* sub, DistributedArgs& args);

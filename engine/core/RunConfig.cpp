@@ -264,7 +264,8 @@ std::vector<std::string> resumeConflicts(const RunConfig& recorded, const RunCon
       "/run/device",            "/run/eval_every", "/run/step_event_every", "/run/profile_steps",
       "/run/inject_nan_at_step", "/run/export_at_end", "/run/grad_stats_every", "/data/cache",
       "/run/detect_anomaly",    "/run/checkpoint_minutes", "/distributed/world_size",
-      "/distributed/per_rank_batch", "/distributed/backend"};
+      "/distributed/per_rank_batch", "/distributed/backend",
+      "/distributed/sync_bn"};
   // A distributed run may continue on another number of ranks: the per-rank batch is then
   // free to change too (to keep the global batch), on either side of the resume.
   const bool distributed = recorded.distributed.worldSize > 1 || asked.distributed.worldSize > 1;

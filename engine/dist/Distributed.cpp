@@ -282,6 +282,26 @@ void allReduceMinMax(std::vector<double>& mins, std::vector<double>& maxs, const
   }
 }
 
+void allReduceSum(torch::Tensor& values, const char* what) {
+  auto& g = group();
+  std::vector<at::Tensor> t{values.contiguous().to(g.device)};
+  wait(g.pg->allreduce(t), what);
+  if (!t[0].is_same(values)) {
+    values.copy_(t[0]);
+  }
+}
+
+torch::Tensor allGather(const torch::Tensor& t, const char* what) {
+  auto& g = group();
+  std::vector<at::Tensor> in{t.contiguous().to(g.device)};
+  std::vector<std::vector<at::Tensor>> out(1);
+  for (int r = 0; r < g.env.worldSize; ++r) {
+    out[0].push_back(torch::empty_like(in[0]));
+  }
+  wait(g.pg->allgather(out, in), what);
+  return torch::stack(out[0]).to(t.device());
+}
+
 void broadcastModule(torch::nn::Module& module, bool parameters, bool buffers, const char* what) {
   auto& g = group();
   std::vector<torch::Tensor> all;

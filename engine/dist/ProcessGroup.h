@@ -18,6 +18,10 @@ namespace ampbench::dist {
 void allReduceSum(std::vector<double>& values, const char* what);
 // The smallest and largest of `values[i]` over the ranks, in place (two collectives).
 void allReduceMinMax(std::vector<double>& mins, std::vector<double>& maxs, const char* what);
+// Sums a tensor over the ranks in place (any dtype the backend reduces; CPU or the group's device).
+void allReduceSum(torch::Tensor& values, const char* what);
+// Every rank's `t` (same shape everywhere), stacked in rank order: [world size, ...].
+torch::Tensor allGather(const torch::Tensor& t, const char* what);
 // Rank 0's parameters and buffers to every rank (at the start: every rank then starts
 // from the same weights, whatever its seed or files did).
 void broadcastModule(torch::nn::Module& module, bool parameters, bool buffers, const char* what);

@@ -27,6 +27,9 @@ torch::Tensor conv(const EmulationPtr& e, torch::nn::Conv2d& m, const torch::Ten
 torch::Tensor batchNorm(const EmulationPtr& e, torch::nn::BatchNorm2d& m, const torch::Tensor& x) {
   // Batch-norm statistics and affine parameters stay fp32, as in fp16 autocast with cuDNN;
   // only its output is fp16.
+  if (e->batchNorm && m->is_training()) {
+    return round(e, e->batchNorm(*m, x));
+  }
   return round(e, m->forward(x));
 }
 

@@ -8,10 +8,15 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace torch::nn {
+class BatchNorm2dImpl;
+}
 
 namespace ampbench {
 
@@ -24,8 +29,11 @@ struct ModelSpec {
 // Reduced-precision emulation shared by a model and its blocks: when `dtype` is set,
 // weights and layer outputs are rounded through it (x.to(half).to(float) rounds the value
 // forward and the gradient backward), which gives fp16 numerics on fp32 kernels.
+// `batchNorm`, when set, replaces the training-mode batch norm of every layer (data-parallel
+// runs with --sync-bn install the synchronised one; the models stay unaware of ranks).
 struct Emulation {
   std::optional<torch::ScalarType> dtype;
+  std::function<torch::Tensor(torch::nn::BatchNorm2dImpl&, const torch::Tensor&)> batchNorm;
 };
 using EmulationPtr = std::shared_ptr<Emulation>;
 
@@ -35,6 +43,9 @@ class ClassifierImpl : public torch::nn::Module {
   virtual torch::Tensor forward(torch::Tensor x) = 0;
   void setEmulatedDtype(std::optional<torch::ScalarType> dtype) { emulation_->dtype = dtype; }
   std::optional<torch::ScalarType> emulatedDtype() const { return emulation_->dtype; }
+  void setBatchNorm(std::function<torch::Tensor(torch::nn::BatchNorm2dImpl&, const torch::Tensor&)> fn) {
+    emulation_->batchNorm = std::move(fn);
+  }
   const ModelSpec& spec() const { return spec_; }
   // Block outputs go to `probe` during forward until it is detached (nullptr). Not owned.
   void setProbe(ActivationProbe* probe) { probe_ = probe; }

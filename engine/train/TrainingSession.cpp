@@ -3,6 +3,7 @@
 #include "engine/train/Trainer.h"
 
 #include "engine/dist/ProcessGroup.h"
+#include "engine/dist/SyncBatchNorm.h"
 #include "engine/export/Export.h"
 #include "engine/train/FaultInjection.h"
 #include "engine/precision/Precision.h"
@@ -198,6 +199,11 @@ void TrainingSession::setUp(const std::string* initialWeights) {
     // Every rank starts from rank 0's weights, whatever its own seed or files gave it.
     dist::broadcastModule(*model_, true, true, "the start-up broadcast of the weights");
     gradSync_ = std::make_unique<dist::GradientSync>(model_->parameters());
+    if (c_.distributed.syncBatchNorm) {
+      model_->setBatchNorm([this](torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+        return syncBnArmed_ ? dist::syncBatchNorm(bn, x) : bn.forward(x);
+      });
+    }
 #ifdef NDEBUG
     distCheckEvery_ = testHookStep("AMPBENCH_DIST_CHECK_EVERY");
 #else
@@ -263,6 +269,10 @@ void TrainingSession::resume() {
   if (reshaped) {
     note << "; was " << recorded.distributed.worldSize << " rank(s) x batch " << recorded.batchSize << ", now "
          << c_.distributed.worldSize << " x " << c_.batchSize;
+  }
+  if (recorded.distributed.syncBatchNorm != c_.distributed.syncBatchNorm) {
+    note << "; batch norm was " << (recorded.distributed.syncBatchNorm ? "synchronised" : "per rank") << ", now "
+         << (c_.distributed.syncBatchNorm ? "synchronised" : "per rank");
   }
   if (policy_.scaler().enabled()) {
     note << "; loss scale " << policy_.scaler().scaleValue() << ", growth tracker "
@@ -436,7 +446,14 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
     loss = torch::stack(losses).mean();
   } else {
     RECORD_USER_SCOPE("ampbench::forward");
-    logits = policy_.forward(*model_, batch.images);
+    syncBnArmed_ = true;
+    try {
+      logits = policy_.forward(*model_, batch.images);
+    } catch (...) {
+      syncBnArmed_ = false;
+      throw;
+    }
+    syncBnArmed_ = false;
     loss = computeLoss(logits, batch, stepNo);
   }
   const bool injectInf = faults::infGradientAtStep() == stepNo &&
@@ -731,16 +748,15 @@ void TrainingSession::endEpoch(EpochState& st) {
   ev.skippedSteps = st.skipped;
   ev.lossScale = policy_.lossScale();
   if (gradSync_) {
-    // Batch-norm statistics are per rank: rank 0's go everywhere, so every rank validates,
-    // and checkpoints, the same model.
+    // Batch-norm statistics are per rank (without --sync-bn): rank 0's go everywhere, so
+    // every rank validates, and checkpoints, the same model.
     dist::broadcastModule(*model_, false, true, "the batch-norm statistics broadcast");
   }
   if (st.epoch % c_.evalEvery == 0 || st.epoch == c_.epochs) {
     const auto evalStart = Clock::now();
     atStepInEpoch_ = -1;  // "validation" in an out-of-memory message
     const auto& val = data_.splits.at("val");
-    ev.val = evaluateSplit(*model_, val, data_.summary, c_, policy_.info(), device_, cancel_,
-                           &summary_.finalValProbabilities);
+    ev.val = validate(val, &summary_.finalValProbabilities);
     ev.evalSeconds = secondsSince(evalStart);
     if (cancelRequested()) {
       summary_.status = RunStatus::Cancelled;
@@ -776,6 +792,44 @@ void TrainingSession::endEpoch(EpochState& st) {
   summary_.epochsCompleted = st.epoch;
   observer_.onEpoch(ev);
   observer_.onCheckpoint({checkpointPath_, st.epoch, 0, lastCheckpointSeconds_});
+}
+
+Metrics TrainingSession::validate(const SplitTensors& val, std::vector<float>* probabilities) {
+  if (!gradSync_) {
+    return evaluateSplit(*model_, val, data_.summary, c_, policy_.info(), device_, cancel_, probabilities);
+  }
+  const int64_t n = val.size(), world = dist::worldSize(), rank = dist::rank();
+  const int64_t begin = n * rank / world, end = n * (rank + 1) / world;
+  const auto classes = static_cast<int64_t>(data_.summary.classes.size());
+  // [probabilities of the split (this rank's rows filled, the rest zero), loss sum, cancelled]
+  std::vector<double> all(static_cast<size_t>(n * classes) + 2, 0.0);
+  if (end > begin) {
+    SplitTensors shard;
+    shard.images = val.images.narrow(0, begin, end - begin);
+    shard.labels = val.labels.narrow(0, begin, end - begin);
+    shard.ids.assign(val.ids.begin() + begin, val.ids.begin() + end);
+    std::vector<float> mine;
+    const auto m = evaluateSplit(*model_, shard, data_.summary, c_, policy_.info(), device_, cancel_, &mine);
+    if (m.count == 0 || mine.size() != static_cast<size_t>((end - begin) * classes)) {
+      all.back() = 1.0;  // cancelled: the collective still runs, so every rank stops together
+    } else {
+      std::copy(mine.begin(), mine.end(), all.begin() + begin * classes);
+      all[all.size() - 2] = m.loss * static_cast<double>(end - begin);
+    }
+  }
+  dist::allReduceSum(all, "the validation all-reduce");
+  if (all.back() > 0) {
+    cancelEverywhere_ = true;
+    return {};
+  }
+  std::vector<float> p(all.begin(), all.end() - 2);
+  const auto labelsT = val.labels.contiguous();
+  const std::vector<int64_t> labels(labelsT.data_ptr<int64_t>(), labelsT.data_ptr<int64_t>() + n);
+  auto m = computeMetrics(p, labels, classes, all[all.size() - 2] / static_cast<double>(std::max<int64_t>(1, n)));
+  if (probabilities) {
+    *probabilities = std::move(p);
+  }
+  return m;
 }
 
 void TrainingSession::reduceStepFigures(torch::Tensor& loss, torch::Tensor& correct, int64_t& n) {
@@ -917,6 +971,10 @@ RunSummary TrainingSession::finish() {
     std::fprintf(stderr, "distributed: %d ranks (%s), %zu gradient bucket(s); blocked on the all-reduce %.2f s of %.2f s (%.1f %%)\n",
                  dist::worldSize(), dist::backend().c_str(), gradSync_->bucketCount(), allReduceWaitSeconds_, train,
                  100.0 * allReduceWaitSeconds_ / std::max(1e-9, train));
+    const int64_t nVal = data_.splits.at("val").size();
+    std::fprintf(stderr, "distributed: validation: %lld images over %d ranks (rank 0 evaluates %lld)%s\n",
+                 static_cast<long long>(nVal), dist::worldSize(), static_cast<long long>(nVal / dist::worldSize()),
+                 c_.distributed.syncBatchNorm ? "; batch norm synchronised over the ranks" : "");
   }
   try {
     writer_->flush();

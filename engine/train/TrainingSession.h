@@ -98,6 +98,10 @@ class TrainingSession {
   // scales and weights agree.
   void reduceStepFigures(torch::Tensor& loss, torch::Tensor& correct, int64_t& n);
   void checkRanksAgree(int64_t step);
+  // The validation split, sharded in a data-parallel run: each rank evaluates a contiguous
+  // share and the per-image outputs are all-reduced, so every rank gets the metrics (AUC and
+  // calibration included) of the whole split, as one process would.
+  Metrics validate(const SplitTensors& val, std::vector<float>* probabilities);
   bool cancelRequested();
   // Loads the checkpoint of c_.resumeFrom and checks that it continues this run.
   void resume();
@@ -136,6 +140,9 @@ class TrainingSession {
   bool cancelEverywhere_ = false;                 // a rank asked to stop (distributed)
   int64_t distCheckEvery_ = 0;
   double allReduceWaitSeconds_ = 0.0;             // blocked on the gradient all-reduce
+  // --sync-bn: only the step's own forward synchronises (a replay or probe forward on one
+  // rank must not start a collective the others never join).
+  bool syncBnArmed_ = false;
 
   int threads_ = 0;
   int64_t stepsPerEpoch_ = 0, totalSteps_ = 0, profileFirst_ = 0;

@@ -14,6 +14,11 @@
 #     that hangs, within --dist-timeout.
 #  e) the 2-rank run resumed on 1 rank (epoch-end checkpoint, per-rank batch 16).
 #  f) bad launcher input: exit 2 and one line. g) torchrun --no_python, where installed.
+#  h) --sync-bn: 2 ranks x 8 against a plain 1 process x 16 (batch norm over the global
+#     batch): same weights and running statistics within 1e-5, same losses within 1e-4;
+#     without --sync-bn the same pair differs by more (so the check can fail).
+#  i) sharded validation (an odd validation split, 15 images: ranks take 7 and 8): the
+#     2-rank run's validation figures equal the 1-process reference's, on both ranks.
 #   distributed.sh PATH/TO/ampbench-cli
 set -u
 CLI=${1:?usage: distributed.sh PATH/TO/ampbench-cli}
@@ -31,6 +36,7 @@ free_port() { $PY -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0));
 mkdir -p "$T/tmp"
 
 $PY "$HERE/make_dataset.py" "$T/data" 40 16 --splits || { echo "cannot generate data"; exit 1; }
+rm "$T/data/val/NORMAL/img0039.pgm"  # 15 validation images: the ranks' shards differ in size
 # 64 training images: 4 global batches of 16.
 COMMON=(--data "$T/data" --model small_cnn --epochs 2 --image-size 16 --seed 5 --threads 1 --lr 0.02
         --no-augment --checkpoint-minutes 0 --quiet)
@@ -59,9 +65,11 @@ check "rank 0 reports the all-reduce's share" 'grep -q "distributed: 2 ranks (gl
 check "4 steps per epoch, 2 epochs in rank 0's steps.csv" '[ "$(tail -n +2 "$T/dist/steps.csv" | wc -l)" -eq 8 ]'
 cat >"$T/compare.py" <<'EOF'
 import csv, sys, torch
+BUFFERS = len(sys.argv) > 3 and sys.argv[3] == "buffers"
 def params(d):
     s = torch.jit.load(d + "/model.pt").state_dict()
-    return {k: v for k, v in s.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
+    skip = ("num_batches_tracked",) if BUFFERS else ("running_mean", "running_var", "num_batches_tracked")
+    return {k: v.float() for k, v in s.items() if not k.endswith(skip)}
 def losses(d):
     return [float(r["loss"]) for r in csv.DictReader(open(d + "/steps.csv"))]
 a, b = params(sys.argv[1]), params(sys.argv[2])
@@ -77,6 +85,14 @@ check "the same weights within 1e-5 relative ($rel)" "$PY -c 'import sys; sys.ex
 check "the same loss per step within 1e-4 ($dloss)" "$PY -c 'import sys; sys.exit(not float(\"$dloss\") <= 1e-4)'"
 read -r prel pdloss <<<"$($PY "$T/compare.py" "$T/plain" "$T/dist" 2>/dev/null || echo "? ?")"
 echo "      2 ranks x 8 vs plain 1 x 16 (batch-norm over 16, not 2 x 8): weights $prel relative, losses $pdloss"
+cat >"$T/val.py" <<'EOF'
+import csv, sys
+def val(d):
+    return [(float(r["val_loss"]), float(r["val_acc"]), float(r["val_auc"])) for r in csv.DictReader(open(d + "/epochs.csv"))]
+a, b = val(sys.argv[1]), val(sys.argv[2])
+print("%.3g" % (max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb)) if len(a) == len(b) and a else float("inf")))
+EOF
+check "i) validation was sharded over the ranks" 'grep -q "validation: 15 images over 2 ranks (rank 0 evaluates 7)" "$T/fp32.0.out"'
 check "rank 1 wrote nothing at its --out" '[ ! -e "$T/rank1-out" ]'
 check "rank 1's scratch folder is gone" '[ -z "$(ls -A "$T/tmp")" ]'
 check "config.json records world size, backend and per-rank batch" \
@@ -102,6 +118,37 @@ check "rank 0 skipped step 3 as an overflow ($(row "$T/fp16" 3))" '[ "$(row "$T/
 check "and halved the scale for step 4 ($(row "$T/fp16" 4))" '[ "$(row "$T/fp16" 4)" = "512,0,0" ]'
 check "rank 1's scale, overflow and skipped columns equal rank 0's" \
   '[ -n "$r1dir" ] && diff <(cut -d, -f1,2,5-7 "$T/fp16/steps.csv") <(cut -d, -f1,2,5-7 "$r1dir/steps.csv") >/dev/null'
+
+# --- h) --sync-bn against one process with the global batch ------------------------------
+port=$(free_port)
+for r in 0 1; do
+  RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port TMPDIR="$T/tmp" AMPBENCH_TEST_KEEP_RANK_DIRS=1 \
+    AMPBENCH_DIST_CHECK_EVERY=1 "$CLI" train "${COMMON[@]}" --batch-size 8 --export --distributed --sync-bn \
+    --out "$T/syncbn" >"$T/syncbn.$r.out" 2>&1 &
+  eval "PID_$r=$!"; PIDS+=("$!")
+done
+wait $PID_0; rc0=$?; wait $PID_1; rc1=$?
+check "h) 2 ranks x 8 --sync-bn exit 0 ($rc0, $rc1)" '[ $rc0 -eq 0 ] && [ $rc1 -eq 0 ]'
+read -r srel sdloss <<<"$($PY "$T/compare.py" "$T/plain" "$T/syncbn" buffers || echo "inf inf")"
+echo "      --sync-bn 2 ranks x 8 vs plain 1 x 16: weights and running statistics $srel relative, losses $sdloss"
+check "h) the same weights and running statistics as 1 x 16 within 1e-5 ($srel)" \
+  "$PY -c 'import sys; sys.exit(not float(\"$srel\") <= 1e-5)'"
+check "h) the same loss per step within 1e-4 ($sdloss)" "$PY -c 'import sys; sys.exit(not float(\"$sdloss\") <= 1e-4)'"
+check "h) without --sync-bn the same pair differs by more than 1e-4 ($prel)" \
+  "$PY -c 'import sys; sys.exit(not float(\"$prel\") > 1e-4)'"
+check "h) config.json records sync_bn" \
+  "$PY -c 'import json,sys; sys.exit(json.load(open(\"$T/syncbn/config.json\"))[\"distributed\"][\"sync_bn\"] is not True)'"
+# The micro-batch reference's running statistics are updated twice a step, the ranks' once:
+# only --sync-bn's model (weights and statistics) is the 1-process model to validate.
+dval=$($PY "$T/val.py" "$T/plain" "$T/syncbn" || echo inf)
+check "i) sharded validation: val loss/accuracy/AUC per epoch equal the 1-process run's within 1e-4 ($dval)" \
+  "$PY -c 'import sys; sys.exit(not float(\"$dval\") <= 1e-4)'"
+s1dir=$(sed -n 's/^rank 1 writes its own logs to //p' "$T/syncbn.1.out")
+check "i) rank 1's validation figures equal rank 0's (all-reduced)" \
+  '[ -n "$s1dir" ] && diff <(cut -d, -f1,4-6 "$T/syncbn/epochs.csv") <(cut -d, -f1,4-6 "$s1dir/epochs.csv") >/dev/null'
+"$CLI" train "${COMMON[@]}" --batch-size 16 --sync-bn --out "$T/syncbn-alone" >"$T/syncbn-alone.out" 2>&1; rc=$?
+check "h) --sync-bn without --distributed: exit 2 and says so ($rc)" \
+  '[ $rc -eq 2 ] && grep -q "add --distributed" "$T/syncbn-alone.out"'
 
 # --- e) the 2-rank run resumed on 1 rank --------------------------------------------------
 "$CLI" train --resume "$T/dist" --epochs 3 --batch-size 16 >"$T/resume.out" 2>&1; rc=$?

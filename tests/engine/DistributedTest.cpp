@@ -3,6 +3,7 @@
 #include "engine/core/RunConfig.h"
 #include "engine/data/Loader.h"
 #include "engine/dist/ProcessGroup.h"
+#include "engine/dist/SyncBatchNorm.h"
 #include "engine/util/Errors.h"
 
 #include <gtest/gtest.h>
@@ -216,6 +217,69 @@ TEST(GradientSync, BucketsFromHooksGiveBackTheGradientsAndThePoison) {
   EXPECT_EQ(v[0], 2.5);
   dist::destroyProcessGroup();
   EXPECT_FALSE(dist::active());
+}
+
+// One rank: the synchronised batch norm must be torch's own batch norm (outputs, the three
+// gradients, the running statistics), in both memory formats, including a channel whose
+// mean is 1e4 times its spread (where x * scale + (bias - mean * scale) or a sum of squares
+// cancels): measured against the same computation in double, its error may not exceed
+// twice torch's fp32 error plus 1e-6 of the largest value. The 2-rank equivalence is
+// tests/e2e/distributed.sh h).
+TEST(SyncBatchNorm, OneRankIsTorchsBatchNorm) {
+  dist::DistEnv env;
+  env.masterPort = 0;
+  env.timeoutSeconds = 20;
+  dist::initProcessGroup(env);
+  // err(ours vs exact) <= 2 err(torch vs exact) + 1e-6 max|exact|
+  auto noWorse = [](const torch::Tensor& ours, const torch::Tensor& torchs, const torch::Tensor& exact) {
+    const double eo = (ours.to(torch::kDouble) - exact).abs().max().item<double>();
+    const double et = (torchs.to(torch::kDouble) - exact).abs().max().item<double>();
+    const double bound = 2 * et + 1e-6 * exact.abs().max().item<double>();
+    return ::testing::AssertionResult(eo <= bound) << "error " << eo << ", torch's " << et << ", bound " << bound;
+  };
+  for (const bool channelsLast : {false, true}) {
+    torch::manual_seed(3);
+    torch::nn::BatchNorm2d ours(4), theirs(4), exact(4);
+    {
+      torch::NoGradGuard noGrad;
+      ours->weight.uniform_(0.5, 1.5);
+      ours->bias.uniform_(-0.5, 0.5);
+      theirs->weight.copy_(ours->weight);
+      theirs->bias.copy_(ours->bias);
+      exact->weight.copy_(ours->weight);
+      exact->bias.copy_(ours->bias);
+    }
+    exact->to(torch::kDouble);
+    auto base = torch::randn({6, 4, 5, 5});
+    base.select(1, 2).mul_(0.01).add_(100.0);  // mean 100, spread 0.01
+    if (channelsLast) {
+      base = base.contiguous(torch::MemoryFormat::ChannelsLast);
+    }
+    const auto upstream = torch::randn({6, 4, 5, 5});
+    auto xa = base.clone().requires_grad_(true), xb = base.clone().requires_grad_(true);
+    auto xe = base.to(torch::kDouble).requires_grad_(true);
+    for (int step = 0; step < 2; ++step) {
+      const auto ya = dist::syncBatchNorm(*ours, xa);
+      const auto yb = theirs->forward(xb);
+      const auto ye = exact->forward(xe);
+      EXPECT_TRUE(noWorse(ya, yb, ye)) << "forward, channels_last " << channelsLast;
+      EXPECT_TRUE(noWorse(ours->running_mean, theirs->running_mean, exact->running_mean));
+      EXPECT_TRUE(noWorse(ours->running_var, theirs->running_var, exact->running_var));
+      EXPECT_EQ(ours->num_batches_tracked.item<int64_t>(), theirs->num_batches_tracked.item<int64_t>());
+      (ya * upstream).sum().backward();
+      (yb * upstream).sum().backward();
+      (ye * upstream.to(torch::kDouble)).sum().backward();
+    }
+    EXPECT_TRUE(noWorse(xa.grad(), xb.grad(), xe.grad())) << "input gradient, channels_last " << channelsLast;
+    EXPECT_TRUE(noWorse(ours->weight.grad(), theirs->weight.grad(), exact->weight.grad()));
+    EXPECT_TRUE(noWorse(ours->bias.grad(), theirs->bias.grad(), exact->bias.grad()));
+    // Evaluation mode: the running statistics, no collective.
+    ours->eval();
+    theirs->eval();
+    exact->eval();
+    EXPECT_TRUE(noWorse(dist::syncBatchNorm(*ours, base), theirs->forward(base), exact->forward(base.to(torch::kDouble))));
+  }
+  dist::destroyProcessGroup();
 }
 
 }  // namespace
