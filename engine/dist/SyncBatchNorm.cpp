@@ -17,28 +17,22 @@ const std::vector<int64_t> kReduce{0, 2, 3};  // every axis but the channel
 
 torch::Tensor perChannel(const torch::Tensor& v) { return v.view({1, -1, 1, 1}); }
 
-// x - mean for a float x and a double per-channel mean, as (x - hi) - lo with hi + lo the
-// mean in two floats.
-torch::Tensor centred(const torch::Tensor& xf, const torch::Tensor& mean) {
-  const auto hi = mean.to(torch::kFloat);
-  const auto lo = (mean - hi.to(torch::kDouble)).to(torch::kFloat);
-  return (xf - perChannel(hi)) - perChannel(lo);
-}
-
 struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias, torch::Tensor runningMean, torch::Tensor runningVar,
                                double momentum, double eps) {
-    // Statistics in double whatever the activations' dtype (fp32, or bf16 under autocast).
-    // The mean is applied as a float pair (hi + lo): x - hi is exact for x near the mean, so
-    // a channel whose mean is large against its spread keeps its precision (a float mean,
-    // or x * scale + (bias - mean * scale), loses it: measured in DistributedTest).
+    // Statistics in fp32 with double accumulation (var_mean's Welford) whatever the
+    // activations' dtype (bf16 under autocast). The mean is kept as a float pair hi + lo:
+    // x - hi is exact for x near the mean, so a channel whose mean is large against its
+    // spread keeps its precision (one float mean, or x * scale + (bias - mean * scale),
+    // loses it: measured in DistributedTest).
     const auto xf = x.to(torch::kFloat);
     const int64_t channels = x.size(1);
     const double count = static_cast<double>(x.numel() / std::max<int64_t>(1, channels));
-    const auto meanLocal = xf.sum(kReduce, false, torch::kDouble) / count;
-    const auto m2Local = centred(xf, meanLocal).pow(2).sum(kReduce, false, torch::kDouble);
-    const auto mine = torch::cat({meanLocal, m2Local / count, torch::full({1}, count, torch::kDouble)});
+    auto [varLocal, hiLocal] = torch::var_mean(xf, kReduce, /*unbiased=*/false);
+    const auto loLocal = (xf - perChannel(hiLocal)).mean(kReduce);
+    const auto mine = torch::cat({hiLocal.to(torch::kDouble) + loLocal.to(torch::kDouble), varLocal.to(torch::kDouble),
+                                  torch::full({1}, count, torch::kDouble)});
     // Per-rank mean and variance, combined here (Chan's parallel formula, in rank order, so
     // every rank computes the same statistics bit for bit).
     const auto all = allGather(mine.cpu(), "the synchronised batch norm's statistics all-gather");
@@ -48,41 +42,55 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
       throw std::invalid_argument("batch norm needs more than one value per channel over all ranks to train");
     }
     const auto means = all.narrow(1, 0, channels), vars = all.narrow(1, channels, channels);
-    const auto mean = ((means * counts).sum(0) / total).to(x.device());
-    const auto var = (((vars + (means - mean.cpu()).pow(2)) * counts).sum(0) / total).to(x.device());
-    const auto invstd = (var + eps).rsqrt().to(torch::kFloat);
+    const auto mean = (means * counts).sum(0) / total;
+    const auto var = ((vars + (means - mean).pow(2)) * counts).sum(0) / total;
+    const auto device = x.device();
+    const auto hi = mean.to(torch::kFloat);
+    const auto lo = (mean - hi.to(torch::kDouble)).to(torch::kFloat).to(device);
+    const auto varF = var.to(torch::kFloat).to(device);
     {
       torch::NoGradGuard noGrad;
-      runningMean.mul_(1.0 - momentum).add_(mean.to(runningMean.dtype()), momentum);
-      runningVar.mul_(1.0 - momentum).add_((var * (total / (total - 1.0))).to(runningVar.dtype()), momentum);
+      runningMean.mul_(1.0 - momentum).add_(mean.to(runningMean.dtype()).to(device), momentum);
+      runningVar.mul_(1.0 - momentum).add_((var * (total / (total - 1.0))).to(runningVar.dtype()).to(device), momentum);
     }
-    const auto scale = invstd * weight.to(torch::kFloat);
-    ctx->save_for_backward({x, weight, mean, invstd});
+    const auto hiD = hi.to(device);
+    ctx->save_for_backward({x, weight, hiD, lo, (var + eps).rsqrt().to(torch::kFloat).to(device)});
     ctx->saved_data["total"] = total;
-    return (centred(xf, mean) * perChannel(scale) + perChannel(bias.to(torch::kFloat))).to(x.scalar_type());
+    // The normalisation itself is torch's fused kernel in inference form, on x - hi with lo
+    // as the mean: no cancellation, as x - hi and lo are both small.
+    return torch::batch_norm(xf - perChannel(hiD), weight.to(torch::kFloat), bias.to(torch::kFloat), lo, varF,
+                             /*training=*/false, 0.0, eps, /*cudnn_enabled=*/true)
+        .to(x.scalar_type());
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list gradOutputs) {
     const auto saved = ctx->get_saved_variables();
     const auto& x = saved[0];
     const auto& weight = saved[1];
-    const auto& mean = saved[2];
-    const auto& invstd = saved[3];
+    const auto& hi = saved[2];
+    const auto& lo = saved[3];
+    const auto& invstd = saved[4];
     const double total = ctx->saved_data["total"].toDouble();
     const int64_t channels = x.size(1);
     const auto dy = gradOutputs[0].to(torch::kFloat);
-    const auto xhat = centred(x.to(torch::kFloat), mean) * perChannel(invstd);
-    const auto sumDy = dy.sum(kReduce, false, torch::kDouble);
-    const auto sumDyXhat = (dy * xhat).sum(kReduce, false, torch::kDouble);
+    const auto xc = x.to(torch::kFloat) - perChannel(hi);  // x - mean = xc - lo
+    const auto sumDy = dy.sum(kReduce);
+    // sum(dy * xhat) = invstd * (sum(dy * xc) - lo * sum(dy))
+    const auto sumDyXhat = invstd * ((dy * xc).sum(kReduce) - lo * sumDy);
     // The input's gradient needs the sums over every rank's images (their outputs depend on
     // this rank's inputs through the shared statistics). Each rank's dy is the gradient of
     // its own mean loss, so these are sums; the gradient all-reduce then averages.
-    auto sums = torch::cat({sumDy, sumDyXhat}).cpu();
+    auto sums = torch::cat({sumDy, sumDyXhat}).to(torch::kDouble).cpu();
     allReduceSum(sums, "the synchronised batch norm's gradient all-reduce");
     const auto meanDy = (sums.narrow(0, 0, channels) / total).to(torch::kFloat).to(x.device());
     const auto meanDyXhat = (sums.narrow(0, channels, channels) / total).to(torch::kFloat).to(x.device());
-    const auto dx = (dy - perChannel(meanDy) - xhat * perChannel(meanDyXhat)) *
-                    perChannel(invstd * weight.to(torch::kFloat));
+    // dx = k (dy - meanDy - xhat meanDyXhat), k = invstd w, xhat = (xc - lo) invstd, as
+    // dy a + xc b + c per channel: three passes over the activations.
+    const auto k = invstd * weight.to(torch::kFloat);
+    const auto b = -k * invstd * meanDyXhat;
+    const auto c = -k * meanDy - b * lo;
+    auto dx = dy * perChannel(k);
+    dx.addcmul_(xc, perChannel(b)).add_(perChannel(c));
     return {dx.to(x.scalar_type()), sumDyXhat.to(weight.scalar_type()), sumDy.to(weight.scalar_type()),
             torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }

@@ -183,6 +183,10 @@ void TrainingSession::setUp(const std::string* initialWeights) {
   checkpointPath_ = c_.outDir + "/checkpoint.pt";
   testCheckpointAtStep_ = testHookStep("AMPBENCH_TEST_CHECKPOINT_AT_STEP");
   testPauseAtStep_ = testHookStep("AMPBENCH_TEST_PAUSE_AT_STEP");
+  oomAtStep_ = c_.injectOomAtStep;
+  if (const char* r = std::getenv("AMPBENCH_TEST_OOM_RANK"); !r || !*r || std::atoi(r) == dist::rank()) {
+    oomAtStep_ = std::max(oomAtStep_, testHookStep("AMPBENCH_TEST_OOM_AT_STEP"));
+  }
   microBatches_ = dist::active() ? 1 : std::max<int64_t>(1, testHookStep("AMPBENCH_TEST_MICROBATCHES"));
   if (const int64_t infAt = testHookStep("AMPBENCH_TEST_INF_GRADIENT_AT_STEP"); infAt > 0) {
     faults::setInfGradientAtStep(infAt);
@@ -420,7 +424,7 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
   const double lr = schedule_->at(pos_.scheduleStep);
   setLearningRate(*optimizer_, lr);
   zeroGradToNone(*optimizer_);
-  TORCH_CHECK_WITH(OutOfMemoryError, c_.injectOomAtStep != pos_.globalStep + 1,
+  TORCH_CHECK_WITH(OutOfMemoryError, oomAtStep_ != pos_.globalStep + 1,
                    "out of memory (injected by a test at step ", pos_.globalStep + 1, ")");
   const int64_t stepNo = pos_.globalStep + 1;
   const bool sampled = gradStats_->sampling(stepNo);

@@ -161,6 +161,7 @@ class TrainingSession {
   // Tests (AMPBENCH_TEST_CHECKPOINT_AT_STEP / AMPBENCH_TEST_PAUSE_AT_STEP): a checkpoint
   // inside an epoch after global step N; a pause after step N that a test ends with SIGKILL.
   int64_t testCheckpointAtStep_ = 0, testPauseAtStep_ = 0;
+  int64_t oomAtStep_ = 0;  // RunConfig::injectOomAtStep, or the test hook's step on its rank
   // Tests (AMPBENCH_TEST_MICROBATCHES=k): one process emulating k data-parallel ranks.
   int64_t microBatches_ = 1;
   std::string stopMessage_;

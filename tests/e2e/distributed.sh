@@ -11,7 +11,7 @@
 #     the ranks' scales and weights are checked equal after every step).
 #  c) only rank 0 writes; config.json's "distributed" block.
 #  d) a killed rank makes the other exit non-zero with a clear message, quickly; a rank
-#     that hangs, within --dist-timeout.
+#     that hangs, within --dist-timeout; a rank out of memory, quickly.
 #  e) the 2-rank run resumed on 1 rank (epoch-end checkpoint, per-rank batch 16).
 #  f) bad launcher input: exit 2 and one line. g) torchrun --no_python, where installed.
 #  h) --sync-bn: 2 ranks x 8 against a plain 1 process x 16 (batch norm over the global
@@ -184,6 +184,23 @@ for how in kill hang; do
   grep "^error" "$T/$how.0.out" | head -n 1 | cut -c1-240 | sed 's/^/      /'
   kill -9 "$p1" 2>/dev/null; wait "$p1" 2>/dev/null
 done
+
+# An out-of-memory on one rank (a setting to change, not a crash: that rank stops with its
+# message) stops the other at once, not after --dist-timeout (60 s here).
+port=$(free_port)
+for r in 0 1; do
+  RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port TMPDIR="$T/tmp" AMPBENCH_TEST_OOM_AT_STEP=6 \
+    AMPBENCH_TEST_OOM_RANK=1 "$CLI" train "${COMMON[@]}" --batch-size 8 --distributed --dist-timeout 60 \
+    --out "$T/oom" >"$T/oom.$r.out" 2>&1 &
+  eval "PID_$r=$!"; PIDS+=("$!")
+done
+start=$(date +%s)
+wait $PID_0; rc0=$?; wait $PID_1; rc1=$?
+took=$(( $(date +%s) - start ))
+check "out of memory on rank 1: it says so and exits non-zero ($rc1)" \
+  '[ $rc1 -ne 0 ] && grep -q "out of memory in epoch 2, step 2 of 4" "$T/oom.1.out"'
+check "and rank 0 stops non-zero well before the 60 s timeout ($rc0, ${took} s)" '[ $rc0 -ne 0 ] && [ $took -lt 45 ]'
+check "rank 0 keeps its epoch-1 checkpoint" '[ -s "$T/oom/checkpoint.pt" ]'
 
 # --- f) bad launcher input: exit 2, one line ---------------------------------------------
 bad() {  # bad NAME PATTERN ENV... -- ARGS
