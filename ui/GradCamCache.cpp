@@ -120,6 +120,7 @@ InspectOutcome GradCamCache::inspect(const InspectJob& job) {
       out.probabilities << p;
     }
     out.predicted = static_cast<int>(r.predicted);
+    out.decisionRule = qs(r.decisionRule);
     out.targetClass = static_cast<int>(r.targetClass);
     out.base = displayImage(job.imagePath, r.input.channels, job.maxDisplaySide, r.input);
     if (out.base.isNull()) {

@@ -33,6 +33,7 @@ struct InspectOutcome {
   QStringList classes;
   QVector<double> probabilities;
   int predicted = -1;
+  QString decisionRule;  // how `predicted` was called: "P(PNEUMONIA) >= 0.31 (youden on val)"
   int targetClass = -1;
   QString precisionLabel;  // "FP16 mixed (emulated)"
   QString layer;           // the block explained, "layer4.1"

@@ -276,8 +276,11 @@ void ImageInspector::applyOutcome(const InspectOutcome& outcome) {
   const double p = outcome.predicted >= 0 && outcome.predicted < outcome.probabilities.size()
                        ? outcome.probabilities[outcome.predicted]
                        : std::nan("");
-  predicted_->setText(tr("Predicted: <b>%1</b> (%2, the most probable class)")
-                          .arg(className(outcome.classes, outcome.predicted).toHtmlEscaped(), percentOrUndefined(p)));
+  // The run's decision rule (its threshold chosen on validation, or 0.5), as evaluation uses.
+  predicted_->setText(tr("Predicted: <b>%1</b> (%2; called by %3)")
+                          .arg(className(outcome.classes, outcome.predicted).toHtmlEscaped(), percentOrUndefined(p),
+                               outcome.decisionRule.isEmpty() ? tr("the most probable class")
+                                                              : outcome.decisionRule.toHtmlEscaped()));
   if (state_->trueClass) {
     const bool correct = *state_->trueClass == outcome.predicted;
     truth_->setText(tr("True class: <b>%1</b> — <span style='color:%2'><b>%3</b></span>")

@@ -31,6 +31,8 @@ void addDistributedOptions(CLI::App* sub, DistributedArgs& a) {
   sub->add_flag("--sync-bn", a.syncBn,
                 "batch-norm statistics over every rank's images (as one process with the global batch); default: "
                 "per rank, rank 0's running statistics shared at each epoch's end");
+  sub->add_flag("--no-sync-bn", a.noSyncBn, "per-rank batch norm (to resume a --sync-bn run without it)")
+      ->excludes("--sync-bn");
 }
 
 DistributedRun::DistributedRun(const DistributedArgs& args, RunConfig& config) {
@@ -43,8 +45,8 @@ DistributedRun::DistributedRun(const DistributedArgs& args, RunConfig& config) {
     config.distributed.syncBatchNorm = false;
     return;
   }
-  if (args.syncBn) {
-    config.distributed.syncBatchNorm = true;  // else a resumed run keeps its own setting
+  if (args.syncBn || args.noSyncBn) {
+    config.distributed.syncBatchNorm = args.syncBn;  // else a resumed run keeps its own setting
   }
   dist::DistOverrides o;
   o.rank = args.rank;

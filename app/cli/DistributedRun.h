@@ -21,7 +21,7 @@ struct DistributedArgs {
   std::string master;  // HOST[:PORT]
   std::string backend = "gloo";
   int timeoutSeconds = 120;
-  bool syncBn = false;
+  bool syncBn = false, noSyncBn = false;
 };
 
 void addDistributedOptions(CLI::App* sub, DistributedArgs& args);

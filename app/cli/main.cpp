@@ -406,6 +406,12 @@ int main(int argc, char** argv) {
       if (predictJson) {
         nlohmann::ordered_json j;
         j["classes"] = set.classes;
+        const bool two = set.classes.size() == 2;
+        j["decision"] = {{"threshold", two ? nlohmann::ordered_json(set.decision.threshold) : nlohmann::ordered_json()},
+                         {"positive_class", two ? nlohmann::ordered_json(set.classes[set.decision.positiveClass])
+                                                : nlohmann::ordered_json()},
+                         {"source", two ? set.decision.source : std::string("argmax")},
+                         {"rule", set.rule}};
         j["predictions"] = nlohmann::ordered_json::array();
         for (const auto& p : set.predictions) {
           nlohmann::ordered_json e{{"path", p.path}};
@@ -422,6 +428,7 @@ int main(int argc, char** argv) {
         }
         std::printf("%s\n", j.dump(2).c_str());
       } else {
+        std::fprintf(stderr, "classes called by %s\n", set.rule.c_str());
         for (const auto& p : set.predictions) {
           if (!p.error.empty()) {
             std::fprintf(stderr, "%s: cannot read: %s\n", p.path.c_str(), p.error.c_str());

@@ -20,7 +20,7 @@ torch::Tensor perChannel(const torch::Tensor& v) { return v.view({1, -1, 1, 1});
 struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias, torch::Tensor runningMean, torch::Tensor runningVar,
-                               double momentum, double eps) {
+                               double momentum, double eps, SyncBatchNorm::Stats* keep) {
     // Statistics in fp32 with double accumulation (var_mean's Welford) whatever the
     // activations' dtype (bf16 under autocast). The mean is kept as a float pair hi + lo:
     // x - hi is exact for x near the mean, so a channel whose mean is large against its
@@ -41,7 +41,8 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     if (total <= 1.0) {
       throw std::invalid_argument("batch norm needs more than one value per channel over all ranks to train");
     }
-    const auto means = all.narrow(1, 0, channels), vars = all.narrow(1, channels, channels);
+    // A rank without values (count 0: mean and variance NaN) adds nothing.
+    const auto means = all.narrow(1, 0, channels).nan_to_num(0.0), vars = all.narrow(1, channels, channels).nan_to_num(0.0);
     const auto mean = (means * counts).sum(0) / total;
     const auto var = ((vars + (means - mean).pow(2)) * counts).sum(0) / total;
     const auto device = x.device();
@@ -54,6 +55,7 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
       runningVar.mul_(1.0 - momentum).add_((var * (total / (total - 1.0))).to(runningVar.dtype()).to(device), momentum);
     }
     const auto hiD = hi.to(device);
+    *keep = {hiD, lo, varF};
     ctx->save_for_backward({x, weight, hiD, lo, (var + eps).rsqrt().to(torch::kFloat).to(device)});
     ctx->saved_data["total"] = total;
     // The normalisation itself is torch's fused kernel in inference form, on x - hi with lo
@@ -92,19 +94,32 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     auto dx = dy * perChannel(k);
     dx.addcmul_(xc, perChannel(b)).add_(perChannel(c));
     return {dx.to(x.scalar_type()), sumDyXhat.to(weight.scalar_type()), sumDy.to(weight.scalar_type()),
-            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
+// The normalisation with fixed statistics (x - hi, with lo as the mean: no cancellation),
+// in torch's fused inference kernel.
+torch::Tensor normalise(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const SyncBatchNorm::Stats& s) {
+  return torch::batch_norm(x.to(torch::kFloat) - perChannel(s.hi), bn.weight.to(torch::kFloat),
+                           bn.bias.to(torch::kFloat), s.lo, s.var, /*training=*/false, 0.0, bn.options.eps(),
+                           /*cudnn_enabled=*/true)
+      .to(x.scalar_type());
+}
+
 }  // namespace
 
-torch::Tensor syncBatchNorm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+torch::Tensor SyncBatchNorm::forward(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, bool armed) {
   if (!bn.is_training()) {
     return bn.forward(x);
   }
+  if (!armed) {
+    const auto it = last_.find(&bn);
+    return it == last_.end() ? bn.forward(x) : normalise(bn, x, it->second);
+  }
   const auto& o = bn.options;
   if (!o.affine() || !o.track_running_stats()) {
-    throw std::logic_error("syncBatchNorm: the registry's batch norms are affine with running statistics");
+    throw std::logic_error("SyncBatchNorm: the registry's batch norms are affine with running statistics");
   }
   double momentum = o.momentum().value_or(0.0);
   {
@@ -114,7 +129,8 @@ torch::Tensor syncBatchNorm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor&
       momentum = 1.0 / static_cast<double>(bn.num_batches_tracked.item<int64_t>());
     }
   }
-  return SyncBatchNormFunction::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, o.eps());
+  return SyncBatchNormFunction::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, o.eps(),
+                                      &last_[&bn]);
 }
 
 }  // namespace ampbench::dist

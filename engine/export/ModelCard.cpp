@@ -118,6 +118,16 @@ std::string buildModelCard(const std::string& runDir, const ModelCardExtras& ext
   card["parameters"] = extras.parameterCount;
   card["classes"] = dataset["classes"];
   card["positive_class"] = dataset["classes"].size() == 2 ? dataset["classes"][1] : Json(nullptr);
+  if (dataset["classes"].size() == 2) {
+    // The run's decision threshold travels with the model, so whatever loads it calls a
+    // case as evaluation did (decision.json; 0.5 when none was chosen).
+    const auto classes = dataset["classes"].get<std::vector<std::string>>();
+    const auto decision = readDecisionThreshold(runDir);
+    card["decision"] = Json::parse(decisionToJson(decision, classes));
+    card["positive_class"] = classes[static_cast<size_t>(decision.positiveClass)];
+  } else {
+    card["decision"] = Json(nullptr);  // more classes: the most probable one
+  }
 
   Json input;
   input["name"] = "input";
@@ -310,6 +320,13 @@ std::string renderModelCardMarkdown(const std::string& cardJson) {
   }
   if (c["classes"].size() == 2) {
     md << "\nSensitivity and specificity are for the positive class `" << str(c["positive_class"]) << "`.\n";
+    if (const auto d = c.find("decision"); d != c.end() && d->is_object() && d->contains("threshold") &&
+        (*d)["threshold"].is_number()) {
+      md << "\n**Decision threshold:** a case is called `" << str(c["positive_class"]) << "` when P(`"
+         << str(c["positive_class"]) << "`) >= " << fmt((*d)["threshold"].get<double>(), "%.4g") << " ("
+         << d->value("source", std::string("default")) << "). `ampbench-cli predict` and the GUI use it with this model; other tools must "
+         << "apply it to the softmax of the logits themselves (argmax is a threshold of 0.5).\n";
+    }
   }
 
   md << "\n## Intended use and limits\n\n";

@@ -176,7 +176,11 @@ GradCamResult GradCamExplainer::explain(const std::string& imagePath, std::optio
   const auto logits32 = logits.to(torch::kFloat)[0];
   const auto probs = torch::softmax(logits32.detach(), 0).contiguous().cpu();
   r.probabilities.assign(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
-  r.predicted = probs.argmax().item<int64_t>();
+  r.predicted = decideClass(m.info, std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel()));
+  r.decisionRule = decisionRule(m.info);
+  if (r.predicted < 0) {  // a non-finite output: explain the most probable class
+    r.predicted = probs.argmax().item<int64_t>();
+  }
   r.targetClass = targetClass ? *targetClass : r.predicted;
 
   // dy_c/dA only (autograd::grad, not backward): no parameter gradients accumulate.

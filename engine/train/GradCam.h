@@ -28,7 +28,8 @@ struct HeatMap {
 struct GradCamResult {
   std::string path;                    // as given
   std::vector<double> probabilities;   // class order
-  int64_t predicted = -1;
+  int64_t predicted = -1;              // at the run's decision threshold (RunInfo::decision)
+  std::string decisionRule;            // how: "P(PNEUMONIA) >= 0.31 (youden on val)"
   int64_t targetClass = -1;            // the class the map explains
   HeatMap cam;                         // at the model's input size
   Image8 input;                        // the image as the model saw it (resized, its channels)

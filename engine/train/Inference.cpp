@@ -33,6 +33,8 @@ PredictionSet predictImages(const std::string& runOrModel, const std::vector<std
   torch::NoGradGuard noGrad;
   PredictionSet out;
   out.classes = info.classes;
+  out.decision = info.decision;
+  out.rule = decisionRule(info);
   for (const auto& path : images) {
     Prediction p;
     p.path = path;
@@ -41,8 +43,12 @@ PredictionSet predictImages(const std::string& runOrModel, const std::vector<std
       const auto logits = model->forward(x).to(torch::kFloat)[0].contiguous();
       p.logits.assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
       auto probs = torch::softmax(logits, 0).contiguous();
-      p.probabilities.assign(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
-      p.predicted = probs.argmax().item<int64_t>();
+      const std::vector<float> pf(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
+      p.probabilities.assign(pf.begin(), pf.end());
+      p.predicted = decideClass(info, pf);
+      if (p.predicted < 0) {
+        p.error = "the model's output is not finite (inf/NaN) for this image";
+      }
     } catch (const std::exception& e) {
       p.error = e.what();
     }

@@ -1,6 +1,7 @@
 #include "engine/train/RunModel.h"
 
 #include "engine/train/Checkpoint.h"
+#include "engine/train/Trainer.h"
 #include "engine/train/TrainerInternal.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <filesystem>
 
 namespace fs = std::filesystem;
@@ -37,9 +39,20 @@ RunInfo readRunInfo(const std::string& runOrModel) {
     info.classes = card.at("classes").get<std::vector<std::string>>();
     info.mean = card.at("input").at("mean").get<std::vector<double>>();
     info.std = card.at("input").at("std").get<std::vector<double>>();
+    if (const auto d = card.find("decision"); d != card.end() && d->is_object()) {
+      try {
+        info.decision = decisionFromJson(d->dump());
+      } catch (const std::runtime_error& e) {
+        throw InputError((dir / "model.json").string() + ": its \"decision\" is unusable (" + e.what() +
+                         "): export the model again");
+      }
+    }
   } else {
     throw InputError("'" + dir.string() +
                      "' holds neither a run (config.json, dataset.json) nor an exported model (model.json)");
+  }
+  if (!info.exportedModel) {
+    info.decision = readDecisionThreshold(dir.string());  // InputError naming the file when damaged
   }
   if (fs::is_regular_file(p)) {
     info.weights = p.string();
@@ -66,6 +79,23 @@ std::shared_ptr<ClassifierImpl> loadModel(const RunInfo& info, const torch::Devi
   applyMemoryFormat(*model, false);  // a checkpoint brings the training run's strides
   model->eval();
   return model;
+}
+
+int64_t decideClass(const RunInfo& info, const std::vector<float>& probabilities) {
+  EvaluationOptions o;
+  o.threshold = info.decision.threshold;
+  o.positiveClass = info.decision.positiveClass;
+  return classifyAtThreshold(probabilities, static_cast<int64_t>(info.classes.size()), o).at(0);
+}
+
+std::string decisionRule(const RunInfo& info) {
+  const auto& d = info.decision;
+  if (info.classes.size() != 2 || d.positiveClass < 0 || d.positiveClass > 1) {
+    return "the most probable class";
+  }
+  char t[32];
+  std::snprintf(t, sizeof t, "%.4g", d.threshold);
+  return "P(" + info.classes[static_cast<size_t>(d.positiveClass)] + ") >= " + t + " (" + d.source + ")";
 }
 
 torch::Tensor modelInput(const RunInfo& info, const torch::Tensor& image) {

@@ -2,6 +2,7 @@
 // Loading a finished run's (or an exported model's) network for inference: evaluation,
 // prediction and Grad-CAM share it. Engine-internal (torch).
 
+#include "engine/core/Evaluation.h"
 #include "engine/core/RunConfig.h"
 #include "engine/models/Registry.h"
 
@@ -21,11 +22,21 @@ struct RunInfo {
   std::vector<double> mean, std;
   std::string weights;  // checkpoint.pt or model.pt
   bool exportedModel = false;  // a model folder / model.pt with model.json, not a run
+  // How a class is called: the run's decision.json (a threshold chosen on validation, or
+  // set by the user), or the exported model card's "decision"; 0.5 when neither has one.
+  // Prediction, Grad-CAM and evaluation all call classes by it.
+  DecisionThreshold decision;
 };
 
 // Throws InputError when the path is missing, is neither a run nor an exported model, or
 // holds no weights yet.
 RunInfo readRunInfo(const std::string& runOrModel);
+
+// The class one image's probabilities (class order) are called: two classes at the run's
+// threshold, else the most probable; -1 when a probability is not finite.
+int64_t decideClass(const RunInfo& info, const std::vector<float>& probabilities);
+// The rule in words: "P(PNEUMONIA) >= 0.31 (youden on val)", or "the most probable class".
+std::string decisionRule(const RunInfo& info);
 
 // The model in fp32 on `device`, contiguous, in eval mode, weights loaded.
 std::shared_ptr<ClassifierImpl> loadModel(const RunInfo& info, const torch::Device& device);

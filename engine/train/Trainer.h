@@ -85,11 +85,13 @@ struct Prediction {
   std::string path;
   std::vector<double> probabilities;  // in class order
   std::vector<double> logits;         // the model's raw outputs, in class order
-  int64_t predicted = -1;
+  int64_t predicted = -1;  // at the run's decision threshold (two classes), else argmax
   std::string error;  // non-empty when the image could not be read
 };
 struct PredictionSet {
   std::vector<std::string> classes;
+  DecisionThreshold decision;  // the run's (RunInfo::decision): how `predicted` was called
+  std::string rule;            // the same in words, e.g. "P(PNEUMONIA) >= 0.31 (youden on val)"
   std::vector<Prediction> predictions;
 };
 // Class probabilities for image files from a run dir's checkpoint (or an exported model

@@ -204,8 +204,9 @@ void TrainingSession::setUp(const std::string* initialWeights) {
     dist::broadcastModule(*model_, true, true, "the start-up broadcast of the weights");
     gradSync_ = std::make_unique<dist::GradientSync>(model_->parameters());
     if (c_.distributed.syncBatchNorm) {
+      syncBn_ = std::make_unique<dist::SyncBatchNorm>();
       model_->setBatchNorm([this](torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
-        return syncBnArmed_ ? dist::syncBatchNorm(bn, x) : bn.forward(x);
+        return syncBn_->forward(bn, x, syncBnArmed_);
       });
     }
 #ifdef NDEBUG
@@ -607,6 +608,16 @@ void TrainingSession::flush(EpochState& st) {
     }
   }
   st.pending.clear();
+  // The logs reach the disk every few seconds, not only at epoch ends and checkpoints: a
+  // run followed from another process (the GUI's "Open run (follow)") moves while it trains.
+  // Rows past the last checkpoint are what a resume already repairs.
+  if (secondsSince(lastLogFlush_) >= 5.0) {
+    lastLogFlush_ = Clock::now();
+    writer_->flush();
+    if (statsLog_) {
+      statsLog_->flush();
+    }
+  }
 }
 
 void TrainingSession::reportPrecisionStats(bool sampled) {
@@ -805,8 +816,10 @@ Metrics TrainingSession::validate(const SplitTensors& val, std::vector<float>* p
   const int64_t n = val.size(), world = dist::worldSize(), rank = dist::rank();
   const int64_t begin = n * rank / world, end = n * (rank + 1) / world;
   const auto classes = static_cast<int64_t>(data_.summary.classes.size());
-  // [probabilities of the split (this rank's rows filled, the rest zero), loss sum, cancelled]
-  std::vector<double> all(static_cast<size_t>(n * classes) + 2, 0.0);
+  // [probabilities of the split (this rank's rows, the rest zero), loss sum, cancelled,
+  // failed]: float is exact for the rows, as only one rank adds a non-zero value to each.
+  auto all = torch::zeros({n * classes + 3}, torch::kFloat);
+  auto* a = all.data_ptr<float>();
   if (end > begin) {
     SplitTensors shard;
     shard.images = val.images.narrow(0, begin, end - begin);
@@ -814,22 +827,29 @@ Metrics TrainingSession::validate(const SplitTensors& val, std::vector<float>* p
     shard.ids.assign(val.ids.begin() + begin, val.ids.begin() + end);
     std::vector<float> mine;
     const auto m = evaluateSplit(*model_, shard, data_.summary, c_, policy_.info(), device_, cancel_, &mine);
-    if (m.count == 0 || mine.size() != static_cast<size_t>((end - begin) * classes)) {
-      all.back() = 1.0;  // cancelled: the collective still runs, so every rank stops together
+    if (m.count == 0) {
+      a[n * classes + 1] = 1.0f;  // cancelled: the collective still runs, so every rank stops together
+    } else if (mine.size() != static_cast<size_t>((end - begin) * classes)) {
+      a[n * classes + 2] = 1.0f;
     } else {
-      std::copy(mine.begin(), mine.end(), all.begin() + begin * classes);
-      all[all.size() - 2] = m.loss * static_cast<double>(end - begin);
+      std::copy(mine.begin(), mine.end(), a + begin * classes);
+      a[n * classes] = static_cast<float>(m.loss * static_cast<double>(end - begin));
     }
   }
   dist::allReduceSum(all, "the validation all-reduce");
-  if (all.back() > 0) {
+  a = all.data_ptr<float>();
+  if (a[n * classes + 2] > 0) {
+    throw std::logic_error("validation: a rank's outputs do not match its share of the split");
+  }
+  if (a[n * classes + 1] > 0) {
     cancelEverywhere_ = true;
     return {};
   }
-  std::vector<float> p(all.begin(), all.end() - 2);
+  valShard_ = rank == 0 ? end - begin : valShard_;
+  std::vector<float> p(a, a + n * classes);
   const auto labelsT = val.labels.contiguous();
   const std::vector<int64_t> labels(labelsT.data_ptr<int64_t>(), labelsT.data_ptr<int64_t>() + n);
-  auto m = computeMetrics(p, labels, classes, all[all.size() - 2] / static_cast<double>(std::max<int64_t>(1, n)));
+  auto m = computeMetrics(p, labels, classes, static_cast<double>(a[n * classes]) / static_cast<double>(std::max<int64_t>(1, n)));
   if (probabilities) {
     *probabilities = std::move(p);
   }
@@ -975,10 +995,14 @@ RunSummary TrainingSession::finish() {
     std::fprintf(stderr, "distributed: %d ranks (%s), %zu gradient bucket(s); blocked on the all-reduce %.2f s of %.2f s (%.1f %%)\n",
                  dist::worldSize(), dist::backend().c_str(), gradSync_->bucketCount(), allReduceWaitSeconds_, train,
                  100.0 * allReduceWaitSeconds_ / std::max(1e-9, train));
-    const int64_t nVal = data_.splits.at("val").size();
-    std::fprintf(stderr, "distributed: validation: %lld images over %d ranks (rank 0 evaluates %lld)%s\n",
-                 static_cast<long long>(nVal), dist::worldSize(), static_cast<long long>(nVal / dist::worldSize()),
-                 c_.distributed.syncBatchNorm ? "; batch norm synchronised over the ranks" : "");
+    if (valShard_ >= 0) {
+      std::fprintf(stderr, "distributed: validation: %lld images over %d ranks (rank 0 evaluated %lld)\n",
+                   static_cast<long long>(data_.splits.at("val").size()), dist::worldSize(),
+                   static_cast<long long>(valShard_));
+    }
+    if (syncBn_) {
+      std::fprintf(stderr, "distributed: batch norm synchronised over the ranks (--sync-bn)\n");
+    }
   }
   try {
     writer_->flush();

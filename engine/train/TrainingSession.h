@@ -24,6 +24,7 @@ namespace ampbench {
 
 namespace dist {
 class GradientSync;
+class SyncBatchNorm;
 }
 
 class TrainingSession {
@@ -140,9 +141,11 @@ class TrainingSession {
   bool cancelEverywhere_ = false;                 // a rank asked to stop (distributed)
   int64_t distCheckEvery_ = 0;
   double allReduceWaitSeconds_ = 0.0;             // blocked on the gradient all-reduce
-  // --sync-bn: only the step's own forward synchronises (a replay or probe forward on one
-  // rank must not start a collective the others never join).
+  // --sync-bn: only the step's own forward synchronises; replays of its batch (overflow
+  // attribution, anomaly mode) reuse that forward's statistics without a collective.
+  std::unique_ptr<dist::SyncBatchNorm> syncBn_;
   bool syncBnArmed_ = false;
+  int64_t valShard_ = -1;  // images rank 0 validated (its share), for the run's summary line
 
   int threads_ = 0;
   int64_t stepsPerEpoch_ = 0, totalSteps_ = 0, profileFirst_ = 0;
@@ -169,6 +172,7 @@ class TrainingSession {
   // Where an out-of-memory failure struck: step in the epoch, -1 validation, 0 elsewhere.
   int64_t atEpoch_ = 1, atStepInEpoch_ = 0;
   Clock::time_point runStart_;
+  Clock::time_point lastLogFlush_ = Clock::now();
   std::vector<double> epochThroughput_;  // the epoch seconds are summary_.epochSeconds
 };
 

@@ -92,7 +92,7 @@ def val(d):
 a, b = val(sys.argv[1]), val(sys.argv[2])
 print("%.3g" % (max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb)) if len(a) == len(b) and a else float("inf")))
 EOF
-check "i) validation was sharded over the ranks" 'grep -q "validation: 15 images over 2 ranks (rank 0 evaluates 7)" "$T/fp32.0.out"'
+check "i) validation was sharded over the ranks" 'grep -q "validation: 15 images over 2 ranks (rank 0 evaluated 7)" "$T/fp32.0.out"'
 check "rank 1 wrote nothing at its --out" '[ ! -e "$T/rank1-out" ]'
 check "rank 1's scratch folder is gone" '[ -z "$(ls -A "$T/tmp")" ]'
 check "config.json records world size, backend and per-rank batch" \
@@ -146,6 +146,19 @@ check "i) sharded validation: val loss/accuracy/AUC per epoch equal the 1-proces
 s1dir=$(sed -n 's/^rank 1 writes its own logs to //p' "$T/syncbn.1.out")
 check "i) rank 1's validation figures equal rank 0's (all-reduced)" \
   '[ -n "$s1dir" ] && diff <(cut -d, -f1,4-6 "$T/syncbn/epochs.csv") <(cut -d, -f1,4-6 "$s1dir/epochs.csv") >/dev/null'
+# An overflow replay (fp16, an inf on rank 1 at step 3) with one image per rank at 8 px:
+# small_cnn's last batch norm sees one value per channel per rank, which only the global
+# statistics can normalise; the replay must reuse them (a per-rank batch norm throws).
+port=$(free_port)
+for r in 0 1; do
+  RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port TMPDIR="$T/tmp" AMPBENCH_TEST_INF_GRADIENT_AT_STEP=3 \
+    AMPBENCH_TEST_INF_GRADIENT_RANK=1 "$CLI" train "${COMMON[@]}" --epochs 1 --image-size 8 --batch-size 1 \
+    --precision fp16 --distributed --sync-bn --out "$T/syncbn1" >"$T/syncbn1.$r.out" 2>&1 &
+  eval "PID_$r=$!"; PIDS+=("$!")
+done
+wait $PID_0; rc0=$?; wait $PID_1; rc1=$?
+check "h) --sync-bn, 1 image per rank, an overflow replayed: both ranks exit 0 ($rc0, $rc1)" \
+  '[ $rc0 -eq 0 ] && [ $rc1 -eq 0 ] && [ -s "$T/syncbn1/overflows.csv" ]'
 "$CLI" train "${COMMON[@]}" --batch-size 16 --sync-bn --out "$T/syncbn-alone" >"$T/syncbn-alone.out" 2>&1; rc=$?
 check "h) --sync-bn without --distributed: exit 2 and says so ($rc)" \
   '[ $rc -eq 2 ] && grep -q "add --distributed" "$T/syncbn-alone.out"'

@@ -240,6 +240,7 @@ TEST(SyncBatchNorm, OneRankIsTorchsBatchNorm) {
   for (const bool channelsLast : {false, true}) {
     torch::manual_seed(3);
     torch::nn::BatchNorm2d ours(4), theirs(4), exact(4);
+    dist::SyncBatchNorm sync;
     {
       torch::NoGradGuard noGrad;
       ours->weight.uniform_(0.5, 1.5);
@@ -259,7 +260,7 @@ TEST(SyncBatchNorm, OneRankIsTorchsBatchNorm) {
     auto xa = base.clone().requires_grad_(true), xb = base.clone().requires_grad_(true);
     auto xe = base.to(torch::kDouble).requires_grad_(true);
     for (int step = 0; step < 2; ++step) {
-      const auto ya = dist::syncBatchNorm(*ours, xa);
+      const auto ya = sync.forward(*ours, xa, /*armed=*/true);
       const auto yb = theirs->forward(xb);
       const auto ye = exact->forward(xe);
       EXPECT_TRUE(noWorse(ya, yb, ye)) << "forward, channels_last " << channelsLast;
@@ -271,13 +272,28 @@ TEST(SyncBatchNorm, OneRankIsTorchsBatchNorm) {
       (ye * upstream.to(torch::kDouble)).sum().backward();
     }
     EXPECT_TRUE(noWorse(xa.grad(), xb.grad(), xe.grad())) << "input gradient, channels_last " << channelsLast;
+    // A replay (not armed): the last armed forward's statistics, running statistics untouched.
+    {
+      torch::NoGradGuard noGrad;
+      const auto before = ours->running_mean.clone();
+      const auto armed = sync.forward(*ours, base, true);
+      theirs->forward(base);  // the references' running statistics take the same step
+      exact->forward(base.to(torch::kDouble));
+      const auto tracked = ours->num_batches_tracked.item<int64_t>();
+      EXPECT_TRUE(torch::equal(sync.forward(*ours, base, false), armed));
+      EXPECT_EQ(ours->num_batches_tracked.item<int64_t>(), tracked);
+      const auto one = base.narrow(0, 0, 1).narrow(2, 0, 1).narrow(3, 0, 1);  // one value per channel
+      EXPECT_NO_THROW(sync.forward(*ours, one, false));  // a plain training batch norm refuses it
+      EXPECT_THROW(theirs->forward(one), std::exception);
+      EXPECT_FALSE(torch::equal(before, ours->running_mean));  // (the armed forward did update them)
+    }
     EXPECT_TRUE(noWorse(ours->weight.grad(), theirs->weight.grad(), exact->weight.grad()));
     EXPECT_TRUE(noWorse(ours->bias.grad(), theirs->bias.grad(), exact->bias.grad()));
     // Evaluation mode: the running statistics, no collective.
     ours->eval();
     theirs->eval();
     exact->eval();
-    EXPECT_TRUE(noWorse(dist::syncBatchNorm(*ours, base), theirs->forward(base), exact->forward(base.to(torch::kDouble))));
+    EXPECT_TRUE(noWorse(sync.forward(*ours, base, true), theirs->forward(base), exact->forward(base.to(torch::kDouble))));
   }
   dist::destroyProcessGroup();
 }

@@ -8,6 +8,7 @@
 #include "engine/export/TorchArchive.h"
 #include "engine/models/ResNet.h"
 #include "engine/train/Checkpoint.h"
+#include "engine/train/GradCam.h"
 #include "engine/train/Trainer.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
@@ -321,6 +322,63 @@ TEST(ExportRun, WritesAllFilesAndPredictsLikeTheRun) {
       EXPECT_NEAR(fromRun.predictions[i].probabilities[k], fromExport.predictions[i].probabilities[k], 1e-6);
     }
   }
+
+  // The run's decision threshold (decision.json) is how predict, Grad-CAM and an exported
+  // model call a class, not argmax. Threshold 0 calls every image positive: positive class
+  // 1, then 0 (each differs from argmax on some image of the other class).
+  std::vector<std::string> both = images;
+  for (const auto& e : fs::directory_iterator(dir / "data/val/" + ds["classes"][0].get<std::string>())) {
+    both.push_back(e.path().string());
+    if (both.size() == 8) break;
+  }
+  const auto classes = ds["classes"].get<std::vector<std::string>>();
+  for (const int64_t positive : {1, 0}) {
+    DecisionThreshold d;
+    d.threshold = 0.0;
+    d.positiveClass = positive;
+    d.source = "user";
+    writeFileAtomic(dir / "run/decision.json", decisionToJson(d, classes));
+    const auto set = predictImages(dir / "run", both);
+    EXPECT_EQ(set.decision.threshold, 0.0);
+    EXPECT_EQ(set.rule, "P(" + classes[positive] + ") >= 0 (user)");
+    for (const auto& p : set.predictions) {
+      ASSERT_TRUE(p.error.empty()) << p.error;
+      EXPECT_EQ(p.predicted, positive) << p.path;
+    }
+    GradCamExplainer explainer(dir / "run");
+    const auto cam = explainer.explain(both[positive == 1 ? 4 : 0]);  // an image of the other class
+    EXPECT_EQ(cam.predicted, positive);
+    EXPECT_EQ(cam.decisionRule, set.rule);
+    const std::string exported = dir / ("export-t" + std::to_string(positive));
+    exportRun(dir / "run", exported, o);
+    const auto c2 = nlohmann::json::parse(readFile(exported + "/model.json"));
+    EXPECT_EQ(c2["decision"]["threshold"], 0.0);
+    EXPECT_EQ(c2["decision"]["positive_class_index"], positive);
+    EXPECT_EQ(c2["positive_class"], classes[positive]);
+    EXPECT_NE(readFile(exported + "/MODEL_CARD.md").find("Decision threshold"), std::string::npos);
+    for (const auto& p : predictImages(exported, both).predictions) {
+      EXPECT_EQ(p.predicted, positive) << "exported model, " << p.path;
+    }
+  }
+  // An older model card without "decision": 0.5, which is argmax for two classes.
+  auto old = nlohmann::json::parse(readFile(dir / "export-t0/model.json"));
+  old.erase("decision");
+  writeFileAtomic(dir / "export-t0/model.json", old.dump());
+  for (const auto& p : predictImages(dir / "export-t0", both).predictions) {
+    EXPECT_EQ(p.predicted, p.probabilities[1] >= 0.5 ? 1 : 0);
+  }
+  // A damaged decision.json or card decision: a clear InputError naming the file, not argmax.
+  writeFileAtomic(dir / "run/decision.json", R"({"threshold": 7, "positive_class_index": 1})");
+  EXPECT_THROW(predictImages(dir / "run", both), InputError);
+  old["decision"] = {{"threshold", "high"}, {"positive_class_index", 1}};
+  writeFileAtomic(dir / "export-t0/model.json", old.dump());
+  try {
+    predictImages(dir / "export-t0", both);
+    ADD_FAILURE() << "a card with an unusable decision was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.json"), std::string::npos) << e.what();
+  }
+  fs::remove(dir / "run/decision.json");
 
   // Bad input: nothing to export, unknown format, a folder that is not a run.
   EXPECT_THROW(parseExportFormats("onnx,tflite"), InputError);
