@@ -254,6 +254,7 @@ void RunFollower::stop() {
   statusTimer_.stop();
   soonTimer_.stop();
   again_ = false;
+  inFlight_ = false;  // a poll still running is stale: its result is dropped
   delete fsWatcher_;
   fsWatcher_ = nullptr;
   tail_.reset();
@@ -266,7 +267,9 @@ void RunFollower::pollSoon() {
   if (!following_) {
     return;
   }
-  if (watcher_.isRunning()) {
+  // Not watcher_.isRunning(): that turns false when the worker ends, before its result is
+  // delivered, and a new setFuture() would drop that result.
+  if (inFlight_) {
     again_ = true;
     return;
   }
@@ -275,11 +278,13 @@ void RunFollower::pollSoon() {
 
 void RunFollower::startPoll() {
   polling_ = generation_;
+  inFlight_ = true;
   std::shared_ptr<RunTail> tail = tail_;
   watcher_.setFuture(QtConcurrent::run([tail]() { return tail->poll(); }));
 }
 
 void RunFollower::onPolled() {
+  inFlight_ = false;
   const QFuture<FollowUpdate> future = watcher_.future();
   if (polling_ != generation_ || !following_ || future.resultCount() == 0) {
     return;  // stopped (or following another folder) since it started

@@ -127,6 +127,7 @@ class RunFollower : public QObject {
   quint64 generation_ = 0;  // bumped by stop(): a poll started before is dropped
   quint64 polling_ = 0;     // the generation of the poll in flight
   bool following_ = false;
+  bool inFlight_ = false;   // a poll started and its result not yet handled
   bool again_ = false;      // a poll was asked for while one ran
   bool anyRows_ = false;
   int polls_ = 0;

@@ -279,8 +279,10 @@ QString RunsPresenter::runOpened(const RunHistory& history) {
 QString RunsPresenter::runCaption(const RunHistory& history, const QString& how) const {
   QString caption = tr("<b>%1</b> · %2 %3").arg(modeDisplayName(runModeName(history)).toHtmlEscaped(), how,
                                                 QDir::toNativeSeparators(history.runDir).toHtmlEscaped());
-  if (history.config) {
-    caption += tr(" · %1 · batch %2 · %3 px").arg(qs(history.config->model)).arg(history.config->batchSize).arg(history.config->imageSize);
+  if (const auto& c = history.config) {
+    const QString batch = c->distributed.worldSize > 1 ? tr("%1 ranks × batch %2").arg(c->distributed.worldSize).arg(c->batchSize)
+                                                       : tr("batch %1").arg(c->batchSize);
+    caption += tr(" · %1 · %2 · %3 px").arg(qs(c->model), batch).arg(c->imageSize);
   }
   return caption;
 }

@@ -25,6 +25,7 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QThread>
 
 #include <algorithm>
 
@@ -343,6 +344,26 @@ class RunFollowerTest : public QObject {
     QCOMPARE(followStatusText(QStringLiteral("r"), 3, true), QStringLiteral("Following r — last update 3 s ago"));
     QCOMPARE(followStatusText(QStringLiteral("r"), 59, true), QStringLiteral("Following r — last update 59 s ago"));
     QCOMPARE(followStatusText(QStringLiteral("r"), 4 * 60 + 10, true), QStringLiteral("Following r — no new rows for 4 min"));
+  }
+
+  void aPollAskedForWhileAResultWaitsLosesNothing() {
+    // The worker's poll has finished but its result still waits in the event queue when a
+    // timer or the file watcher asks for the next poll: that poll must come after it, not
+    // replace it (an epoch row went missing from a followed run this way).
+    QTemporaryDir dir;
+    const QString steps = dir.filePath(QStringLiteral("steps.csv"));
+    append(steps, QByteArray(kStepsHeader) + stepRows(1, 3));
+    RunFollower follower;
+    Collected got;
+    connect(&follower, &RunFollower::updated, this, [&got](const FollowUpdate& u) { got.add(u); });
+    follower.follow(dir.path());
+    QThread::msleep(300);  // the first poll ends on the worker; no events are processed meanwhile
+    append(steps, stepRows(4, 5));
+    follower.pollSoon();
+    QVERIFY(QTest::qWaitFor([&]() { return got.steps.size() >= 5; }, 20000));
+    QTest::qWait(300);
+    QCOMPARE(got.steps, range(1, 5));
+    QCOMPARE(got.resets, 1);
   }
 
   void theWindowFollowsARunUntilItEnds() {
