@@ -6,7 +6,7 @@
 #  c) a stand-in CLI whose rank 1 fails at once while rank 0 would sleep for minutes: the
 #     script stops rank 0 and exits with rank 1's status (3), with --threads cores/N added
 #     (read from rank 1's output: rank 0 may be stopped before it prints anything);
-#  d) bad usage: exit 2.
+#  d) bad usage: exit 2; e) the torchrun path, where torchrun is installed.
 #   launch_local.sh PATH/TO/ampbench-cli PATH/TO/scripts/launch-local
 set -u
 CLI=${1:?usage: launch_local.sh PATH/TO/ampbench-cli PATH/TO/launch-local}
@@ -59,6 +59,18 @@ check "rank 1's output is prefixed" 'grep -q "^\[rank 1\] rank one gives up" "$T
 per=$(( $(nproc) / 2 )); [ $per -ge 1 ] || per=1
 check "--threads cores/N added when not given" "grep -q -- '^\[rank 1\] args: train --distributed --data x --threads $per\$' '$T/c.out'"
 check "no rank is left running" '! pgrep -fx "sleep 317" >/dev/null'
+
+# --- e) through torchrun, where Debian's python3-torch installed it ---------------------------
+if command -v torchrun >/dev/null 2>&1; then
+  AMPBENCH_LAUNCH_DIRECT=0 timeout 300 "$LAUNCH" 2 train --data "$T/data" --model small_cnn --epochs 1 --image-size 16 \
+    --batch-size 8 --no-augment --checkpoint-minutes 0 --out "$T/torchrun" >"$T/e.out" 2>&1; rc=$?
+  check "through torchrun: exit 0 ($rc)" '[ $rc -eq 0 ]'
+  [ $rc -eq 0 ] || tail -n 20 "$T/e.out"
+  check "through torchrun: world size 2" \
+    "$PY -c 'import json,sys; sys.exit(json.load(open(\"$T/torchrun/config.json\"))[\"distributed\"][\"world_size\"] != 2)'"
+else
+  echo "skip  torchrun is not installed (python3-torch)"
+fi
 
 # --- d) usage -----------------------------------------------------------------------------
 "$LAUNCH" 2 >/dev/null 2>&1; rc1=$?
