@@ -55,6 +55,11 @@ void FollowDriver::addMenuActions(QMenu* menu) {
 }
 
 void FollowDriver::follow(const QString& dir) {
+  if (window_->controller()->isBusy()) {
+    window_->presenter()->showBanner(tr("A run is training here: stop it before following another (its plots are in use)."),
+                                     true);
+    return;
+  }
   window_->loader()->cancel();  // a load in progress would replace the followed run's plots
   window_->presenter()->showBanner(QString(), false);
   window_->showView(RunView::Live);

@@ -18,6 +18,7 @@
 #include "ui/RunsList.h"
 #include "ui/RunsPresenter.h"
 #include "ui/StallProbe.h"
+#include "ui/TrainingController.h"
 
 #include <QDateTime>
 #include <QDir>
@@ -436,6 +437,23 @@ class RunFollowerTest : public QObject {
     append(QDir(run).filePath(QStringLiteral("steps.csv")), stepRows(4, 6));
     QTest::qWait(2500);  // a poll, were one still running, would add these rows
     QCOMPARE(lossPoints(window), 50);
+  }
+
+  void followingIsRefusedWhileARunTrainsHere() {
+    QTemporaryDir dir;
+    MainWindow window;
+    window.setConfirmClose(false);
+    QVERIFY(window.controller()->startJob(QStringLiteral("busy"), [](ampbench::RunObserver&, const ampbench::CancelToken& cancel) {
+      while (!cancel.isCancelled()) {
+        QThread::msleep(10);
+      }
+    }));
+    window.followDriver()->follow(dir.path());
+    QVERIFY(!window.followDriver()->follower()->isFollowing());
+    QVERIFY2(window.presenter()->bannerText().contains(QStringLiteral("stop it before following")),
+             qPrintable(window.presenter()->bannerText()));
+    window.controller()->cancel();
+    QVERIFY(QTest::qWaitFor([&]() { return !window.controller()->isBusy(); }, 20000));
   }
 
   void theEventLoopTurnsWhileALongRunIsFollowed() {
