@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <utility>
 
 namespace ampbench::ui {
 namespace {
@@ -78,6 +79,19 @@ FollowUpdate RunTail::poll() {
   const TailRead epochs = epochs_.read();
   const TailRead stats = stats_.read();
   const TailRead overflows = overflows_.read();
+  // A log is only ever replaced by a rename, never missing in between: one that vanished is
+  // being deleted (with its folder, most likely). What is shown stays; following ends.
+  const std::pair<const TailRead*, const FileTail*> logs[] = {
+      {&steps, &steps_}, {&epochs, &epochs_}, {&stats, &stats_}, {&overflows, &overflows_}};
+  for (const auto& [read, tail] : logs) {
+    if (!read->exists && read->restarted) {
+      u.error = QFileInfo(dir_).isDir()
+                    ? QObject::tr("%1 was deleted: following stopped.").arg(QDir::toNativeSeparators(tail->path()))
+                    : QObject::tr("The run folder %1 is gone (deleted or moved): following stopped.")
+                          .arg(QDir::toNativeSeparators(dir_));
+      return u;
+    }
+  }
   takeSteps(steps, &u);
   takeEpochs(epochs, &u);
   takeStats(stats, ended, &u);

@@ -337,6 +337,15 @@ class RunFollowerTest : public QObject {
     QVERIFY(QDir(run).removeRecursively());
     const FollowUpdate u = tail.poll();
     QVERIFY2(u.error.contains(QStringLiteral("is gone")), qPrintable(u.error));
+    // Caught half-way through the deletion: the log is gone, the folder not yet.
+    QVERIFY(QDir().mkpath(run));
+    append(QDir(run).filePath(QStringLiteral("steps.csv")), QByteArray(kStepsHeader) + stepRows(1, 2));
+    RunTail halfway(run);
+    QVERIFY(halfway.poll().error.isEmpty());
+    QVERIFY(QFile::remove(QDir(run).filePath(QStringLiteral("steps.csv"))));
+    const FollowUpdate v = halfway.poll();
+    QVERIFY2(v.error.contains(QStringLiteral("steps.csv was deleted")), qPrintable(v.error));
+    QVERIFY(!v.reset);  // the views keep what they showed
   }
 
   void theStatusLineSaysHowFreshTheRowsAre() {
