@@ -102,7 +102,9 @@ FollowUpdate RunTail::poll() {
     const QFileInfo info(tail->path());
     if (info.exists()) {
       u.files << tail->path();
-      newest = std::max(newest, info.lastModified());
+      if (!newest.isValid() || info.lastModified() > newest) {
+        newest = info.lastModified();
+      }
     }
   }
   if (newest.isValid()) {
