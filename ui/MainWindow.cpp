@@ -4,6 +4,7 @@
 #include "ui/ComparisonView.h"
 #include "ui/DataPanel.h"
 #include "ui/ExportDialog.h"
+#include "ui/FollowDriver.h"
 #include "ui/ReportExporter.h"
 #include "ui/Format.h"
 #include "ui/PlotView.h"
@@ -136,6 +137,7 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   });
   predict_ = new PredictDriver(this, [this]() { return runsList_->selectedDir().isEmpty() ? lastRunDir() : runsList_->selectedDir(); }, this);
   predict_->attachDropTarget(tabs_);
+  follow_ = new FollowDriver(this);  // "Open run (follow)…": a run another process writes
   buildMenus();
   connectController();
   connectPresenter();
@@ -185,6 +187,7 @@ void MainWindow::buildMenus() {
   file->addAction(tr("Open MedMNIST .&npz…"), dataPanel_, &DataPanel::chooseNpz);
   QAction* openRun = file->addAction(icon("open-run"), tr("Open &run or comparison…"), this, &MainWindow::openWithDialog);
   openRun->setToolTip(tr("Show a run directory (plots from steps.csv / epochs.csv) or a comparison directory."));
+  follow_->addMenuActions(file);
   QAction* exportAction = file->addAction(icon("export"), tr("&Export model…"), this, &MainWindow::exportModel);
   exportAction->setToolTip(tr("Copy the trained model's files and its model card into a folder."));
   auto* reporter = new ReportExporter(this);

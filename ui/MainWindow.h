@@ -21,6 +21,7 @@ namespace ampbench::ui {
 
 class ComparisonView;
 class DataPanel;
+class FollowDriver;
 class PlotsPanel;
 class PredictDriver;
 class PrecisionTab;
@@ -53,6 +54,7 @@ class MainWindow : public QMainWindow {
   RunHistoryController* history() const { return history_; }
   PredictDriver* predictDriver() const { return predict_; }
   RunLoader* loader() const { return loader_; }
+  FollowDriver* followDriver() const { return follow_; }
   RunStopper* stopper() const { return stopper_; }
   QString lastRunDir() const { return presenter_->lastRunDir(); }
   QString bannerText() const;
@@ -101,6 +103,7 @@ class MainWindow : public QMainWindow {
   ScriptDriver* script_ = nullptr;
   RunHistoryController* history_ = nullptr;
   PredictDriver* predict_ = nullptr;
+  FollowDriver* follow_ = nullptr;
   TrainingController* controller_ = nullptr;
   DataPanel* dataPanel_ = nullptr;
   RunPanel* runPanel_ = nullptr;

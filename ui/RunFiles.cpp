@@ -44,8 +44,8 @@ class ProgressTracker {
   qint64 reported_ = 0;
 };
 
-// Calls `row` for every data line of a CSV with a header, giving a column lookup.
-bool readCsv(const QString& path, const std::function<void(const std::function<double(const char*)>&)>& row,
+// Calls `row` for every data line of a CSV with a header.
+bool readCsv(const QString& path, const std::function<void(const CsvHeader&, const QString&)>& row,
              const ReadControl& control) {
   QFile file(path);
   if (!file.open(QIODevice::ReadOnly | QIODevice::Text)) {
@@ -54,39 +54,76 @@ bool readCsv(const QString& path, const std::function<void(const std::function<d
   ProgressTracker tracker(file, control);
   int rows = 0;
   QTextStream in(&file);
-  const QStringList header = in.readLine().trimmed().split(QLatin1Char(','));
-  QHash<QString, int> column;
-  for (int i = 0; i < header.size(); ++i) {
-    column.insert(header[i].trimmed(), i);
-  }
+  const CsvHeader header(in.readLine());
   while (!in.atEnd()) {
     if (++rows % kRowsPerPoll == 0 && tracker.poll()) {
       return true;
     }
     const QString line = in.readLine().trimmed();
-    if (line.isEmpty()) {
-      continue;
+    if (!line.isEmpty()) {
+      row(header, line);
     }
-    const QStringList cells = line.split(QLatin1Char(','));
-    row([&](const char* name) {
-      const int i = column.value(QLatin1String(name), -1);
-      if (i < 0 || i >= cells.size()) {
-        return 0.0;
-      }
-      const QString cell = cells[i].trimmed();
-      if (cell == QLatin1String("true")) {
-        return 1.0;
-      }
-      if (cell == QLatin1String("false")) {
-        return 0.0;
-      }
-      return cell.toDouble();
-    });
   }
   return true;
 }
 
 }  // namespace
+
+CsvHeader::CsvHeader(const QString& line) {
+  const QStringList names = line.trimmed().split(QLatin1Char(','));
+  for (int i = 0; i < names.size(); ++i) {
+    column_.insert(names[i].trimmed(), i);
+  }
+}
+
+double CsvHeader::value(const QStringList& cells, const char* name) const {
+  const int i = column_.value(QLatin1String(name), -1);
+  if (i < 0 || i >= cells.size()) {
+    return 0.0;
+  }
+  const QString cell = cells[i].trimmed();
+  if (cell == QLatin1String("true")) {
+    return 1.0;
+  }
+  if (cell == QLatin1String("false")) {
+    return 0.0;
+  }
+  return cell.toDouble();
+}
+
+ampbench::StepEvent parseStepRow(const CsvHeader& header, const QString& line) {
+  const QStringList cells = line.split(QLatin1Char(','));
+  auto col = [&](const char* name) { return header.value(cells, name); };
+  ampbench::StepEvent s;
+  s.epoch = static_cast<int64_t>(col("epoch"));
+  s.step = static_cast<int64_t>(col("step"));
+  s.loss = col("loss");
+  s.lr = col("lr");
+  s.lossScale = col("loss_scale");
+  s.overflow = col("overflow") != 0.0;
+  s.skipped = col("skipped") != 0.0;
+  s.imagesPerSecond = col("images_per_s");
+  return s;
+}
+
+ampbench::EpochEvent parseEpochRow(const CsvHeader& header, const QString& line) {
+  const QStringList cells = line.split(QLatin1Char(','));
+  auto col = [&](const char* name) { return header.value(cells, name); };
+  ampbench::EpochEvent e;
+  e.epoch = static_cast<int64_t>(col("epoch"));
+  e.trainLoss = col("train_loss");
+  e.trainAccuracy = col("train_acc");
+  e.val.loss = col("val_loss");
+  e.val.accuracy = col("val_acc");
+  e.val.auc = col("val_auc");
+  e.validated = e.val.loss != 0.0 || e.val.accuracy != 0.0;
+  e.epochSeconds = col("epoch_seconds");
+  e.imagesPerSecond = col("images_per_s");
+  e.overflowSteps = static_cast<int64_t>(col("overflow_steps"));
+  e.lossScale = col("loss_scale");
+  e.peakRssMb = col("peak_rss_mb");
+  return e;
+}
 
 bool isComparisonDir(const QString& dir) { return QFileInfo::exists(QDir(dir).filePath(QStringLiteral("comparison.json"))); }
 
@@ -100,34 +137,12 @@ RunHistory loadRunHistory(const QString& runDir, const ReadControl& control) {
   RunHistory h;
   h.runDir = QDir(runDir).absolutePath();
   const QDir d(runDir);
-  const bool haveSteps = readCsv(d.filePath(QStringLiteral("steps.csv")), [&](const auto& col) {
-    ampbench::StepEvent s;
-    s.epoch = static_cast<int64_t>(col("epoch"));
-    s.step = static_cast<int64_t>(col("step"));
-    s.loss = col("loss");
-    s.lr = col("lr");
-    s.lossScale = col("loss_scale");
-    s.overflow = col("overflow") != 0.0;
-    s.skipped = col("skipped") != 0.0;
-    s.imagesPerSecond = col("images_per_s");
-    h.steps.push_back(s);
-  }, control);
-  const bool haveEpochs = readCsv(d.filePath(QStringLiteral("epochs.csv")), [&](const auto& col) {
-    ampbench::EpochEvent e;
-    e.epoch = static_cast<int64_t>(col("epoch"));
-    e.trainLoss = col("train_loss");
-    e.trainAccuracy = col("train_acc");
-    e.val.loss = col("val_loss");
-    e.val.accuracy = col("val_acc");
-    e.val.auc = col("val_auc");
-    e.validated = e.val.loss != 0.0 || e.val.accuracy != 0.0;
-    e.epochSeconds = col("epoch_seconds");
-    e.imagesPerSecond = col("images_per_s");
-    e.overflowSteps = static_cast<int64_t>(col("overflow_steps"));
-    e.lossScale = col("loss_scale");
-    e.peakRssMb = col("peak_rss_mb");
-    h.epochs.push_back(e);
-  }, control);
+  const bool haveSteps = readCsv(d.filePath(QStringLiteral("steps.csv")),
+                                 [&](const CsvHeader& header, const QString& line) { h.steps.push_back(parseStepRow(header, line)); },
+                                 control);
+  const bool haveEpochs = readCsv(d.filePath(QStringLiteral("epochs.csv")),
+                                  [&](const CsvHeader& header, const QString& line) { h.epochs.push_back(parseEpochRow(header, line)); },
+                                  control);
   for (auto& e : h.epochs) {
     e.epochs = static_cast<int64_t>(h.epochs.size());
   }
@@ -267,22 +282,97 @@ const ampbench::StepEvent* stepAtOrBefore(const QVector<ampbench::StepEvent>& st
 
 }  // namespace
 
-PrecisionHistory readPrecisionFiles(const QString& gradStatsCsv, const QString& overflowsCsv,
-                                    const QVector<ampbench::StepEvent>& stepsIn, const ReadControl& control) {
-  PrecisionHistory out;
+bool GradStatsRows::add(const QString& rawLine) {
+  const QString line = rawLine.trimmed();
+  if (line.isEmpty()) {
+    return true;
+  }
+  const QStringList cells = line.split(QLatin1Char(','));
+  int64_t step = 0;
+  double value = 0.0;
+  if (cells.size() != 5 || !parseStep(cells[0], &step) || cells[1].trimmed().isEmpty() || cells[2].trimmed().isEmpty() ||
+      !parseNumber(cells[4], &value)) {
+    ++skipped;
+    return false;
+  }
+  const QString layer = cells[1].trimmed();
+  const QString kind = cells[2].trimmed();
+  ampbench::PrecisionStatsEvent& e = byStep_[step];
+  e.step = step;
+  const QString key = layer + QLatin1Char('\n') + kind;
+  auto& index = tensorIndex_[step];
+  ampbench::TensorPrecisionStats scratch;
+  ampbench::TensorPrecisionStats* t = &scratch;
+  if (index.contains(key)) {
+    t = &e.tensors[index.value(key)];
+  }
+  scratch.layer = layer.toStdString();
+  scratch.kind = kind.toStdString();
+  if (!applyStatistic(t, cells[3].trimmed(), value)) {
+    ++skipped;
+    return false;
+  }
+  if (t == &scratch) {
+    index.insert(key, e.tensors.size());
+    e.tensors.push_back(scratch);
+  }
+  return true;
+}
+
+QVector<ampbench::PrecisionStatsEvent> GradStatsRows::take(const QVector<ampbench::StepEvent>& stepsIn, int64_t before) {
   QVector<ampbench::StepEvent> steps = stepsIn;
   std::sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
+  QVector<ampbench::PrecisionStatsEvent> out;
+  for (auto it = byStep_.begin(); it != byStep_.end() && (before < 0 || it.key() < before);) {
+    ampbench::PrecisionStatsEvent e = it.value();
+    tensorIndex_.remove(it.key());
+    it = byStep_.erase(it);
+    if (e.tensors.empty()) {
+      continue;
+    }
+    for (auto& t : e.tensors) {
+      t.count = histogramTotal(t.unscaled);
+    }
+    if (const ampbench::StepEvent* s = stepAtOrBefore(steps, e.step)) {
+      e.lossScale = s->lossScale > 0 ? s->lossScale : 1.0;
+      e.epoch = s->epoch;
+    }
+    out.push_back(e);
+  }
+  return out;
+}
 
+int64_t GradStatsRows::lastStep() const { return byStep_.isEmpty() ? -1 : byStep_.lastKey(); }
+
+void GradStatsRows::clear() {
+  byStep_.clear();
+  tensorIndex_.clear();
+  skipped = 0;
+}
+
+bool parseOverflowRow(const QString& rawLine, ampbench::OverflowAttribution* out) {
+  const QStringList cells = rawLine.trimmed().split(QLatin1Char(','));
+  ampbench::OverflowAttribution a;
+  if (cells.size() != 4 || !parseStep(cells[0], &a.step) || cells[1].trimmed().isEmpty() || !parseNumber(cells[3], &a.value)) {
+    return false;
+  }
+  a.layer = cells[1].trimmed().toStdString();
+  a.kind = cells[2].trimmed().toStdString();
+  *out = a;
+  return true;
+}
+
+PrecisionHistory readPrecisionFiles(const QString& gradStatsCsv, const QString& overflowsCsv,
+                                    const QVector<ampbench::StepEvent>& steps, const ReadControl& control) {
+  PrecisionHistory out;
   QFile stats(gradStatsCsv);
   if (stats.open(QIODevice::ReadOnly | QIODevice::Text)) {
     out.haveStats = true;
     ProgressTracker tracker(stats, control);
     int rows = 0;
-    QMap<int64_t, ampbench::PrecisionStatsEvent> byStep;
-    QHash<int64_t, QHash<QString, size_t>> tensorIndex;  // step -> "layer\nkind" -> index
+    GradStatsRows parsed;
     QTextStream in(&stats);
-    const QString header = in.readLine().trimmed();
-    if (header != QLatin1String("step,layer,kind,statistic,value")) {
+    if (in.readLine().trimmed() != QLatin1String(kGradStatsCsvHeader)) {
       out.skippedRows += 1;  // a file without the header still has its rows read
       in.seek(0);
     }
@@ -290,54 +380,10 @@ PrecisionHistory readPrecisionFiles(const QString& gradStatsCsv, const QString& 
       if (++rows % kRowsPerPoll == 0 && tracker.poll()) {
         return out;
       }
-      const QString line = in.readLine().trimmed();
-      if (line.isEmpty()) {
-        continue;
-      }
-      const QStringList cells = line.split(QLatin1Char(','));
-      int64_t step = 0;
-      double value = 0.0;
-      if (cells.size() != 5 || !parseStep(cells[0], &step) || cells[1].trimmed().isEmpty() ||
-          cells[2].trimmed().isEmpty() || !parseNumber(cells[4], &value)) {
-        out.skippedRows += 1;
-        continue;
-      }
-      const QString layer = cells[1].trimmed();
-      const QString kind = cells[2].trimmed();
-      ampbench::PrecisionStatsEvent& e = byStep[step];
-      e.step = step;
-      const QString key = layer + QLatin1Char('\n') + kind;
-      auto& index = tensorIndex[step];
-      ampbench::TensorPrecisionStats scratch;
-      ampbench::TensorPrecisionStats* t = &scratch;
-      if (index.contains(key)) {
-        t = &e.tensors[index.value(key)];
-      }
-      scratch.layer = layer.toStdString();
-      scratch.kind = kind.toStdString();
-      if (!applyStatistic(t, cells[3].trimmed(), value)) {
-        out.skippedRows += 1;
-        continue;
-      }
-      if (t == &scratch) {
-        index.insert(key, e.tensors.size());
-        e.tensors.push_back(scratch);
-      }
+      parsed.add(in.readLine());
     }
-    for (auto it = byStep.begin(); it != byStep.end(); ++it) {
-      ampbench::PrecisionStatsEvent e = it.value();
-      if (e.tensors.empty()) {
-        continue;
-      }
-      for (auto& t : e.tensors) {
-        t.count = histogramTotal(t.unscaled);
-      }
-      if (const ampbench::StepEvent* s = stepAtOrBefore(steps, e.step)) {
-        e.lossScale = s->lossScale > 0 ? s->lossScale : 1.0;
-        e.epoch = s->epoch;
-      }
-      out.samples.push_back(e);
-    }
+    out.samples = parsed.take(steps);
+    out.skippedRows += parsed.skipped;
   }
 
   QFile overflows(overflowsCsv);
@@ -345,24 +391,20 @@ PrecisionHistory readPrecisionFiles(const QString& gradStatsCsv, const QString& 
     out.haveOverflows = true;
     ProgressTracker tracker(overflows, control);
     QTextStream in(&overflows);
-    if (in.readLine().trimmed() != QLatin1String("step,layer,kind,value")) {
+    if (in.readLine().trimmed() != QLatin1String(kOverflowsCsvHeader)) {
       out.skippedRows += 1;
       in.seek(0);
     }
     while (!in.atEnd()) {
       const QString line = in.readLine().trimmed();
+      ampbench::OverflowAttribution a;
       if (line.isEmpty()) {
         continue;
       }
-      const QStringList cells = line.split(QLatin1Char(','));
-      ampbench::OverflowAttribution a;
-      if (cells.size() != 4 || !parseStep(cells[0], &a.step) || cells[1].trimmed().isEmpty() ||
-          !parseNumber(cells[3], &a.value)) {
+      if (!parseOverflowRow(line, &a)) {
         out.skippedRows += 1;
         continue;
       }
-      a.layer = cells[1].trimmed().toStdString();
-      a.kind = cells[2].trimmed().toStdString();
       out.overflows.push_back(a);
     }
     std::stable_sort(out.overflows.begin(), out.overflows.end(), [](const auto& a, const auto& b) { return a.step < b.step; });

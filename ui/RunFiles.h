@@ -5,7 +5,10 @@
 
 #include "ui/QtTypes.h"
 
+#include <QHash>
+#include <QMap>
 #include <QString>
+#include <QStringList>
 #include <QVector>
 
 #include <functional>
@@ -31,6 +34,23 @@ struct RunHistory {
   bool isValid() const { return error.isEmpty(); }
 };
 
+// A CSV's header line as a column lookup: cells by header name; a missing column reads as 0,
+// "true" as 1 and "false" as 0.
+class CsvHeader {
+ public:
+  CsvHeader() = default;
+  explicit CsvHeader(const QString& line);
+  double value(const QStringList& cells, const char* name) const;
+  bool isEmpty() const { return column_.isEmpty(); }
+
+ private:
+  QHash<QString, int> column_;
+};
+
+// One data line of steps.csv / epochs.csv (the whole-file reader and the RunFollower share these).
+ampbench::StepEvent parseStepRow(const CsvHeader& header, const QString& line);
+ampbench::EpochEvent parseEpochRow(const CsvHeader& header, const QString& line);
+
 // True for a directory holding comparison.json.
 bool isComparisonDir(const QString& dir);
 // True for a directory holding steps.csv or epochs.csv.
@@ -53,6 +73,28 @@ struct PrecisionHistory {
   bool haveStats = false;      // grad_stats.csv was readable
   bool haveOverflows = false;  // overflows.csv was readable
 };
+
+inline constexpr const char* kGradStatsCsvHeader = "step,layer,kind,statistic,value";
+inline constexpr const char* kOverflowsCsvHeader = "step,layer,kind,value";
+
+// grad_stats.csv rows gathered into one PrecisionStatsEvent per sampled step, row by row.
+class GradStatsRows {
+ public:
+  // False (and counted in `skipped`) for a row that does not parse; blank lines are ignored.
+  bool add(const QString& line);
+  // Removes and returns the samples of steps before `before` (all when < 0), by step, with
+  // the loss scale and epoch of the steps.csv row at or before each.
+  QVector<ampbench::PrecisionStatsEvent> take(const QVector<ampbench::StepEvent>& steps, int64_t before = -1);
+  int64_t lastStep() const;  // the newest step held; -1 when none
+  void clear();
+  int skipped = 0;
+
+ private:
+  QMap<int64_t, ampbench::PrecisionStatsEvent> byStep_;
+  QHash<int64_t, QHash<QString, size_t>> tensorIndex_;  // step -> "layer\nkind" -> index
+};
+// One overflows.csv row (step,layer,kind,value); false when it does not parse.
+bool parseOverflowRow(const QString& line, ampbench::OverflowAttribution* out);
 
 // The files of a run read by loadRunHistory (its steps give the loss scales).
 PrecisionHistory loadPrecisionHistory(const RunHistory& history, const ReadControl& control = {});

@@ -4,6 +4,7 @@
 #include "ui/RunFiles.h"
 
 #include <QDir>
+#include <QFileInfo>
 
 #include <algorithm>
 #include <limits>
@@ -268,17 +269,52 @@ void RunsPresenter::comparisonOpened(const QString& dir) {
 }
 
 QString RunsPresenter::runOpened(const RunHistory& history) {
-  QString caption = tr("<b>%1</b> · reopened from %2").arg(modeDisplayName(runModeName(history)).toHtmlEscaped(),
-                                                           QDir::toNativeSeparators(history.runDir).toHtmlEscaped());
-  if (history.config) {
-    caption += tr(" · %1 · batch %2 · %3 px").arg(qs(history.config->model)).arg(history.config->batchSize).arg(history.config->imageSize);
-  }
   upsert(entryFromHistory(history, tr("on disk")));
   lastRunDir_ = history.runDir;
   setView(RunView::Live);
   showBanner(QString(), false);
+  return runCaption(history, tr("reopened from"));
+}
+
+QString RunsPresenter::runCaption(const RunHistory& history, const QString& how) const {
+  QString caption = tr("<b>%1</b> · %2 %3").arg(modeDisplayName(runModeName(history)).toHtmlEscaped(), how,
+                                                QDir::toNativeSeparators(history.runDir).toHtmlEscaped());
+  if (const auto& c = history.config) {
+    const QString batch = c->distributed.worldSize > 1 ? tr("%1 ranks × batch %2").arg(c->distributed.worldSize).arg(c->batchSize)
+                                                       : tr("batch %1").arg(c->batchSize);
+    caption += tr(" · %1 · %2 · %3 px").arg(qs(c->model), batch).arg(c->imageSize);
+  }
   return caption;
 }
+
+QString RunsPresenter::runFollowed(const RunHistory& history) {
+  upsert(entryFromHistory(history, tr("following")));
+  lastRunDir_ = history.runDir;
+  setRunState(tr("following %1").arg(QFileInfo(history.runDir).fileName()));
+  return runCaption(history, tr("following"));
+}
+
+void RunsPresenter::followEnded(const RunEntry& entry) {
+  upsert(entry);
+  setRunState(entry.status);
+  setStatusText(tr("Followed %1 to its end: %2").arg(QFileInfo(entry.dir).fileName(), entry.status));
+}
+
+void RunsPresenter::followStopped(const QString& dir, const QString& reason) {
+  const QString absolute = QDir(dir).absolutePath();
+  for (const RunEntry& e : runs_) {
+    if (e.dir == absolute && e.status == tr("following")) {
+      RunEntry stopped = e;
+      stopped.status = tr("on disk");
+      upsert(stopped);
+      break;
+    }
+  }
+  setRunState(tr("not following"));
+  setStatusText(reason);
+}
+
+void RunsPresenter::followStatus(const QString& text) { setStatusText(text); }
 
 void RunsPresenter::openFailed(const QString& reason) { showBanner(reason, true); }
 

@@ -73,6 +73,12 @@ class RunsPresenter : public QObject {
   // Returns the plots caption for the reopened run.
   QString runOpened(const RunHistory& history);
   void openFailed(const QString& reason);
+  // A run another process writes, followed (RunFollower): returns the plots caption; its
+  // row says "following" until followEnded() (its final row) or followStopped().
+  QString runFollowed(const RunHistory& history);
+  void followEnded(const RunEntry& entry);
+  void followStopped(const QString& dir, const QString& reason);
+  void followStatus(const QString& text);
   void showBanner(const QString& text, bool error);
   void setView(RunView view);
 
@@ -90,6 +96,7 @@ class RunsPresenter : public QObject {
   void setStatusText(const QString& text);
   void setProgress(int value, int maximum, const QString& format);
   void upsert(const RunEntry& entry);
+  QString runCaption(const RunHistory& history, const QString& how) const;
 
   QString runState_;
   QString statusText_;

@@ -1,10 +1,12 @@
 #include "ui/ScriptDriver.h"
 
 #include "ui/DataPanel.h"
+#include "ui/FollowDriver.h"
 #include "ui/ImageInspector.h"
 #include "ui/MainWindow.h"
 #include "ui/PredictDriver.h"
 #include "ui/ResultsTab.h"
+#include "ui/RunFollower.h"
 #include "ui/RunLoader.h"
 #include "ui/RunPanel.h"
 #include "ui/RunsPresenter.h"
@@ -46,7 +48,9 @@ ScriptDriver::ScriptDriver(const ScriptOptions& options, MainWindow* window)
   if (!options_.data.isEmpty()) {
     QTimer::singleShot(0, this, [this]() { window_->dataPanel()->setDataPath(options_.data); });
   }
-  if (!options_.open.isEmpty()) {
+  if (!options_.follow.isEmpty()) {
+    startFollowing();
+  } else if (!options_.open.isEmpty()) {
     QTimer::singleShot(0, this, [this]() {
       exitCode_ = window_->openPath(options_.open) ? 0 : 2;
       if (options_.data.isEmpty()) {
@@ -56,6 +60,25 @@ ScriptDriver::ScriptDriver(const ScriptOptions& options, MainWindow* window)
   } else if (options_.data.isEmpty() && options_.scripted()) {
     QTimer::singleShot(500, this, &ScriptDriver::done);
   }
+}
+
+void ScriptDriver::startFollowing() {
+  RunFollower* follower = window_->followDriver()->follower();
+  // Connected after the FollowDriver's own handlers: the plots have the rows first.
+  connect(follower, &RunFollower::updated, this, [this](const FollowUpdate& u) {
+    followedEpochs_ = u.reset ? static_cast<int>(u.history.epochs.size()) : followedEpochs_ + static_cast<int>(u.epochs.size());
+    if (options_.screenshotAtEpoch > 0 && followedEpochs_ >= options_.screenshotAtEpoch && !screenshotTaken_ &&
+        !options_.screenshot.isEmpty()) {
+      screenshotTaken_ = takeScreenshot();
+    }
+  });
+  connect(follower, &RunFollower::finished, this, [this]() { QTimer::singleShot(kSettleMs, this, &ScriptDriver::done); });
+  connect(follower, &RunFollower::failed, this, [this](const QString& error) {
+    exitCode_ = 2;
+    std::fprintf(stderr, "ampbench: %s\n", error.toLocal8Bit().constData());
+    QTimer::singleShot(kSettleMs, this, &ScriptDriver::done);
+  });
+  QTimer::singleShot(0, this, [this]() { window_->followDriver()->follow(options_.follow); });
 }
 
 void ScriptDriver::applySettings() {

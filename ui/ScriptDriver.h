@@ -1,5 +1,5 @@
 #pragma once
-// The scripted mode (ScriptOptions: --data, --start, --compare, --open, --show,
+// The scripted mode (ScriptOptions: --data, --start, --compare, --open, --follow, --show,
 // --screenshot, --exit-when-done ...): applies the command line's settings to the window,
 // starts the run once the data is scanned, saves the screenshot of the chosen view
 // (mid-run after an epoch, or when done) and quits with an exit code: 0 done, 1 the run
@@ -27,6 +27,8 @@ class ScriptDriver : public QObject {
 
  private:
   void applySettings();
+  // --follow: the screenshot after --screenshot-at-epoch's epoch or when the run ends.
+  void startFollowing();
   void dataScanned(bool usable);
   void runEnded(const ampbench::RunSummary& summary);
   void failed(const QString& message, bool userFixable);
@@ -45,6 +47,7 @@ class ScriptDriver : public QObject {
   bool screenshotTaken_ = false;
   bool predictShown_ = false;
   int exitCode_ = 0;
+  int followedEpochs_ = 0;
 };
 
 }  // namespace ampbench::ui

@@ -39,6 +39,10 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   const QCommandLineOption modes(QStringLiteral("modes"), QObject::tr("Comparison modes, comma-separated (default fp32,<precision>)."),
                                  QStringLiteral("LIST"));
   const QCommandLineOption open(QStringLiteral("open"), QObject::tr("Show a run or comparison directory."), QStringLiteral("DIR"));
+  const QCommandLineOption follow(QStringLiteral("follow"),
+                                  QObject::tr("Follow a run another process writes: the plots refresh as its logs grow; "
+                                              "done when the run ends (--screenshot-at-epoch N: the screenshot after epoch N)."),
+                                  QStringLiteral("DIR"));
   const QCommandLineOption predict(QStringLiteral("predict"),
                                    QObject::tr("Show an image in the image inspector (probabilities and Grad-CAM) with the "
                                                "--open run; the screenshot is then of the inspector. Repeatable."),
@@ -55,7 +59,7 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   const QCommandLineOption exitWhenDone(QStringLiteral("exit-when-done"), QObject::tr("Quit when the run (and screenshot) is done."));
   const QCommandLineOption windowSize(QStringLiteral("window-size"), QObject::tr("Window size, e.g. 1440x900."), QStringLiteral("WxH"));
   p.addOptions({data, precision, model, epochs, batch, image, lr, seed, limit, initScale, growth, out, modes, open, start, compare, screenshot,
-                show, shotEpoch, exitWhenDone, windowSize, withoutFixes, gradStats, predict});
+                show, shotEpoch, exitWhenDone, windowSize, withoutFixes, gradStats, predict, follow});
   if (helpText) {
     *helpText = p.helpText();
   }
@@ -137,6 +141,11 @@ bool parseScriptOptions(const QStringList& arguments, ScriptOptions* o, QString*
   }
   o->out = p.value(out);
   o->open = p.value(open);
+  o->follow = p.value(follow);
+  if (!o->follow.isEmpty() && (!o->open.isEmpty() || p.isSet(start) || !o->data.isEmpty())) {
+    *error = QObject::tr("--follow shows a run another process writes: leave out --open, --data and --start.");
+    return false;
+  }
   o->predict = p.values(predict);
   if (!o->predict.isEmpty() && o->open.isEmpty()) {
     *error = QObject::tr("--predict needs --open RUN (the run or exported model folder to predict with).");

@@ -3,7 +3,7 @@
 //   ampbench --data DIR --precision MODE --model NAME --epochs N --start [--compare]
 //            [--screenshot FILE.png] [--exit-when-done]
 // plus --image-size, --batch-size, --lr, --seed, --limit, --init-scale, --growth-interval,
-// --out, --modes, --without-fixes, --grad-stats N, --open DIR, --predict IMAGE,
+// --out, --modes, --without-fixes, --grad-stats N, --open DIR, --follow DIR, --predict IMAGE,
 // --show live|precision|comparison|results
 // (the view the screenshot captures), --screenshot-at-epoch N and --window-size WxH.
 
@@ -34,6 +34,7 @@ struct ScriptOptions {
   bool withoutFixes = false;  // the panel's comparison plus its what-ifs
   int gradStatsEvery = -1;    // precision statistics every N steps (0 off); -1 keeps the saved setting
   QString open;       // a run or comparison directory to show
+  QString follow;     // a run directory another process writes, followed until the run ends
   QStringList predict;  // images shown in the image inspector with the --open run (the screenshot is the inspector's)
   // Image/DICOM files given as arguments (the desktop file's %F: "Open with AmpBench"):
   // shown in the image inspector with the selected or last run, as File ▸ Predict… does.
@@ -48,7 +49,7 @@ struct ScriptOptions {
   bool showHelp = false;
   bool showVersion = false;
 
-  bool scripted() const { return start || !screenshot.isEmpty() || exitWhenDone || !open.isEmpty(); }
+  bool scripted() const { return start || !screenshot.isEmpty() || exitWhenDone || !open.isEmpty() || !follow.isEmpty(); }
 };
 
 // Parses the application's arguments (argv[0] first). On a bad option returns false

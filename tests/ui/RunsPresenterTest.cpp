@@ -211,6 +211,33 @@ class RunsPresenterTest : public QObject {
     QVERIFY(p.bannerIsError());
   }
 
+  void aFollowedRunIsFollowingUntilItEndsOrIsLeft() {
+    ampbench::ui::RunHistory h;
+    h.runDir = QStringLiteral("/tmp/cluster-run");
+    ampbench::RunConfig c;
+    c.model = "resnet18";
+    c.batchSize = 16;
+    c.distributed.worldSize = 2;
+    h.config = c;
+    RunsPresenter p;
+    const QString caption = p.runFollowed(h);
+    QVERIFY2(caption.contains(QStringLiteral("following")) && caption.contains(QStringLiteral("2 ranks × batch 16")),
+             qPrintable(caption));
+    QCOMPARE(p.runs().size(), 1);
+    QCOMPARE(p.runs()[0].status, QStringLiteral("following"));
+    QVERIFY(p.windowTitle().contains(QStringLiteral("following cluster-run")));
+    p.followStopped(h.runDir, QStringLiteral("Stopped following cluster-run"));
+    QCOMPARE(p.runs()[0].status, QStringLiteral("on disk"));
+    QCOMPARE(p.statusText(), QStringLiteral("Stopped following cluster-run"));
+    p.runFollowed(h);
+    ampbench::ui::RunEntry ended = p.runs()[0];
+    ended.status = QStringLiteral("finished");
+    p.followEnded(ended);
+    QCOMPARE(p.runs().size(), 1);
+    QCOMPARE(p.runs()[0].status, QStringLiteral("finished"));
+    QCOMPARE(p.runState(), QStringLiteral("finished"));
+  }
+
   void viewNamesRoundTripAndUnknownOnesAreRefused() {
     for (RunView v : {RunView::Live, RunView::Precision, RunView::Comparison}) {
       QVERIFY(ampbench::ui::viewFromName(ampbench::ui::viewName(v)) == v);

@@ -52,4 +52,16 @@ set -e
 cat "$work/err.txt"
 test "$rc" -eq 2
 grep -q "live, precision, comparison" "$work/err.txt"
+# --follow: a finished run (metrics.json newer than its logs) is followed to its end at
+# once: exit 0 and a screenshot; a folder that is not there: exit 2 with the reason.
+QT_QPA_PLATFORM=xcb xvfb-run -a -s '-screen 0 1600x1000x24' \
+  "$ampbench" --follow "$work/run" --screenshot "$work/follow.png" --window-size 1280x800 --exit-when-done
+QT_QPA_PLATFORM=offscreen "$tool" check-png "$work/follow.png" 1280 800
+set +e
+QT_QPA_PLATFORM=offscreen timeout 60 "$ampbench" --follow "$work/no-such-run" --exit-when-done 2>"$work/err.txt"
+rc=$?
+set -e
+cat "$work/err.txt"
+test "$rc" -eq 2
+grep -q "no-such-run is not a folder" "$work/err.txt"
 echo "scripted mode ok"
