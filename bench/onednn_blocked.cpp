@@ -28,6 +28,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -255,12 +257,26 @@ std::vector<float> toPlain(const memory& m, tag plainTag, dnnl::stream& st) {
   return std::vector<float>(p, p + plain.get_desc().get_size() / sizeof(float));
 }
 
+// One step of one variant, in two clocks: wall time, and the CPU time of the whole process
+// (all threads). Under load a preempted OpenMP thread stalls its team at the next barrier, and
+// that lands on the wall time of whichever primitive is running, worst on the small ones (a
+// 150 KB weight reorder read 54 ms at load average 8). With OMP_WAIT_POLICY=PASSIVE the
+// waiting threads sleep instead of spinning, so the CPU time counts the work alone.
+enum Clock { kWall, kCpu, kClocks };
+const char* kClockNames[] = {"wall time", "CPU time of all threads"};
+
 struct Sample {
-  double byKind[kKinds] = {};
-  std::vector<double> byLayer;
-  double total() const { return std::accumulate(byKind, byKind + kKinds, 0.0); }
-  double reorders() const { return byKind[kReorderAct] + byKind[kReorderWei]; }
+  double byKind[kClocks][kKinds] = {};
+  std::vector<double> byLayer;  // wall
+  double total(int c) const { return std::accumulate(byKind[c], byKind[c] + kKinds, 0.0); }
+  double reorders(int c) const { return byKind[c][kReorderAct] + byKind[c][kReorderWei]; }
 };
+
+double cpuMs() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
 
 Sample runStep(Variant& v, dnnl::stream& st, size_t layers) {
   Sample s;
@@ -268,10 +284,12 @@ Sample runStep(Variant& v, dnnl::stream& st, size_t layers) {
   using clk = std::chrono::steady_clock;
   for (Op& op : v.ops) {
     auto t0 = clk::now();
+    double c0 = cpuMs();
     op.prim.execute(st, op.args);
     st.wait();
     double ms = std::chrono::duration<double, std::milli>(clk::now() - t0).count();
-    s.byKind[op.kind] += ms;
+    s.byKind[kWall][op.kind] += ms;
+    s.byKind[kCpu][op.kind] += cpuMs() - c0;
     s.byLayer[op.layer] += ms;
   }
   return s;
@@ -369,9 +387,10 @@ int main(int argc, char** argv) {
   const dnnl_version_t* ver = dnnl_version();
   std::printf("oneDNN blocked-layout prototype: ResNet-18's %zu convolutions, forward + backward-data + "
               "backward-weights, fp32\n", convs.size());
-  std::printf("CPU: %s; oneDNN %d.%d.%d, ISA %s; %d OpenMP threads; batch %d, %d px; %.1f GFLOP per step\n",
-              cpuModel().c_str(), ver->major, ver->minor, ver->patch, isaName(dnnl::get_effective_cpu_isa()),
-              threads, batch, size, gflop);
+  const char* wait = std::getenv("OMP_WAIT_POLICY");
+  std::printf("CPU: %s; oneDNN %d.%d.%d, ISA %s; %d OpenMP threads (OMP_WAIT_POLICY %s); batch %d, %d px; "
+              "%.1f GFLOP per step\n", cpuModel().c_str(), ver->major, ver->minor, ver->patch,
+              isaName(dnnl::get_effective_cpu_isa()), threads, wait ? wait : "unset", batch, size, gflop);
 
   std::vector<Layout> layouts = {
       {"nchw", "plain NCHW, reorders around every conv", tag::nchw, tag::oihw, tag::any},
@@ -450,23 +469,45 @@ int main(int argc, char** argv) {
     for (const Sample& s : samples[k]) x.push_back(f(s));
     return x;
   };
-  auto total = [](const Sample& s) { return s.total(); };
-  std::printf("%-8s %9s %20s %8s %9s %8s %8s %8s %8s %8s\n", "variant", "ms/step", "95% interval", "fwd",
-              "bwd-data", "bwd-wei", "reo-act", "reo-wei", "reorder", "GFLOP/s");
-  for (size_t k = 0; k < vs.size(); ++k) {
-    auto t = series(k, total);
-    auto [lo, hi] = medianInterval(t);
-    double m = median(t);
-    auto kind = [&](Kind kd) { return median(series(k, [kd](const Sample& s) { return s.byKind[kd]; })); };
-    double ro = median(series(k, [](const Sample& s) { return s.reorders(); }));
-    std::printf("%-8s %9.1f %9.1f .. %7.1f %8.1f %9.1f %8.1f %8.1f %8.1f %7.1f%% %8.1f\n", vs[k].name.c_str(), m, lo,
-                hi, kind(kFwd), kind(kBwdData), kind(kBwdWeights), kind(kReorderAct), kind(kReorderWei),
-                100 * ro / m, gflop / (m / 1000));
+  const size_t blocked = vs.size() - 1;
+  for (int c = 0; c < kClocks; ++c) {
+    std::printf("%s, ms per step (medians over the rounds; reorder = the reorders' share of the step):\n",
+                kClockNames[c]);
+    std::printf("%-8s %9s %20s %8s %9s %8s %8s %8s %8s %8s\n", "variant", "ms/step", "95% interval", "fwd",
+                "bwd-data", "bwd-wei", "reo-act", "reo-wei", "reorder", c == kCpu ? "GF/cpu-s" : "GFLOP/s");
+    for (size_t k = 0; k < vs.size(); ++k) {
+      auto t = series(k, [c](const Sample& s) { return s.total(c); });
+      auto [lo, hi] = medianInterval(t);
+      double m = median(t);
+      auto kind = [&](Kind kd) { return median(series(k, [c, kd](const Sample& s) { return s.byKind[c][kd]; })); };
+      double ro = median(series(k, [c](const Sample& s) { return s.reorders(c); }));
+      std::printf("%-8s %9.1f %9.1f .. %7.1f %8.1f %9.1f %8.1f %8.1f %8.1f %7.1f%% %8.1f\n", vs[k].name.c_str(), m,
+                  lo, hi, kind(kFwd), kind(kBwdData), kind(kBwdWeights), kind(kReorderAct), kind(kReorderWei),
+                  100 * ro / m, gflop / (m / 1000));
+    }
+    // Paired per round: what the blocked layout saves against each other variant.
+    std::printf("ceiling (paired per round; a step = the convolutions / %.2f, the profile's share; quiet step "
+                "%.0f ms):\n", convShare, stepMs);
+    for (size_t k = 0; k < blocked; ++k) {
+      std::vector<double> ratio, saved;
+      for (int r = 0; r < rounds; ++r) {
+        double a = samples[k][r].total(c), b = samples[blocked][r].total(c);
+        ratio.push_back(a / b);
+        saved.push_back((a - b) / a);
+      }
+      auto [rlo, rhi] = medianInterval(ratio);
+      auto [slo, shi] = medianInterval(saved);
+      double sv = median(saved);
+      std::printf("  blocked vs %-5s %.3fx faster (95%% %.3f .. %.3f); saves %.1f %% of its convolution time "
+                  "(%.1f .. %.1f) = %.1f %% of a step = %.0f ms of %.0f\n",
+                  vs[k].name.c_str(), median(ratio), rlo, rhi, 100 * sv, 100 * slo, 100 * shi,
+                  100 * sv * convShare, sv * convShare * stepMs, stepMs);
+    }
+    std::printf("\n");
   }
-  std::printf("(medians over the rounds, ms per step; reorder = the reorders' share of the variant's step)\n");
 
   if (perLayer) {
-    std::printf("\nper convolution, median ms per step (fwd + bwd + its reorders):\n%-22s", "conv");
+    std::printf("per convolution, median wall ms per step (fwd + bwd + its reorders):\n%-22s", "conv");
     for (const Variant& v : vs) std::printf(" %9s", v.name.c_str());
     std::printf("\n");
     for (size_t i = 0; i < convs.size(); ++i) {
@@ -475,26 +516,6 @@ int main(int argc, char** argv) {
         std::printf(" %9.1f", median(series(k, [i](const Sample& s) { return s.byLayer[i]; })));
       std::printf("\n");
     }
-  }
-
-  // Paired per round: what the blocked layout saves against each other variant.
-  const size_t blocked = vs.size() - 1;
-  std::printf("\nceiling (paired per round; a step = the convolutions / %.2f, the profile's share; quiet step "
-              "%.0f ms):\n", convShare, stepMs);
-  for (size_t k = 0; k < blocked; ++k) {
-    std::vector<double> ratio, saved;
-    for (int r = 0; r < rounds; ++r) {
-      double a = samples[k][r].total(), b = samples[blocked][r].total();
-      ratio.push_back(a / b);
-      saved.push_back((a - b) / a);
-    }
-    auto [rlo, rhi] = medianInterval(ratio);
-    auto [slo, shi] = medianInterval(saved);
-    double s = median(saved);
-    std::printf("  blocked vs %-5s %.3fx faster (95%% %.3f .. %.3f); saves %.1f %% of its convolution time "
-                "(%.1f .. %.1f) = %.1f %% of a step = %.0f ms of %.0f\n",
-                vs[k].name.c_str(), median(ratio), rlo, rhi, 100 * s, 100 * slo, 100 * shi, 100 * s * convShare,
-                s * convShare * stepMs, stepMs);
   }
   return 0;
 }
