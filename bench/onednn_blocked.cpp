@@ -18,7 +18,8 @@
 // same machine load; medians, distribution-free 95 % intervals and paired ratios come out.
 // Before timing, one step of each variant is compared element-wise (every output reordered
 // to plain layout): the three must agree, or the program exits 3.
-// Speed is measured here, never asserted.
+// On a shared machine run it with OMP_WAIT_POLICY=PASSIVE and read the CPU-time table too
+// (BENCHMARKS.md, "Issue 16"). Speed is measured here, never asserted.
 
 #include <CLI/CLI.hpp>
 #include <oneapi/dnnl/dnnl.hpp>
