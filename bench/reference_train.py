@@ -132,7 +132,7 @@ def read_engine_cache(path):
                 images = np.memmap(path, dtype=np.uint8, mode="r", offset=s["images_offset"],
                                    shape=(n, ch, size, size)) if n else np.zeros((0, ch, size, size), np.uint8)
                 labels = np.fromfile(path, dtype="<i8", count=n, offset=s["labels_offset"])
-                splits[name] = (torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels))
+                splits[name] = (torch.from_numpy(np.array(images)), torch.from_numpy(labels))  # copied: writable
             return splits, meta
     archive = torch.jit.load(path, map_location="cpu")
     meta = json.loads(bytes(archive.meta.tolist()).decode())
