@@ -622,7 +622,7 @@ void saveCache(const std::string& path, const PreparedData& d, const std::string
     CacheWriter w(path);
     for (const auto& [name, s] : d.splits) {
       w.beginSplit(name);
-      const int64_t n = s.size();
+      const int64_t n = s.store ? s.store->count() : s.images.size(0);  // as given: the loader checks
       const int64_t chunk = s.store ? chunkImages(s.channels() * d.summary.imageSize * d.summary.imageSize, 0) : n;
       for (int64_t k = 0; k < n; k += std::max<int64_t>(chunk, 1)) {
         w.addImages(s.range(k, std::min(n, k + chunk)));
