@@ -4,7 +4,8 @@
 # is the same training on a 64-image subset (the model's and LibTorch's working set, measured
 # here rather than assumed), and gives the same per-step losses as the in-memory run. The
 # in-memory run's peak must exceed that bound, so the bound can fail. Then the same with the
-# decode streaming into a --cache file, and a second run reading that file (format 2).
+# decode streaming into a --cache file, a second run reading that file (format 2), and
+# `evaluate --cache-memory-mb` on a split over the cap.
 #   big_dataset.sh PATH/TO/ampbench-cli
 # Peaks: tests/e2e/peak_rss.py (VmHWM polled over the whole process, and ru_maxrss).
 set -u
@@ -50,6 +51,18 @@ check "the capped run's steps.csv losses equal the in-memory run's" \
   'diff <(steps_cols "$T/mem/steps.csv") <(steps_cols "$T/cap/steps.csv") >/dev/null'
 check "no temporary image file is left in the run folder" \
   '[ -z "$(ls -A "$T/cap" | grep -i ampbench-images)" ]'
+
+# `evaluate` decodes a split itself: over the cap it streams it into a temporary file too.
+for cap in 0 1; do
+  "$CLI" evaluate --run "$T/mem" --split val --resamples 0 --cache-memory-mb $cap --out "$T/eval$cap.json" \
+    >/dev/null 2>"$T/eval$cap.log" || cat "$T/eval$cap.log"
+done
+check "evaluate --cache-memory-mb 1 (val: 6 MiB) gives the in-memory evaluation" \
+  '[ -s "$T/eval0.json" ] && cmp -s "$T/eval0.json" "$T/eval1.json" && [ -z "$(ls -A "$T/mem" | grep -i ampbench-images)" ]'
+check "evaluate --cache-memory-mb -1 is refused (exit 2)" \
+  '"$CLI" evaluate --run "$T/mem" --cache-memory-mb -1 >/dev/null 2>&1; [ $? -eq 2 ]'
+check "train --cache-memory-mb -1 is refused (exit 2)" \
+  '"$CLI" "${common[@]}" --out "$T/neg" --cache-memory-mb -1 >/dev/null 2>&1; [ $? -eq 2 ]'
 
 # Streaming into --cache: the file is format 2, and a run reading it (without the images)
 # holds no more than the cap either.
