@@ -109,8 +109,31 @@ def synthetic(n, channels, size, seed):
 
 
 def read_engine_cache(path):
-    """An ampbench-cli --cache file (a torch::serialize archive: <split>_images uint8 NCHW,
-    <split>_labels int64, meta JSON). Returns {split: (images, labels)} and the meta."""
+    """An ampbench-cli --cache file. Format 2 (engine/data/CacheFile.h): "ampbench-cache-2",
+    4096-aligned blocks per split (uint8 NCHW images, int64 labels), the metadata JSON, then a
+    trailer (uint64 JSON length, "AMPBCEND"); its images are memory-mapped. Format 1 (older
+    engines): a torch::serialize archive with <split>_images, <split>_labels and meta.
+    Returns {split: (images, labels)} and the meta."""
+    import numpy as np
+    with open(path, "rb") as f:
+        head = f.read(16)
+        if head == b"ampbench-cache-2":
+            f.seek(-16, os.SEEK_END)
+            trailer = f.read(16)
+            if trailer[8:] != b"AMPBCEND":
+                raise SystemExit(f"{path}: the cache file is cut short")
+            length = int.from_bytes(trailer[:8], "little")
+            f.seek(-16 - length, os.SEEK_END)
+            meta = json.loads(f.read(length).decode())
+            size, ch = meta["image_size"], meta["channels"]
+            splits = {}
+            for name, s in meta["splits"].items():
+                n = s["count"]
+                images = np.memmap(path, dtype=np.uint8, mode="r", offset=s["images_offset"],
+                                   shape=(n, ch, size, size)) if n else np.zeros((0, ch, size, size), np.uint8)
+                labels = np.fromfile(path, dtype="<i8", count=n, offset=s["labels_offset"])
+                splits[name] = (torch.from_numpy(np.array(images)), torch.from_numpy(labels))  # copied: writable
+            return splits, meta
     archive = torch.jit.load(path, map_location="cpu")
     meta = json.loads(bytes(archive.meta.tolist()).decode())
     if meta.get("format") != "ampbench-cache-1":

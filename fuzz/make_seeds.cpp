@@ -4,6 +4,7 @@
 // formats. fuzz/make-seeds adds torch.save pickles written by Python when it has torch.
 #include "TestUtil.h"
 #include "engine/data/ArrayFormats.h"
+#include "engine/data/ImageCache.h"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -149,6 +150,24 @@ void caches() {
     seed.insert(seed.end(), m.begin(), m.end());
     put("cache", flags ? "train-val" : "train", seed);
   }
+  // fuzz_cache2: a whole format-2 file.
+  ampbench::PreparedData d;
+  d.summary.source = "/data";
+  d.summary.kind = "folder";
+  d.summary.classes = {"NORMAL", "PNEUMONIA"};
+  d.summary.imageSize = 4;
+  d.summary.channels = 1;
+  for (const char* name : {"train", "val"}) {
+    ampbench::SplitTensors s;
+    s.images = torch::arange(48, torch::kLong).to(torch::kUInt8).view({3, 1, 4, 4});
+    s.labels = torch::tensor({0, 1, 1}, torch::kLong);
+    s.ids = {"a", "b", "c"};
+    d.splits[name] = s;
+  }
+  const fs::path p = out / "tmp.cache";
+  ampbench::saveCache(p.string(), d, "k");
+  put("cache2", "train-val", slurp(p));
+  fs::remove(p);
 }
 
 // Torch archives for the pre-check: a module-like archive, a checkpoint-like nested one.

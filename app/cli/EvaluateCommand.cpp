@@ -168,6 +168,9 @@ CLI::App* addEvaluateCommand(CLI::App& app, EvaluateArgs& args) {
   cmd->add_option("--resamples", args.resamples, "bootstrap resamples for the intervals (>= 1000; 0: none)")
       ->capture_default_str();
   cmd->add_option("--out", args.out, "also write the evaluation JSON here");
+  cmd->add_option("--cache-memory-mb", args.cacheMemoryMb,
+                  "decoded images held in memory at most (MiB; default: the run's setting); a larger split is "
+                  "decoded into a temporary file and read from it");
   cmd->add_flag("--json", args.json, "print the evaluation JSON instead of the table");
   return cmd;
 }
@@ -185,6 +188,9 @@ int runEvaluateCommand(const EvaluateArgs& args, const CancelToken& cancel) {
   }
   if (args.threshold && !args.chooseThreshold.empty()) {
     throw InputError("--threshold and --choose-threshold both set the threshold: use one");
+  }
+  if (args.cacheMemoryMb && *args.cacheMemoryMb < 0) {
+    throw InputError("--cache-memory-mb must be >= 0 (0 = no cap)");
   }
   if (!(args.targetSensitivity > 0.0 && args.targetSensitivity <= 1.0)) {
     throw InputError("--target-sensitivity must lie in (0, 1]");
@@ -223,6 +229,7 @@ int runEvaluateCommand(const EvaluateArgs& args, const CancelToken& cancel) {
   request.split = args.folder.empty() ? args.split : "folder";
   request.threshold = args.threshold;
   request.bootstrap.resamples = args.resamples;
+  request.cacheMemoryMb = args.cacheMemoryMb;
   // The run's evaluation files are what the Results tab and the report show: only an
   // evaluation at the stored threshold, with intervals, on one of its own splits replaces
   // them; anything else goes to --out only.

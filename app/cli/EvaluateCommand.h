@@ -29,6 +29,7 @@ struct EvaluateArgs {
   int resamples = 2000;
   std::string out;
   bool json = false;
+  std::optional<int64_t> cacheMemoryMb;
 };
 
 CLI::App* addEvaluateCommand(CLI::App& app, EvaluateArgs& args);

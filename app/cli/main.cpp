@@ -67,6 +67,9 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
     data->required();
   }
   app->add_option("--cache", c.cachePath, "decoded-image cache file: read if it matches, else written");
+  app->add_option("--cache-memory-mb", c.cacheMemoryMb,
+                  "decoded images held in memory at most (MiB; 0 = no cap): a larger dataset is decoded into the "
+                  "--cache file (or a temporary one in the run folder) and batches are read from it");
   app->add_option("--limit", c.limitPerSplit, "use at most N images per split (stratified; 0 = all)");
   app->add_option("--val-fraction", c.split.valFraction, "share of train/ carved as validation when there is no val/");
   app->add_option("--test-fraction", c.split.testFraction, "share of train/ carved as test when there is no test/");

@@ -117,6 +117,7 @@ std::string configToJson(const RunConfig& c, int indent) {
   nlohmann::ordered_json j;
   j["data"] = {{"path", c.dataPath},
                {"cache", c.cachePath},
+               {"cache_memory_mb", c.cacheMemoryMb},
                {"limit_per_split", c.limitPerSplit},
                {"val_fraction", c.split.valFraction},
                {"test_fraction", c.split.testFraction},
@@ -195,6 +196,7 @@ RunConfig configFromJson(const std::string& text) {
   const auto& d = j.value("data", nlohmann::json::object());
   get(d, "path", c.dataPath);
   get(d, "cache", c.cachePath);
+  get(d, "cache_memory_mb", c.cacheMemoryMb);
   get(d, "limit_per_split", c.limitPerSplit);
   get(d, "val_fraction", c.split.valFraction);
   get(d, "test_fraction", c.split.testFraction);
@@ -263,6 +265,7 @@ std::vector<std::string> resumeConflicts(const RunConfig& recorded, const RunCon
       "/optim/epochs",          "/run/out",        "/run/resume_from",      "/run/threads",
       "/run/device",            "/run/eval_every", "/run/step_event_every", "/run/profile_steps",
       "/run/inject_nan_at_step", "/run/export_at_end", "/run/grad_stats_every", "/data/cache",
+      "/data/cache_memory_mb",
       "/run/detect_anomaly",    "/run/checkpoint_minutes", "/distributed/world_size",
       "/distributed/per_rank_batch", "/distributed/backend",
       "/distributed/sync_bn"};
@@ -320,6 +323,7 @@ void validateConfig(const RunConfig& c) {
   require(c.augment.minCropArea > 0 && c.augment.minCropArea <= 1, "--min-crop-area must be in (0, 1]");
   require(c.evalEvery >= 1 && c.stepEventEvery >= 1, "--eval-every and --step-events must be >= 1");
   require(c.limitPerSplit >= 0, "--limit must be >= 0");
+  require(c.cacheMemoryMb >= 0, "--cache-memory-mb must be >= 0 (0 = no cap)");
   require(c.distributed.worldSize >= 1, "the world size must be >= 1");
   require(c.distributed.backend == "gloo" || c.distributed.backend == "nccl",
           "--backend must be gloo (CPU) or nccl (CUDA)");

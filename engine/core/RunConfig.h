@@ -59,6 +59,9 @@ struct RunConfig {
   // data
   std::string dataPath;       // folder, MedMNIST .npz, or a folder of IDX .gz files
   std::string cachePath;      // optional decoded-image cache file (read or written)
+  // Decoded images held in memory at most (MiB; 0 = no cap): a larger dataset is read from
+  // the cache file (or an unnamed temporary one in the run dir) through a bounded LRU.
+  int64_t cacheMemoryMb = 0;
   int64_t limitPerSplit = 0;  // use at most this many images per split (0 = all)
   SplitOptions split;
   AugmentOptions augment;

@@ -85,7 +85,7 @@ BatchLoader::BatchLoader(const SplitTensors& split, LoaderOptions options, bool 
   numBatches_ = batchesPerEpoch(n, opt_.batchSize, training_, opt_.shardCount);
   opt_.firstBatch = std::clamp<int64_t>(opt_.firstBatch, 0, numBatches_);
   consumed_ = opt_.firstBatch;
-  const int64_t c = split_.images.size(1);
+  const int64_t c = split_.channels();
   std::vector<float> scale(c), shift(c);
   for (int64_t k = 0; k < c; ++k) {
     const double mean = k < static_cast<int64_t>(opt_.mean.size()) ? opt_.mean[k] : 0.5;
@@ -117,7 +117,7 @@ Batch BatchLoader::make(int64_t b) {
   const int64_t end = std::min<int64_t>(begin + opt_.batchSize, static_cast<int64_t>(order_.size()));
   auto idx = torch::from_blob(order_.data() + begin, {end - begin}, torch::kLong);
   Batch out;
-  auto x = split_.images.index_select(0, idx);  // uint8
+  auto x = split_.gather(idx);  // uint8, from memory or the split's file
   out.labels = split_.labels.index_select(0, idx);
   if (opt_.device.is_cuda()) {
     // Upload uint8 and do the float work on the GPU: a quarter of the bytes cross the bus,

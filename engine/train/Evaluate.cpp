@@ -267,9 +267,10 @@ RunEvaluation evaluateRunSplit(const EvaluateRequest& request, RunObserver& obse
     throw InputError("this build cannot decode image files (built with AMPBENCH_OPENCV=OFF)");
   }
   const int threads = std::max(1, c.threads > 0 ? c.threads : hardwareThreads());
-  const auto tensors =
-      decodeSplit(source, c.dataPath, split, c.imageSize, c.channels, skipped,
-                  [&](const DataProgressEvent& e) { observer.onDataProgress(e); }, cancel, threads, c.maxImagePixels);
+  const auto tensors = decodeSplitCapped(
+      source, c.dataPath, split, c.imageSize, c.channels, skipped,
+      [&](const DataProgressEvent& e) { observer.onDataProgress(e); }, cancel, threads, c.maxImagePixels,
+      request.cacheMemoryMb.value_or(c.cacheMemoryMb), request.runDir);
   if (cancel.isCancelled()) {
     return {};
   }

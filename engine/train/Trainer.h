@@ -108,6 +108,7 @@ struct EvaluateRequest {
   std::optional<double> threshold;  // else the run's decision.json, else 0.5
   bool writeFiles = true;      // evaluation_<split>.json and predictions_<split>.csv in the run dir
   BootstrapOptions bootstrap;
+  std::optional<int64_t> cacheMemoryMb;  // decoded images held in memory at most; empty: the run's setting
 };
 struct RunEvaluation {
   Evaluation evaluation;

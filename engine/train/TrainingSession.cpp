@@ -821,19 +821,31 @@ Metrics TrainingSession::validate(const SplitTensors& val, std::vector<float>* p
   auto all = torch::zeros({n * classes + 3}, torch::kFloat);
   auto* a = all.data_ptr<float>();
   if (end > begin) {
-    SplitTensors shard;
-    shard.images = val.images.narrow(0, begin, end - begin);
-    shard.labels = val.labels.narrow(0, begin, end - begin);
-    shard.ids.assign(val.ids.begin() + begin, val.ids.begin() + end);
+    // In memory the share is a view; from a file-backed store (a dataset over
+    // --cache-memory-mb) it is read a chunk at a time, so memory stays bounded.
+    const int64_t chunk = val.images.defined() ? end - begin : 512;
     std::vector<float> mine;
-    const auto m = evaluateSplit(*model_, shard, data_.summary, c_, policy_.info(), device_, cancel_, &mine);
-    if (m.count == 0) {
-      a[n * classes + 1] = 1.0f;  // cancelled: the collective still runs, so every rank stops together
+    double lossSum = 0.0;
+    bool cancelled = false;
+    for (int64_t b = begin; b < end && !cancelled; b += chunk) {
+      const int64_t e = std::min(end, b + chunk);
+      SplitTensors part;
+      part.images = val.range(b, e);
+      part.labels = val.labels.narrow(0, b, e - b);
+      part.ids.assign(val.ids.begin() + b, val.ids.begin() + e);
+      std::vector<float> probs;
+      const auto m = evaluateSplit(*model_, part, data_.summary, c_, policy_.info(), device_, cancel_, &probs);
+      cancelled = m.count == 0;
+      mine.insert(mine.end(), probs.begin(), probs.end());
+      lossSum += m.loss * static_cast<double>(e - b);
+    }
+    if (cancelled) {
+      a[n * classes + 1] = 1.0f;  // the collective still runs, so every rank stops together
     } else if (mine.size() != static_cast<size_t>((end - begin) * classes)) {
       a[n * classes + 2] = 1.0f;
     } else {
       std::copy(mine.begin(), mine.end(), a + begin * classes);
-      a[n * classes] = static_cast<float>(m.loss * static_cast<double>(end - begin));
+      a[n * classes] = static_cast<float>(lossSum);
     }
   }
   dist::allReduceSum(all, "the validation all-reduce");
