@@ -189,8 +189,8 @@ int runEvaluateCommand(const EvaluateArgs& args, const CancelToken& cancel) {
   if (args.threshold && !args.chooseThreshold.empty()) {
     throw InputError("--threshold and --choose-threshold both set the threshold: use one");
   }
-  if (args.cacheMemoryMb && *args.cacheMemoryMb < 0) {
-    throw InputError("--cache-memory-mb must be >= 0 (0 = no cap)");
+  if (args.cacheMemoryMb && (*args.cacheMemoryMb < 0 || *args.cacheMemoryMb > (int64_t{1} << 24))) {
+    throw InputError("--cache-memory-mb must be between 0 (no cap) and 16777216 (16 TiB)");
   }
   if (!(args.targetSensitivity > 0.0 && args.targetSensitivity <= 1.0)) {
     throw InputError("--target-sensitivity must lie in (0, 1]");

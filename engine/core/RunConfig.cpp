@@ -323,7 +323,8 @@ void validateConfig(const RunConfig& c) {
   require(c.augment.minCropArea > 0 && c.augment.minCropArea <= 1, "--min-crop-area must be in (0, 1]");
   require(c.evalEvery >= 1 && c.stepEventEvery >= 1, "--eval-every and --step-events must be >= 1");
   require(c.limitPerSplit >= 0, "--limit must be >= 0");
-  require(c.cacheMemoryMb >= 0, "--cache-memory-mb must be >= 0 (0 = no cap)");
+  require(c.cacheMemoryMb >= 0 && c.cacheMemoryMb <= (int64_t{1} << 24),
+          "--cache-memory-mb must be between 0 (no cap) and 16777216 (16 TiB)");
   require(c.distributed.worldSize >= 1, "the world size must be >= 1");
   require(c.distributed.backend == "gloo" || c.distributed.backend == "nccl",
           "--backend must be gloo (CPU) or nccl (CUDA)");

@@ -407,3 +407,19 @@ TEST(CappedData, FolderDecodeStreamsIntoTheCacheWithTheSameDataAndStatistics) {
   EXPECT_EQ(mapped.summary.skipped.size(), 1u);
 }
 #endif
+
+TEST(CappedData, TheCapIsARunSettingThatResumeMayChange) {
+  RunConfig c;
+  c.dataPath = "synthetic:40";
+  c.cacheMemoryMb = 512;
+  const auto back = configFromJson(configToJson(c));
+  EXPECT_EQ(back.cacheMemoryMb, 512);
+  EXPECT_NO_THROW(validateConfig(c));
+  RunConfig other = c;
+  other.cacheMemoryMb = 0;
+  EXPECT_TRUE(resumeConflicts(c, other).empty());  // memory, not results: free to change
+  for (int64_t bad : {int64_t{-1}, (int64_t{1} << 24) + 1, int64_t{1} << 50}) {
+    c.cacheMemoryMb = bad;
+    EXPECT_THROW(validateConfig(c), InputError) << bad;
+  }
+}
