@@ -24,8 +24,14 @@ QString cacheKey(const QString& runOrModel) {
                                                                               : dir.filePath(QStringLiteral("model.pt"));
   }
   const QFileInfo w(weights);
+  // The run's decision threshold (chosen on the Results tab after the explainer was built)
+  // is how the explainer calls a class: a new one makes a new explainer.
+  const QFileInfo d(info.isDir() ? QDir(path).filePath(QStringLiteral("decision.json"))
+                                 : info.dir().filePath(QStringLiteral("decision.json")));
   return path + QLatin1Char('|') + QString::number(w.exists() ? w.lastModified().toMSecsSinceEpoch() : 0) +
-         QLatin1Char('|') + QString::number(w.exists() ? w.size() : 0);
+         QLatin1Char('|') + QString::number(w.exists() ? w.size() : 0) + QLatin1Char('|') +
+         QString::number(d.exists() ? d.lastModified().toMSecsSinceEpoch() : 0) + QLatin1Char('|') +
+         QString::number(d.exists() ? d.size() : 0);
 }
 
 QImage displayImage(const QString& path, int channels, int maxSide, const ampbench::Image8& fallback) {

@@ -278,7 +278,8 @@ void ImageInspector::applyOutcome(const InspectOutcome& outcome) {
                        : std::nan("");
   // The run's decision rule (its threshold chosen on validation, or 0.5), as evaluation uses.
   predicted_->setText(tr("Predicted: <b>%1</b> (%2; called by %3)")
-                          .arg(className(outcome.classes, outcome.predicted).toHtmlEscaped(), percentOrUndefined(p),
+                          .arg(className(outcome.classes, outcome.predicted).toHtmlEscaped(),
+                               percentOrUndefined(p).toHtmlEscaped(),
                                outcome.decisionRule.isEmpty() ? tr("the most probable class")
                                                               : outcome.decisionRule.toHtmlEscaped()));
   if (state_->trueClass) {

@@ -89,7 +89,9 @@ int runGradCamCommand(const GradCamArgs& args) {
       std::fprintf(stderr, "%s: cannot read: %s\n", image.c_str(), r.error.c_str());
       continue;
     }
-    ++read;
+    if (++read == 1) {
+      std::fprintf(stderr, "classes called by %s\n", r.decisionRule.c_str());
+    }
     const auto& predicted = classes[static_cast<size_t>(r.predicted)];
     const auto& explained = classes[static_cast<size_t>(r.targetClass)];
     if (!r.error.empty()) {

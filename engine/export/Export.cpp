@@ -142,9 +142,16 @@ std::vector<std::string> exportRun(const std::string& runDir, const std::string&
                   {"image_size", std::to_string(imageSize)},
                   {"channels", std::to_string(spec.inChannels)},
                   {"intended_use", "research and teaching, not for diagnosis"}};
+    if (classes.size() == 2) {  // the run's decision threshold (decision.json, else 0.5)
+      o.metadata.emplace_back("decision", decisionToJson(readDecisionThreshold(runDir), classes));
+      o.docString += " Call class 'decision.positive_class' when its softmax >= 'decision.threshold' (metadata).";
+    }
     onnxBytes = buildOnnx(*model, o);
   }
 
+  if (options.card && classes.size() == 2) {
+    (void)readDecisionThreshold(runDir);  // a damaged decision.json fails the export before any file is written
+  }
   ensureWritableDir(outDir);
   const fs::path out(outDir);
   std::vector<std::string> written;

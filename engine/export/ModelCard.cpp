@@ -124,7 +124,6 @@ std::string buildModelCard(const std::string& runDir, const ModelCardExtras& ext
     const auto classes = dataset["classes"].get<std::vector<std::string>>();
     const auto decision = readDecisionThreshold(runDir);
     card["decision"] = Json::parse(decisionToJson(decision, classes));
-    card["positive_class"] = classes[static_cast<size_t>(decision.positiveClass)];
   } else {
     card["decision"] = Json(nullptr);  // more classes: the most probable one
   }
@@ -322,10 +321,14 @@ std::string renderModelCardMarkdown(const std::string& cardJson) {
     md << "\nSensitivity and specificity are for the positive class `" << str(c["positive_class"]) << "`.\n";
     if (const auto d = c.find("decision"); d != c.end() && d->is_object() && d->contains("threshold") &&
         (*d)["threshold"].is_number()) {
-      md << "\n**Decision threshold:** a case is called `" << str(c["positive_class"]) << "` when P(`"
-         << str(c["positive_class"]) << "`) >= " << fmt((*d)["threshold"].get<double>(), "%.4g") << " ("
-         << d->value("source", std::string("default")) << "). `ampbench-cli predict` and the GUI use it with this model; other tools must "
-         << "apply it to the softmax of the logits themselves (argmax is a threshold of 0.5).\n";
+      const auto positive = d->value("positive_class", std::string());
+      md << "\n**Decision threshold:** a case is called `" << positive << "` when P(`" << positive
+         << "`) >= " << fmt((*d)["threshold"].get<double>(), "%.6g") << " ("
+         << d->value("source", std::string("default"))
+         << "). `ampbench-cli predict` and the GUI call classes by it with this model; other tools must apply it to "
+            "the softmax of the logits themselves (argmax is a threshold of 0.5). The figures above were computed "
+            "by the most probable class; `ampbench-cli evaluate` gives them at the threshold. A threshold chosen "
+            "after this export is not in it: export again.\n";
     }
   }
 

@@ -30,28 +30,43 @@ RunInfo readRunInfo(const std::string& runOrModel) {
     info.mean = ds.at("normalisation").at("mean").get<std::vector<double>>();
     info.std = ds.at("normalisation").at("std").get<std::vector<double>>();
   } else if (fs::exists(dir / "model.json")) {
-    // An exported model: the model card carries what inference needs.
+    // An exported model: the model card carries what inference needs. A card is input like
+    // any file (copied, edited): a malformed one is a clear error, never a crash.
     info.exportedModel = true;
-    const auto card = nlohmann::json::parse(readFile((dir / "model.json").string()));
-    info.config.model = card.at("model").get<std::string>();
-    info.config.imageSize = card.at("input").at("image_size").get<int64_t>();
-    info.config.channels = card.at("input").at("channels").get<int64_t>();
-    info.classes = card.at("classes").get<std::vector<std::string>>();
-    info.mean = card.at("input").at("mean").get<std::vector<double>>();
-    info.std = card.at("input").at("std").get<std::vector<double>>();
-    if (const auto d = card.find("decision"); d != card.end() && d->is_object()) {
-      try {
-        info.decision = decisionFromJson(d->dump());
-      } catch (const std::runtime_error& e) {
-        throw InputError((dir / "model.json").string() + ": its \"decision\" is unusable (" + e.what() +
-                         "): export the model again");
+    const auto cardPath = (dir / "model.json").string();
+    try {
+      const auto card = nlohmann::json::parse(readFile(cardPath));
+      info.config.model = card.at("model").get<std::string>();
+      info.config.imageSize = card.at("input").at("image_size").get<int64_t>();
+      info.config.channels = card.at("input").at("channels").get<int64_t>();
+      info.classes = card.at("classes").get<std::vector<std::string>>();
+      info.mean = card.at("input").at("mean").get<std::vector<double>>();
+      info.std = card.at("input").at("std").get<std::vector<double>>();
+      if (info.classes.size() < 2) {
+        throw InputError("it names fewer than two classes");
       }
+      if (const auto d = card.find("decision"); d != card.end() && !d->is_null() && info.classes.size() == 2) {
+        // Read field by field (dumping and re-parsing a hostile, deeply nested value would
+        // recurse without bound).
+        const auto t = d->is_object() ? d->find("threshold") : d->end();
+        const auto k = d->is_object() ? d->find("positive_class_index") : d->end();
+        if (t == d->end() || !t->is_number() || !(t->get<double>() >= 0.0 && t->get<double>() <= 1.0) ||
+            k == d->end() || !k->is_number_integer() || k->get<int64_t>() < 0 || k->get<int64_t>() > 1) {
+          throw InputError("its \"decision\" needs a threshold in [0, 1] and a positive_class_index of 0 or 1");
+        }
+        info.decision.threshold = t->get<double>();
+        info.decision.positiveClass = k->get<int64_t>();
+        const auto s = d->find("source");
+        info.decision.source = s != d->end() && s->is_string() ? s->get<std::string>() : "model card";
+      }
+    } catch (const std::exception& e) {
+      throw InputError(cardPath + " is not a usable model card (" + e.what() + "): export the model again");
     }
   } else {
     throw InputError("'" + dir.string() +
                      "' holds neither a run (config.json, dataset.json) nor an exported model (model.json)");
   }
-  if (!info.exportedModel) {
+  if (!info.exportedModel && info.classes.size() == 2) {
     info.decision = readDecisionThreshold(dir.string());  // InputError naming the file when damaged
   }
   if (fs::is_regular_file(p)) {

@@ -354,7 +354,8 @@ TEST(ExportRun, WritesAllFilesAndPredictsLikeTheRun) {
     const auto c2 = nlohmann::json::parse(readFile(exported + "/model.json"));
     EXPECT_EQ(c2["decision"]["threshold"], 0.0);
     EXPECT_EQ(c2["decision"]["positive_class_index"], positive);
-    EXPECT_EQ(c2["positive_class"], classes[positive]);
+    EXPECT_EQ(c2["decision"]["positive_class"], classes[positive]);
+    EXPECT_EQ(c2["positive_class"], classes[1]);  // the class the card's metrics are for
     EXPECT_NE(readFile(exported + "/MODEL_CARD.md").find("Decision threshold"), std::string::npos);
     for (const auto& p : predictImages(exported, both).predictions) {
       EXPECT_EQ(p.predicted, positive) << "exported model, " << p.path;
@@ -370,13 +371,29 @@ TEST(ExportRun, WritesAllFilesAndPredictsLikeTheRun) {
   // A damaged decision.json or card decision: a clear InputError naming the file, not argmax.
   writeFileAtomic(dir / "run/decision.json", R"({"threshold": 7, "positive_class_index": 1})");
   EXPECT_THROW(predictImages(dir / "run", both), InputError);
-  old["decision"] = {{"threshold", "high"}, {"positive_class_index", 1}};
-  writeFileAtomic(dir / "export-t0/model.json", old.dump());
-  try {
-    predictImages(dir / "export-t0", both);
-    ADD_FAILURE() << "a card with an unusable decision was accepted";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("model.json"), std::string::npos) << e.what();
+  // A card with an unusable decision, a non-object one, nested a million deep (its dump would
+  // overflow the stack), or a card missing a field: a clear InputError naming model.json.
+  std::string deep = R"({"threshold": )" + std::string(1000000, '[') + std::string(1000000, ']') +
+                     R"(, "positive_class_index": 1})";
+  for (const std::string& decision : {std::string(R"({"threshold": "high", "positive_class_index": 1})"),
+                                      std::string(R"("0.3")"), deep, std::string("MISSING_INPUT")}) {
+    auto card = old;
+    if (decision == "MISSING_INPUT") {
+      card.erase("input");
+    } else {
+      card["decision"] = nullptr;
+    }
+    std::string text = card.dump();
+    if (decision != "MISSING_INPUT") {
+      text.replace(text.find("\"decision\":null"), 15, "\"decision\":" + decision);
+    }
+    writeFileAtomic(dir / "export-t0/model.json", text);
+    try {
+      predictImages(dir / "export-t0", both);
+      ADD_FAILURE() << "an unusable card was accepted: " << decision.substr(0, 60);
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("model.json"), std::string::npos) << e.what();
+    }
   }
   fs::remove(dir / "run/decision.json");
 
