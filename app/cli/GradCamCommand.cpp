@@ -89,8 +89,8 @@ int runGradCamCommand(const GradCamArgs& args) {
       std::fprintf(stderr, "%s: cannot read: %s\n", image.c_str(), r.error.c_str());
       continue;
     }
-    if (++read == 1) {
-      std::fprintf(stderr, "classes called by %s\n", r.decisionRule.c_str());
+    if (++read == 1) {  // stdout: stderr holds only the per-file reasons
+      std::printf("classes called by %s\n", r.decisionRule.c_str());
     }
     const auto& predicted = classes[static_cast<size_t>(r.predicted)];
     const auto& explained = classes[static_cast<size_t>(r.targetClass)];
