@@ -17,6 +17,16 @@ const std::vector<int64_t> kReduce{0, 2, 3};  // every axis but the channel
 
 torch::Tensor perChannel(const torch::Tensor& v) { return v.view({1, -1, 1, 1}); }
 
+// The normalisation with fixed statistics, in torch's fused inference kernel on x - hi with
+// lo as the mean: no cancellation, as x - hi and lo are both small. The step's forward and
+// its replays share it.
+torch::Tensor normalise(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                        const SyncBatchNorm::Stats& s, double eps) {
+  return torch::batch_norm(x.to(torch::kFloat) - perChannel(s.hi), weight.to(torch::kFloat), bias.to(torch::kFloat),
+                           s.lo, s.var, /*training=*/false, 0.0, eps, /*cudnn_enabled=*/true)
+      .to(x.scalar_type());
+}
+
 struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias, torch::Tensor runningMean, torch::Tensor runningVar,
@@ -54,15 +64,10 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
       runningMean.mul_(1.0 - momentum).add_(mean.to(runningMean.dtype()).to(device), momentum);
       runningVar.mul_(1.0 - momentum).add_((var * (total / (total - 1.0))).to(runningVar.dtype()).to(device), momentum);
     }
-    const auto hiD = hi.to(device);
-    *keep = {hiD, lo, varF};
-    ctx->save_for_backward({x, weight, hiD, lo, (var + eps).rsqrt().to(torch::kFloat).to(device)});
+    *keep = {hi.to(device), lo, varF};
+    ctx->save_for_backward({x, weight, keep->hi, lo, (var + eps).rsqrt().to(torch::kFloat).to(device)});
     ctx->saved_data["total"] = total;
-    // The normalisation itself is torch's fused kernel in inference form, on x - hi with lo
-    // as the mean: no cancellation, as x - hi and lo are both small.
-    return torch::batch_norm(xf - perChannel(hiD), weight.to(torch::kFloat), bias.to(torch::kFloat), lo, varF,
-                             /*training=*/false, 0.0, eps, /*cudnn_enabled=*/true)
-        .to(x.scalar_type());
+    return normalise(x, weight, bias, *keep, eps);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list gradOutputs) {
@@ -98,15 +103,6 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
   }
 };
 
-// The normalisation with fixed statistics (x - hi, with lo as the mean: no cancellation),
-// in torch's fused inference kernel.
-torch::Tensor normalise(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const SyncBatchNorm::Stats& s) {
-  return torch::batch_norm(x.to(torch::kFloat) - perChannel(s.hi), bn.weight.to(torch::kFloat),
-                           bn.bias.to(torch::kFloat), s.lo, s.var, /*training=*/false, 0.0, bn.options.eps(),
-                           /*cudnn_enabled=*/true)
-      .to(x.scalar_type());
-}
-
 }  // namespace
 
 torch::Tensor SyncBatchNorm::forward(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, bool armed) {
@@ -115,7 +111,7 @@ torch::Tensor SyncBatchNorm::forward(torch::nn::BatchNorm2dImpl& bn, const torch
   }
   if (!armed) {
     const auto it = last_.find(&bn);
-    return it == last_.end() ? bn.forward(x) : normalise(bn, x, it->second);
+    return it == last_.end() ? bn.forward(x) : normalise(x, bn.weight, bn.bias, it->second, bn.options.eps());
   }
   const auto& o = bn.options;
   if (!o.affine() || !o.track_running_stats()) {

@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -124,8 +125,12 @@ std::vector<std::string> exportRun(const std::string& runDir, const std::string&
   loadCheckpoint(checkpoint, *model, nullptr, nullptr);
   model->eval();
 
-  // Build everything in memory first: an unknown model type or a graph that fails its
-  // checks leaves no file behind.
+  // Build everything in memory first: an unknown model type, a graph that fails its checks
+  // or a damaged decision.json leaves no file behind.
+  std::optional<DecisionThreshold> decision;  // two classes: decision.json, else 0.5
+  if (classes.size() == 2 && (options.onnx || options.card)) {  // the files that carry it
+    decision = readDecisionThreshold(runDir);
+  }
   std::string onnxBytes;
   if (options.onnx) {
     OnnxOptions o;
@@ -142,16 +147,13 @@ std::vector<std::string> exportRun(const std::string& runDir, const std::string&
                   {"image_size", std::to_string(imageSize)},
                   {"channels", std::to_string(spec.inChannels)},
                   {"intended_use", "research and teaching, not for diagnosis"}};
-    if (classes.size() == 2) {  // the run's decision threshold (decision.json, else 0.5)
-      o.metadata.emplace_back("decision", decisionToJson(readDecisionThreshold(runDir), classes));
+    if (decision) {
+      o.metadata.emplace_back("decision", decisionToJson(*decision, classes));
       o.docString += " Call class 'decision.positive_class' when its softmax >= 'decision.threshold' (metadata).";
     }
     onnxBytes = buildOnnx(*model, o);
   }
 
-  if (options.card && classes.size() == 2) {
-    (void)readDecisionThreshold(runDir);  // a damaged decision.json fails the export before any file is written
-  }
   ensureWritableDir(outDir);
   const fs::path out(outDir);
   std::vector<std::string> written;

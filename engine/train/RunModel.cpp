@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -46,18 +47,22 @@ RunInfo readRunInfo(const std::string& runOrModel) {
         throw InputError("it names fewer than two classes");
       }
       if (const auto d = card.find("decision"); d != card.end() && !d->is_null() && info.classes.size() == 2) {
-        // Read field by field (dumping and re-parsing a hostile, deeply nested value would
-        // recurse without bound).
-        const auto t = d->is_object() ? d->find("threshold") : d->end();
-        const auto k = d->is_object() ? d->find("positive_class_index") : d->end();
-        if (t == d->end() || !t->is_number() || !(t->get<double>() >= 0.0 && t->get<double>() <= 1.0) ||
-            k == d->end() || !k->is_number_integer() || k->get<int64_t>() < 0 || k->get<int64_t>() > 1) {
+        // decision.json's reader checks it; only a flat object is dumped for it (dumping a
+        // hostile, deeply nested value would recurse without bound).
+        const bool flat = d->is_object() && std::none_of(d->begin(), d->end(), [](const nlohmann::json& v) {
+                            return v.is_structured();
+                          });
+        try {
+          if (!flat) {
+            throw std::runtime_error("not a flat object");
+          }
+          info.decision = decisionFromJson(d->dump());
+        } catch (const std::runtime_error&) {
           throw InputError("its \"decision\" needs a threshold in [0, 1] and a positive_class_index of 0 or 1");
         }
-        info.decision.threshold = t->get<double>();
-        info.decision.positiveClass = k->get<int64_t>();
-        const auto s = d->find("source");
-        info.decision.source = s != d->end() && s->is_string() ? s->get<std::string>() : "model card";
+        if (!d->contains("source")) {
+          info.decision.source = "model card";
+        }
       }
     } catch (const std::exception& e) {
       throw InputError(cardPath + " is not a usable model card (" + e.what() + "): export the model again");
