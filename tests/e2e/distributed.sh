@@ -257,9 +257,12 @@ check "rank 0 wrote comparison.json and each mode's distributed run dir" \
 if command -v torchrun >/dev/null 2>&1; then
   # --redirects 2 --tee 2: Debian's torchrun 1.13 under Python 3.11 fails on its default
   # "0" (Std.from_str: IntFlag no longer iterates the zero member), so stderr is teed.
-  timeout 300 torchrun --standalone --nproc_per_node 2 --redirects 2 --tee 2 --no_python "$CLI" train "${COMMON[@]}" --epochs 1 \
+  # A free rendezvous port, not --standalone's fixed 29400: e2e_launch_local's torchrun may
+  # run at the same time (ctest -j2), and two rendezvous on one port break each other.
+  timeout 300 torchrun --nnodes 1 --rdzv_backend c10d --rdzv_endpoint "localhost:$(free_port)" --rdzv_id "e2e-$$" \
+    --nproc_per_node 2 --redirects 2 --tee 2 --no_python "$CLI" train "${COMMON[@]}" --epochs 1 \
     --batch-size 8 --distributed --out "$T/torchrun" >"$T/torchrun.out" 2>&1; rc=$?
-  check "torchrun --standalone --nproc_per_node 2 --no_python: exit 0 ($rc)" '[ $rc -eq 0 ]'
+  check "torchrun --nproc_per_node 2 --no_python (c10d rendezvous on a free port): exit 0 ($rc)" '[ $rc -eq 0 ]'
   check "its run dir says world size 2" \
     "$PY -c 'import json,sys; sys.exit(json.load(open(\"$T/torchrun/config.json\"))[\"distributed\"][\"world_size\"] != 2)'"
   [ $rc -ne 0 ] && tail -n 20 "$T/torchrun.out"
