@@ -128,6 +128,11 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
                                     {tr("Constant"), QStringLiteral("constant")}},
                         tips::kSchedule);
   adv->addRow(tr("LR schedule"), schedule_);
+  memoryFormat_ = enumCombo(advanced_, {{tr("Auto"), QStringLiteral("auto")}, {tr("NCHW"), QStringLiteral("contiguous")},
+                                        {tr("Channels last"), QStringLiteral("channels_last")},
+                                        {tr("oneDNN blocked (CPU)"), QStringLiteral("blocked")}},
+                            tips::kMemoryFormat);
+  adv->addRow(tr("Memory format"), memoryFormat_);
   threads_ = spin(advanced_, 0, 256, 0, tips::kThreads);
   threads_->setSpecialValueText(tr("all cores"));
   adv->addRow(tr("Threads"), threads_);
@@ -213,7 +218,7 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
       saveTimer_->start();
     }
   };
-  for (QComboBox* c : {model_, mixedFormat_, device_, optimizer_, schedule_, scaling_}) {
+  for (QComboBox* c : {model_, mixedFormat_, device_, optimizer_, schedule_, memoryFormat_, scaling_}) {
     connect(c, &QComboBox::currentIndexChanged, this, changed);
   }
   connect(mixed_, &QCheckBox::toggled, this, [this, changed](bool on) {
@@ -285,6 +290,7 @@ ampbench::RunConfig RunPanel::config() const {
   c.seed = static_cast<uint64_t>(seed_->value());
   c.optimizer = ampbench::parseOptimizer(comboValue(optimizer_).toStdString());
   c.schedule = ampbench::parseSchedule(comboValue(schedule_).toStdString());
+  c.memoryFormat = ampbench::parseMemoryFormat(comboValue(memoryFormat_).toStdString());
   c.threads = threads_->value();
   c.limitPerSplit = limit_->value();
   c.scaler.mode = ampbench::parseScaling(comboValue(scaling_).toStdString());
@@ -312,6 +318,7 @@ void RunPanel::setConfig(const ampbench::RunConfig& c) {
   seed_->setValue(static_cast<int>(c.seed));
   setComboValue(optimizer_, qs(ampbench::toString(c.optimizer)));
   setComboValue(schedule_, qs(ampbench::toString(c.schedule)));
+  setComboValue(memoryFormat_, qs(ampbench::toString(c.memoryFormat)));
   threads_->setValue(c.threads);
   limit_->setValue(static_cast<int>(c.limitPerSplit));
   setComboValue(scaling_, qs(ampbench::toString(c.scaler.mode)));

@@ -93,6 +93,7 @@ class RunPanel : public QWidget {
   QToolButton* advancedToggle_ = nullptr;
   QWidget* advanced_ = nullptr;
   QComboBox* optimizer_ = nullptr;
+  QComboBox* memoryFormat_ = nullptr;
   QComboBox* schedule_ = nullptr;
   QSpinBox* threads_ = nullptr;
   QSpinBox* limit_ = nullptr;

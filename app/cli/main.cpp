@@ -97,7 +97,7 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
   app->add_option("--growth-interval", c.scaler.growthInterval, "clean steps before the scale grows")
       ->capture_default_str();
   app->add_option("--min-scale", c.scaler.minScale, "lowest loss scale (0 = no floor)");
-  app->add_option("--memory-format", s.memoryFormat, "auto, contiguous or channels_last");
+  app->add_option("--memory-format", s.memoryFormat, "auto, contiguous, channels_last or blocked (oneDNN nChw8c/16c, CPU)");
   app->add_option("--epochs", c.epochs,
                   "epochs (with --resume, a larger number extends the run: its one-cycle/cosine schedule is rebuilt "
                   "over the new total and continues from the current step; without it the run continues exactly)")

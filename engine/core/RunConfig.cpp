@@ -63,7 +63,8 @@ const EnumNames<BalanceKind> kBalance{{{BalanceKind::None, "none"},
                                        {BalanceKind::Sampler, "sampler"}}};
 const EnumNames<MemoryFormatKind> kMemoryFormat{{{MemoryFormatKind::Auto, "auto"},
                                                  {MemoryFormatKind::Contiguous, "contiguous"},
-                                                 {MemoryFormatKind::ChannelsLast, "channels_last"}}};
+                                                 {MemoryFormatKind::ChannelsLast, "channels_last"},
+                                                 {MemoryFormatKind::Blocked, "blocked"}}};
 const EnumNames<ScalingKind> kScaling{{{ScalingKind::Auto, "auto"}, {ScalingKind::On, "on"}, {ScalingKind::Off, "off"}}};
 
 }  // namespace

@@ -20,7 +20,8 @@ enum class OptimizerKind { Sgd = 1, AdamW };
 enum class ScheduleKind { OneCycle = 1, Cosine, Constant };
 enum class DeviceKind { Auto = 1, Cpu, Cuda };
 enum class BalanceKind { None = 1, Loss, Sampler };
-enum class MemoryFormatKind { Auto = 1, Contiguous, ChannelsLast };
+// Blocked: oneDNN's nChw8c/nChw16c layout between layers (engine/models/Blocked.h).
+enum class MemoryFormatKind { Auto = 1, Contiguous, ChannelsLast, Blocked };
 // Loss scaling: Auto = on for fp16, off for bf16/fp32 (bf16 has fp32's exponent range).
 enum class ScalingKind { Auto = 1, On, Off };
 

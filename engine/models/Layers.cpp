@@ -1,5 +1,7 @@
 #include "engine/models/Layers.h"
 
+#include "engine/models/Blocked.h"
+
 #include <torch/torch.h>
 
 namespace ampbench::layers {
@@ -12,13 +14,17 @@ torch::Tensor round(const EmulationPtr& e, const torch::Tensor& t) {
 }
 
 torch::Tensor conv(const EmulationPtr& e, torch::nn::Conv2d& m, const torch::Tensor& x) {
-  if (!e->dtype) {
-    return m->forward(x);
-  }
   const auto& o = m->options;
   // Every registry conv uses "same"-style padding k/2 (3x3 -> 1, 7x7 -> 3, 1x1 -> 0); reading
   // it back from the options' variant differs between LibTorch versions.
   const int64_t pad = (*o.kernel_size())[0] / 2;
+  if (e->blocked) {
+    // The stem takes the plain image; its output and everything after it are blocked.
+    return round(e, blocked::conv2d(x, round(e, m->weight), (*o.stride())[0], pad));
+  }
+  if (!e->dtype) {
+    return m->forward(x);
+  }
   auto y = torch::conv2d(x, round(e, m->weight), m->bias.defined() ? round(e, m->bias) : torch::Tensor(),
                          *o.stride(), {pad, pad}, *o.dilation(), o.groups());
   return round(e, y);
@@ -27,6 +33,9 @@ torch::Tensor conv(const EmulationPtr& e, torch::nn::Conv2d& m, const torch::Ten
 torch::Tensor batchNorm(const EmulationPtr& e, torch::nn::BatchNorm2d& m, const torch::Tensor& x) {
   // Batch-norm statistics and affine parameters stay fp32, as in fp16 autocast with cuDNN;
   // only its output is fp16.
+  if (blocked::isBlocked(x)) {
+    return round(e, blocked::batchNorm(x, *m));  // sync-BN runs refuse the blocked path
+  }
   if (e->batchNorm && m->is_training()) {
     return round(e, e->batchNorm(*m, x));
   }
@@ -39,6 +48,13 @@ torch::Tensor linear(const EmulationPtr& e, torch::nn::Linear& m, const torch::T
   }
   return round(e, torch::linear(x, round(e, m->weight), m->bias.defined() ? round(e, m->bias) : torch::Tensor()));
 }
+
+torch::Tensor maxPool(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  return blocked::isBlocked(x) ? blocked::maxPool2d(x, kernel, stride, padding)
+                               : torch::max_pool2d(x, kernel, stride, padding);
+}
+
+torch::Tensor plain(const torch::Tensor& x) { return blocked::isBlocked(x) ? blocked::toPlain(x) : x; }
 
 void initLikeTorchvision(torch::nn::Module& model) {
   torch::NoGradGuard noGrad;

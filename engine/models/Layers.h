@@ -14,6 +14,10 @@ torch::Tensor round(const EmulationPtr& e, const torch::Tensor& t);
 torch::Tensor conv(const EmulationPtr& e, torch::nn::Conv2d& m, const torch::Tensor& x);
 torch::Tensor batchNorm(const EmulationPtr& e, torch::nn::BatchNorm2d& m, const torch::Tensor& x);
 torch::Tensor linear(const EmulationPtr& e, torch::nn::Linear& m, const torch::Tensor& x);
+// torch::max_pool2d, or its oneDNN primitive on a blocked activation.
+torch::Tensor maxPool(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0);
+// Where the blocked path ends (the head): a blocked activation back in plain NCHW.
+torch::Tensor plain(const torch::Tensor& x);
 
 // torchvision's initialisation: Kaiming normal (fan_out, relu) for convs, BN to (1, 0).
 void initLikeTorchvision(torch::nn::Module& model);

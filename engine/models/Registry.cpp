@@ -1,5 +1,6 @@
 #include "engine/models/Registry.h"
 
+#include "engine/models/Blocked.h"
 #include "engine/models/ResNet.h"
 #include "engine/models/SmallCnn.h"
 #include "engine/util/Errors.h"
@@ -7,6 +8,16 @@
 #include <torch/torch.h>
 
 namespace ampbench {
+
+torch::Tensor ClassifierImpl::recordPlain(const std::string& name, const torch::Tensor& x) {
+  if (!blocked::isBlocked(x)) {
+    probe_->record(name, x);
+    return x;
+  }
+  auto plain = blocked::toPlain(x);
+  probe_->record(name, plain);
+  return blocked::toBlocked(plain);
+}
 
 std::vector<std::string> modelNames() { return {"small_cnn", "resnet18", "resnet34"}; }
 

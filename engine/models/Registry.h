@@ -34,6 +34,9 @@ struct ModelSpec {
 struct Emulation {
   std::optional<torch::ScalarType> dtype;
   std::function<torch::Tensor(torch::nn::BatchNorm2dImpl&, const torch::Tensor&)> batchNorm;
+  // Activations travel in oneDNN's blocked layout (engine/models/Blocked.h) from the first
+  // convolution to the head, where they return to plain NCHW before global pooling.
+  bool blocked = false;
 };
 using EmulationPtr = std::shared_ptr<Emulation>;
 
@@ -43,6 +46,8 @@ class ClassifierImpl : public torch::nn::Module {
   virtual torch::Tensor forward(torch::Tensor x) = 0;
   void setEmulatedDtype(std::optional<torch::ScalarType> dtype) { emulation_->dtype = dtype; }
   std::optional<torch::ScalarType> emulatedDtype() const { return emulation_->dtype; }
+  void setBlocked(bool on) { emulation_->blocked = on; }
+  bool blocked() const { return emulation_->blocked; }
   void setBatchNorm(std::function<torch::Tensor(torch::nn::BatchNorm2dImpl&, const torch::Tensor&)> fn) {
     emulation_->batchNorm = std::move(fn);
   }
@@ -54,14 +59,13 @@ class ClassifierImpl : public torch::nn::Module {
  protected:
   explicit ClassifierImpl(ModelSpec spec) : spec_(std::move(spec)), emulation_(std::make_shared<Emulation>()) {}
   const EmulationPtr& emulation() const { return emulation_; }
-  // Called by forward after each block; nothing happens without a probe.
-  void report(const std::string& name, const torch::Tensor& x) {
-    if (probe_) {
-      probe_->record(name, x);
-    }
-  }
+  // Called by forward after each block with its output; the forward continues with what it
+  // returns (`x` itself without a probe). A probe sees plain NCHW: on the blocked path the
+  // activation passes through a plain copy (an exact round trip) so its hooks fire.
+  torch::Tensor report(const std::string& name, const torch::Tensor& x) { return probe_ ? recordPlain(name, x) : x; }
 
  private:
+  torch::Tensor recordPlain(const std::string& name, const torch::Tensor& x);
   ModelSpec spec_;
   EmulationPtr emulation_;
   ActivationProbe* probe_ = nullptr;

@@ -70,17 +70,17 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
   const auto& e = emulation();
   x = layers::round(e, x);
   x = layers::batchNorm(e, bn1, layers::conv(e, conv1, x)).relu_();
-  report(kStemName, x);  // the stem's output, before max pooling
-  x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
+  x = report(kStemName, x);  // the stem's output, before max pooling
+  x = layers::maxPool(x, /*kernel=*/3, /*stride=*/2, /*padding=*/1);
   for (size_t l = 0; l < layers.size(); ++l) {
     for (size_t b = 0; b < layers[l].size(); ++b) {
       x = layers[l][b]->forward(x);
-      report(blockNames_[l][b], x);
+      x = report(blockNames_[l][b], x);
     }
   }
-  x = layers::round(e, torch::adaptive_avg_pool2d(x, {1, 1})).flatten(1);
+  x = layers::round(e, torch::adaptive_avg_pool2d(layers::plain(x), {1, 1})).flatten(1);
   x = layers::linear(e, fc, x);
-  report(kFcName, x);  // the logits
+  x = report(kFcName, x);  // the logits
   return x;
 }
 

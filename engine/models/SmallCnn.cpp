@@ -32,13 +32,13 @@ torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {
     x = layers::batchNorm(e, bns[i], layers::conv(e, convs[i], x)).relu_();  // in place: see ResNet.cpp
     // Pool while the map is larger than 1 pixel, so 28 px inputs work as well as 224 px.
     if (x.size(2) > 1 && x.size(3) > 1) {
-      x = torch::max_pool2d(x, 2, 2);
+      x = layers::maxPool(x, 2, 2);
     }
-    report(stageNames_[i], x);  // the stage's output, after pooling
+    x = report(stageNames_[i], x);  // the stage's output, after pooling
   }
-  x = layers::round(e, torch::adaptive_avg_pool2d(x, {1, 1})).flatten(1);
+  x = layers::round(e, torch::adaptive_avg_pool2d(layers::plain(x), {1, 1})).flatten(1);
   x = layers::linear(e, fc, x);
-  report(kFcName, x);  // the logits
+  x = report(kFcName, x);  // the logits
   return x;
 }
 

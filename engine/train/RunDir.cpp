@@ -133,11 +133,12 @@ RunDirWriter::RunDirWriter(const std::string& dir, bool resume, int64_t lastEpoc
 RunDirWriter::~RunDirWriter() = default;  // the logs flush what they can
 
 void RunDirWriter::writeConfig(const RunConfig& config, const PrecisionInfo& precision, const std::string& device,
-                               int threads) {
+                               int threads, const std::string& memoryFormat) {
   auto j = nlohmann::ordered_json::parse(configToJson(config));
   j["resolved"] = {{"precision", nlohmann::json::parse(precisionToJson(precision))},
                    {"device", device},
                    {"threads", threads},
+                   {"memory_format", memoryFormat},
                    {"cpu", cpuModelName()},
                    {"cpu_allocator", cpuAllocatorDescription()},
                    {"hardware", nlohmann::ordered_json::parse(hardwareToJson(detectHardware()))},

@@ -27,7 +27,8 @@ class RunDirWriter {
   const std::string& dir() const { return dir_; }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
 
-  void writeConfig(const RunConfig& config, const PrecisionInfo& precision, const std::string& device, int threads);
+  void writeConfig(const RunConfig& config, const PrecisionInfo& precision, const std::string& device, int threads,
+                   const std::string& memoryFormat);
   void writeDataset(const DatasetSummary& summary);
   void appendStep(const StepEvent& e);
   void appendEpoch(const EpochEvent& e);

@@ -4,6 +4,7 @@
 
 #include "engine/data/Loader.h"
 #include "engine/export/Export.h"
+#include "engine/models/Blocked.h"
 #include "engine/precision/LossScaler.h"
 #include "engine/precision/Precision.h"
 #include "engine/train/Checkpoint.h"
@@ -74,7 +75,8 @@ int configureThreads(int requested) {
 bool useChannelsLast(const RunConfig& c, const torch::Device& device) {
   switch (c.memoryFormat) {
     case MemoryFormatKind::ChannelsLast: return true;
-    case MemoryFormatKind::Contiguous: return false;
+    case MemoryFormatKind::Contiguous:
+    case MemoryFormatKind::Blocked: return false;  // NCHW outside the blocked path
     case MemoryFormatKind::Auto:
       // oneDNN and cuDNN run convolutions in NHWC natively; the emulated modes (rounding
       // elementwise around fp32 kernels) gain nothing from it.
@@ -110,12 +112,47 @@ void applyMemoryFormat(ClassifierImpl& model, bool channelsLast) {
   }
 }
 
+bool useBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision,
+                const ClassifierImpl& model) {
+  // auto keeps NCHW/NHWC: the blocked path measured no faster here (BENCHMARKS.md, issue 16).
+  if (c.memoryFormat != MemoryFormatKind::Blocked) {
+    return false;
+  }
+  const auto refuse = [](const std::string& why) {
+    throw InputError("--memory-format blocked: " + why + "; use auto, contiguous or channels_last");
+  };
+  if (!blocked::available()) {
+    refuse("this build has no oneDNN headers (install libdnnl-dev and rebuild)");
+  }
+  if (!device.is_cpu()) {
+    refuse("the blocked layout is a CPU path, the run is on " + device.str());
+  }
+  if (dist::active() || c.distributed.syncBatchNorm) {
+    refuse("distributed runs (and their synchronised batch norm) use the plain path");
+  }
+  if (precision.autocast || (precision.computeDtype != "float32" && !precision.emulated)) {
+    refuse("its kernels are fp32; " + precision.label + " needs LibTorch's native kernels");
+  }
+  if (auto layer = blocked::unsupportedLayer(model)) {
+    refuse("the model's layer " + *layer + " has no blocked kernel");
+  }
+  return true;
+}
+
+std::string memoryFormatThatRan(const RunConfig& c, const torch::Device& device, const ClassifierImpl& model) {
+  if (model.blocked()) {
+    return toString(MemoryFormatKind::Blocked);
+  }
+  return toString(useChannelsLast(c, device) ? MemoryFormatKind::ChannelsLast : MemoryFormatKind::Contiguous);
+}
+
 std::shared_ptr<ClassifierImpl> buildModel(const RunConfig& c, int64_t numClasses, const torch::Device& device,
                                            const PrecisionInfo& precision) {
   auto model = createModel({c.model, c.channels, numClasses});
   model->to(device);
   applyMemoryFormat(*model, useChannelsLast(c, device));
   model->setEmulatedDtype(emulatedScalarType(precision));
+  model->setBlocked(useBlocked(c, device, precision, *model));
   return model;
 }
 

@@ -22,6 +22,13 @@ bool useChannelsLast(const RunConfig& config, const torch::Device& device);
 // The loader settings of a run: shuffled and augmented for training, plain for evaluation.
 LoaderOptions loaderOptions(const RunConfig& config, const DatasetSummary& data, const torch::Device& device,
                             int64_t epoch, bool training);
+// Whether the model runs on oneDNN's blocked layout (--memory-format blocked); throws
+// InputError (one line, naming the reason or the layer) when blocked was asked for and
+// cannot run: not a CPU, distributed, native reduced-precision kernels, an unsupported layer.
+bool useBlocked(const RunConfig& config, const torch::Device& device, const PrecisionInfo& precision,
+                const ClassifierImpl& model);
+// "blocked", "channels_last" or "contiguous": what a run with this model executes (config.json).
+std::string memoryFormatThatRan(const RunConfig& config, const torch::Device& device, const ClassifierImpl& model);
 // Puts every 4-D parameter in NHWC (channelsLast) or NCHW strides, by copy.
 void applyMemoryFormat(ClassifierImpl& model, bool channelsLast);
 

@@ -294,7 +294,7 @@ void TrainingSession::resume() {
 }
 
 void TrainingSession::announce() {
-  writer_->writeConfig(c_, policy_.info(), device_.str(), threads_);
+  writer_->writeConfig(c_, policy_.info(), device_.str(), threads_, memoryFormatThatRan(c_, device_, *model_));
   writer_->writeDataset(data_.summary);
   RunStartedEvent started;
   started.runDir = c_.outDir;

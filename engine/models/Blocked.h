@@ -1,0 +1,59 @@
+#pragma once
+// The blocked-layout execution path (--memory-format blocked): activations travel between
+// layers in oneDNN's nChw8c (AVX2) or nChw16c (AVX-512) layout, physically a contiguous 5-D
+// tensor [N, C/B, H, W, B], so element-wise torch ops (ReLU, the residual add, the FP16/BF16
+// emulation's rounding) work on it unchanged. Convolution, batch norm and pooling run as
+// oneDNN primitives on the tensors' memory, wrapped as autograd functions; primitives are
+// created once per shape and cached. Weights stay plain torch parameters and are reordered
+// into the primitive's weight format on every forward (the optimizer, checkpoints, export
+// and the GUI never see a blocked tensor). Engine-internal (torch).
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace torch::nn {
+class BatchNorm2dImpl;
+}
+
+namespace ampbench::blocked {
+
+// Whether this build drives oneDNN (libdnnl-dev was found); without it every call throws.
+bool available();
+// Channels per block: 16 where oneDNN runs AVX-512 kernels, 8 otherwise.
+int64_t blockSize();
+// A blocked activation is the only 5-D tensor the models carry.
+inline bool isBlocked(const torch::Tensor& x) { return x.defined() && x.dim() == 5; }
+
+// NCHW (any strides; C a multiple of blockSize()) <-> [N, C/B, H, W, B]; exact copies,
+// differentiable.
+torch::Tensor toBlocked(const torch::Tensor& x);
+torch::Tensor toPlain(const torch::Tensor& x);
+
+// y = conv(x, w): `x` blocked, or plain NCHW for a stem whose input channels are not a
+// multiple of the block; `w` plain [O, I, kh, kw] (O a multiple of the block); no bias,
+// groups or dilation. Returns blocked.
+torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding);
+// Batch norm of a blocked tensor with torch's semantics: in training the batch statistics
+// normalise and the running statistics are updated (momentum, unbiased variance,
+// num_batches_tracked); otherwise the running statistics normalise.
+torch::Tensor batchNorm(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn);
+// torch::max_pool2d / avg_pool2d (count_include_pad, floor mode) of a blocked tensor.
+torch::Tensor maxPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
+torch::Tensor avgPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
+
+// `w` reordered into the forward convolution's weight layout (for input `x`) and back: the
+// exact round trip every step's weight reorder relies on. For the tests.
+torch::Tensor weightsRoundTrip(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding);
+
+// oneDNN primitives (and reorders) created so far in this process: a second step of the
+// same shapes adds none.
+int64_t primitivesCreated();
+
+// The first layer of `model` (its module path) the blocked path cannot run, or nothing.
+std::optional<std::string> unsupportedLayer(const torch::nn::Module& model);
+
+}  // namespace ampbench::blocked
