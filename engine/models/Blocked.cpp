@@ -188,6 +188,7 @@ struct ConvPrims {
   Reorder wToBwd;  // used when backward-data wants another weight layout than forward
   dnnl::convolution_backward_weights::primitive_desc bwdWPd;
   dnnl::convolution_backward_weights bwdW;
+  Reorder srcToBwdW, diffDstToBwdW;  // where backward-weights runs faster on another layout
   Reorder diffWToUser;
 };
 
@@ -223,18 +224,25 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor& x, const torch::Tensor
     if (p.bwdDataPd.weights_desc() != p.fwdPd.weights_desc()) {
       p.wToBwd = Reorder(p.userW, p.bwdDataPd.weights_desc());
     }
+    // Backward-weights picks its own activation layouts: pinned to ours, oneDNN 2.6 falls back
+    // to its reference kernel for the plain-input stem and for maps smaller than the kernel
+    // (ONEDNN_VERBOSE: ref:any, 6x slower steps); with `any` it takes a JIT kernel and the
+    // activations are reordered to it (the 3-channel image, or a tiny map).
     p.bwdWPd = dnnl::convolution_backward_weights::primitive_desc(
-        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, p.src, anyW, p.dst, strides,
-                                                 padL, padR),
+        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct,
+                                                 memory::desc(sd, Dt::f32, Tag::any), anyW,
+                                                 memory::desc(dd, Dt::f32, Tag::any), strides, padL, padR),
         cpuEngine(), p.fwdPd);
     p.bwdW = created(dnnl::convolution_backward_weights(p.bwdWPd));
+    p.srcToBwdW = Reorder(p.src, p.bwdWPd.src_desc());
+    p.diffDstToBwdW = Reorder(p.dst, p.bwdWPd.diff_dst_desc());
     p.diffWToUser = Reorder(p.bwdWPd.diff_weights_desc(), p.userW);
     return p;
   });
 }
 
-// `w` (plain, contiguous) in the layout `to`: a reordered copy, or `w` itself.
-torch::Tensor weightsIn(const Reorder& r, const memory::desc& from, const memory::desc& to, const torch::Tensor& w) {
+// `w` (contiguous, in `from`) in the layout `to`: a reordered copy, or `w` itself.
+torch::Tensor inLayout(const Reorder& r, const memory::desc& from, const memory::desc& to, const torch::Tensor& w) {
   if (!r.r) {
     return w;
   }
@@ -248,7 +256,7 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
     x = x.contiguous();
     w = w.contiguous();
     auto p = convPrims(x, w, stride, pad);
-    auto wf = weightsIn(p->wToFwd, p->userW, p->fwdPd.weights_desc(), w);
+    auto wf = inLayout(p->wToFwd, p->userW, p->fwdPd.weights_desc(), w);
     auto y = emptyBlocked(p->dst.dims(), x.options());
     p->fwd.execute(cpuStream(), {{DNNL_ARG_SRC, mem(p->src, x)},
                                  {DNNL_ARG_WEIGHTS, mem(p->fwdPd.weights_desc(), wf)},
@@ -269,7 +277,7 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
     auto dy = grads[0].contiguous();
     torch::Tensor dx, dw;
     if (ctx->needs_input_grad(0)) {
-      auto wb = p->wToBwd.r ? weightsIn(p->wToBwd, p->userW, p->bwdDataPd.weights_desc(), w) : wf;
+      auto wb = p->wToBwd.r ? inLayout(p->wToBwd, p->userW, p->bwdDataPd.weights_desc(), w) : wf;
       dx = torch::empty_like(x);
       p->bwdData.execute(cpuStream(), {{DNNL_ARG_DIFF_DST, mem(p->dst, dy)},
                                        {DNNL_ARG_WEIGHTS, mem(p->bwdDataPd.weights_desc(), wb)},
@@ -279,8 +287,12 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
       dw = torch::empty_like(w);
       const auto& dwd = p->bwdWPd.diff_weights_desc();
       auto dwb = p->diffWToUser.r ? buffer(dwd) : dw;
-      p->bwdW.execute(cpuStream(), {{DNNL_ARG_SRC, mem(p->src, x)},
-                                    {DNNL_ARG_DIFF_DST, mem(p->dst, dy)},
+      const auto& sw = p->bwdWPd.src_desc();
+      const auto& dyw = p->bwdWPd.diff_dst_desc();
+      auto xw = inLayout(p->srcToBwdW, p->src, sw, x);  // a plain reorder, or `x` itself
+      auto dyW = inLayout(p->diffDstToBwdW, p->dst, dyw, dy);
+      p->bwdW.execute(cpuStream(), {{DNNL_ARG_SRC, mem(sw, xw)},
+                                    {DNNL_ARG_DIFF_DST, mem(dyw, dyW)},
                                     {DNNL_ARG_DIFF_WEIGHTS, mem(dwd, dwb)}});
       if (p->diffWToUser.r) {
         p->diffWToUser.r->execute(cpuStream(), {{DNNL_ARG_FROM, mem(dwd, dwb)}, {DNNL_ARG_TO, mem(p->userW, dw)}});
@@ -464,7 +476,7 @@ torch::Tensor weightsRoundTrip(const torch::Tensor& x, const torch::Tensor& w, i
   const auto wc = w.contiguous();
   auto p = convPrims(x.contiguous(), wc, stride, padding);
   const auto& fd = p->fwdPd.weights_desc();
-  auto packed = weightsIn(p->wToFwd, p->userW, fd, wc);
+  auto packed = inLayout(p->wToFwd, p->userW, fd, wc);
   if (!p->wToFwd.r) {
     return packed.clone();  // the primitive takes plain OIHW
   }
