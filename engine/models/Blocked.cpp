@@ -16,42 +16,54 @@
 
 namespace ampbench::blocked {
 
-torch::Tensor toBlocked(const torch::Tensor& x) {
+torch::Tensor toBlocked(const torch::Tensor &x) {
   const int64_t b = blockSize();
-  TORCH_CHECK(x.dim() == 4 && x.size(1) % b == 0, "blocked layout: expected NCHW with C a multiple of ", b);
-  return x.reshape({x.size(0), x.size(1) / b, b, x.size(2), x.size(3)}).permute({0, 1, 3, 4, 2}).contiguous();
+  TORCH_CHECK(x.dim() == 4 && x.size(1) % b == 0,
+              "blocked layout: expected NCHW with C a multiple of ", b);
+  return x.reshape({x.size(0), x.size(1) / b, b, x.size(2), x.size(3)})
+      .permute({0, 1, 3, 4, 2})
+      .contiguous();
 }
 
-torch::Tensor toPlain(const torch::Tensor& x) {
+torch::Tensor toPlain(const torch::Tensor &x) {
   TORCH_CHECK(isBlocked(x), "blocked layout: expected a 5-D blocked tensor");
-  return x.permute({0, 1, 4, 2, 3}).reshape({x.size(0), x.size(1) * x.size(4), x.size(2), x.size(3)});
+  return x.permute({0, 1, 4, 2, 3})
+      .reshape({x.size(0), x.size(1) * x.size(4), x.size(2), x.size(3)});
 }
 
-std::optional<std::string> unsupportedLayer(const torch::nn::Module& model) {
+std::optional<std::string> unsupportedLayer(const torch::nn::Module &model) {
   const int64_t b = blockSize();
   bool firstConv = true;
-  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
-    const auto* m = item.value().get();
-    const std::string& name = item.key();
-    if (const auto* conv = dynamic_cast<const torch::nn::Conv2dImpl*>(m)) {
-      const auto& o = conv->options;
+  for (const auto &item : model.named_modules("", /*include_self=*/false)) {
+    const auto *m = item.value().get();
+    const std::string &name = item.key();
+    if (const auto *conv = dynamic_cast<const torch::nn::Conv2dImpl *>(m)) {
+      const auto &o = conv->options;
       const auto k = *o.kernel_size();
       const auto s = *o.stride();
       const auto d = *o.dilation();
-      const bool plainInput = firstConv;  // the stem reads the plain image, any channel count
+      const bool plainInput =
+          firstConv; // the stem reads the plain image, any channel count
       firstConv = false;
-      if (o.groups() != 1 || o.bias() || k[0] != k[1] || s[0] != s[1] || d[0] != 1 || d[1] != 1 ||
-          o.out_channels() % b != 0 || (!plainInput && o.in_channels() % b != 0)) {
-        return name + " (Conv2d with groups, bias, dilation, non-square kernel or channels not a multiple of " +
+      if (o.groups() != 1 || o.bias() || k[0] != k[1] || s[0] != s[1] ||
+          d[0] != 1 || d[1] != 1 || o.out_channels() % b != 0 ||
+          (!plainInput && o.in_channels() % b != 0)) {
+        return name +
+               " (Conv2d with groups, bias, dilation, non-square kernel or "
+               "channels not a multiple of " +
                std::to_string(b) + ")";
       }
-    } else if (const auto* bn = dynamic_cast<const torch::nn::BatchNorm2dImpl*>(m)) {
-      const auto& o = bn->options;
-      if (!o.affine() || !o.track_running_stats() || o.num_features() % b != 0) {
-        return name + " (BatchNorm2d without affine parameters or running statistics)";
+    } else if (const auto *bn =
+                   dynamic_cast<const torch::nn::BatchNorm2dImpl *>(m)) {
+      const auto &o = bn->options;
+      if (!o.affine() || !o.track_running_stats() ||
+          o.num_features() % b != 0) {
+        return name +
+               " (BatchNorm2d without affine parameters or running statistics)";
       }
-    } else if (!dynamic_cast<const torch::nn::LinearImpl*>(m) && !dynamic_cast<const torch::nn::SequentialImpl*>(m) &&
-               !dynamic_cast<const BasicBlockImpl*>(m)) {
+    } else if (!dynamic_cast<const torch::nn::LinearImpl *>(m) &&
+               !dynamic_cast<const torch::nn::SequentialImpl *>(m) &&
+               !dynamic_cast<const BasicBlockImpl *>(m)) {
       return name + " (" + m->name() + ")";
     }
   }
@@ -63,23 +75,38 @@ std::optional<std::string> unsupportedLayer(const torch::nn::Module& model) {
 bool available() { return false; }
 int64_t blockSize() { return 8; }
 int64_t primitivesCreated() { return 0; }
+std::vector<std::string> implementations() { return {}; }
 namespace {
 [[noreturn]] void unavailable() {
-  throw InputError("--memory-format blocked needs oneDNN's headers at build time (Debian libdnnl-dev)");
+  throw InputError("--memory-format blocked needs oneDNN's headers at build "
+                   "time (Debian libdnnl-dev)");
 }
-}  // namespace
-torch::Tensor conv2d(const torch::Tensor&, const torch::Tensor&, int64_t, int64_t) { unavailable(); }
-torch::Tensor batchNorm(const torch::Tensor&, torch::nn::BatchNorm2dImpl&) { unavailable(); }
-torch::Tensor maxPool2d(const torch::Tensor&, int64_t, int64_t, int64_t) { unavailable(); }
-torch::Tensor avgPool2d(const torch::Tensor&, int64_t, int64_t, int64_t) { unavailable(); }
-torch::Tensor weightsRoundTrip(const torch::Tensor&, const torch::Tensor&, int64_t, int64_t) { unavailable(); }
+} // namespace
+torch::Tensor conv2d(const torch::Tensor &, const torch::Tensor &, int64_t,
+                     int64_t) {
+  unavailable();
+}
+torch::Tensor batchNorm(const torch::Tensor &, torch::nn::BatchNorm2dImpl &) {
+  unavailable();
+}
+torch::Tensor maxPool2d(const torch::Tensor &, int64_t, int64_t, int64_t) {
+  unavailable();
+}
+torch::Tensor avgPool2d(const torch::Tensor &, int64_t, int64_t, int64_t) {
+  unavailable();
+}
+torch::Tensor weightsRoundTrip(const torch::Tensor &, const torch::Tensor &,
+                               int64_t, int64_t) {
+  unavailable();
+}
 
 #else
 
 bool available() { return true; }
 
 int64_t blockSize() {
-  static const int64_t b = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core ? 16 : 8;
+  static const int64_t b =
+      dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core ? 16 : 8;
   return b;
 }
 
@@ -94,20 +121,19 @@ using torch::autograd::variable_list;
 std::atomic<int64_t> gCreated{0};
 std::mutex gCacheMutex;
 
-dnnl::engine& cpuEngine() {
+dnnl::engine &cpuEngine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
 }
 
-// oneDNN's CPU stream runs on the calling thread's OpenMP team, the same threads LibTorch's
-// own oneDNN calls use.
-dnnl::stream& cpuStream() {
+// oneDNN's CPU stream runs on the calling thread's OpenMP team, the same
+// threads LibTorch's own oneDNN calls use.
+dnnl::stream &cpuStream() {
   thread_local dnnl::stream s(cpuEngine());
   return s;
 }
 
-template <class P>
-P created(P p) {
+template <class P> P created(P p) {
   ++gCreated;
   return p;
 }
@@ -115,30 +141,35 @@ P created(P p) {
 Tag blockedTag() { return blockSize() == 16 ? Tag::nChw16c : Tag::nChw8c; }
 
 // Logical NCHW dims of a blocked or plain activation.
-memory::dims logicalDims(const torch::Tensor& x) {
+memory::dims logicalDims(const torch::Tensor &x) {
   if (isBlocked(x)) {
     return {x.size(0), x.size(1) * x.size(4), x.size(2), x.size(3)};
   }
   return {x.size(0), x.size(1), x.size(2), x.size(3)};
 }
 
-memory::desc activationDesc(const memory::dims& d, bool blockedLayout) {
+memory::desc activationDesc(const memory::dims &d, bool blockedLayout) {
   return memory::desc(d, Dt::f32, blockedLayout ? blockedTag() : Tag::nchw);
 }
 
-torch::Tensor emptyBlocked(const memory::dims& d, const torch::TensorOptions& o) {
+torch::Tensor emptyBlocked(const memory::dims &d,
+                           const torch::TensorOptions &o) {
   const int64_t b = blockSize();
   return torch::empty({d[0], d[1] / b, d[2], d[3], b}, o);
 }
 
-// A buffer for an opaque oneDNN layout (weights in the primitive's format, workspaces).
-torch::Tensor buffer(const memory::desc& md) {
-  return torch::empty({static_cast<int64_t>(md.get_size())}, torch::TensorOptions().dtype(torch::kUInt8));
+// A buffer for an opaque oneDNN layout (weights in the primitive's format,
+// workspaces).
+torch::Tensor buffer(const memory::desc &md) {
+  return torch::empty({static_cast<int64_t>(md.get_size())},
+                      torch::TensorOptions().dtype(torch::kUInt8));
 }
 
-memory mem(const memory::desc& md, const torch::Tensor& t) { return memory(md, cpuEngine(), t.data_ptr()); }
+memory mem(const memory::desc &md, const torch::Tensor &t) {
+  return memory(md, cpuEngine(), t.data_ptr());
+}
 
-std::string dimsKey(const memory::dims& d) {
+std::string dimsKey(const memory::dims &d) {
   std::string s;
   for (auto v : d) {
     s += std::to_string(v) + "x";
@@ -146,15 +177,19 @@ std::string dimsKey(const memory::dims& d) {
   return s;
 }
 
-// Right padding that makes oneDNN's output size floor((in + l + r - k) / s) + 1 equal torch's.
+// Right padding that makes oneDNN's output size floor((in + l + r - k) / s) + 1
+// equal torch's.
 int64_t padRight(int64_t in, int64_t out, int64_t k, int64_t s, int64_t l) {
   return std::max<int64_t>(0, (out - 1) * s + k - in - l);
 }
 
-int64_t outSize(int64_t in, int64_t k, int64_t s, int64_t p) { return (in + 2 * p - k) / s + 1; }
+int64_t outSize(int64_t in, int64_t k, int64_t s, int64_t p) {
+  return (in + 2 * p - k) / s + 1;
+}
 
 template <class T, class Make>
-std::shared_ptr<T> cached(std::map<std::string, std::shared_ptr<T>>& cache, const std::string& key, Make make) {
+std::shared_ptr<T> cached(std::map<std::string, std::shared_ptr<T>> &cache,
+                          const std::string &key, Make make) {
   std::lock_guard<std::mutex> lock(gCacheMutex);
   auto it = cache.find(key);
   if (it != cache.end()) {
@@ -169,14 +204,16 @@ std::shared_ptr<T> cached(std::map<std::string, std::shared_ptr<T>>& cache, cons
 struct Reorder {
   std::optional<dnnl::reorder> r;
   Reorder() = default;
-  Reorder(const memory::desc& from, const memory::desc& to) {
+  Reorder(const memory::desc &from, const memory::desc &to) {
     if (from != to) {
-      r = created(dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), from, cpuEngine(), to)));
+      r = created(dnnl::reorder(
+          dnnl::reorder::primitive_desc(cpuEngine(), from, cpuEngine(), to)));
     }
   }
 };
 
-// ---- convolution ------------------------------------------------------------------------
+// ---- convolution
+// ------------------------------------------------------------------------
 
 struct ConvPrims {
   memory::desc src, dst, userW;
@@ -185,53 +222,69 @@ struct ConvPrims {
   Reorder wToFwd;
   dnnl::convolution_backward_data::primitive_desc bwdDataPd;
   dnnl::convolution_backward_data bwdData;
-  Reorder wToBwd;  // used when backward-data wants another weight layout than forward
+  Reorder wToBwd; // used when backward-data wants another weight layout than
+                  // forward
+  bool hasBwdData = false;
   dnnl::convolution_backward_weights::primitive_desc bwdWPd;
   dnnl::convolution_backward_weights bwdW;
-  Reorder srcToBwdW, diffDstToBwdW;  // where backward-weights runs faster on another layout
+  Reorder srcToBwdW,
+      diffDstToBwdW; // where backward-weights runs faster on another layout
   Reorder diffWToUser;
 };
 
 std::map<std::string, std::shared_ptr<ConvPrims>> gConv;
 
-std::shared_ptr<ConvPrims> convPrims(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t pad) {
+std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
+                                     const torch::Tensor &w, int64_t stride,
+                                     int64_t pad) {
   const auto sd = logicalDims(x);
   const bool blockedSrc = isBlocked(x);
   const memory::dims wd{w.size(0), w.size(1), w.size(2), w.size(3)};
-  const std::string key = dimsKey(sd) + (blockedSrc ? "b" : "p") + dimsKey(wd) + std::to_string(stride) + "s" +
-                          std::to_string(pad);
+  const std::string key = dimsKey(sd) + (blockedSrc ? "b" : "p") + dimsKey(wd) +
+                          std::to_string(stride) + "s" + std::to_string(pad);
   return cached(gConv, key, [&] {
     ConvPrims p;
-    const int64_t oh = outSize(sd[2], wd[2], stride, pad), ow = outSize(sd[3], wd[3], stride, pad);
+    const int64_t oh = outSize(sd[2], wd[2], stride, pad),
+                  ow = outSize(sd[3], wd[3], stride, pad);
     const memory::dims dd{sd[0], wd[0], oh, ow};
     const memory::dims strides{stride, stride}, padL{pad, pad};
-    const memory::dims padR{padRight(sd[2], oh, wd[2], stride, pad), padRight(sd[3], ow, wd[3], stride, pad)};
+    const memory::dims padR{padRight(sd[2], oh, wd[2], stride, pad),
+                            padRight(sd[3], ow, wd[3], stride, pad)};
     p.src = activationDesc(sd, blockedSrc);
     p.dst = activationDesc(dd, true);
     p.userW = memory::desc(wd, Dt::f32, Tag::oihw);
     const memory::desc anyW(wd, Dt::f32, Tag::any);
     p.fwdPd = dnnl::convolution_forward::primitive_desc(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, p.src,
-                                        anyW, p.dst, strides, padL, padR),
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                        dnnl::algorithm::convolution_direct,
+                                        p.src, anyW, p.dst, strides, padL,
+                                        padR),
         cpuEngine());
     p.fwd = created(dnnl::convolution_forward(p.fwdPd));
     p.wToFwd = Reorder(p.userW, p.fwdPd.weights_desc());
-    p.bwdDataPd = dnnl::convolution_backward_data::primitive_desc(
-        dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, p.src, anyW, p.dst, strides, padL,
-                                              padR),
-        cpuEngine(), p.fwdPd);
-    p.bwdData = created(dnnl::convolution_backward_data(p.bwdDataPd));
-    if (p.bwdDataPd.weights_desc() != p.fwdPd.weights_desc()) {
-      p.wToBwd = Reorder(p.userW, p.bwdDataPd.weights_desc());
+    p.hasBwdData = blockedSrc; // the plain image needs no gradient (oneDNN has
+                               // only a reference kernel for it)
+    if (p.hasBwdData) {
+      p.bwdDataPd = dnnl::convolution_backward_data::primitive_desc(
+          dnnl::convolution_backward_data::desc(
+              dnnl::algorithm::convolution_direct, p.src, anyW, p.dst, strides,
+              padL, padR),
+          cpuEngine(), p.fwdPd);
+      p.bwdData = created(dnnl::convolution_backward_data(p.bwdDataPd));
+      if (p.bwdDataPd.weights_desc() != p.fwdPd.weights_desc()) {
+        p.wToBwd = Reorder(p.userW, p.bwdDataPd.weights_desc());
+      }
     }
-    // Backward-weights picks its own activation layouts: pinned to ours, oneDNN 2.6 falls back
-    // to its reference kernel for the plain-input stem and for maps smaller than the kernel
-    // (ONEDNN_VERBOSE: ref:any, 6x slower steps); with `any` it takes a JIT kernel and the
-    // activations are reordered to it (the 3-channel image, or a tiny map).
+    // Backward-weights picks its own activation layouts: pinned to ours,
+    // oneDNN 2.6 falls back to its reference kernel for the plain-input stem
+    // and for maps smaller than the kernel (ONEDNN_VERBOSE: ref:any, 6x slower
+    // steps); with `any` it takes a JIT kernel and the activations are
+    // reordered to it (the 3-channel image, or a tiny map).
     p.bwdWPd = dnnl::convolution_backward_weights::primitive_desc(
-        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct,
-                                                 memory::desc(sd, Dt::f32, Tag::any), anyW,
-                                                 memory::desc(dd, Dt::f32, Tag::any), strides, padL, padR),
+        dnnl::convolution_backward_weights::desc(
+            dnnl::algorithm::convolution_direct,
+            memory::desc(sd, Dt::f32, Tag::any), anyW,
+            memory::desc(dd, Dt::f32, Tag::any), strides, padL, padR),
         cpuEngine(), p.fwdPd);
     p.bwdW = created(dnnl::convolution_backward_weights(p.bwdWPd));
     p.srcToBwdW = Reorder(p.src, p.bwdWPd.src_desc());
@@ -241,26 +294,31 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor& x, const torch::Tensor
   });
 }
 
-// `w` (contiguous, in `from`) in the layout `to`: a reordered copy, or `w` itself.
-torch::Tensor inLayout(const Reorder& r, const memory::desc& from, const memory::desc& to, const torch::Tensor& w) {
+// `w` (contiguous, in `from`) in the layout `to`: a reordered copy, or `w`
+// itself.
+torch::Tensor inLayout(const Reorder &r, const memory::desc &from,
+                       const memory::desc &to, const torch::Tensor &w) {
   if (!r.r) {
     return w;
   }
   auto out = buffer(to);
-  r.r->execute(cpuStream(), {{DNNL_ARG_FROM, mem(from, w)}, {DNNL_ARG_TO, mem(to, out)}});
+  r.r->execute(cpuStream(),
+               {{DNNL_ARG_FROM, mem(from, w)}, {DNNL_ARG_TO, mem(to, out)}});
   return out;
 }
 
 struct ConvFn : public torch::autograd::Function<ConvFn> {
-  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor w, int64_t stride, int64_t pad) {
+  static torch::Tensor forward(AutogradContext *ctx, torch::Tensor x,
+                               torch::Tensor w, int64_t stride, int64_t pad) {
     x = x.contiguous();
     w = w.contiguous();
     auto p = convPrims(x, w, stride, pad);
     auto wf = inLayout(p->wToFwd, p->userW, p->fwdPd.weights_desc(), w);
     auto y = emptyBlocked(p->dst.dims(), x.options());
-    p->fwd.execute(cpuStream(), {{DNNL_ARG_SRC, mem(p->src, x)},
-                                 {DNNL_ARG_WEIGHTS, mem(p->fwdPd.weights_desc(), wf)},
-                                 {DNNL_ARG_DST, mem(p->dst, y)}});
+    p->fwd.execute(cpuStream(),
+                   {{DNNL_ARG_SRC, mem(p->src, x)},
+                    {DNNL_ARG_WEIGHTS, mem(p->fwdPd.weights_desc(), wf)},
+                    {DNNL_ARG_DST, mem(p->dst, y)}});
     cpuStream().wait();
     ctx->save_for_backward({x, w, wf});
     ctx->saved_data["stride"] = stride;
@@ -268,34 +326,44 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
     return y;
   }
 
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+  static variable_list backward(AutogradContext *ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto& x = saved[0];
-    const auto& w = saved[1];
-    const auto& wf = saved[2];
-    auto p = convPrims(x, w, ctx->saved_data["stride"].toInt(), ctx->saved_data["pad"].toInt());
+    const auto &x = saved[0];
+    const auto &w = saved[1];
+    const auto &wf = saved[2];
+    auto p = convPrims(x, w, ctx->saved_data["stride"].toInt(),
+                       ctx->saved_data["pad"].toInt());
     auto dy = grads[0].contiguous();
     torch::Tensor dx, dw;
     if (ctx->needs_input_grad(0)) {
-      auto wb = p->wToBwd.r ? inLayout(p->wToBwd, p->userW, p->bwdDataPd.weights_desc(), w) : wf;
+      TORCH_CHECK(
+          p->hasBwdData,
+          "blocked convolution: no input gradient for a plain (image) input");
+      auto wb = p->wToBwd.r ? inLayout(p->wToBwd, p->userW,
+                                       p->bwdDataPd.weights_desc(), w)
+                            : wf;
       dx = torch::empty_like(x);
       p->bwdData.execute(cpuStream(), {{DNNL_ARG_DIFF_DST, mem(p->dst, dy)},
-                                       {DNNL_ARG_WEIGHTS, mem(p->bwdDataPd.weights_desc(), wb)},
+                                       {DNNL_ARG_WEIGHTS,
+                                        mem(p->bwdDataPd.weights_desc(), wb)},
                                        {DNNL_ARG_DIFF_SRC, mem(p->src, dx)}});
     }
     if (ctx->needs_input_grad(1)) {
       dw = torch::empty_like(w);
-      const auto& dwd = p->bwdWPd.diff_weights_desc();
+      const auto &dwd = p->bwdWPd.diff_weights_desc();
       auto dwb = p->diffWToUser.r ? buffer(dwd) : dw;
-      const auto& sw = p->bwdWPd.src_desc();
-      const auto& dyw = p->bwdWPd.diff_dst_desc();
-      auto xw = inLayout(p->srcToBwdW, p->src, sw, x);  // a plain reorder, or `x` itself
+      const auto &sw = p->bwdWPd.src_desc();
+      const auto &dyw = p->bwdWPd.diff_dst_desc();
+      auto xw = inLayout(p->srcToBwdW, p->src, sw,
+                         x); // a plain reorder, or `x` itself
       auto dyW = inLayout(p->diffDstToBwdW, p->dst, dyw, dy);
       p->bwdW.execute(cpuStream(), {{DNNL_ARG_SRC, mem(sw, xw)},
                                     {DNNL_ARG_DIFF_DST, mem(dyw, dyW)},
                                     {DNNL_ARG_DIFF_WEIGHTS, mem(dwd, dwb)}});
       if (p->diffWToUser.r) {
-        p->diffWToUser.r->execute(cpuStream(), {{DNNL_ARG_FROM, mem(dwd, dwb)}, {DNNL_ARG_TO, mem(p->userW, dw)}});
+        p->diffWToUser.r->execute(
+            cpuStream(),
+            {{DNNL_ARG_FROM, mem(dwd, dwb)}, {DNNL_ARG_TO, mem(p->userW, dw)}});
       }
     }
     cpuStream().wait();
@@ -303,7 +371,8 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
   }
 };
 
-// ---- batch norm -------------------------------------------------------------------------
+// ---- batch norm
+// -------------------------------------------------------------------------
 
 struct BnPrims {
   memory::desc data, channels;
@@ -317,73 +386,84 @@ struct BnPrims {
 
 std::map<std::string, std::shared_ptr<BnPrims>> gBn;
 
-std::shared_ptr<BnPrims> bnPrims(const memory::dims& d, float eps) {
+std::shared_ptr<BnPrims> bnPrims(const memory::dims &d, float eps) {
   return cached(gBn, dimsKey(d) + std::to_string(eps), [&] {
     BnPrims p;
     p.data = activationDesc(d, true);
     p.channels = memory::desc({d[1]}, Dt::f32, Tag::a);
-    const auto scaleShift = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+    const auto scaleShift = dnnl::normalization_flags::use_scale |
+                            dnnl::normalization_flags::use_shift;
     p.trainPd = dnnl::batch_normalization_forward::primitive_desc(
-        dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, p.data, eps, scaleShift),
+        dnnl::batch_normalization_forward::desc(
+            dnnl::prop_kind::forward_training, p.data, eps, scaleShift),
         cpuEngine());
     p.train = created(dnnl::batch_normalization_forward(p.trainPd));
     p.bwdPd = dnnl::batch_normalization_backward::primitive_desc(
-        dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, p.data, p.data, eps, scaleShift),
+        dnnl::batch_normalization_backward::desc(
+            dnnl::prop_kind::backward, p.data, p.data, eps, scaleShift),
         cpuEngine(), p.trainPd);
     p.bwd = created(dnnl::batch_normalization_backward(p.bwdPd));
     p.inferPd = dnnl::batch_normalization_forward::primitive_desc(
-        dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_inference, p.data, eps,
-                                                scaleShift | dnnl::normalization_flags::use_global_stats),
+        dnnl::batch_normalization_forward::desc(
+            dnnl::prop_kind::forward_inference, p.data, eps,
+            scaleShift | dnnl::normalization_flags::use_global_stats),
         cpuEngine());
     p.infer = created(dnnl::batch_normalization_forward(p.inferPd));
     return p;
   });
 }
 
-// Training-mode batch norm; the batch mean and biased variance come back through `stats`.
+// Training-mode batch norm; the batch mean and biased variance come back
+// through `stats`.
 struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
-  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor weight, torch::Tensor bias,
-                               double eps, torch::Tensor mean, torch::Tensor var) {
+  static torch::Tensor forward(AutogradContext *ctx, torch::Tensor x,
+                               torch::Tensor weight, torch::Tensor bias,
+                               double eps, torch::Tensor mean,
+                               torch::Tensor var) {
     x = x.contiguous();
     auto p = bnPrims(logicalDims(x), static_cast<float>(eps));
     auto w = weight.contiguous();
     auto b = bias.contiguous();
     auto y = torch::empty_like(x);
-    p->train.execute(cpuStream(), {{DNNL_ARG_SRC, mem(p->data, x)},
-                                   {DNNL_ARG_SCALE, mem(p->channels, w)},
-                                   {DNNL_ARG_SHIFT, mem(p->channels, b)},
-                                   {DNNL_ARG_MEAN, mem(p->trainPd.mean_desc(), mean)},
-                                   {DNNL_ARG_VARIANCE, mem(p->trainPd.variance_desc(), var)},
-                                   {DNNL_ARG_DST, mem(p->data, y)}});
+    p->train.execute(cpuStream(),
+                     {{DNNL_ARG_SRC, mem(p->data, x)},
+                      {DNNL_ARG_SCALE, mem(p->channels, w)},
+                      {DNNL_ARG_SHIFT, mem(p->channels, b)},
+                      {DNNL_ARG_MEAN, mem(p->trainPd.mean_desc(), mean)},
+                      {DNNL_ARG_VARIANCE, mem(p->trainPd.variance_desc(), var)},
+                      {DNNL_ARG_DST, mem(p->data, y)}});
     cpuStream().wait();
     ctx->save_for_backward({x, w, b, mean, var});
     ctx->saved_data["eps"] = eps;
     return y;
   }
 
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+  static variable_list backward(AutogradContext *ctx, variable_list grads) {
     const auto s = ctx->get_saved_variables();
-    const auto& x = s[0];
-    auto p = bnPrims(logicalDims(x), static_cast<float>(ctx->saved_data["eps"].toDouble()));
+    const auto &x = s[0];
+    auto p = bnPrims(logicalDims(x),
+                     static_cast<float>(ctx->saved_data["eps"].toDouble()));
     auto dy = grads[0].contiguous();
     auto dx = torch::empty_like(x);
     auto dw = torch::empty_like(s[1]);
     auto db = torch::empty_like(s[2]);
-    p->bwd.execute(cpuStream(), {{DNNL_ARG_SRC, mem(p->data, x)},
-                                 {DNNL_ARG_MEAN, mem(p->trainPd.mean_desc(), s[3])},
-                                 {DNNL_ARG_VARIANCE, mem(p->trainPd.variance_desc(), s[4])},
-                                 {DNNL_ARG_DIFF_DST, mem(p->data, dy)},
-                                 {DNNL_ARG_SCALE, mem(p->channels, s[1])},
-                                 {DNNL_ARG_SHIFT, mem(p->channels, s[2])},
-                                 {DNNL_ARG_DIFF_SRC, mem(p->data, dx)},
-                                 {DNNL_ARG_DIFF_SCALE, mem(p->channels, dw)},
-                                 {DNNL_ARG_DIFF_SHIFT, mem(p->channels, db)}});
+    p->bwd.execute(cpuStream(),
+                   {{DNNL_ARG_SRC, mem(p->data, x)},
+                    {DNNL_ARG_MEAN, mem(p->trainPd.mean_desc(), s[3])},
+                    {DNNL_ARG_VARIANCE, mem(p->trainPd.variance_desc(), s[4])},
+                    {DNNL_ARG_DIFF_DST, mem(p->data, dy)},
+                    {DNNL_ARG_SCALE, mem(p->channels, s[1])},
+                    {DNNL_ARG_SHIFT, mem(p->channels, s[2])},
+                    {DNNL_ARG_DIFF_SRC, mem(p->data, dx)},
+                    {DNNL_ARG_DIFF_SCALE, mem(p->channels, dw)},
+                    {DNNL_ARG_DIFF_SHIFT, mem(p->channels, db)}});
     cpuStream().wait();
     return {dx, dw, db, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
-// ---- pooling ----------------------------------------------------------------------------
+// ---- pooling
+// ----------------------------------------------------------------------------
 
 struct PoolPrims {
   memory::desc src, dst;
@@ -395,34 +475,45 @@ struct PoolPrims {
 
 std::map<std::string, std::shared_ptr<PoolPrims>> gPool;
 
-std::shared_ptr<PoolPrims> poolPrims(const memory::dims& sd, dnnl::algorithm algo, int64_t k, int64_t s, int64_t pad) {
-  const std::string key = dimsKey(sd) + std::to_string(static_cast<int>(algo)) + "k" + std::to_string(k) + "s" +
-                          std::to_string(s) + "p" + std::to_string(pad);
+std::shared_ptr<PoolPrims> poolPrims(const memory::dims &sd,
+                                     dnnl::algorithm algo, int64_t k, int64_t s,
+                                     int64_t pad) {
+  const std::string key = dimsKey(sd) + std::to_string(static_cast<int>(algo)) +
+                          "k" + std::to_string(k) + "s" + std::to_string(s) +
+                          "p" + std::to_string(pad);
   return cached(gPool, key, [&] {
     PoolPrims p;
-    const int64_t oh = outSize(sd[2], k, s, pad), ow = outSize(sd[3], k, s, pad);
+    const int64_t oh = outSize(sd[2], k, s, pad),
+                  ow = outSize(sd[3], k, s, pad);
     p.src = activationDesc(sd, true);
     p.dst = activationDesc({sd[0], sd[1], oh, ow}, true);
     const memory::dims strides{s, s}, kernel{k, k}, padL{pad, pad};
-    const memory::dims padR{padRight(sd[2], oh, k, s, pad), padRight(sd[3], ow, k, s, pad)};
+    const memory::dims padR{padRight(sd[2], oh, k, s, pad),
+                            padRight(sd[3], ow, k, s, pad)};
     p.fwdPd = dnnl::pooling_forward::primitive_desc(
-        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, algo, p.src, p.dst, strides, kernel, padL, padR),
+        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, algo,
+                                    p.src, p.dst, strides, kernel, padL, padR),
         cpuEngine());
     p.fwd = created(dnnl::pooling_forward(p.fwdPd));
     p.bwdPd = dnnl::pooling_backward::primitive_desc(
-        dnnl::pooling_backward::desc(algo, p.src, p.dst, strides, kernel, padL, padR), cpuEngine(), p.fwdPd);
+        dnnl::pooling_backward::desc(algo, p.src, p.dst, strides, kernel, padL,
+                                     padR),
+        cpuEngine(), p.fwdPd);
     p.bwd = created(dnnl::pooling_backward(p.bwdPd));
     return p;
   });
 }
 
 struct PoolFn : public torch::autograd::Function<PoolFn> {
-  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, int64_t algo, int64_t k, int64_t s,
+  static torch::Tensor forward(AutogradContext *ctx, torch::Tensor x,
+                               int64_t algo, int64_t k, int64_t s,
                                int64_t pad) {
     x = x.contiguous();
-    auto p = poolPrims(logicalDims(x), static_cast<dnnl::algorithm>(algo), k, s, pad);
+    auto p = poolPrims(logicalDims(x), static_cast<dnnl::algorithm>(algo), k, s,
+                       pad);
     auto y = emptyBlocked(p->dst.dims(), x.options());
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(p->src, x)}, {DNNL_ARG_DST, mem(p->dst, y)}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(p->src, x)},
+                                         {DNNL_ARG_DST, mem(p->dst, y)}};
     torch::Tensor ws;
     const auto wsd = p->fwdPd.workspace_desc();
     if (wsd.get_size() > 0) {
@@ -437,106 +528,152 @@ struct PoolFn : public torch::autograd::Function<PoolFn> {
     return y;
   }
 
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+  static variable_list backward(AutogradContext *ctx, variable_list grads) {
     const auto ws = ctx->get_saved_variables()[0];
     const auto shape = ctx->saved_data["shape"].toIntVector();
     const auto key = ctx->saved_data["key"].toIntVector();
     const memory::dims sd{shape[0], shape[1] * shape[4], shape[2], shape[3]};
-    auto p = poolPrims(sd, static_cast<dnnl::algorithm>(key[0]), key[1], key[2], key[3]);
+    auto p = poolPrims(sd, static_cast<dnnl::algorithm>(key[0]), key[1], key[2],
+                       key[3]);
     auto dy = grads[0].contiguous();
     auto dx = torch::empty(shape, dy.options());
-    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, mem(p->dst, dy)}, {DNNL_ARG_DIFF_SRC, mem(p->src, dx)}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, mem(p->dst, dy)},
+                                         {DNNL_ARG_DIFF_SRC, mem(p->src, dx)}};
     if (ws.defined()) {
       args.emplace(DNNL_ARG_WORKSPACE, mem(p->fwdPd.workspace_desc(), ws));
     }
     p->bwd.execute(cpuStream(), args);
     cpuStream().wait();
-    return {dx, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dx, torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
-torch::Tensor pool(const torch::Tensor& x, dnnl::algorithm algo, int64_t k, int64_t s, int64_t pad) {
-  TORCH_CHECK(isBlocked(x) && x.scalar_type() == torch::kFloat, "blocked pooling: expected a blocked fp32 tensor");
+torch::Tensor pool(const torch::Tensor &x, dnnl::algorithm algo, int64_t k,
+                   int64_t s, int64_t pad) {
+  TORCH_CHECK(isBlocked(x) && x.scalar_type() == torch::kFloat,
+              "blocked pooling: expected a blocked fp32 tensor");
   return PoolFn::apply(x, static_cast<int64_t>(algo), k, s, pad);
 }
 
-}  // namespace
+} // namespace
 
 int64_t primitivesCreated() { return gCreated.load(); }
 
-torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding) {
-  TORCH_CHECK(x.scalar_type() == torch::kFloat && w.scalar_type() == torch::kFloat && x.device().is_cpu(),
+std::vector<std::string> implementations() {
+  std::lock_guard<std::mutex> lock(gCacheMutex);
+  std::vector<std::string> out;
+  for (const auto &[key, p] : gConv) {
+    out.push_back("convolution " + key + ": " + p->fwdPd.impl_info_str());
+    if (p->hasBwdData) {
+      out.push_back("convolution " + key + ": " + p->bwdDataPd.impl_info_str());
+    }
+    out.push_back("convolution " + key + ": " + p->bwdWPd.impl_info_str());
+  }
+  for (const auto &[key, p] : gBn) {
+    for (const auto &s : {p->trainPd.impl_info_str(), p->bwdPd.impl_info_str(),
+                          p->inferPd.impl_info_str()}) {
+      out.push_back("batch norm " + key + ": " + s);
+    }
+  }
+  for (const auto &[key, p] : gPool) {
+    for (const auto &s : {p->fwdPd.impl_info_str(), p->bwdPd.impl_info_str()}) {
+      out.push_back("pooling " + key + ": " + s);
+    }
+  }
+  return out;
+}
+
+torch::Tensor conv2d(const torch::Tensor &x, const torch::Tensor &w,
+                     int64_t stride, int64_t padding) {
+  TORCH_CHECK(x.scalar_type() == torch::kFloat &&
+                  w.scalar_type() == torch::kFloat && x.device().is_cpu(),
               "blocked convolution: fp32 CPU tensors only");
-  TORCH_CHECK(w.dim() == 4 && w.size(0) % blockSize() == 0, "blocked convolution: output channels must be a multiple of ",
+  TORCH_CHECK(w.dim() == 4 && w.size(0) % blockSize() == 0,
+              "blocked convolution: output channels must be a multiple of ",
               blockSize());
   return ConvFn::apply(x, w, stride, padding);
 }
 
-torch::Tensor weightsRoundTrip(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding) {
+torch::Tensor weightsRoundTrip(const torch::Tensor &x, const torch::Tensor &w,
+                               int64_t stride, int64_t padding) {
   const auto wc = w.contiguous();
   auto p = convPrims(x.contiguous(), wc, stride, padding);
-  const auto& fd = p->fwdPd.weights_desc();
+  const auto &fd = p->fwdPd.weights_desc();
   auto packed = inLayout(p->wToFwd, p->userW, fd, wc);
   if (!p->wToFwd.r) {
-    return packed.clone();  // the primitive takes plain OIHW
+    return packed.clone(); // the primitive takes plain OIHW
   }
   auto back = torch::empty_like(wc);
-  Reorder(fd, p->userW).r->execute(cpuStream(), {{DNNL_ARG_FROM, mem(fd, packed)}, {DNNL_ARG_TO, mem(p->userW, back)}});
+  Reorder(fd, p->userW)
+      .r->execute(cpuStream(), {{DNNL_ARG_FROM, mem(fd, packed)},
+                                {DNNL_ARG_TO, mem(p->userW, back)}});
   cpuStream().wait();
   return back;
 }
 
-torch::Tensor batchNorm(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn) {
-  TORCH_CHECK(isBlocked(x) && x.scalar_type() == torch::kFloat, "blocked batch norm: expected a blocked fp32 tensor");
-  const auto& o = bn.options;
+torch::Tensor batchNorm(const torch::Tensor &x,
+                        torch::nn::BatchNorm2dImpl &bn) {
+  TORCH_CHECK(isBlocked(x) && x.scalar_type() == torch::kFloat,
+              "blocked batch norm: expected a blocked fp32 tensor");
+  const auto &o = bn.options;
   const double eps = o.eps();
   const int64_t c = x.size(1) * x.size(4);
   if (bn.is_training()) {
     auto mean = torch::empty({c}, x.options());
     auto var = torch::empty({c}, x.options());
     auto y = BnTrainFn::apply(x, bn.weight, bn.bias, eps, mean, var);
-    // As torch's BatchNorm: running stats move by `momentum` (a cumulative average when it
-    // is unset) towards the batch mean and the unbiased batch variance.
+    // As torch's BatchNorm: running stats move by `momentum` (a cumulative
+    // average when it is unset) towards the batch mean and the unbiased batch
+    // variance.
     torch::NoGradGuard noGrad;
     bn.num_batches_tracked.add_(1);
-    const double m = o.momentum() ? *o.momentum() : 1.0 / bn.num_batches_tracked.item<double>();
+    const double m = o.momentum() ? *o.momentum()
+                                  : 1.0 / bn.num_batches_tracked.item<double>();
     const double n = static_cast<double>(x.numel() / c);
     bn.running_mean.mul_(1.0 - m).add_(mean, m);
     bn.running_var.mul_(1.0 - m).add_(var, m * n / std::max(1.0, n - 1.0));
     return y;
   }
-  const bool needsGrad =
-      torch::GradMode::is_enabled() && (x.requires_grad() || bn.weight.requires_grad() || bn.bias.requires_grad());
+  const bool needsGrad = torch::GradMode::is_enabled() &&
+                         (x.requires_grad() || bn.weight.requires_grad() ||
+                          bn.bias.requires_grad());
   if (needsGrad) {
-    // Evaluation with gradients (rare: an eval-mode backward): the same affine map in torch ops.
+    // Evaluation with gradients (rare: an eval-mode backward): the same affine
+    // map in torch ops.
     const int64_t b = x.size(4);
     auto scale = bn.weight * torch::rsqrt(bn.running_var + eps);
     auto shift = bn.bias - bn.running_mean * scale;
-    return x * scale.view({1, c / b, 1, 1, b}) + shift.view({1, c / b, 1, 1, b});
+    return x * scale.view({1, c / b, 1, 1, b}) +
+           shift.view({1, c / b, 1, 1, b});
   }
   auto p = bnPrims(logicalDims(x), static_cast<float>(eps));
   auto xc = x.contiguous();
   auto y = torch::empty_like(xc);
   auto w = bn.weight.detach().contiguous(), sh = bn.bias.detach().contiguous();
   auto rm = bn.running_mean.contiguous(), rv = bn.running_var.contiguous();
-  p->infer.execute(cpuStream(), {{DNNL_ARG_SRC, mem(p->data, xc)},
-                                 {DNNL_ARG_SCALE, mem(p->channels, w)},
-                                 {DNNL_ARG_SHIFT, mem(p->channels, sh)},
-                                 {DNNL_ARG_MEAN, mem(p->inferPd.mean_desc(), rm)},
-                                 {DNNL_ARG_VARIANCE, mem(p->inferPd.variance_desc(), rv)},
-                                 {DNNL_ARG_DST, mem(p->data, y)}});
+  p->infer.execute(cpuStream(),
+                   {{DNNL_ARG_SRC, mem(p->data, xc)},
+                    {DNNL_ARG_SCALE, mem(p->channels, w)},
+                    {DNNL_ARG_SHIFT, mem(p->channels, sh)},
+                    {DNNL_ARG_MEAN, mem(p->inferPd.mean_desc(), rm)},
+                    {DNNL_ARG_VARIANCE, mem(p->inferPd.variance_desc(), rv)},
+                    {DNNL_ARG_DST, mem(p->data, y)}});
   cpuStream().wait();
   return y;
 }
 
-torch::Tensor maxPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+torch::Tensor maxPool2d(const torch::Tensor &x, int64_t kernel, int64_t stride,
+                        int64_t padding) {
   return pool(x, dnnl::algorithm::pooling_max, kernel, stride, padding);
 }
 
-torch::Tensor avgPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
-  return pool(x, dnnl::algorithm::pooling_avg_include_padding, kernel, stride, padding);
+torch::Tensor avgPool2d(const torch::Tensor &x, int64_t kernel, int64_t stride,
+                        int64_t padding) {
+  return pool(x, dnnl::algorithm::pooling_avg_include_padding, kernel, stride,
+              padding);
 }
 
 #endif
 
-}  // namespace ampbench::blocked
+} // namespace ampbench::blocked

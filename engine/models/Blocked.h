@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace torch::nn {
 class BatchNorm2dImpl;
@@ -52,6 +53,10 @@ torch::Tensor weightsRoundTrip(const torch::Tensor& x, const torch::Tensor& w, i
 // oneDNN primitives (and reorders) created so far in this process: a second step of the
 // same shapes adds none.
 int64_t primitivesCreated();
+
+// oneDNN's implementation of every cached convolution, batch-norm and pooling primitive
+// ("jit:avx2", "x64:gemm:jit", ...): the tests check that none is the reference kernel.
+std::vector<std::string> implementations();
 
 // The first layer of `model` (its module path) the blocked path cannot run, or nothing.
 std::optional<std::string> unsupportedLayer(const torch::nn::Module& model);
