@@ -2,6 +2,7 @@
 
 #include "ui/FormWidgets.h"
 #include "ui/HardwareText.h"
+#include "ui/RecipeKnobs.h"
 #include "ui/Tooltips.h"
 
 #include <QCheckBox>
@@ -156,6 +157,8 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
   gradStatsEvery_->setPrefix(tr("every "));
   gradStatsEvery_->setSuffix(tr(" steps"));
   adv->addRow(tr("Precision statistics"), gradStatsEvery_);
+  recipe_ = new RecipeKnobs(advanced_);
+  adv->addRow(recipe_);
   for (int r = 0; r < adv->rowCount(); ++r) {
     auto* label = adv->itemAt(r, QFormLayout::LabelRole);
     auto* field = adv->itemAt(r, QFormLayout::FieldRole);
@@ -221,6 +224,7 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
     changed();
   });
   connect(withoutFixes_, &QCheckBox::toggled, this, changed);
+  connect(recipe_, &RecipeKnobs::changed, this, changed);
   for (QSpinBox* s :
        {epochs_, batchSize_, imageSize_, seed_, threads_, limit_, initScaleLog2_, growthInterval_, gradStatsEvery_}) {
     connect(s, &QSpinBox::valueChanged, this, changed);
@@ -294,6 +298,7 @@ ampbench::RunConfig RunPanel::config() const {
   c.scaler.growthInterval = growthInterval_->value();
   c.scaler.minScale = minScale_->value();
   c.gradStatsEvery = gradStatsEvery_->value();
+  recipe_->applyTo(c);
   return c;
 }
 
@@ -321,6 +326,7 @@ void RunPanel::setConfig(const ampbench::RunConfig& c) {
   growthInterval_->setValue(static_cast<int>(c.scaler.growthInterval));
   minScale_->setValue(c.scaler.minScale);
   gradStatsEvery_->setValue(static_cast<int>(c.gradStatsEvery));
+  recipe_->setFrom(c);
   loading_ = false;
   updatePrecisionNote();
 }
@@ -355,6 +361,7 @@ void RunPanel::loadSettings() {
   gradStatsEvery_->setValue(s.value(QStringLiteral("gradStatsEvery"), gradStatsEvery_->value()).toInt());
   withoutFixes_->setChecked(s.value(QStringLiteral("withoutFixes"), false).toBool());
   advancedToggle_->setChecked(s.value(QStringLiteral("advancedOpen"), false).toBool());
+  recipe_->load(s);
   loading_ = false;
   s.endGroup();
   updatePrecisionNote();
@@ -397,6 +404,7 @@ void RunPanel::saveSettings() {
   s.setValue(QStringLiteral("gradStatsEvery"), gradStatsEvery_->value());
   s.setValue(QStringLiteral("withoutFixes"), withoutFixes_->isChecked());
   s.setValue(QStringLiteral("advancedOpen"), advancedToggle_->isChecked());
+  recipe_->save(s);
   s.endGroup();
   s.sync();
   Q_EMIT settingsSaved();

@@ -122,7 +122,7 @@ std::vector<std::string> exportRun(const std::string& runDir, const std::string&
   spec.numClasses = static_cast<int64_t>(classes.size());
 
   auto model = createModel(spec);  // contiguous, CPU, fp32, no emulation
-  loadCheckpoint(checkpoint, *model, nullptr, nullptr);
+  loadEvaluationWeights(checkpoint, *model);  // the weight average when the run kept one
   model->eval();
 
   // Build everything in memory first: an unknown model type, a graph that fails its checks

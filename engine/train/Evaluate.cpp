@@ -288,8 +288,14 @@ RunEvaluation evaluateRunSplit(const EvaluateRequest& request, RunObserver& obse
   std::vector<float> probabilities;
   const auto total = tensors.size();
   observer.onEvaluationProgress({split, 0, total});
+  TtaOptions tta = c.tta;
+  tta.views = request.ttaViews.value_or(tta.views);
+  if (tta.views < 1 || tta.views > 16) {
+    throw InputError("--tta must be between 1 (off) and 16 views");
+  }
   const auto m = evaluateSplit(*model, tensors, summary, c, precision, device, cancel, &probabilities,
-                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({split, done, n}); });
+                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({split, done, n}); },
+                               tta);
   if (cancel.isCancelled()) {
     return {};
   }
@@ -302,6 +308,7 @@ RunEvaluation evaluateRunSplit(const EvaluateRequest& request, RunObserver& obse
   options.bootstrap = request.bootstrap;
   auto r = evaluateOutputs(split, c.dataPath, info.classes, tensors.ids, probabilities, labels, m.loss, skipped,
                            options, decision.source);
+  r.evaluation.testTimeAugmentation = describeTta(tta);
   if (request.writeFiles) {
     writeRunEvaluation(request.runDir, r);
   }
@@ -321,10 +328,26 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
   options.positiveClass = decision.positiveClass;
   const auto& source = data.summary.source;
   const auto& val = data.splits.at("val");
-  writeRunEvaluation(c.outDir, evaluateOutputs("val", source, classes, val.ids, summary.finalValProbabilities,
-                                               summary.finalValLabels, summary.finalVal.loss,
-                                               skippedInSplit(data.summary.skipped, source, "val"), options,
-                                               decision.source));
+  if (c.tta.views > 1) {
+    // Validation during training ran without test-time augmentation: evaluated again with
+    // it, so validation and test are judged alike.
+    std::vector<float> probabilities;
+    const auto m = evaluateSplit(model, val, data.summary, c, precision, device, cancel, &probabilities,
+                                 [&](int64_t done, int64_t n) { observer.onEvaluationProgress({"val", done, n}); },
+                                 c.tta);
+    if (cancel.isCancelled()) {
+      return;
+    }
+    auto r = evaluateOutputs("val", source, classes, val.ids, probabilities, summary.finalValLabels, m.loss,
+                             skippedInSplit(data.summary.skipped, source, "val"), options, decision.source);
+    r.evaluation.testTimeAugmentation = describeTta(c.tta);
+    writeRunEvaluation(c.outDir, r);
+  } else {
+    writeRunEvaluation(c.outDir, evaluateOutputs("val", source, classes, val.ids, summary.finalValProbabilities,
+                                                 summary.finalValLabels, summary.finalVal.loss,
+                                                 skippedInSplit(data.summary.skipped, source, "val"), options,
+                                                 decision.source));
+  }
   const auto test = data.splits.find("test");
   if (test == data.splits.end()) {
     return;
@@ -333,15 +356,17 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
   std::vector<float> probabilities;
   const auto& t = test->second;
   const auto m = evaluateSplit(model, t, data.summary, c, precision, device, cancel, &probabilities,
-                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({"test", done, n}); });
+                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({"test", done, n}); },
+                               c.tta);
   if (cancel.isCancelled()) {
     return;
   }
   const auto labelsT = t.labels.contiguous();
   const std::vector<int64_t> labels(labelsT.data_ptr<int64_t>(), labelsT.data_ptr<int64_t>() + labelsT.numel());
-  writeRunEvaluation(c.outDir, evaluateOutputs("test", source, classes, t.ids, probabilities, labels, m.loss,
-                                               skippedInSplit(data.summary.skipped, source, "test"), options,
-                                               decision.source));
+  auto r = evaluateOutputs("test", source, classes, t.ids, probabilities, labels, m.loss,
+                           skippedInSplit(data.summary.skipped, source, "test"), options, decision.source);
+  r.evaluation.testTimeAugmentation = describeTta(c.tta);
+  writeRunEvaluation(c.outDir, r);
 }
 
 DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule rule, double targetSensitivity,
@@ -434,6 +459,7 @@ DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule ru
     r.evaluation.loss = old.loss;
     r.evaluation.skipped = old.skipped;
     r.evaluation.thresholdSource = decision.source;
+    r.evaluation.testTimeAugmentation = old.testTimeAugmentation;
     const auto predicted = classifyAtThreshold(table.flatProbabilities(), 2, options);
     for (size_t i = 0; i < r.predictions.rows.size(); ++i) {
       r.predictions.rows[i].predicted = predicted[i];

@@ -92,7 +92,7 @@ std::shared_ptr<ClassifierImpl> loadModel(const RunInfo& info, const torch::Devi
   PrecisionInfo fp32;
   auto model = buildModel(c, static_cast<int64_t>(info.classes.size()), device, fp32);
   if (fs::path(info.weights).filename() == "checkpoint.pt") {
-    loadCheckpoint(info.weights, *model, nullptr, nullptr);
+    loadEvaluationWeights(info.weights, *model);  // the weight average when the run kept one
   } else {
     loadPretrained(info.weights, *model);
   }

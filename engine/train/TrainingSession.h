@@ -11,6 +11,7 @@
 #include "engine/train/Profile.h"
 #include "engine/train/RunDir.h"
 #include "engine/train/TrainerInternal.h"
+#include "engine/train/WeightAverage.h"
 
 #include <torch/optim/optimizer.h>
 
@@ -130,6 +131,7 @@ class TrainingSession {
   PrecisionPolicy policy_;
   std::optional<LrSchedule> schedule_;
   torch::Tensor classWeights_;
+  std::unique_ptr<WeightAverage> average_;  // --ema-decay: what validation and the run's outputs use
   TrainingPosition pos_;
   std::unique_ptr<RunDirWriter> writer_;
   std::unique_ptr<StepProfiler> profiler_;

@@ -152,6 +152,40 @@ class RunPanelTest : public QObject {
     QCOMPARE(panel.config().gradStatsEvery, int64_t{0});
   }
 
+  // The recipe's knobs (ui/RecipeKnobs): shown from a run's configuration, back in the
+  // panel's config, and kept in the settings.
+  void recipeKnobsReachTheConfigAndPersist() {
+    ampbench::RunConfig c;
+    QCOMPARE(c.emaDecay, 0.0);
+    c.augment.maxTranslate = 0.06;
+    c.augment.brightness = 0.1;
+    c.augment.contrast = 0.15;
+    c.augment.gamma = 0.2;
+    c.augment.maxRotationDeg = 5;
+    c.labelSmoothing = 0.05;
+    c.emaDecay = 0.998;
+    c.tta.views = 5;
+    {
+      RunPanel panel;
+      panel.setConfig(c);
+      const auto got = panel.config();
+      QCOMPARE(got.augment.maxTranslate, 0.06);
+      QCOMPARE(got.augment.brightness, 0.1);
+      QCOMPARE(got.augment.contrast, 0.15);
+      QCOMPARE(got.augment.gamma, 0.2);
+      QCOMPARE(got.augment.maxRotationDeg, 5.0);
+      QCOMPARE(got.augment.horizontalFlip, false);
+      QCOMPARE(got.labelSmoothing, 0.05);
+      QCOMPARE(got.emaDecay, 0.998);
+      QCOMPARE(got.tta.views, int64_t{5});
+      panel.saveSettings();
+    }
+    RunPanel reopened;
+    QCOMPARE(reopened.config().emaDecay, 0.998);
+    QCOMPARE(reopened.config().augment.gamma, 0.2);
+    QCOMPARE(reopened.config().tta.views, int64_t{5});
+  }
+
   void aboutTextDescribesTheMachine() {
     const QString html = ampbench::ui::aboutHardwareHtml(epyc());
     QVERIFY2(html.contains(QStringLiteral("AMD EPYC 7B13")), qPrintable(html));
