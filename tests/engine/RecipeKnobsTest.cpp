@@ -339,6 +339,27 @@ TEST(WeightAverage, AResumedRunEqualsAnUninterruptedOne) {
   EXPECT_THROW(runTraining(changed, q, CancelToken{}), InputError);
 }
 
+TEST(WeightAverage, StepsTheLossScalerSkipsDoNotCount) {
+  TempDir dir;
+  auto c = test::tinyRunConfig(dir / "run");
+  c.precision = PrecisionMode::Fp16;
+  c.scaler.initScale = 1099511627776.0;  // 2^40: the first steps overflow and are skipped
+  c.emaDecay = 0.99;
+  Quiet quiet;
+  const auto s = runTraining(c, quiet, CancelToken{});
+  ASSERT_EQ(s.status, RunStatus::Finished);
+  ASSERT_GT(s.skippedSteps, 0);
+  auto model = createModel({"small_cnn", 1, 2});
+  const auto pos = loadCheckpoint(dir / "run/checkpoint.pt", *model, nullptr, nullptr);
+  torch::serialize::InputArchive root, ema;
+  root.load_from(dir / "run/checkpoint.pt");
+  root.read("ema", ema);
+  torch::Tensor updates;
+  ema.read("updates", updates);
+  EXPECT_EQ(updates.item<int64_t>(), pos.scheduleStep) << "one update per applied step";
+  EXPECT_EQ(pos.scheduleStep + s.skippedSteps, pos.globalStep);
+}
+
 TEST(TestTimeAugmentation, IdentityViewsEqualPlainEvaluationAndViewsAreAveraged) {
   torch::manual_seed(1);
   auto model = createModel({"small_cnn", 1, 2});
