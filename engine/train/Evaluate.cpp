@@ -2,6 +2,7 @@
 // the run's precision) turned into engine/core/Evaluation.h's figures and written into the
 // run dir as evaluation_<split>.json and predictions_<split>.csv.
 
+#include "engine/core/SplitShift.h"
 #include "engine/data/Dataset.h"
 #include "engine/data/Image.h"
 #include "engine/data/ImageCache.h"
@@ -308,12 +309,51 @@ RunEvaluation evaluateRunSplit(const EvaluateRequest& request, RunObserver& obse
   return r;
 }
 
+namespace {
+
+// Each image's mean intensity in [0, 1], a chunk of the split at a time.
+std::vector<double> imageMeans(const SplitTensors& split) {
+  std::vector<double> out;
+  const int64_t n = split.size();
+  out.reserve(static_cast<size_t>(n));
+  for (int64_t s = 0; s < n; s += 256) {
+    const auto chunk = split.range(s, std::min(n, s + 256)).to(torch::kDouble).flatten(1).mean(1).div_(255.0).contiguous();
+    out.insert(out.end(), chunk.data_ptr<double>(), chunk.data_ptr<double>() + chunk.numel());
+  }
+  return out;
+}
+
+// val_vs_test.json, from the stored evaluations and predictions (at the run's decision
+// threshold) and the two splits' images.
+void writeValVsTest(const std::string& runDir, const PreparedData& data) {
+  auto profile = [&](const std::string& split) {
+    SplitProfile p;
+    p.evaluation = evaluationFromJson(readFile(splitFile(runDir, "evaluation", split, ".json").string()));
+    const auto table = predictionsFromCsv(readFile(splitFile(runDir, "predictions", split, ".csv").string()));
+    p.probabilities = table.flatProbabilities();
+    p.labels = table.labels();
+    p.imageMeans = imageMeans(data.splits.at(split));
+    return p;
+  };
+  const auto shift = compareSplits(profile("val"), profile("test"));
+  writeFileAtomic((fs::path(runDir) / "val_vs_test.json").string(), splitShiftToJson(shift) + "\n");
+}
+
+}  // namespace
+
 void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, ClassifierImpl& model,
                                const RunSummary& summary, const PrecisionInfo& precision, const torch::Device& device,
                                RunObserver& observer, const CancelToken& cancel) {
   const auto& classes = data.summary.classes;
-  const auto decision = readDecisionThreshold(c.outDir);  // a resumed run keeps a chosen threshold
-  if (!fs::exists(fs::path(c.outDir) / "decision.json")) {
+  auto decision = readDecisionThreshold(c.outDir);  // a resumed run keeps a user's threshold
+  // The run's own rule re-chooses at every finish (an extended run may select another
+  // epoch); a threshold the user set is kept.
+  const bool choose = c.selection.thresholdRule != ThresholdRuleKind::None && classes.size() == 2 &&
+                      decision.source != "user";
+  if (!fs::exists(fs::path(c.outDir) / "decision.json") || choose) {
+    if (choose) {
+      decision = DecisionThreshold{};  // evaluations at 0.5 first; the rule's choice re-evaluates them
+    }
     writeDecision(c.outDir, decision, classes);
   }
   EvaluationOptions options;
@@ -325,11 +365,22 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
                                                summary.finalValLabels, summary.finalVal.loss,
                                                skippedInSplit(data.summary.skipped, source, "val"), options,
                                                decision.source));
+  const auto chooseOnVal = [&] {
+    if (choose) {
+      // On the validation outputs just written (predictions_val.csv); every split's stored
+      // evaluation then follows the chosen threshold.
+      chooseRunThreshold(c.outDir,
+                         c.selection.thresholdRule == ThresholdRuleKind::Youden ? ThresholdRule::Youden
+                                                                                : ThresholdRule::TargetSensitivity,
+                         c.selection.targetSensitivity, observer, cancel);
+    }
+  };
   const auto test = data.splits.find("test");
   if (test == data.splits.end()) {
+    chooseOnVal();
     return;
   }
-  // The test split is looked at once, with the final model, at the end.
+  // The test split is looked at once, with the run's model, at the end.
   std::vector<float> probabilities;
   const auto& t = test->second;
   const auto m = evaluateSplit(model, t, data.summary, c, precision, device, cancel, &probabilities,
@@ -342,6 +393,8 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
   writeRunEvaluation(c.outDir, evaluateOutputs("test", source, classes, t.ids, probabilities, labels, m.loss,
                                                skippedInSplit(data.summary.skipped, source, "test"), options,
                                                decision.source));
+  chooseOnVal();
+  writeValVsTest(c.outDir, data);
 }
 
 DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule rule, double targetSensitivity,

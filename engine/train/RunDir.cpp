@@ -163,7 +163,7 @@ void RunDirWriter::appendEpoch(const EpochEvent& e) {
   epochs_ << e.epoch << ',' << fmt(e.trainLoss) << ',' << fmt(e.trainAccuracy) << ',' << opt(e.val.loss) << ','
           << opt(e.val.accuracy) << ',' << opt(e.val.auc) << ',' << fmt(e.epochSeconds) << ','
           << fmt(e.imagesPerSecond) << ',' << e.overflowSteps << ',' << fmt(e.lossScale) << ',' << fmt(e.peakRssMb)
-          << '\n';
+          << ',' << opt(balancedAccuracy(e.val)) << ',' << (e.best ? 1 : 0) << ',' << opt(e.evalSeconds) << '\n';
   flush();
 }
 
@@ -190,6 +190,12 @@ void RunDirWriter::writeMetrics(const RunSummary& s, const std::vector<std::stri
   j["final_loss_scale"] = s.finalLossScale;
   if (s.hasFinalMetrics) {
     j["val"] = nlohmann::json::parse(metricsToJson(s.finalVal, classes));
+  }
+  if (s.selectedEpoch > 0) {
+    // The epoch the run keeps (best.pt): "val" above is its validation.
+    j["selection"] = {{"metric", s.selectedBy},
+                      {"epoch", s.selectedEpoch},
+                      {"value", s.selectedBy == "loss" ? -s.selectedValue : s.selectedValue}};
   }
   if (s.profile.steps > 0 || !s.profile.error.empty()) {
     j["profile"] = nlohmann::json::parse(profileToJson(s.profile));

@@ -14,7 +14,7 @@ namespace ampbench {
 inline constexpr const char* kStepsHeader = "epoch,step,loss,lr,loss_scale,overflow,skipped,images_per_s";
 inline constexpr const char* kEpochsHeader =
     "epoch,train_loss,train_acc,val_loss,val_acc,val_auc,epoch_seconds,images_per_s,overflow_steps,loss_scale,"
-    "peak_rss_mb";
+    "peak_rss_mb,val_balanced_acc,best,eval_seconds";
 
 class RunDirWriter {
  public:

@@ -2,6 +2,7 @@
 
 #include "engine/train/Trainer.h"
 
+#include "engine/core/Recipe.h"
 #include "engine/dist/ProcessGroup.h"
 #include "engine/dist/SyncBatchNorm.h"
 #include "engine/export/Export.h"
@@ -148,6 +149,7 @@ TrainingSession::TrainingSession(const RunConfig& config, const PreparedData& da
 TrainingSession::~TrainingSession() = default;
 
 void TrainingSession::setUp(const std::string* initialWeights) {
+  checkRecipeFits(c_, data_.summary.classes);
   threads_ = configureThreads(c_.threads);
   setTf32Allowed(false);  // fp32 stays an honest baseline; autocast modes do not use TF32 either
   torch::manual_seed(c_.seed);
@@ -217,6 +219,12 @@ void TrainingSession::setUp(const std::string* initialWeights) {
   }
 
   const bool resumed = !c_.resumeFrom.empty();
+  const auto bestPath = c_.outDir + "/best.pt";
+  if (resumed && c_.selection.metric != SelectMetricKind::Last && fs::exists(bestPath)) {
+    best_ = readBestEpoch(bestPath);  // the best epoch before the interruption
+  } else if (!resumed && dist::rank() == 0 && fs::exists(bestPath)) {
+    fs::remove(bestPath);  // another run's: never this run's model
+  }
   writer_ = std::make_unique<RunDirWriter>(c_.outDir, resumed, pos_.epoch, pos_.globalStep);
   gradStats_ = std::make_unique<PrecisionStatsCollector>(c_.gradStatsEvery);
   // overflows.csv matters wherever something can overflow: sampled runs, loss-scaled runs and
@@ -784,6 +792,7 @@ void TrainingSession::endEpoch(EpochState& st) {
     const auto labels = val.labels.contiguous();
     summary_.finalValLabels.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
     summary_.hasFinalMetrics = true;
+    lastValidatedEpoch_ = st.epoch;
   }
   ev.peakRssMb = peakRssMb();
   ev.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex_));
@@ -793,6 +802,9 @@ void TrainingSession::endEpoch(EpochState& st) {
   // checkpoint is then kept rather than overwritten.
   if (!weightsFinite(st.epoch)) {
     return;
+  }
+  if (ev.validated) {
+    selectBest(ev);
   }
   pos_ = TrainingPosition{pos_.epoch, pos_.globalStep, pos_.scheduleStep, pos_.overflowSteps, pos_.skippedSteps};
   pos_.epoch = st.epoch;
@@ -807,6 +819,46 @@ void TrainingSession::endEpoch(EpochState& st) {
   summary_.epochsCompleted = st.epoch;
   observer_.onEpoch(ev);
   observer_.onCheckpoint({checkpointPath_, st.epoch, 0, lastCheckpointSeconds_});
+}
+
+void TrainingSession::selectBest(EpochEvent& ev) {
+  if (c_.selection.metric == SelectMetricKind::Last) {
+    return;
+  }
+  const double score = selectionScore(c_.selection.metric, ev.val);
+  // Strictly better only: a tie keeps the earlier epoch; a non-finite figure never wins.
+  if (!std::isfinite(score) || (best_ && !(score > best_->value))) {
+    return;
+  }
+  BestEpoch b;
+  b.epoch = ev.epoch;
+  b.metric = toString(c_.selection.metric);
+  b.value = score;
+  b.val = ev.val;
+  b.probabilities = summary_.finalValProbabilities;
+  if (dist::rank() == 0) {  // every rank selects the same epoch (same global metrics)
+    saveBestEpoch(c_.outDir + "/best.pt", *model_, b);
+  }
+  best_ = std::move(b);
+  ev.best = true;
+}
+
+void TrainingSession::useSelectedEpoch() {
+  auto& summary = summary_;
+  if (!best_ || summary.status != RunStatus::Finished || !summary.hasFinalMetrics) {
+    return;
+  }
+  if (best_->epoch != lastValidatedEpoch_) {
+    if (dist::rank() == 0) {  // the end-of-run evaluations (rank 0) see the selected model
+      loadCheckpoint(c_.outDir + "/best.pt", *model_, nullptr, nullptr);
+      model_->to(device_);
+    }
+    summary.finalVal = best_->val;
+    summary.finalValProbabilities = best_->probabilities;
+  }
+  summary.selectedEpoch = best_->epoch;
+  summary.selectedBy = best_->metric;
+  summary.selectedValue = best_->value;
 }
 
 Metrics TrainingSession::validate(const SplitTensors& val, std::vector<float>* probabilities) {
@@ -1073,6 +1125,21 @@ RunSummary TrainingSession::finish() {
       summary.status = RunStatus::Finished;
       summary.message = "finished " + std::to_string(summary.epochsCompleted) + " epochs";
       break;
+  }
+  if (summary.status == RunStatus::Finished) {
+    try {
+      useSelectedEpoch();
+      if (summary.selectedEpoch > 0) {
+        char v[32];
+        std::snprintf(v, sizeof v, "%.4g", summary.selectedBy == "loss" ? -summary.selectedValue : summary.selectedValue);
+        summary.message += "; keeps epoch " + std::to_string(summary.selectedEpoch) + " (best.pt: best validation " +
+                           summary.selectedBy + " " + v + ")";
+      }
+    } catch (const std::exception& e) {
+      // best.pt unreadable (deleted, damaged): the last epoch stays the run's model, said so.
+      summary.selectedEpoch = 0;
+      summary.message += "; model selection ignored (" + firstLineOf(e) + "): the last epoch is evaluated";
+    }
   }
   try {
     writer_->writeMetrics(summary, data_.summary.classes);

@@ -103,6 +103,12 @@ class TrainingSession {
   // share and the per-image outputs are all-reduced, so every rank gets the metrics (AUC and
   // calibration included) of the whole split, as one process would.
   Metrics validate(const SplitTensors& val, std::vector<float>* probabilities);
+  // Model selection: when this epoch's validation beats the best so far by the run's
+  // metric, best.pt gets its weights and validation outputs (ev.best set).
+  void selectBest(EpochEvent& ev);
+  // At the end of a finished run: the selected epoch's validation becomes the run's, and
+  // its weights are loaded for the end-of-run evaluations.
+  void useSelectedEpoch();
   bool cancelRequested();
   // Loads the checkpoint of c_.resumeFrom and checks that it continues this run.
   void resume();
@@ -145,6 +151,8 @@ class TrainingSession {
   // attribution, anomaly mode) reuse that forward's statistics without a collective.
   std::unique_ptr<dist::SyncBatchNorm> syncBn_;
   bool syncBnArmed_ = false;
+  std::optional<BestEpoch> best_;   // model selection: the best validated epoch so far
+  int64_t lastValidatedEpoch_ = 0;
   int64_t valShard_ = -1;  // images rank 0 validated (its share), for the run's summary line
 
   int threads_ = 0;
