@@ -20,8 +20,14 @@ QString cacheKey(const QString& runOrModel) {
   QString weights = path;
   if (info.isDir()) {
     const QDir dir(path);
-    weights = QFileInfo::exists(dir.filePath(QStringLiteral("checkpoint.pt"))) ? dir.filePath(QStringLiteral("checkpoint.pt"))
-                                                                              : dir.filePath(QStringLiteral("model.pt"));
+    // The weights readRunInfo loads: the selected epoch (best.pt), else the last, else an export.
+    weights = dir.filePath(QStringLiteral("model.pt"));
+    for (const auto* name : {"best.pt", "checkpoint.pt"}) {
+      if (QFileInfo::exists(dir.filePath(QLatin1String(name)))) {
+        weights = dir.filePath(QLatin1String(name));
+        break;
+      }
+    }
   }
   const QFileInfo w(weights);
   // The run's decision threshold (chosen on the Results tab after the explainer was built)
