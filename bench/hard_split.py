@@ -12,9 +12,9 @@ as symbolic links:
   NORMAL2-IM-XXXX-YYYY, whose XXXX is the patient in each series);
 - test's class sizes are the official test split's (234 / 390 by default);
 - --hold-out patients: seeded random patients; --hold-out late: the highest patient
-  numbers of each series (a proxy for "taken later"); --hold-out exposure: patients
-  whose images are the darkest or brightest (mean intensity in the outer quartiles
-  of the class), a shift in acquisition the model never saw.
+  numbers of each series (a proxy for "taken later"); --hold-out exposure: the patients
+  whose images are furthest from their class's median brightness (the darkest and the
+  brightest first), a shift in acquisition the model never saw.
 
 ampbench-cli then carves its own validation from DST/train/ (image by image, the easy
 kind) and evaluates DST/test/ once at the end, so a run shows both side by side.

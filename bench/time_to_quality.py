@@ -42,18 +42,27 @@ def cpu_name():
 
 
 def curve(run_dir):
-    """[(wall seconds so far, val AUC, val balanced accuracy, epoch)] of a run's epochs.csv."""
+    """[(wall seconds so far, val AUC, val balanced accuracy, epoch)] of a run: epochs.csv's
+    training time and AUC, validation.csv's validation time and balanced accuracy."""
+    validation = {}
+    path = os.path.join(run_dir, "validation.csv")
+    if os.path.exists(path):
+        with open(path) as f:
+            validation = {int(r["epoch"]): r for r in csv.DictReader(f)}
     out, wall = [], 0.0
     with open(os.path.join(run_dir, "epochs.csv")) as f:
         for row in csv.DictReader(f):
-            wall += float(row["epoch_seconds"]) + float(row.get("eval_seconds") or 0.0)
-            if row.get("val_auc"):
-                out.append((wall, float(row["val_auc"]), float(row["val_balanced_acc"]), int(row["epoch"])))
+            v = validation.get(int(row["epoch"]), {})
+            wall += float(row["epoch_seconds"]) + float(v.get("eval_seconds") or 0.0)
+            if row.get("val_auc") and v.get("val_balanced_acc"):
+                out.append((wall, float(row["val_auc"]), float(v["val_balanced_acc"]), int(row["epoch"])))
     return out
 
 
 def time_to(points, index, tol):
     """Wall time (and epoch) at which column `index` first comes within tol of its best."""
+    if not points:
+        return None, None, float("nan")  # the run never validated
     best = max(p[index] for p in points)
     for p in points:
         if p[index] >= best - tol:
@@ -119,6 +128,9 @@ def main(argv=None):
             print("    epoch  wall s   val AUC  val bal.acc")
             for p in points:
                 print(f"    {p[3]:5d} {p[0]:7.0f}   {p[1]:.4f}   {p[2]:.4f}")
+            if not points:
+                print("    no validated epoch")
+                continue
             print(f"    AUC plateau {auc[2]:.4f}, within {a.tol_auc} after {auc[0]:.0f} s (epoch {auc[1]}); "
                   f"balanced accuracy plateau {bacc[2]:.4f}, within {a.tol_bacc} after {bacc[0]:.0f} s (epoch {bacc[1]})")
         report["models"][model] = entry

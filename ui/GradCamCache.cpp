@@ -20,11 +20,15 @@ QString cacheKey(const QString& runOrModel) {
   QString weights = path;
   if (info.isDir()) {
     const QDir dir(path);
-    // The weights readRunInfo loads: the selected epoch (best.pt), else the last, else an export.
+    // The weights readRunInfo loads: an export's model.pt; a run's selected epoch (best.pt), else its last.
     weights = dir.filePath(QStringLiteral("model.pt"));
-    for (const auto* name : {"best.pt", "checkpoint.pt"}) {
-      if (QFileInfo::exists(dir.filePath(QLatin1String(name)))) {
-        weights = dir.filePath(QLatin1String(name));
+    const bool exported = !QFileInfo::exists(dir.filePath(QStringLiteral("config.json"))) &&
+                          QFileInfo::exists(dir.filePath(QStringLiteral("model.json")));
+    const QStringList names = exported ? QStringList{QStringLiteral("model.pt")}
+                                       : QStringList{QStringLiteral("best.pt"), QStringLiteral("checkpoint.pt")};
+    for (const QString& name : names) {
+      if (QFileInfo::exists(dir.filePath(name))) {
+        weights = dir.filePath(name);
         break;
       }
     }

@@ -58,7 +58,7 @@ RecipeBox::RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* parent, QF
                          "Two classes: the decision threshold chosen on validation when the run finishes "
                          "(decision.json), used by evaluation, prediction, Grad-CAM and export.");
   form->addRow(tr("Decision threshold"), threshold_);
-  sensitivity_ = dspin(parent, 0.5, 1.0, 0.95, 2, 0.01, "The sensitivity the threshold must reach on validation.");
+  sensitivity_ = dspin(parent, 0.01, 1.0, 0.95, 2, 0.01, "The sensitivity the threshold must reach on validation.");
   form->addRow(tr("Target sensitivity"), sensitivity_);
   updateSensitivity();
   connect(threshold_, &QComboBox::currentIndexChanged, this, [this] { updateSensitivity(); });
@@ -67,6 +67,16 @@ RecipeBox::RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* parent, QF
       Q_EMIT recipeChosen(comboValue(recipe_));
     }
   });
+}
+
+void RecipeBox::carrySettingsWithoutControls(const ampbench::RunConfig& from, ampbench::RunConfig& to) {
+  to.channels = from.channels;
+  to.augment = from.augment;
+  to.split = from.split;
+  to.momentum = from.momentum;
+  to.weightDecay = from.weightDecay;
+  to.warmupFraction = from.warmupFraction;
+  to.gradClipNorm = from.gradClipNorm;
 }
 
 void RecipeBox::updateSensitivity() { sensitivity_->setEnabled(comboValue(threshold_) == QLatin1String("sensitivity")); }

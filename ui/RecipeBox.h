@@ -29,6 +29,10 @@ class RecipeBox : public QObject {
 
   QComboBox* recipeCombo() const { return recipe_; }  // for tests
 
+  // The training settings no control of the run panel shows (a recipe's or a shown run's),
+  // from `from` into `to`; never where a run writes, its cache, test hooks or distribution.
+  static void carrySettingsWithoutControls(const ampbench::RunConfig& from, ampbench::RunConfig& to);
+
  Q_SIGNALS:
   // The user picked a recipe: apply it to the whole form.
   void recipeChosen(const QString& name);

@@ -271,7 +271,8 @@ bool RunPanel::setPrecisionName(const QString& mode) {
 }
 
 ampbench::RunConfig RunPanel::config() const {
-  ampbench::RunConfig c = hidden_;  // what no control here shows (a recipe's augmentation, channels...)
+  ampbench::RunConfig c;
+  RecipeBox::carrySettingsWithoutControls(hidden_, c);
   recipeBox_->apply(c);
   c.model = model_->currentText().toStdString();
   c.precision = ampbench::parsePrecision(precisionName().toStdString());
@@ -298,8 +299,6 @@ ampbench::RunConfig RunPanel::config() const {
 void RunPanel::setConfig(const ampbench::RunConfig& c) {
   loading_ = true;
   hidden_ = c;
-  hidden_.resumeFrom.clear();  // a shown run's settings start a new run, never resume it
-  hidden_.outDir.clear();
   recipeBox_->fill(c);
   if (model_->findText(qs(c.model)) < 0) {
     model_->addItem(qs(c.model));

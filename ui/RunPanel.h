@@ -93,7 +93,7 @@ class RunPanel : public QWidget {
   QDoubleSpinBox* lr_ = nullptr;
   QSpinBox* seed_ = nullptr;
   RecipeBox* recipeBox_ = nullptr;
-  ampbench::RunConfig hidden_;  // the last config shown: carries what no control edits
+  ampbench::RunConfig hidden_;  // the last config shown: config() takes what no control edits from it
   QToolButton* advancedToggle_ = nullptr;
   QWidget* advanced_ = nullptr;
   QComboBox* optimizer_ = nullptr;

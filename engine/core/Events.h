@@ -221,7 +221,7 @@ struct RunSummary {
   std::string selectedBy;
   double selectedValue = 0.0;
   // What a comparison needs to say how much of a difference is noise: the training phase
-  // of each epoch run in this session, and the final model's validation outputs.
+  // of each epoch run in this session, and the kept model's validation outputs.
   std::vector<double> epochSeconds;
   std::vector<float> finalValProbabilities;  // row-major [n x classes]
   std::vector<int64_t> finalValLabels;

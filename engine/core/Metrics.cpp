@@ -136,6 +136,9 @@ double balancedAccuracy(const Metrics& m) {
 
 double selectionScore(SelectMetricKind metric, const Metrics& m) {
   double v = std::numeric_limits<double>::quiet_NaN();
+  if (!std::isfinite(m.loss)) {
+    return v;  // NaN/inf outputs: whatever the counts say, this epoch is not a model to keep
+  }
   switch (metric) {
     case SelectMetricKind::BalancedAccuracy: v = balancedAccuracy(m); break;
     case SelectMetricKind::Auc: v = m.auc; break;

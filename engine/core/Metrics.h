@@ -33,7 +33,7 @@ Metrics computeMetrics(const std::vector<float>& probabilities, const std::vecto
 double balancedAccuracy(const Metrics& m);
 
 // What model selection maximises for `metric` (the loss is negated); NaN when the figure
-// is not finite (such an epoch is never selected). `Last` has no score: NaN.
+// or the loss is not finite (such an epoch is never selected). `Last` has no score: NaN.
 double selectionScore(SelectMetricKind metric, const Metrics& m);
 
 std::string metricsToJson(const Metrics& m, const std::vector<std::string>& classes, int indent = 2);

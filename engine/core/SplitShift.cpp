@@ -156,6 +156,24 @@ Estimate expectedCalibrationError(const std::vector<float>& probabilities, const
   return e;
 }
 
+void updateFindings(SplitShift& s) {
+  s.findings.clear();
+  for (const auto& r : s.rows) {
+    if (!r.gap) {
+      continue;
+    }
+    const bool percent = r.key != "auc" && r.key != "mean_intensity";
+    const auto fmt = percent ? pct : num;
+    const std::string unit = percent ? " %" : "";
+    s.findings.push_back(r.label + ": " + fmt(r.val.value) + unit + " on validation, " + fmt(r.test.value) + unit +
+                         " on test — " + (r.test.value < r.val.value ? "lower" : "higher") +
+                         " by more than both intervals");
+  }
+  if (s.findings.empty()) {
+    s.findings.push_back("no difference between validation and test exceeds the intervals");
+  }
+}
+
 SplitShift compareSplits(const SplitProfile& val, const SplitProfile& test, int resamples, uint64_t seed) {
   const auto& v = val.evaluation;
   const auto& t = test.evaluation;
@@ -199,20 +217,7 @@ SplitShift compareSplits(const SplitProfile& val, const SplitProfile& test, int 
   add("ece", "calibration error (ECE)",
       expectedCalibrationError(val.probabilities, val.labels, k, v.positiveClass, 10, resamples, seed),
       expectedCalibrationError(test.probabilities, test.labels, k, t.positiveClass, 10, resamples, seed + 1));
-  for (const auto& r : s.rows) {
-    if (!r.gap) {
-      continue;
-    }
-    const bool percent = r.key != "auc" && r.key != "mean_intensity";
-    const auto fmt = percent ? pct : num;
-    const std::string unit = percent ? " %" : "";
-    s.findings.push_back(r.label + ": " + fmt(r.val.value) + unit + " on validation, " + fmt(r.test.value) + unit +
-                         " on test — " + (r.test.value < r.val.value ? "lower" : "higher") +
-                         " by more than both intervals");
-  }
-  if (s.findings.empty()) {
-    s.findings.push_back("no difference between validation and test exceeds the intervals");
-  }
+  updateFindings(s);
   return s;
 }
 

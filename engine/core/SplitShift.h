@@ -21,7 +21,7 @@ struct SplitProfile {
 };
 
 struct ShiftRow {
-  std::string key;    // "positive_share", "mean_intensity", "accuracy", ... "ece"
+  std::string key;    // "share_<class>", "mean_intensity", "accuracy", ... "ece"
   std::string label;  // "PNEUMONIA share", "mean intensity", ...
   Estimate val, test;
   bool gap = false;  // both intervals known and disjoint
@@ -45,6 +45,9 @@ Estimate expectedCalibrationError(const std::vector<float>& probabilities, const
 // Throws std::invalid_argument when the two splits have different classes.
 SplitShift compareSplits(const SplitProfile& val, const SplitProfile& test, int resamples = 1000,
                          uint64_t seed = 20180215);
+
+// The findings from the rows' gap flags (after a row was replaced).
+void updateFindings(SplitShift& s);
 
 std::string splitShiftToJson(const SplitShift& s);
 SplitShift splitShiftFromJson(const std::string& text);  // throws std::runtime_error when malformed

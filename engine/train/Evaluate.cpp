@@ -18,6 +18,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 namespace fs = std::filesystem;
@@ -323,20 +324,48 @@ std::vector<double> imageMeans(const SplitTensors& split) {
   return out;
 }
 
-// val_vs_test.json, from the stored evaluations and predictions (at the run's decision
-// threshold) and the two splits' images.
+// A split as val_vs_test.json compares it: the stored evaluation and predictions (at the
+// run's decision threshold) and, when given, the images' intensities.
+SplitProfile storedProfile(const std::string& runDir, const std::string& split, const SplitTensors* images) {
+  SplitProfile p;
+  p.evaluation = evaluationFromJson(readFile(splitFile(runDir, "evaluation", split, ".json").string()));
+  const auto table = predictionsFromCsv(readFile(splitFile(runDir, "predictions", split, ".csv").string()));
+  p.probabilities = table.flatProbabilities();
+  p.labels = table.labels();
+  if (images) {
+    p.imageMeans = imageMeans(*images);
+  }
+  return p;
+}
+
 void writeValVsTest(const std::string& runDir, const PreparedData& data) {
-  auto profile = [&](const std::string& split) {
-    SplitProfile p;
-    p.evaluation = evaluationFromJson(readFile(splitFile(runDir, "evaluation", split, ".json").string()));
-    const auto table = predictionsFromCsv(readFile(splitFile(runDir, "predictions", split, ".csv").string()));
-    p.probabilities = table.flatProbabilities();
-    p.labels = table.labels();
-    p.imageMeans = imageMeans(data.splits.at(split));
-    return p;
-  };
-  const auto shift = compareSplits(profile("val"), profile("test"));
+  const auto shift = compareSplits(storedProfile(runDir, "val", &data.splits.at("val")),
+                                   storedProfile(runDir, "test", &data.splits.at("test")));
   writeFileAtomic((fs::path(runDir) / "val_vs_test.json").string(), splitShiftToJson(shift) + "\n");
+}
+
+// After the threshold changed: val_vs_test.json again from the re-evaluated files, keeping
+// its intensity row (the images are not read again). Best effort: an unreadable file is
+// left as it is.
+void refreshValVsTest(const std::string& runDir) {
+  const auto path = (fs::path(runDir) / "val_vs_test.json").string();
+  if (!fs::exists(path)) {
+    return;
+  }
+  try {
+    const auto old = splitShiftFromJson(readFile(path));
+    auto shift = compareSplits(storedProfile(runDir, "val", nullptr), storedProfile(runDir, "test", nullptr));
+    for (auto& row : shift.rows) {
+      for (const auto& o : old.rows) {
+        if (row.key == "mean_intensity" && o.key == row.key) {
+          row = o;
+        }
+      }
+    }
+    updateFindings(shift);
+    writeFileAtomic(path, splitShiftToJson(shift) + "\n");
+  } catch (const std::exception&) {
+  }
 }
 
 }  // namespace
@@ -345,15 +374,33 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
                                const RunSummary& summary, const PrecisionInfo& precision, const torch::Device& device,
                                RunObserver& observer, const CancelToken& cancel) {
   const auto& classes = data.summary.classes;
-  auto decision = readDecisionThreshold(c.outDir);  // a resumed run keeps a user's threshold
-  // The run's own rule re-chooses at every finish (an extended run may select another
-  // epoch); a threshold the user set is kept.
-  const bool choose = c.selection.thresholdRule != ThresholdRuleKind::None && classes.size() == 2 &&
-                      decision.source != "user";
-  if (!fs::exists(fs::path(c.outDir) / "decision.json") || choose) {
-    if (choose) {
-      decision = DecisionThreshold{};  // evaluations at 0.5 first; the rule's choice re-evaluates them
+  auto decision = readDecisionThreshold(c.outDir);  // a resumed run keeps a chosen threshold
+  if (c.selection.thresholdRule != ThresholdRuleKind::None && classes.size() == 2) {
+    // The run's rule chooses on the kept model's validation outputs (an extended run may
+    // keep another epoch, so it chooses again); decision.json is written once, then every
+    // split is evaluated at it.
+    std::vector<float> scores;
+    std::vector<int64_t> positive;
+    const auto k = static_cast<size_t>(decision.positiveClass);
+    for (size_t i = 0; i < summary.finalValLabels.size(); ++i) {
+      scores.push_back(summary.finalValProbabilities.at(i * 2 + k));
+      positive.push_back(summary.finalValLabels[i] == decision.positiveClass);
     }
+    try {
+      const auto choice = chooseThreshold(scores, positive,
+                                          c.selection.thresholdRule == ThresholdRuleKind::Youden
+                                              ? ThresholdRule::Youden
+                                              : ThresholdRule::TargetSensitivity,
+                                          c.selection.targetSensitivity, "val");
+      decision.threshold = choice.threshold;
+      decision.source = choice.description;
+    } catch (const std::invalid_argument& e) {
+      // One class in validation, or non-finite outputs: keep what there is, and say so.
+      std::fprintf(stderr, "decision threshold not chosen on validation (%s): %s\n", e.what(),
+                   decision.source == "default" ? "0.5 is used" : "the stored one is kept");
+    }
+    writeDecision(c.outDir, decision, classes);
+  } else if (!fs::exists(fs::path(c.outDir) / "decision.json")) {
     writeDecision(c.outDir, decision, classes);
   }
   EvaluationOptions options;
@@ -365,19 +412,8 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
                                                summary.finalValLabels, summary.finalVal.loss,
                                                skippedInSplit(data.summary.skipped, source, "val"), options,
                                                decision.source));
-  const auto chooseOnVal = [&] {
-    if (choose) {
-      // On the validation outputs just written (predictions_val.csv); every split's stored
-      // evaluation then follows the chosen threshold.
-      chooseRunThreshold(c.outDir,
-                         c.selection.thresholdRule == ThresholdRuleKind::Youden ? ThresholdRule::Youden
-                                                                                : ThresholdRule::TargetSensitivity,
-                         c.selection.targetSensitivity, observer, cancel);
-    }
-  };
   const auto test = data.splits.find("test");
   if (test == data.splits.end()) {
-    chooseOnVal();
     return;
   }
   // The test split is looked at once, with the run's model, at the end.
@@ -393,7 +429,6 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
   writeRunEvaluation(c.outDir, evaluateOutputs("test", source, classes, t.ids, probabilities, labels, m.loss,
                                                skippedInSplit(data.summary.skipped, source, "test"), options,
                                                decision.source));
-  chooseOnVal();
   writeValVsTest(c.outDir, data);
 }
 
@@ -493,6 +528,7 @@ DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule ru
     }
     writeRunEvaluation(runDir, r);
   }
+  refreshValVsTest(runDir);
   return decision;
 }
 

@@ -76,6 +76,8 @@ RunInfo readRunInfo(const std::string& runOrModel) {
   }
   if (fs::is_regular_file(p)) {
     info.weights = p.string();
+  } else if (info.exportedModel && fs::exists(dir / "model.pt")) {
+    info.weights = (dir / "model.pt").string();  // an export's model, even beside its training checkpoint
   } else if (!info.exportedModel && fs::exists(dir / "best.pt")) {
     info.weights = (dir / "best.pt").string();  // the epoch model selection kept
   } else if (fs::exists(dir / "checkpoint.pt")) {

@@ -219,12 +219,7 @@ void TrainingSession::setUp(const std::string* initialWeights) {
   }
 
   const bool resumed = !c_.resumeFrom.empty();
-  const auto bestPath = c_.outDir + "/best.pt";
-  if (resumed && c_.selection.metric != SelectMetricKind::Last && fs::exists(bestPath)) {
-    best_ = readBestEpoch(bestPath);  // the best epoch before the interruption
-  } else if (!resumed && dist::rank() == 0 && fs::exists(bestPath)) {
-    fs::remove(bestPath);  // another run's: never this run's model
-  }
+  restoreBest(resumed);
   writer_ = std::make_unique<RunDirWriter>(c_.outDir, resumed, pos_.epoch, pos_.globalStep);
   gradStats_ = std::make_unique<PrecisionStatsCollector>(c_.gradStatsEvery);
   // overflows.csv matters wherever something can overflow: sampled runs, loss-scaled runs and
@@ -816,9 +811,67 @@ void TrainingSession::endEpoch(EpochState& st) {
   // between the two leaves a row past the checkpoint, which the resume drops and rewrites.
   writer_->appendEpoch(ev);
   writeCheckpoint(pos_, st.epoch, 0);
+  commitBest();
   summary_.epochsCompleted = st.epoch;
   observer_.onEpoch(ev);
   observer_.onCheckpoint({checkpointPath_, st.epoch, 0, lastCheckpointSeconds_});
+}
+
+void TrainingSession::restoreBest(bool resumed) {
+  std::error_code ec;
+  const fs::path out(c_.outDir);
+  if (!resumed) {
+    if (dist::rank() == 0) {  // another run's files: never this run's model or comparison
+      for (const char* f : {"best.pt", "best.pt.new", "val_vs_test.json"}) {
+        fs::remove(out / f, ec);
+      }
+    }
+    return;
+  }
+  const fs::path from(c_.resumeFrom);
+  // best.pt.new is a best epoch whose checkpoint may not have been committed: it counts only
+  // when the checkpoint resumed from holds that epoch (the kill came between the two renames).
+  const auto pending = from / "best.pt.new";
+  if (dist::rank() == 0 && fs::exists(pending, ec)) {
+    bool committed = false;
+    try {
+      committed = readBestEpoch(pending.string()).epoch <= pos_.epoch;
+    } catch (const InputError&) {
+    }
+    if (committed) {
+      fs::rename(pending, from / "best.pt", ec);
+    } else {
+      fs::remove(pending, ec);
+    }
+  }
+  const auto path = from / "best.pt";
+  if (c_.selection.metric == SelectMetricKind::Last || !fs::exists(path, ec)) {
+    return;
+  }
+  auto b = readBestEpoch(path.string());  // InputError naming the file and what to do
+  if (b.metric != toString(c_.selection.metric) || b.epoch > pos_.epoch) {
+    return;  // not this run's record (the settings check refuses a changed metric)
+  }
+  if (dist::rank() == 0 && fs::weakly_canonical(from, ec) != fs::weakly_canonical(out, ec)) {
+    fs::copy_file(path, out / "best.pt", fs::copy_options::overwrite_existing);  // resumed into another folder
+  }
+  best_ = std::move(b);
+}
+
+void TrainingSession::commitBest() {
+  if (!bestPending_) {
+    return;
+  }
+  bestPending_ = false;
+  if (dist::rank() == 0) {
+    // After the checkpoint of the same epoch: a kill before this leaves best.pt.new, which
+    // the resume keeps because the checkpoint holds its epoch.
+    std::error_code ec;
+    fs::rename(c_.outDir + "/best.pt.new", c_.outDir + "/best.pt", ec);
+    if (ec) {
+      throw WriteError("cannot write " + c_.outDir + "/best.pt: " + ec.message());
+    }
+  }
 }
 
 void TrainingSession::selectBest(EpochEvent& ev) {
@@ -837,19 +890,22 @@ void TrainingSession::selectBest(EpochEvent& ev) {
   b.val = ev.val;
   b.probabilities = summary_.finalValProbabilities;
   if (dist::rank() == 0) {  // every rank selects the same epoch (same global metrics)
-    saveBestEpoch(c_.outDir + "/best.pt", *model_, b);
+    saveBestEpoch(c_.outDir + "/best.pt.new", *model_, b);
   }
   best_ = std::move(b);
+  bestPending_ = true;
   ev.best = true;
 }
 
 void TrainingSession::useSelectedEpoch() {
   auto& summary = summary_;
-  if (!best_ || summary.status != RunStatus::Finished || !summary.hasFinalMetrics) {
+  if (!best_ || !summary.hasFinalMetrics) {
     return;
   }
   if (best_->epoch != lastValidatedEpoch_) {
-    if (dist::rank() == 0) {  // the end-of-run evaluations (rank 0) see the selected model
+    // A stopped run reports its best.pt too (what evaluate and export load); only a
+    // finished one evaluates it at the end.
+    if (dist::rank() == 0 && summary.status == RunStatus::Finished) {
       loadCheckpoint(c_.outDir + "/best.pt", *model_, nullptr, nullptr);
       model_->to(device_);
     }
@@ -1126,7 +1182,7 @@ RunSummary TrainingSession::finish() {
       summary.message = "finished " + std::to_string(summary.epochsCompleted) + " epochs";
       break;
   }
-  if (summary.status == RunStatus::Finished) {
+  if (best_) {
     try {
       useSelectedEpoch();
       if (summary.selectedEpoch > 0) {
@@ -1136,8 +1192,11 @@ RunSummary TrainingSession::finish() {
                            summary.selectedBy + " " + v + ")";
       }
     } catch (const std::exception& e) {
-      // best.pt unreadable (deleted, damaged): the last epoch stays the run's model, said so.
+      // best.pt unreadable (deleted, damaged): the last epoch stays the run's model, said so,
+      // and the file is put aside so that evaluate and export do not load it either.
       summary.selectedEpoch = 0;
+      std::error_code ec;
+      fs::rename(c_.outDir + "/best.pt", c_.outDir + "/best.pt.unusable", ec);
       summary.message += "; model selection ignored (" + firstLineOf(e) + "): the last epoch is evaluated";
     }
   }
