@@ -26,9 +26,9 @@ using ampbench::test::TempDir;
 
 namespace {
 
-// epochs.csv as rows of column name -> text.
-std::vector<std::map<std::string, std::string>> readEpochs(const std::string& runDir) {
-  std::ifstream in(runDir + "/epochs.csv");
+// A run's CSV log as rows of column name -> text.
+std::vector<std::map<std::string, std::string>> readCsv(const std::string& path) {
+  std::ifstream in(path);
   std::string line;
   std::getline(in, line);
   std::vector<std::string> header;
@@ -113,8 +113,10 @@ TEST(ModelSelection, KeepsTheEpochWithTheBestValidationMetricAndEvaluatesIt) {
   RunObserver quiet;
   const auto s = runTraining(c, quiet, CancelToken{});
   ASSERT_EQ(s.status, RunStatus::Finished) << s.message;
-  const auto rows = readEpochs(c.outDir);
+  const auto rows = readCsv(c.outDir + "/validation.csv");
+  const auto epochs = readCsv(c.outDir + "/epochs.csv");
   ASSERT_EQ(rows.size(), 5u);
+  ASSERT_EQ(epochs.size(), 5u);
   const auto expected = argmaxEpoch(rows, "val_balanced_acc");
   ASSERT_NE(expected, 5) << "precondition: this seed's best epoch must not be the last one";
   EXPECT_EQ(s.selectedEpoch, expected);
@@ -128,12 +130,13 @@ TEST(ModelSelection, KeepsTheEpochWithTheBestValidationMetricAndEvaluatesIt) {
 
   const auto metrics = readJson(c.outDir + "/metrics.json");
   EXPECT_EQ(metrics.at("selection").at("epoch").get<int64_t>(), expected);
-  const auto& row = rows.at(static_cast<size_t>(expected - 1));
+  const auto& row = epochs.at(static_cast<size_t>(expected - 1));
   // metrics.json's validation is the selected epoch's, not the last one's.
   EXPECT_NEAR(metrics.at("val").at("accuracy").get<double>(), std::stod(row.at("val_acc")), 1e-6);
   const auto best = readBestEpoch(c.outDir + "/best.pt");
   EXPECT_EQ(best.epoch, expected);
-  EXPECT_NEAR(best.value, std::stod(row.at("val_balanced_acc")), 1e-6);
+  EXPECT_NEAR(best.value, std::stod(rows.at(static_cast<size_t>(expected - 1)).at("val_balanced_acc")), 1e-6);
+  EXPECT_FALSE(fs::exists(c.outDir + "/best.pt.new")) << "committed after the epoch's checkpoint";
 
   // Evaluation, prediction and export load best.pt, whose weights differ from the last epoch's.
   const auto info = readRunInfo(c.outDir);
@@ -173,7 +176,7 @@ TEST(ModelSelection, LossSelectsTheLowestValidationLoss) {
   RunObserver quiet;
   const auto s = runTraining(c, quiet, CancelToken{});
   ASSERT_EQ(s.status, RunStatus::Finished) << s.message;
-  const auto rows = readEpochs(c.outDir);
+  const auto rows = readCsv(c.outDir + "/epochs.csv");
   int64_t expected = 0;
   double lowest = 1e300;
   for (const auto& r : rows) {
@@ -215,6 +218,39 @@ TEST(ModelSelection, AResumedRunSelectsWhatAnUninterruptedOneDoes) {
   EXPECT_EQ(s.selectedEpoch, a.epoch);
   EXPECT_DOUBLE_EQ(a.value, b.value);
   EXPECT_EQ(a.probabilities, b.probabilities);
+}
+
+TEST(ModelSelection, ABestEpochWhoseCheckpointWasNotWrittenIsDroppedOnResume) {
+  TempDir dir;
+  struct StopAfter : RunObserver {
+    CancelToken* token = nullptr;
+    void onEpoch(const EpochEvent& e) override {
+      if (e.epoch == 2) {
+        token->cancel();
+      }
+    }
+  } stopper;
+  CancelToken cancel;
+  stopper.token = &cancel;
+  auto c = noisyRun(dir / "run");
+  c.epochs = 4;
+  ASSERT_EQ(runTraining(c, stopper, cancel).status, RunStatus::Cancelled);
+  ASSERT_TRUE(fs::exists(c.outDir + "/best.pt"));
+  // A kill after best.pt.new of epoch 3 was written, before epoch 3's checkpoint: its record
+  // (an impossible balanced accuracy of 2, to be seen if it survived) must not count.
+  auto model = loadModel(readRunInfo(c.outDir), torch::kCPU);
+  auto orphan = readBestEpoch(c.outDir + "/best.pt");
+  orphan.epoch = 3;
+  orphan.value = 2.0;
+  saveBestEpoch(c.outDir + "/best.pt.new", *model, orphan);
+  auto resumed = c;
+  resumed.resumeFrom = c.outDir;
+  RunObserver quiet;
+  const auto s = runTraining(resumed, quiet, CancelToken{});
+  ASSERT_EQ(s.status, RunStatus::Finished) << s.message;
+  EXPECT_LE(s.selectedValue, 1.0) << "the uncommitted best epoch was kept";
+  EXPECT_FALSE(fs::exists(c.outDir + "/best.pt.new"));
+  EXPECT_TRUE(fs::exists(c.outDir + "/best.pt"));
 }
 
 TEST(ModelSelection, ADamagedBestPtRefusesTheResumeWithWhatToDo) {
