@@ -879,8 +879,10 @@ void TrainingSession::selectBest(EpochEvent& ev) {
     return;
   }
   const double score = selectionScore(c_.selection.metric, ev.val);
-  // Strictly better only: a tie keeps the earlier epoch; a non-finite figure never wins.
-  if (!std::isfinite(score) || (best_ && !(score > best_->value))) {
+  // Better, or as good with a lower validation loss (counts tie often on small splits); a
+  // non-finite figure never wins.
+  if (!std::isfinite(score) ||
+      (best_ && !(score > best_->value || (score == best_->value && ev.val.loss < best_->val.loss)))) {
     return;
   }
   BestEpoch b;
