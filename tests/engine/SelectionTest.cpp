@@ -93,6 +93,21 @@ RunConfig noisyRun(const std::string& out) {
   return c;
 }
 
+// Trains `c` and cancels it when epoch `stop` has ended (a run interrupted there).
+RunStatus trainUntilEpoch(const RunConfig& c, int64_t stop) {
+  struct StopAfter : RunObserver {
+    CancelToken token;
+    int64_t stop = 0;
+    void onEpoch(const EpochEvent& e) override {
+      if (e.epoch == stop) {
+        token.cancel();
+      }
+    }
+  } stopper;
+  stopper.stop = stop;
+  return runTraining(c, stopper, stopper.token).status;
+}
+
 std::vector<float> flatWeights(ClassifierImpl& model) {
   std::vector<float> out;
   for (const auto& [name, t] : namedState(model)) {
@@ -196,18 +211,8 @@ TEST(ModelSelection, AResumedRunSelectsWhatAnUninterruptedOneDoes) {
   ASSERT_EQ(runTraining(whole, quiet, CancelToken{}).status, RunStatus::Finished);
 
   // Stopped after epoch 3 (before the best epoch is known for sure), then resumed.
-  struct StopAfter : RunObserver {
-    CancelToken* token = nullptr;
-    void onEpoch(const EpochEvent& e) override {
-      if (e.epoch == 3) {
-        token->cancel();
-      }
-    }
-  } stopper;
-  CancelToken cancel;
-  stopper.token = &cancel;
   auto part = noisyRun(dir / "part");
-  ASSERT_EQ(runTraining(part, stopper, cancel).status, RunStatus::Cancelled);
+  ASSERT_EQ(trainUntilEpoch(part, 3), RunStatus::Cancelled);
   auto resumed = part;
   resumed.resumeFrom = part.outDir;
   const auto s = runTraining(resumed, quiet, CancelToken{});
@@ -222,19 +227,9 @@ TEST(ModelSelection, AResumedRunSelectsWhatAnUninterruptedOneDoes) {
 
 TEST(ModelSelection, ABestEpochWhoseCheckpointWasNotWrittenIsDroppedOnResume) {
   TempDir dir;
-  struct StopAfter : RunObserver {
-    CancelToken* token = nullptr;
-    void onEpoch(const EpochEvent& e) override {
-      if (e.epoch == 2) {
-        token->cancel();
-      }
-    }
-  } stopper;
-  CancelToken cancel;
-  stopper.token = &cancel;
   auto c = noisyRun(dir / "run");
   c.epochs = 4;
-  ASSERT_EQ(runTraining(c, stopper, cancel).status, RunStatus::Cancelled);
+  ASSERT_EQ(trainUntilEpoch(c, 2), RunStatus::Cancelled);
   ASSERT_TRUE(fs::exists(c.outDir + "/best.pt"));
   // A kill after best.pt.new of epoch 3 was written, before epoch 3's checkpoint: its record
   // (an impossible balanced accuracy of 2, to be seen if it survived) must not count.
