@@ -49,15 +49,19 @@ std::vector<std::map<std::string, std::string>> readCsv(const std::string& path)
   return rows;
 }
 
-// The epoch with the highest value of `column` (the first on a tie).
-int64_t argmaxEpoch(const std::vector<std::map<std::string, std::string>>& rows, const std::string& column) {
+// The epoch with the highest value of `column` in `rows`; on a tie the lower validation loss
+// (epochs.csv's val_loss, `epochs` row for row), then the earlier epoch.
+int64_t argmaxEpoch(const std::vector<std::map<std::string, std::string>>& rows, const std::string& column,
+                    const std::vector<std::map<std::string, std::string>>& epochs) {
   int64_t best = 0;
-  double value = -1e300;
-  for (const auto& r : rows) {
-    const double v = std::stod(r.at(column));
-    if (v > value) {
+  double value = -1e300, loss = 1e300;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const double v = std::stod(rows[i].at(column));
+    const double l = std::stod(epochs.at(i).at("val_loss"));
+    if (v > value || (v == value && l < loss)) {
       value = v;
-      best = std::stoll(r.at("epoch"));
+      loss = l;
+      best = std::stoll(rows[i].at("epoch"));
     }
   }
   return best;
@@ -124,6 +128,7 @@ std::vector<float> flatWeights(ClassifierImpl& model) {
 TEST(ModelSelection, KeepsTheEpochWithTheBestValidationMetricAndEvaluatesIt) {
   TempDir dir;
   auto c = noisyRun(dir / "run");
+  c.seed = 13;  // one whose best epoch is not the last (checked below)
   c.selection.metric = SelectMetricKind::BalancedAccuracy;
   RunObserver quiet;
   const auto s = runTraining(c, quiet, CancelToken{});
@@ -132,7 +137,7 @@ TEST(ModelSelection, KeepsTheEpochWithTheBestValidationMetricAndEvaluatesIt) {
   const auto epochs = readCsv(c.outDir + "/epochs.csv");
   ASSERT_EQ(rows.size(), 5u);
   ASSERT_EQ(epochs.size(), 5u);
-  const auto expected = argmaxEpoch(rows, "val_balanced_acc");
+  const auto expected = argmaxEpoch(rows, "val_balanced_acc", epochs);
   ASSERT_NE(expected, 5) << "precondition: this seed's best epoch must not be the last one";
   EXPECT_EQ(s.selectedEpoch, expected);
   EXPECT_EQ(s.selectedBy, "balanced_accuracy");
