@@ -112,6 +112,20 @@ RunStatus trainUntilEpoch(const RunConfig& c, int64_t stop) {
   return runTraining(c, stopper, stopper.token).status;
 }
 
+// A run on learnable blob images in `dir`, with a carved test split.
+RunConfig blobRunWithTestSplit(const TempDir& dir, int64_t epochs, double testFraction) {
+  test::makeBlobDataset(dir / "data", 24, 16, 2, false);
+  RunConfig c;
+  c.dataPath = dir / "data";
+  c.imageSize = 16;
+  c.batchSize = 16;
+  c.epochs = epochs;
+  c.threads = 2;
+  c.split.testFraction = testFraction;
+  c.outDir = dir / "run";
+  return c;
+}
+
 std::vector<float> flatWeights(ClassifierImpl& model) {
   std::vector<float> out;
   for (const auto& [name, t] : namedState(model)) {
@@ -275,15 +289,7 @@ TEST(ModelSelection, ADamagedBestPtRefusesTheResumeWithWhatToDo) {
 
 TEST(ModelSelection, TheThresholdChosenOnValidationIsTheOneEvaluatePredictAndExportUse) {
   TempDir dir;
-  test::makeBlobDataset(dir / "data", 24, 16, 2, false);
-  RunConfig c;
-  c.dataPath = dir / "data";
-  c.imageSize = 16;
-  c.batchSize = 16;
-  c.epochs = 2;
-  c.threads = 2;
-  c.split.testFraction = 0.2;
-  c.outDir = dir / "run";
+  auto c = blobRunWithTestSplit(dir, 2, 0.2);
   c.selection.thresholdRule = ThresholdRuleKind::Youden;
   RunObserver quiet;
   ASSERT_EQ(runTraining(c, quiet, CancelToken{}).status, RunStatus::Finished);
@@ -306,15 +312,7 @@ TEST(ModelSelection, TheThresholdChosenOnValidationIsTheOneEvaluatePredictAndExp
 
 TEST(ValVsTest, AFinishedRunWithATestSplitWritesBothSideBySide) {
   TempDir dir;
-  test::makeBlobDataset(dir / "data", 24, 16, 2, false);
-  RunConfig c;
-  c.dataPath = dir / "data";
-  c.imageSize = 16;
-  c.batchSize = 16;
-  c.epochs = 1;
-  c.threads = 2;
-  c.split.testFraction = 0.25;
-  c.outDir = dir / "run";
+  const auto c = blobRunWithTestSplit(dir, 1, 0.25);
   RunObserver quiet;
   ASSERT_EQ(runTraining(c, quiet, CancelToken{}).status, RunStatus::Finished);
   const auto s = splitShiftFromJson(readFile(c.outDir + "/val_vs_test.json"));
