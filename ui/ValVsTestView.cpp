@@ -14,8 +14,6 @@ namespace ampbench::ui {
 
 namespace {
 
-bool isPercent(const std::string& key) { return key != "auc" && key != "mean_intensity"; }
-
 QString cell(const ampbench::Estimate& e, bool percent) {
   if (!e.defined()) {
     return QStringLiteral("—");
@@ -103,7 +101,7 @@ void ValVsTestView::apply(const Loaded& l) {
   int bad = 0;
   for (int i = 0; i < static_cast<int>(s.rows.size()); ++i) {
     const auto& r = s.rows[static_cast<size_t>(i)];
-    const bool pct = isPercent(r.key);
+    const bool pct = ampbench::isPercentFigure(r.key);
     auto* name = new QTableWidgetItem((r.gap ? QStringLiteral("⚠ ") : QString()) + QString::fromStdString(r.label) +
                                       (pct ? QStringLiteral(" (%)") : QString()));
     auto* val = new QTableWidgetItem(cell(r.val, pct));

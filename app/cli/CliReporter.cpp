@@ -427,7 +427,7 @@ void printValVsTest(const std::string& runDir, FILE* out) {
   std::fprintf(out, "\nvalidation (%lld images) vs test (%lld images), at the run's threshold (%s); 95 %% intervals:\n",
                static_cast<long long>(s.valCount), static_cast<long long>(s.testCount), s.thresholdSource.c_str());
   for (const auto& r : s.rows) {
-    const bool percent = r.key != "auc" && r.key != "mean_intensity";
+    const bool percent = isPercentFigure(r.key);
     std::fprintf(out, "  %-26s %-24s %-24s%s\n", (r.label + (percent ? " %" : "")).c_str(), cell(r.val, percent).c_str(),
                  cell(r.test, percent).c_str(), r.gap ? "  GAP" : "");
   }

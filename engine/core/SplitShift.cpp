@@ -156,13 +156,15 @@ Estimate expectedCalibrationError(const std::vector<float>& probabilities, const
   return e;
 }
 
+bool isPercentFigure(const std::string& key) { return key != "auc" && key != "mean_intensity"; }
+
 void updateFindings(SplitShift& s) {
   s.findings.clear();
   for (const auto& r : s.rows) {
     if (!r.gap) {
       continue;
     }
-    const bool percent = r.key != "auc" && r.key != "mean_intensity";
+    const bool percent = isPercentFigure(r.key);
     const auto fmt = percent ? pct : num;
     const std::string unit = percent ? " %" : "";
     s.findings.push_back(r.label + ": " + fmt(r.val.value) + unit + " on validation, " + fmt(r.test.value) + unit +

@@ -42,6 +42,9 @@ struct SplitShift {
 Estimate expectedCalibrationError(const std::vector<float>& probabilities, const std::vector<int64_t>& labels,
                                   int64_t classes, int64_t positiveClass, int bins, int resamples, uint64_t seed);
 
+// Whether a row's figures are shares shown as percentages (all but AUC and intensity).
+bool isPercentFigure(const std::string& key);
+
 // Throws std::invalid_argument when the two splits have different classes.
 SplitShift compareSplits(const SplitProfile& val, const SplitProfile& test, int resamples = 1000,
                          uint64_t seed = 20180215);

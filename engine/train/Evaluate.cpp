@@ -362,12 +362,11 @@ void refreshValVsTest(const std::string& runDir) {
   try {
     const auto old = splitShiftFromJson(readFile(path));
     auto shift = compareSplits(storedProfile(runDir, "val", nullptr), storedProfile(runDir, "test", nullptr));
-    for (auto& row : shift.rows) {
-      for (const auto& o : old.rows) {
-        if (row.key == "mean_intensity" && o.key == row.key) {
-          row = o;
-        }
-      }
+    const auto isIntensity = [](const ShiftRow& r) { return r.key == "mean_intensity"; };
+    const auto kept = std::find_if(old.rows.begin(), old.rows.end(), isIntensity);
+    const auto fresh = std::find_if(shift.rows.begin(), shift.rows.end(), isIntensity);
+    if (kept != old.rows.end() && fresh != shift.rows.end()) {
+      *fresh = *kept;
     }
     updateFindings(shift);
     writeFileAtomic(path, splitShiftToJson(shift) + "\n");

@@ -208,7 +208,7 @@ void RunDirWriter::writeMetrics(const RunSummary& s, const std::vector<std::stri
     // The epoch the run keeps (best.pt): "val" above is its validation.
     j["selection"] = {{"metric", s.selectedBy},
                       {"epoch", s.selectedEpoch},
-                      {"value", s.selectedBy == "loss" ? -s.selectedValue : s.selectedValue}};
+                      {"value", s.selectedValue}};
   }
   if (s.profile.steps > 0 || !s.profile.error.empty()) {
     j["profile"] = nlohmann::json::parse(profileToJson(s.profile));

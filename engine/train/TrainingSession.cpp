@@ -937,7 +937,8 @@ void TrainingSession::useSelectedEpoch() {
   }
   summary.selectedEpoch = best_->epoch;
   summary.selectedBy = best_->metric;
-  summary.selectedValue = best_->value;
+  // In the metric's own terms (selection maximises a negated loss).
+  summary.selectedValue = best_->metric == "loss" ? -best_->value : best_->value;
 }
 
 Metrics TrainingSession::validate(const SplitTensors& val, std::vector<float>* probabilities) {
@@ -1210,7 +1211,7 @@ RunSummary TrainingSession::finish() {
       useSelectedEpoch();
       if (summary.selectedEpoch > 0) {
         char v[32];
-        std::snprintf(v, sizeof v, "%.4g", summary.selectedBy == "loss" ? -summary.selectedValue : summary.selectedValue);
+        std::snprintf(v, sizeof v, "%.4g", summary.selectedValue);
         summary.message += "; keeps epoch " + std::to_string(summary.selectedEpoch) + " (best.pt: best validation " +
                            summary.selectedBy + " " + v + ")";
       }

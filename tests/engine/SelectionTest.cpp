@@ -49,15 +49,19 @@ std::vector<std::map<std::string, std::string>> readCsv(const std::string& path)
   return rows;
 }
 
-// The epoch with the highest value of `column` (the first on a tie).
-int64_t argmaxEpoch(const std::vector<std::map<std::string, std::string>>& rows, const std::string& column) {
+// The epoch with the highest value of `column` in `rows`; on a tie the lower validation loss
+// (epochs.csv's val_loss, `epochs` row for row), then the earlier epoch.
+int64_t argmaxEpoch(const std::vector<std::map<std::string, std::string>>& rows, const std::string& column,
+                    const std::vector<std::map<std::string, std::string>>& epochs) {
   int64_t best = 0;
-  double value = -1e300;
-  for (const auto& r : rows) {
-    const double v = std::stod(r.at(column));
-    if (v > value) {
+  double value = -1e300, loss = 1e300;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const double v = std::stod(rows[i].at(column));
+    const double l = std::stod(epochs.at(i).at("val_loss"));
+    if (v > value || (v == value && l < loss)) {
       value = v;
-      best = std::stoll(r.at("epoch"));
+      loss = l;
+      best = std::stoll(rows[i].at("epoch"));
     }
   }
   return best;
@@ -93,6 +97,35 @@ RunConfig noisyRun(const std::string& out) {
   return c;
 }
 
+// Trains `c` and cancels it when epoch `stop` has ended (a run interrupted there).
+RunStatus trainUntilEpoch(const RunConfig& c, int64_t stop) {
+  struct StopAfter : RunObserver {
+    CancelToken token;
+    int64_t stop = 0;
+    void onEpoch(const EpochEvent& e) override {
+      if (e.epoch == stop) {
+        token.cancel();
+      }
+    }
+  } stopper;
+  stopper.stop = stop;
+  return runTraining(c, stopper, stopper.token).status;
+}
+
+// A run on learnable blob images in `dir`, with a carved test split.
+RunConfig blobRunWithTestSplit(const TempDir& dir, int64_t epochs, double testFraction) {
+  test::makeBlobDataset(dir / "data", 24, 16, 2, false);
+  RunConfig c;
+  c.dataPath = dir / "data";
+  c.imageSize = 16;
+  c.batchSize = 16;
+  c.epochs = epochs;
+  c.threads = 2;
+  c.split.testFraction = testFraction;
+  c.outDir = dir / "run";
+  return c;
+}
+
 std::vector<float> flatWeights(ClassifierImpl& model) {
   std::vector<float> out;
   for (const auto& [name, t] : namedState(model)) {
@@ -109,6 +142,7 @@ std::vector<float> flatWeights(ClassifierImpl& model) {
 TEST(ModelSelection, KeepsTheEpochWithTheBestValidationMetricAndEvaluatesIt) {
   TempDir dir;
   auto c = noisyRun(dir / "run");
+  c.seed = 13;  // one whose best epoch is not the last (checked below)
   c.selection.metric = SelectMetricKind::BalancedAccuracy;
   RunObserver quiet;
   const auto s = runTraining(c, quiet, CancelToken{});
@@ -117,7 +151,7 @@ TEST(ModelSelection, KeepsTheEpochWithTheBestValidationMetricAndEvaluatesIt) {
   const auto epochs = readCsv(c.outDir + "/epochs.csv");
   ASSERT_EQ(rows.size(), 5u);
   ASSERT_EQ(epochs.size(), 5u);
-  const auto expected = argmaxEpoch(rows, "val_balanced_acc");
+  const auto expected = argmaxEpoch(rows, "val_balanced_acc", epochs);
   ASSERT_NE(expected, 5) << "precondition: this seed's best epoch must not be the last one";
   EXPECT_EQ(s.selectedEpoch, expected);
   EXPECT_EQ(s.selectedBy, "balanced_accuracy");
@@ -196,18 +230,8 @@ TEST(ModelSelection, AResumedRunSelectsWhatAnUninterruptedOneDoes) {
   ASSERT_EQ(runTraining(whole, quiet, CancelToken{}).status, RunStatus::Finished);
 
   // Stopped after epoch 3 (before the best epoch is known for sure), then resumed.
-  struct StopAfter : RunObserver {
-    CancelToken* token = nullptr;
-    void onEpoch(const EpochEvent& e) override {
-      if (e.epoch == 3) {
-        token->cancel();
-      }
-    }
-  } stopper;
-  CancelToken cancel;
-  stopper.token = &cancel;
   auto part = noisyRun(dir / "part");
-  ASSERT_EQ(runTraining(part, stopper, cancel).status, RunStatus::Cancelled);
+  ASSERT_EQ(trainUntilEpoch(part, 3), RunStatus::Cancelled);
   auto resumed = part;
   resumed.resumeFrom = part.outDir;
   const auto s = runTraining(resumed, quiet, CancelToken{});
@@ -222,19 +246,9 @@ TEST(ModelSelection, AResumedRunSelectsWhatAnUninterruptedOneDoes) {
 
 TEST(ModelSelection, ABestEpochWhoseCheckpointWasNotWrittenIsDroppedOnResume) {
   TempDir dir;
-  struct StopAfter : RunObserver {
-    CancelToken* token = nullptr;
-    void onEpoch(const EpochEvent& e) override {
-      if (e.epoch == 2) {
-        token->cancel();
-      }
-    }
-  } stopper;
-  CancelToken cancel;
-  stopper.token = &cancel;
   auto c = noisyRun(dir / "run");
   c.epochs = 4;
-  ASSERT_EQ(runTraining(c, stopper, cancel).status, RunStatus::Cancelled);
+  ASSERT_EQ(trainUntilEpoch(c, 2), RunStatus::Cancelled);
   ASSERT_TRUE(fs::exists(c.outDir + "/best.pt"));
   // A kill after best.pt.new of epoch 3 was written, before epoch 3's checkpoint: its record
   // (an impossible balanced accuracy of 2, to be seen if it survived) must not count.
@@ -275,15 +289,7 @@ TEST(ModelSelection, ADamagedBestPtRefusesTheResumeWithWhatToDo) {
 
 TEST(ModelSelection, TheThresholdChosenOnValidationIsTheOneEvaluatePredictAndExportUse) {
   TempDir dir;
-  test::makeBlobDataset(dir / "data", 24, 16, 2, false);
-  RunConfig c;
-  c.dataPath = dir / "data";
-  c.imageSize = 16;
-  c.batchSize = 16;
-  c.epochs = 2;
-  c.threads = 2;
-  c.split.testFraction = 0.2;
-  c.outDir = dir / "run";
+  auto c = blobRunWithTestSplit(dir, 2, 0.2);
   c.selection.thresholdRule = ThresholdRuleKind::Youden;
   RunObserver quiet;
   ASSERT_EQ(runTraining(c, quiet, CancelToken{}).status, RunStatus::Finished);
@@ -306,15 +312,7 @@ TEST(ModelSelection, TheThresholdChosenOnValidationIsTheOneEvaluatePredictAndExp
 
 TEST(ValVsTest, AFinishedRunWithATestSplitWritesBothSideBySide) {
   TempDir dir;
-  test::makeBlobDataset(dir / "data", 24, 16, 2, false);
-  RunConfig c;
-  c.dataPath = dir / "data";
-  c.imageSize = 16;
-  c.batchSize = 16;
-  c.epochs = 1;
-  c.threads = 2;
-  c.split.testFraction = 0.25;
-  c.outDir = dir / "run";
+  const auto c = blobRunWithTestSplit(dir, 1, 0.25);
   RunObserver quiet;
   ASSERT_EQ(runTraining(c, quiet, CancelToken{}).status, RunStatus::Finished);
   const auto s = splitShiftFromJson(readFile(c.outDir + "/val_vs_test.json"));
