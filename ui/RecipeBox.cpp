@@ -17,7 +17,8 @@ QString qs(const std::string& s) { return QString::fromStdString(s); }
 
 }  // namespace
 
-RecipeBox::RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* parent, QFormLayout* form)
+RecipeBox::RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* parent, QFormLayout* form,
+                     QComboBox* model)
     : QObject(mainParent) {
   QList<QPair<QString, QString>> recipes{{tr("Custom (the settings above)"), QString()}};
   for (const auto& r : ampbench::recipes()) {
@@ -64,9 +65,25 @@ RecipeBox::RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* parent, QF
   connect(threshold_, &QComboBox::currentIndexChanged, this, [this] { updateSensitivity(); });
   connect(recipe_, &QComboBox::currentIndexChanged, this, [this] {
     if (!filling_ && !comboValue(recipe_).isEmpty()) {
-      Q_EMIT recipeChosen(comboValue(recipe_));
+      Q_EMIT recipeChosen(comboValue(recipe_), true);
     }
   });
+  // activated: the user's pick only, never a form being filled from a config.
+  connect(model, &QComboBox::activated, this, [this] {
+    if (!comboValue(recipe_).isEmpty()) {
+      Q_EMIT recipeChosen(comboValue(recipe_), false);
+    }
+  });
+}
+
+void RecipeBox::applyChoice(const QString& recipe, bool wholeRecipe, ampbench::RunConfig& c) {
+  const auto& r = ampbench::findRecipe(recipe.toStdString());
+  if (!wholeRecipe) {
+    ampbench::applyRecipeFamily(r, c);
+    return;
+  }
+  const bool keepModel = ampbench::recipeFamily(r, c.model) != nullptr;
+  ampbench::applyRecipe(r, c, keepModel ? std::set<std::string>{"--model"} : std::set<std::string>{});
 }
 
 void RecipeBox::carrySettingsWithoutControls(const ampbench::RunConfig& from, ampbench::RunConfig& to) {

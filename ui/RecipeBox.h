@@ -21,8 +21,15 @@ class RecipeBox : public QObject {
 
  public:
   // The recipe row goes into `main`, the others into `advanced` (widgets parented to the
-  // forms' widgets).
-  RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* advancedParent, QFormLayout* advanced);
+  // forms' widgets). `model`: the panel's model combo; a model the user picks under a
+  // chosen recipe gets that recipe's settings for its family (image size, epochs).
+  RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* advancedParent, QFormLayout* advanced,
+            QComboBox* model);
+
+  // What a recipeChosen signal asks for, applied to `c`: the whole recipe (for the model
+  // shown when the recipe has settings for it, else the recipe's own model), or only the
+  // model-dependent settings.
+  static void applyChoice(const QString& recipe, bool wholeRecipe, ampbench::RunConfig& c);
 
   void fill(const ampbench::RunConfig& c);
   void apply(ampbench::RunConfig& c) const;
@@ -34,8 +41,9 @@ class RecipeBox : public QObject {
   static void carrySettingsWithoutControls(const ampbench::RunConfig& from, ampbench::RunConfig& to);
 
  Q_SIGNALS:
-  // The user picked a recipe: apply it to the whole form.
-  void recipeChosen(const QString& name);
+  // The user picked a recipe (wholeRecipe), or another model under a chosen one: apply
+  // applyChoice() to the form.
+  void recipeChosen(const QString& name, bool wholeRecipe);
 
  private:
   void updateSensitivity();

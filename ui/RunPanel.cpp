@@ -152,10 +152,10 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
   gradStatsEvery_->setPrefix(tr("every "));
   gradStatsEvery_->setSuffix(tr(" steps"));
   adv->addRow(tr("Precision statistics"), gradStatsEvery_);
-  recipeBox_ = new RecipeBox(this, form, advanced_, adv);
-  connect(recipeBox_, &RecipeBox::recipeChosen, this, [this](const QString& name) {
+  recipeBox_ = new RecipeBox(this, form, advanced_, adv, model_);
+  connect(recipeBox_, &RecipeBox::recipeChosen, this, [this](const QString& name, bool wholeRecipe) {
     auto c = config();
-    ampbench::applyRecipe(ampbench::findRecipe(name.toStdString()), c);
+    RecipeBox::applyChoice(name, wholeRecipe, c);
     setConfig(c);
   });
   labelTooltipsFromFields(form);  // the recipe row is added to the main form above

@@ -187,6 +187,45 @@ class RunPanelTest : public QObject {
     QCOMPARE(c.model, expected.model);
   }
 
+  void recipeFollowsTheModelFamily() {
+    RunPanel panel;
+    auto* recipe = panel.findChild<QComboBox*>(QStringLiteral("recipeCombo"));
+    QVERIFY(recipe);
+    ampbench::RunConfig shown;
+    shown.model = "resnet18";
+    panel.setConfig(shown);
+    recipe->setCurrentIndex(recipe->findData(QStringLiteral("chest-xray")));
+    auto c = panel.config();
+    QCOMPARE(QString::fromStdString(c.model), QStringLiteral("resnet18"));  // the model shown is kept
+    QCOMPARE(c.imageSize, 96);
+    QCOMPARE(c.epochs, 10);
+    // The user then picks small_cnn: its family's size and epochs, the rest untouched.
+    c.lr = 0.02;
+    panel.setConfig(c);
+    QComboBox* model = nullptr;
+    for (auto* box : panel.findChildren<QComboBox*>()) {
+      if (box->findText(QStringLiteral("small_cnn")) >= 0) {
+        model = box;
+      }
+    }
+    QVERIFY(model);
+    model->setCurrentIndex(model->findText(QStringLiteral("small_cnn")));
+    Q_EMIT model->activated(model->currentIndex());
+    c = panel.config();
+    QCOMPARE(QString::fromStdString(c.model), QStringLiteral("small_cnn"));
+    QCOMPARE(c.imageSize, 128);
+    QCOMPARE(c.epochs, 20);
+    QCOMPARE(c.lr, 0.02);
+    // Without a recipe, a model pick changes nothing else.
+    recipe->setCurrentIndex(0);
+    c = panel.config();
+    c.imageSize = 48;
+    panel.setConfig(c);
+    model->setCurrentIndex(model->findText(QStringLiteral("resnet18")));
+    Q_EMIT model->activated(model->currentIndex());
+    QCOMPARE(panel.config().imageSize, 48);
+  }
+
   void settingsWithoutAControlSurviveTheForm() {
     RunPanel panel;
     ampbench::RunConfig shown;
