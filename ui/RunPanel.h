@@ -21,9 +21,6 @@ class QPushButton;
 class QSpinBox;
 class QTimer;
 class QToolButton;
-namespace ampbench::ui {
-class RecipeKnobs;
-}
 
 namespace ampbench::ui {
 
@@ -115,7 +112,6 @@ class RunPanel : public QWidget {
   QLabel* compareNote_ = nullptr;
   QCheckBox* withoutFixes_ = nullptr;
   QSpinBox* gradStatsEvery_ = nullptr;
-  RecipeKnobs* recipe_ = nullptr;  // augmentation, label smoothing, EMA, test-time augmentation
   QTimer* saveTimer_ = nullptr;  // single-shot: the delayed write after the last change
 
   bool dataUsable_ = false;

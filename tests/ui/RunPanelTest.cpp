@@ -11,6 +11,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QSettings>
 #include <QSpinBox>
 #include <QLabel>
 #include <QTest>
@@ -187,6 +188,45 @@ class RunPanelTest : public QObject {
     QCOMPARE(reopened.config().tta.views, int64_t{5});
   }
 
+  void recipeRowsPersistAndAHostileSettingIsIgnored() {
+    ampbench::RunConfig c;
+    c.recipe = "chest-xray";
+    c.balance = ampbench::BalanceKind::Sampler;
+    c.selection.metric = ampbench::SelectMetricKind::Auc;
+    c.selection.thresholdRule = ampbench::ThresholdRuleKind::Sensitivity;
+    c.selection.targetSensitivity = 0.9;
+    c.imageSize = 40;  // not the recipe's: reopening must not apply the recipe again
+    {
+      RunPanel panel;
+      panel.setConfig(c);
+      panel.saveSettings();
+    }
+    {
+      RunPanel reopened;
+      const auto got = reopened.config();
+      QCOMPARE(QString::fromStdString(got.recipe), QStringLiteral("chest-xray"));
+      QVERIFY(got.balance == ampbench::BalanceKind::Sampler);
+      QVERIFY(got.selection.metric == ampbench::SelectMetricKind::Auc);
+      QVERIFY(got.selection.thresholdRule == ampbench::ThresholdRuleKind::Sensitivity);
+      QCOMPARE(got.selection.targetSensitivity, 0.9);
+      QCOMPARE(got.imageSize, 40);
+    }
+    {
+      QSettings s;
+      s.beginGroup(QStringLiteral("run"));
+      s.setValue(QStringLiteral("balance"), QStringLiteral("upsample-everything"));
+      s.setValue(QStringLiteral("selectMetric"), 42);
+      s.setValue(QStringLiteral("recipe"), QStringLiteral("imagenet"));
+    }
+    RunPanel hostile;  // must not throw; the unreadable values keep the defaults
+    const auto got = hostile.config();
+    QVERIFY(got.balance == ampbench::RunConfig{}.balance);
+    QVERIFY(got.selection.metric == ampbench::RunConfig{}.selection.metric);
+    QCOMPARE(QString::fromStdString(got.recipe), QString());
+    QVERIFY(got.selection.thresholdRule == ampbench::ThresholdRuleKind::Sensitivity);
+    QSettings().remove(QStringLiteral("run"));  // the tests below start from defaults
+  }
+
   void aboutTextDescribesTheMachine() {
     const QString html = ampbench::ui::aboutHardwareHtml(epyc());
     QVERIFY2(html.contains(QStringLiteral("AMD EPYC 7B13")), qPrintable(html));
@@ -219,6 +259,45 @@ class RunPanelTest : public QObject {
     QCOMPARE(c.imageSize, expected.imageSize);  // the form shows the recipe's values
     QCOMPARE(c.epochs, expected.epochs);
     QCOMPARE(c.model, expected.model);
+  }
+
+  void recipeFollowsTheModelFamily() {
+    RunPanel panel;
+    auto* recipe = panel.findChild<QComboBox*>(QStringLiteral("recipeCombo"));
+    QVERIFY(recipe);
+    ampbench::RunConfig shown;
+    shown.model = "resnet18";
+    panel.setConfig(shown);
+    recipe->setCurrentIndex(recipe->findData(QStringLiteral("chest-xray")));
+    auto c = panel.config();
+    QCOMPARE(QString::fromStdString(c.model), QStringLiteral("resnet18"));  // the model shown is kept
+    QCOMPARE(c.imageSize, 96);
+    QCOMPARE(c.epochs, 10);
+    // The user then picks small_cnn: its family's size and epochs, the rest untouched.
+    c.lr = 0.02;
+    panel.setConfig(c);
+    QComboBox* model = nullptr;
+    for (auto* box : panel.findChildren<QComboBox*>()) {
+      if (box->findText(QStringLiteral("small_cnn")) >= 0) {
+        model = box;
+      }
+    }
+    QVERIFY(model);
+    model->setCurrentIndex(model->findText(QStringLiteral("small_cnn")));
+    Q_EMIT model->activated(model->currentIndex());
+    c = panel.config();
+    QCOMPARE(QString::fromStdString(c.model), QStringLiteral("small_cnn"));
+    QCOMPARE(c.imageSize, 128);
+    QCOMPARE(c.epochs, 20);
+    QCOMPARE(c.lr, 0.02);
+    // Without a recipe, a model pick changes nothing else.
+    recipe->setCurrentIndex(0);
+    c = panel.config();
+    c.imageSize = 48;
+    panel.setConfig(c);
+    model->setCurrentIndex(model->findText(QStringLiteral("resnet18")));
+    Q_EMIT model->activated(model->currentIndex());
+    QCOMPARE(panel.config().imageSize, 48);
   }
 
   void settingsWithoutAControlSurviveTheForm() {
