@@ -13,12 +13,6 @@ namespace ampbench::ui {
 
 using namespace form;
 
-namespace {
-
-QString qs(const std::string& s) { return QString::fromStdString(s); }
-
-}  // namespace
-
 RecipeBox::RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* parent, QFormLayout* form,
                      QComboBox* model)
     : QObject(mainParent) {

@@ -17,8 +17,9 @@ std::vector<Recipe> makeRecipes() {
   Recipe cxr;
   cxr.name = "chest-xray";
   cxr.description =
-      "two-class grayscale radiographs (NORMAL vs PNEUMONIA): class-balanced loss, radiograph augmentation, "
-      "the epoch with the best validation balanced accuracy, Youden threshold; about 30 minutes on 2 CPU cores";
+      "two-class grayscale radiographs (NORMAL vs PNEUMONIA): class-balanced loss, radiograph augmentation "
+      "with exposure jitter, a moving average of the weights, the epoch with the best validation balanced "
+      "accuracy, Youden threshold; 20-30 minutes on 2 CPU cores";
   cxr.requiredClasses = 2;
   cxr.settings = {
       {"--channels", "1", [](RunConfig& c) { c.channels = 1; }},
@@ -30,6 +31,13 @@ std::vector<Recipe> makeRecipes() {
       {"--balance", "loss", [](RunConfig& c) { c.balance = BalanceKind::Loss; }},
       {"--min-crop-area", "0.8", [](RunConfig& c) { c.augment.minCropArea = 0.8; }},
       {"--max-rotation", "7", [](RunConfig& c) { c.augment.maxRotationDeg = 7.0; }},
+      // Shift and exposure jitter: what lifted specificity on patients held out by exposure
+      // from 0.82 to 0.90 (docs/RECIPES.md); the weight average steadies the kept epoch.
+      {"--max-translate", "0.05", [](RunConfig& c) { c.augment.maxTranslate = 0.05; }},
+      {"--brightness", "0.2", [](RunConfig& c) { c.augment.brightness = 0.2; }},
+      {"--contrast", "0.2", [](RunConfig& c) { c.augment.contrast = 0.2; }},
+      {"--gamma", "0.2", [](RunConfig& c) { c.augment.gamma = 0.2; }},
+      {"--ema-decay", "0.998", [](RunConfig& c) { c.emaDecay = 0.998; }},
       {"--select-metric", "balanced_accuracy",
        [](RunConfig& c) { c.selection.metric = SelectMetricKind::BalancedAccuracy; }},
       {"--choose-threshold", "youden", [](RunConfig& c) { c.selection.thresholdRule = ThresholdRuleKind::Youden; }},

@@ -429,6 +429,9 @@ TEST(Recipe, ChestXrayAppliesItsDefaultsButNotOverExplicitSettings) {
   EXPECT_EQ(j.at("recipe"), "chest-xray");
   EXPECT_EQ(j.at("selection").at("threshold_rule"), "youden");
   EXPECT_EQ(j.at("data").at("balance"), "loss");
+  EXPECT_DOUBLE_EQ(j.at("data").at("augment").at("gamma").get<double>(), 0.2);
+  EXPECT_DOUBLE_EQ(j.at("data").at("augment").at("max_translate").get<double>(), 0.05);
+  EXPECT_DOUBLE_EQ(j.at("optim").at("ema_decay").get<double>(), 0.998);
   EXPECT_TRUE(resumeConflicts(configFromJson(configToJson(c)), c).empty());
   // Without --recipe nothing changes.
   EXPECT_EQ(RunConfig{}.recipe, "");

@@ -538,7 +538,7 @@ TEST(Comparison, SameInitialWeightsAndConsistentSummary) {
   EXPECT_TRUE(back.runs[1].hasFinalMetrics);
   // Each mode's figures say which epoch they are: the one its metrics.json kept.
   for (size_t i = 0; i < 2; ++i) {
-    const auto m = nlohmann::json::parse(readFile(dir / "cmp" / s.modeNames[i] / "metrics.json"));
+    const auto m = nlohmann::json::parse(readFile(fs::path(dir / "cmp") / s.modeNames[i] / "metrics.json"));
     EXPECT_EQ(j["modes"][i]["selected_epoch"].get<int64_t>(), m.at("selection").at("epoch").get<int64_t>());
     EXPECT_EQ(j["modes"][i]["selected_epoch"].get<int64_t>(), 1);
   }
