@@ -71,8 +71,15 @@ RecipeBox::RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* parent, QF
       Q_EMIT recipeChosen(comboValue(recipe_), true);
     }
   });
-  // activated: the user's pick only, never a form being filled from a config.
+  // activated: the user's pick only, never a form being filled from a config; and only
+  // another model (re-picking the same one must not undo a tuned size or epoch count).
+  model_ = model;
+  lastModel_ = model->currentText();
   connect(model, &QComboBox::activated, this, [this] {
+    if (model_->currentText() == lastModel_) {
+      return;
+    }
+    lastModel_ = model_->currentText();
     if (!comboValue(recipe_).isEmpty()) {
       Q_EMIT recipeChosen(comboValue(recipe_), false);
     }
@@ -97,6 +104,7 @@ void RecipeBox::carrySettingsWithoutControls(const ampbench::RunConfig& from, am
   to.weightDecay = from.weightDecay;
   to.warmupFraction = from.warmupFraction;
   to.gradClipNorm = from.gradClipNorm;
+  to.tta.shift = from.tta.shift;  // the knobs have a control for the views, not the shift
 }
 
 void RecipeBox::updateSensitivity() { sensitivity_->setEnabled(comboValue(threshold_) == QLatin1String("sensitivity")); }
@@ -109,6 +117,7 @@ void RecipeBox::fill(const ampbench::RunConfig& c) {
   setComboValue(threshold_, qs(ampbench::toString(c.selection.thresholdRule)));
   sensitivity_->setValue(c.selection.targetSensitivity);
   knobs_->setFrom(c);
+  lastModel_ = qs(c.model);
   filling_ = false;
 }
 
@@ -128,6 +137,7 @@ void RecipeBox::load(QSettings& s) {
   c.selection.targetSensitivity = s.value(QStringLiteral("targetSensitivity"), c.selection.targetSensitivity).toDouble();
   fill(c);  // an unknown recipe name leaves the combo on Custom
   knobs_->load(s);
+  lastModel_ = model_->currentText();  // the panel restored its model before this
 }
 
 void RecipeBox::save(QSettings& s) const {

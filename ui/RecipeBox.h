@@ -57,6 +57,8 @@ class RecipeBox : public QObject {
  private:
   void updateSensitivity();
 
+  QComboBox* model_ = nullptr;  // the panel's
+  QString lastModel_;           // the model the form's recipe settings were last applied for
   RecipeKnobs* knobs_ = nullptr;  // augmentation, label smoothing, EMA, test-time augmentation
   QComboBox* recipe_ = nullptr;
   QComboBox* balance_ = nullptr;

@@ -2,6 +2,8 @@
 
 #include "ui/FormWidgets.h"
 
+#include <cmath>
+
 #include <QCheckBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -115,17 +117,29 @@ void RecipeKnobs::setFrom(const ampbench::RunConfig& c) {
 void RecipeKnobs::load(QSettings& s) {
   ampbench::RunConfig c;
   applyTo(c);  // the current values are the defaults of what the settings lack
+  // An edited or damaged settings file: a value that is not a finite number keeps the current one.
+  auto number = [&s](const char* key, double& field) {
+    bool ok = false;
+    const double v = s.value(QLatin1String(key), field).toDouble(&ok);
+    if (ok && std::isfinite(v)) {
+      field = v;
+    }
+  };
   c.augment.enabled = s.value(QStringLiteral("augment"), c.augment.enabled).toBool();
-  c.augment.minCropArea = s.value(QStringLiteral("minCropArea"), c.augment.minCropArea).toDouble();
-  c.augment.maxRotationDeg = s.value(QStringLiteral("maxRotationDeg"), c.augment.maxRotationDeg).toDouble();
-  c.augment.maxTranslate = s.value(QStringLiteral("maxTranslate"), c.augment.maxTranslate).toDouble();
-  c.augment.brightness = s.value(QStringLiteral("brightness"), c.augment.brightness).toDouble();
-  c.augment.contrast = s.value(QStringLiteral("contrast"), c.augment.contrast).toDouble();
-  c.augment.gamma = s.value(QStringLiteral("gamma"), c.augment.gamma).toDouble();
+  number("minCropArea", c.augment.minCropArea);
+  number("maxRotationDeg", c.augment.maxRotationDeg);
+  number("maxTranslate", c.augment.maxTranslate);
+  number("brightness", c.augment.brightness);
+  number("contrast", c.augment.contrast);
+  number("gamma", c.augment.gamma);
   c.augment.horizontalFlip = s.value(QStringLiteral("horizontalFlip"), c.augment.horizontalFlip).toBool();
-  c.labelSmoothing = s.value(QStringLiteral("labelSmoothing"), c.labelSmoothing).toDouble();
-  c.emaDecay = s.value(QStringLiteral("emaDecay"), c.emaDecay).toDouble();
-  c.tta.views = s.value(QStringLiteral("ttaViews"), static_cast<qlonglong>(c.tta.views)).toLongLong();
+  number("labelSmoothing", c.labelSmoothing);
+  number("emaDecay", c.emaDecay);
+  bool ok = false;
+  const auto views = s.value(QStringLiteral("ttaViews"), static_cast<qlonglong>(c.tta.views)).toLongLong(&ok);
+  if (ok) {
+    c.tta.views = views;
+  }
   setFrom(c);
 }
 

@@ -233,7 +233,9 @@ RunEntry scanRunDir(const QString& dirPath) {
     QJsonObject evaluation;
     QString ignored;
     const QString evaluationPath = d.filePath(QStringLiteral("evaluation_val.json"));
-    if (QFileInfo::exists(evaluationPath) && readJsonObject(evaluationPath, &evaluation, &ignored) &&
+    // Only a finished run writes it; one left by an earlier run in a reused folder is not this run's.
+    const bool finished = metrics.value(QStringLiteral("status")).toString() == QLatin1String("finished");
+    if (finished && QFileInfo::exists(evaluationPath) && readJsonObject(evaluationPath, &evaluation, &ignored) &&
         fraction(evaluation.value(QStringLiteral("accuracy"))) >= 0) {
       e.valAccuracy = fraction(evaluation.value(QStringLiteral("accuracy")));
     }

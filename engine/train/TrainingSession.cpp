@@ -791,7 +791,7 @@ void TrainingSession::endEpoch(EpochState& st) {
     atStepInEpoch_ = -1;  // "validation" in an out-of-memory message
     const auto& val = data_.splits.at("val");
     {
-      const EvaluationWeights evaluating(*model_, average_.get());
+      const EvaluationWeights evaluating(*model_, average_.get(), holdWeights());
       ev.val = validate(val, &summary_.finalValProbabilities);
     }
     ev.evalSeconds = secondsSince(evalStart);
@@ -841,8 +841,20 @@ void TrainingSession::restoreBest(bool resumed) {
   const fs::path out(c_.outDir);
   if (!resumed) {
     if (dist::rank() == 0) {  // another run's files: never this run's model or comparison
-      for (const char* f : {"best.pt", "best.pt.new", "val_vs_test.json"}) {
+      for (const char* f : {"best.pt", "best.pt.new", "val_vs_test.json", "decision.json"}) {
         fs::remove(out / f, ec);
+      }
+      // A previous run's evaluations would stand for this one in the runs list and Results.
+      std::vector<fs::path> stale;
+      for (const auto& e : fs::directory_iterator(out, ec)) {
+        const auto name = e.path().filename().string();
+        if ((name.rfind("evaluation_", 0) == 0 && e.path().extension() == ".json") ||
+            (name.rfind("predictions_", 0) == 0 && e.path().extension() == ".csv")) {
+          stale.push_back(e.path());
+        }
+      }
+      for (const auto& f : stale) {
+        fs::remove(f, ec);
       }
     }
     return;
@@ -911,7 +923,7 @@ void TrainingSession::selectBest(EpochEvent& ev) {
   b.val = ev.val;
   b.probabilities = summary_.finalValProbabilities;
   if (dist::rank() == 0) {  // every rank selects the same epoch (same global metrics)
-    const EvaluationWeights evaluating(*model_, average_.get());  // what validation evaluated
+    const EvaluationWeights evaluating(*model_, average_.get(), holdWeights());  // what validation evaluated
     saveBestEpoch(c_.outDir + "/best.pt.new", *model_, b);
   }
   best_ = std::move(b);
@@ -1231,7 +1243,7 @@ RunSummary TrainingSession::finish() {
   }
   if (summary.status == RunStatus::Finished && summary.hasFinalMetrics && dist::rank() == 0) {
     try {
-      const EvaluationWeights evaluating(*model_, modelHoldsBest_ ? nullptr : average_.get());
+      const EvaluationWeights evaluating(*model_, modelHoldsBest_ ? nullptr : average_.get(), holdWeights());
       writeEndOfRunEvaluations(c_, data_, *model_, summary, policy_.info(), device_, observer_, cancel_);
     } catch (const std::exception& e) {
       // The run itself succeeded; say why its evaluation files are missing.

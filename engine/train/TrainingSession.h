@@ -161,6 +161,11 @@ class TrainingSession {
   std::optional<BestEpoch> best_;   // model selection: the best validated epoch so far
   bool bestPending_ = false;         // best.pt.new written, its checkpoint not yet
   bool modelHoldsBest_ = false;      // useSelectedEpoch loaded best.pt into the model
+  // What EvaluationWeights does after swapping the average in: the precision policy's
+  // weight rounding (a no-op outside the pure FP16/BF16 what-if modes).
+  std::function<void(ClassifierImpl&)> holdWeights() {
+    return [this](ClassifierImpl& m) { policy_.roundWeights(m); };
+  }
   int64_t lastValidatedEpoch_ = 0;
   int64_t valShard_ = -1;  // images rank 0 validated (its share), for the run's summary line
 

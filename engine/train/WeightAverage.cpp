@@ -90,7 +90,9 @@ void WeightAverage::load(torch::serialize::InputArchive& archive, const std::str
   updates_ = updates.item<int64_t>();
 }
 
-EvaluationWeights::EvaluationWeights(ClassifierImpl& model, const WeightAverage* average) : model_(model) {
+EvaluationWeights::EvaluationWeights(ClassifierImpl& model, const WeightAverage* average,
+                                     const std::function<void(ClassifierImpl&)>& hold)
+    : model_(model) {
   if (!average) {
     return;
   }
@@ -98,7 +100,19 @@ EvaluationWeights::EvaluationWeights(ClassifierImpl& model, const WeightAverage*
   for (const auto& t : stateTensors(model_)) {
     training_.push_back(t.detach().clone());
   }
-  average->copyTo(model_);
+  try {
+    average->copyTo(model_);
+    if (hold) {
+      hold(model_);
+    }
+  } catch (...) {
+    // No destructor runs for a constructor that throws: put the training weights back here.
+    auto live = stateTensors(model_);
+    for (size_t i = 0; i < live.size() && i < training_.size(); ++i) {
+      live[i].detach().copy_(training_[i]);
+    }
+    throw;
+  }
 }
 
 EvaluationWeights::~EvaluationWeights() {

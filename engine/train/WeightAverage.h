@@ -7,6 +7,7 @@
 
 #include <torch/serialize/archive.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -52,7 +53,10 @@ class WeightAverage {
 // and the end-of-run evaluations run inside one.
 class EvaluationWeights {
  public:
-  EvaluationWeights(ClassifierImpl& model, const WeightAverage* average);
+  // `hold`, when given, brings the average to what the run's weights can hold (the pure
+  // FP16/BF16 what-if modes round their weights: an fp32 average would hide that damage).
+  EvaluationWeights(ClassifierImpl& model, const WeightAverage* average,
+                    const std::function<void(ClassifierImpl&)>& hold = {});
   ~EvaluationWeights();
   EvaluationWeights(const EvaluationWeights&) = delete;
   EvaluationWeights& operator=(const EvaluationWeights&) = delete;

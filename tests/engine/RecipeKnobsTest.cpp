@@ -5,6 +5,7 @@
 #include "TestUtil.h"
 #include "engine/core/RunConfig.h"
 #include "engine/data/Loader.h"
+#include "engine/export/Export.h"
 #include "engine/models/Registry.h"
 #include "engine/train/Checkpoint.h"
 #include "engine/train/Loss.h"
@@ -291,6 +292,116 @@ TEST(WeightAverage, ValidationAndTheExportedWeightsAreTheAverage) {
   EXPECT_NEAR(m.loss, ema.finalVal.loss, 1e-5) << "what evaluate/export load is what validation evaluated";
   const auto t = evaluateSplit(*trained, data.splits.at("val"), data.summary, c, fp32, torch::kCPU, CancelToken{});
   EXPECT_GT(std::abs(t.loss - ema.finalVal.loss), 1e-4);
+  // best.pt (what evaluate, predict and export load) holds the average the kept epoch's
+  // validation evaluated, not that epoch's training weights.
+  auto kept = createModel({"small_cnn", 1, 2});
+  loadCheckpoint(dir / "ema/best.pt", *kept, nullptr, nullptr);
+  const auto k = evaluateSplit(*kept, data.splits.at("val"), data.summary, c, fp32, torch::kCPU, CancelToken{});
+  EXPECT_NEAR(k.loss, ema.finalVal.loss, 1e-5);
+}
+
+TEST(WeightAverage, APureFp16RunEvaluatesAnAverageItsWeightsCanHold) {
+  TempDir dir;
+  auto c = test::tinyRunConfig(dir / "pure");
+  c.precision = PrecisionMode::Fp16Pure;
+  c.emaDecay = 0.9999;
+  RunObserver quiet;
+  const auto s = runTraining(c, quiet, CancelToken{});
+  ASSERT_EQ(s.status, RunStatus::Finished) << s.message;
+  auto kept = createModel({"small_cnn", 1, 2});
+  loadCheckpoint(dir / "pure/best.pt", *kept, nullptr, nullptr);
+  for (const auto& p : kept->parameters()) {
+    EXPECT_TRUE(torch::equal(p, p.to(torch::kHalf).to(torch::kFloat))) << "an fp32 average would hide the mode's rounding";
+  }
+}
+
+TEST(WeightAverage, AFailedSwapPutsTheTrainingWeightsBack) {
+  torch::manual_seed(2);
+  auto model = createModel({"small_cnn", 1, 2});
+  WeightAverage average(*model, 0.9);
+  {
+    torch::NoGradGuard noGrad;
+    for (auto& p : model->parameters()) p.add_(1.0);  // training moved on: the average is elsewhere
+  }
+  const auto before = model->parameters().front().clone();
+  EXPECT_THROW(EvaluationWeights(*model, &average, [](ClassifierImpl&) { throw std::runtime_error("disk full"); }),
+               std::runtime_error);
+  EXPECT_TRUE(torch::equal(model->parameters().front(), before));
+}
+
+TEST(TestTimeAugmentation, TheRunsThresholdIsChosenOnTheOutputsItIsAppliedTo) {
+  TempDir dir;
+  test::makeBlobDataset(dir / "data", 40, 16);
+  auto c = test::tinyRunConfig(dir / "run");
+  c.dataPath = dir / "data";
+  c.batchSize = 8;
+  c.epochs = 1;
+  c.lr = 0.01;  // one short epoch: probabilities not yet saturated, so the views move them
+  c.tta.views = 3;
+  c.tta.shift = 0.25;
+  c.selection.thresholdRule = ThresholdRuleKind::Youden;
+  // What an earlier run left in the folder is not this run's.
+  fs::create_directories(dir / "run");
+  writeFileAtomic(dir / "run/predictions_folder.csv", "path,label\n");
+  writeFileAtomic(dir / "run/evaluation_folder.json", "{\"accuracy\": 1.0}");
+  RunObserver quiet;
+  const auto s = runTraining(c, quiet, CancelToken{});
+  ASSERT_EQ(s.status, RunStatus::Finished) << s.message;
+  EXPECT_FALSE(fs::exists(dir / "run/predictions_folder.csv"));
+  EXPECT_FALSE(fs::exists(dir / "run/evaluation_folder.json"));
+  const auto chosen = readDecisionThreshold(dir / "run");
+  EXPECT_EQ(chosen.source, "youden on val");
+  // The Results tab's chooser works from predictions_val.csv (the TTA outputs): the same rule
+  // must give the same threshold.
+  const auto again = chooseRunThreshold(dir / "run", ThresholdRule::Youden, 0.95, quiet, CancelToken{});
+  EXPECT_NEAR(again.threshold, chosen.threshold, 1e-5);
+  // An evaluation with another number of views is a what-if: the run's files stay as they are.
+  const auto evaluationBefore = readFile(dir / "run/evaluation_val.json");
+  EvaluateRequest request;
+  request.runDir = dir / "run";
+  request.split = "val";
+  request.ttaViews = 1;
+  const auto plain = evaluateRunSplit(request, quiet, CancelToken{});
+  EXPECT_EQ(plain.evaluation.testTimeAugmentation, "none");
+  EXPECT_EQ(readFile(dir / "run/evaluation_val.json"), evaluationBefore);
+  request.ttaViews.reset();  // the run's own: replaces them (same figures)
+  evaluateRunSplit(request, quiet, CancelToken{});
+  EXPECT_NE(nlohmann::json::parse(readFile(dir / "run/evaluation_val.json")).dump().find("3 views"), std::string::npos);
+}
+
+TEST(TestTimeAugmentation, AnExportedModelPredictsWithTheRunsViews) {
+  TempDir dir;
+  test::makeBlobDataset(dir / "data", 12, 16);
+  auto c = test::tinyRunConfig(dir / "run");
+  c.dataPath = dir / "data";
+  c.batchSize = 8;
+  c.epochs = 1;
+  c.tta.views = 4;
+  RunObserver quiet;
+  ASSERT_EQ(runTraining(c, quiet, CancelToken{}).status, RunStatus::Finished);
+  ExportOptions o;
+  o.onnx = false;
+  exportRun(dir / "run", dir / "export", o);
+  std::vector<std::string> images;
+  for (const auto& e : fs::recursive_directory_iterator(dir / "data")) {
+    if (e.is_regular_file() && images.size() < 4) images.push_back(e.path().string());
+  }
+  const auto fromRun = predictImages(dir / "run", images);
+  const auto fromExport = predictImages(dir / "export", images);
+  const auto oneView = predictImages(dir / "export", images, 1);
+  ASSERT_EQ(fromRun.predictions.size(), images.size());
+  bool differs = false;
+  for (size_t i = 0; i < images.size(); ++i) {
+    ASSERT_TRUE(fromExport.predictions[i].error.empty()) << fromExport.predictions[i].error;
+    EXPECT_NEAR(fromExport.predictions[i].probabilities[1], fromRun.predictions[i].probabilities[1], 1e-5);
+    differs = differs || std::abs(oneView.predictions[i].probabilities[1] - fromRun.predictions[i].probabilities[1]) > 1e-6;
+  }
+  EXPECT_TRUE(differs) << "four views must not equal one";
+  // A card with an impossible view count is refused naming the card.
+  auto card = nlohmann::json::parse(readFile(dir / "export/model.json"));
+  card["training"]["tta"]["tta_views"] = 400;
+  writeFileAtomic(dir / "export/model.json", card.dump());
+  EXPECT_THROW(predictImages(dir / "export", images), InputError);
 }
 
 TEST(WeightAverage, AResumedRunEqualsAnUninterruptedOne) {

@@ -183,6 +183,10 @@ class RunHistoryTest : public QObject {
     QCOMPARE(ampbench::ui::scanRunDir(dir.path()).valAccuracy, 0.951);
     write(QDir(dir.path()).filePath(QStringLiteral("evaluation_val.json")), "{\"accuracy\": 0.9");
     QCOMPARE(ampbench::ui::scanRunDir(dir.path()).valAccuracy, 0.951);
+    // A run that did not finish wrote no evaluation: one in its folder is an earlier run's.
+    write(QDir(dir.path()).filePath(QStringLiteral("evaluation_val.json")), R"({"accuracy": 0.971})");
+    write(QDir(dir.path()).filePath(QStringLiteral("metrics.json")), metrics("cancelled", "0.951", "0.99"));
+    QCOMPARE(ampbench::ui::scanRunDir(dir.path()).valAccuracy, 0.951);
   }
 
   void hostileFilesNeverCrashTheScan() {

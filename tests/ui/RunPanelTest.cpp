@@ -9,6 +9,8 @@
 #include "ui/HardwareText.h"
 #include "ui/RunPanel.h"
 
+#include <cmath>
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QSettings>
@@ -217,6 +219,8 @@ class RunPanelTest : public QObject {
       s.setValue(QStringLiteral("balance"), QStringLiteral("upsample-everything"));
       s.setValue(QStringLiteral("selectMetric"), 42);
       s.setValue(QStringLiteral("recipe"), QStringLiteral("imagenet"));
+      s.setValue(QStringLiteral("minCropArea"), QStringLiteral("abc"));
+      s.setValue(QStringLiteral("emaDecay"), QStringLiteral("nan"));
     }
     RunPanel hostile;  // must not throw; the unreadable values keep the defaults
     const auto got = hostile.config();
@@ -224,6 +228,9 @@ class RunPanelTest : public QObject {
     QVERIFY(got.selection.metric == ampbench::RunConfig{}.selection.metric);
     QCOMPARE(QString::fromStdString(got.recipe), QString());
     QVERIFY(got.selection.thresholdRule == ampbench::ThresholdRuleKind::Sensitivity);
+    QCOMPARE(got.augment.minCropArea, c.augment.minCropArea);  // not 0, not the spin box's minimum
+    QVERIFY(std::isfinite(got.emaDecay));
+    QCOMPARE(got.emaDecay, c.emaDecay);
     QSettings().remove(QStringLiteral("run"));  // the tests below start from defaults
   }
 
@@ -290,6 +297,11 @@ class RunPanelTest : public QObject {
     QCOMPARE(c.imageSize, 128);
     QCOMPARE(c.epochs, 20);
     QCOMPARE(c.lr, 0.02);
+    // Re-picking the model shown (or scrolling onto it) keeps a size the user tuned.
+    c.imageSize = 64;
+    panel.setConfig(c);
+    Q_EMIT model->activated(model->currentIndex());
+    QCOMPARE(panel.config().imageSize, 64);
     // Without a recipe, a model pick changes nothing else.
     recipe->setCurrentIndex(0);
     c = panel.config();
