@@ -121,11 +121,11 @@ bool applyRecipeFamily(const Recipe& recipe, RunConfig& c) {
   if (!family) {
     return false;
   }
-  const auto model = c.model;
   for (const auto& s : family->settings) {
-    s.apply(c);
+    if (s.flag != "--model") {  // the family's default model must not replace the one picked
+      s.apply(c);
+    }
   }
-  c.model = model;  // the family's default model must not replace the one picked
   return true;
 }
 

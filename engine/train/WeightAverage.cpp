@@ -106,16 +106,14 @@ EvaluationWeights::EvaluationWeights(ClassifierImpl& model, const WeightAverage*
       hold(model_);
     }
   } catch (...) {
-    // No destructor runs for a constructor that throws: put the training weights back here.
-    auto live = stateTensors(model_);
-    for (size_t i = 0; i < live.size() && i < training_.size(); ++i) {
-      live[i].detach().copy_(training_[i]);
-    }
+    restoreTraining();  // no destructor runs for a constructor that throws
     throw;
   }
 }
 
-EvaluationWeights::~EvaluationWeights() {
+EvaluationWeights::~EvaluationWeights() { restoreTraining(); }
+
+void EvaluationWeights::restoreTraining() {
   if (training_.empty()) {
     return;
   }

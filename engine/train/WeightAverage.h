@@ -62,6 +62,8 @@ class EvaluationWeights {
   EvaluationWeights& operator=(const EvaluationWeights&) = delete;
 
  private:
+  void restoreTraining();  // puts the training weights back (nothing when none were swapped)
+
   ClassifierImpl& model_;
   std::vector<torch::Tensor> training_;  // empty: nothing was swapped
 };

@@ -329,13 +329,22 @@ TEST(WeightAverage, AFailedSwapPutsTheTrainingWeightsBack) {
   EXPECT_TRUE(torch::equal(model->parameters().front(), before));
 }
 
-TEST(TestTimeAugmentation, TheRunsThresholdIsChosenOnTheOutputsItIsAppliedTo) {
-  TempDir dir;
-  test::makeBlobDataset(dir / "data", 40, 16);
+namespace {
+// One epoch of small_cnn on a 16 px blob image folder (perClass images per class) in dir/data,
+// written to dir/run.
+RunConfig blobRunConfig(const TempDir& dir, int perClass) {
+  test::makeBlobDataset(dir / "data", perClass, 16);
   auto c = test::tinyRunConfig(dir / "run");
   c.dataPath = dir / "data";
   c.batchSize = 8;
   c.epochs = 1;
+  return c;
+}
+}  // namespace
+
+TEST(TestTimeAugmentation, TheRunsThresholdIsChosenOnTheOutputsItIsAppliedTo) {
+  TempDir dir;
+  auto c = blobRunConfig(dir, 40);
   c.lr = 0.01;  // one short epoch: probabilities not yet saturated, so the views move them
   c.tta.views = 3;
   c.tta.shift = 0.25;
@@ -371,11 +380,7 @@ TEST(TestTimeAugmentation, TheRunsThresholdIsChosenOnTheOutputsItIsAppliedTo) {
 
 TEST(TestTimeAugmentation, AnExportedModelPredictsWithTheRunsViews) {
   TempDir dir;
-  test::makeBlobDataset(dir / "data", 12, 16);
-  auto c = test::tinyRunConfig(dir / "run");
-  c.dataPath = dir / "data";
-  c.batchSize = 8;
-  c.epochs = 1;
+  auto c = blobRunConfig(dir, 12);
   c.tta.views = 4;
   RunObserver quiet;
   ASSERT_EQ(runTraining(c, quiet, CancelToken{}).status, RunStatus::Finished);
