@@ -1,7 +1,10 @@
 #include "ui/RunPanel.h"
 
+#include "engine/core/Recipe.h"
+
 #include "ui/FormWidgets.h"
 #include "ui/HardwareText.h"
+#include "ui/RecipeBox.h"
 #include "ui/Tooltips.h"
 
 #include <QCheckBox>
@@ -100,13 +103,6 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
   form->addRow(tr("Learning rate"), lr_);
   seed_ = spin(this, 0, 2147483647, static_cast<int>(defaults.seed), tips::kSeed);
   form->addRow(tr("Seed"), seed_);
-  for (int r = 0; r < form->rowCount(); ++r) {
-    if (auto* item = form->itemAt(r, QFormLayout::LabelRole); item && item->widget()) {
-      if (auto* field = form->itemAt(r, QFormLayout::FieldRole); field && field->widget()) {
-        item->widget()->setToolTip(field->widget()->toolTip());
-      }
-    }
-  }
   layout->addLayout(form);
 
   // Advanced: collapsed by default.
@@ -161,13 +157,14 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
   gradStatsEvery_->setPrefix(tr("every "));
   gradStatsEvery_->setSuffix(tr(" steps"));
   adv->addRow(tr("Precision statistics"), gradStatsEvery_);
-  for (int r = 0; r < adv->rowCount(); ++r) {
-    auto* label = adv->itemAt(r, QFormLayout::LabelRole);
-    auto* field = adv->itemAt(r, QFormLayout::FieldRole);
-    if (label && label->widget() && field && field->widget()) {
-      label->widget()->setToolTip(field->widget()->toolTip());
-    }
-  }
+  recipeBox_ = new RecipeBox(this, form, advanced_, adv, model_);
+  connect(recipeBox_, &RecipeBox::recipeChosen, this, [this](const QString& name, bool wholeRecipe) {
+    auto c = config();
+    RecipeBox::applyChoice(name, wholeRecipe, c);
+    setConfig(c);
+  });
+  labelTooltipsFromFields(form);  // the recipe row is added to the main form above
+  labelTooltipsFromFields(adv);
   advanced_->setVisible(false);
   layout->addWidget(advanced_);
   connect(advancedToggle_, &QToolButton::toggled, this, [this](bool on) {
@@ -226,6 +223,7 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
     changed();
   });
   connect(withoutFixes_, &QCheckBox::toggled, this, changed);
+  connect(recipeBox_, &RecipeBox::changed, this, changed);
   for (QSpinBox* s :
        {epochs_, batchSize_, imageSize_, seed_, threads_, limit_, initScaleLog2_, growthInterval_, gradStatsEvery_}) {
     connect(s, &QSpinBox::valueChanged, this, changed);
@@ -280,6 +278,7 @@ bool RunPanel::setPrecisionName(const QString& mode) {
 
 ampbench::RunConfig RunPanel::config() const {
   ampbench::RunConfig c;
+  RecipeBox::carrySettingsWithoutControls(hidden_, c);
   c.model = model_->currentText().toStdString();
   c.precision = ampbench::parsePrecision(precisionName().toStdString());
   c.device = ampbench::parseDevice(comboValue(device_).toStdString());
@@ -300,11 +299,14 @@ ampbench::RunConfig RunPanel::config() const {
   c.scaler.growthInterval = growthInterval_->value();
   c.scaler.minScale = minScale_->value();
   c.gradStatsEvery = gradStatsEvery_->value();
+  recipeBox_->apply(c);  // after the carried settings: the knobs own the augmentation
   return c;
 }
 
 void RunPanel::setConfig(const ampbench::RunConfig& c) {
   loading_ = true;
+  hidden_ = c;
+  recipeBox_->fill(c);
   if (model_->findText(qs(c.model)) < 0) {
     model_->addItem(qs(c.model));
   }
@@ -362,6 +364,7 @@ void RunPanel::loadSettings() {
   gradStatsEvery_->setValue(s.value(QStringLiteral("gradStatsEvery"), gradStatsEvery_->value()).toInt());
   withoutFixes_->setChecked(s.value(QStringLiteral("withoutFixes"), false).toBool());
   advancedToggle_->setChecked(s.value(QStringLiteral("advancedOpen"), false).toBool());
+  recipeBox_->load(s);
   loading_ = false;
   s.endGroup();
   updatePrecisionNote();
@@ -404,6 +407,7 @@ void RunPanel::saveSettings() {
   s.setValue(QStringLiteral("gradStatsEvery"), gradStatsEvery_->value());
   s.setValue(QStringLiteral("withoutFixes"), withoutFixes_->isChecked());
   s.setValue(QStringLiteral("advancedOpen"), advancedToggle_->isChecked());
+  recipeBox_->save(s);
   s.endGroup();
   s.sync();
   Q_EMIT settingsSaved();

@@ -13,6 +13,7 @@
 #ifdef AMPBENCH_HAVE_REPORT
 #include "app/cli/ReportCommand.h"
 #endif
+#include "engine/core/Recipe.h"
 #include "engine/train/RunDir.h"
 #include "engine/train/Trainer.h"
 #include "engine/util/BuildInfo.h"
@@ -23,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <set>
 #include <filesystem>
 #include <cstdio>
 #include <iostream>
@@ -55,6 +57,9 @@ struct StringOptions {
   std::string memoryFormat = "auto";
   std::string lossScaling = "auto";
   std::string bf16Kernels = "auto";
+  std::string selectMetric = "balanced_accuracy";
+  std::string thresholdRule = "none";
+  std::string recipe;
   bool noAugment = false;
 };
 
@@ -117,6 +122,35 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
   app->add_option("--min-crop-area", c.augment.minCropArea, "random resized crop: smallest area kept");
   app->add_option("--max-rotation", c.augment.maxRotationDeg, "random rotation, degrees either way");
   app->add_flag("--hflip", c.augment.horizontalFlip, "random horizontal flips");
+  app->add_option("--max-translate", c.augment.maxTranslate, "random shift, fraction of the size either way (0 = off)");
+  app->add_option("--brightness", c.augment.brightness, "brightness jitter: x * [1-B, 1+B] on the [0,1] image (0 = off)");
+  app->add_option("--contrast", c.augment.contrast, "contrast jitter about the image mean, [1-C, 1+C] (0 = off)");
+  app->add_option("--gamma", c.augment.gamma, "gamma jitter: x ^ [1-G, 1+G] on the [0,1] image (0 = off)");
+  app->add_option("--label-smoothing", c.labelSmoothing, "label smoothing E: targets (1-E)*one-hot + E/classes (0 = off)");
+  app->add_option("--ema-decay", c.emaDecay,
+                  "validate, evaluate and export an exponential moving average of the weights, decay D with the "
+                  "warm-up min(D, (1+n)/(10+n)) (0 = off; e.g. 0.999)");
+  app->add_option("--tta", c.tta.views, "end-of-run evaluation: average the probabilities of N views (the image and "
+                                        "N-1 small shifts; 1 = off)");
+  app->add_option("--tta-shift", c.tta.shift, "largest test-time shift, fraction of the size");
+  app->add_option("--select-metric", s.selectMetric,
+                  "the epoch the run keeps, evaluates and exports (best.pt): the best validation "
+                  "balanced_accuracy, auc, accuracy or loss; last = the final epoch")
+      ->capture_default_str();
+  app->add_option("--choose-threshold", s.thresholdRule,
+                  "two classes: choose the decision threshold on validation when the run finishes (decision.json, "
+                  "used by evaluate, predict and export): youden, sensitivity (reach --target-sensitivity), or none "
+                  "(0.5)")
+      ->capture_default_str();
+  app->add_option("--target-sensitivity", c.selection.targetSensitivity,
+                  "with --choose-threshold sensitivity: the sensitivity to reach on validation")
+      ->capture_default_str();
+  std::string recipeHelp = "a named recipe of defaults chosen by experiment (docs/RECIPES.md); options given "
+                           "explicitly win over it:";
+  for (const auto& r : ampbench::recipes()) {
+    recipeHelp += " " + r.name + " (" + r.description + ": " + ampbench::recipeAsFlags(r) + ")";
+  }
+  app->add_option("--recipe", s.recipe, recipeHelp);
   app->add_option("--seed", c.seed, "seed: same seed, same run")->capture_default_str();
   app->add_option("--threads", c.threads, "intra-op threads (0 = all cores)");
   app->add_option("--device", s.device, "auto, cpu or cuda");
@@ -176,10 +210,25 @@ StringOptions stringsOf(const ampbench::RunConfig& c) {
   s.lossScaling = ampbench::toString(c.scaler.mode);
   s.bf16Kernels = ampbench::toString(c.bf16Kernels);
   s.noAugment = !c.augment.enabled;
+  s.selectMetric = ampbench::toString(c.selection.metric);
+  s.thresholdRule = ampbench::toString(c.selection.thresholdRule);
   return s;
 }
 
-void resolveStrings(ampbench::RunConfig& c, const StringOptions& s) {
+// The options given on the command line, as "--name" (what a recipe must not override).
+std::set<std::string> explicitFlags(const CLI::App* app) {
+  std::set<std::string> out;
+  for (const auto* o : app->get_options()) {
+    if (o->count() > 0) {
+      for (const auto& n : o->get_lnames()) {
+        out.insert("--" + n);
+      }
+    }
+  }
+  return out;
+}
+
+void resolveStrings(ampbench::RunConfig& c, const StringOptions& s, const CLI::App* app) {
   c.precision = ampbench::parsePrecision(s.precision);
   c.optimizer = ampbench::parseOptimizer(s.optimizer);
   c.schedule = ampbench::parseSchedule(s.schedule);
@@ -189,6 +238,11 @@ void resolveStrings(ampbench::RunConfig& c, const StringOptions& s) {
   c.scaler.mode = ampbench::parseScaling(s.lossScaling);
   c.bf16Kernels = ampbench::parseBf16Kernels(s.bf16Kernels);
   c.augment.enabled = !s.noAugment;
+  c.selection.metric = ampbench::parseSelectMetric(s.selectMetric);
+  c.selection.thresholdRule = ampbench::parseThresholdRule(s.thresholdRule);
+  if (!s.recipe.empty()) {
+    ampbench::applyRecipe(ampbench::findRecipe(s.recipe), c, explicitFlags(app));
+  }
   // config.json records absolute paths: `train --resume DIR` alone must find the data from
   // any working directory.
   for (auto* path : {&c.dataPath, &c.cachePath, &c.pretrained}) {
@@ -320,6 +374,10 @@ int main(int argc, char** argv) {
   predict->add_option("--run,--model", predictRun, "run directory, exported model folder or model.pt")->required();
   predict->add_option("images", predictImagesList, "image files")->required();
   predict->add_flag("--json", predictJson, "JSON output");
+  int64_t predictTta = 0;
+  predict->add_option("--tta", predictTta, "average the probabilities of N views: the image and N-1 small shifts "
+                                           "(1 = off; default: the run's --tta)")
+      ->check(CLI::Range(int64_t{1}, int64_t{16}));
 
   ampbench::cli::ExportArgs exportArgs;
   auto* exportCmd = ampbench::cli::addExportCommand(app, exportArgs);
@@ -355,14 +413,18 @@ int main(int argc, char** argv) {
 
   try {
     if (*train) {
-      resolveStrings(trainCfg, trainStr);
+      resolveStrings(trainCfg, trainStr, train);
       const ampbench::cli::DistributedRun distributed(distArgs, trainCfg);
       ampbench::cli::CliReporter reporter(distributed.quiet() ? ampbench::cli::OutputMode::Quiet : outputMode);
       const auto summary = ampbench::runTraining(trainCfg, reporter, cancel);
+      if (outputMode == ampbench::cli::OutputMode::Human && !distributed.quiet() &&
+          summary.status == ampbench::RunStatus::Finished) {
+        ampbench::cli::printValVsTest(trainCfg.outDir, stdout);
+      }
       return exitCodeFor(summary);
     }
     if (*compare) {
-      resolveStrings(cmpCfg, cmpStr);
+      resolveStrings(cmpCfg, cmpStr, compare);
       const ampbench::cli::DistributedRun distributed(cmpDistArgs, cmpCfg);
       ampbench::cli::CliReporter reporter(distributed.quiet() ? ampbench::cli::OutputMode::Quiet : outputMode);
       const auto summary = ampbench::runComparison(cmpCfg, ampbench::parsePrecisionList(modes), reporter, cancel);
@@ -404,7 +466,7 @@ int main(int argc, char** argv) {
     if (*predict) {
       // A file that cannot be read gets its reason and the others are still predicted;
       // bad input (exit 2) only when no file could be read.
-      const auto set = ampbench::predictImages(predictRun, predictImagesList);
+      const auto set = ampbench::predictImages(predictRun, predictImagesList, predictTta);
       size_t predicted = 0;
       if (predictJson) {
         nlohmann::ordered_json j;

@@ -24,6 +24,18 @@ enum class BalanceKind { None = 1, Loss, Sampler };
 enum class MemoryFormatKind { Auto = 1, Contiguous, ChannelsLast, Blocked };
 // Loss scaling: Auto = on for fp16, off for bf16/fp32 (bf16 has fp32's exponent range).
 enum class ScalingKind { Auto = 1, On, Off };
+// The epoch a run keeps for evaluation and export (best.pt), chosen on validation. Last =
+// no selection: the final epoch (runs written before selection existed).
+enum class SelectMetricKind { BalancedAccuracy = 1, Auc, Accuracy, Loss, Last };
+// Two classes: the decision threshold chosen on validation at the end of a run (stored in
+// decision.json); None keeps 0.5 unless one is chosen later (evaluate --choose-threshold).
+enum class ThresholdRuleKind { None = 1, Youden, Sensitivity };
+
+struct SelectionOptions {
+  SelectMetricKind metric = SelectMetricKind::BalancedAccuracy;
+  ThresholdRuleKind thresholdRule = ThresholdRuleKind::None;
+  double targetSensitivity = 0.95;  // ThresholdRuleKind::Sensitivity
+};
 
 struct LossScalerOptions {
   ScalingKind mode = ScalingKind::Auto;
@@ -40,6 +52,21 @@ struct AugmentOptions {
   double minCropArea = 0.80;    // random resized crop: fraction of the area kept
   double maxRotationDeg = 7.0;  // small rotation, degrees either way
   bool horizontalFlip = false;  // off by default: X-rays have a side (heart on the left)
+  // Never a vertical flip: a radiograph upside down is not a radiograph.
+  double maxTranslate = 0.0;    // shift, as a fraction of the image size, either way (0 = off)
+  // Intensity jitter on the [0, 1] image before normalisation, each drawn uniformly per
+  // image: x * b (brightness), (x - mean) * c + mean (contrast, about the image's mean),
+  // x ^ g (gamma), then clamped to [0, 1]. 0 = off; e.g. 0.1 draws from [0.9, 1.1].
+  double brightness = 0.0;
+  double contrast = 0.0;
+  double gamma = 0.0;  // the exponent is drawn from [1 - gamma, 1 + gamma]
+};
+
+// Test-time augmentation (evaluate / predict when asked): the image plus `views - 1`
+// shifted copies, softmax probabilities averaged. 1 = off.
+struct TtaOptions {
+  int64_t views = 1;
+  double shift = 0.04;  // the largest shift, as a fraction of the image size
 };
 
 struct SplitOptions {
@@ -57,6 +84,9 @@ struct DistributedOptions {
 };
 
 struct RunConfig {
+  // A named recipe (engine/core/Recipe.h) that chose the defaults of this run; "" = none.
+  std::string recipe;
+
   // data
   std::string dataPath;       // folder, MedMNIST .npz, or a folder of IDX .gz files
   std::string cachePath;      // optional decoded-image cache file (read or written)
@@ -94,6 +124,14 @@ struct RunConfig {
   ScheduleKind schedule = ScheduleKind::OneCycle;
   double warmupFraction = 0.25;  // one-cycle: share of steps spent rising to lr
   double gradClipNorm = 0.0;     // 0 = off; applied to unscaled gradients
+  // Cross-entropy against (1 - e) * one-hot + e / classes, in fp32 in every mode; with
+  // --balance loss each image's loss is weighted by its true class's weight. 0 = off.
+  double labelSmoothing = 0.0;
+  // Exponential moving average of the weights (parameters and batch-norm statistics, fp32)
+  // after every applied step, with the warm-up min(D, (1 + n) / (10 + n)) at its n-th
+  // update; validation, the end-of-run evaluations and the export use it. 0 = off.
+  double emaDecay = 0.0;
+  SelectionOptions selection;
 
   // execution
   uint64_t seed = 42;
@@ -127,6 +165,7 @@ struct RunConfig {
   double checkpointMinutes = 10.0;
 
   DistributedOptions distributed;
+  TtaOptions tta;  // evaluation only: may change on resume
 };
 
 std::string toString(PrecisionMode m);
@@ -137,6 +176,8 @@ std::string toString(BalanceKind k);
 std::string toString(MemoryFormatKind k);
 std::string toString(ScalingKind k);
 std::string toString(Bf16KernelsKind k);
+std::string toString(SelectMetricKind k);
+std::string toString(ThresholdRuleKind k);
 // The what-if modes: a fix switched off. Their divergence is a result, not a failure.
 bool isWhatIf(PrecisionMode m);
 // Every mode name parsePrecision accepts, in display order.
@@ -150,6 +191,8 @@ BalanceKind parseBalance(const std::string& s);
 MemoryFormatKind parseMemoryFormat(const std::string& s);
 ScalingKind parseScaling(const std::string& s);
 Bf16KernelsKind parseBf16Kernels(const std::string& s);
+SelectMetricKind parseSelectMetric(const std::string& s);
+ThresholdRuleKind parseThresholdRule(const std::string& s);
 // A comma-separated list of modes ("fp32,fp16,fp16-noscale"); throws InputError naming the
 // valid modes on an unknown one.
 std::vector<PrecisionMode> parsePrecisionList(const std::string& s);

@@ -181,12 +181,17 @@ std::string buildModelCard(const std::string& runDir, const ModelCardExtras& ext
   training["epochs"] = at(config, {"optim", "epochs"});
   training["epochs_completed"] = at(metrics, {"epochs_completed"});
   training["steps_completed"] = at(metrics, {"steps_completed"});
+  training["selected_epoch"] = at(metrics, {"selection"});  // the epoch exported (best.pt); null: the last
+  training["recipe"] = at(config, {"recipe"});
   training["batch_size"] = at(config, {"optim", "batch_size"});
   training["optimizer"] = at(config, {"optim", "optimizer"});
   training["lr"] = at(config, {"optim", "lr"});
   training["schedule"] = at(config, {"optim", "schedule"});
   training["weight_decay"] = at(config, {"optim", "weight_decay"});
   training["augmentation"] = at(config, {"data", "augment"});
+  training["label_smoothing"] = at(config, {"optim", "label_smoothing"});
+  training["ema_decay"] = at(config, {"optim", "ema_decay"});
+  training["tta"] = at(config, {"evaluation"});
   training["pretrained"] = at(config, {"model", "pretrained"});
   training["seed"] = at(config, {"run", "seed"});
   training["train_seconds"] = at(metrics, {"train_seconds"});
@@ -265,9 +270,21 @@ std::string renderModelCardMarkdown(const std::string& cardJson) {
      << ", skipped steps " << str(at(t, {"loss_scaler", "skipped_steps"})) << " |\n";
   md << "| epochs | " << str(t["epochs_completed"]) << " of " << str(t["epochs"]) << " (" << str(t["status"])
      << ") |\n";
+  if (t["selected_epoch"].is_object()) {
+    md << "| model exported | epoch " << str(at(t, {"selected_epoch", "epoch"})) << ", chosen on validation by "
+       << str(at(t, {"selected_epoch", "metric"})) << " (" << str(at(t, {"selected_epoch", "value"})) << ") |\n";
+  }
+  if (t["recipe"].is_string()) {
+    md << "| recipe | " << str(t["recipe"]) << " |\n";
+  }
   md << "| batch size / optimizer / lr | " << str(t["batch_size"]) << " / " << str(t["optimizer"]) << " / "
      << str(t["lr"]) << " (" << str(t["schedule"]) << ") |\n";
   md << "| seed | " << str(t["seed"]) << " |\n";
+  md << "| augmentation | " << (t["augmentation"].is_object() ? t["augmentation"].dump() : str(t["augmentation"]))
+     << " |\n";
+  md << "| label smoothing / weight average (EMA decay) | " << str(t["label_smoothing"]) << " / " << str(t["ema_decay"])
+     << (t["ema_decay"].is_number() && t["ema_decay"].get<double>() > 0 ? " (the exported weights are the average)" : "")
+     << " |\n";
   md << "| training time | " << (t["train_seconds"].is_number() ? fmt(t["train_seconds"].get<double>(), "%.1f s")
                                                                    : std::string("—"))
      << " on " << str(t["device"]) << ", " << str(t["threads"]) << " threads (" << str(t["cpu"]) << ") |\n";

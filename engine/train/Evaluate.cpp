@@ -2,6 +2,7 @@
 // the run's precision) turned into engine/core/Evaluation.h's figures and written into the
 // run dir as evaluation_<split>.json and predictions_<split>.csv.
 
+#include "engine/core/SplitShift.h"
 #include "engine/data/Dataset.h"
 #include "engine/data/Image.h"
 #include "engine/data/ImageCache.h"
@@ -17,6 +18,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 namespace fs = std::filesystem;
@@ -288,8 +290,14 @@ RunEvaluation evaluateRunSplit(const EvaluateRequest& request, RunObserver& obse
   std::vector<float> probabilities;
   const auto total = tensors.size();
   observer.onEvaluationProgress({split, 0, total});
+  TtaOptions tta = c.tta;
+  tta.views = request.ttaViews.value_or(tta.views);
+  if (tta.views < 1 || tta.views > 16) {
+    throw InputError("--tta must be between 1 (off) and 16 views");
+  }
   const auto m = evaluateSplit(*model, tensors, summary, c, precision, device, cancel, &probabilities,
-                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({split, done, n}); });
+                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({split, done, n}); },
+                               tta);
   if (cancel.isCancelled()) {
     return {};
   }
@@ -302,46 +310,157 @@ RunEvaluation evaluateRunSplit(const EvaluateRequest& request, RunObserver& obse
   options.bootstrap = request.bootstrap;
   auto r = evaluateOutputs(split, c.dataPath, info.classes, tensors.ids, probabilities, labels, m.loss, skipped,
                            options, decision.source);
-  if (request.writeFiles) {
+  r.evaluation.testTimeAugmentation = describeTta(tta);
+  // The run's own files hold its evaluation as trained (its --tta): another number of views
+  // is a what-if for --out, not a replacement of what Results, the report and the threshold
+  // chooser read.
+  if (request.writeFiles && tta.views == c.tta.views) {
     writeRunEvaluation(request.runDir, r);
   }
   return r;
 }
 
+namespace {
+
+// Each image's mean intensity in [0, 1], a chunk of the split at a time.
+std::vector<double> imageMeans(const SplitTensors& split) {
+  std::vector<double> out;
+  const int64_t n = split.size();
+  out.reserve(static_cast<size_t>(n));
+  for (int64_t s = 0; s < n; s += 256) {
+    const auto chunk = split.range(s, std::min(n, s + 256)).to(torch::kDouble).flatten(1).mean(1).div_(255.0).contiguous();
+    out.insert(out.end(), chunk.data_ptr<double>(), chunk.data_ptr<double>() + chunk.numel());
+  }
+  return out;
+}
+
+// A split as val_vs_test.json compares it: the stored evaluation and predictions (at the
+// run's decision threshold) and, when given, the images' intensities.
+SplitProfile storedProfile(const std::string& runDir, const std::string& split, const SplitTensors* images) {
+  SplitProfile p;
+  p.evaluation = evaluationFromJson(readFile(splitFile(runDir, "evaluation", split, ".json").string()));
+  const auto table = predictionsFromCsv(readFile(splitFile(runDir, "predictions", split, ".csv").string()));
+  p.probabilities = table.flatProbabilities();
+  p.labels = table.labels();
+  if (images) {
+    p.imageMeans = imageMeans(*images);
+  }
+  return p;
+}
+
+void writeValVsTest(const std::string& runDir, const PreparedData& data) {
+  const auto shift = compareSplits(storedProfile(runDir, "val", &data.splits.at("val")),
+                                   storedProfile(runDir, "test", &data.splits.at("test")));
+  writeFileAtomic((fs::path(runDir) / "val_vs_test.json").string(), splitShiftToJson(shift) + "\n");
+}
+
+// After the threshold changed: val_vs_test.json again from the re-evaluated files, keeping
+// its intensity row (the images are not read again). Best effort: an unreadable file is
+// left as it is.
+void refreshValVsTest(const std::string& runDir) {
+  const auto path = (fs::path(runDir) / "val_vs_test.json").string();
+  if (!fs::exists(path)) {
+    return;
+  }
+  try {
+    const auto old = splitShiftFromJson(readFile(path));
+    auto shift = compareSplits(storedProfile(runDir, "val", nullptr), storedProfile(runDir, "test", nullptr));
+    const auto isIntensity = [](const ShiftRow& r) { return r.key == "mean_intensity"; };
+    const auto kept = std::find_if(old.rows.begin(), old.rows.end(), isIntensity);
+    const auto fresh = std::find_if(shift.rows.begin(), shift.rows.end(), isIntensity);
+    if (kept != old.rows.end() && fresh != shift.rows.end()) {
+      *fresh = *kept;
+    }
+    updateFindings(shift);
+    writeFileAtomic(path, splitShiftToJson(shift) + "\n");
+  } catch (const std::exception&) {
+  }
+}
+
+}  // namespace
+
 void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, ClassifierImpl& model,
                                const RunSummary& summary, const PrecisionInfo& precision, const torch::Device& device,
                                RunObserver& observer, const CancelToken& cancel) {
   const auto& classes = data.summary.classes;
-  const auto decision = readDecisionThreshold(c.outDir);  // a resumed run keeps a chosen threshold
-  if (!fs::exists(fs::path(c.outDir) / "decision.json")) {
+  const auto& source = data.summary.source;
+  const auto& val = data.splits.at("val");
+  // The validation outputs the run is judged by: training's (the kept epoch's), or with
+  // test-time augmentation evaluated again, so the threshold is chosen on the very
+  // probabilities it is applied to and validation and test are judged alike.
+  const std::vector<float>* valProbabilities = &summary.finalValProbabilities;
+  double valLoss = summary.finalVal.loss;
+  std::vector<float> ttaProbabilities;
+  if (c.tta.views > 1) {
+    const auto m = evaluateSplit(model, val, data.summary, c, precision, device, cancel, &ttaProbabilities,
+                                 [&](int64_t done, int64_t n) { observer.onEvaluationProgress({"val", done, n}); },
+                                 c.tta);
+    if (cancel.isCancelled()) {
+      return;
+    }
+    valProbabilities = &ttaProbabilities;
+    valLoss = m.loss;
+  }
+  auto decision = readDecisionThreshold(c.outDir);  // a resumed run keeps a chosen threshold
+  if (c.selection.thresholdRule != ThresholdRuleKind::None && classes.size() == 2) {
+    // The run's rule chooses on the kept model's validation outputs (an extended run may
+    // keep another epoch, so it chooses again); decision.json is written once, then every
+    // split is evaluated at it.
+    std::vector<float> scores;
+    std::vector<int64_t> positive;
+    const auto k = static_cast<size_t>(decision.positiveClass);
+    for (size_t i = 0; i < summary.finalValLabels.size(); ++i) {
+      scores.push_back(valProbabilities->at(i * 2 + k));
+      positive.push_back(summary.finalValLabels[i] == decision.positiveClass);
+    }
+    try {
+      const auto choice = chooseThreshold(scores, positive,
+                                          c.selection.thresholdRule == ThresholdRuleKind::Youden
+                                              ? ThresholdRule::Youden
+                                              : ThresholdRule::TargetSensitivity,
+                                          c.selection.targetSensitivity, "val");
+      decision.threshold = choice.threshold;
+      decision.source = choice.description;
+    } catch (const std::invalid_argument& e) {
+      // One class in validation, or non-finite outputs: keep what there is, and say so.
+      std::fprintf(stderr, "decision threshold not chosen on validation (%s): %s\n", e.what(),
+                   decision.source == "default" ? "0.5 is used" : "the stored one is kept");
+    }
+    writeDecision(c.outDir, decision, classes);
+  } else if (!fs::exists(fs::path(c.outDir) / "decision.json")) {
     writeDecision(c.outDir, decision, classes);
   }
   EvaluationOptions options;
   options.threshold = decision.threshold;
   options.positiveClass = decision.positiveClass;
-  const auto& source = data.summary.source;
-  const auto& val = data.splits.at("val");
-  writeRunEvaluation(c.outDir, evaluateOutputs("val", source, classes, val.ids, summary.finalValProbabilities,
-                                               summary.finalValLabels, summary.finalVal.loss,
-                                               skippedInSplit(data.summary.skipped, source, "val"), options,
-                                               decision.source));
+  {
+    auto r = evaluateOutputs("val", source, classes, val.ids, *valProbabilities, summary.finalValLabels, valLoss,
+                             skippedInSplit(data.summary.skipped, source, "val"), options, decision.source);
+    if (c.tta.views > 1) {
+      r.evaluation.testTimeAugmentation = describeTta(c.tta);
+    }
+    writeRunEvaluation(c.outDir, r);
+  }
   const auto test = data.splits.find("test");
   if (test == data.splits.end()) {
     return;
   }
-  // The test split is looked at once, with the final model, at the end.
+  // The test split is looked at once, with the run's model, at the end.
   std::vector<float> probabilities;
   const auto& t = test->second;
   const auto m = evaluateSplit(model, t, data.summary, c, precision, device, cancel, &probabilities,
-                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({"test", done, n}); });
+                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({"test", done, n}); },
+                               c.tta);
   if (cancel.isCancelled()) {
     return;
   }
   const auto labelsT = t.labels.contiguous();
   const std::vector<int64_t> labels(labelsT.data_ptr<int64_t>(), labelsT.data_ptr<int64_t>() + labelsT.numel());
-  writeRunEvaluation(c.outDir, evaluateOutputs("test", source, classes, t.ids, probabilities, labels, m.loss,
-                                               skippedInSplit(data.summary.skipped, source, "test"), options,
-                                               decision.source));
+  auto r = evaluateOutputs("test", source, classes, t.ids, probabilities, labels, m.loss,
+                           skippedInSplit(data.summary.skipped, source, "test"), options, decision.source);
+  r.evaluation.testTimeAugmentation = describeTta(c.tta);
+  writeRunEvaluation(c.outDir, r);
+  writeValVsTest(c.outDir, data);
 }
 
 DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule rule, double targetSensitivity,
@@ -434,12 +553,14 @@ DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule ru
     r.evaluation.loss = old.loss;
     r.evaluation.skipped = old.skipped;
     r.evaluation.thresholdSource = decision.source;
+    r.evaluation.testTimeAugmentation = old.testTimeAugmentation;
     const auto predicted = classifyAtThreshold(table.flatProbabilities(), 2, options);
     for (size_t i = 0; i < r.predictions.rows.size(); ++i) {
       r.predictions.rows[i].predicted = predicted[i];
     }
     writeRunEvaluation(runDir, r);
   }
+  refreshValVsTest(runDir);
   return decision;
 }
 

@@ -2,10 +2,12 @@
 
 #include "engine/train/Trainer.h"
 
+#include "engine/core/Recipe.h"
 #include "engine/dist/ProcessGroup.h"
 #include "engine/dist/SyncBatchNorm.h"
 #include "engine/export/Export.h"
 #include "engine/train/FaultInjection.h"
+#include "engine/train/Loss.h"
 #include "engine/precision/Precision.h"
 #include "engine/util/Allocator.h"
 #include "engine/util/DeviceMemory.h"
@@ -148,6 +150,7 @@ TrainingSession::TrainingSession(const RunConfig& config, const PreparedData& da
 TrainingSession::~TrainingSession() = default;
 
 void TrainingSession::setUp(const std::string* initialWeights) {
+  checkRecipeFits(c_, data_.summary.classes);
   threads_ = configureThreads(c_.threads);
   setTf32Allowed(false);  // fp32 stays an honest baseline; autocast modes do not use TF32 either
   torch::manual_seed(c_.seed);
@@ -193,6 +196,9 @@ void TrainingSession::setUp(const std::string* initialWeights) {
     const char* r = std::getenv("AMPBENCH_TEST_INF_GRADIENT_RANK");
     faults::setInfGradientRank(r && *r ? std::atoi(r) : -1);
   }
+  if (c_.emaDecay > 0) {
+    average_ = std::make_unique<WeightAverage>(*model_, c_.emaDecay);  // restored by resume()
+  }
   if (!c_.resumeFrom.empty()) {
     resume();
   }
@@ -217,6 +223,10 @@ void TrainingSession::setUp(const std::string* initialWeights) {
   }
 
   const bool resumed = !c_.resumeFrom.empty();
+  if (average_ && !resumed) {
+    average_->reset(*model_);  // the weights every rank starts from
+  }
+  restoreBest(resumed);
   writer_ = std::make_unique<RunDirWriter>(c_.outDir, resumed, pos_.epoch, pos_.globalStep);
   gradStats_ = std::make_unique<PrecisionStatsCollector>(c_.gradStatsEvery);
   // overflows.csv matters wherever something can overflow: sampled runs, loss-scaled runs and
@@ -237,7 +247,7 @@ void TrainingSession::resume() {
   if (!fs::exists(from)) {
     throw InputError("no checkpoint.pt in '" + c_.resumeFrom + "' to resume from");
   }
-  pos_ = loadCheckpoint(from, *model_, optimizer_.get(), &policy_.scaler(), &c_, device_);
+  pos_ = loadCheckpoint(from, *model_, optimizer_.get(), &policy_.scaler(), &c_, device_, average_.get());
   if (pos_.epoch >= c_.epochs) {
     throw InputError("the run in '" + c_.resumeFrom + "' already completed " + std::to_string(pos_.epoch) +
                      " epochs: pass a larger --epochs to continue it");
@@ -516,6 +526,9 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
     if (const auto bad = policy_.roundWeights(*model_); !bad.empty()) {
       divergedAt(st.epoch, stepNo, "weight " + bad + " overflowed when rounded to " + policy_.info().computeDtype, "");
     }
+    if (average_) {
+      average_->update(*model_);  // applied steps only: a skipped one changed no weight
+    }
   }
   reportPrecisionStats(sampled);
   policy_.update();
@@ -659,8 +672,7 @@ OverflowAttribution TrainingSession::replayForward(const Batch& batch, int64_t e
 }
 
 torch::Tensor TrainingSession::computeLoss(const torch::Tensor& logits, const Batch& batch, int64_t step) {
-  auto loss = torch::nn::functional::cross_entropy(
-      logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(classWeights_));
+  auto loss = classificationLoss(logits, batch.labels, classWeights_, c_.labelSmoothing);
   if (c_.injectNanAtStep == step) {
     loss = loss * std::numeric_limits<float>::quiet_NaN();
   }
@@ -766,12 +778,22 @@ void TrainingSession::endEpoch(EpochState& st) {
     // Batch-norm statistics are per rank (without --sync-bn): rank 0's go everywhere, so
     // every rank validates, and checkpoints, the same model.
     dist::broadcastModule(*model_, false, true, "the batch-norm statistics broadcast");
+    if (average_) {
+      torch::nn::Module averaged;  // the average's buffers followed each rank's statistics
+      for (size_t i = 0; i < average_->tensors().size(); ++i) {
+        averaged.register_buffer("t" + std::to_string(i), average_->tensors()[i]);
+      }
+      dist::broadcastModule(averaged, false, true, "the weight average broadcast");
+    }
   }
   if (st.epoch % c_.evalEvery == 0 || st.epoch == c_.epochs) {
     const auto evalStart = Clock::now();
     atStepInEpoch_ = -1;  // "validation" in an out-of-memory message
     const auto& val = data_.splits.at("val");
-    ev.val = validate(val, &summary_.finalValProbabilities);
+    {
+      const EvaluationWeights evaluating(*model_, average_.get(), holdWeights());
+      ev.val = validate(val, &summary_.finalValProbabilities);
+    }
     ev.evalSeconds = secondsSince(evalStart);
     if (cancelRequested()) {
       summary_.status = RunStatus::Cancelled;
@@ -784,6 +806,7 @@ void TrainingSession::endEpoch(EpochState& st) {
     const auto labels = val.labels.contiguous();
     summary_.finalValLabels.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
     summary_.hasFinalMetrics = true;
+    lastValidatedEpoch_ = st.epoch;
   }
   ev.peakRssMb = peakRssMb();
   ev.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex_));
@@ -793,6 +816,9 @@ void TrainingSession::endEpoch(EpochState& st) {
   // checkpoint is then kept rather than overwritten.
   if (!weightsFinite(st.epoch)) {
     return;
+  }
+  if (ev.validated) {
+    selectBest(ev);
   }
   pos_ = TrainingPosition{pos_.epoch, pos_.globalStep, pos_.scheduleStep, pos_.overflowSteps, pos_.skippedSteps};
   pos_.epoch = st.epoch;
@@ -804,9 +830,127 @@ void TrainingSession::endEpoch(EpochState& st) {
   // between the two leaves a row past the checkpoint, which the resume drops and rewrites.
   writer_->appendEpoch(ev);
   writeCheckpoint(pos_, st.epoch, 0);
+  commitBest();
   summary_.epochsCompleted = st.epoch;
   observer_.onEpoch(ev);
   observer_.onCheckpoint({checkpointPath_, st.epoch, 0, lastCheckpointSeconds_});
+}
+
+void TrainingSession::restoreBest(bool resumed) {
+  std::error_code ec;
+  const fs::path out(c_.outDir);
+  if (!resumed) {
+    if (dist::rank() == 0) {  // another run's files: never this run's model or comparison
+      for (const char* f : {"best.pt", "best.pt.new", "val_vs_test.json", "decision.json"}) {
+        fs::remove(out / f, ec);
+      }
+      // A previous run's evaluations would stand for this one in the runs list and Results.
+      std::vector<fs::path> stale;
+      for (const auto& e : fs::directory_iterator(out, ec)) {
+        const auto name = e.path().filename().string();
+        if ((name.rfind("evaluation_", 0) == 0 && e.path().extension() == ".json") ||
+            (name.rfind("predictions_", 0) == 0 && e.path().extension() == ".csv")) {
+          stale.push_back(e.path());
+        }
+      }
+      for (const auto& f : stale) {
+        fs::remove(f, ec);
+      }
+    }
+    return;
+  }
+  const fs::path from(c_.resumeFrom);
+  // best.pt.new is a best epoch whose checkpoint may not have been committed: it counts only
+  // when the checkpoint resumed from holds that epoch (the kill came between the two renames).
+  const auto pending = from / "best.pt.new";
+  if (dist::rank() == 0 && fs::exists(pending, ec)) {
+    bool committed = false;
+    try {
+      committed = readBestEpoch(pending.string()).epoch <= pos_.epoch;
+    } catch (const InputError&) {
+    }
+    if (committed) {
+      fs::rename(pending, from / "best.pt", ec);
+    } else {
+      fs::remove(pending, ec);
+    }
+  }
+  const auto path = from / "best.pt";
+  if (c_.selection.metric == SelectMetricKind::Last || !fs::exists(path, ec)) {
+    return;
+  }
+  auto b = readBestEpoch(path.string());  // InputError naming the file and what to do
+  if (b.metric != toString(c_.selection.metric) || b.epoch > pos_.epoch) {
+    return;  // not this run's record (the settings check refuses a changed metric)
+  }
+  if (dist::rank() == 0 && fs::weakly_canonical(from, ec) != fs::weakly_canonical(out, ec)) {
+    fs::copy_file(path, out / "best.pt", fs::copy_options::overwrite_existing);  // resumed into another folder
+  }
+  best_ = std::move(b);
+}
+
+void TrainingSession::commitBest() {
+  if (!bestPending_) {
+    return;
+  }
+  bestPending_ = false;
+  if (dist::rank() == 0) {
+    // After the checkpoint of the same epoch: a kill before this leaves best.pt.new, which
+    // the resume keeps because the checkpoint holds its epoch.
+    std::error_code ec;
+    fs::rename(c_.outDir + "/best.pt.new", c_.outDir + "/best.pt", ec);
+    if (ec) {
+      throw WriteError("cannot write " + c_.outDir + "/best.pt: " + ec.message());
+    }
+  }
+}
+
+void TrainingSession::selectBest(EpochEvent& ev) {
+  if (c_.selection.metric == SelectMetricKind::Last) {
+    return;
+  }
+  const double score = selectionScore(c_.selection.metric, ev.val);
+  // Better, or as good with a lower validation loss (counts tie often on small splits); a
+  // non-finite figure never wins.
+  if (!std::isfinite(score) ||
+      (best_ && !(score > best_->value || (score == best_->value && ev.val.loss < best_->val.loss)))) {
+    return;
+  }
+  BestEpoch b;
+  b.epoch = ev.epoch;
+  b.metric = toString(c_.selection.metric);
+  b.value = score;
+  b.val = ev.val;
+  b.probabilities = summary_.finalValProbabilities;
+  if (dist::rank() == 0) {  // every rank selects the same epoch (same global metrics)
+    const EvaluationWeights evaluating(*model_, average_.get(), holdWeights());  // what validation evaluated
+    saveBestEpoch(c_.outDir + "/best.pt.new", *model_, b);
+  }
+  best_ = std::move(b);
+  bestPending_ = true;
+  ev.best = true;
+}
+
+void TrainingSession::useSelectedEpoch() {
+  auto& summary = summary_;
+  if (!best_ || !summary.hasFinalMetrics) {
+    return;
+  }
+  if (best_->epoch != lastValidatedEpoch_) {
+    // A stopped run reports its best.pt too (what evaluate and export load); only a
+    // finished one evaluates it at the end.
+    if (dist::rank() == 0 && summary.status == RunStatus::Finished) {
+      loadCheckpoint(c_.outDir + "/best.pt", *model_, nullptr, nullptr);
+      model_->to(device_);
+      modelHoldsBest_ = true;  // the evaluation weights already (no average to swap in)
+    }
+    summary.finalVal = best_->val;
+    summary.finalValProbabilities = best_->probabilities;
+  }
+  summary.selectedEpoch = best_->epoch;
+  summary.selectedBy = best_->metric;
+  // In the metric's own terms (selection maximises a negated loss).
+  summary.selectedValue = best_->metric == "loss" ? -best_->value : best_->value;
 }
 
 Metrics TrainingSession::validate(const SplitTensors& val, std::vector<float>* probabilities) {
@@ -957,7 +1101,7 @@ bool TrainingSession::checkpointInEpoch(EpochState& st, int64_t stepInEpoch) {
 void TrainingSession::writeCheckpoint(const TrainingPosition& p, int64_t epoch, int64_t stepInEpoch) {
   const auto start = Clock::now();
   if (dist::rank() == 0)  // the other ranks hold the same weights; only rank 0 writes
-  saveCheckpoint(checkpointPath_, *model_, *optimizer_, policy_.scaler(), p, configToJson(c_));
+  saveCheckpoint(checkpointPath_, *model_, *optimizer_, policy_.scaler(), p, configToJson(c_), average_.get());
   lastCheckpointSeconds_ = secondsSince(start);
   lastCheckpoint_ = Clock::now();
   checkpointEpoch_ = epoch;
@@ -1074,6 +1218,24 @@ RunSummary TrainingSession::finish() {
       summary.message = "finished " + std::to_string(summary.epochsCompleted) + " epochs";
       break;
   }
+  if (best_) {
+    try {
+      useSelectedEpoch();
+      if (summary.selectedEpoch > 0) {
+        char v[32];
+        std::snprintf(v, sizeof v, "%.4g", summary.selectedValue);
+        summary.message += "; keeps epoch " + std::to_string(summary.selectedEpoch) + " (best.pt: best validation " +
+                           summary.selectedBy + " " + v + ")";
+      }
+    } catch (const std::exception& e) {
+      // best.pt unreadable (deleted, damaged): the last epoch stays the run's model, said so,
+      // and the file is put aside so that evaluate and export do not load it either.
+      summary.selectedEpoch = 0;
+      std::error_code ec;
+      fs::rename(c_.outDir + "/best.pt", c_.outDir + "/best.pt.unusable", ec);
+      summary.message += "; model selection ignored (" + firstLineOf(e) + "): the last epoch is evaluated";
+    }
+  }
   try {
     writer_->writeMetrics(summary, data_.summary.classes);
   } catch (const WriteError& e) {
@@ -1081,6 +1243,7 @@ RunSummary TrainingSession::finish() {
   }
   if (summary.status == RunStatus::Finished && summary.hasFinalMetrics && dist::rank() == 0) {
     try {
+      const EvaluationWeights evaluating(*model_, modelHoldsBest_ ? nullptr : average_.get(), holdWeights());
       writeEndOfRunEvaluations(c_, data_, *model_, summary, policy_.info(), device_, observer_, cancel_);
     } catch (const std::exception& e) {
       // The run itself succeeded; say why its evaluation files are missing.

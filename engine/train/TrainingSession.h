@@ -11,6 +11,7 @@
 #include "engine/train/Profile.h"
 #include "engine/train/RunDir.h"
 #include "engine/train/TrainerInternal.h"
+#include "engine/train/WeightAverage.h"
 
 #include <torch/optim/optimizer.h>
 
@@ -103,6 +104,17 @@ class TrainingSession {
   // share and the per-image outputs are all-reduced, so every rank gets the metrics (AUC and
   // calibration included) of the whole split, as one process would.
   Metrics validate(const SplitTensors& val, std::vector<float>* probabilities);
+  // Model selection: when this epoch's validation beats the best so far by the run's
+  // metric, best.pt gets its weights and validation outputs (ev.best set).
+  void selectBest(EpochEvent& ev);
+  // best.pt.new becomes best.pt once the epoch's checkpoint is written.
+  void commitBest();
+  // A new run removes another run's best.pt; a resumed one reads its own (and a pending
+  // best.pt.new whose epoch the checkpoint holds).
+  void restoreBest(bool resumed);
+  // At the end of a finished run: the selected epoch's validation becomes the run's, and
+  // its weights are loaded for the end-of-run evaluations.
+  void useSelectedEpoch();
   bool cancelRequested();
   // Loads the checkpoint of c_.resumeFrom and checks that it continues this run.
   void resume();
@@ -130,6 +142,7 @@ class TrainingSession {
   PrecisionPolicy policy_;
   std::optional<LrSchedule> schedule_;
   torch::Tensor classWeights_;
+  std::unique_ptr<WeightAverage> average_;  // --ema-decay: what validation and the run's outputs use
   TrainingPosition pos_;
   std::unique_ptr<RunDirWriter> writer_;
   std::unique_ptr<StepProfiler> profiler_;
@@ -145,6 +158,15 @@ class TrainingSession {
   // attribution, anomaly mode) reuse that forward's statistics without a collective.
   std::unique_ptr<dist::SyncBatchNorm> syncBn_;
   bool syncBnArmed_ = false;
+  std::optional<BestEpoch> best_;   // model selection: the best validated epoch so far
+  bool bestPending_ = false;         // best.pt.new written, its checkpoint not yet
+  bool modelHoldsBest_ = false;      // useSelectedEpoch loaded best.pt into the model
+  // What EvaluationWeights does after swapping the average in: the precision policy's
+  // weight rounding (a no-op outside the pure FP16/BF16 what-if modes).
+  std::function<void(ClassifierImpl&)> holdWeights() {
+    return [this](ClassifierImpl& m) { policy_.roundWeights(m); };
+  }
+  int64_t lastValidatedEpoch_ = 0;
   int64_t valShard_ = -1;  // images rank 0 validated (its share), for the run's summary line
 
   int threads_ = 0;
