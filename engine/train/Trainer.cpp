@@ -7,6 +7,7 @@
 #include "engine/models/Blocked.h"
 #include "engine/precision/LossScaler.h"
 #include "engine/precision/Precision.h"
+#include "engine/train/BlockedChoice.h"
 #include "engine/train/Checkpoint.h"
 #include "engine/train/LrSchedule.h"
 #include "engine/train/Profile.h"
@@ -23,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -112,31 +114,42 @@ void applyMemoryFormat(ClassifierImpl& model, bool channelsLast) {
   }
 }
 
+bool autoPrefersBlocked(const RunConfig&, const torch::Device&, const PrecisionInfo&) { return false; }
+
+BlockedChoice chooseBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision,
+                            const ClassifierImpl& model, bool autoPrefers) {
+  const bool asked = c.memoryFormat == MemoryFormatKind::Blocked;
+  if (!asked && !(c.memoryFormat == MemoryFormatKind::Auto && autoPrefers)) {
+    return {};
+  }
+  std::string why;
+  if (!blocked::available()) {
+    why = "this build has no oneDNN headers (install libdnnl-dev and rebuild)";
+  } else if (!device.is_cpu()) {
+    why = "the blocked layout is a CPU path, the run is on " + device.str();
+  } else if (dist::active() || c.distributed.syncBatchNorm) {
+    why = "distributed runs (and their synchronised batch norm) use the plain path";
+  } else if (precision.autocast || (precision.computeDtype != "float32" && !precision.emulated)) {
+    why = "its kernels are fp32; " + precision.label + " needs LibTorch's native kernels";
+  } else if (auto layer = blocked::unsupportedLayer(model)) {
+    why = "the model's layer " + *layer + " has no blocked kernel";
+  }
+  if (why.empty()) {
+    return {true, ""};
+  }
+  if (asked) {
+    throw InputError("--memory-format blocked: " + why + "; use auto, contiguous or channels_last");
+  }
+  return {false, "--memory-format auto: the plain path, not the blocked one: " + why};
+}
+
 bool useBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision,
                 const ClassifierImpl& model) {
-  // auto keeps NCHW/NHWC: the blocked path measured no faster here (BENCHMARKS.md, issue 16).
-  if (c.memoryFormat != MemoryFormatKind::Blocked) {
-    return false;
+  const auto choice = chooseBlocked(c, device, precision, model, autoPrefersBlocked(c, device, precision));
+  if (!choice.fallback.empty()) {
+    std::fprintf(stderr, "ampbench: %s\n", choice.fallback.c_str());
   }
-  const auto refuse = [](const std::string& why) {
-    throw InputError("--memory-format blocked: " + why + "; use auto, contiguous or channels_last");
-  };
-  if (!blocked::available()) {
-    refuse("this build has no oneDNN headers (install libdnnl-dev and rebuild)");
-  }
-  if (!device.is_cpu()) {
-    refuse("the blocked layout is a CPU path, the run is on " + device.str());
-  }
-  if (dist::active() || c.distributed.syncBatchNorm) {
-    refuse("distributed runs (and their synchronised batch norm) use the plain path");
-  }
-  if (precision.autocast || (precision.computeDtype != "float32" && !precision.emulated)) {
-    refuse("its kernels are fp32; " + precision.label + " needs LibTorch's native kernels");
-  }
-  if (auto layer = blocked::unsupportedLayer(model)) {
-    refuse("the model's layer " + *layer + " has no blocked kernel");
-  }
-  return true;
+  return choice.blocked;
 }
 
 std::string memoryFormatThatRan(const RunConfig& c, const torch::Device& device, const ClassifierImpl& model) {
@@ -150,9 +163,9 @@ std::shared_ptr<ClassifierImpl> buildModel(const RunConfig& c, int64_t numClasse
                                            const PrecisionInfo& precision) {
   auto model = createModel({c.model, c.channels, numClasses});
   model->to(device);
-  applyMemoryFormat(*model, useChannelsLast(c, device));
   model->setEmulatedDtype(emulatedScalarType(precision));
   model->setBlocked(useBlocked(c, device, precision, *model));
+  applyMemoryFormat(*model, useChannelsLast(c, device) && !model->blocked());
   return model;
 }
 
