@@ -97,6 +97,10 @@ check "unknown precision → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "bf16" "$T/
 check "fewer images than a batch → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "batch-size" "$T/o6"'
 "$CLI" train --data "$T/data" --precision fp16 --strict --out "$T/r7" >"$T/o7" 2>&1; rc=$?
 check "fp16 --strict on CPU → exit 2 saying emulated ($rc)" '[ $rc -eq 2 ] && grep -q "emulated" "$T/o7"'
+"$CLI" train "${COMMON[@]}" --precision bf16 --bf16-kernels native --memory-format blocked --out "$T/rblk" \
+  >"$T/oblk" 2>&1; rc=$?
+check "--memory-format blocked with native bf16 kernels → exit 2, one line, no checkpoint ($rc)" \
+  '[ $rc -eq 2 ] && [ "$(grep -c . "$T/oblk")" = 1 ] && grep -q "memory-format blocked: .*native kernels" "$T/oblk" && [ ! -e "$T/rblk/checkpoint.pt" ]'
 "$CLI" train --data "$T/data" --out /proc/ampbench-nope >"$T/o8" 2>&1; rc=$?
 check "unwritable output → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "writ" "$T/o8"'
 # corrupt files are skipped and listed, never fatal
