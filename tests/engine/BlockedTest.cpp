@@ -5,6 +5,7 @@
 #include "engine/models/Blocked.h"
 #include "engine/models/Registry.h"
 #include "engine/precision/Precision.h"
+#include "engine/train/BlockedChoice.h"
 #include "engine/train/RunModel.h"
 #include "engine/train/Trainer.h"
 #include "engine/train/TrainerInternal.h"
@@ -338,17 +339,84 @@ TEST(Blocked, RefusedWhereItCannotRun) {
   EXPECT_FALSE(model->blocked());
 }
 
+namespace {
+// A classifier with a layer the blocked path has no kernel for (a dropout head).
+struct WithDropout : ClassifierImpl {
+  WithDropout() : ClassifierImpl({"with_dropout", 1, 2}) {
+    register_module("stem", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).bias(false)));
+    register_module("head", torch::nn::Dropout(0.5));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return x; }
+};
+
+std::string oneLine(const std::string& s) { return s.find('\n') == std::string::npos ? s : "MULTI-LINE: " + s; }
+}  // namespace
+
+TEST(Blocked, ExplicitBlockedRefusesAnUnsupportedLayerByNameAndAutoFallsBack) {
+  SKIP_WITHOUT_ONEDNN();
+  const auto fp32 = describePrecision(PrecisionMode::Fp32, DeviceKind::Cpu);
+  WithDropout odd;
+  auto small = createModel({"small_cnn", 1, 2});
+  RunConfig c;
+  c.memoryFormat = MemoryFormatKind::Blocked;
+  for (bool prefers : {false, true}) {  // explicit blocked never falls back
+    try {
+      chooseBlocked(c, torch::kCPU, fp32, odd, prefers);
+      FAIL() << "explicit blocked accepted an unsupported layer";
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(oneLine(what), what);
+      EXPECT_NE(what.find("layer head ("), std::string::npos) << what;
+      EXPECT_NE(what.find("use auto, contiguous or channels_last"), std::string::npos) << what;
+    }
+  }
+  EXPECT_TRUE(chooseBlocked(c, torch::kCPU, fp32, *small, false).blocked);
+  // auto, where bench's verdict is the blocked path: it runs where it can, otherwise the plain
+  // path with one line naming the layer.
+  c.memoryFormat = MemoryFormatKind::Auto;
+  const auto fallback = chooseBlocked(c, torch::kCPU, fp32, odd, true);
+  EXPECT_FALSE(fallback.blocked);
+  EXPECT_EQ(oneLine(fallback.fallback), fallback.fallback);
+  EXPECT_NE(fallback.fallback.find("layer head"), std::string::npos) << fallback.fallback;
+  const auto taken = chooseBlocked(c, torch::kCPU, fp32, *small, true);
+  EXPECT_TRUE(taken.blocked);
+  EXPECT_EQ(taken.fallback, "");
+  // auto where bench says plain, and the plain formats: no blocked path, nothing to say.
+  for (auto f : {MemoryFormatKind::Auto, MemoryFormatKind::Contiguous, MemoryFormatKind::ChannelsLast}) {
+    c.memoryFormat = f;
+    const auto plain = chooseBlocked(c, torch::kCPU, fp32, odd, f != MemoryFormatKind::Auto);
+    EXPECT_FALSE(plain.blocked) << toString(f);
+    EXPECT_EQ(plain.fallback, "") << toString(f);
+  }
+  // Today bench/blocked.py measured the blocked path slower everywhere: auto keeps the plain path.
+  EXPECT_FALSE(autoPrefersBlocked(c, torch::kCPU, fp32));
+  // LibTorch's native bf16 kernels: explicit refuses, auto falls back.
+  const auto nativeBf16 = resolvePrecision(PrecisionMode::Bf16, torch::kCPU, {}, false, Bf16KernelsKind::Native);
+  ASSERT_FALSE(nativeBf16.emulated);
+  c.memoryFormat = MemoryFormatKind::Blocked;
+  EXPECT_THROW(chooseBlocked(c, torch::kCPU, nativeBf16, *small, false), InputError);
+  c.memoryFormat = MemoryFormatKind::Auto;
+  EXPECT_NE(chooseBlocked(c, torch::kCPU, nativeBf16, *small, true).fallback.find("native"), std::string::npos);
+}
+
 // Blocked vs plain training of every registry model, fp32, through the trainer: same losses
 // (1e-4 relative) over 24 steps (4 epochs of 6), same weights (1e-3 relative) after the run,
 // and the blocked run's checkpoint is an ordinary plain one.
-class BlockedEquivalence : public ::testing::TestWithParam<std::string> {};
+struct EquivalenceCase {
+  std::string model;
+  bool augment;
+};
+void PrintTo(const EquivalenceCase& c, std::ostream* os) { *os << c.model << (c.augment ? "+augment" : ""); }
+
+class BlockedEquivalence : public ::testing::TestWithParam<EquivalenceCase> {};
 
 TEST_P(BlockedEquivalence, SameLossesAndWeightsAsThePlainPath) {
   SKIP_WITHOUT_ONEDNN();
   TempDir dir;
   auto run = [&](MemoryFormatKind f, const std::string& out, Recorder& rec) {
     auto c = test::tinyRunConfig(dir / out);
-    c.model = GetParam();
+    c.model = GetParam().model;
+    c.augment.enabled = GetParam().augment;
     c.epochs = 4;  // 6 steps an epoch
     // A run that is not chaotic: at the default one-cycle peak (0.05), and still at 0.005,
     // ResNet on 16 px (1x1 maps in layer3/4, batch norm over 16 values) amplifies any rounding
@@ -387,12 +455,22 @@ TEST_P(BlockedEquivalence, SameLossesAndWeightsAsThePlainPath) {
   }
 }
 
-// ResNet-18/34 are not listed: at this size (16 px: 1x1 maps in layer3/4, batch norm over 16
-// values) their losses drift apart from the second step (2e-4, then 0.4 %), and a manual loop
-// shows plain NCHW vs channels_last drifting the same way a few steps later; whether the
-// blocked path adds to that beyond rounding is open (session 11 report). Per-primitive tests
-// above cover every ResNet shape class.
-INSTANTIATE_TEST_SUITE_P(Models, BlockedEquivalence, ::testing::Values("small_cnn"));
+// ResNet-18/34 are not listed: no configuration tried keeps even channels_last within 1e-4 of
+// plain NCHW for 20 steps (lr 0.001 constant; 16 px without augmentation: channels_last 1.2e-4 at
+// step 6, 0.7 % at 8, blocked 4.9e-4 at 10; 16 px augmented: blocked 2.3e-4 at step 1, channels_last
+// 1 % at 10; 32 px augmented: both past 1 % by step 9). The jumps are sudden (1e-7 to 1e-4 in one
+// or two steps, for channels_last too), as when a ReLU or max-pool decision flips on a rounding
+// difference; two blocked runs agree bit for bit. At the same weights and batch one step's
+// gradients agree with plain as closely as channels_last's (ResNet-18 16 px, worst parameter:
+// blocked 9.8e-6, channels_last 9.6e-6 relative; against fp64: 9.5e-6, 9.8e-6, plain 8.3e-6), so no
+// error beyond rounding was found (session 13). Kept runnable, expected to fail:
+//   engine_tests --gtest_also_run_disabled_tests --gtest_filter='DISABLED_ResNet*'
+INSTANTIATE_TEST_SUITE_P(Models, BlockedEquivalence, ::testing::Values(EquivalenceCase{"small_cnn", true}),
+                         [](const auto& info) { return info.param.model + (info.param.augment ? "_augment" : ""); });
+INSTANTIATE_TEST_SUITE_P(DISABLED_ResNet, BlockedEquivalence,
+                         ::testing::Values(EquivalenceCase{"resnet18", true}, EquivalenceCase{"resnet18", false},
+                                           EquivalenceCase{"resnet34", false}),
+                         [](const auto& info) { return info.param.model + (info.param.augment ? "_augment" : ""); });
 
 TEST(Blocked, EmulatedFp16AndBf16TrainOnIt) {
   SKIP_WITHOUT_ONEDNN();
