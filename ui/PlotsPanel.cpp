@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace ampbench::ui {
 namespace {
@@ -202,11 +203,15 @@ void PlotsPanel::addStep(const ampbench::StepEvent& e) {
   if (std::isfinite(e.loss)) {
     stepLoss_.append(x, e.loss);
   }
-  // The running rate of an epoch's first steps is timing noise (a few images over a few
-  // microseconds): it starts at the third step. Epoch e's bar spans e-0.5 .. e+0.5.
-  if (e.stepsPerEpoch > 0 && e.imagesPerSecond > 0 && e.stepInEpoch >= std::min<int64_t>(3, e.stepsPerEpoch)) {
-    liveRate_.append(static_cast<double>(e.epoch) - 0.5 + static_cast<double>(e.stepInEpoch) / e.stepsPerEpoch,
-                     e.imagesPerSecond);
+  // The engine's windowed rate (engine/train/Throughput.h), on the epoch axis: epoch e's
+  // bar spans e-0.5 .. e+0.5. Validation and checkpoints are not training time, so the line
+  // breaks between epochs (a NaN point) instead of joining across them.
+  if (e.stepsPerEpoch > 0 && e.imagesPerSecond > 0) {
+    const double start = static_cast<double>(e.epoch) - 0.5;
+    if (lastEpoch_ > 0 && e.epoch != lastEpoch_ && liveRate_.size() > 0) {
+      liveRate_.append(start, std::numeric_limits<double>::quiet_NaN());
+    }
+    liveRate_.append(start + static_cast<double>(e.stepInEpoch) / e.stepsPerEpoch, e.imagesPerSecond);
   }
   // The scale changes rarely: keep the change points; the line is extended to the last step.
   if (e.lossScale != lastScale_ || lossScale_.size() == 0) {
@@ -369,7 +374,7 @@ void PlotsPanel::applyData() {
   for (PlotView* plot : changed) {
     cost += plot->replotTime(true);
   }
-  intervalMs_ = std::clamp(static_cast<int>(cost * 20.0), kMinReplotIntervalMs, kMaxReplotIntervalMs);
+  intervalMs_ = std::clamp(static_cast<int>(cost * 20.0), minIntervalMs_, std::max(minIntervalMs_, kMaxReplotIntervalMs));
 }
 
 }  // namespace ampbench::ui

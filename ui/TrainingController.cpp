@@ -72,11 +72,15 @@ bool TrainingController::startJob(const QString& name, Job job) {
 void TrainingController::runOnWorker(Job job) {
   try {
     job(*this, cancel_);
+    postSteps(true);
   } catch (const ampbench::InputError& e) {
+    postSteps(true);
     Q_EMIT failed(QString::fromStdString(e.what()), true);
   } catch (const std::exception& e) {
+    postSteps(true);
     Q_EMIT failed(QString::fromStdString(e.what()), false);
   } catch (...) {
+    postSteps(true);
     Q_EMIT failed(tr("The engine stopped with an unknown error."), false);
   }
   running_ = false;
@@ -104,18 +108,86 @@ bool TrainingController::cancelAndWait(int timeoutMs) {
   return true;
 }
 
-void TrainingController::onDataProgress(const ampbench::DataProgressEvent& e) { Q_EMIT dataProgress(e); }
-void TrainingController::onRunStarted(const ampbench::RunStartedEvent& e) { Q_EMIT runStarted(e); }
-void TrainingController::onStep(const ampbench::StepEvent& e) { Q_EMIT stepDone(e); }
-void TrainingController::onEpoch(const ampbench::EpochEvent& e) { Q_EMIT epochDone(e); }
-void TrainingController::onEvaluation(const ampbench::EvaluationEvent& e) { Q_EMIT evaluationDone(e); }
-void TrainingController::onCheckpoint(const ampbench::CheckpointEvent& e) { Q_EMIT checkpointSaved(e); }
-void TrainingController::onPrecisionStats(const ampbench::PrecisionStatsEvent& e) { Q_EMIT precisionStats(e); }
-void TrainingController::onOverflowAttribution(const ampbench::OverflowAttribution& a) { Q_EMIT overflowAttributed(a); }
-void TrainingController::onFinished(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }
-void TrainingController::onCancelled(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }
-void TrainingController::onFailed(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }
+void TrainingController::onStep(const ampbench::StepEvent& e) {
+  const int interval = stepDeliveryMs_.load();
+  if (interval <= 0) {
+    Q_EMIT stepDone(e);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(stepsMutex_);
+  pendingSteps_.push_back(e);
+  const auto now = std::chrono::steady_clock::now();
+  if (!stepsPosted_ && (e.stepInEpoch == e.stepsPerEpoch || now - lastStepPost_ >= std::chrono::milliseconds(interval))) {
+    stepsPosted_ = true;
+    lastStepPost_ = now;
+    QMetaObject::invokeMethod(this, [this]() { deliverSteps(); }, Qt::QueuedConnection);
+  }
+}
+
+void TrainingController::postSteps(bool force) {
+  std::lock_guard<std::mutex> lock(stepsMutex_);
+  if (force && !stepsPosted_ && !pendingSteps_.empty()) {
+    stepsPosted_ = true;
+    lastStepPost_ = std::chrono::steady_clock::now();
+    QMetaObject::invokeMethod(this, [this]() { deliverSteps(); }, Qt::QueuedConnection);
+  }
+}
+
+void TrainingController::deliverSteps() {
+  std::vector<ampbench::StepEvent> steps;
+  {
+    std::lock_guard<std::mutex> lock(stepsMutex_);
+    steps.swap(pendingSteps_);
+    stepsPosted_ = false;
+  }
+  for (const auto& e : steps) {
+    Q_EMIT stepDone(e);
+  }
+}
+
+// Every other event first queues the steps before it, so receivers see the run in order.
+void TrainingController::onDataProgress(const ampbench::DataProgressEvent& e) {
+  postSteps(true);
+  Q_EMIT dataProgress(e);
+}
+void TrainingController::onRunStarted(const ampbench::RunStartedEvent& e) {
+  postSteps(true);
+  Q_EMIT runStarted(e);
+}
+void TrainingController::onEpoch(const ampbench::EpochEvent& e) {
+  postSteps(true);
+  Q_EMIT epochDone(e);
+}
+void TrainingController::onEvaluation(const ampbench::EvaluationEvent& e) {
+  postSteps(true);
+  Q_EMIT evaluationDone(e);
+}
+void TrainingController::onCheckpoint(const ampbench::CheckpointEvent& e) {
+  postSteps(true);
+  Q_EMIT checkpointSaved(e);
+}
+void TrainingController::onPrecisionStats(const ampbench::PrecisionStatsEvent& e) {
+  postSteps(true);
+  Q_EMIT precisionStats(e);
+}
+void TrainingController::onOverflowAttribution(const ampbench::OverflowAttribution& a) {
+  postSteps(true);
+  Q_EMIT overflowAttributed(a);
+}
+void TrainingController::onFinished(const ampbench::RunSummary& s) {
+  postSteps(true);
+  Q_EMIT runEnded(s);
+}
+void TrainingController::onCancelled(const ampbench::RunSummary& s) {
+  postSteps(true);
+  Q_EMIT runEnded(s);
+}
+void TrainingController::onFailed(const ampbench::RunSummary& s) {
+  postSteps(true);
+  Q_EMIT runEnded(s);
+}
 void TrainingController::onCompareModeStarted(int index, int count, ampbench::PrecisionMode mode) {
+  postSteps(true);
   Q_EMIT compareModeStarted(index, count, QString::fromStdString(ampbench::toString(mode)));
 }
 

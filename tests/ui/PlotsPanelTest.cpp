@@ -13,6 +13,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <cmath>
+
 using ampbench::ui::PlotsPanel;
 using ampbench::ui::SeriesBuffer;
 
@@ -105,6 +107,14 @@ class PlotsPanelTest : public QObject {
     QCOMPARE(points(panel.accuracyPlot(), 2), kEpochs);          // AUC
     QCOMPARE(points(panel.timePlot(), 0), kEpochs);              // bars
     QCOMPARE(points(panel.timePlot(), 1), kEpochs);              // images/s per epoch
+    // The running images/s: every step from the first, with a gap (a NaN point) between
+    // epochs instead of a line joining one epoch's end to the next one's start (issue 16).
+    QCOMPARE(points(panel.timePlot(), 2), kEpochs * kPerEpoch + kEpochs - 1);
+    const auto live = panel.timePlot()->graph(1)->data();
+    QCOMPARE(live->at(0)->key, 0.5 + 1.0 / kPerEpoch);
+    QVERIFY(std::isnan(live->at(kPerEpoch)->value));
+    QCOMPARE(live->at(kPerEpoch)->key, 1.5);
+    QCOMPARE(live->at(kPerEpoch + 1)->value, 500.0);
     QVERIFY(points(panel.scalePlot(), 0) >= 2);                  // scale line (change points)
     QCOMPARE(points(panel.scalePlot(), 1), overflows);           // overflow markers
     QCOMPARE(panel.scalePlot()->yAxis->scaleType(), QCPAxis::stLogarithmic);

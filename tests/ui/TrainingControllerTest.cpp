@@ -80,6 +80,62 @@ class TrainingControllerTest : public QObject {
                                  QStringLiteral("e6@3000"), QStringLiteral("E")}));
   }
 
+  // Issue 16: a queued event per step woke the GUI thread as often as the engine stepped,
+  // and each wake-up took a core from the training threads. Steps now arrive in batches
+  // (every TrainingController::kStepDeliveryMs, an epoch's last step at once): all of them,
+  // in order, but through a handful of event-loop deliveries instead of one per step.
+  void stepEventsReachTheGuiThreadInBatches() {
+    TrainingController controller;
+    constexpr int kSteps = 2000;
+    struct CountMetaCalls : QObject {
+      int calls = 0;
+      bool event(QEvent* e) override {
+        calls += e->type() == QEvent::MetaCall;
+        return QObject::event(e);
+      }
+    } receiver;
+    int64_t expected = 1;
+    bool inOrder = true;
+    int lastSteps = 0;
+    connect(&controller, &TrainingController::stepDone, &receiver, [&](const ampbench::StepEvent& e) {
+      inOrder &= e.step == expected++;
+      lastSteps += e.stepInEpoch == e.stepsPerEpoch;
+    });
+    QSignalSpy ended(&controller, &TrainingController::jobEnded);
+    QVERIFY(controller.startJob(QStringLiteral("fake"), [&](ampbench::RunObserver& o, const ampbench::CancelToken&) {
+      for (int i = 1; i <= kSteps; ++i) {  // far faster than the delivery interval
+        ampbench::StepEvent s;
+        s.step = i;
+        s.stepInEpoch = (i - 1) % 1000 + 1;
+        s.stepsPerEpoch = 1000;
+        o.onStep(s);
+      }
+      ampbench::RunSummary summary;
+      summary.status = ampbench::RunStatus::Finished;
+      o.onFinished(summary);
+    }));
+    QVERIFY(ended.wait(10000));
+    QCOMPARE(expected, kSteps + 1);
+    QVERIFY(inOrder);
+    QCOMPARE(lastSteps, 2);
+    QVERIFY2(receiver.calls < 50, qPrintable(QStringLiteral("%1 queued deliveries for %2 steps").arg(receiver.calls).arg(kSteps)));
+
+    // 0 restores one queued event per step (bench/gui_tax measures the difference).
+    controller.setStepDeliveryInterval(0);
+    receiver.calls = 0;
+    expected = 1;
+    QVERIFY(controller.startJob(QStringLiteral("fake"), [&](ampbench::RunObserver& o, const ampbench::CancelToken&) {
+      for (int i = 1; i <= 100; ++i) {
+        ampbench::StepEvent s;
+        s.step = i;
+        o.onStep(s);
+      }
+    }));
+    QVERIFY(ended.wait(10000));
+    QCOMPARE(expected, 101);
+    QCOMPARE(receiver.calls, 100);
+  }
+
   void cancelStopsTheWorker() {
     TrainingController controller;
     std::atomic<int> steps{0};
