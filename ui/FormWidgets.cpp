@@ -4,6 +4,7 @@
 #include "ui/QtTypes.h"
 
 #include <QComboBox>
+#include <QFormLayout>
 #include <QDoubleSpinBox>
 #include <QSpinBox>
 
@@ -62,5 +63,15 @@ QStringList modelNames() {
   return {QStringLiteral("small_cnn"), QStringLiteral("resnet18"), QStringLiteral("resnet34")};
 }
 
+
+void labelTooltipsFromFields(QFormLayout* form) {
+  for (int r = 0; r < form->rowCount(); ++r) {
+    auto* label = form->itemAt(r, QFormLayout::LabelRole);
+    auto* field = form->itemAt(r, QFormLayout::FieldRole);
+    if (label && label->widget() && field && field->widget()) {
+      label->widget()->setToolTip(field->widget()->toolTip());
+    }
+  }
+}
 
 }  // namespace ampbench::ui::form

@@ -9,6 +9,7 @@
 
 class QComboBox;
 class QDoubleSpinBox;
+class QFormLayout;
 class QSpinBox;
 class QWidget;
 
@@ -21,6 +22,8 @@ void setComboValue(QComboBox* combo, const QString& value);
 QSpinBox* spin(QWidget* parent, int lo, int hi, int value, const char* tooltip, int step = 1);
 QDoubleSpinBox* dspin(QWidget* parent, double lo, double hi, double value, int decimals, double step,
                       const char* tooltip);
+// Each row's label gets its field's tooltip.
+void labelTooltipsFromFields(QFormLayout* form);
 // The engine's models, or a fixed list if it cannot say.
 QStringList modelNames();
 

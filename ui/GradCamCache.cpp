@@ -20,8 +20,18 @@ QString cacheKey(const QString& runOrModel) {
   QString weights = path;
   if (info.isDir()) {
     const QDir dir(path);
-    weights = QFileInfo::exists(dir.filePath(QStringLiteral("checkpoint.pt"))) ? dir.filePath(QStringLiteral("checkpoint.pt"))
-                                                                              : dir.filePath(QStringLiteral("model.pt"));
+    // The weights readRunInfo loads: an export's model.pt; a run's selected epoch (best.pt), else its last.
+    weights = dir.filePath(QStringLiteral("model.pt"));
+    const bool exported = !QFileInfo::exists(dir.filePath(QStringLiteral("config.json"))) &&
+                          QFileInfo::exists(dir.filePath(QStringLiteral("model.json")));
+    const QStringList names = exported ? QStringList{QStringLiteral("model.pt")}
+                                       : QStringList{QStringLiteral("best.pt"), QStringLiteral("checkpoint.pt")};
+    for (const QString& name : names) {
+      if (QFileInfo::exists(dir.filePath(name))) {
+        weights = dir.filePath(name);
+        break;
+      }
+    }
   }
   const QFileInfo w(weights);
   // The run's decision threshold (chosen on the Results tab after the explainer was built)

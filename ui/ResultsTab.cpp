@@ -5,6 +5,7 @@
 #include "ui/Format.h"
 #include "ui/ImageInspector.h"
 #include "ui/ThresholdDialog.h"
+#include "ui/ValVsTestView.h"
 #include "ui/MistakesGallery.h"
 #include "ui/QtTypes.h"
 
@@ -108,6 +109,8 @@ ResultsTab::ResultsTab(QWidget* parent) : QWidget(parent), presenter_(new Result
   leftLayout->addLayout(matrices, 1);
   roc_ = newPlot(left, 300, 240);
   leftLayout->addWidget(roc_, 1);
+  valVsTest_ = new ValVsTestView(left);
+  leftLayout->addWidget(valVsTest_, 1);
   content->addWidget(left);
 
   auto* right = new QWidget(content);
@@ -237,6 +240,7 @@ void ResultsTab::onResults() {
     message_->setText(tr("Open a run or a comparison (or finish one) to see what its model gets right and wrong."));
   }
   header_->setText(have ? p->header() : tr("No results yet."));
+  valVsTest_->showRun(have ? p->inspectRunDir() : QString());
 
   splitBox_->clear();
   for (const QString& split : p->availableSplits()) {

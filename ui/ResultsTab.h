@@ -26,6 +26,7 @@ namespace ampbench::ui {
 
 class ImageInspectorDialog;
 class MistakesGallery;
+class ValVsTestView;
 
 class ResultsTab : public QWidget {
   Q_OBJECT
@@ -55,6 +56,7 @@ class ResultsTab : public QWidget {
   MistakesGallery* gallery() const { return gallery_; }
   QTableWidget* disagreementTable() const { return disagreements_; }
   ImageInspectorDialog* inspector() const { return inspector_; }  // null until a thumbnail is clicked
+  ValVsTestView* valVsTest() const { return valVsTest_; }
 
  Q_SIGNALS:
   // Loading ended (results shown or the reason why not) and the thumbnails are decoded.
@@ -84,6 +86,7 @@ class ResultsTab : public QWidget {
   QProgressBar* progress_ = nullptr;
   QPushButton* cancel_ = nullptr;
   QLabel* message_ = nullptr;
+  ValVsTestView* valVsTest_ = nullptr;
   QWidget* content_ = nullptr;  // plots, table and gallery; hidden without results
   QCustomPlot* matrix_[2] = {nullptr, nullptr};
   QCPTextElement* matrixTitle_[2] = {nullptr, nullptr};

@@ -1,7 +1,10 @@
 #include "ui/RunPanel.h"
 
+#include "engine/core/Recipe.h"
+
 #include "ui/FormWidgets.h"
 #include "ui/HardwareText.h"
+#include "ui/RecipeBox.h"
 #include "ui/Tooltips.h"
 
 #include <QCheckBox>
@@ -100,13 +103,6 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
   form->addRow(tr("Learning rate"), lr_);
   seed_ = spin(this, 0, 2147483647, static_cast<int>(defaults.seed), tips::kSeed);
   form->addRow(tr("Seed"), seed_);
-  for (int r = 0; r < form->rowCount(); ++r) {
-    if (auto* item = form->itemAt(r, QFormLayout::LabelRole); item && item->widget()) {
-      if (auto* field = form->itemAt(r, QFormLayout::FieldRole); field && field->widget()) {
-        item->widget()->setToolTip(field->widget()->toolTip());
-      }
-    }
-  }
   layout->addLayout(form);
 
   // Advanced: collapsed by default.
@@ -156,13 +152,14 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
   gradStatsEvery_->setPrefix(tr("every "));
   gradStatsEvery_->setSuffix(tr(" steps"));
   adv->addRow(tr("Precision statistics"), gradStatsEvery_);
-  for (int r = 0; r < adv->rowCount(); ++r) {
-    auto* label = adv->itemAt(r, QFormLayout::LabelRole);
-    auto* field = adv->itemAt(r, QFormLayout::FieldRole);
-    if (label && label->widget() && field && field->widget()) {
-      label->widget()->setToolTip(field->widget()->toolTip());
-    }
-  }
+  recipeBox_ = new RecipeBox(this, form, advanced_, adv);
+  connect(recipeBox_, &RecipeBox::recipeChosen, this, [this](const QString& name) {
+    auto c = config();
+    ampbench::applyRecipe(ampbench::findRecipe(name.toStdString()), c);
+    setConfig(c);
+  });
+  labelTooltipsFromFields(form);  // the recipe row is added to the main form above
+  labelTooltipsFromFields(adv);
   advanced_->setVisible(false);
   layout->addWidget(advanced_);
   connect(advancedToggle_, &QToolButton::toggled, this, [this](bool on) {
@@ -275,6 +272,8 @@ bool RunPanel::setPrecisionName(const QString& mode) {
 
 ampbench::RunConfig RunPanel::config() const {
   ampbench::RunConfig c;
+  RecipeBox::carrySettingsWithoutControls(hidden_, c);
+  recipeBox_->apply(c);
   c.model = model_->currentText().toStdString();
   c.precision = ampbench::parsePrecision(precisionName().toStdString());
   c.device = ampbench::parseDevice(comboValue(device_).toStdString());
@@ -299,6 +298,8 @@ ampbench::RunConfig RunPanel::config() const {
 
 void RunPanel::setConfig(const ampbench::RunConfig& c) {
   loading_ = true;
+  hidden_ = c;
+  recipeBox_->fill(c);
   if (model_->findText(qs(c.model)) < 0) {
     model_->addItem(qs(c.model));
   }

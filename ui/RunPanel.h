@@ -24,6 +24,8 @@ class QToolButton;
 
 namespace ampbench::ui {
 
+class RecipeBox;
+
 // The GUI samples precision statistics by default at a cadence whose cost bench/run
 // measures (BENCHMARKS.md: well under 3 % of training time).
 constexpr int kDefaultGradStatsEvery = 50;
@@ -90,6 +92,8 @@ class RunPanel : public QWidget {
   QSpinBox* imageSize_ = nullptr;
   QDoubleSpinBox* lr_ = nullptr;
   QSpinBox* seed_ = nullptr;
+  RecipeBox* recipeBox_ = nullptr;
+  ampbench::RunConfig hidden_;  // the last config shown: config() takes what no control edits from it
   QToolButton* advancedToggle_ = nullptr;
   QWidget* advanced_ = nullptr;
   QComboBox* optimizer_ = nullptr;

@@ -1,6 +1,8 @@
 #include "app/cli/CliReporter.h"
 
+#include "engine/core/SplitShift.h"
 #include "engine/train/Profile.h"
+#include "engine/util/Files.h"
 
 #include <nlohmann/json.hpp>
 
@@ -394,6 +396,45 @@ void CliReporter::onCompareModeStarted(int index, int count, PrecisionMode mode)
     std::fprintf(out_, "\n== mode %d/%d: %s (modes run one after the other on the same data, seed and weights)\n",
                  index + 1, count, toString(mode).c_str());
   }
+}
+
+void printValVsTest(const std::string& runDir, FILE* out) {
+  const std::string path = runDir + "/val_vs_test.json";
+  if (access(path.c_str(), R_OK) != 0) {
+    return;
+  }
+  SplitShift s;
+  try {
+    s = splitShiftFromJson(readFile(path));
+  } catch (const std::exception& e) {
+    std::fprintf(out, "%s: %s\n", path.c_str(), e.what());
+    return;
+  }
+  auto cell = [](const Estimate& e, bool percent) {
+    char b[64];
+    if (!e.defined()) {
+      return std::string("—");
+    }
+    const double k = percent ? 100.0 : 1.0;
+    if (e.ci95.valid()) {
+      std::snprintf(b, sizeof b, percent ? "%.1f (%.1f–%.1f)" : "%.3f (%.3f–%.3f)", k * e.value, k * e.ci95.low,
+                    k * e.ci95.high);
+    } else {
+      std::snprintf(b, sizeof b, percent ? "%.1f" : "%.3f", k * e.value);
+    }
+    return std::string(b);
+  };
+  std::fprintf(out, "\nvalidation (%lld images) vs test (%lld images), at the run's threshold (%s); 95 %% intervals:\n",
+               static_cast<long long>(s.valCount), static_cast<long long>(s.testCount), s.thresholdSource.c_str());
+  for (const auto& r : s.rows) {
+    const bool percent = isPercentFigure(r.key);
+    std::fprintf(out, "  %-26s %-24s %-24s%s\n", (r.label + (percent ? " %" : "")).c_str(), cell(r.val, percent).c_str(),
+                 cell(r.test, percent).c_str(), r.gap ? "  GAP" : "");
+  }
+  for (const auto& f : s.findings) {
+    std::fprintf(out, "  %s\n", f.c_str());
+  }
+  std::fprintf(out, "  (%s)\n", path.c_str());
 }
 
 }  // namespace ampbench::cli

@@ -50,4 +50,8 @@ class CliReporter : public RunObserver {
   Clock::time_point runStart_{};
 };
 
+// After a finished run with a test split: its val_vs_test.json as a table (nothing when the
+// run has none).
+void printValVsTest(const std::string& runDir, FILE* out);
+
 }  // namespace ampbench::cli

@@ -153,7 +153,7 @@ CLI::App* addEvaluateCommand(CLI::App& app, EvaluateArgs& args) {
   auto* cmd = app.add_subcommand("evaluate",
                                  "a run's model on a labelled split: confusion matrix, sensitivity, specificity, "
                                  "PPV, NPV, F1, AUC, average precision with 95 % bootstrap intervals");
-  cmd->add_option("--run", args.run, "run directory (with checkpoint.pt)")->required();
+  cmd->add_option("--run", args.run, "run directory (its best.pt, else checkpoint.pt)")->required();
   cmd->add_option("--data", args.data, "dataset (default: the run's)");
   cmd->add_option("--split", args.split, "train, val or test (the run's split settings)")->capture_default_str();
   cmd->add_option("--folder", args.folder, "evaluate every labelled image under DIR (class folders) instead");

@@ -12,7 +12,7 @@ namespace ampbench::cli {
 
 CLI::App* addExportCommand(CLI::App& app, ExportArgs& args) {
   auto* cmd = app.add_subcommand("export", "export a run's model: model.onnx, model.pt, model.json + MODEL_CARD.md");
-  cmd->add_option("--run", args.run, "run directory (with checkpoint.pt)")->required();
+  cmd->add_option("--run", args.run, "run directory (its best.pt, else checkpoint.pt)")->required();
   cmd->add_option("--out", args.out, "folder to write the files into (may be the run directory)")->required();
   cmd->add_option("--format", args.formats, "comma-separated: onnx, torch, card (default all)")
       ->capture_default_str();

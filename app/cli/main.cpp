@@ -13,6 +13,7 @@
 #ifdef AMPBENCH_HAVE_REPORT
 #include "app/cli/ReportCommand.h"
 #endif
+#include "engine/core/Recipe.h"
 #include "engine/train/RunDir.h"
 #include "engine/train/Trainer.h"
 #include "engine/util/BuildInfo.h"
@@ -23,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <set>
 #include <filesystem>
 #include <cstdio>
 #include <iostream>
@@ -55,6 +57,9 @@ struct StringOptions {
   std::string memoryFormat = "auto";
   std::string lossScaling = "auto";
   std::string bf16Kernels = "auto";
+  std::string selectMetric = "balanced_accuracy";
+  std::string thresholdRule = "none";
+  std::string recipe;
   bool noAugment = false;
 };
 
@@ -117,6 +122,24 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
   app->add_option("--min-crop-area", c.augment.minCropArea, "random resized crop: smallest area kept");
   app->add_option("--max-rotation", c.augment.maxRotationDeg, "random rotation, degrees either way");
   app->add_flag("--hflip", c.augment.horizontalFlip, "random horizontal flips");
+  app->add_option("--select-metric", s.selectMetric,
+                  "the epoch the run keeps, evaluates and exports (best.pt): the best validation "
+                  "balanced_accuracy, auc, accuracy or loss; last = the final epoch")
+      ->capture_default_str();
+  app->add_option("--choose-threshold", s.thresholdRule,
+                  "two classes: choose the decision threshold on validation when the run finishes (decision.json, "
+                  "used by evaluate, predict and export): youden, sensitivity (reach --target-sensitivity), or none "
+                  "(0.5)")
+      ->capture_default_str();
+  app->add_option("--target-sensitivity", c.selection.targetSensitivity,
+                  "with --choose-threshold sensitivity: the sensitivity to reach on validation")
+      ->capture_default_str();
+  std::string recipeHelp = "a named recipe of defaults chosen by experiment (docs/RECIPES.md); options given "
+                           "explicitly win over it:";
+  for (const auto& r : ampbench::recipes()) {
+    recipeHelp += " " + r.name + " (" + r.description + ": " + ampbench::recipeAsFlags(r) + ")";
+  }
+  app->add_option("--recipe", s.recipe, recipeHelp);
   app->add_option("--seed", c.seed, "seed: same seed, same run")->capture_default_str();
   app->add_option("--threads", c.threads, "intra-op threads (0 = all cores)");
   app->add_option("--device", s.device, "auto, cpu or cuda");
@@ -176,10 +199,25 @@ StringOptions stringsOf(const ampbench::RunConfig& c) {
   s.lossScaling = ampbench::toString(c.scaler.mode);
   s.bf16Kernels = ampbench::toString(c.bf16Kernels);
   s.noAugment = !c.augment.enabled;
+  s.selectMetric = ampbench::toString(c.selection.metric);
+  s.thresholdRule = ampbench::toString(c.selection.thresholdRule);
   return s;
 }
 
-void resolveStrings(ampbench::RunConfig& c, const StringOptions& s) {
+// The options given on the command line, as "--name" (what a recipe must not override).
+std::set<std::string> explicitFlags(const CLI::App* app) {
+  std::set<std::string> out;
+  for (const auto* o : app->get_options()) {
+    if (o->count() > 0) {
+      for (const auto& n : o->get_lnames()) {
+        out.insert("--" + n);
+      }
+    }
+  }
+  return out;
+}
+
+void resolveStrings(ampbench::RunConfig& c, const StringOptions& s, const CLI::App* app) {
   c.precision = ampbench::parsePrecision(s.precision);
   c.optimizer = ampbench::parseOptimizer(s.optimizer);
   c.schedule = ampbench::parseSchedule(s.schedule);
@@ -189,6 +227,11 @@ void resolveStrings(ampbench::RunConfig& c, const StringOptions& s) {
   c.scaler.mode = ampbench::parseScaling(s.lossScaling);
   c.bf16Kernels = ampbench::parseBf16Kernels(s.bf16Kernels);
   c.augment.enabled = !s.noAugment;
+  c.selection.metric = ampbench::parseSelectMetric(s.selectMetric);
+  c.selection.thresholdRule = ampbench::parseThresholdRule(s.thresholdRule);
+  if (!s.recipe.empty()) {
+    ampbench::applyRecipe(ampbench::findRecipe(s.recipe), c, explicitFlags(app));
+  }
   // config.json records absolute paths: `train --resume DIR` alone must find the data from
   // any working directory.
   for (auto* path : {&c.dataPath, &c.cachePath, &c.pretrained}) {
@@ -355,14 +398,18 @@ int main(int argc, char** argv) {
 
   try {
     if (*train) {
-      resolveStrings(trainCfg, trainStr);
+      resolveStrings(trainCfg, trainStr, train);
       const ampbench::cli::DistributedRun distributed(distArgs, trainCfg);
       ampbench::cli::CliReporter reporter(distributed.quiet() ? ampbench::cli::OutputMode::Quiet : outputMode);
       const auto summary = ampbench::runTraining(trainCfg, reporter, cancel);
+      if (outputMode == ampbench::cli::OutputMode::Human && !distributed.quiet() &&
+          summary.status == ampbench::RunStatus::Finished) {
+        ampbench::cli::printValVsTest(trainCfg.outDir, stdout);
+      }
       return exitCodeFor(summary);
     }
     if (*compare) {
-      resolveStrings(cmpCfg, cmpStr);
+      resolveStrings(cmpCfg, cmpStr, compare);
       const ampbench::cli::DistributedRun distributed(cmpDistArgs, cmpCfg);
       ampbench::cli::CliReporter reporter(distributed.quiet() ? ampbench::cli::OutputMode::Quiet : outputMode);
       const auto summary = ampbench::runComparison(cmpCfg, ampbench::parsePrecisionList(modes), reporter, cancel);

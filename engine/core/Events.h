@@ -96,6 +96,9 @@ struct EpochEvent {
   double lossScale = 1.0;     // at the end of the epoch
   double peakRssMb = 0.0;
   double peakCudaMb = 0.0;    // CUDA runs: peak bytes allocated to tensors so far; 0 otherwise
+  // Model selection: this epoch's validation is the best so far by the run's metric (its
+  // weights are now best.pt).
+  bool best = false;
 };
 
 struct EvaluationEvent {
@@ -211,9 +214,14 @@ struct RunSummary {
   int64_t skippedSteps = 0;
   double finalLossScale = 1.0;
   bool hasFinalMetrics = false;
-  Metrics finalVal;  // evaluation of the final model on the validation split
+  Metrics finalVal;  // validation of the model the run keeps: the selected epoch's (best.pt), else the last
+  // Model selection (RunConfig::selection): the epoch whose weights the run keeps and
+  // exports, by which metric and its value; 0 = none (the last epoch's weights).
+  int64_t selectedEpoch = 0;
+  std::string selectedBy;
+  double selectedValue = 0.0;
   // What a comparison needs to say how much of a difference is noise: the training phase
-  // of each epoch run in this session, and the final model's validation outputs.
+  // of each epoch run in this session, and the kept model's validation outputs.
   std::vector<double> epochSeconds;
   std::vector<float> finalValProbabilities;  // row-major [n x classes]
   std::vector<int64_t> finalValLabels;

@@ -118,4 +118,35 @@ std::string metricsToJson(const Metrics& m, const std::vector<std::string>& clas
   return j.dump(indent);
 }
 
+double balancedAccuracy(const Metrics& m) {
+  double sum = 0.0;
+  int present = 0;
+  for (size_t t = 0; t < m.confusion.size(); ++t) {
+    int64_t n = 0;
+    for (const auto v : m.confusion[t]) {
+      n += v;
+    }
+    if (n > 0) {
+      sum += static_cast<double>(t < m.confusion[t].size() ? m.confusion[t][t] : 0) / static_cast<double>(n);
+      ++present;
+    }
+  }
+  return present > 0 ? sum / present : std::numeric_limits<double>::quiet_NaN();
+}
+
+double selectionScore(SelectMetricKind metric, const Metrics& m) {
+  double v = std::numeric_limits<double>::quiet_NaN();
+  if (!std::isfinite(m.loss)) {
+    return v;  // NaN/inf outputs: whatever the counts say, this epoch is not a model to keep
+  }
+  switch (metric) {
+    case SelectMetricKind::BalancedAccuracy: v = balancedAccuracy(m); break;
+    case SelectMetricKind::Auc: v = m.auc; break;
+    case SelectMetricKind::Accuracy: v = m.accuracy; break;
+    case SelectMetricKind::Loss: v = -m.loss; break;
+    case SelectMetricKind::Last: break;
+  }
+  return std::isfinite(v) ? v : std::numeric_limits<double>::quiet_NaN();
+}
+
 }  // namespace ampbench

@@ -2,6 +2,7 @@
 // Classification metrics. Plain C++ (no torch) so they can be tested against
 // hand-computed values and shown by the UI.
 
+#include "engine/core/RunConfig.h"
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,6 +27,14 @@ double rocAuc(const std::vector<float>& positiveScores, const std::vector<int64_
 // probabilities: row-major [count x numClasses]; labels in [0, numClasses).
 Metrics computeMetrics(const std::vector<float>& probabilities, const std::vector<int64_t>& labels,
                        int64_t numClasses, double meanLoss);
+
+// Mean recall over the classes present in the split (the confusion's non-empty rows); NaN
+// when it has no images.
+double balancedAccuracy(const Metrics& m);
+
+// What model selection maximises for `metric` (the loss is negated); NaN when the figure
+// or the loss is not finite (such an epoch is never selected). `Last` has no score: NaN.
+double selectionScore(SelectMetricKind metric, const Metrics& m);
 
 std::string metricsToJson(const Metrics& m, const std::vector<std::string>& classes, int indent = 2);
 

@@ -64,6 +64,14 @@ const EnumNames<BalanceKind> kBalance{{{BalanceKind::None, "none"},
 const EnumNames<MemoryFormatKind> kMemoryFormat{{{MemoryFormatKind::Auto, "auto"},
                                                  {MemoryFormatKind::Contiguous, "contiguous"},
                                                  {MemoryFormatKind::ChannelsLast, "channels_last"}}};
+const EnumNames<SelectMetricKind> kSelectMetric{{{SelectMetricKind::BalancedAccuracy, "balanced_accuracy"},
+                                                 {SelectMetricKind::Auc, "auc"},
+                                                 {SelectMetricKind::Accuracy, "accuracy"},
+                                                 {SelectMetricKind::Loss, "loss"},
+                                                 {SelectMetricKind::Last, "last"}}};
+const EnumNames<ThresholdRuleKind> kThresholdRule{{{ThresholdRuleKind::None, "none"},
+                                                   {ThresholdRuleKind::Youden, "youden"},
+                                                   {ThresholdRuleKind::Sensitivity, "sensitivity"}}};
 const EnumNames<ScalingKind> kScaling{{{ScalingKind::Auto, "auto"}, {ScalingKind::On, "on"}, {ScalingKind::Off, "off"}}};
 
 }  // namespace
@@ -76,6 +84,8 @@ std::string toString(BalanceKind k) { return kBalance.toString(k); }
 std::string toString(MemoryFormatKind k) { return kMemoryFormat.toString(k); }
 std::string toString(ScalingKind k) { return kScaling.toString(k); }
 std::string toString(Bf16KernelsKind k) { return kBf16Kernels.toString(k); }
+std::string toString(SelectMetricKind k) { return kSelectMetric.toString(k); }
+std::string toString(ThresholdRuleKind k) { return kThresholdRule.toString(k); }
 bool isWhatIf(PrecisionMode m) {
   return m == PrecisionMode::Fp16NoScale || m == PrecisionMode::Fp16Pure || m == PrecisionMode::Bf16Pure;
 }
@@ -96,6 +106,8 @@ BalanceKind parseBalance(const std::string& s) { return kBalance.parse(s, "class
 MemoryFormatKind parseMemoryFormat(const std::string& s) { return kMemoryFormat.parse(s, "memory format"); }
 ScalingKind parseScaling(const std::string& s) { return kScaling.parse(s, "loss scaling"); }
 Bf16KernelsKind parseBf16Kernels(const std::string& s) { return kBf16Kernels.parse(s, "bf16 kernels"); }
+SelectMetricKind parseSelectMetric(const std::string& s) { return kSelectMetric.parse(s, "selection metric"); }
+ThresholdRuleKind parseThresholdRule(const std::string& s) { return kThresholdRule.parse(s, "threshold rule"); }
 std::vector<PrecisionMode> parsePrecisionList(const std::string& s) {
   std::vector<PrecisionMode> modes;
   size_t start = 0;
@@ -153,6 +165,12 @@ std::string configToJson(const RunConfig& c, int indent) {
                 {"schedule", toString(c.schedule)},
                 {"warmup_fraction", c.warmupFraction},
                 {"grad_clip_norm", c.gradClipNorm}};
+  j["selection"] = {{"metric", toString(c.selection.metric)},
+                    {"threshold_rule", toString(c.selection.thresholdRule)},
+                    {"target_sensitivity", c.selection.targetSensitivity}};
+  if (!c.recipe.empty()) {
+    j["recipe"] = c.recipe;
+  }
   j["run"] = {{"seed", c.seed},
               {"threads", c.threads},
               {"device", toString(c.device)},
@@ -236,6 +254,14 @@ RunConfig configFromJson(const std::string& text) {
   getEnum(o, "schedule", c.schedule, parseSchedule);
   get(o, "warmup_fraction", c.warmupFraction);
   get(o, "grad_clip_norm", c.gradClipNorm);
+  if (const auto sel = j.find("selection"); sel != j.end() && sel->is_object()) {
+    getEnum(*sel, "metric", c.selection.metric, parseSelectMetric);
+    getEnum(*sel, "threshold_rule", c.selection.thresholdRule, parseThresholdRule);
+    get(*sel, "target_sensitivity", c.selection.targetSensitivity);
+  } else {
+    c.selection.metric = SelectMetricKind::Last;  // written before selection existed: the last epoch
+  }
+  get(j, "recipe", c.recipe);
   const auto& r = j.value("run", nlohmann::json::object());
   get(r, "seed", c.seed);
   get(r, "threads", c.threads);
@@ -268,7 +294,7 @@ std::vector<std::string> resumeConflicts(const RunConfig& recorded, const RunCon
       "/data/cache_memory_mb",
       "/run/detect_anomaly",    "/run/checkpoint_minutes", "/distributed/world_size",
       "/distributed/per_rank_batch", "/distributed/backend",
-      "/distributed/sync_bn"};
+      "/distributed/sync_bn",   "/selection/threshold_rule", "/selection/target_sensitivity"};
   // A distributed run may continue on another number of ranks: the per-rank batch is then
   // free to change too (to keep the global batch), on either side of the resume.
   const bool distributed = recorded.distributed.worldSize > 1 || asked.distributed.worldSize > 1;
@@ -333,6 +359,8 @@ void validateConfig(const RunConfig& c) {
           "--checkpoint-minutes must be between 0 (epoch ends only) and 10080");
   require(c.profileSteps >= 0 && c.profileSteps <= 1000, "--profile-steps must be between 0 (off) and 1000");
   require(c.gradStatsEvery >= 0, "--grad-stats must be a step interval >= 1 (0 in config.json = off)");
+  require(c.selection.targetSensitivity > 0 && c.selection.targetSensitivity <= 1,
+          "--target-sensitivity must be in (0, 1]");
 }
 
 }  // namespace ampbench

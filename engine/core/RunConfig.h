@@ -23,6 +23,18 @@ enum class BalanceKind { None = 1, Loss, Sampler };
 enum class MemoryFormatKind { Auto = 1, Contiguous, ChannelsLast };
 // Loss scaling: Auto = on for fp16, off for bf16/fp32 (bf16 has fp32's exponent range).
 enum class ScalingKind { Auto = 1, On, Off };
+// The epoch a run keeps for evaluation and export (best.pt), chosen on validation. Last =
+// no selection: the final epoch (runs written before selection existed).
+enum class SelectMetricKind { BalancedAccuracy = 1, Auc, Accuracy, Loss, Last };
+// Two classes: the decision threshold chosen on validation at the end of a run (stored in
+// decision.json); None keeps 0.5 unless one is chosen later (evaluate --choose-threshold).
+enum class ThresholdRuleKind { None = 1, Youden, Sensitivity };
+
+struct SelectionOptions {
+  SelectMetricKind metric = SelectMetricKind::BalancedAccuracy;
+  ThresholdRuleKind thresholdRule = ThresholdRuleKind::None;
+  double targetSensitivity = 0.95;  // ThresholdRuleKind::Sensitivity
+};
 
 struct LossScalerOptions {
   ScalingKind mode = ScalingKind::Auto;
@@ -56,6 +68,9 @@ struct DistributedOptions {
 };
 
 struct RunConfig {
+  // A named recipe (engine/core/Recipe.h) that chose the defaults of this run; "" = none.
+  std::string recipe;
+
   // data
   std::string dataPath;       // folder, MedMNIST .npz, or a folder of IDX .gz files
   std::string cachePath;      // optional decoded-image cache file (read or written)
@@ -93,6 +108,7 @@ struct RunConfig {
   ScheduleKind schedule = ScheduleKind::OneCycle;
   double warmupFraction = 0.25;  // one-cycle: share of steps spent rising to lr
   double gradClipNorm = 0.0;     // 0 = off; applied to unscaled gradients
+  SelectionOptions selection;
 
   // execution
   uint64_t seed = 42;
@@ -136,6 +152,8 @@ std::string toString(BalanceKind k);
 std::string toString(MemoryFormatKind k);
 std::string toString(ScalingKind k);
 std::string toString(Bf16KernelsKind k);
+std::string toString(SelectMetricKind k);
+std::string toString(ThresholdRuleKind k);
 // The what-if modes: a fix switched off. Their divergence is a result, not a failure.
 bool isWhatIf(PrecisionMode m);
 // Every mode name parsePrecision accepts, in display order.
@@ -149,6 +167,8 @@ BalanceKind parseBalance(const std::string& s);
 MemoryFormatKind parseMemoryFormat(const std::string& s);
 ScalingKind parseScaling(const std::string& s);
 Bf16KernelsKind parseBf16Kernels(const std::string& s);
+SelectMetricKind parseSelectMetric(const std::string& s);
+ThresholdRuleKind parseThresholdRule(const std::string& s);
 // A comma-separated list of modes ("fp32,fp16,fp16-noscale"); throws InputError naming the
 // valid modes on an unknown one.
 std::vector<PrecisionMode> parsePrecisionList(const std::string& s);

@@ -122,7 +122,9 @@ std::vector<std::string> exportRun(const std::string& runDir, const std::string&
   spec.numClasses = static_cast<int64_t>(classes.size());
 
   auto model = createModel(spec);  // contiguous, CPU, fp32, no emulation
-  loadCheckpoint(checkpoint, *model, nullptr, nullptr);
+  // The epoch model selection kept (best.pt), else the last one.
+  const auto best = (run / "best.pt").string();
+  loadCheckpoint(fs::exists(best) ? best : checkpoint, *model, nullptr, nullptr);
   model->eval();
 
   // Build everything in memory first: an unknown model type, a graph that fails its checks

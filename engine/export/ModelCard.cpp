@@ -181,6 +181,8 @@ std::string buildModelCard(const std::string& runDir, const ModelCardExtras& ext
   training["epochs"] = at(config, {"optim", "epochs"});
   training["epochs_completed"] = at(metrics, {"epochs_completed"});
   training["steps_completed"] = at(metrics, {"steps_completed"});
+  training["selected_epoch"] = at(metrics, {"selection"});  // the epoch exported (best.pt); null: the last
+  training["recipe"] = at(config, {"recipe"});
   training["batch_size"] = at(config, {"optim", "batch_size"});
   training["optimizer"] = at(config, {"optim", "optimizer"});
   training["lr"] = at(config, {"optim", "lr"});
@@ -265,6 +267,13 @@ std::string renderModelCardMarkdown(const std::string& cardJson) {
      << ", skipped steps " << str(at(t, {"loss_scaler", "skipped_steps"})) << " |\n";
   md << "| epochs | " << str(t["epochs_completed"]) << " of " << str(t["epochs"]) << " (" << str(t["status"])
      << ") |\n";
+  if (t["selected_epoch"].is_object()) {
+    md << "| model exported | epoch " << str(at(t, {"selected_epoch", "epoch"})) << ", chosen on validation by "
+       << str(at(t, {"selected_epoch", "metric"})) << " (" << str(at(t, {"selected_epoch", "value"})) << ") |\n";
+  }
+  if (t["recipe"].is_string()) {
+    md << "| recipe | " << str(t["recipe"]) << " |\n";
+  }
   md << "| batch size / optimizer / lr | " << str(t["batch_size"]) << " / " << str(t["optimizer"]) << " / "
      << str(t["lr"]) << " (" << str(t["schedule"]) << ") |\n";
   md << "| seed | " << str(t["seed"]) << " |\n";

@@ -189,6 +189,82 @@ TrainingPosition loadCheckpoint(const std::string& path, ClassifierImpl& model, 
   return pos;
 }
 
+void saveBestEpoch(const std::string& path, ClassifierImpl& model, const BestEpoch& best) {
+  torch::serialize::OutputArchive root;
+  torch::serialize::OutputArchive modelAr;
+  model.save(modelAr);
+  root.write("model", modelAr);
+  root.write("format", torch::tensor({kFormat}));
+  TrainingPosition pos;
+  pos.epoch = best.epoch;
+  root.write("position", torch::tensor({pos.epoch, int64_t{0}}));
+  root.write("best_metric", c10::IValue(best.metric));
+  const auto& m = best.val;
+  root.write("best_value", torch::tensor({best.value, static_cast<double>(m.count), m.loss, m.accuracy, m.auc,
+                                          m.sensitivity, m.specificity},
+                                         torch::kDouble));
+  std::vector<int64_t> confusion;
+  for (const auto& row : m.confusion) {
+    confusion.insert(confusion.end(), row.begin(), row.end());
+  }
+  root.write("best_confusion", torch::tensor(confusion, torch::kLong).view({static_cast<int64_t>(m.confusion.size()),
+                                                                            static_cast<int64_t>(m.confusion.size())}));
+  root.write("best_probabilities", torch::tensor(best.probabilities, torch::kFloat));
+  AtomicFile file(path);
+  root.save_to([&file](const void* data, size_t size) -> size_t {
+    file.write(data, size);
+    return size;
+  });
+  file.commit();
+}
+
+BestEpoch readBestEpoch(const std::string& path) {
+  checkTorchArchive(path, "best.pt");
+  torch::serialize::InputArchive root;
+  BestEpoch b;
+  try {
+    root.load_from(path);
+    c10::IValue metric;
+    torch::Tensor pos, values, confusion, probabilities;
+    if (!root.try_read("best_metric", metric) || !metric.isString() || !root.try_read("position", pos) ||
+        !root.try_read("best_value", values) || !root.try_read("best_confusion", confusion) ||
+        !root.try_read("best_probabilities", probabilities)) {
+      throw std::runtime_error("it holds no model-selection record");
+    }
+    values = values.to(torch::kDouble).contiguous();
+    confusion = confusion.to(torch::kLong).contiguous();
+    if (pos.numel() < 1 || values.numel() < 7 || confusion.dim() != 2 || confusion.size(0) != confusion.size(1)) {
+      throw std::runtime_error("its model-selection record is malformed");
+    }
+    b.epoch = pos.to(torch::kLong).flatten()[0].item<int64_t>();
+    b.metric = metric.toStringRef();
+    const double* v = values.data_ptr<double>();
+    b.value = v[0];
+    b.val.count = static_cast<int64_t>(v[1]);
+    b.val.loss = v[2];
+    b.val.accuracy = v[3];
+    b.val.auc = v[4];
+    b.val.sensitivity = v[5];
+    b.val.specificity = v[6];
+    const auto k = confusion.size(0);
+    const int64_t* c = confusion.data_ptr<int64_t>();
+    b.val.confusion.assign(static_cast<size_t>(k), std::vector<int64_t>(static_cast<size_t>(k)));
+    for (int64_t i = 0; i < k * k; ++i) {
+      b.val.confusion[static_cast<size_t>(i / k)][static_cast<size_t>(i % k)] = c[i];
+    }
+    probabilities = probabilities.to(torch::kFloat).contiguous();
+    b.probabilities.assign(probabilities.data_ptr<float>(), probabilities.data_ptr<float>() + probabilities.numel());
+    if (b.epoch < 1 || (k > 0 && static_cast<int64_t>(b.probabilities.size()) != b.val.count * k)) {
+      throw std::runtime_error("its model-selection record is inconsistent");
+    }
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError("cannot read '" + path + "': " + firstLineOf(e) + " (delete it: the run then keeps its last epoch)");
+  }
+  return b;
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> namedState(ClassifierImpl& model) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& p : model.named_parameters(/*recurse=*/true)) {

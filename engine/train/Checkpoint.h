@@ -4,6 +4,7 @@
 // torch archive written to a temporary file, fsynced and renamed: the previous checkpoint
 // stays until the new one is complete.
 
+#include "engine/core/Metrics.h"
 #include "engine/core/RunConfig.h"
 #include "engine/models/Registry.h"
 #include "engine/precision/LossScaler.h"
@@ -44,6 +45,21 @@ void saveCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim
 TrainingPosition loadCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer* optimizer,
                                 LossScaler* scaler, const RunConfig* resuming = nullptr,
                                 const torch::Device& device = torch::kCPU);
+
+// best.pt: the weights of the epoch model selection chose, with that epoch's validation
+// (metrics and per-image probabilities, so the end of a run needs no second pass) and the
+// metric's value. It has a checkpoint's model section, so loadCheckpoint(path, model) and
+// --pretrained read its weights. Written atomically.
+struct BestEpoch {
+  int64_t epoch = 0;
+  std::string metric;  // toString(SelectMetricKind)
+  double value = 0.0;  // selectionScore
+  Metrics val;
+  std::vector<float> probabilities;  // row-major [val.count x classes]
+};
+void saveBestEpoch(const std::string& path, ClassifierImpl& model, const BestEpoch& best);
+// The record of best.pt without its weights; throws InputError for a file that is not one.
+BestEpoch readBestEpoch(const std::string& path);
 
 // Copies weights into `model` from: an AmpBench checkpoint, an archive written by
 // torch::save / our model.pt, a TorchScript file (torch.jit.save of a torchvision model),

@@ -2,6 +2,7 @@
 // the run's precision) turned into engine/core/Evaluation.h's figures and written into the
 // run dir as evaluation_<split>.json and predictions_<split>.csv.
 
+#include "engine/core/SplitShift.h"
 #include "engine/data/Dataset.h"
 #include "engine/data/Image.h"
 #include "engine/data/ImageCache.h"
@@ -17,6 +18,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 namespace fs = std::filesystem;
@@ -308,12 +310,96 @@ RunEvaluation evaluateRunSplit(const EvaluateRequest& request, RunObserver& obse
   return r;
 }
 
+namespace {
+
+// Each image's mean intensity in [0, 1], a chunk of the split at a time.
+std::vector<double> imageMeans(const SplitTensors& split) {
+  std::vector<double> out;
+  const int64_t n = split.size();
+  out.reserve(static_cast<size_t>(n));
+  for (int64_t s = 0; s < n; s += 256) {
+    const auto chunk = split.range(s, std::min(n, s + 256)).to(torch::kDouble).flatten(1).mean(1).div_(255.0).contiguous();
+    out.insert(out.end(), chunk.data_ptr<double>(), chunk.data_ptr<double>() + chunk.numel());
+  }
+  return out;
+}
+
+// A split as val_vs_test.json compares it: the stored evaluation and predictions (at the
+// run's decision threshold) and, when given, the images' intensities.
+SplitProfile storedProfile(const std::string& runDir, const std::string& split, const SplitTensors* images) {
+  SplitProfile p;
+  p.evaluation = evaluationFromJson(readFile(splitFile(runDir, "evaluation", split, ".json").string()));
+  const auto table = predictionsFromCsv(readFile(splitFile(runDir, "predictions", split, ".csv").string()));
+  p.probabilities = table.flatProbabilities();
+  p.labels = table.labels();
+  if (images) {
+    p.imageMeans = imageMeans(*images);
+  }
+  return p;
+}
+
+void writeValVsTest(const std::string& runDir, const PreparedData& data) {
+  const auto shift = compareSplits(storedProfile(runDir, "val", &data.splits.at("val")),
+                                   storedProfile(runDir, "test", &data.splits.at("test")));
+  writeFileAtomic((fs::path(runDir) / "val_vs_test.json").string(), splitShiftToJson(shift) + "\n");
+}
+
+// After the threshold changed: val_vs_test.json again from the re-evaluated files, keeping
+// its intensity row (the images are not read again). Best effort: an unreadable file is
+// left as it is.
+void refreshValVsTest(const std::string& runDir) {
+  const auto path = (fs::path(runDir) / "val_vs_test.json").string();
+  if (!fs::exists(path)) {
+    return;
+  }
+  try {
+    const auto old = splitShiftFromJson(readFile(path));
+    auto shift = compareSplits(storedProfile(runDir, "val", nullptr), storedProfile(runDir, "test", nullptr));
+    const auto isIntensity = [](const ShiftRow& r) { return r.key == "mean_intensity"; };
+    const auto kept = std::find_if(old.rows.begin(), old.rows.end(), isIntensity);
+    const auto fresh = std::find_if(shift.rows.begin(), shift.rows.end(), isIntensity);
+    if (kept != old.rows.end() && fresh != shift.rows.end()) {
+      *fresh = *kept;
+    }
+    updateFindings(shift);
+    writeFileAtomic(path, splitShiftToJson(shift) + "\n");
+  } catch (const std::exception&) {
+  }
+}
+
+}  // namespace
+
 void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, ClassifierImpl& model,
                                const RunSummary& summary, const PrecisionInfo& precision, const torch::Device& device,
                                RunObserver& observer, const CancelToken& cancel) {
   const auto& classes = data.summary.classes;
-  const auto decision = readDecisionThreshold(c.outDir);  // a resumed run keeps a chosen threshold
-  if (!fs::exists(fs::path(c.outDir) / "decision.json")) {
+  auto decision = readDecisionThreshold(c.outDir);  // a resumed run keeps a chosen threshold
+  if (c.selection.thresholdRule != ThresholdRuleKind::None && classes.size() == 2) {
+    // The run's rule chooses on the kept model's validation outputs (an extended run may
+    // keep another epoch, so it chooses again); decision.json is written once, then every
+    // split is evaluated at it.
+    std::vector<float> scores;
+    std::vector<int64_t> positive;
+    const auto k = static_cast<size_t>(decision.positiveClass);
+    for (size_t i = 0; i < summary.finalValLabels.size(); ++i) {
+      scores.push_back(summary.finalValProbabilities.at(i * 2 + k));
+      positive.push_back(summary.finalValLabels[i] == decision.positiveClass);
+    }
+    try {
+      const auto choice = chooseThreshold(scores, positive,
+                                          c.selection.thresholdRule == ThresholdRuleKind::Youden
+                                              ? ThresholdRule::Youden
+                                              : ThresholdRule::TargetSensitivity,
+                                          c.selection.targetSensitivity, "val");
+      decision.threshold = choice.threshold;
+      decision.source = choice.description;
+    } catch (const std::invalid_argument& e) {
+      // One class in validation, or non-finite outputs: keep what there is, and say so.
+      std::fprintf(stderr, "decision threshold not chosen on validation (%s): %s\n", e.what(),
+                   decision.source == "default" ? "0.5 is used" : "the stored one is kept");
+    }
+    writeDecision(c.outDir, decision, classes);
+  } else if (!fs::exists(fs::path(c.outDir) / "decision.json")) {
     writeDecision(c.outDir, decision, classes);
   }
   EvaluationOptions options;
@@ -329,7 +415,7 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
   if (test == data.splits.end()) {
     return;
   }
-  // The test split is looked at once, with the final model, at the end.
+  // The test split is looked at once, with the run's model, at the end.
   std::vector<float> probabilities;
   const auto& t = test->second;
   const auto m = evaluateSplit(model, t, data.summary, c, precision, device, cancel, &probabilities,
@@ -342,6 +428,7 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
   writeRunEvaluation(c.outDir, evaluateOutputs("test", source, classes, t.ids, probabilities, labels, m.loss,
                                                skippedInSplit(data.summary.skipped, source, "test"), options,
                                                decision.source));
+  writeValVsTest(c.outDir, data);
 }
 
 DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule rule, double targetSensitivity,
@@ -440,6 +527,7 @@ DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule ru
     }
     writeRunEvaluation(runDir, r);
   }
+  refreshValVsTest(runDir);
   return decision;
 }
 

@@ -121,11 +121,20 @@ RunDirWriter::RunDirWriter(const std::string& dir, bool resume, int64_t lastEpoc
     repairCsvForResume(path("epochs.csv"), kEpochsHeader, 0, lastEpoch);
     steps_.open(path("steps.csv"), false);
     epochs_.open(path("epochs.csv"), false);
+    // Runs written before validation.csv existed start one at the resume.
+    const bool had = fs::exists(path("validation.csv"));
+    repairCsvForResume(path("validation.csv"), kValidationHeader, 0, lastEpoch);
+    validation_.open(path("validation.csv"), !had);
+    if (!had) {
+      validation_ << kValidationHeader << "\n";
+    }
   } else {
     steps_.open(path("steps.csv"), true);
     epochs_.open(path("epochs.csv"), true);
+    validation_.open(path("validation.csv"), true);
     steps_ << kStepsHeader << "\n";
     epochs_ << kEpochsHeader << "\n";
+    validation_ << kValidationHeader << "\n";
   }
   flush();
 }
@@ -164,6 +173,10 @@ void RunDirWriter::appendEpoch(const EpochEvent& e) {
           << opt(e.val.accuracy) << ',' << opt(e.val.auc) << ',' << fmt(e.epochSeconds) << ','
           << fmt(e.imagesPerSecond) << ',' << e.overflowSteps << ',' << fmt(e.lossScale) << ',' << fmt(e.peakRssMb)
           << '\n';
+  if (e.validated) {
+    validation_ << e.epoch << ',' << fmt(balancedAccuracy(e.val)) << ',' << fmt(e.val.sensitivity) << ','
+                << fmt(e.val.specificity) << ',' << fmt(e.evalSeconds) << ',' << (e.best ? 1 : 0) << '\n';
+  }
   flush();
 }
 
@@ -191,6 +204,12 @@ void RunDirWriter::writeMetrics(const RunSummary& s, const std::vector<std::stri
   if (s.hasFinalMetrics) {
     j["val"] = nlohmann::json::parse(metricsToJson(s.finalVal, classes));
   }
+  if (s.selectedEpoch > 0) {
+    // The epoch the run keeps (best.pt): "val" above is its validation.
+    j["selection"] = {{"metric", s.selectedBy},
+                      {"epoch", s.selectedEpoch},
+                      {"value", s.selectedValue}};
+  }
   if (s.profile.steps > 0 || !s.profile.error.empty()) {
     j["profile"] = nlohmann::json::parse(profileToJson(s.profile));
   }
@@ -205,6 +224,7 @@ void RunDirWriter::writeMetrics(const RunSummary& s, const std::vector<std::stri
 void RunDirWriter::flush() {
   steps_.flush();
   epochs_.flush();
+  validation_.flush();
 }
 
 PrecisionStatsWriter::PrecisionStatsWriter(const std::string& dir, int64_t resumeAfterStep) {

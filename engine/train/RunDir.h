@@ -15,6 +15,10 @@ inline constexpr const char* kStepsHeader = "epoch,step,loss,lr,loss_scale,overf
 inline constexpr const char* kEpochsHeader =
     "epoch,train_loss,train_acc,val_loss,val_acc,val_auc,epoch_seconds,images_per_s,overflow_steps,loss_scale,"
     "peak_rss_mb";
+// validation.csv: what model selection saw at each validated epoch (epochs.csv keeps the
+// format DESIGN.md fixes). best = 1 where the epoch became the best so far (best.pt).
+inline constexpr const char* kValidationHeader =
+    "epoch,val_balanced_acc,val_sensitivity,val_specificity,eval_seconds,best";
 
 class RunDirWriter {
  public:
@@ -39,6 +43,7 @@ class RunDirWriter {
   std::string dir_;
   AppendFile steps_;
   AppendFile epochs_;
+  AppendFile validation_;
 };
 
 // Repairs an append-only CSV log for a resume: keeps its header and the complete rows whose

@@ -76,6 +76,10 @@ RunInfo readRunInfo(const std::string& runOrModel) {
   }
   if (fs::is_regular_file(p)) {
     info.weights = p.string();
+  } else if (info.exportedModel && fs::exists(dir / "model.pt")) {
+    info.weights = (dir / "model.pt").string();  // an export's model, even beside its training checkpoint
+  } else if (!info.exportedModel && fs::exists(dir / "best.pt")) {
+    info.weights = (dir / "best.pt").string();  // the epoch model selection kept
   } else if (fs::exists(dir / "checkpoint.pt")) {
     info.weights = (dir / "checkpoint.pt").string();
   } else if (fs::exists(dir / "model.pt")) {
@@ -91,7 +95,7 @@ std::shared_ptr<ClassifierImpl> loadModel(const RunInfo& info, const torch::Devi
   c.memoryFormat = MemoryFormatKind::Contiguous;
   PrecisionInfo fp32;
   auto model = buildModel(c, static_cast<int64_t>(info.classes.size()), device, fp32);
-  if (fs::path(info.weights).filename() == "checkpoint.pt") {
+  if (const auto name = fs::path(info.weights).filename(); name == "checkpoint.pt" || name == "best.pt") {
     loadCheckpoint(info.weights, *model, nullptr, nullptr);
   } else {
     loadPretrained(info.weights, *model);

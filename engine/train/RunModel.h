@@ -20,7 +20,7 @@ struct RunInfo {
   RunConfig config;
   std::vector<std::string> classes;
   std::vector<double> mean, std;
-  std::string weights;  // checkpoint.pt or model.pt
+  std::string weights;  // best.pt (the selected epoch), else checkpoint.pt; or model.pt
   bool exportedModel = false;  // a model folder / model.pt with model.json, not a run
   // How a class is called: the run's decision.json (a threshold chosen on validation, or
   // set by the user), or the exported model card's "decision"; 0.5 when neither has one.

@@ -2,6 +2,7 @@
 
 #include "engine/train/Trainer.h"
 
+#include "engine/core/Recipe.h"
 #include "engine/dist/ProcessGroup.h"
 #include "engine/dist/SyncBatchNorm.h"
 #include "engine/export/Export.h"
@@ -148,6 +149,7 @@ TrainingSession::TrainingSession(const RunConfig& config, const PreparedData& da
 TrainingSession::~TrainingSession() = default;
 
 void TrainingSession::setUp(const std::string* initialWeights) {
+  checkRecipeFits(c_, data_.summary.classes);
   threads_ = configureThreads(c_.threads);
   setTf32Allowed(false);  // fp32 stays an honest baseline; autocast modes do not use TF32 either
   torch::manual_seed(c_.seed);
@@ -217,6 +219,7 @@ void TrainingSession::setUp(const std::string* initialWeights) {
   }
 
   const bool resumed = !c_.resumeFrom.empty();
+  restoreBest(resumed);
   writer_ = std::make_unique<RunDirWriter>(c_.outDir, resumed, pos_.epoch, pos_.globalStep);
   gradStats_ = std::make_unique<PrecisionStatsCollector>(c_.gradStatsEvery);
   // overflows.csv matters wherever something can overflow: sampled runs, loss-scaled runs and
@@ -794,6 +797,7 @@ void TrainingSession::endEpoch(EpochState& st) {
     const auto labels = val.labels.contiguous();
     summary_.finalValLabels.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
     summary_.hasFinalMetrics = true;
+    lastValidatedEpoch_ = st.epoch;
   }
   ev.peakRssMb = peakRssMb();
   ev.peakCudaMb = std::max(0.0, peakCudaMemoryMb(cudaIndex_));
@@ -803,6 +807,9 @@ void TrainingSession::endEpoch(EpochState& st) {
   // checkpoint is then kept rather than overwritten.
   if (!weightsFinite(st.epoch)) {
     return;
+  }
+  if (ev.validated) {
+    selectBest(ev);
   }
   pos_ = TrainingPosition{pos_.epoch, pos_.globalStep, pos_.scheduleStep, pos_.overflowSteps, pos_.skippedSteps};
   pos_.epoch = st.epoch;
@@ -814,9 +821,113 @@ void TrainingSession::endEpoch(EpochState& st) {
   // between the two leaves a row past the checkpoint, which the resume drops and rewrites.
   writer_->appendEpoch(ev);
   writeCheckpoint(pos_, st.epoch, 0);
+  commitBest();
   summary_.epochsCompleted = st.epoch;
   observer_.onEpoch(ev);
   observer_.onCheckpoint({checkpointPath_, st.epoch, 0, lastCheckpointSeconds_});
+}
+
+void TrainingSession::restoreBest(bool resumed) {
+  std::error_code ec;
+  const fs::path out(c_.outDir);
+  if (!resumed) {
+    if (dist::rank() == 0) {  // another run's files: never this run's model or comparison
+      for (const char* f : {"best.pt", "best.pt.new", "val_vs_test.json"}) {
+        fs::remove(out / f, ec);
+      }
+    }
+    return;
+  }
+  const fs::path from(c_.resumeFrom);
+  // best.pt.new is a best epoch whose checkpoint may not have been committed: it counts only
+  // when the checkpoint resumed from holds that epoch (the kill came between the two renames).
+  const auto pending = from / "best.pt.new";
+  if (dist::rank() == 0 && fs::exists(pending, ec)) {
+    bool committed = false;
+    try {
+      committed = readBestEpoch(pending.string()).epoch <= pos_.epoch;
+    } catch (const InputError&) {
+    }
+    if (committed) {
+      fs::rename(pending, from / "best.pt", ec);
+    } else {
+      fs::remove(pending, ec);
+    }
+  }
+  const auto path = from / "best.pt";
+  if (c_.selection.metric == SelectMetricKind::Last || !fs::exists(path, ec)) {
+    return;
+  }
+  auto b = readBestEpoch(path.string());  // InputError naming the file and what to do
+  if (b.metric != toString(c_.selection.metric) || b.epoch > pos_.epoch) {
+    return;  // not this run's record (the settings check refuses a changed metric)
+  }
+  if (dist::rank() == 0 && fs::weakly_canonical(from, ec) != fs::weakly_canonical(out, ec)) {
+    fs::copy_file(path, out / "best.pt", fs::copy_options::overwrite_existing);  // resumed into another folder
+  }
+  best_ = std::move(b);
+}
+
+void TrainingSession::commitBest() {
+  if (!bestPending_) {
+    return;
+  }
+  bestPending_ = false;
+  if (dist::rank() == 0) {
+    // After the checkpoint of the same epoch: a kill before this leaves best.pt.new, which
+    // the resume keeps because the checkpoint holds its epoch.
+    std::error_code ec;
+    fs::rename(c_.outDir + "/best.pt.new", c_.outDir + "/best.pt", ec);
+    if (ec) {
+      throw WriteError("cannot write " + c_.outDir + "/best.pt: " + ec.message());
+    }
+  }
+}
+
+void TrainingSession::selectBest(EpochEvent& ev) {
+  if (c_.selection.metric == SelectMetricKind::Last) {
+    return;
+  }
+  const double score = selectionScore(c_.selection.metric, ev.val);
+  // Better, or as good with a lower validation loss (counts tie often on small splits); a
+  // non-finite figure never wins.
+  if (!std::isfinite(score) ||
+      (best_ && !(score > best_->value || (score == best_->value && ev.val.loss < best_->val.loss)))) {
+    return;
+  }
+  BestEpoch b;
+  b.epoch = ev.epoch;
+  b.metric = toString(c_.selection.metric);
+  b.value = score;
+  b.val = ev.val;
+  b.probabilities = summary_.finalValProbabilities;
+  if (dist::rank() == 0) {  // every rank selects the same epoch (same global metrics)
+    saveBestEpoch(c_.outDir + "/best.pt.new", *model_, b);
+  }
+  best_ = std::move(b);
+  bestPending_ = true;
+  ev.best = true;
+}
+
+void TrainingSession::useSelectedEpoch() {
+  auto& summary = summary_;
+  if (!best_ || !summary.hasFinalMetrics) {
+    return;
+  }
+  if (best_->epoch != lastValidatedEpoch_) {
+    // A stopped run reports its best.pt too (what evaluate and export load); only a
+    // finished one evaluates it at the end.
+    if (dist::rank() == 0 && summary.status == RunStatus::Finished) {
+      loadCheckpoint(c_.outDir + "/best.pt", *model_, nullptr, nullptr);
+      model_->to(device_);
+    }
+    summary.finalVal = best_->val;
+    summary.finalValProbabilities = best_->probabilities;
+  }
+  summary.selectedEpoch = best_->epoch;
+  summary.selectedBy = best_->metric;
+  // In the metric's own terms (selection maximises a negated loss).
+  summary.selectedValue = best_->metric == "loss" ? -best_->value : best_->value;
 }
 
 Metrics TrainingSession::validate(const SplitTensors& val, std::vector<float>* probabilities) {
@@ -1105,6 +1216,24 @@ RunSummary TrainingSession::finish() {
       summary.status = RunStatus::Finished;
       summary.message = "finished " + std::to_string(summary.epochsCompleted) + " epochs";
       break;
+  }
+  if (best_) {
+    try {
+      useSelectedEpoch();
+      if (summary.selectedEpoch > 0) {
+        char v[32];
+        std::snprintf(v, sizeof v, "%.4g", summary.selectedValue);
+        summary.message += "; keeps epoch " + std::to_string(summary.selectedEpoch) + " (best.pt: best validation " +
+                           summary.selectedBy + " " + v + ")";
+      }
+    } catch (const std::exception& e) {
+      // best.pt unreadable (deleted, damaged): the last epoch stays the run's model, said so,
+      // and the file is put aside so that evaluate and export do not load it either.
+      summary.selectedEpoch = 0;
+      std::error_code ec;
+      fs::rename(c_.outDir + "/best.pt", c_.outDir + "/best.pt.unusable", ec);
+      summary.message += "; model selection ignored (" + firstLineOf(e) + "): the last epoch is evaluated";
+    }
   }
   try {
     writer_->writeMetrics(summary, data_.summary.classes);

@@ -110,6 +110,17 @@ class TrainingSession {
   // share and the per-image outputs are all-reduced, so every rank gets the metrics (AUC and
   // calibration included) of the whole split, as one process would.
   Metrics validate(const SplitTensors& val, std::vector<float>* probabilities);
+  // Model selection: when this epoch's validation beats the best so far by the run's
+  // metric, best.pt gets its weights and validation outputs (ev.best set).
+  void selectBest(EpochEvent& ev);
+  // best.pt.new becomes best.pt once the epoch's checkpoint is written.
+  void commitBest();
+  // A new run removes another run's best.pt; a resumed one reads its own (and a pending
+  // best.pt.new whose epoch the checkpoint holds).
+  void restoreBest(bool resumed);
+  // At the end of a finished run: the selected epoch's validation becomes the run's, and
+  // its weights are loaded for the end-of-run evaluations.
+  void useSelectedEpoch();
   bool cancelRequested();
   // Loads the checkpoint of c_.resumeFrom and checks that it continues this run.
   void resume();
@@ -152,6 +163,9 @@ class TrainingSession {
   // attribution, anomaly mode) reuse that forward's statistics without a collective.
   std::unique_ptr<dist::SyncBatchNorm> syncBn_;
   bool syncBnArmed_ = false;
+  std::optional<BestEpoch> best_;   // model selection: the best validated epoch so far
+  bool bestPending_ = false;         // best.pt.new written, its checkpoint not yet
+  int64_t lastValidatedEpoch_ = 0;
   int64_t valShard_ = -1;  // images rank 0 validated (its share), for the run's summary line
 
   int threads_ = 0;

@@ -25,12 +25,13 @@ no_temporaries() { ! ls "$1" | grep -q '\.tmp'; }
 
 $PY "$HERE/make_dataset.py" "$T/data" 48 16 || { echo "cannot generate data"; exit 1; }
 COMMON=(--data "$T/data" --model small_cnn --epochs 3 --batch-size 8 --image-size 16 --seed 5 --threads 2
-        --checkpoint-minutes 0 --quiet)
+        --checkpoint-minutes 0 --select-metric last --quiet)  # no best.pt: the budgets below are checkpoints
 "$CLI" train "${COMMON[@]}" --out "$T/full-0" >"$T/full.out" 2>&1; rc=$?
 check "the uninterrupted run exits 0 ($rc)" '[ $rc -eq 0 ]'
 CKPT=$(size "$T/full-0/checkpoint.pt")
 # Everything a run writes before its first steps.csv rows: the CSV headers, config.json, dataset.json.
 BEFORE=$(( $(head -n 1 "$T/full-0/steps.csv" | wc -c) + $(head -n 1 "$T/full-0/epochs.csv" | wc -c) +
+           $(head -n 1 "$T/full-0/validation.csv" | wc -c) +
            $(size "$T/full-0/config.json") + $(size "$T/full-0/dataset.json") ))
 
 # --- 1. injected: the disk fills while epoch 2's checkpoint is written (epoch 1's fits)

@@ -211,6 +211,7 @@ TEST_F(EvaluateRun, BadInputIsAnInputError) {
   // A run without a checkpoint.
   const auto runCopy = copyOfRun(other);
   fs::remove(runCopy + "/checkpoint.pt");
+  fs::remove(runCopy + "/best.pt");
   r.runDir = runCopy;
   r.dataPath.clear();
   r.split = "val";

@@ -357,6 +357,7 @@ TEST(FullDisk, WhileWritingACheckpointTheRunStopsAndKeepsThePreviousOne) {
   TempDir dir;
   NoWriteFailures reset;
   auto c = threeEpochs(dir / "run");
+  c.selection.metric = SelectMetricKind::Last;  // no best.pt: the budget is the checkpoint's
   Recorder rec;
   // Epoch 2's logs fit (< 2 kB); its checkpoint (tens of kB) does not.
   rec.onStepHook = [&](const StepEvent& e) {

@@ -14,6 +14,8 @@
 #include "ui/MainWindow.h"
 #include "ui/MistakesGallery.h"
 #include "ui/ResultsTab.h"
+#include "ui/ValVsTestView.h"
+#include "engine/core/SplitShift.h"
 #include "ui/RunsPresenter.h"
 
 #include <qcustomplot.h>
@@ -308,6 +310,59 @@ class ResultsTabTest : public QObject {
     QCOMPARE(ampbench::ui::cellTextColour(1.0), QColor(Qt::black));
   }
 
+  // Issue 17: a run with val_vs_test.json shows validation and test side by side, the gap
+  // rows marked; a run without one shows no such table; a damaged file says so.
+  void validationVsTestIsShownWithItsGaps() {
+    ResultsTab tab;
+    tab.resize(1200, 900);
+    tab.show();
+    QSignalSpy loads(tab.valVsTest(), &ampbench::ui::ValVsTestView::loaded);
+    tab.showRun(run_);
+    WAIT_SETTLED(tab);
+    QTRY_VERIFY(loads.count() >= 1);
+    QVERIFY(tab.valVsTest()->isHidden());
+
+    QTemporaryDir copy;
+    const QString run = copy.filePath(QStringLiteral("run"));
+    ampbench::uitest::writeEvaluatedRun(run, data_, ampbench::uitest::tenImages(), QStringLiteral("val"), 0.5,
+                                        QStringLiteral("fp32"), true);
+    ampbench::SplitShift shift;
+    shift.classes = {"NORMAL", "PNEUMONIA"};
+    shift.valCount = 700;
+    shift.testCount = 624;
+    shift.thresholdSource = "youden on val";
+    ampbench::Estimate v, t;
+    v.value = 0.96, v.ci95 = {0.94, 0.97};
+    t.value = 0.81, t.ci95 = {0.78, 0.84};
+    shift.rows.push_back({"accuracy", "accuracy", v, t, true});
+    shift.rows.push_back({"auc", "ROC AUC", t, t, false});
+    shift.findings = {"accuracy: 96.0 % on validation, 81.0 % on test — lower by more than both intervals"};
+    QFile f(run + QStringLiteral("/val_vs_test.json"));
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(QByteArray::fromStdString(ampbench::splitShiftToJson(shift)));
+    f.close();
+    loads.clear();
+    tab.showRun(run);
+    QTRY_VERIFY(loads.count() >= 1 && tab.valVsTest()->isVisible());
+    auto* table = tab.valVsTest()->table();
+    QCOMPARE(table->rowCount(), 2);
+    QCOMPARE(table->item(0, 0)->text(), QStringLiteral("⚠ accuracy (%)"));
+    QCOMPARE(table->item(0, 1)->text(), QStringLiteral("96.0 (94.0–97.0)"));
+    QCOMPARE(table->item(0, 2)->text(), QStringLiteral("81.0 (78.0–84.0)"));
+    QCOMPARE(table->item(1, 0)->text(), QStringLiteral("ROC AUC"));
+    QCOMPARE(table->item(1, 1)->text(), QStringLiteral("0.810 (0.780–0.840)"));
+    QVERIFY(tab.valVsTest()->findingsLabel()->text().contains(QStringLiteral("Do not trust the validation figures")));
+
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write("{\"classes\": 3}");
+    f.close();
+    tab.showRun(run_);
+    QTRY_VERIFY(tab.valVsTest()->isHidden());
+    loads.clear();
+    tab.showRun(run);
+    QTRY_VERIFY(loads.count() >= 1 && tab.valVsTest()->isVisible());
+    QCOMPARE(tab.valVsTest()->table()->rowCount(), 0);
+  }
  private:
   QTemporaryDir dir_;
   QString data_, run_;

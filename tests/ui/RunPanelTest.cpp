@@ -4,6 +4,7 @@
 
 #include "UiTestUtil.h"
 
+#include "engine/core/Recipe.h"
 #include "engine/util/Hardware.h"
 #include "ui/HardwareText.h"
 #include "ui/RunPanel.h"
@@ -159,6 +160,54 @@ class RunPanelTest : public QObject {
     QVERIFY(html.contains(QStringLiteral("cannot speed up training")));
     QVERIFY(!ampbench::ui::aboutHardwareHtml(sapphireRapids()).contains(QStringLiteral("cannot speed up training")));
     QVERIFY(ampbench::ui::aboutHardwareHtml(volta()).contains(QStringLiteral("GPU")));
+  }
+
+  // Issue 17: the chest X-ray recipe is applied only when picked, fills the form, and the
+  // settings no control shows (a recipe's or a shown run's) reach the run's config.
+  void recipeIsAppliedOnlyWhenPicked() {
+    RunPanel panel;
+    const auto before = panel.config();
+    QCOMPARE(QString::fromStdString(before.recipe), QString());
+    QVERIFY(before.balance == ampbench::BalanceKind::None);
+    auto* combo = panel.findChild<QComboBox*>(QStringLiteral("recipeCombo"));
+    QVERIFY(combo);
+    const int index = combo->findData(QStringLiteral("chest-xray"));
+    QVERIFY(index > 0);
+    QCOMPARE(combo->itemText(index), QStringLiteral("Chest X-ray recipe"));
+    combo->setCurrentIndex(index);
+    const auto c = panel.config();
+    QCOMPARE(QString::fromStdString(c.recipe), QStringLiteral("chest-xray"));
+    QVERIFY(c.balance == ampbench::BalanceKind::Loss);
+    QVERIFY(c.selection.thresholdRule == ampbench::ThresholdRuleKind::Youden);
+    QVERIFY(c.selection.metric == ampbench::SelectMetricKind::BalancedAccuracy);
+    ampbench::RunConfig expected;
+    ampbench::applyRecipe(ampbench::findRecipe("chest-xray"), expected);
+    QCOMPARE(c.imageSize, expected.imageSize);  // the form shows the recipe's values
+    QCOMPARE(c.epochs, expected.epochs);
+    QCOMPARE(c.model, expected.model);
+  }
+
+  void settingsWithoutAControlSurviveTheForm() {
+    RunPanel panel;
+    ampbench::RunConfig shown;
+    shown.channels = 3;
+    shown.augment.maxRotationDeg = 3.0;
+    shown.selection.metric = ampbench::SelectMetricKind::Auc;
+    shown.selection.thresholdRule = ampbench::ThresholdRuleKind::Sensitivity;
+    shown.selection.targetSensitivity = 0.9;
+    shown.resumeFrom = "/somewhere/run";
+    panel.setConfig(shown);
+    const auto c = panel.config();
+    QCOMPARE(c.channels, int64_t{3});
+    QCOMPARE(c.augment.maxRotationDeg, 3.0);
+    QVERIFY(c.selection.metric == ampbench::SelectMetricKind::Auc);
+    QVERIFY(c.selection.thresholdRule == ampbench::ThresholdRuleKind::Sensitivity);
+    QCOMPARE(c.selection.targetSensitivity, 0.9);
+    QVERIFY2(c.resumeFrom.empty(), "a shown run's settings must start a new run");
+    auto* select = panel.findChild<QComboBox*>(QStringLiteral("selectMetricCombo"));
+    QVERIFY(select);
+    select->setCurrentIndex(select->findData(QStringLiteral("last")));
+    QVERIFY(panel.config().selection.metric == ampbench::SelectMetricKind::Last);
   }
 };
 
