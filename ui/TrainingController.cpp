@@ -72,15 +72,15 @@ bool TrainingController::startJob(const QString& name, Job job) {
 void TrainingController::runOnWorker(Job job) {
   try {
     job(*this, cancel_);
-    postSteps(true);
+    postSteps();
   } catch (const ampbench::InputError& e) {
-    postSteps(true);
+    postSteps();
     Q_EMIT failed(QString::fromStdString(e.what()), true);
   } catch (const std::exception& e) {
-    postSteps(true);
+    postSteps();
     Q_EMIT failed(QString::fromStdString(e.what()), false);
   } catch (...) {
-    postSteps(true);
+    postSteps();
     Q_EMIT failed(tr("The engine stopped with an unknown error."), false);
   }
   running_ = false;
@@ -117,77 +117,77 @@ void TrainingController::onStep(const ampbench::StepEvent& e) {
   std::lock_guard<std::mutex> lock(stepsMutex_);
   pendingSteps_.push_back(e);
   const auto now = std::chrono::steady_clock::now();
-  if (!stepsPosted_ && (e.stepInEpoch == e.stepsPerEpoch || now - lastStepPost_ >= std::chrono::milliseconds(interval))) {
-    stepsPosted_ = true;
-    lastStepPost_ = now;
-    QMetaObject::invokeMethod(this, [this]() { deliverSteps(); }, Qt::QueuedConnection);
+  if (e.stepInEpoch == e.stepsPerEpoch || now - lastStepPost_ >= std::chrono::milliseconds(interval)) {
+    postPendingLocked(now);
   }
 }
 
-void TrainingController::postSteps(bool force) {
+void TrainingController::postSteps() {
   std::lock_guard<std::mutex> lock(stepsMutex_);
-  if (force && !stepsPosted_ && !pendingSteps_.empty()) {
-    stepsPosted_ = true;
-    lastStepPost_ = std::chrono::steady_clock::now();
-    QMetaObject::invokeMethod(this, [this]() { deliverSteps(); }, Qt::QueuedConnection);
+  if (!pendingSteps_.empty()) {
+    postPendingLocked(std::chrono::steady_clock::now());
   }
 }
 
-void TrainingController::deliverSteps() {
-  std::vector<ampbench::StepEvent> steps;
-  {
-    std::lock_guard<std::mutex> lock(stepsMutex_);
-    steps.swap(pendingSteps_);
-    stepsPosted_ = false;
-  }
-  for (const auto& e : steps) {
-    Q_EMIT stepDone(e);
-  }
+// The batch travels inside its queued call: a delivery holds exactly the steps queued before
+// it, so a later event (posted after it) cannot overtake them and later steps cannot jump
+// ahead of an earlier event.
+void TrainingController::postPendingLocked(std::chrono::steady_clock::time_point now) {
+  lastStepPost_ = now;
+  QMetaObject::invokeMethod(
+      this,
+      [this, steps = std::move(pendingSteps_)]() {
+        for (const auto& step : steps) {
+          Q_EMIT stepDone(step);
+        }
+      },
+      Qt::QueuedConnection);
+  pendingSteps_.clear();  // moved-from: make it empty for certain
 }
 
 // Every other event first queues the steps before it, so receivers see the run in order.
 void TrainingController::onDataProgress(const ampbench::DataProgressEvent& e) {
-  postSteps(true);
+  postSteps();
   Q_EMIT dataProgress(e);
 }
 void TrainingController::onRunStarted(const ampbench::RunStartedEvent& e) {
-  postSteps(true);
+  postSteps();
   Q_EMIT runStarted(e);
 }
 void TrainingController::onEpoch(const ampbench::EpochEvent& e) {
-  postSteps(true);
+  postSteps();
   Q_EMIT epochDone(e);
 }
 void TrainingController::onEvaluation(const ampbench::EvaluationEvent& e) {
-  postSteps(true);
+  postSteps();
   Q_EMIT evaluationDone(e);
 }
 void TrainingController::onCheckpoint(const ampbench::CheckpointEvent& e) {
-  postSteps(true);
+  postSteps();
   Q_EMIT checkpointSaved(e);
 }
 void TrainingController::onPrecisionStats(const ampbench::PrecisionStatsEvent& e) {
-  postSteps(true);
+  postSteps();
   Q_EMIT precisionStats(e);
 }
 void TrainingController::onOverflowAttribution(const ampbench::OverflowAttribution& a) {
-  postSteps(true);
+  postSteps();
   Q_EMIT overflowAttributed(a);
 }
 void TrainingController::onFinished(const ampbench::RunSummary& s) {
-  postSteps(true);
+  postSteps();
   Q_EMIT runEnded(s);
 }
 void TrainingController::onCancelled(const ampbench::RunSummary& s) {
-  postSteps(true);
+  postSteps();
   Q_EMIT runEnded(s);
 }
 void TrainingController::onFailed(const ampbench::RunSummary& s) {
-  postSteps(true);
+  postSteps();
   Q_EMIT runEnded(s);
 }
 void TrainingController::onCompareModeStarted(int index, int count, ampbench::PrecisionMode mode) {
-  postSteps(true);
+  postSteps();
   Q_EMIT compareModeStarted(index, count, QString::fromStdString(ampbench::toString(mode)));
 }
 

@@ -94,12 +94,11 @@ class TrainingController : public QObject, public ampbench::RunObserver {
 
   void runOnWorker(Job job);  // worker thread
   void finishJob();           // GUI thread
-  void postSteps(bool force);  // worker thread: queue a delivery of the pending steps
-  void deliverSteps();        // GUI thread: emits stepDone for each pending step
+  void postSteps();  // worker thread: queue a delivery of the pending steps, if any
+  void postPendingLocked(std::chrono::steady_clock::time_point now);  // stepsMutex_ held
 
   std::mutex stepsMutex_;
   std::vector<ampbench::StepEvent> pendingSteps_;
-  bool stepsPosted_ = false;  // a delivery is queued and has not run yet
   std::chrono::steady_clock::time_point lastStepPost_;
   std::atomic<int> stepDeliveryMs_{kStepDeliveryMs};
 
