@@ -2,23 +2,23 @@
 
 #include "engine/core/Recipe.h"
 #include "ui/FormWidgets.h"
+#include "ui/RecipeKnobs.h"
 
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
+#include <QSettings>
 
 namespace ampbench::ui {
 
 using namespace form;
 
-namespace {
-
-QString qs(const std::string& s) { return QString::fromStdString(s); }
-
-}  // namespace
-
-RecipeBox::RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* parent, QFormLayout* form)
+RecipeBox::RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* parent, QFormLayout* form,
+                     QComboBox* model)
     : QObject(mainParent) {
+  knobs_ = new RecipeKnobs(parent);
+  form->addRow(knobs_);
+  connect(knobs_, &RecipeKnobs::changed, this, &RecipeBox::changed);
   QList<QPair<QString, QString>> recipes{{tr("Custom (the settings above)"), QString()}};
   for (const auto& r : ampbench::recipes()) {
     recipes.append({r.name == "chest-xray" ? tr("Chest X-ray recipe") : qs(r.name), qs(r.name)});
@@ -62,11 +62,38 @@ RecipeBox::RecipeBox(QWidget* mainParent, QFormLayout* main, QWidget* parent, QF
   form->addRow(tr("Target sensitivity"), sensitivity_);
   updateSensitivity();
   connect(threshold_, &QComboBox::currentIndexChanged, this, [this] { updateSensitivity(); });
+  for (QComboBox* box : {recipe_, balance_, select_, threshold_}) {
+    connect(box, &QComboBox::currentIndexChanged, this, &RecipeBox::changed);
+  }
+  connect(sensitivity_, &QDoubleSpinBox::valueChanged, this, &RecipeBox::changed);
   connect(recipe_, &QComboBox::currentIndexChanged, this, [this] {
     if (!filling_ && !comboValue(recipe_).isEmpty()) {
-      Q_EMIT recipeChosen(comboValue(recipe_));
+      Q_EMIT recipeChosen(comboValue(recipe_), true);
     }
   });
+  // activated: the user's pick only, never a form being filled from a config; and only
+  // another model (re-picking the same one must not undo a tuned size or epoch count).
+  model_ = model;
+  lastModel_ = model->currentText();
+  connect(model, &QComboBox::activated, this, [this] {
+    if (model_->currentText() == lastModel_) {
+      return;
+    }
+    lastModel_ = model_->currentText();
+    if (!comboValue(recipe_).isEmpty()) {
+      Q_EMIT recipeChosen(comboValue(recipe_), false);
+    }
+  });
+}
+
+void RecipeBox::applyChoice(const QString& recipe, bool wholeRecipe, ampbench::RunConfig& c) {
+  const auto& r = ampbench::findRecipe(recipe.toStdString());
+  if (!wholeRecipe) {
+    ampbench::applyRecipeFamily(r, c);
+    return;
+  }
+  const bool keepModel = ampbench::recipeFamily(r, c.model) != nullptr;
+  ampbench::applyRecipe(r, c, keepModel ? std::set<std::string>{"--model"} : std::set<std::string>{});
 }
 
 void RecipeBox::carrySettingsWithoutControls(const ampbench::RunConfig& from, ampbench::RunConfig& to) {
@@ -77,6 +104,7 @@ void RecipeBox::carrySettingsWithoutControls(const ampbench::RunConfig& from, am
   to.weightDecay = from.weightDecay;
   to.warmupFraction = from.warmupFraction;
   to.gradClipNorm = from.gradClipNorm;
+  to.tta.shift = from.tta.shift;  // the knobs have a control for the views, not the shift
 }
 
 void RecipeBox::updateSensitivity() { sensitivity_->setEnabled(comboValue(threshold_) == QLatin1String("sensitivity")); }
@@ -88,7 +116,39 @@ void RecipeBox::fill(const ampbench::RunConfig& c) {
   setComboValue(select_, qs(ampbench::toString(c.selection.metric)));
   setComboValue(threshold_, qs(ampbench::toString(c.selection.thresholdRule)));
   sensitivity_->setValue(c.selection.targetSensitivity);
+  knobs_->setFrom(c);
+  lastModel_ = qs(c.model);
   filling_ = false;
+}
+
+void RecipeBox::load(QSettings& s) {
+  ampbench::RunConfig c;
+  apply(c);  // what the settings lack, or hold unreadable, keeps its current value
+  auto read = [&s](const char* key, auto& field, auto parse) {
+    try {
+      field = parse(s.value(QLatin1String(key), qs(toString(field))).toString().toStdString());
+    } catch (const std::exception&) {  // an edited or older settings file: keep the value
+    }
+  };
+  c.recipe = s.value(QStringLiteral("recipe"), qs(c.recipe)).toString().toStdString();
+  read("balance", c.balance, ampbench::parseBalance);
+  read("selectMetric", c.selection.metric, ampbench::parseSelectMetric);
+  read("thresholdRule", c.selection.thresholdRule, ampbench::parseThresholdRule);
+  c.selection.targetSensitivity = s.value(QStringLiteral("targetSensitivity"), c.selection.targetSensitivity).toDouble();
+  fill(c);  // an unknown recipe name leaves the combo on Custom
+  knobs_->load(s);
+  lastModel_ = model_->currentText();  // the panel restored its model before this
+}
+
+void RecipeBox::save(QSettings& s) const {
+  ampbench::RunConfig c;
+  apply(c);
+  s.setValue(QStringLiteral("recipe"), qs(c.recipe));
+  s.setValue(QStringLiteral("balance"), qs(toString(c.balance)));
+  s.setValue(QStringLiteral("selectMetric"), qs(toString(c.selection.metric)));
+  s.setValue(QStringLiteral("thresholdRule"), qs(toString(c.selection.thresholdRule)));
+  s.setValue(QStringLiteral("targetSensitivity"), c.selection.targetSensitivity);
+  knobs_->save(s);
 }
 
 void RecipeBox::apply(ampbench::RunConfig& c) const {
@@ -97,6 +157,7 @@ void RecipeBox::apply(ampbench::RunConfig& c) const {
   c.selection.metric = ampbench::parseSelectMetric(comboValue(select_).toStdString());
   c.selection.thresholdRule = ampbench::parseThresholdRule(comboValue(threshold_).toStdString());
   c.selection.targetSensitivity = sensitivity_->value();
+  knobs_->applyTo(c);
 }
 
 }  // namespace ampbench::ui

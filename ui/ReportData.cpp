@@ -65,8 +65,17 @@ QVector<ReportRow> settingsRows(const ampbench::RunConfig& c) {
                     c.augment.enabled ? QObject::tr("random crop (≥ %1 % of the area), rotation ±%2°%3")
                                             .arg(c.augment.minCropArea * 100.0, 0, 'f', 0)
                                             .arg(c.augment.maxRotationDeg, 0, 'f', 0)
-                                            .arg(c.augment.horizontalFlip ? QObject::tr(", horizontal flips") : QString())
+                                            .arg(c.augment.horizontalFlip ? QObject::tr(", horizontal flips") : QString()) +
+                                            (c.augment.maxTranslate > 0 ? QObject::tr(", shift ±%1 %").arg(c.augment.maxTranslate * 100.0, 0, 'f', 0) : QString()) +
+                                            (c.augment.brightness > 0 || c.augment.contrast > 0 || c.augment.gamma > 0
+                                                 ? QObject::tr(", brightness ±%1, contrast ±%2, gamma ±%3")
+                                                       .arg(c.augment.brightness).arg(c.augment.contrast).arg(c.augment.gamma)
+                                                 : QString())
                                       : QObject::tr("none")};
+  if (c.labelSmoothing > 0 || c.emaDecay > 0) {
+    rows << ReportRow{QObject::tr("Label smoothing / weight average"),
+                      QObject::tr("%1 / %2").arg(c.labelSmoothing).arg(c.emaDecay > 0 ? QObject::tr("EMA, decay %1 (evaluated and exported)").arg(c.emaDecay) : QObject::tr("off"))};
+  }
   rows << ReportRow{QObject::tr("Class balance"), qs(ampbench::toString(c.balance))};
   if (c.limitPerSplit > 0) {
     rows << ReportRow{QObject::tr("Images per split"), QObject::tr("at most %1").arg(c.limitPerSplit)};

@@ -152,10 +152,10 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
   gradStatsEvery_->setPrefix(tr("every "));
   gradStatsEvery_->setSuffix(tr(" steps"));
   adv->addRow(tr("Precision statistics"), gradStatsEvery_);
-  recipeBox_ = new RecipeBox(this, form, advanced_, adv);
-  connect(recipeBox_, &RecipeBox::recipeChosen, this, [this](const QString& name) {
+  recipeBox_ = new RecipeBox(this, form, advanced_, adv, model_);
+  connect(recipeBox_, &RecipeBox::recipeChosen, this, [this](const QString& name, bool wholeRecipe) {
     auto c = config();
-    ampbench::applyRecipe(ampbench::findRecipe(name.toStdString()), c);
+    RecipeBox::applyChoice(name, wholeRecipe, c);
     setConfig(c);
   });
   labelTooltipsFromFields(form);  // the recipe row is added to the main form above
@@ -218,6 +218,7 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent), hardware_(ampbench::detec
     changed();
   });
   connect(withoutFixes_, &QCheckBox::toggled, this, changed);
+  connect(recipeBox_, &RecipeBox::changed, this, changed);
   for (QSpinBox* s :
        {epochs_, batchSize_, imageSize_, seed_, threads_, limit_, initScaleLog2_, growthInterval_, gradStatsEvery_}) {
     connect(s, &QSpinBox::valueChanged, this, changed);
@@ -273,7 +274,6 @@ bool RunPanel::setPrecisionName(const QString& mode) {
 ampbench::RunConfig RunPanel::config() const {
   ampbench::RunConfig c;
   RecipeBox::carrySettingsWithoutControls(hidden_, c);
-  recipeBox_->apply(c);
   c.model = model_->currentText().toStdString();
   c.precision = ampbench::parsePrecision(precisionName().toStdString());
   c.device = ampbench::parseDevice(comboValue(device_).toStdString());
@@ -293,6 +293,7 @@ ampbench::RunConfig RunPanel::config() const {
   c.scaler.growthInterval = growthInterval_->value();
   c.scaler.minScale = minScale_->value();
   c.gradStatsEvery = gradStatsEvery_->value();
+  recipeBox_->apply(c);  // after the carried settings: the knobs own the augmentation
   return c;
 }
 
@@ -356,6 +357,7 @@ void RunPanel::loadSettings() {
   gradStatsEvery_->setValue(s.value(QStringLiteral("gradStatsEvery"), gradStatsEvery_->value()).toInt());
   withoutFixes_->setChecked(s.value(QStringLiteral("withoutFixes"), false).toBool());
   advancedToggle_->setChecked(s.value(QStringLiteral("advancedOpen"), false).toBool());
+  recipeBox_->load(s);
   loading_ = false;
   s.endGroup();
   updatePrecisionNote();
@@ -398,6 +400,7 @@ void RunPanel::saveSettings() {
   s.setValue(QStringLiteral("gradStatsEvery"), gradStatsEvery_->value());
   s.setValue(QStringLiteral("withoutFixes"), withoutFixes_->isChecked());
   s.setValue(QStringLiteral("advancedOpen"), advancedToggle_->isChecked());
+  recipeBox_->save(s);
   s.endGroup();
   s.sync();
   Q_EMIT settingsSaved();

@@ -228,6 +228,17 @@ RunEntry scanRunDir(const QString& dirPath) {
     const QJsonObject val = metrics.value(QStringLiteral("val")).toObject();
     e.valAccuracy = fraction(val.value(QStringLiteral("accuracy")));
     e.valAuc = fraction(val.value(QStringLiteral("auc")));
+    // The run's own evaluation of its kept model (evaluation_val.json, at its decision
+    // threshold) is the accuracy the Results tab shows: the list must not show another.
+    QJsonObject evaluation;
+    QString ignored;
+    const QString evaluationPath = d.filePath(QStringLiteral("evaluation_val.json"));
+    // Only a finished run writes it; one left by an earlier run in a reused folder is not this run's.
+    const bool finished = metrics.value(QStringLiteral("status")).toString() == QLatin1String("finished");
+    if (finished && QFileInfo::exists(evaluationPath) && readJsonObject(evaluationPath, &evaluation, &ignored) &&
+        fraction(evaluation.value(QStringLiteral("accuracy"))) >= 0) {
+      e.valAccuracy = fraction(evaluation.value(QStringLiteral("accuracy")));
+    }
     const QJsonValue rate = metrics.value(QStringLiteral("images_per_s"));
     e.imagesPerSecond = rate.isDouble() && std::isfinite(rate.toDouble()) ? std::max(0.0, rate.toDouble()) : 0.0;
   } else {

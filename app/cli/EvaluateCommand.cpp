@@ -171,6 +171,9 @@ CLI::App* addEvaluateCommand(CLI::App& app, EvaluateArgs& args) {
   cmd->add_option("--cache-memory-mb", args.cacheMemoryMb,
                   "decoded images held in memory at most (MiB; default: the run's setting); a larger split is "
                   "decoded into a temporary file and read from it");
+  cmd->add_option("--tta", args.tta,
+                  "average the probabilities of N views: the image and N-1 small shifts (1 = off; default: the "
+                  "run's --tta); recorded as \"tta\" in evaluation_<split>.json");
   cmd->add_flag("--json", args.json, "print the evaluation JSON instead of the table");
   return cmd;
 }
@@ -230,6 +233,7 @@ int runEvaluateCommand(const EvaluateArgs& args, const CancelToken& cancel) {
   request.threshold = args.threshold;
   request.bootstrap.resamples = args.resamples;
   request.cacheMemoryMb = args.cacheMemoryMb;
+  request.ttaViews = args.tta;
   // The run's evaluation files are what the Results tab and the report show: only an
   // evaluation at the stored threshold, with intervals, on one of its own splits replaces
   // them; anything else goes to --out only.

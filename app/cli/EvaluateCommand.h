@@ -30,6 +30,7 @@ struct EvaluateArgs {
   std::string out;
   bool json = false;
   std::optional<int64_t> cacheMemoryMb;
+  std::optional<int64_t> tta;  // test-time augmentation views; empty: the run's --tta
 };
 
 CLI::App* addEvaluateCommand(CLI::App& app, EvaluateArgs& args);

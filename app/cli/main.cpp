@@ -122,6 +122,17 @@ void addRunOptions(CLI::App* app, ampbench::RunConfig& c, StringOptions& s, bool
   app->add_option("--min-crop-area", c.augment.minCropArea, "random resized crop: smallest area kept");
   app->add_option("--max-rotation", c.augment.maxRotationDeg, "random rotation, degrees either way");
   app->add_flag("--hflip", c.augment.horizontalFlip, "random horizontal flips");
+  app->add_option("--max-translate", c.augment.maxTranslate, "random shift, fraction of the size either way (0 = off)");
+  app->add_option("--brightness", c.augment.brightness, "brightness jitter: x * [1-B, 1+B] on the [0,1] image (0 = off)");
+  app->add_option("--contrast", c.augment.contrast, "contrast jitter about the image mean, [1-C, 1+C] (0 = off)");
+  app->add_option("--gamma", c.augment.gamma, "gamma jitter: x ^ [1-G, 1+G] on the [0,1] image (0 = off)");
+  app->add_option("--label-smoothing", c.labelSmoothing, "label smoothing E: targets (1-E)*one-hot + E/classes (0 = off)");
+  app->add_option("--ema-decay", c.emaDecay,
+                  "validate, evaluate and export an exponential moving average of the weights, decay D with the "
+                  "warm-up min(D, (1+n)/(10+n)) (0 = off; e.g. 0.999)");
+  app->add_option("--tta", c.tta.views, "end-of-run evaluation: average the probabilities of N views (the image and "
+                                        "N-1 small shifts; 1 = off)");
+  app->add_option("--tta-shift", c.tta.shift, "largest test-time shift, fraction of the size");
   app->add_option("--select-metric", s.selectMetric,
                   "the epoch the run keeps, evaluates and exports (best.pt): the best validation "
                   "balanced_accuracy, auc, accuracy or loss; last = the final epoch")
@@ -363,6 +374,10 @@ int main(int argc, char** argv) {
   predict->add_option("--run,--model", predictRun, "run directory, exported model folder or model.pt")->required();
   predict->add_option("images", predictImagesList, "image files")->required();
   predict->add_flag("--json", predictJson, "JSON output");
+  int64_t predictTta = 0;
+  predict->add_option("--tta", predictTta, "average the probabilities of N views: the image and N-1 small shifts "
+                                           "(1 = off; default: the run's --tta)")
+      ->check(CLI::Range(int64_t{1}, int64_t{16}));
 
   ampbench::cli::ExportArgs exportArgs;
   auto* exportCmd = ampbench::cli::addExportCommand(app, exportArgs);
@@ -451,7 +466,7 @@ int main(int argc, char** argv) {
     if (*predict) {
       // A file that cannot be read gets its reason and the others are still predicted;
       // bad input (exit 2) only when no file could be read.
-      const auto set = ampbench::predictImages(predictRun, predictImagesList);
+      const auto set = ampbench::predictImages(predictRun, predictImagesList, predictTta);
       size_t predicted = 0;
       if (predictJson) {
         nlohmann::ordered_json j;

@@ -597,6 +597,7 @@ std::string evaluationToJson(const Evaluation& e) {
   j["threshold"] = twoClasses ? number(e.threshold) : ojson(nullptr);
   j["positive_class"] = twoClasses ? ojson(e.classes[static_cast<size_t>(e.positiveClass)]) : ojson(nullptr);
   j["threshold_source"] = e.thresholdSource;
+  j["tta"] = e.testTimeAugmentation;
   j["confusion"] = e.confusion;
   auto normalised = ojson::array();
   for (size_t t = 0; t < e.confusion.size(); ++t) {
@@ -696,6 +697,9 @@ Evaluation evaluationFromJson(const std::string& text) {
     }
   }
   e.thresholdSource = readString(j, "threshold_source", "");
+  if (j.contains("tta")) {  // absent from files written before test-time augmentation
+    e.testTimeAugmentation = readString(j, "tta", "");
+  }
   const auto& confusion = readArray(j, "confusion", "");
   if (confusion.size() != k) {
     malformed("confusion", "must have one row per class");

@@ -81,6 +81,8 @@ struct Evaluation {
   int64_t positiveClass = 1;                     // -1 for more than two classes
   std::string thresholdSource = "default";  // "default", "youden on val", "sensitivity >= 0.95 on val", "user";
                                             // "argmax" for more than two classes
+  // Test-time augmentation of the probabilities: "none", or the views averaged (--tta).
+  std::string testTimeAugmentation = "none";
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted], at the threshold
   Estimate accuracy;
   Estimate balancedAccuracy;  // mean sensitivity over the classes present

@@ -142,7 +142,11 @@ std::string configToJson(const RunConfig& c, int indent) {
                 {{"enabled", c.augment.enabled},
                  {"min_crop_area", c.augment.minCropArea},
                  {"max_rotation_deg", c.augment.maxRotationDeg},
-                 {"horizontal_flip", c.augment.horizontalFlip}}}};
+                 {"horizontal_flip", c.augment.horizontalFlip},
+                 {"max_translate", c.augment.maxTranslate},
+                 {"brightness", c.augment.brightness},
+                 {"contrast", c.augment.contrast},
+                 {"gamma", c.augment.gamma}}}};
   j["model"] = {{"name", c.model}, {"pretrained", c.pretrained}};
   j["precision"] = {{"mode", toString(c.precision)},
                     {"strict", c.strict},
@@ -164,7 +168,10 @@ std::string configToJson(const RunConfig& c, int indent) {
                 {"weight_decay", c.weightDecay},
                 {"schedule", toString(c.schedule)},
                 {"warmup_fraction", c.warmupFraction},
-                {"grad_clip_norm", c.gradClipNorm}};
+                {"grad_clip_norm", c.gradClipNorm},
+                {"label_smoothing", c.labelSmoothing},
+                {"ema_decay", c.emaDecay}};
+  j["evaluation"] = {{"tta_views", c.tta.views}, {"tta_shift", c.tta.shift}};
   j["selection"] = {{"metric", toString(c.selection.metric)},
                     {"threshold_rule", toString(c.selection.thresholdRule)},
                     {"target_sensitivity", c.selection.targetSensitivity}};
@@ -228,6 +235,10 @@ RunConfig configFromJson(const std::string& text) {
   get(a, "min_crop_area", c.augment.minCropArea);
   get(a, "max_rotation_deg", c.augment.maxRotationDeg);
   get(a, "horizontal_flip", c.augment.horizontalFlip);
+  get(a, "max_translate", c.augment.maxTranslate);
+  get(a, "brightness", c.augment.brightness);
+  get(a, "contrast", c.augment.contrast);
+  get(a, "gamma", c.augment.gamma);
   const auto& m = j.value("model", nlohmann::json::object());
   get(m, "name", c.model);
   get(m, "pretrained", c.pretrained);
@@ -254,6 +265,11 @@ RunConfig configFromJson(const std::string& text) {
   getEnum(o, "schedule", c.schedule, parseSchedule);
   get(o, "warmup_fraction", c.warmupFraction);
   get(o, "grad_clip_norm", c.gradClipNorm);
+  get(o, "label_smoothing", c.labelSmoothing);
+  get(o, "ema_decay", c.emaDecay);
+  const auto& ev = j.value("evaluation", nlohmann::json::object());
+  get(ev, "tta_views", c.tta.views);
+  get(ev, "tta_shift", c.tta.shift);
   if (const auto sel = j.find("selection"); sel != j.end() && sel->is_object()) {
     getEnum(*sel, "metric", c.selection.metric, parseSelectMetric);
     getEnum(*sel, "threshold_rule", c.selection.thresholdRule, parseThresholdRule);
@@ -294,7 +310,8 @@ std::vector<std::string> resumeConflicts(const RunConfig& recorded, const RunCon
       "/data/cache_memory_mb",
       "/run/detect_anomaly",    "/run/checkpoint_minutes", "/distributed/world_size",
       "/distributed/per_rank_batch", "/distributed/backend",
-      "/distributed/sync_bn",   "/selection/threshold_rule", "/selection/target_sensitivity"};
+      "/distributed/sync_bn",   "/evaluation/tta_views", "/evaluation/tta_shift",
+      "/selection/threshold_rule", "/selection/target_sensitivity"};
   // A distributed run may continue on another number of ranks: the per-rank batch is then
   // free to change too (to keep the global batch), on either side of the resume.
   const bool distributed = recorded.distributed.worldSize > 1 || asked.distributed.worldSize > 1;
@@ -347,6 +364,20 @@ void validateConfig(const RunConfig& c) {
   require(c.scaler.growthInterval >= 1, "--growth-interval must be >= 1");
   require(c.scaler.minScale >= 0, "--min-scale must be >= 0");
   require(c.augment.minCropArea > 0 && c.augment.minCropArea <= 1, "--min-crop-area must be in (0, 1]");
+  require(c.augment.maxRotationDeg >= 0 && c.augment.maxRotationDeg <= 45,
+          "--max-rotation must be between 0 and 45 degrees");
+  require(c.augment.maxTranslate >= 0 && c.augment.maxTranslate <= 0.25,
+          "--max-translate must be between 0 (off) and 0.25 of the image size");
+  require(c.augment.brightness >= 0 && c.augment.brightness < 1,
+          "--brightness must be in [0, 1): the factor is drawn from [1 - b, 1 + b]");
+  require(c.augment.contrast >= 0 && c.augment.contrast < 1,
+          "--contrast must be in [0, 1): the factor is drawn from [1 - c, 1 + c]");
+  require(c.augment.gamma >= 0 && c.augment.gamma < 1,
+          "--gamma must be in [0, 1): the exponent is drawn from [1 - g, 1 + g]");
+  require(c.labelSmoothing >= 0 && c.labelSmoothing < 1, "--label-smoothing must be in [0, 1) (0 = off)");
+  require(c.emaDecay >= 0 && c.emaDecay < 1, "--ema-decay must be in [0, 1) (0 = off; e.g. 0.999)");
+  require(c.tta.views >= 1 && c.tta.views <= 16, "--tta must be between 1 (off) and 16 views");
+  require(c.tta.shift >= 0 && c.tta.shift <= 0.25, "--tta-shift must be between 0 and 0.25 of the image size");
   require(c.evalEvery >= 1 && c.stepEventEvery >= 1, "--eval-every and --step-events must be >= 1");
   require(c.limitPerSplit >= 0, "--limit must be >= 0");
   require(c.cacheMemoryMb >= 0 && c.cacheMemoryMb <= (int64_t{1} << 24),

@@ -51,6 +51,21 @@ struct AugmentOptions {
   double minCropArea = 0.80;    // random resized crop: fraction of the area kept
   double maxRotationDeg = 7.0;  // small rotation, degrees either way
   bool horizontalFlip = false;  // off by default: X-rays have a side (heart on the left)
+  // Never a vertical flip: a radiograph upside down is not a radiograph.
+  double maxTranslate = 0.0;    // shift, as a fraction of the image size, either way (0 = off)
+  // Intensity jitter on the [0, 1] image before normalisation, each drawn uniformly per
+  // image: x * b (brightness), (x - mean) * c + mean (contrast, about the image's mean),
+  // x ^ g (gamma), then clamped to [0, 1]. 0 = off; e.g. 0.1 draws from [0.9, 1.1].
+  double brightness = 0.0;
+  double contrast = 0.0;
+  double gamma = 0.0;  // the exponent is drawn from [1 - gamma, 1 + gamma]
+};
+
+// Test-time augmentation (evaluate / predict when asked): the image plus `views - 1`
+// shifted copies, softmax probabilities averaged. 1 = off.
+struct TtaOptions {
+  int64_t views = 1;
+  double shift = 0.04;  // the largest shift, as a fraction of the image size
 };
 
 struct SplitOptions {
@@ -108,6 +123,13 @@ struct RunConfig {
   ScheduleKind schedule = ScheduleKind::OneCycle;
   double warmupFraction = 0.25;  // one-cycle: share of steps spent rising to lr
   double gradClipNorm = 0.0;     // 0 = off; applied to unscaled gradients
+  // Cross-entropy against (1 - e) * one-hot + e / classes, in fp32 in every mode; with
+  // --balance loss each image's loss is weighted by its true class's weight. 0 = off.
+  double labelSmoothing = 0.0;
+  // Exponential moving average of the weights (parameters and batch-norm statistics, fp32)
+  // after every applied step, with the warm-up min(D, (1 + n) / (10 + n)) at its n-th
+  // update; validation, the end-of-run evaluations and the export use it. 0 = off.
+  double emaDecay = 0.0;
   SelectionOptions selection;
 
   // execution
@@ -142,6 +164,7 @@ struct RunConfig {
   double checkpointMinutes = 10.0;
 
   DistributedOptions distributed;
+  TtaOptions tta;  // evaluation only: may change on resume
 };
 
 std::string toString(PrecisionMode m);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <cstdio>
 #include <random>
 
 namespace ampbench {
@@ -25,7 +26,7 @@ int64_t batchesPerEpoch(int64_t n, int64_t batchSize, bool training) {
 
 torch::Tensor augmentBatch(const torch::Tensor& images, const AugmentOptions& opt, uint64_t seed) {
   const int64_t n = images.size(0);
-  std::mt19937_64 rng(seed);
+  std::mt19937_64 rng(seed), shiftRng(seed ^ 0x5851f42d4c957f2dULL);
   std::uniform_real_distribution<double> u01(0.0, 1.0);
   std::vector<float> theta(static_cast<size_t>(n) * 6);
   constexpr double kPi = 3.14159265358979323846;
@@ -37,15 +38,19 @@ torch::Tensor augmentBatch(const torch::Tensor& images, const AugmentOptions& op
     // The crop centre may move as far as the crop stays inside the image.
     const double tx = (2.0 * u01(rng) - 1.0) * (1.0 - side);
     const double ty = (2.0 * u01(rng) - 1.0) * (1.0 - side);
-    const double flip = (opt.horizontalFlip && u01(rng) < 0.5) ? -1.0 : 1.0;
+    const double flip = (opt.horizontalFlip && u01(rng) < 0.5) ? -1.0 : 1.0;  // never vertical
+    // A shift of up to maxTranslate of the size (2 * maxTranslate in grid units), from its
+    // own stream: the draws above stay what they were without it.
+    const double sx = (2.0 * u01(shiftRng) - 1.0) * 2.0 * opt.maxTranslate;
+    const double sy = (2.0 * u01(shiftRng) - 1.0) * 2.0 * opt.maxTranslate;
     const double c = std::cos(angle) * side, s = std::sin(angle) * side;
     float* t = theta.data() + i * 6;
     t[0] = static_cast<float>(c * flip);
     t[1] = static_cast<float>(-s);
-    t[2] = static_cast<float>(tx);
+    t[2] = static_cast<float>(tx + sx);
     t[3] = static_cast<float>(s * flip);
     t[4] = static_cast<float>(c);
-    t[5] = static_cast<float>(ty);
+    t[5] = static_cast<float>(ty + sy);
   }
   auto thetaT = torch::from_blob(theta.data(), {n, 2, 3}, torch::kFloat).clone().to(images.device());
   auto grid = torch::nn::functional::affine_grid(thetaT, images.sizes(), /*align_corners=*/false);
@@ -54,6 +59,65 @@ torch::Tensor augmentBatch(const torch::Tensor& images, const AugmentOptions& op
                                                 .mode(torch::kBilinear)
                                                 .padding_mode(torch::kBorder)
                                                 .align_corners(false));
+}
+
+bool hasIntensityJitter(const AugmentOptions& opt) {
+  return opt.brightness > 0 || opt.contrast > 0 || opt.gamma > 0;
+}
+
+torch::Tensor augmentIntensity(const torch::Tensor& images, const AugmentOptions& opt, uint64_t seed) {
+  if (!hasIntensityJitter(opt)) {
+    return images;
+  }
+  const int64_t n = images.size(0);
+  // Its own stream, so the geometry's draws do not depend on whether this runs.
+  std::mt19937_64 rng(seed ^ 0xda942042e4dd58b5ULL);
+  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  std::vector<float> b(n), c(n), g(n);
+  for (int64_t i = 0; i < n; ++i) {
+    b[i] = static_cast<float>(1.0 + (2.0 * u01(rng) - 1.0) * opt.brightness);
+    c[i] = static_cast<float>(1.0 + (2.0 * u01(rng) - 1.0) * opt.contrast);
+    g[i] = static_cast<float>(1.0 + (2.0 * u01(rng) - 1.0) * opt.gamma);
+  }
+  auto perImage = [&](std::vector<float>& v) {
+    return torch::from_blob(v.data(), {n, 1, 1, 1}, torch::kFloat).clone().to(images.device());
+  };
+  auto x = images * perImage(b);
+  const auto mean = x.mean({1, 2, 3}, /*keepdim=*/true);
+  x = ((x - mean) * perImage(c) + mean).clamp_(0.0, 1.0);
+  return x.pow_(perImage(g)).clamp_(0.0, 1.0);
+}
+
+torch::Tensor testTimeView(const torch::Tensor& images, const TtaOptions& tta, int64_t k) {
+  if (k == 0 || tta.views <= 1) {
+    return images;
+  }
+  constexpr double kPi = 3.14159265358979323846;
+  const double angle = 2.0 * kPi * static_cast<double>(k - 1) / static_cast<double>(tta.views - 1);
+  const int64_t n = images.size(0);
+  // Grid units span 2 per image side: a shift of f of the size is 2f.
+  const auto theta = torch::tensor({1.0, 0.0, 2.0 * tta.shift * std::cos(angle), 0.0, 1.0,
+                                    2.0 * tta.shift * std::sin(angle)},
+                                   torch::kFloat)
+                         .view({1, 2, 3})
+                         .expand({n, 2, 3})
+                         .to(images.device());
+  auto grid = torch::nn::functional::affine_grid(theta, images.sizes(), /*align_corners=*/false);
+  return torch::nn::functional::grid_sample(images.to(torch::kFloat), grid,
+                                            torch::nn::functional::GridSampleFuncOptions()
+                                                .mode(torch::kBilinear)
+                                                .padding_mode(torch::kBorder)
+                                                .align_corners(false));
+}
+
+std::string describeTta(const TtaOptions& tta) {
+  if (tta.views <= 1) {
+    return "none";
+  }
+  char s[160];
+  std::snprintf(s, sizeof s, "%lld views (the image and %lld shifts of %.3g of its size), probabilities averaged",
+                static_cast<long long>(tta.views), static_cast<long long>(tta.views - 1), tta.shift);
+  return s;
 }
 
 BatchLoader::BatchLoader(const SplitTensors& split, LoaderOptions options, bool training)
@@ -129,10 +193,19 @@ Batch BatchLoader::make(int64_t b) {
     out.labels = out.labels.pin_memory().to(opt_.device, /*non_blocking=*/true);
   }
   x = x.to(torch::kFloat);
+  // A function of (seed, epoch, global batch index): a resumed or sharded run augments
+  // the same image the same way.
+  const uint64_t augSeed = opt_.seed * 6364136223846793005ULL + opt_.epoch * 1442695040888963407ULL +
+                           static_cast<uint64_t>(b * opt_.shardCount + opt_.shardRank);
+  const bool augment = training_ && opt_.augment;
+  if (augment && hasIntensityJitter(opt_.augmentation)) {
+    // Brightness, contrast and gamma act on the [0, 1] image (a gamma of normalised values,
+    // negative ones included, would mean nothing); normalisation follows.
+    x = augmentIntensity(x.div_(255.0), opt_.augmentation, augSeed).mul_(255.0);
+  }
   x.mul_(scale_).add_(shift_);
-  if (training_ && opt_.augment) {
-    x = augmentBatch(x, opt_.augmentation, opt_.seed * 6364136223846793005ULL + opt_.epoch * 1442695040888963407ULL +
-                                             static_cast<uint64_t>(b * opt_.shardCount + opt_.shardRank));
+  if (augment) {
+    x = augmentBatch(x, opt_.augmentation, augSeed);
   }
   if (opt_.channelsLast) {
     x = x.contiguous(torch::MemoryFormat::ChannelsLast);

@@ -89,8 +89,20 @@ class BatchLoader {
   std::thread producer_;
 };
 
-// Random resized crop + small rotation (+ optional flip) for a float batch, one affine
-// transform per image through a single grid_sample. Exposed for tests.
+// Random resized crop + small rotation + shift (+ optional horizontal flip; never a
+// vertical one) for a float batch, one affine transform per image through a single
+// grid_sample (edge pixels repeat into what a shift uncovers). Exposed for tests.
 torch::Tensor augmentBatch(const torch::Tensor& images, const AugmentOptions& opt, uint64_t seed);
+// Brightness, contrast and gamma jitter of a float batch in [0, 1] (before normalisation),
+// one draw of each per image; the input itself when all three are off.
+torch::Tensor augmentIntensity(const torch::Tensor& images, const AugmentOptions& opt, uint64_t seed);
+bool hasIntensityJitter(const AugmentOptions& opt);
+
+// Test-time augmentation: view k of `tta` (0 = the image itself; k >= 1 a shift of
+// tta.shift of the size in direction 2*pi*(k-1)/(views-1), edge pixels repeated). No
+// flips: a radiograph has a side and a top.
+torch::Tensor testTimeView(const torch::Tensor& images, const TtaOptions& tta, int64_t k);
+// "none", or what the views are, for the evaluation files.
+std::string describeTta(const TtaOptions& tta);
 
 }  // namespace ampbench

@@ -122,9 +122,14 @@ std::vector<std::string> exportRun(const std::string& runDir, const std::string&
   spec.numClasses = static_cast<int64_t>(classes.size());
 
   auto model = createModel(spec);  // contiguous, CPU, fp32, no emulation
-  // The epoch model selection kept (best.pt), else the last one.
+  // The epoch model selection kept (best.pt: the weights validation evaluated, the weight
+  // average when the run kept one), else the last one's evaluation weights.
   const auto best = (run / "best.pt").string();
-  loadCheckpoint(fs::exists(best) ? best : checkpoint, *model, nullptr, nullptr);
+  if (fs::exists(best)) {
+    loadCheckpoint(best, *model, nullptr, nullptr);
+  } else {
+    loadEvaluationWeights(checkpoint, *model);
+  }
   model->eval();
 
   // Build everything in memory first: an unknown model type, a graph that fails its checks

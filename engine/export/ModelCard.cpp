@@ -189,6 +189,9 @@ std::string buildModelCard(const std::string& runDir, const ModelCardExtras& ext
   training["schedule"] = at(config, {"optim", "schedule"});
   training["weight_decay"] = at(config, {"optim", "weight_decay"});
   training["augmentation"] = at(config, {"data", "augment"});
+  training["label_smoothing"] = at(config, {"optim", "label_smoothing"});
+  training["ema_decay"] = at(config, {"optim", "ema_decay"});
+  training["tta"] = at(config, {"evaluation"});
   training["pretrained"] = at(config, {"model", "pretrained"});
   training["seed"] = at(config, {"run", "seed"});
   training["train_seconds"] = at(metrics, {"train_seconds"});
@@ -277,6 +280,11 @@ std::string renderModelCardMarkdown(const std::string& cardJson) {
   md << "| batch size / optimizer / lr | " << str(t["batch_size"]) << " / " << str(t["optimizer"]) << " / "
      << str(t["lr"]) << " (" << str(t["schedule"]) << ") |\n";
   md << "| seed | " << str(t["seed"]) << " |\n";
+  md << "| augmentation | " << (t["augmentation"].is_object() ? t["augmentation"].dump() : str(t["augmentation"]))
+     << " |\n";
+  md << "| label smoothing / weight average (EMA decay) | " << str(t["label_smoothing"]) << " / " << str(t["ema_decay"])
+     << (t["ema_decay"].is_number() && t["ema_decay"].get<double>() > 0 ? " (the exported weights are the average)" : "")
+     << " |\n";
   md << "| training time | " << (t["train_seconds"].is_number() ? fmt(t["train_seconds"].get<double>(), "%.1f s")
                                                                    : std::string("—"))
      << " on " << str(t["device"]) << ", " << str(t["threads"]) << " threads (" << str(t["cpu"]) << ") |\n";

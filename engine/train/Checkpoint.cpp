@@ -1,6 +1,7 @@
 #include "engine/train/Checkpoint.h"
 
 #include "engine/export/TorchSaveReader.h"
+#include "engine/train/WeightAverage.h"
 #include "engine/util/ArchiveCheck.h"
 #include "engine/util/DeviceMemory.h"
 #include "engine/util/Errors.h"
@@ -45,10 +46,15 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
+TrainingPosition loadCheckpointInto(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer* optimizer,
+                                    LossScaler* scaler, const RunConfig* resuming, const torch::Device& device,
+                                    WeightAverage* average, bool evaluationWeights, bool* averaged = nullptr);
+
 }  // namespace
 
 void saveCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer& optimizer,
-                    const LossScaler& scaler, const TrainingPosition& pos, const std::string& configJson) {
+                    const LossScaler& scaler, const TrainingPosition& pos, const std::string& configJson,
+                    const WeightAverage* average) {
   torch::serialize::OutputArchive root;
   torch::serialize::OutputArchive modelAr, optAr, scalerAr;
   model.save(modelAr);
@@ -64,6 +70,11 @@ void saveCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim
                                         pos.epochOverflow, pos.epochSkipped}));
   root.write("position_sums", torch::tensor({pos.epochLossSum, pos.epochSeconds}, torch::kDouble));
   root.write("config", c10::IValue(configJson));
+  if (average) {
+    torch::serialize::OutputArchive emaAr;
+    average->save(emaAr);
+    root.write("ema", emaAr);
+  }
   // Nothing in training draws from LibTorch's generators today (data order and augmentation
   // are functions of seed, epoch and batch); kept so a model with dropout resumes exactly too.
   root.write("rng_cpu", generatorState(torch::kCPU));
@@ -82,7 +93,23 @@ void saveCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim
 }
 
 TrainingPosition loadCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer* optimizer,
-                                LossScaler* scaler, const RunConfig* resuming, const torch::Device& device) {
+                                LossScaler* scaler, const RunConfig* resuming, const torch::Device& device,
+                                WeightAverage* average) {
+  return loadCheckpointInto(path, model, optimizer, scaler, resuming, device, average, false);
+}
+
+bool loadEvaluationWeights(const std::string& path, ClassifierImpl& model) {
+  bool averaged = false;
+  loadCheckpointInto(path, model, nullptr, nullptr, nullptr, torch::kCPU, nullptr, true, &averaged);
+  return averaged;
+}
+
+namespace {
+
+TrainingPosition loadCheckpointInto(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer* optimizer,
+                                    LossScaler* scaler, const RunConfig* resuming, const torch::Device& device,
+                                    WeightAverage* average, bool evaluationWeights, bool* averaged) {
+  // evaluationWeights: the "ema" section, when there is one, replaces the model's weights.
   checkTorchArchive(path, "checkpoint");  // before LibTorch's reader, which trusts the zip
   torch::serialize::InputArchive root;
   try {
@@ -130,6 +157,24 @@ TrainingPosition loadCheckpoint(const std::string& path, ClassifierImpl& model, 
     model.load(modelAr);
   } catch (const std::exception& e) {
     throw InputError("checkpoint '" + path + "' does not fit model '" + model.spec().name + "': " + firstLineOf(e));
+  }
+  if (average || evaluationWeights) {
+    torch::serialize::InputArchive emaAr;
+    const bool has = root.try_read("ema", emaAr);
+    if (average && !has) {
+      throw InputError("cannot resume from '" + path + "': it holds no weight average for --ema-decay " +
+                       std::to_string(average->decay()) + ": start a new run");
+    }
+    if (average) {
+      average->load(emaAr, path);
+    } else if (has) {
+      WeightAverage loaded(model, 0.0);
+      loaded.load(emaAr, path);
+      loaded.copyTo(model);
+      if (averaged) {
+        *averaged = true;
+      }
+    }
   }
   if (scaler) {
     torch::serialize::InputArchive scalerAr;
@@ -189,6 +234,7 @@ TrainingPosition loadCheckpoint(const std::string& path, ClassifierImpl& model, 
   return pos;
 }
 
+}  // namespace
 void saveBestEpoch(const std::string& path, ClassifierImpl& model, const BestEpoch& best) {
   torch::serialize::OutputArchive root;
   torch::serialize::OutputArchive modelAr;

@@ -15,6 +15,8 @@
 
 namespace ampbench {
 
+class WeightAverage;
+
 struct TrainingPosition {
   int64_t epoch = 0;          // last completed epoch
   int64_t globalStep = 0;     // steps taken (including skipped ones)
@@ -31,10 +33,12 @@ struct TrainingPosition {
   double epochSeconds = 0.0;  // training time of the epoch so far
 };
 
-// Writes `path` atomically. `configJson` is the run's configuration (configToJson). Throws
-// WriteError naming the file when the disk refuses it (the previous checkpoint is kept).
+// Writes `path` atomically. `configJson` is the run's configuration (configToJson);
+// `average` (--ema-decay) goes into its "ema" section. Throws WriteError naming the file
+// when the disk refuses it (the previous checkpoint is kept).
 void saveCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer& optimizer,
-                    const LossScaler& scaler, const TrainingPosition& position, const std::string& configJson);
+                    const LossScaler& scaler, const TrainingPosition& position, const std::string& configJson,
+                    const WeightAverage* average = nullptr);
 
 // Loads what is given (optimizer and scaler may be null). Throws InputError when the file
 // is not an AmpBench checkpoint or does not fit the model. With `resuming` set (a run
@@ -42,9 +46,14 @@ void saveCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim
 // `*resuming` in a setting a resume may not change (naming it), or whose loss scaling
 // differs from `scaler`'s (the scaler's on/off is the run's, never the file's), and
 // restores LibTorch's random generators (CPU and `device`'s) to their state when written.
+// `average` is restored from the "ema" section (an InputError when there is none).
 TrainingPosition loadCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer* optimizer,
                                 LossScaler* scaler, const RunConfig* resuming = nullptr,
-                                const torch::Device& device = torch::kCPU);
+                                const torch::Device& device = torch::kCPU, WeightAverage* average = nullptr);
+
+// The weights a run is evaluated, predicted and exported with: the checkpoint's weight
+// average when it holds one (--ema-decay), else its model's. True when it was the average.
+bool loadEvaluationWeights(const std::string& path, ClassifierImpl& model);
 
 // best.pt: the weights of the epoch model selection chose, with that epoch's validation
 // (metrics and per-image probabilities, so the end of a run needs no second pass) and the

@@ -142,6 +142,9 @@ nlohmann::ordered_json runEntry(const std::string& mode, const RunSummary& r, co
   }
   j["message"] = r.message;
   j["has_final_metrics"] = r.hasFinalMetrics;
+  // Which epoch the figures below are (best.pt's, or 0: the last one); every mode chose it on
+  // the same validation images, so the optimism of choosing is the same on both sides.
+  j["selected_epoch"] = r.selectedEpoch;
   j["val_accuracy"] = finiteOrNull(r.finalVal.accuracy);
   j["val_auc"] = finiteOrNull(r.finalVal.auc);
   j["val_loss"] = finiteOrNull(r.finalVal.loss);  // a diverged run's loss is NaN
@@ -256,6 +259,9 @@ void writeComparison(const ComparisonSummary& s, const RunConfig& base) {
   j["statistics"] = {
       {"differences", "mode minus baseline on the same validation images; ci95: percentile interval of a paired "
                       "bootstrap resampling images within each class"},
+      {"selection", "each mode's figures are those of its selected_epoch (0: its last), chosen by the run's "
+                    "--select-metric on these validation images: both sides are chosen the same way, so the "
+                    "difference is fair but both levels are optimistic; the test split, when there is one, is not"},
       {"bootstrap_resamples", bootstrap.resamples},
       {"bootstrap_seed", bootstrap.seed},
       {"mcnemar", "exact two-sided binomial test on the images only one of the two runs classified correctly"},

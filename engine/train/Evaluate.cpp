@@ -290,8 +290,14 @@ RunEvaluation evaluateRunSplit(const EvaluateRequest& request, RunObserver& obse
   std::vector<float> probabilities;
   const auto total = tensors.size();
   observer.onEvaluationProgress({split, 0, total});
+  TtaOptions tta = c.tta;
+  tta.views = request.ttaViews.value_or(tta.views);
+  if (tta.views < 1 || tta.views > 16) {
+    throw InputError("--tta must be between 1 (off) and 16 views");
+  }
   const auto m = evaluateSplit(*model, tensors, summary, c, precision, device, cancel, &probabilities,
-                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({split, done, n}); });
+                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({split, done, n}); },
+                               tta);
   if (cancel.isCancelled()) {
     return {};
   }
@@ -304,7 +310,11 @@ RunEvaluation evaluateRunSplit(const EvaluateRequest& request, RunObserver& obse
   options.bootstrap = request.bootstrap;
   auto r = evaluateOutputs(split, c.dataPath, info.classes, tensors.ids, probabilities, labels, m.loss, skipped,
                            options, decision.source);
-  if (request.writeFiles) {
+  r.evaluation.testTimeAugmentation = describeTta(tta);
+  // The run's own files hold its evaluation as trained (its --tta): another number of views
+  // is a what-if for --out, not a replacement of what Results, the report and the threshold
+  // chooser read.
+  if (request.writeFiles && tta.views == c.tta.views) {
     writeRunEvaluation(request.runDir, r);
   }
   return r;
@@ -373,6 +383,24 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
                                const RunSummary& summary, const PrecisionInfo& precision, const torch::Device& device,
                                RunObserver& observer, const CancelToken& cancel) {
   const auto& classes = data.summary.classes;
+  const auto& source = data.summary.source;
+  const auto& val = data.splits.at("val");
+  // The validation outputs the run is judged by: training's (the kept epoch's), or with
+  // test-time augmentation evaluated again, so the threshold is chosen on the very
+  // probabilities it is applied to and validation and test are judged alike.
+  const std::vector<float>* valProbabilities = &summary.finalValProbabilities;
+  double valLoss = summary.finalVal.loss;
+  std::vector<float> ttaProbabilities;
+  if (c.tta.views > 1) {
+    const auto m = evaluateSplit(model, val, data.summary, c, precision, device, cancel, &ttaProbabilities,
+                                 [&](int64_t done, int64_t n) { observer.onEvaluationProgress({"val", done, n}); },
+                                 c.tta);
+    if (cancel.isCancelled()) {
+      return;
+    }
+    valProbabilities = &ttaProbabilities;
+    valLoss = m.loss;
+  }
   auto decision = readDecisionThreshold(c.outDir);  // a resumed run keeps a chosen threshold
   if (c.selection.thresholdRule != ThresholdRuleKind::None && classes.size() == 2) {
     // The run's rule chooses on the kept model's validation outputs (an extended run may
@@ -382,7 +410,7 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
     std::vector<int64_t> positive;
     const auto k = static_cast<size_t>(decision.positiveClass);
     for (size_t i = 0; i < summary.finalValLabels.size(); ++i) {
-      scores.push_back(summary.finalValProbabilities.at(i * 2 + k));
+      scores.push_back(valProbabilities->at(i * 2 + k));
       positive.push_back(summary.finalValLabels[i] == decision.positiveClass);
     }
     try {
@@ -405,12 +433,14 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
   EvaluationOptions options;
   options.threshold = decision.threshold;
   options.positiveClass = decision.positiveClass;
-  const auto& source = data.summary.source;
-  const auto& val = data.splits.at("val");
-  writeRunEvaluation(c.outDir, evaluateOutputs("val", source, classes, val.ids, summary.finalValProbabilities,
-                                               summary.finalValLabels, summary.finalVal.loss,
-                                               skippedInSplit(data.summary.skipped, source, "val"), options,
-                                               decision.source));
+  {
+    auto r = evaluateOutputs("val", source, classes, val.ids, *valProbabilities, summary.finalValLabels, valLoss,
+                             skippedInSplit(data.summary.skipped, source, "val"), options, decision.source);
+    if (c.tta.views > 1) {
+      r.evaluation.testTimeAugmentation = describeTta(c.tta);
+    }
+    writeRunEvaluation(c.outDir, r);
+  }
   const auto test = data.splits.find("test");
   if (test == data.splits.end()) {
     return;
@@ -419,15 +449,17 @@ void writeEndOfRunEvaluations(const RunConfig& c, const PreparedData& data, Clas
   std::vector<float> probabilities;
   const auto& t = test->second;
   const auto m = evaluateSplit(model, t, data.summary, c, precision, device, cancel, &probabilities,
-                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({"test", done, n}); });
+                               [&](int64_t done, int64_t n) { observer.onEvaluationProgress({"test", done, n}); },
+                               c.tta);
   if (cancel.isCancelled()) {
     return;
   }
   const auto labelsT = t.labels.contiguous();
   const std::vector<int64_t> labels(labelsT.data_ptr<int64_t>(), labelsT.data_ptr<int64_t>() + labelsT.numel());
-  writeRunEvaluation(c.outDir, evaluateOutputs("test", source, classes, t.ids, probabilities, labels, m.loss,
-                                               skippedInSplit(data.summary.skipped, source, "test"), options,
-                                               decision.source));
+  auto r = evaluateOutputs("test", source, classes, t.ids, probabilities, labels, m.loss,
+                           skippedInSplit(data.summary.skipped, source, "test"), options, decision.source);
+  r.evaluation.testTimeAugmentation = describeTta(c.tta);
+  writeRunEvaluation(c.outDir, r);
   writeValVsTest(c.outDir, data);
 }
 
@@ -521,6 +553,7 @@ DecisionThreshold chooseRunThreshold(const std::string& runDir, ThresholdRule ru
     r.evaluation.loss = old.loss;
     r.evaluation.skipped = old.skipped;
     r.evaluation.thresholdSource = decision.source;
+    r.evaluation.testTimeAugmentation = old.testTimeAugmentation;
     const auto predicted = classifyAtThreshold(table.flatProbabilities(), 2, options);
     for (size_t i = 0; i < r.predictions.rows.size(); ++i) {
       r.predictions.rows[i].predicted = predicted[i];

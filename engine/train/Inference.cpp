@@ -25,8 +25,14 @@ RunConfig readRunConfig(const std::string& runDir) {
   return configFromJson(readFile(path));
 }
 
-PredictionSet predictImages(const std::string& runOrModel, const std::vector<std::string>& images) {
+PredictionSet predictImages(const std::string& runOrModel, const std::vector<std::string>& images,
+                            int64_t ttaViews) {
   const auto info = readRunInfo(runOrModel);
+  TtaOptions tta = info.config.tta;
+  tta.views = ttaViews > 0 ? ttaViews : tta.views;
+  if (tta.views > 16) {
+    throw InputError("--tta must be between 1 (off) and 16 views");
+  }
   configureThreads(info.config.threads);
   const torch::Device device(torch::kCPU);
   auto model = loadModel(info, device);
@@ -42,7 +48,11 @@ PredictionSet predictImages(const std::string& runOrModel, const std::vector<std
       const auto x = modelInput(info, decodeToTensor(path, info.config.imageSize, info.config.channels, info.config.maxImagePixels));
       const auto logits = model->forward(x).to(torch::kFloat)[0].contiguous();
       p.logits.assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
-      auto probs = torch::softmax(logits, 0).contiguous();
+      auto probs = torch::softmax(logits, 0);
+      for (int64_t k = 1; k < tta.views; ++k) {  // test-time augmentation: the views' mean (logits: the image's)
+        probs = probs + torch::softmax(model->forward(testTimeView(x, tta, k)).to(torch::kFloat)[0], 0);
+      }
+      probs = (probs / static_cast<double>(std::max<int64_t>(1, tta.views))).contiguous();
       const std::vector<float> pf(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
       p.probabilities.assign(pf.begin(), pf.end());
       p.predicted = decideClass(info, pf);

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -45,6 +46,17 @@ RunInfo readRunInfo(const std::string& runOrModel) {
       info.std = card.at("input").at("std").get<std::vector<double>>();
       if (info.classes.size() < 2) {
         throw InputError("it names fewer than two classes");
+      }
+      // The run's test-time augmentation travels with the model, as its threshold does.
+      if (const auto t = card.find("training"); t != card.end() && t->is_object()) {
+        if (const auto e = t->find("tta"); e != t->end() && e->is_object()) {
+          info.config.tta.views = e->value("tta_views", int64_t{1});
+          info.config.tta.shift = e->value("tta_shift", info.config.tta.shift);
+          if (info.config.tta.views < 1 || info.config.tta.views > 16 || !std::isfinite(info.config.tta.shift) ||
+              info.config.tta.shift < 0 || info.config.tta.shift > 0.25) {
+            throw InputError("its training.tta is out of range (1-16 views, shift 0-0.25)");
+          }
+        }
       }
       if (const auto d = card.find("decision"); d != card.end() && !d->is_null() && info.classes.size() == 2) {
         // decision.json's reader checks it; only a flat object is dumped for it (dumping a
@@ -95,8 +107,10 @@ std::shared_ptr<ClassifierImpl> loadModel(const RunInfo& info, const torch::Devi
   c.memoryFormat = MemoryFormatKind::Contiguous;
   PrecisionInfo fp32;
   auto model = buildModel(c, static_cast<int64_t>(info.classes.size()), device, fp32);
-  if (const auto name = fs::path(info.weights).filename(); name == "checkpoint.pt" || name == "best.pt") {
-    loadCheckpoint(info.weights, *model, nullptr, nullptr);
+  if (const auto name = fs::path(info.weights).filename(); name == "best.pt") {
+    loadCheckpoint(info.weights, *model, nullptr, nullptr);  // the weights validation evaluated
+  } else if (name == "checkpoint.pt") {
+    loadEvaluationWeights(info.weights, *model);  // the weight average when the run kept one
   } else {
     loadPretrained(info.weights, *model);
   }

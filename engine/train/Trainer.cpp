@@ -122,7 +122,7 @@ std::shared_ptr<ClassifierImpl> buildModel(const RunConfig& c, int64_t numClasse
 Metrics evaluateSplit(ClassifierImpl& model, const SplitTensors& split, const DatasetSummary& data,
                       const RunConfig& c, const PrecisionInfo& precision, const torch::Device& device,
                       const CancelToken& cancel, std::vector<float>* probabilitiesOut,
-                      const std::function<void(int64_t, int64_t)>& progress) {
+                      const std::function<void(int64_t, int64_t)>& progress, const TtaOptions& tta) {
   torch::NoGradGuard noGrad;
   model.eval();
   BatchLoader loader(split, loaderOptions(c, data, device, 0, false), false);
@@ -135,16 +135,26 @@ Metrics evaluateSplit(ClassifierImpl& model, const SplitTensors& split, const Da
     if (cancel.isCancelled()) {
       return {};
     }
-    torch::Tensor logits;
-    {
+    auto forward = [&](const torch::Tensor& images) {
       AutocastGuard autocast(device.type(), computeScalarType(precision), precision.autocast);
-      logits = model.forward(b.images);
+      return model.forward(images).to(torch::kFloat);
+    };
+    if (tta.views > 1) {
+      // Averaged in probability space (averaging logits would let one confident view dominate).
+      auto p = torch::softmax(forward(b.images), 1);
+      for (int64_t k = 1; k < tta.views; ++k) {
+        p += torch::softmax(forward(testTimeView(b.images, tta, k)), 1);
+      }
+      p /= static_cast<double>(tta.views);
+      lossSum += -p.gather(1, b.labels.view({-1, 1})).clamp_min(1e-12).log().sum().to(torch::kDouble);
+      probs.push_back(p.cpu());
+    } else {
+      const auto logits = forward(b.images);
+      lossSum += torch::nn::functional::cross_entropy(
+                     logits, b.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                     .to(torch::kDouble);
+      probs.push_back(torch::softmax(logits, 1).cpu());
     }
-    logits = logits.to(torch::kFloat);
-    lossSum += torch::nn::functional::cross_entropy(
-                   logits, b.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                   .to(torch::kDouble);
-    probs.push_back(torch::softmax(logits, 1).cpu());
     done += b.labels.size(0);
     if (progress) {
       progress(done, split.size());

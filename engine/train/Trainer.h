@@ -96,7 +96,9 @@ struct PredictionSet {
 };
 // Class probabilities for image files from a run dir's checkpoint (or an exported model
 // directory / model.pt with its model.json beside it).
-PredictionSet predictImages(const std::string& runOrModel, const std::vector<std::string>& images);
+// `ttaViews`: test-time augmentation views (1 = off; 0 = the run's --tta setting).
+PredictionSet predictImages(const std::string& runOrModel, const std::vector<std::string>& images,
+                            int64_t ttaViews = 0);
 
 // Evaluation of a run's model for the Results tab, the CLI and the report
 // (engine/core/Evaluation.h holds the statistics).
@@ -109,6 +111,7 @@ struct EvaluateRequest {
   bool writeFiles = true;      // evaluation_<split>.json and predictions_<split>.csv in the run dir
   BootstrapOptions bootstrap;
   std::optional<int64_t> cacheMemoryMb;  // decoded images held in memory at most; empty: the run's setting
+  std::optional<int64_t> ttaViews;       // test-time augmentation views (1 = off); empty: the run's --tta
 };
 struct RunEvaluation {
   Evaluation evaluation;

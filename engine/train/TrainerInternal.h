@@ -33,10 +33,12 @@ std::shared_ptr<ClassifierImpl> buildModel(const RunConfig& config, int64_t numC
 // Evaluates on a split without augmentation, in the run's precision. `probabilities`
 // receives [N x classes] softmax outputs when given, in the split's order (ids). Returns
 // empty metrics (count 0) when cancelled. `progress` gets (images done, total) per batch.
+// `tta` (views > 1): the probabilities are the mean of the views' (testTimeView), the loss
+// their cross-entropy; validation during training does not use it.
 Metrics evaluateSplit(ClassifierImpl& model, const SplitTensors& split, const DatasetSummary& data,
                       const RunConfig& config, const PrecisionInfo& precision, const torch::Device& device,
                       const CancelToken& cancel, std::vector<float>* probabilities = nullptr,
-                      const std::function<void(int64_t, int64_t)>& progress = {});
+                      const std::function<void(int64_t, int64_t)>& progress = {}, const TtaOptions& tta = {});
 
 // An image id of a split (SplitTensors::ids) as the evaluation files name it: relative to
 // the dataset folder, or "<split>/<index>" for array datasets.

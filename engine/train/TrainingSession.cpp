@@ -7,6 +7,7 @@
 #include "engine/dist/SyncBatchNorm.h"
 #include "engine/export/Export.h"
 #include "engine/train/FaultInjection.h"
+#include "engine/train/Loss.h"
 #include "engine/precision/Precision.h"
 #include "engine/util/Allocator.h"
 #include "engine/util/DeviceMemory.h"
@@ -195,6 +196,9 @@ void TrainingSession::setUp(const std::string* initialWeights) {
     const char* r = std::getenv("AMPBENCH_TEST_INF_GRADIENT_RANK");
     faults::setInfGradientRank(r && *r ? std::atoi(r) : -1);
   }
+  if (c_.emaDecay > 0) {
+    average_ = std::make_unique<WeightAverage>(*model_, c_.emaDecay);  // restored by resume()
+  }
   if (!c_.resumeFrom.empty()) {
     resume();
   }
@@ -219,6 +223,9 @@ void TrainingSession::setUp(const std::string* initialWeights) {
   }
 
   const bool resumed = !c_.resumeFrom.empty();
+  if (average_ && !resumed) {
+    average_->reset(*model_);  // the weights every rank starts from
+  }
   restoreBest(resumed);
   writer_ = std::make_unique<RunDirWriter>(c_.outDir, resumed, pos_.epoch, pos_.globalStep);
   gradStats_ = std::make_unique<PrecisionStatsCollector>(c_.gradStatsEvery);
@@ -240,7 +247,7 @@ void TrainingSession::resume() {
   if (!fs::exists(from)) {
     throw InputError("no checkpoint.pt in '" + c_.resumeFrom + "' to resume from");
   }
-  pos_ = loadCheckpoint(from, *model_, optimizer_.get(), &policy_.scaler(), &c_, device_);
+  pos_ = loadCheckpoint(from, *model_, optimizer_.get(), &policy_.scaler(), &c_, device_, average_.get());
   if (pos_.epoch >= c_.epochs) {
     throw InputError("the run in '" + c_.resumeFrom + "' already completed " + std::to_string(pos_.epoch) +
                      " epochs: pass a larger --epochs to continue it");
@@ -521,6 +528,9 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
     if (const auto bad = policy_.roundWeights(*model_); !bad.empty()) {
       divergedAt(st.epoch, stepNo, "weight " + bad + " overflowed when rounded to " + policy_.info().computeDtype, "");
     }
+    if (average_) {
+      average_->update(*model_);  // applied steps only: a skipped one changed no weight
+    }
   }
   reportPrecisionStats(sampled);
   policy_.update();
@@ -672,8 +682,7 @@ OverflowAttribution TrainingSession::replayForward(const Batch& batch, int64_t e
 }
 
 torch::Tensor TrainingSession::computeLoss(const torch::Tensor& logits, const Batch& batch, int64_t step) {
-  auto loss = torch::nn::functional::cross_entropy(
-      logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().weight(classWeights_));
+  auto loss = classificationLoss(logits, batch.labels, classWeights_, c_.labelSmoothing);
   if (c_.injectNanAtStep == step) {
     loss = loss * std::numeric_limits<float>::quiet_NaN();
   }
@@ -779,12 +788,22 @@ void TrainingSession::endEpoch(EpochState& st) {
     // Batch-norm statistics are per rank (without --sync-bn): rank 0's go everywhere, so
     // every rank validates, and checkpoints, the same model.
     dist::broadcastModule(*model_, false, true, "the batch-norm statistics broadcast");
+    if (average_) {
+      torch::nn::Module averaged;  // the average's buffers followed each rank's statistics
+      for (size_t i = 0; i < average_->tensors().size(); ++i) {
+        averaged.register_buffer("t" + std::to_string(i), average_->tensors()[i]);
+      }
+      dist::broadcastModule(averaged, false, true, "the weight average broadcast");
+    }
   }
   if (st.epoch % c_.evalEvery == 0 || st.epoch == c_.epochs) {
     const auto evalStart = Clock::now();
     atStepInEpoch_ = -1;  // "validation" in an out-of-memory message
     const auto& val = data_.splits.at("val");
-    ev.val = validate(val, &summary_.finalValProbabilities);
+    {
+      const EvaluationWeights evaluating(*model_, average_.get(), holdWeights());
+      ev.val = validate(val, &summary_.finalValProbabilities);
+    }
     ev.evalSeconds = secondsSince(evalStart);
     if (cancelRequested()) {
       summary_.status = RunStatus::Cancelled;
@@ -832,8 +851,20 @@ void TrainingSession::restoreBest(bool resumed) {
   const fs::path out(c_.outDir);
   if (!resumed) {
     if (dist::rank() == 0) {  // another run's files: never this run's model or comparison
-      for (const char* f : {"best.pt", "best.pt.new", "val_vs_test.json"}) {
+      for (const char* f : {"best.pt", "best.pt.new", "val_vs_test.json", "decision.json"}) {
         fs::remove(out / f, ec);
+      }
+      // A previous run's evaluations would stand for this one in the runs list and Results.
+      std::vector<fs::path> stale;
+      for (const auto& e : fs::directory_iterator(out, ec)) {
+        const auto name = e.path().filename().string();
+        if ((name.rfind("evaluation_", 0) == 0 && e.path().extension() == ".json") ||
+            (name.rfind("predictions_", 0) == 0 && e.path().extension() == ".csv")) {
+          stale.push_back(e.path());
+        }
+      }
+      for (const auto& f : stale) {
+        fs::remove(f, ec);
       }
     }
     return;
@@ -902,6 +933,7 @@ void TrainingSession::selectBest(EpochEvent& ev) {
   b.val = ev.val;
   b.probabilities = summary_.finalValProbabilities;
   if (dist::rank() == 0) {  // every rank selects the same epoch (same global metrics)
+    const EvaluationWeights evaluating(*model_, average_.get(), holdWeights());  // what validation evaluated
     saveBestEpoch(c_.outDir + "/best.pt.new", *model_, b);
   }
   best_ = std::move(b);
@@ -920,6 +952,7 @@ void TrainingSession::useSelectedEpoch() {
     if (dist::rank() == 0 && summary.status == RunStatus::Finished) {
       loadCheckpoint(c_.outDir + "/best.pt", *model_, nullptr, nullptr);
       model_->to(device_);
+      modelHoldsBest_ = true;  // the evaluation weights already (no average to swap in)
     }
     summary.finalVal = best_->val;
     summary.finalValProbabilities = best_->probabilities;
@@ -1100,7 +1133,7 @@ void TrainingSession::syncDevice() {
 void TrainingSession::writeCheckpoint(const TrainingPosition& p, int64_t epoch, int64_t stepInEpoch) {
   const auto start = Clock::now();
   if (dist::rank() == 0)  // the other ranks hold the same weights; only rank 0 writes
-  saveCheckpoint(checkpointPath_, *model_, *optimizer_, policy_.scaler(), p, configToJson(c_));
+  saveCheckpoint(checkpointPath_, *model_, *optimizer_, policy_.scaler(), p, configToJson(c_), average_.get());
   lastCheckpointSeconds_ = secondsSince(start);
   lastCheckpoint_ = Clock::now();
   checkpointEpoch_ = epoch;
@@ -1242,6 +1275,7 @@ RunSummary TrainingSession::finish() {
   }
   if (summary.status == RunStatus::Finished && summary.hasFinalMetrics && dist::rank() == 0) {
     try {
+      const EvaluationWeights evaluating(*model_, modelHoldsBest_ ? nullptr : average_.get(), holdWeights());
       writeEndOfRunEvaluations(c_, data_, *model_, summary, policy_.info(), device_, observer_, cancel_);
     } catch (const std::exception& e) {
       // The run itself succeeded; say why its evaluation files are missing.

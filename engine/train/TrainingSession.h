@@ -12,6 +12,7 @@
 #include "engine/train/RunDir.h"
 #include "engine/train/Throughput.h"
 #include "engine/train/TrainerInternal.h"
+#include "engine/train/WeightAverage.h"
 
 #include <torch/optim/optimizer.h>
 
@@ -148,6 +149,7 @@ class TrainingSession {
   PrecisionPolicy policy_;
   std::optional<LrSchedule> schedule_;
   torch::Tensor classWeights_;
+  std::unique_ptr<WeightAverage> average_;  // --ema-decay: what validation and the run's outputs use
   TrainingPosition pos_;
   std::unique_ptr<RunDirWriter> writer_;
   std::unique_ptr<StepProfiler> profiler_;
@@ -165,6 +167,12 @@ class TrainingSession {
   bool syncBnArmed_ = false;
   std::optional<BestEpoch> best_;   // model selection: the best validated epoch so far
   bool bestPending_ = false;         // best.pt.new written, its checkpoint not yet
+  bool modelHoldsBest_ = false;      // useSelectedEpoch loaded best.pt into the model
+  // What EvaluationWeights does after swapping the average in: the precision policy's
+  // weight rounding (a no-op outside the pure FP16/BF16 what-if modes).
+  std::function<void(ClassifierImpl&)> holdWeights() {
+    return [this](ClassifierImpl& m) { policy_.roundWeights(m); };
+  }
   int64_t lastValidatedEpoch_ = 0;
   int64_t valShard_ = -1;  // images rank 0 validated (its share), for the run's summary line
 

@@ -429,10 +429,66 @@ TEST(Recipe, ChestXrayAppliesItsDefaultsButNotOverExplicitSettings) {
   EXPECT_EQ(j.at("recipe"), "chest-xray");
   EXPECT_EQ(j.at("selection").at("threshold_rule"), "youden");
   EXPECT_EQ(j.at("data").at("balance"), "loss");
+  EXPECT_DOUBLE_EQ(j.at("data").at("augment").at("gamma").get<double>(), 0.2);
+  EXPECT_DOUBLE_EQ(j.at("data").at("augment").at("max_translate").get<double>(), 0.05);
+  EXPECT_DOUBLE_EQ(j.at("optim").at("ema_decay").get<double>(), 0.998);
   EXPECT_TRUE(resumeConflicts(configFromJson(configToJson(c)), c).empty());
   // Without --recipe nothing changes.
   EXPECT_EQ(RunConfig{}.recipe, "");
   EXPECT_FALSE(nlohmann::json::parse(configToJson(RunConfig{})).contains("recipe"));
+}
+
+TEST(Recipe, EachModelFamilyGetsItsOwnSizeAndEpochs) {
+  const auto& r = findRecipe("chest-xray");
+  RunConfig small;
+  applyRecipe(r, small);  // no model given: the recipe's default family
+  EXPECT_EQ(small.model, "small_cnn");
+  EXPECT_EQ(small.imageSize, 128);
+  EXPECT_EQ(small.epochs, 20);
+
+  RunConfig resnet;
+  resnet.model = "resnet34";
+  applyRecipe(r, resnet, {"--model"});  // --model resnet34 given: the ResNet family's settings
+  EXPECT_EQ(resnet.model, "resnet34");
+  EXPECT_EQ(resnet.imageSize, 96);
+  EXPECT_EQ(resnet.epochs, 10);
+  EXPECT_EQ(resnet.balance, BalanceKind::Loss) << "the settings for every model apply too";
+  EXPECT_EQ(resnet.selection.thresholdRule, ThresholdRuleKind::Youden);
+
+  RunConfig mixed;  // an explicit size wins over the family's too
+  mixed.model = "resnet18";
+  mixed.imageSize = 64;
+  applyRecipe(r, mixed, {"--model", "--image-size"});
+  EXPECT_EQ(mixed.imageSize, 64);
+  EXPECT_EQ(mixed.epochs, 10);
+
+  RunConfig unknown;
+  unknown.model = "vit_b16";
+  try {
+    applyRecipe(r, unknown, {"--model"});
+    FAIL() << "a model the recipe has no settings for must be refused";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("vit_b16"), std::string::npos) << m;
+    EXPECT_NE(m.find("resnet18"), std::string::npos) << m;
+  }
+
+  // A model picked under a chosen recipe (the GUI): only the family's settings change.
+  RunConfig picked = small;
+  picked.lr = 0.01;
+  picked.model = "resnet18";
+  EXPECT_TRUE(applyRecipeFamily(r, picked));
+  EXPECT_EQ(picked.model, "resnet18");
+  EXPECT_EQ(picked.imageSize, 96);
+  EXPECT_EQ(picked.epochs, 10);
+  EXPECT_DOUBLE_EQ(picked.lr, 0.01) << "a tuned setting the family does not own survives";
+  picked.model = "vit_b16";
+  EXPECT_FALSE(applyRecipeFamily(r, picked));
+  EXPECT_EQ(picked.imageSize, 96);
+
+  const auto flags = recipeAsFlags(r);
+  EXPECT_NE(flags.find("ResNet: --model resnet18 --image-size 96 --epochs 10"), std::string::npos) << flags;
+  EXPECT_NE(flags.find("--model small_cnn --image-size 128"), std::string::npos) << flags;
 }
 
 TEST(Recipe, RefusesDataItIsNotForAndUnknownNames) {

@@ -536,6 +536,12 @@ TEST(Comparison, SameInitialWeightsAndConsistentSummary) {
   EXPECT_EQ(s.runs[1].finalValLabels.size(), static_cast<size_t>(s.runs[1].finalVal.count));
   EXPECT_EQ(s.runs[1].epochSeconds.size(), 1u);
   EXPECT_TRUE(back.runs[1].hasFinalMetrics);
+  // Each mode's figures say which epoch they are: the one its metrics.json kept.
+  for (size_t i = 0; i < 2; ++i) {
+    const auto m = nlohmann::json::parse(readFile(fs::path(dir / "cmp") / s.modeNames[i] / "metrics.json"));
+    EXPECT_EQ(j["modes"][i]["selected_epoch"].get<int64_t>(), m.at("selection").at("epoch").get<int64_t>());
+    EXPECT_EQ(j["modes"][i]["selected_epoch"].get<int64_t>(), 1);
+  }
 }
 
 TEST(Comparison, AModeThatRunsOutOfMemoryDoesNotStopTheOthers) {

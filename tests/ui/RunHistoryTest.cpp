@@ -170,6 +170,25 @@ class RunHistoryTest : public QObject {
     QVERIFY(treeOf(list)->topLevelItem(6)->toolTip(kName).contains(QStringLiteral("not valid JSON")));
   }
 
+  void valAccuracyIsTheOneAtTheRunsThresholdWhenItWasEvaluated() {
+    QTemporaryDir dir;
+    const QDateTime when = QDateTime::currentDateTime();
+    finishedRun(dir.path(), "fp32", "0.951", "0.99", when);
+    QCOMPARE(ampbench::ui::scanRunDir(dir.path()).valAccuracy, 0.951);  // no evaluation: metrics.json's
+    // evaluation_val.json: the kept model at the run's decision threshold (what Results shows).
+    write(QDir(dir.path()).filePath(QStringLiteral("evaluation_val.json")), R"({"accuracy": 0.971, "threshold": 0.27})");
+    QCOMPARE(ampbench::ui::scanRunDir(dir.path()).valAccuracy, 0.971);
+    // A broken or meaningless evaluation file falls back to metrics.json's figure.
+    write(QDir(dir.path()).filePath(QStringLiteral("evaluation_val.json")), R"({"accuracy": "NaN"})");
+    QCOMPARE(ampbench::ui::scanRunDir(dir.path()).valAccuracy, 0.951);
+    write(QDir(dir.path()).filePath(QStringLiteral("evaluation_val.json")), "{\"accuracy\": 0.9");
+    QCOMPARE(ampbench::ui::scanRunDir(dir.path()).valAccuracy, 0.951);
+    // A run that did not finish wrote no evaluation: one in its folder is an earlier run's.
+    write(QDir(dir.path()).filePath(QStringLiteral("evaluation_val.json")), R"({"accuracy": 0.971})");
+    write(QDir(dir.path()).filePath(QStringLiteral("metrics.json")), metrics("cancelled", "0.951", "0.99"));
+    QCOMPARE(ampbench::ui::scanRunDir(dir.path()).valAccuracy, 0.951);
+  }
+
   void hostileFilesNeverCrashTheScan() {
     write(at("20240105-empty-json") + QStringLiteral("/config.json"), "");
     write(at("20240105-array-json") + QStringLiteral("/config.json"), "[1, 2, 3]");

@@ -9,8 +9,11 @@
 #include "ui/HardwareText.h"
 #include "ui/RunPanel.h"
 
+#include <cmath>
+
 #include <QCheckBox>
 #include <QComboBox>
+#include <QSettings>
 #include <QSpinBox>
 #include <QLabel>
 #include <QTest>
@@ -153,6 +156,84 @@ class RunPanelTest : public QObject {
     QCOMPARE(panel.config().gradStatsEvery, int64_t{0});
   }
 
+  // The recipe's knobs (ui/RecipeKnobs): shown from a run's configuration, back in the
+  // panel's config, and kept in the settings.
+  void recipeKnobsReachTheConfigAndPersist() {
+    ampbench::RunConfig c;
+    QCOMPARE(c.emaDecay, 0.0);
+    c.augment.maxTranslate = 0.06;
+    c.augment.brightness = 0.1;
+    c.augment.contrast = 0.15;
+    c.augment.gamma = 0.2;
+    c.augment.maxRotationDeg = 5;
+    c.labelSmoothing = 0.05;
+    c.emaDecay = 0.998;
+    c.tta.views = 5;
+    {
+      RunPanel panel;
+      panel.setConfig(c);
+      const auto got = panel.config();
+      QCOMPARE(got.augment.maxTranslate, 0.06);
+      QCOMPARE(got.augment.brightness, 0.1);
+      QCOMPARE(got.augment.contrast, 0.15);
+      QCOMPARE(got.augment.gamma, 0.2);
+      QCOMPARE(got.augment.maxRotationDeg, 5.0);
+      QCOMPARE(got.augment.horizontalFlip, false);
+      QCOMPARE(got.labelSmoothing, 0.05);
+      QCOMPARE(got.emaDecay, 0.998);
+      QCOMPARE(got.tta.views, int64_t{5});
+      panel.saveSettings();
+    }
+    RunPanel reopened;
+    QCOMPARE(reopened.config().emaDecay, 0.998);
+    QCOMPARE(reopened.config().augment.gamma, 0.2);
+    QCOMPARE(reopened.config().tta.views, int64_t{5});
+  }
+
+  void recipeRowsPersistAndAHostileSettingIsIgnored() {
+    ampbench::RunConfig c;
+    c.recipe = "chest-xray";
+    c.balance = ampbench::BalanceKind::Sampler;
+    c.selection.metric = ampbench::SelectMetricKind::Auc;
+    c.selection.thresholdRule = ampbench::ThresholdRuleKind::Sensitivity;
+    c.selection.targetSensitivity = 0.9;
+    c.imageSize = 40;  // not the recipe's: reopening must not apply the recipe again
+    {
+      RunPanel panel;
+      panel.setConfig(c);
+      panel.saveSettings();
+    }
+    {
+      RunPanel reopened;
+      const auto got = reopened.config();
+      QCOMPARE(QString::fromStdString(got.recipe), QStringLiteral("chest-xray"));
+      QVERIFY(got.balance == ampbench::BalanceKind::Sampler);
+      QVERIFY(got.selection.metric == ampbench::SelectMetricKind::Auc);
+      QVERIFY(got.selection.thresholdRule == ampbench::ThresholdRuleKind::Sensitivity);
+      QCOMPARE(got.selection.targetSensitivity, 0.9);
+      QCOMPARE(got.imageSize, 40);
+    }
+    {
+      QSettings s;
+      s.beginGroup(QStringLiteral("run"));
+      s.setValue(QStringLiteral("balance"), QStringLiteral("upsample-everything"));
+      s.setValue(QStringLiteral("selectMetric"), 42);
+      s.setValue(QStringLiteral("recipe"), QStringLiteral("imagenet"));
+      s.setValue(QStringLiteral("minCropArea"), QStringLiteral("abc"));
+      s.setValue(QStringLiteral("emaDecay"), QStringLiteral("nan"));
+    }
+    RunPanel hostile;  // must not throw; the unreadable values keep the defaults
+    const auto got = hostile.config();
+    QVERIFY(got.balance == ampbench::RunConfig{}.balance);
+    QVERIFY(got.selection.metric == ampbench::RunConfig{}.selection.metric);
+    QCOMPARE(QString::fromStdString(got.recipe), QString());
+    QVERIFY(got.selection.thresholdRule == ampbench::ThresholdRuleKind::Sensitivity);
+    QCOMPARE(got.augment.minCropArea, c.augment.minCropArea);  // not 0, not the spin box's minimum
+    QVERIFY(std::isfinite(got.emaDecay));
+    QCOMPARE(got.emaDecay, c.emaDecay);
+    QSettings().remove(QStringLiteral("run"));  // the tests below start from defaults
+  }
+
   void aboutTextDescribesTheMachine() {
     const QString html = ampbench::ui::aboutHardwareHtml(epyc());
     QVERIFY2(html.contains(QStringLiteral("AMD EPYC 7B13")), qPrintable(html));
@@ -185,6 +266,50 @@ class RunPanelTest : public QObject {
     QCOMPARE(c.imageSize, expected.imageSize);  // the form shows the recipe's values
     QCOMPARE(c.epochs, expected.epochs);
     QCOMPARE(c.model, expected.model);
+  }
+
+  void recipeFollowsTheModelFamily() {
+    RunPanel panel;
+    auto* recipe = panel.findChild<QComboBox*>(QStringLiteral("recipeCombo"));
+    QVERIFY(recipe);
+    ampbench::RunConfig shown;
+    shown.model = "resnet18";
+    panel.setConfig(shown);
+    recipe->setCurrentIndex(recipe->findData(QStringLiteral("chest-xray")));
+    auto c = panel.config();
+    QCOMPARE(QString::fromStdString(c.model), QStringLiteral("resnet18"));  // the model shown is kept
+    QCOMPARE(c.imageSize, 96);
+    QCOMPARE(c.epochs, 10);
+    // The user then picks small_cnn: its family's size and epochs, the rest untouched.
+    c.lr = 0.02;
+    panel.setConfig(c);
+    QComboBox* model = nullptr;
+    for (auto* box : panel.findChildren<QComboBox*>()) {
+      if (box->findText(QStringLiteral("small_cnn")) >= 0) {
+        model = box;
+      }
+    }
+    QVERIFY(model);
+    model->setCurrentIndex(model->findText(QStringLiteral("small_cnn")));
+    Q_EMIT model->activated(model->currentIndex());
+    c = panel.config();
+    QCOMPARE(QString::fromStdString(c.model), QStringLiteral("small_cnn"));
+    QCOMPARE(c.imageSize, 128);
+    QCOMPARE(c.epochs, 20);
+    QCOMPARE(c.lr, 0.02);
+    // Re-picking the model shown (or scrolling onto it) keeps a size the user tuned.
+    c.imageSize = 64;
+    panel.setConfig(c);
+    Q_EMIT model->activated(model->currentIndex());
+    QCOMPARE(panel.config().imageSize, 64);
+    // Without a recipe, a model pick changes nothing else.
+    recipe->setCurrentIndex(0);
+    c = panel.config();
+    c.imageSize = 48;
+    panel.setConfig(c);
+    model->setCurrentIndex(model->findText(QStringLiteral("resnet18")));
+    Q_EMIT model->activated(model->currentIndex());
+    QCOMPARE(panel.config().imageSize, 48);
   }
 
   void settingsWithoutAControlSurviveTheForm() {
