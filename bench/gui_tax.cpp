@@ -23,11 +23,18 @@
 #include <QTimer>
 
 #include <cstdio>
+#include <ctime>
 #include <functional>
 
 using ampbench::ui::MainWindow;
 
 namespace {
+
+double cpuSeconds(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 bool waitUntil(const std::function<bool()>& done, int timeoutMs) {
   QElapsedTimer clock;
@@ -103,6 +110,13 @@ int main(int argc, char** argv) {
   bool finished = false;
   QObject::connect(window.controller(), &ampbench::ui::TrainingController::runEnded, &window,
                    [&](const ampbench::RunSummary& s) { finished = s.status == ampbench::RunStatus::Finished; });
+  // The GUI thread's own CPU time over the run: on a machine with as many training threads as
+  // cores, each of its CPU seconds is taken from training, so it bounds the GUI's tax without
+  // the run-to-run noise of a throughput comparison.
+  QElapsedTimer wall;
+  wall.start();
+  const double guiCpu0 = cpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+  const double processCpu0 = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
   if (!window.startTraining()) {
     std::fprintf(stderr, "gui_tax: training did not start\n");
     return 1;
@@ -111,5 +125,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gui_tax: the run did not finish\n");
     return 1;
   }
+  std::printf("gui_thread_cpu_s=%.3f process_cpu_s=%.3f wall_s=%.3f\n", cpuSeconds(CLOCK_THREAD_CPUTIME_ID) - guiCpu0,
+              cpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - processCpu0, static_cast<double>(wall.elapsed()) / 1000.0);
   return 0;
 }

@@ -81,6 +81,7 @@ def main():
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     work = tempfile.mkdtemp(prefix="ampbench-guitax-")
     rates = {n: [] for n, _ in variants}
+    gui_share = {n: [] for n, _ in variants}  # GUI thread CPU s / process CPU s, per GUI run
     configs = {}
     print(f"load average before: {loadavg()}", flush=True)
     try:
@@ -96,6 +97,10 @@ def main():
                 if p.returncode != 0:
                     sys.exit(f"{name}: exit {p.returncode}: {(p.stderr or p.stdout)[-1500:]}")
                 rates[name].append(epoch_rate(out))
+                for line in p.stdout.splitlines():
+                    if line.startswith("gui_thread_cpu_s="):
+                        f = dict(kv.split("=") for kv in line.split())
+                        gui_share[name].append(float(f["gui_thread_cpu_s"]) / float(f["process_cpu_s"]))
                 configs.setdefault(name, config(out))
                 print(f"round {r + 1} {name}: {rates[name][-1]:.0f} img/s (load {loadavg()})", flush=True)
                 shutil.rmtree(out, ignore_errors=True)
@@ -104,13 +109,15 @@ def main():
     d = diff(configs["cli"], configs["gui"])
     print("config.json differences, cli vs gui: " + ("; ".join(d) if d else "none"))
     print(f"{a.rounds} paired rounds, load average after: {loadavg()}")
-    print("| variant | img/s median (range) | vs CLI, per round: median (range) |")
-    print("|---|---|---|")
+    print("| variant | img/s median (range) | vs CLI, per round: median (range) | GUI thread's share of the run's CPU time: median (range) |")
+    print("|---|---|---|---|")
     for name, _ in variants:
         v = rates[name]
         rat = [x / c for x, c in zip(v, rates["cli"])]
         print(f"| {name} | {statistics.median(v):.0f} ({min(v):.0f}–{max(v):.0f}) | "
-              f"{statistics.median(rat):.3f}x ({min(rat):.3f}–{max(rat):.3f}) |")
+              f"{statistics.median(rat):.3f}x ({min(rat):.3f}–{max(rat):.3f}) | " +
+              (f"{100 * statistics.median(gui_share[name]):.2f} % ({100 * min(gui_share[name]):.2f}–"
+               f"{100 * max(gui_share[name]):.2f})" if gui_share[name] else "—") + " |")
 
 
 if __name__ == "__main__":
