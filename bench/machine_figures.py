@@ -104,13 +104,17 @@ def reference_cmd(py, reference, cfg, fmt, images, batch):
     return cmd
 
 
-def measure_reorders(cli, py, reference, cfg, batch, work, steps=3):
-    """Reorder share of oneDNN time per variant: ours, and the reference in each memory format."""
+def measure_reorders(cli, py, reference, cfg, batch, work, steps=3, ours_blocked=False):
+    """Reorder share of oneDNN time per variant: ours (and ours on the blocked layout), and the
+    reference in each memory format."""
     images = steps * batch
     out = {}
     d = tempfile.mkdtemp(prefix="verbose-", dir=work)
     t = onednn_times(ours_cmd(cli, cfg, os.path.join(d, "run"), images, batch))
     out["ours"] = {"reorder_share": reorder_share(t), "ms_by_kind": t["ms_by_kind"]}
+    if ours_blocked:
+        t = onednn_times(ours_cmd(cli, cfg, os.path.join(d, "blocked"), images, batch) + ["--memory-format", "blocked"])
+        out["ours blocked"] = {"reorder_share": reorder_share(t), "ms_by_kind": t["ms_by_kind"]}
     for fmt in sorted({f.partition("+")[0] for f in cfg["formats"]}):
         t = onednn_times(reference_cmd(py, reference, cfg, fmt, images, batch))
         out["pytorch " + fmt] = {"reorder_share": reorder_share(t), "ms_by_kind": t["ms_by_kind"]}
