@@ -51,12 +51,16 @@ def train_flops_per_image(py, model, size, channels=1):
     return _flops_cache[k]
 
 
-def fma_peak(build_dir):
-    """All-cores fp32 FMA peak in GFLOP/s (bench/fma_peak), or None when it is not built."""
+def fma_peak(build_dir, threads=None):
+    """fp32 AVX2 FMA peak in GFLOP/s of `threads` threads (bench/fma_peak; default every core):
+    the threads the training runs use, so % of peak compares like with like. None when it is
+    not built. AVX2 only: on an AVX-512 CPU oneDNN's kernels can exceed it (the % then reads
+    high; bench/run says so)."""
     exe = os.path.join(build_dir, "bench", "fma_peak")
     if not os.access(exe, os.X_OK):
         return None
-    p = subprocess.run([exe, "--json"], capture_output=True, text=True)
+    cmd = [exe, "--json"] + (["--threads", str(threads)] if threads else [])
+    p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         return None
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -104,9 +108,10 @@ def reference_cmd(py, reference, cfg, fmt, images, batch):
     return cmd
 
 
-def measure_reorders(cli, py, reference, cfg, batch, work, steps=3, ours_blocked=False):
+def measure_reorders(cli, py, reference, cfg, batch, work, steps=10, ours_blocked=False):
     """Reorder share of oneDNN time per variant: ours (and ours on the blocked layout), and the
-    reference in each memory format."""
+    reference in each memory format, over `steps` steps including the first (whose one-off
+    reorders and thread wake-ups weigh on a short run: 3 steps read small_cnn's 6-8 % as 17 %)."""
     images = steps * batch
     out = {}
     d = tempfile.mkdtemp(prefix="verbose-", dir=work)

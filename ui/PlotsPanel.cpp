@@ -117,7 +117,9 @@ PlotsPanel::PlotsPanel(QWidget* parent) : QWidget(parent) {
   epochRateGraph_ = addLine(time_, tr("images/s (epoch)"), kRed, 2.0, QCPScatterStyle::ssCircle, time_->yAxis2);
   liveRateGraph_ = addLine(time_, tr("images/s (running)"), QColor(214, 39, 40, 110), 1.0,
                            QCPScatterStyle::ssNone, time_->yAxis2);
-  liveRateGraph_->setAdaptiveSampling(true);
+  // No adaptive sampling: QCustomPlot's sampler keeps each pixel's min and max and drops the
+  // NaN points that break the line between epochs. The buffer holds at most a few thousand points.
+  liveRateGraph_->setAdaptiveSampling(false);
   QSharedPointer<QCPAxisTickerFixed> epochTicker(new QCPAxisTickerFixed);
   epochTicker->setTickStep(1.0);
   epochTicker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);

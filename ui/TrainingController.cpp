@@ -5,7 +5,9 @@
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QMetaObject>
+#include <QTimer>
 
+#include <algorithm>
 #include <exception>
 #include <string>
 #include <vector>
@@ -33,6 +35,18 @@ TrainingController::TrainingController(QObject* parent) : QObject(parent) {
   worker_->moveToThread(&thread_);
   connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
   thread_.start();
+  // The trailing edge of step batching: steps that arrived within the interval of the last
+  // delivery and were followed by no other event (a burst of flushed steps on CUDA, a step
+  // before a long checkpoint write) are delivered when the interval has passed.
+  flushTimer_ = new QTimer(this);
+  flushTimer_->setInterval(kStepDeliveryMs);
+  connect(flushTimer_, &QTimer::timeout, this, [this]() {
+    std::lock_guard<std::mutex> lock(stepsMutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (!pendingSteps_.empty() && now - lastStepPost_ >= std::chrono::milliseconds(stepDeliveryMs_.load())) {
+      postPendingLocked(now);  // queued behind every event the worker posted before it: order kept
+    }
+  });
 }
 
 TrainingController::~TrainingController() {
@@ -64,6 +78,8 @@ bool TrainingController::startJob(const QString& name, Job job) {
   running_ = true;
   jobName_ = name;
   cancel_.reset();
+  flushTimer_->setInterval(std::max(1, stepDeliveryMs_.load()));
+  flushTimer_->start();
   Q_EMIT busyChanged(true);
   QMetaObject::invokeMethod(worker_, [this, job = std::move(job)]() { runOnWorker(job); }, Qt::QueuedConnection);
   return true;
@@ -89,6 +105,7 @@ void TrainingController::runOnWorker(Job job) {
 }
 
 void TrainingController::finishJob() {
+  flushTimer_->stop();
   busy_ = false;
   Q_EMIT jobEnded();
   Q_EMIT busyChanged(false);
@@ -109,15 +126,14 @@ bool TrainingController::cancelAndWait(int timeoutMs) {
 }
 
 void TrainingController::onStep(const ampbench::StepEvent& e) {
+  // Always through the queue (0 = a delivery per step): stepDone is emitted on the GUI thread
+  // in every mode, and a step never overtakes one still pending.
   const int interval = stepDeliveryMs_.load();
-  if (interval <= 0) {
-    Q_EMIT stepDone(e);
-    return;
-  }
   std::lock_guard<std::mutex> lock(stepsMutex_);
   pendingSteps_.push_back(e);
   const auto now = std::chrono::steady_clock::now();
-  if (e.stepInEpoch == e.stepsPerEpoch || now - lastStepPost_ >= std::chrono::milliseconds(interval)) {
+  if (interval <= 0 || e.stepInEpoch == e.stepsPerEpoch ||
+      now - lastStepPost_ >= std::chrono::milliseconds(interval)) {
     postPendingLocked(now);
   }
 }

@@ -15,6 +15,8 @@
 #include <QStringList>
 #include <QThread>
 
+class QTimer;
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -101,6 +103,7 @@ class TrainingController : public QObject, public ampbench::RunObserver {
   std::vector<ampbench::StepEvent> pendingSteps_;
   std::chrono::steady_clock::time_point lastStepPost_;
   std::atomic<int> stepDeliveryMs_{kStepDeliveryMs};
+  QTimer* flushTimer_ = nullptr;  // GUI thread: the trailing-edge delivery, runs while a job does
 
   QThread thread_;
   QObject* worker_ = nullptr;  // lives in thread_, deleted when it finishes

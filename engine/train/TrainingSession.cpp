@@ -408,7 +408,13 @@ bool TrainingSession::trainEpoch(int64_t epoch) {
     }
     goOn = step(st, batch, s);
     done = s;
-    profiler_->afterStep();
+    if (profiler_->endsAfterThisStep()) {
+      stopThroughputClock();  // summarising and writing the trace is not training time
+      profiler_->afterStep();
+      startThroughputClock();
+    } else {
+      profiler_->afterStep();
+    }
     if (goOn && s < stepsPerEpoch_) {
       maybeCheckpointInEpoch(st, s);
       goOn = summary_.status != RunStatus::Diverged;
