@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace ampbench::ui {
 namespace {
@@ -116,7 +117,9 @@ PlotsPanel::PlotsPanel(QWidget* parent) : QWidget(parent) {
   epochRateGraph_ = addLine(time_, tr("images/s (epoch)"), kRed, 2.0, QCPScatterStyle::ssCircle, time_->yAxis2);
   liveRateGraph_ = addLine(time_, tr("images/s (running)"), QColor(214, 39, 40, 110), 1.0,
                            QCPScatterStyle::ssNone, time_->yAxis2);
-  liveRateGraph_->setAdaptiveSampling(true);
+  // No adaptive sampling: QCustomPlot's sampler keeps each pixel's min and max and drops the
+  // NaN points that break the line between epochs. The buffer holds at most a few thousand points.
+  liveRateGraph_->setAdaptiveSampling(false);
   QSharedPointer<QCPAxisTickerFixed> epochTicker(new QCPAxisTickerFixed);
   epochTicker->setTickStep(1.0);
   epochTicker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
@@ -202,11 +205,15 @@ void PlotsPanel::addStep(const ampbench::StepEvent& e) {
   if (std::isfinite(e.loss)) {
     stepLoss_.append(x, e.loss);
   }
-  // The running rate of an epoch's first steps is timing noise (a few images over a few
-  // microseconds): it starts at the third step. Epoch e's bar spans e-0.5 .. e+0.5.
-  if (e.stepsPerEpoch > 0 && e.imagesPerSecond > 0 && e.stepInEpoch >= std::min<int64_t>(3, e.stepsPerEpoch)) {
-    liveRate_.append(static_cast<double>(e.epoch) - 0.5 + static_cast<double>(e.stepInEpoch) / e.stepsPerEpoch,
-                     e.imagesPerSecond);
+  // The engine's windowed rate (engine/train/Throughput.h), on the epoch axis: epoch e's
+  // bar spans e-0.5 .. e+0.5. Validation and checkpoints are not training time, so the line
+  // breaks between epochs (a NaN point) instead of joining across them.
+  if (e.stepsPerEpoch > 0 && e.imagesPerSecond > 0) {
+    const double start = static_cast<double>(e.epoch) - 0.5;
+    if (lastEpoch_ > 0 && e.epoch != lastEpoch_ && liveRate_.size() > 0) {
+      liveRate_.append(start, std::numeric_limits<double>::quiet_NaN());
+    }
+    liveRate_.append(start + static_cast<double>(e.stepInEpoch) / e.stepsPerEpoch, e.imagesPerSecond);
   }
   // The scale changes rarely: keep the change points; the line is extended to the last step.
   if (e.lossScale != lastScale_ || lossScale_.size() == 0) {
@@ -369,7 +376,7 @@ void PlotsPanel::applyData() {
   for (PlotView* plot : changed) {
     cost += plot->replotTime(true);
   }
-  intervalMs_ = std::clamp(static_cast<int>(cost * 20.0), kMinReplotIntervalMs, kMaxReplotIntervalMs);
+  intervalMs_ = std::clamp(static_cast<int>(cost * 20.0), minIntervalMs_, std::max(minIntervalMs_, kMaxReplotIntervalMs));
 }
 
 }  // namespace ampbench::ui

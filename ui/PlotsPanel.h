@@ -5,7 +5,7 @@
 //
 // Events only append to bounded buffers (SeriesBuffer) and arm a single-shot timer;
 // the timer copies what changed into the plots and queues one replot per plot. The
-// interval is at least 50 ms (<= 20 replots/s) and grows when replots get expensive, so
+// interval is at least 250 ms (<= 4 replots/s) and grows when replots get expensive, so
 // drawing never takes more than a few percent of a core away from training.
 
 #include "ui/QtTypes.h"
@@ -15,6 +15,8 @@
 #include <QTimer>
 #include <QVector>
 #include <QWidget>
+
+#include <algorithm>
 
 class QCPBars;
 class QCPGraph;
@@ -30,7 +32,9 @@ class PlotsPanel : public QWidget {
   Q_OBJECT
 
  public:
-  static constexpr int kMinReplotIntervalMs = 50;   // at most 20 replots per second
+  // At most 4 replots per second: each one takes the GUI thread's share of a core from a
+  // training step whose intra-op threads use every core (bench/gui_tax).
+  static constexpr int kMinReplotIntervalMs = 250;
   static constexpr int kMaxReplotIntervalMs = 1000;
   static constexpr int kStepPointCapacity = 4000;   // per step series, then decimated
 
@@ -56,6 +60,8 @@ class PlotsPanel : public QWidget {
 
   // Replots actually drawn (all four plots counted), and data applications.
   int replotCount() const { return replots_; }
+  // The shortest interval between updates (kMinReplotIntervalMs; bench/gui_tax compares).
+  void setMinReplotInterval(int ms) { minIntervalMs_ = intervalMs_ = std::max(1, ms); }
   int updateCount() const { return updates_; }
   int bufferedStepPoints() const;
 
@@ -98,6 +104,7 @@ class PlotsPanel : public QWidget {
   double lastScale_ = 0.0;
 
   QTimer updateTimer_;
+  int minIntervalMs_ = kMinReplotIntervalMs;
   int intervalMs_ = kMinReplotIntervalMs;
   int replots_ = 0;
   int updates_ = 0;

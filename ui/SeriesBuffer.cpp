@@ -1,6 +1,7 @@
 #include "ui/SeriesBuffer.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace ampbench::ui {
 
@@ -20,9 +21,12 @@ void SeriesBuffer::append(double key, double value) {
 }
 
 void SeriesBuffer::pushHistory(double key, double value) {
+  // Keep mode: a non-finite value is a gap marker (the running rate's break between epochs):
+  // it always survives decimation, or the line would join across the break.
+  const bool marker = decimation_ == Decimation::Keep && !std::isfinite(value);
   sumKey_ += key;
   sumValue_ += value;
-  if (++pending_ < stride_) {
+  if (++pending_ < stride_ && !marker) {
     return;
   }
   if (decimation_ == Decimation::Average) {
@@ -35,11 +39,19 @@ void SeriesBuffer::pushHistory(double key, double value) {
   if (static_cast<int>(history_.size()) >= capacity_ / 2) {
     // Halve the history: pairs stand for equal numbers of steps, so plain means are fair.
     size_t out = 0;
-    for (size_t i = 0; i + 1 < history_.size(); i += 2) {
-      history_[out++] = decimation_ == Decimation::Average
-                            ? std::make_pair(0.5 * (history_[i].first + history_[i + 1].first),
-                                             0.5 * (history_[i].second + history_[i + 1].second))
-                            : history_[i + 1];
+    if (decimation_ == Decimation::Average) {
+      for (size_t i = 0; i + 1 < history_.size(); i += 2) {
+        history_[out++] = std::make_pair(0.5 * (history_[i].first + history_[i + 1].first),
+                                         0.5 * (history_[i].second + history_[i + 1].second));
+      }
+    } else {
+      // Every second value, and every gap marker besides.
+      size_t values = 0;
+      for (size_t i = 0; i < history_.size(); ++i) {
+        if (!std::isfinite(history_[i].second) || values++ % 2 == 1) {
+          history_[out++] = history_[i];
+        }
+      }
     }
     history_.resize(out);
     stride_ *= 2;

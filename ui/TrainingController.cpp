@@ -5,7 +5,9 @@
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QMetaObject>
+#include <QTimer>
 
+#include <algorithm>
 #include <exception>
 #include <string>
 #include <vector>
@@ -33,6 +35,18 @@ TrainingController::TrainingController(QObject* parent) : QObject(parent) {
   worker_->moveToThread(&thread_);
   connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
   thread_.start();
+  // The trailing edge of step batching: steps that arrived within the interval of the last
+  // delivery and were followed by no other event (a burst of flushed steps on CUDA, a step
+  // before a long checkpoint write) are delivered when the interval has passed.
+  flushTimer_ = new QTimer(this);
+  flushTimer_->setInterval(kStepDeliveryMs);
+  connect(flushTimer_, &QTimer::timeout, this, [this]() {
+    std::lock_guard<std::mutex> lock(stepsMutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (!pendingSteps_.empty() && now - lastStepPost_ >= std::chrono::milliseconds(stepDeliveryMs_.load())) {
+      postPendingLocked(now);  // queued behind every event the worker posted before it: order kept
+    }
+  });
 }
 
 TrainingController::~TrainingController() {
@@ -64,6 +78,8 @@ bool TrainingController::startJob(const QString& name, Job job) {
   running_ = true;
   jobName_ = name;
   cancel_.reset();
+  flushTimer_->setInterval(std::max(1, stepDeliveryMs_.load()));
+  flushTimer_->start();
   Q_EMIT busyChanged(true);
   QMetaObject::invokeMethod(worker_, [this, job = std::move(job)]() { runOnWorker(job); }, Qt::QueuedConnection);
   return true;
@@ -72,11 +88,15 @@ bool TrainingController::startJob(const QString& name, Job job) {
 void TrainingController::runOnWorker(Job job) {
   try {
     job(*this, cancel_);
+    postSteps();
   } catch (const ampbench::InputError& e) {
+    postSteps();
     Q_EMIT failed(QString::fromStdString(e.what()), true);
   } catch (const std::exception& e) {
+    postSteps();
     Q_EMIT failed(QString::fromStdString(e.what()), false);
   } catch (...) {
+    postSteps();
     Q_EMIT failed(tr("The engine stopped with an unknown error."), false);
   }
   running_ = false;
@@ -85,6 +105,7 @@ void TrainingController::runOnWorker(Job job) {
 }
 
 void TrainingController::finishJob() {
+  flushTimer_->stop();
   busy_ = false;
   Q_EMIT jobEnded();
   Q_EMIT busyChanged(false);
@@ -104,18 +125,85 @@ bool TrainingController::cancelAndWait(int timeoutMs) {
   return true;
 }
 
-void TrainingController::onDataProgress(const ampbench::DataProgressEvent& e) { Q_EMIT dataProgress(e); }
-void TrainingController::onRunStarted(const ampbench::RunStartedEvent& e) { Q_EMIT runStarted(e); }
-void TrainingController::onStep(const ampbench::StepEvent& e) { Q_EMIT stepDone(e); }
-void TrainingController::onEpoch(const ampbench::EpochEvent& e) { Q_EMIT epochDone(e); }
-void TrainingController::onEvaluation(const ampbench::EvaluationEvent& e) { Q_EMIT evaluationDone(e); }
-void TrainingController::onCheckpoint(const ampbench::CheckpointEvent& e) { Q_EMIT checkpointSaved(e); }
-void TrainingController::onPrecisionStats(const ampbench::PrecisionStatsEvent& e) { Q_EMIT precisionStats(e); }
-void TrainingController::onOverflowAttribution(const ampbench::OverflowAttribution& a) { Q_EMIT overflowAttributed(a); }
-void TrainingController::onFinished(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }
-void TrainingController::onCancelled(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }
-void TrainingController::onFailed(const ampbench::RunSummary& s) { Q_EMIT runEnded(s); }
+void TrainingController::onStep(const ampbench::StepEvent& e) {
+  // Always through the queue (0 = a delivery per step): stepDone is emitted on the GUI thread
+  // in every mode, and a step never overtakes one still pending.
+  const int interval = stepDeliveryMs_.load();
+  std::lock_guard<std::mutex> lock(stepsMutex_);
+  pendingSteps_.push_back(e);
+  const auto now = std::chrono::steady_clock::now();
+  if (interval <= 0 || e.stepInEpoch == e.stepsPerEpoch ||
+      now - lastStepPost_ >= std::chrono::milliseconds(interval)) {
+    postPendingLocked(now);
+  }
+}
+
+void TrainingController::postSteps() {
+  std::lock_guard<std::mutex> lock(stepsMutex_);
+  if (!pendingSteps_.empty()) {
+    postPendingLocked(std::chrono::steady_clock::now());
+  }
+}
+
+// The batch travels inside its queued call: a delivery holds exactly the steps queued before
+// it, so a later event (posted after it) cannot overtake them and later steps cannot jump
+// ahead of an earlier event.
+void TrainingController::postPendingLocked(std::chrono::steady_clock::time_point now) {
+  lastStepPost_ = now;
+  QMetaObject::invokeMethod(
+      this,
+      [this, steps = std::move(pendingSteps_)]() {
+        for (const auto& step : steps) {
+          Q_EMIT stepDone(step);
+        }
+      },
+      Qt::QueuedConnection);
+  pendingSteps_.clear();  // moved-from: make it empty for certain
+}
+
+// Every other event first queues the steps before it, so receivers see the run in order.
+void TrainingController::onDataProgress(const ampbench::DataProgressEvent& e) {
+  postSteps();
+  Q_EMIT dataProgress(e);
+}
+void TrainingController::onRunStarted(const ampbench::RunStartedEvent& e) {
+  postSteps();
+  Q_EMIT runStarted(e);
+}
+void TrainingController::onEpoch(const ampbench::EpochEvent& e) {
+  postSteps();
+  Q_EMIT epochDone(e);
+}
+void TrainingController::onEvaluation(const ampbench::EvaluationEvent& e) {
+  postSteps();
+  Q_EMIT evaluationDone(e);
+}
+void TrainingController::onCheckpoint(const ampbench::CheckpointEvent& e) {
+  postSteps();
+  Q_EMIT checkpointSaved(e);
+}
+void TrainingController::onPrecisionStats(const ampbench::PrecisionStatsEvent& e) {
+  postSteps();
+  Q_EMIT precisionStats(e);
+}
+void TrainingController::onOverflowAttribution(const ampbench::OverflowAttribution& a) {
+  postSteps();
+  Q_EMIT overflowAttributed(a);
+}
+void TrainingController::onFinished(const ampbench::RunSummary& s) {
+  postSteps();
+  Q_EMIT runEnded(s);
+}
+void TrainingController::onCancelled(const ampbench::RunSummary& s) {
+  postSteps();
+  Q_EMIT runEnded(s);
+}
+void TrainingController::onFailed(const ampbench::RunSummary& s) {
+  postSteps();
+  Q_EMIT runEnded(s);
+}
 void TrainingController::onCompareModeStarted(int index, int count, ampbench::PrecisionMode mode) {
+  postSteps();
   Q_EMIT compareModeStarted(index, count, QString::fromStdString(ampbench::toString(mode)));
 }
 

@@ -3,7 +3,7 @@
 // QThread on which the engine's blocking calls (runTraining, runComparison) run. It is
 // the engine's RunObserver: each callback, arriving on the worker thread, is re-emitted
 // as a signal carrying the event by value, so receivers on the GUI thread get it queued,
-// in order. Stop goes through the CancelToken (an atomic), never through a queued slot
+// in order (step events batched: kStepDeliveryMs). Stop goes through the CancelToken (an atomic), never through a queued slot
 // into the busy worker. Exceptions are caught at the thread boundary and end in failed().
 
 #include "ui/QtTypes.h"
@@ -15,8 +15,13 @@
 #include <QStringList>
 #include <QThread>
 
+class QTimer;
+
 #include <atomic>
+#include <chrono>
 #include <functional>
+#include <mutex>
+#include <vector>
 
 namespace ampbench::ui {
 
@@ -45,6 +50,13 @@ class TrainingController : public QObject, public ampbench::RunObserver {
   // Cancels and blocks until the worker is idle (closing the window). Queued events
   // still pending for the GUI thread are delivered later as usual.
   bool cancelAndWait(int timeoutMs = -1);
+
+  // Step events reach the GUI thread in batches, at most one wake-up per this many ms (an
+  // epoch's last step at once); every step still arrives, in order, before the next other
+  // event. Each wake-up of the GUI thread preempts a training thread on a machine with as
+  // many intra-op threads as cores (bench/gui_tax). 0: one queued event per step.
+  static constexpr int kStepDeliveryMs = 100;
+  void setStepDeliveryInterval(int ms) { stepDeliveryMs_ = ms; }
 
  Q_SIGNALS:
   void busyChanged(bool busy);
@@ -84,6 +96,14 @@ class TrainingController : public QObject, public ampbench::RunObserver {
 
   void runOnWorker(Job job);  // worker thread
   void finishJob();           // GUI thread
+  void postSteps();  // worker thread: queue a delivery of the pending steps, if any
+  void postPendingLocked(std::chrono::steady_clock::time_point now);  // stepsMutex_ held
+
+  std::mutex stepsMutex_;
+  std::vector<ampbench::StepEvent> pendingSteps_;
+  std::chrono::steady_clock::time_point lastStepPost_;
+  std::atomic<int> stepDeliveryMs_{kStepDeliveryMs};
+  QTimer* flushTimer_ = nullptr;  // GUI thread: the trailing-edge delivery, runs while a job does
 
   QThread thread_;
   QObject* worker_ = nullptr;  // lives in thread_, deleted when it finishes

@@ -6,6 +6,7 @@
 #include "engine/util/ArchiveCheck.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
+#include "engine/util/Threads.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -264,6 +265,7 @@ void decodeRange(const SplitSource& split, int64_t begin, int64_t end, torch::Te
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
   auto worker = [&] {
+    quietHelperThread();  // `threads` workers already use the cores; no team each on top
     for (;;) {
       const int64_t i = next.fetch_add(1);
       if (i >= n || cancel.isCancelled()) {

@@ -1,5 +1,7 @@
 #include "engine/data/Loader.h"
 
+#include "engine/util/Threads.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -213,6 +215,8 @@ Batch BatchLoader::make(int64_t b) {
 }
 
 void BatchLoader::produce() {
+  quietHelperThread();
+  producerTeam_.store(currentThreadTeamSize());
   try {
     for (int64_t b = opt_.firstBatch; b < numBatches_; ++b) {
       {

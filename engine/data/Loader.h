@@ -8,6 +8,7 @@
 
 #include <torch/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -62,6 +63,9 @@ class BatchLoader {
   // Next batch; false at the end of the epoch. Rethrows producer errors.
   bool next(Batch& out);
   int64_t size() const { return numBatches_; }
+  // The prefetch thread's intra-op team size once it has started (0 before, or without
+  // one): 1, so that it does not contend with the training step (quietHelperThread).
+  int producerTeamSize() const { return producerTeam_.load(); }
 
  private:
   Batch make(int64_t b);
@@ -81,6 +85,7 @@ class BatchLoader {
   std::exception_ptr error_;
   bool stop_ = false;
   int64_t produced_ = 0;
+  std::atomic<int> producerTeam_{0};
   std::thread producer_;
 };
 

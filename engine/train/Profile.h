@@ -45,6 +45,8 @@ class StepProfiler {
 
   void beforeStep(int64_t globalStep);
   void afterStep();
+  // The next afterStep() closes the window and writes the files (not training time).
+  bool endsAfterThisStep() const { return recording_ && !finished_ && profiled_ + 1 >= steps_; }
   // Closes an open window early (the epoch ended: validation is not a training step) and
   // writes what it holds. Never throws: a failure lands in result().error.
   void finish();

@@ -376,7 +376,7 @@ bool TrainingSession::trainEpoch(int64_t epoch) {
   st.epoch = epoch;
   st.lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device_));
   st.correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device_));
-  st.start = Clock::now();
+  throughput_.beginEpoch();
   if (first > 0) {
     st.lossSum.fill_(pos_.epochLossSum);
     st.correct.fill_(pos_.epochCorrect);
@@ -384,8 +384,9 @@ bool TrainingSession::trainEpoch(int64_t epoch) {
     st.applied = pos_.epochApplied;
     st.overflow = pos_.epochOverflow;
     st.skipped = pos_.epochSkipped;
-    st.start -= std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(pos_.epochSeconds));
+    throughput_.beginEpoch(pos_.epochSeen, pos_.epochSeconds);
   }
+  startThroughputClock();
 
   // The phases of a step are named ranges: free unless a profiler listens
   // (--profile-steps), where they say how a step divides before the per-op detail.
@@ -407,7 +408,13 @@ bool TrainingSession::trainEpoch(int64_t epoch) {
     }
     goOn = step(st, batch, s);
     done = s;
-    profiler_->afterStep();
+    if (profiler_->endsAfterThisStep()) {
+      stopThroughputClock();  // summarising and writing the trace is not training time
+      profiler_->afterStep();
+      startThroughputClock();
+    } else {
+      profiler_->afterStep();
+    }
     if (goOn && s < stepsPerEpoch_) {
       maybeCheckpointInEpoch(st, s);
       goOn = summary_.status != RunStatus::Diverged;
@@ -420,6 +427,7 @@ bool TrainingSession::trainEpoch(int64_t epoch) {
     observer_.onCheckpoint({checkpointPath_, epoch, done, lastCheckpointSeconds_});
   }
   flush(st);
+  stopThroughputClock();  // validation, checkpoints and the next epoch's set-up are not training
   profiler_->finish();  // a window cut short by the epoch's end: validation is not a step
   summary_.overflowSteps += st.overflow;
   summary_.skippedSteps += st.skipped;
@@ -567,7 +575,7 @@ bool TrainingSession::step(EpochState& st, const Batch& batch, int64_t s) {
     p.event.lossScale = stepScale;
     p.event.overflow = overflow;
     p.event.skipped = !stepped;
-    p.event.imagesPerSecond = static_cast<double>(st.seen) / std::max(1e-9, secondsSince(st.start));
+    p.images = n;  // the rate is set at the flush, once the device has caught up
     p.event.elapsedSeconds = secondsSince(runStart_);
     st.pending.push_back(std::move(p));
   }
@@ -599,9 +607,17 @@ void TrainingSession::flush(EpochState& st) {
   }
   const auto values = torch::stack(losses).to(torch::kDouble).cpu();
   const auto* v = values.data_ptr<double>();
+  // The read above waited for the device: the clock now says when these steps finished.
+  int64_t images = 0;
+  for (const auto& p : st.pending) {
+    images += p.images;
+  }
+  throughput_.mark(images, secondsOnClock());
+  const double rate = throughput_.windowRate();
   for (size_t i = 0; i < st.pending.size(); ++i) {
     auto& e = st.pending[i].event;
     e.loss = v[i];
+    e.imagesPerSecond = rate;
     // With a loss scaler a non-finite loss is an overflow the scaler skips; without one
     // the weights took the step, and the run cannot recover.
     const bool diverged = !std::isfinite(e.loss) && !policy_.scaler().enabled();
@@ -766,8 +782,8 @@ void TrainingSession::endEpoch(EpochState& st) {
   EpochEvent ev;
   ev.epoch = st.epoch;
   ev.epochs = c_.epochs;
-  ev.epochSeconds = secondsSince(st.start);
-  ev.imagesPerSecond = static_cast<double>(st.seen) / std::max(1e-9, ev.epochSeconds);
+  ev.epochSeconds = throughput_.epochSeconds();  // training time: the steps, not the pauses
+  ev.imagesPerSecond = throughput_.epochRate();
   ev.trainLoss = st.applied > 0 ? st.lossSum.item<double>() / static_cast<double>(st.applied) : 0.0;
   ev.trainAccuracy =
       st.applied > 0 ? static_cast<double>(st.correct.item<int64_t>()) / static_cast<double>(st.applied) : 0.0;
@@ -1088,14 +1104,36 @@ bool TrainingSession::checkpointInEpoch(EpochState& st, int64_t stepInEpoch) {
   p.epochApplied = st.applied;
   p.epochOverflow = st.overflow;
   p.epochSkipped = st.skipped;
-  p.epochSeconds = secondsSince(st.start);
+  p.epochSeconds = throughput_.epochSeconds();
   // The logs hold every row up to the checkpoint's step before it exists.
   writer_->flush();
   if (statsLog_) {
     statsLog_->flush();
   }
+  stopThroughputClock();  // a checkpoint is not training time
   writeCheckpoint(p, st.epoch, stepInEpoch);
+  startThroughputClock();
   return true;
+}
+
+double TrainingSession::secondsOnClock() const {
+  return std::chrono::duration<double>(Clock::now() - runStart_).count();
+}
+
+void TrainingSession::startThroughputClock() {
+  syncDevice();  // an edge of the window: nothing from before may still be running
+  throughput_.resume(secondsOnClock());
+}
+
+void TrainingSession::stopThroughputClock() {
+  syncDevice();
+  throughput_.pause(secondsOnClock());
+}
+
+void TrainingSession::syncDevice() {
+  if (device_.is_cuda()) {
+    torch::cuda::synchronize(device_.index());
+  }
 }
 
 void TrainingSession::writeCheckpoint(const TrainingPosition& p, int64_t epoch, int64_t stepInEpoch) {

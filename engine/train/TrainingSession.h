@@ -10,6 +10,7 @@
 #include "engine/train/PrecisionPolicy.h"
 #include "engine/train/Profile.h"
 #include "engine/train/RunDir.h"
+#include "engine/train/Throughput.h"
 #include "engine/train/TrainerInternal.h"
 #include "engine/train/WeightAverage.h"
 
@@ -46,6 +47,7 @@ class TrainingSession {
   struct PendingStep {
     StepEvent event;
     torch::Tensor loss;
+    int64_t images = 0;
   };
   struct EpochState {
     int64_t epoch = 0;
@@ -55,7 +57,6 @@ class TrainingSession {
     int64_t seen = 0;        // images of every step (throughput)
     int64_t applied = 0;     // images of the steps the optimizer took
     int64_t overflow = 0, skipped = 0;
-    Clock::time_point start;
   };
 
   void setUp(const std::string* initialWeights);
@@ -65,6 +66,12 @@ class TrainingSession {
   // One optimizer step on `batch`; false when the run must stop after it.
   bool step(EpochState& st, const Batch& batch, int64_t stepInEpoch);
   void flush(EpochState& st);
+  // The throughput clock (seconds since the run started) and its edges, each after the
+  // device has caught up.
+  double secondsOnClock() const;
+  void startThroughputClock();
+  void stopThroughputClock();
+  void syncDevice();
   // Precision statistics of a sampled step, and where an overflow started.
   void reportPrecisionStats(bool sampled);
   // At an overflowed step: the first layer in backward order whose gradient held inf/NaN,
@@ -195,6 +202,8 @@ class TrainingSession {
   int64_t atEpoch_ = 1, atStepInEpoch_ = 0;
   Clock::time_point runStart_;
   Clock::time_point lastLogFlush_ = Clock::now();
+  // Every images/s figure of the run (Throughput.h); its clock runs only during steps.
+  ThroughputMeter throughput_;
   std::vector<double> epochThroughput_;  // the epoch seconds are summary_.epochSeconds
 };
 

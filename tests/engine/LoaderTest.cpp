@@ -1,7 +1,10 @@
 #include "engine/data/Loader.h"
+#include "engine/util/Threads.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <thread>
 
 using namespace ampbench;
 
@@ -112,4 +115,38 @@ TEST(Augment, ChangesImagesDeterministically) {
   EXPECT_FALSE(torch::allclose(y1, x));
   EXPECT_FALSE(torch::equal(y1, y3));
   EXPECT_EQ(y1.sizes(), x.sizes());
+}
+
+namespace {
+// Sets LibTorch's global intra-op count for one test and restores it.
+struct IntraOpThreads {
+  explicit IntraOpThreads(int n) : saved(at::get_num_threads()) { at::set_num_threads(n); }
+  ~IntraOpThreads() { at::set_num_threads(saved); }
+  int saved;
+};
+}  // namespace
+
+TEST(Loader, PrefetchThreadRunsAOneThreadTeam) {
+  // 3 intra-op threads whatever the machine: a new thread would inherit 3 (LibTorch's
+  // per-thread init), so 1 can only come from the producer quieting itself.
+  IntraOpThreads three(3);
+  auto split = makeSplit(40);
+  BatchLoader l(split, plain(1, 1), true);
+  Batch b;
+  ASSERT_TRUE(l.next(b));  // came from the producer's queue: it has started
+  EXPECT_EQ(l.producerTeamSize(), 1);
+  EXPECT_EQ(at::get_num_threads(), 3) << "the training thread keeps its team";
+  int fresh = 0;
+  std::thread([&] { fresh = currentThreadTeamSize(); }).join();
+  EXPECT_EQ(fresh, 3) << "other new threads still start from the global count";
+}
+
+TEST(Loader, WithoutPrefetchThereIsNoProducerTeam) {
+  auto split = makeSplit(40);
+  auto o = plain(1, 1);
+  o.prefetch = false;
+  BatchLoader l(split, o, true);
+  Batch b;
+  ASSERT_TRUE(l.next(b));
+  EXPECT_EQ(l.producerTeamSize(), 0);
 }

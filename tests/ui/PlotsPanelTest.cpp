@@ -13,6 +13,9 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <cmath>
+#include <limits>
+
 using ampbench::ui::PlotsPanel;
 using ampbench::ui::SeriesBuffer;
 
@@ -73,6 +76,33 @@ class PlotsPanelTest : public QObject {
     }
   }
 
+  // The running rate's gap markers (NaN between epochs) survive decimation: a run of many
+  // epochs must not have its line joined across epoch breaks once the buffer thins it.
+  void keepDecimationKeepsEveryGapMarker() {
+    SeriesBuffer buffer(1000, SeriesBuffer::Decimation::Keep);
+    constexpr int kEpochs = 40;
+    constexpr int kPerEpoch = 147;  // PneumoniaMNIST's steps per epoch at batch 32
+    for (int e = 1; e <= kEpochs; ++e) {
+      if (e > 1) {
+        buffer.append(e - 0.5, std::numeric_limits<double>::quiet_NaN());
+      }
+      for (int i = 1; i <= kPerEpoch; ++i) {
+        buffer.append(e - 0.5 + static_cast<double>(i) / kPerEpoch, 1000.0 + i);
+      }
+    }
+    QVERIFY(buffer.stride() > 1);  // decimated
+    int gaps = 0;
+    bool previousWasGap = true;
+    for (double v : buffer.values()) {
+      const bool gap = std::isnan(v);
+      QVERIFY(!(gap && previousWasGap));  // values remain between any two markers
+      gaps += gap ? 1 : 0;
+      previousWasGap = gap;
+    }
+    QCOMPARE(gaps, kEpochs - 1);
+    QVERIFY(buffer.size() <= 1000);
+  }
+
   void eventsFillAllFourPlots() {
     PlotsPanel panel;
     panel.resize(1000, 700);
@@ -105,6 +135,15 @@ class PlotsPanelTest : public QObject {
     QCOMPARE(points(panel.accuracyPlot(), 2), kEpochs);          // AUC
     QCOMPARE(points(panel.timePlot(), 0), kEpochs);              // bars
     QCOMPARE(points(panel.timePlot(), 1), kEpochs);              // images/s per epoch
+    // The running images/s: every step from the first, with a gap (a NaN point) between
+    // epochs instead of a line joining one epoch's end to the next one's start (issue 16).
+    QCOMPARE(points(panel.timePlot(), 2), kEpochs * kPerEpoch + kEpochs - 1);
+    const auto live = panel.timePlot()->graph(1)->data();
+    QCOMPARE(live->at(0)->key, 0.5 + 1.0 / kPerEpoch);
+    QVERIFY(std::isnan(live->at(kPerEpoch)->value));
+    QCOMPARE(live->at(kPerEpoch)->key, 1.5);
+    QCOMPARE(live->at(kPerEpoch + 1)->value, 500.0);
+    QVERIFY(!panel.timePlot()->graph(1)->adaptiveSampling());  // its sampler would drop the NaN points
     QVERIFY(points(panel.scalePlot(), 0) >= 2);                  // scale line (change points)
     QCOMPARE(points(panel.scalePlot(), 1), overflows);           // overflow markers
     QCOMPARE(panel.scalePlot()->yAxis->scaleType(), QCPAxis::stLogarithmic);
