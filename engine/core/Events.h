@@ -77,7 +77,7 @@ struct StepEvent {
   double lossScale = 1.0;
   bool overflow = false;  // a gradient was inf/NaN
   bool skipped = false;   // the optimizer step was skipped because of it
-  double imagesPerSecond = 0.0;  // running, this epoch
+  double imagesPerSecond = 0.0;  // over the last 10 s of training time, across epochs (Throughput.h)
   double elapsedSeconds = 0.0;   // since the run started
 };
 
@@ -88,7 +88,7 @@ struct EpochEvent {
   double trainAccuracy = 0.0;
   bool validated = false;
   Metrics val;
-  double epochSeconds = 0.0;  // training phase wall time
+  double epochSeconds = 0.0;  // training time: steps only, checkpoints and validation left out (a resumed epoch adds its earlier part)
   double evalSeconds = 0.0;
   double imagesPerSecond = 0.0;
   int64_t overflowSteps = 0;  // this epoch
