@@ -38,12 +38,11 @@ TrainingController::TrainingController(QObject* parent) : QObject(parent) {
   // The trailing edge of step batching: steps that arrived within the interval of the last
   // delivery and were followed by no other event (a burst of flushed steps on CUDA, a step
   // before a long checkpoint write) are delivered when the interval has passed.
-  flushTimer_ = new QTimer(this);
-  flushTimer_->setInterval(kStepDeliveryMs);
+  flushTimer_ = new QTimer(this);  // its interval is set when a job starts
   connect(flushTimer_, &QTimer::timeout, this, [this]() {
     std::lock_guard<std::mutex> lock(stepsMutex_);
     const auto now = std::chrono::steady_clock::now();
-    if (!pendingSteps_.empty() && now - lastStepPost_ >= std::chrono::milliseconds(stepDeliveryMs_.load())) {
+    if (!pendingSteps_.empty() && deliveryDueLocked(now)) {
       postPendingLocked(now);  // queued behind every event the worker posted before it: order kept
     }
   });
@@ -128,14 +127,17 @@ bool TrainingController::cancelAndWait(int timeoutMs) {
 void TrainingController::onStep(const ampbench::StepEvent& e) {
   // Always through the queue (0 = a delivery per step): stepDone is emitted on the GUI thread
   // in every mode, and a step never overtakes one still pending.
-  const int interval = stepDeliveryMs_.load();
   std::lock_guard<std::mutex> lock(stepsMutex_);
   pendingSteps_.push_back(e);
   const auto now = std::chrono::steady_clock::now();
-  if (interval <= 0 || e.stepInEpoch == e.stepsPerEpoch ||
-      now - lastStepPost_ >= std::chrono::milliseconds(interval)) {
+  if (e.stepInEpoch == e.stepsPerEpoch || deliveryDueLocked(now)) {
     postPendingLocked(now);
   }
+}
+
+// An interval of 0 (or less) is always due.
+bool TrainingController::deliveryDueLocked(std::chrono::steady_clock::time_point now) const {
+  return now - lastStepPost_ >= std::chrono::milliseconds(stepDeliveryMs_.load());
 }
 
 void TrainingController::postSteps() {

@@ -3,8 +3,8 @@
 // QThread on which the engine's blocking calls (runTraining, runComparison) run. It is
 // the engine's RunObserver: each callback, arriving on the worker thread, is re-emitted
 // as a signal carrying the event by value, so receivers on the GUI thread get it queued,
-// in order (step events batched: kStepDeliveryMs). Stop goes through the CancelToken (an atomic), never through a queued slot
-// into the busy worker. Exceptions are caught at the thread boundary and end in failed().
+// in order (step events batched: kStepDeliveryMs). Stop goes through the CancelToken (an
+// atomic), never through a queued slot into the busy worker. Exceptions are caught at the thread boundary and end in failed().
 
 #include "ui/QtTypes.h"
 
@@ -15,13 +15,13 @@
 #include <QStringList>
 #include <QThread>
 
-class QTimer;
-
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
 #include <vector>
+
+class QTimer;
 
 namespace ampbench::ui {
 
@@ -98,6 +98,7 @@ class TrainingController : public QObject, public ampbench::RunObserver {
   void finishJob();           // GUI thread
   void postSteps();  // worker thread: queue a delivery of the pending steps, if any
   void postPendingLocked(std::chrono::steady_clock::time_point now);  // stepsMutex_ held
+  bool deliveryDueLocked(std::chrono::steady_clock::time_point now) const;  // stepsMutex_ held
 
   std::mutex stepsMutex_;
   std::vector<ampbench::StepEvent> pendingSteps_;

@@ -20,8 +20,9 @@ struct BlockedChoice {
   std::string fallback;
 };
 
-// What auto picks: the blocked path where bench/blocked.py measured it faster. Nowhere yet
-// (BENCHMARKS.md, "The blocked path": 0.92x our plain path on ResNet-18, 0.74x on small_cnn).
+// What auto picks: the blocked path where bench/ measured it faster. Nowhere yet: on a quiet
+// AVX2 machine ResNet-18 ran ~1.10x our plain path but its many-step agreement with the plain
+// path is not settled, and small_cnn ran 0.91x (BENCHMARKS.md, "The blocked path on a quiet machine").
 bool autoPrefersBlocked(const RunConfig& config, const torch::Device& device, const PrecisionInfo& precision);
 
 // Explicit blocked that cannot run throws InputError (one line: the reason, or the module path
