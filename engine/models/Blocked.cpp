@@ -76,6 +76,7 @@ bool available() { return false; }
 int64_t blockSize() { return 8; }
 int64_t primitivesCreated() { return 0; }
 std::vector<std::string> implementations() { return {}; }
+std::vector<std::pair<int64_t, int64_t>> backwardWeightsSourceChannels() { return {}; }
 namespace {
 [[noreturn]] void unavailable() {
   throw InputError("--memory-format blocked needs oneDNN's headers at build "
@@ -84,6 +85,9 @@ namespace {
 } // namespace
 torch::Tensor conv2d(const torch::Tensor &, const torch::Tensor &, int64_t,
                      int64_t) {
+  unavailable();
+}
+torch::Tensor batchNormRelu(const torch::Tensor &, torch::nn::BatchNorm2dImpl &) {
   unavailable();
 }
 torch::Tensor batchNorm(const torch::Tensor &, torch::nn::BatchNorm2dImpl &) {
@@ -280,12 +284,24 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
     // and for maps smaller than the kernel (ONEDNN_VERBOSE: ref:any, 6x slower
     // steps); with `any` it takes a JIT kernel and the activations are
     // reordered to it (the 3-channel image, or a tiny map).
-    p.bwdWPd = dnnl::convolution_backward_weights::primitive_desc(
-        dnnl::convolution_backward_weights::desc(
-            dnnl::algorithm::convolution_direct,
-            memory::desc(sd, Dt::f32, Tag::any), anyW,
-            memory::desc(dd, Dt::f32, Tag::any), strides, padL, padR),
-        cpuEngine(), p.fwdPd);
+    auto bwdW = [&](Tag t) {
+      return dnnl::convolution_backward_weights::primitive_desc(
+          dnnl::convolution_backward_weights::desc(
+              dnnl::algorithm::convolution_direct, memory::desc(sd, Dt::f32, t),
+              anyW, memory::desc(dd, Dt::f32, t), strides, padL, padR),
+          cpuEngine(), p.fwdPd);
+    };
+    p.bwdWPd = bwdW(Tag::any);
+    // A one-channel stem: `any` pads the image to a full channel block (8x
+    // the work; 70 ms of a 130 ms stem at 128 px, batch 32, 2 threads), where
+    // oneDNN's nhwc kernel runs the real channel (16 ms + 4 ms to reorder the
+    // output gradient).
+    if (!blockedSrc && p.bwdWPd.src_desc().data.padded_dims[1] >= 2 * sd[1]) {
+      auto nhwc = bwdW(Tag::nhwc);
+      if (std::string(nhwc.impl_info_str()).rfind("ref", 0) != 0) {
+        p.bwdWPd = nhwc;
+      }
+    }
     p.bwdW = created(dnnl::convolution_backward_weights(p.bwdWPd));
     p.srcToBwdW = Reorder(p.src, p.bwdWPd.src_desc());
     p.diffDstToBwdW = Reorder(p.dst, p.bwdWPd.diff_dst_desc());
@@ -386,79 +402,104 @@ struct BnPrims {
 
 std::map<std::string, std::shared_ptr<BnPrims>> gBn;
 
-std::shared_ptr<BnPrims> bnPrims(const memory::dims &d, float eps) {
-  return cached(gBn, dimsKey(d) + std::to_string(eps), [&] {
+// `relu`: batch norm with its ReLU fused (oneDNN's fuse_norm_relu): the
+// forward writes a bit mask of the positive outputs to a workspace and the
+// backward applies it, so the ReLU costs no pass over the activation.
+std::shared_ptr<BnPrims> bnPrims(const memory::dims &d, float eps, bool relu) {
+  return cached(gBn, dimsKey(d) + std::to_string(eps) + (relu ? "r" : ""), [&] {
     BnPrims p;
     p.data = activationDesc(d, true);
     p.channels = memory::desc({d[1]}, Dt::f32, Tag::a);
-    const auto scaleShift = dnnl::normalization_flags::use_scale |
-                            dnnl::normalization_flags::use_shift;
+    auto flags = dnnl::normalization_flags::use_scale |
+                 dnnl::normalization_flags::use_shift;
+    if (relu) {
+      flags = flags | dnnl::normalization_flags::fuse_norm_relu;
+    }
     p.trainPd = dnnl::batch_normalization_forward::primitive_desc(
         dnnl::batch_normalization_forward::desc(
-            dnnl::prop_kind::forward_training, p.data, eps, scaleShift),
+            dnnl::prop_kind::forward_training, p.data, eps, flags),
         cpuEngine());
     p.train = created(dnnl::batch_normalization_forward(p.trainPd));
     p.bwdPd = dnnl::batch_normalization_backward::primitive_desc(
         dnnl::batch_normalization_backward::desc(
-            dnnl::prop_kind::backward, p.data, p.data, eps, scaleShift),
+            dnnl::prop_kind::backward, p.data, p.data, eps, flags),
         cpuEngine(), p.trainPd);
     p.bwd = created(dnnl::batch_normalization_backward(p.bwdPd));
     p.inferPd = dnnl::batch_normalization_forward::primitive_desc(
         dnnl::batch_normalization_forward::desc(
             dnnl::prop_kind::forward_inference, p.data, eps,
-            scaleShift | dnnl::normalization_flags::use_global_stats),
+            flags | dnnl::normalization_flags::use_global_stats),
         cpuEngine());
     p.infer = created(dnnl::batch_normalization_forward(p.inferPd));
     return p;
   });
 }
 
-// Training-mode batch norm; the batch mean and biased variance come back
-// through `stats`.
+// Training-mode batch norm (and its ReLU when `relu`); the batch mean and
+// biased variance come back through `stats`.
 struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
   static torch::Tensor forward(AutogradContext *ctx, torch::Tensor x,
                                torch::Tensor weight, torch::Tensor bias,
-                               double eps, torch::Tensor mean,
+                               double eps, bool relu, torch::Tensor mean,
                                torch::Tensor var) {
     x = x.contiguous();
-    auto p = bnPrims(logicalDims(x), static_cast<float>(eps));
+    auto p = bnPrims(logicalDims(x), static_cast<float>(eps), relu);
     auto w = weight.contiguous();
     auto b = bias.contiguous();
     auto y = torch::empty_like(x);
-    p->train.execute(cpuStream(),
-                     {{DNNL_ARG_SRC, mem(p->data, x)},
-                      {DNNL_ARG_SCALE, mem(p->channels, w)},
-                      {DNNL_ARG_SHIFT, mem(p->channels, b)},
-                      {DNNL_ARG_MEAN, mem(p->trainPd.mean_desc(), mean)},
-                      {DNNL_ARG_VARIANCE, mem(p->trainPd.variance_desc(), var)},
-                      {DNNL_ARG_DST, mem(p->data, y)}});
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, mem(p->data, x)},
+        {DNNL_ARG_SCALE, mem(p->channels, w)},
+        {DNNL_ARG_SHIFT, mem(p->channels, b)},
+        {DNNL_ARG_MEAN, mem(p->trainPd.mean_desc(), mean)},
+        {DNNL_ARG_VARIANCE, mem(p->trainPd.variance_desc(), var)},
+        {DNNL_ARG_DST, mem(p->data, y)}};
+    torch::Tensor ws;
+    if (relu) {
+      ws = buffer(p->trainPd.workspace_desc());
+      args.emplace(DNNL_ARG_WORKSPACE, mem(p->trainPd.workspace_desc(), ws));
+    }
+    p->train.execute(cpuStream(), args);
     cpuStream().wait();
-    ctx->save_for_backward({x, w, b, mean, var});
+    ctx->save_for_backward({x, w, b, mean, var, ws});
     ctx->saved_data["eps"] = eps;
+    ctx->saved_data["relu"] = relu;
     return y;
   }
 
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
     const auto s = ctx->get_saved_variables();
     const auto &x = s[0];
+    const bool relu = ctx->saved_data["relu"].toBool();
     auto p = bnPrims(logicalDims(x),
-                     static_cast<float>(ctx->saved_data["eps"].toDouble()));
+                     static_cast<float>(ctx->saved_data["eps"].toDouble()),
+                     relu);
     auto dy = grads[0].contiguous();
     auto dx = torch::empty_like(x);
     auto dw = torch::empty_like(s[1]);
     auto db = torch::empty_like(s[2]);
-    p->bwd.execute(cpuStream(),
-                   {{DNNL_ARG_SRC, mem(p->data, x)},
-                    {DNNL_ARG_MEAN, mem(p->trainPd.mean_desc(), s[3])},
-                    {DNNL_ARG_VARIANCE, mem(p->trainPd.variance_desc(), s[4])},
-                    {DNNL_ARG_DIFF_DST, mem(p->data, dy)},
-                    {DNNL_ARG_SCALE, mem(p->channels, s[1])},
-                    {DNNL_ARG_SHIFT, mem(p->channels, s[2])},
-                    {DNNL_ARG_DIFF_SRC, mem(p->data, dx)},
-                    {DNNL_ARG_DIFF_SCALE, mem(p->channels, dw)},
-                    {DNNL_ARG_DIFF_SHIFT, mem(p->channels, db)}});
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, mem(p->data, x)},
+        {DNNL_ARG_MEAN, mem(p->trainPd.mean_desc(), s[3])},
+        {DNNL_ARG_VARIANCE, mem(p->trainPd.variance_desc(), s[4])},
+        {DNNL_ARG_DIFF_DST, mem(p->data, dy)},
+        {DNNL_ARG_SCALE, mem(p->channels, s[1])},
+        {DNNL_ARG_SHIFT, mem(p->channels, s[2])},
+        {DNNL_ARG_DIFF_SRC, mem(p->data, dx)},
+        {DNNL_ARG_DIFF_SCALE, mem(p->channels, dw)},
+        {DNNL_ARG_DIFF_SHIFT, mem(p->channels, db)}};
+    if (relu) {
+      args.emplace(DNNL_ARG_WORKSPACE, mem(p->trainPd.workspace_desc(), s[5]));
+    }
+    p->bwd.execute(cpuStream(), args);
     cpuStream().wait();
-    return {dx, dw, db, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dx,
+            dw,
+            db,
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -584,6 +625,16 @@ std::vector<std::string> implementations() {
   return out;
 }
 
+std::vector<std::pair<int64_t, int64_t>> backwardWeightsSourceChannels() {
+  std::lock_guard<std::mutex> lock(gCacheMutex);
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (const auto &[key, p] : gConv) {
+    const auto &d = p->bwdWPd.src_desc().data;
+    out.emplace_back(d.padded_dims[1], d.dims[1]);
+  }
+  return out;
+}
+
 torch::Tensor conv2d(const torch::Tensor &x, const torch::Tensor &w,
                      int64_t stride, int64_t padding) {
   TORCH_CHECK(x.scalar_type() == torch::kFloat &&
@@ -612,8 +663,9 @@ torch::Tensor weightsRoundTrip(const torch::Tensor &x, const torch::Tensor &w,
   return back;
 }
 
-torch::Tensor batchNorm(const torch::Tensor &x,
-                        torch::nn::BatchNorm2dImpl &bn) {
+namespace {
+torch::Tensor batchNormImpl(const torch::Tensor &x, torch::nn::BatchNorm2dImpl &bn,
+                            bool relu) {
   TORCH_CHECK(isBlocked(x) && x.scalar_type() == torch::kFloat,
               "blocked batch norm: expected a blocked fp32 tensor");
   const auto &o = bn.options;
@@ -622,7 +674,7 @@ torch::Tensor batchNorm(const torch::Tensor &x,
   if (bn.is_training()) {
     auto mean = torch::empty({c}, x.options());
     auto var = torch::empty({c}, x.options());
-    auto y = BnTrainFn::apply(x, bn.weight, bn.bias, eps, mean, var);
+    auto y = BnTrainFn::apply(x, bn.weight, bn.bias, eps, relu, mean, var);
     // As torch's BatchNorm: running stats move by `momentum` (a cumulative
     // average when it is unset) towards the batch mean and the unbiased batch
     // variance.
@@ -644,10 +696,11 @@ torch::Tensor batchNorm(const torch::Tensor &x,
     const int64_t b = x.size(4);
     auto scale = bn.weight * torch::rsqrt(bn.running_var + eps);
     auto shift = bn.bias - bn.running_mean * scale;
-    return x * scale.view({1, c / b, 1, 1, b}) +
-           shift.view({1, c / b, 1, 1, b});
+    auto y = x * scale.view({1, c / b, 1, 1, b}) +
+             shift.view({1, c / b, 1, 1, b});
+    return relu ? y.relu() : y;
   }
-  auto p = bnPrims(logicalDims(x), static_cast<float>(eps));
+  auto p = bnPrims(logicalDims(x), static_cast<float>(eps), relu);
   auto xc = x.contiguous();
   auto y = torch::empty_like(xc);
   auto w = bn.weight.detach().contiguous(), sh = bn.bias.detach().contiguous();
@@ -661,6 +714,17 @@ torch::Tensor batchNorm(const torch::Tensor &x,
                     {DNNL_ARG_DST, mem(p->data, y)}});
   cpuStream().wait();
   return y;
+}
+} // namespace
+
+torch::Tensor batchNorm(const torch::Tensor &x,
+                        torch::nn::BatchNorm2dImpl &bn) {
+  return batchNormImpl(x, bn, false);
+}
+
+torch::Tensor batchNormRelu(const torch::Tensor &x,
+                            torch::nn::BatchNorm2dImpl &bn) {
+  return batchNormImpl(x, bn, true);
 }
 
 torch::Tensor maxPool2d(const torch::Tensor &x, int64_t kernel, int64_t stride,

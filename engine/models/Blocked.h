@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace torch::nn {
@@ -42,6 +43,8 @@ torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t str
 // normalise and the running statistics are updated (momentum, unbiased variance,
 // num_batches_tracked); otherwise the running statistics normalise.
 torch::Tensor batchNorm(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn);
+// relu(batchNorm(x, bn)) as one oneDNN primitive forward and backward (fuse_norm_relu).
+torch::Tensor batchNormRelu(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn);
 // torch::max_pool2d / avg_pool2d (count_include_pad, floor mode) of a blocked tensor.
 torch::Tensor maxPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
 torch::Tensor avgPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
@@ -57,6 +60,11 @@ int64_t primitivesCreated();
 // oneDNN's implementation of every cached convolution, batch-norm and pooling primitive
 // ("jit:avx2", "x64:gemm:jit", ...): the tests check that none is the reference kernel.
 std::vector<std::string> implementations();
+
+// For every cached convolution, the channels its backward-weights primitive reads the
+// source with (padded to oneDNN's block) and the source's real channels: a one-channel
+// stem padded to a full block does 8x the work. For the tests.
+std::vector<std::pair<int64_t, int64_t>> backwardWeightsSourceChannels();
 
 // The first layer of `model` (its module path) the blocked path cannot run, or nothing.
 std::optional<std::string> unsupportedLayer(const torch::nn::Module& model);

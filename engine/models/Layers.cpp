@@ -42,6 +42,15 @@ torch::Tensor batchNorm(const EmulationPtr& e, torch::nn::BatchNorm2d& m, const 
   return round(e, m->forward(x));
 }
 
+torch::Tensor batchNormRelu(const EmulationPtr& e, torch::nn::BatchNorm2d& m, const torch::Tensor& x) {
+  if (blocked::isBlocked(x)) {
+    // Rounding commutes with ReLU (it keeps signs and zero), so rounding the fused output
+    // equals rounding between the two.
+    return round(e, blocked::batchNormRelu(x, *m));
+  }
+  return batchNorm(e, m, x).relu_();
+}
+
 torch::Tensor linear(const EmulationPtr& e, torch::nn::Linear& m, const torch::Tensor& x) {
   if (!e->dtype) {
     return m->forward(x);

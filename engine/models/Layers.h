@@ -13,6 +13,8 @@ namespace ampbench::layers {
 torch::Tensor round(const EmulationPtr& e, const torch::Tensor& t);
 torch::Tensor conv(const EmulationPtr& e, torch::nn::Conv2d& m, const torch::Tensor& x);
 torch::Tensor batchNorm(const EmulationPtr& e, torch::nn::BatchNorm2d& m, const torch::Tensor& x);
+// relu(batchNorm(...)), in place on the plain path; one fused primitive on the blocked one.
+torch::Tensor batchNormRelu(const EmulationPtr& e, torch::nn::BatchNorm2d& m, const torch::Tensor& x);
 torch::Tensor linear(const EmulationPtr& e, torch::nn::Linear& m, const torch::Tensor& x);
 // torch::max_pool2d, or its oneDNN primitive on a blocked activation.
 torch::Tensor maxPool(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0);

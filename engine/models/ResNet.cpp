@@ -34,7 +34,7 @@ torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
   // In place, as torchvision's BasicBlock (ReLU(inplace=True), out += identity): batch-norm's
   // backward needs its input, not its output, and ReLU's backward needs only its output, so
   // nothing autograd saved is overwritten; two activation-sized tensors fewer per block.
-  auto out = layers::batchNorm(e, bn1, layers::conv(e, conv1, x)).relu_();
+  auto out = layers::batchNormRelu(e, bn1, layers::conv(e, conv1, x));
   out = layers::batchNorm(e, bn2, layers::conv(e, conv2, out));
   auto identity = downConv ? layers::batchNorm(e, downBn, layers::conv(e, downConv, x)) : x;
   return layers::round(e, out.add_(identity)).relu_();
@@ -69,7 +69,7 @@ ResNetImpl::ResNetImpl(const ModelSpec& spec, const std::vector<int64_t>& blocks
 torch::Tensor ResNetImpl::forward(torch::Tensor x) {
   const auto& e = emulation();
   x = layers::round(e, x);
-  x = layers::batchNorm(e, bn1, layers::conv(e, conv1, x)).relu_();
+  x = layers::batchNormRelu(e, bn1, layers::conv(e, conv1, x));
   x = report(kStemName, x);  // the stem's output, before max pooling
   x = layers::maxPool(x, /*kernel=*/3, /*stride=*/2, /*padding=*/1);
   for (size_t l = 0; l < layers.size(); ++l) {

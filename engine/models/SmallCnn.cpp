@@ -29,7 +29,7 @@ torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {
   const auto& e = emulation();
   x = layers::round(e, x);
   for (int i = 0; i < kStages; ++i) {
-    x = layers::batchNorm(e, bns[i], layers::conv(e, convs[i], x)).relu_();  // in place: see ResNet.cpp
+    x = layers::batchNormRelu(e, bns[i], layers::conv(e, convs[i], x));  // ReLU in place: see ResNet.cpp
     // Pool while the map is larger than 1 pixel, so 28 px inputs work as well as 224 px.
     if (x.size(2) > 1 && x.size(3) > 1) {
       x = layers::maxPool(x, 2, 2);
