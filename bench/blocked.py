@@ -3,13 +3,17 @@
 (--memory-format blocked) vs PyTorch's own loop, in paired rounds of one run.
 
     bench/blocked.py [--models resnet18 small_cnn] [--size 128] [--rounds 3] [--images 320]
+                     [--cli-before OLD/ampbench-cli]
 
 Each round runs, per model, ours with --memory-format auto (today's plain choice: channels
 last for fp32), ours with --memory-format blocked, and bench/reference_train.py in
-channels_last and contiguous (its faster one is PyTorch's figure), in an order that rotates
+channels_last and contiguous, each also with glibc's malloc tuned ("+malloc", as bench/run;
+the fastest of them is PyTorch's figure), in an order that rotates
 from round to round so the machine's drift hits every variant alike. Throughput = images/s
 of whole epochs, median of the epochs after the first, then the median over rounds. Synthetic
 data, fp32, no augmentation, batch 32. It reuses bench/run's runners (same command lines).
+--cli-before adds another build's blocked path as a fifth variant in the same rounds (a
+change's before/after, each against PyTorch).
 """
 
 import argparse
@@ -42,13 +46,19 @@ def main():
     ap.add_argument("--images", type=int, default=320, help="images per epoch (resnet; small_cnn gets 4x)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cli-before", help="another build's ampbench-cli: its blocked path as a fifth variant")
     args = ap.parse_args()
     if args.rounds < 1 or args.images < 32 or args.epochs < 2:
         sys.exit("--rounds >= 1, --images >= 32 and --epochs >= 2, please")
     if not os.access(args.cli, os.X_OK):
         sys.exit(f"--cli {args.cli}: not an executable (cmake --build build --target ampbench-cli)")
     run = load_run()
-    variants = ["ours plain", "ours blocked", "pytorch channels_last", "pytorch contiguous"]
+    ap_pytorch = ["channels_last", "contiguous", "channels_last+malloc", "contiguous+malloc"]
+    variants = ["ours plain", "ours blocked"] + [f"pytorch {f}" for f in ap_pytorch]
+    if args.cli_before:
+        if not os.access(args.cli_before, os.X_OK):
+            sys.exit(f"--cli-before {args.cli_before}: not an executable")
+        variants.append("ours blocked before")
     results = {m: {v: [] for v in variants} for m in args.models}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-blocked-") as work:
@@ -63,6 +73,8 @@ def main():
                         res = run.run_ours(args.cli, cfg, work, ["--memory-format", "auto"])
                     elif v == "ours blocked":
                         res = run.run_ours(args.cli, cfg, work, ["--memory-format", "blocked"])
+                    elif v == "ours blocked before":
+                        res = run.run_ours(args.cli_before, cfg, work, ["--memory-format", "blocked"])
                     else:
                         res = run.run_reference(cfg, v.split()[1], work)
                     if "error" in res:
@@ -79,11 +91,16 @@ def main():
     summary = {}
     for model in args.models:
         med = {v: statistics.median(results[model][v]) for v in variants}
-        best = max(med["pytorch channels_last"], med["pytorch contiguous"])
+        best = max(med[f"pytorch {f}"] for f in ap_pytorch)
         summary[model] = {"median_images_per_s": med, "per_round": results[model]}
         print(f"{model:10s} {med['ours plain']:11.1f} {med['ours blocked']:13.1f} {best:13.1f} "
               f"{med['ours blocked'] / med['ours plain']:14.3f} {med['ours blocked'] / best:16.3f} "
               f"{med['ours plain'] / best:14.3f}")
+        if args.cli_before:
+            before = med["ours blocked before"]
+            pairs = [a / b for a, b in zip(results[model]["ours blocked"], results[model]["ours blocked before"])]
+            print(f"{'':10s} blocked before {before:.1f} img/s: after/before {med['ours blocked'] / before:.3f} "
+                  f"(per round {', '.join(f'{x:.3f}' for x in pairs)}), before/pytorch {before / best:.3f}")
     print(json.dumps(summary))
 
 

@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 using namespace ampbench;
 using ampbench::test::TempDir;
@@ -145,4 +147,41 @@ TEST(Throughput, OneRunReportsOneFigureInItsEventsCsvsAndJson) {
     EXPECT_DOUBLE_EQ(cmp["modes"][r]["images_per_s"].get<double>(), metrics["images_per_s"].get<double>());
     EXPECT_DOUBLE_EQ(s.runs[r].imagesPerSecond, metrics["images_per_s"].get<double>());
   }
+}
+
+// Whatever happens between epochs (validation, checkpoints, the events) is not training time.
+// An observer that sleeps in the epoch-end events makes that time long and known; the epochs'
+// training seconds plus those sleeps must then fit in the run's wall time. Were the clock
+// running through the end of an epoch, each sleep would count twice and the sum would exceed
+// the wall time by seconds. No speed is asserted: the inequality holds on any machine.
+TEST(Throughput, TimeBetweenEpochsIsNotTrainingTime) {
+  TempDir dir;
+  auto c = ampbench::test::tinyRunConfig(dir / "run");  // 96 images, 6 steps per epoch
+  c.epochs = 3;
+  c.evalEvery = 1;
+  struct Sleeper : Recorder {
+    double slept = 0;
+    void nap() {
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      slept += 0.4;
+    }
+    void onEvaluation(const EvaluationEvent&) override { nap(); }
+    void onCheckpoint(const CheckpointEvent&) override { nap(); }
+    void onEpoch(const EpochEvent& e) override {
+      Recorder::onEpoch(e);
+      nap();
+    }
+  } rec;
+  const auto start = std::chrono::steady_clock::now();
+  const auto s = runTraining(c, rec, CancelToken{});
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(s.status, RunStatus::Finished) << s.message;
+  ASSERT_EQ(rec.epochs.size(), 3u);
+  ASSERT_GE(rec.slept, 3 * 0.8);  // an evaluation and an epoch event per epoch, at least
+  double training = 0;
+  for (const auto& e : rec.epochs) {
+    EXPECT_GT(e.epochSeconds, 0.0);
+    training += e.epochSeconds;
+  }
+  EXPECT_LE(training + rec.slept, wall) << "training " << training << " s + slept " << rec.slept << " s";
 }
