@@ -137,6 +137,37 @@ dnnl::stream &cpuStream() {
   return s;
 }
 
+// Every primitive takes its scratch memory from the caller (scratchpad_mode::user). With
+// oneDNN's own (the default), a primitive's scratch is a thread_local buffer grown on the
+// thread that created it: run from another thread (the GUI's training thread after a run on
+// the main thread) its kernels wrote past the smaller buffer there (a segfault in the UI tests).
+const dnnl::primitive_attr &userScratch() {
+  static const dnnl::primitive_attr attr = [] {
+    dnnl::primitive_attr a;
+    a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return a;
+  }();
+  return attr;
+}
+
+// Executes `prim` on this thread's stream with a scratch buffer of its own.
+void run(const dnnl::primitive &prim, std::unordered_map<int, dnnl::memory> args) {
+  torch::Tensor scratch;
+  const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(
+      prim.get_primitive_desc(), dnnl_query_scratchpad_md, 0);
+  if (md != nullptr) {
+    const dnnl::memory::desc d(*md);
+    if (d.get_size() > 0) {
+      scratch = torch::empty({static_cast<int64_t>(d.get_size())},
+                             torch::TensorOptions().dtype(torch::kUInt8));
+      args.emplace(DNNL_ARG_SCRATCHPAD,
+                   dnnl::memory(d, cpuEngine(), scratch.data_ptr()));
+    }
+  }
+  prim.execute(cpuStream(), args);
+  cpuStream().wait(); // `scratch` lives until the kernels are done
+}
+
 template <class P> P created(P p) {
   ++gCreated;
   return p;
@@ -191,9 +222,13 @@ int64_t outSize(int64_t in, int64_t k, int64_t s, int64_t p) {
   return (in + 2 * p - k) / s + 1;
 }
 
+// A primitive is cached per shape and per OpenMP team size: oneDNN sizes its work split
+// and per-thread scratch for the team it is created under, and run by a larger team (a GUI
+// run with more threads than the last one) its kernels wrote past that scratch.
 template <class T, class Make>
 std::shared_ptr<T> cached(std::map<std::string, std::shared_ptr<T>> &cache,
-                          const std::string &key, Make make) {
+                          const std::string &shapeKey, Make make) {
+  const std::string key = std::to_string(at::get_num_threads()) + "t" + shapeKey;
   std::lock_guard<std::mutex> lock(gCacheMutex);
   auto it = cache.find(key);
   if (it != cache.end()) {
@@ -211,7 +246,7 @@ struct Reorder {
   Reorder(const memory::desc &from, const memory::desc &to) {
     if (from != to) {
       r = created(dnnl::reorder(
-          dnnl::reorder::primitive_desc(cpuEngine(), from, cpuEngine(), to)));
+          dnnl::reorder::primitive_desc(cpuEngine(), from, cpuEngine(), to, userScratch())));
     }
   }
 };
@@ -263,7 +298,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
                                         dnnl::algorithm::convolution_direct,
                                         p.src, anyW, p.dst, strides, padL,
                                         padR),
-        cpuEngine());
+        userScratch(), cpuEngine());
     p.fwd = created(dnnl::convolution_forward(p.fwdPd));
     p.wToFwd = Reorder(p.userW, p.fwdPd.weights_desc());
     p.hasBwdData = blockedSrc; // the plain image needs no gradient (oneDNN has
@@ -273,7 +308,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
           dnnl::convolution_backward_data::desc(
               dnnl::algorithm::convolution_direct, p.src, anyW, p.dst, strides,
               padL, padR),
-          cpuEngine(), p.fwdPd);
+          userScratch(), cpuEngine(), p.fwdPd);
       p.bwdData = created(dnnl::convolution_backward_data(p.bwdDataPd));
       if (p.bwdDataPd.weights_desc() != p.fwdPd.weights_desc()) {
         p.wToBwd = Reorder(p.userW, p.bwdDataPd.weights_desc());
@@ -289,7 +324,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
           dnnl::convolution_backward_weights::desc(
               dnnl::algorithm::convolution_direct, memory::desc(sd, Dt::f32, t),
               anyW, memory::desc(dd, Dt::f32, t), strides, padL, padR),
-          cpuEngine(), p.fwdPd);
+          userScratch(), cpuEngine(), p.fwdPd);
     };
     p.bwdWPd = bwdW(Tag::any);
     // A one-channel stem: `any` pads the image to a full channel block (8x
@@ -318,8 +353,7 @@ torch::Tensor inLayout(const Reorder &r, const memory::desc &from,
     return w;
   }
   auto out = buffer(to);
-  r.r->execute(cpuStream(),
-               {{DNNL_ARG_FROM, mem(from, w)}, {DNNL_ARG_TO, mem(to, out)}});
+  run(*r.r, {{DNNL_ARG_FROM, mem(from, w)}, {DNNL_ARG_TO, mem(to, out)}});
   return out;
 }
 
@@ -331,7 +365,7 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
     auto p = convPrims(x, w, stride, pad);
     auto wf = inLayout(p->wToFwd, p->userW, p->fwdPd.weights_desc(), w);
     auto y = emptyBlocked(p->dst.dims(), x.options());
-    p->fwd.execute(cpuStream(),
+    run(p->fwd,
                    {{DNNL_ARG_SRC, mem(p->src, x)},
                     {DNNL_ARG_WEIGHTS, mem(p->fwdPd.weights_desc(), wf)},
                     {DNNL_ARG_DST, mem(p->dst, y)}});
@@ -359,7 +393,7 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
                                        p->bwdDataPd.weights_desc(), w)
                             : wf;
       dx = torch::empty_like(x);
-      p->bwdData.execute(cpuStream(), {{DNNL_ARG_DIFF_DST, mem(p->dst, dy)},
+      run(p->bwdData, {{DNNL_ARG_DIFF_DST, mem(p->dst, dy)},
                                        {DNNL_ARG_WEIGHTS,
                                         mem(p->bwdDataPd.weights_desc(), wb)},
                                        {DNNL_ARG_DIFF_SRC, mem(p->src, dx)}});
@@ -373,12 +407,11 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
       auto xw = inLayout(p->srcToBwdW, p->src, sw,
                          x); // a plain reorder, or `x` itself
       auto dyW = inLayout(p->diffDstToBwdW, p->dst, dyw, dy);
-      p->bwdW.execute(cpuStream(), {{DNNL_ARG_SRC, mem(sw, xw)},
+      run(p->bwdW, {{DNNL_ARG_SRC, mem(sw, xw)},
                                     {DNNL_ARG_DIFF_DST, mem(dyw, dyW)},
                                     {DNNL_ARG_DIFF_WEIGHTS, mem(dwd, dwb)}});
       if (p->diffWToUser.r) {
-        p->diffWToUser.r->execute(
-            cpuStream(),
+        run(*p->diffWToUser.r,
             {{DNNL_ARG_FROM, mem(dwd, dwb)}, {DNNL_ARG_TO, mem(p->userW, dw)}});
       }
     }
@@ -418,18 +451,18 @@ std::shared_ptr<BnPrims> bnPrims(const memory::dims &d, float eps, bool relu) {
     p.trainPd = dnnl::batch_normalization_forward::primitive_desc(
         dnnl::batch_normalization_forward::desc(
             dnnl::prop_kind::forward_training, p.data, eps, flags),
-        cpuEngine());
+        userScratch(), cpuEngine());
     p.train = created(dnnl::batch_normalization_forward(p.trainPd));
     p.bwdPd = dnnl::batch_normalization_backward::primitive_desc(
         dnnl::batch_normalization_backward::desc(
             dnnl::prop_kind::backward, p.data, p.data, eps, flags),
-        cpuEngine(), p.trainPd);
+        userScratch(), cpuEngine(), p.trainPd);
     p.bwd = created(dnnl::batch_normalization_backward(p.bwdPd));
     p.inferPd = dnnl::batch_normalization_forward::primitive_desc(
         dnnl::batch_normalization_forward::desc(
             dnnl::prop_kind::forward_inference, p.data, eps,
             flags | dnnl::normalization_flags::use_global_stats),
-        cpuEngine());
+        userScratch(), cpuEngine());
     p.infer = created(dnnl::batch_normalization_forward(p.inferPd));
     return p;
   });
@@ -459,7 +492,7 @@ struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
       ws = buffer(p->trainPd.workspace_desc());
       args.emplace(DNNL_ARG_WORKSPACE, mem(p->trainPd.workspace_desc(), ws));
     }
-    p->train.execute(cpuStream(), args);
+    run(p->train, args);
     cpuStream().wait();
     ctx->save_for_backward({x, w, b, mean, var, ws});
     ctx->saved_data["eps"] = eps;
@@ -491,7 +524,7 @@ struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
     if (relu) {
       args.emplace(DNNL_ARG_WORKSPACE, mem(p->trainPd.workspace_desc(), s[5]));
     }
-    p->bwd.execute(cpuStream(), args);
+    run(p->bwd, args);
     cpuStream().wait();
     return {dx,
             dw,
@@ -534,12 +567,12 @@ std::shared_ptr<PoolPrims> poolPrims(const memory::dims &sd,
     p.fwdPd = dnnl::pooling_forward::primitive_desc(
         dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, algo,
                                     p.src, p.dst, strides, kernel, padL, padR),
-        cpuEngine());
+        userScratch(), cpuEngine());
     p.fwd = created(dnnl::pooling_forward(p.fwdPd));
     p.bwdPd = dnnl::pooling_backward::primitive_desc(
         dnnl::pooling_backward::desc(algo, p.src, p.dst, strides, kernel, padL,
                                      padR),
-        cpuEngine(), p.fwdPd);
+        userScratch(), cpuEngine(), p.fwdPd);
     p.bwd = created(dnnl::pooling_backward(p.bwdPd));
     return p;
   });
@@ -561,7 +594,7 @@ struct PoolFn : public torch::autograd::Function<PoolFn> {
       ws = buffer(wsd);
       args.emplace(DNNL_ARG_WORKSPACE, mem(wsd, ws));
     }
-    p->fwd.execute(cpuStream(), args);
+    run(p->fwd, args);
     cpuStream().wait();
     ctx->save_for_backward({ws});
     ctx->saved_data["shape"] = x.sizes().vec();
@@ -583,7 +616,7 @@ struct PoolFn : public torch::autograd::Function<PoolFn> {
     if (ws.defined()) {
       args.emplace(DNNL_ARG_WORKSPACE, mem(p->fwdPd.workspace_desc(), ws));
     }
-    p->bwd.execute(cpuStream(), args);
+    run(p->bwd, args);
     cpuStream().wait();
     return {dx, torch::Tensor(), torch::Tensor(), torch::Tensor(),
             torch::Tensor()};
@@ -656,9 +689,8 @@ torch::Tensor weightsRoundTrip(const torch::Tensor &x, const torch::Tensor &w,
     return packed.clone(); // the primitive takes plain OIHW
   }
   auto back = torch::empty_like(wc);
-  Reorder(fd, p->userW)
-      .r->execute(cpuStream(), {{DNNL_ARG_FROM, mem(fd, packed)},
-                                {DNNL_ARG_TO, mem(p->userW, back)}});
+  run(*Reorder(fd, p->userW).r, {{DNNL_ARG_FROM, mem(fd, packed)},
+                                 {DNNL_ARG_TO, mem(p->userW, back)}});
   cpuStream().wait();
   return back;
 }
@@ -705,7 +737,7 @@ torch::Tensor batchNormImpl(const torch::Tensor &x, torch::nn::BatchNorm2dImpl &
   auto y = torch::empty_like(xc);
   auto w = bn.weight.detach().contiguous(), sh = bn.bias.detach().contiguous();
   auto rm = bn.running_mean.contiguous(), rv = bn.running_var.contiguous();
-  p->infer.execute(cpuStream(),
+  run(p->infer,
                    {{DNNL_ARG_SRC, mem(p->data, xc)},
                     {DNNL_ARG_SCALE, mem(p->channels, w)},
                     {DNNL_ARG_SHIFT, mem(p->channels, sh)},

@@ -20,9 +20,12 @@ struct BlockedChoice {
   std::string fallback;
 };
 
-// What auto picks: the blocked path where bench/ measured it faster. Nowhere yet: on a quiet
-// AVX2 machine ResNet-18 ran ~1.10x our plain path but its many-step agreement with the plain
-// path is not settled, and small_cnn ran 0.91x (BENCHMARKS.md, "The blocked path on a quiet machine").
+// What auto picks: the blocked path where bench/ measured it faster, which is fp32 and the
+// emulated formats on oneDNN's AVX2 kernels (AMD EPYC, quiet, paired rounds, session 14:
+// ResNet-18 1.06-1.25x our plain path at 64-224 px, ResNet-34 1.13-1.16x, emulated FP16
+// 1.19-1.37x, small_cnn 1.01-1.29x; BENCHMARKS.md, "The blocked path, session 14"). Its
+// many-step drift from plain NCHW is of the same size as channels_last's (the plain choice).
+// Elsewhere (AVX-512, CUDA, native bf16/fp16, distributed) it is not preferred.
 bool autoPrefersBlocked(const RunConfig& config, const torch::Device& device, const PrecisionInfo& precision);
 
 // Explicit blocked that cannot run throws InputError (one line: the reason, or the module path

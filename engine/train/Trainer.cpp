@@ -114,7 +114,14 @@ void applyMemoryFormat(ClassifierImpl& model, bool channelsLast) {
   }
 }
 
-bool autoPrefersBlocked(const RunConfig&, const torch::Device&, const PrecisionInfo&) { return false; }
+bool autoPrefersBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision) {
+  // Measured faster only with oneDNN's AVX2 kernels (nChw8c); an AVX-512 CPU (nChw16c) is
+  // unmeasured and keeps the plain path. Runs the path cannot take are not preferred, so
+  // auto says nothing about them: distributed, synchronised batch norm, LibTorch's native
+  // low-precision kernels.
+  return blocked::available() && device.is_cpu() && blocked::blockSize() == 8 && !dist::active() &&
+         !c.distributed.syncBatchNorm && !precision.autocast && (precision.computeDtype == "float32" || precision.emulated);
+}
 
 BlockedChoice chooseBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision,
                             const ClassifierImpl& model, bool autoPrefers) {

@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <thread>
 
 using namespace ampbench;
 using ampbench::test::TempDir;
@@ -264,6 +265,60 @@ TEST(Blocked, PrimitiveCacheIsHitOnTheSecondStep) {
   }
 }
 
+// oneDNN sizes a primitive's work split and per-thread scratch for the OpenMP team it was
+// created under. The GUI trains in one process run after run, with the thread count the
+// user picks; a primitive made for one thread and run by two crashed the GUI tests
+// (a memset past oneDNN's scratch). A new team size gets its own primitives.
+TEST(Blocked, ANewThreadCountGetsItsOwnPrimitives) {
+  SKIP_WITHOUT_ONEDNN();
+  const int before = at::get_num_threads();
+  auto model = createModel({"resnet18", 1, 2});
+  model->setBlocked(true);
+  const auto x = torch::randn({4, 1, 32, 32});
+  const auto y = torch::randint(0, 2, {4});
+  auto gradients = [&] {
+    model->zero_grad();
+    torch::nn::functional::cross_entropy(model->forward(x), y).backward();
+    std::vector<torch::Tensor> g;
+    for (const auto& p : model->parameters()) g.push_back(p.grad().clone());
+    return g;
+  };
+  at::set_num_threads(1);
+  const auto one = gradients();
+  const auto created = blocked::primitivesCreated();
+  at::set_num_threads(2);
+  const auto two = gradients();
+  at::set_num_threads(before);
+  EXPECT_GT(blocked::primitivesCreated(), created) << "two threads ran the one-thread primitives";
+  ASSERT_EQ(one.size(), two.size());
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_LT(relErr(two[i], one[i]), 1e-4) << "parameter " << i;
+  }
+}
+
+// The GUI trains on its own thread, after runs on others (the tests', a resumed run's). A
+// cached primitive run from a thread other than its creator's used that thread's smaller
+// oneDNN scratch and crashed; the primitives now take their scratch from the caller.
+TEST(Blocked, CachedPrimitivesRunFromAnotherThread) {
+  SKIP_WITHOUT_ONEDNN();
+  TempDir dir;
+  auto c = test::tinyRunConfig(dir / "main");
+  c.memoryFormat = MemoryFormatKind::Blocked;
+  c.threads = 2;
+  c.batchSize = 8;
+  Recorder onMain, onOther;
+  ASSERT_EQ(runTraining(c, onMain, CancelToken{}).status, RunStatus::Finished);
+  c.outDir = dir / "other";
+  RunStatus status = RunStatus::Failed;
+  std::thread other([&] { status = runTraining(c, onOther, CancelToken{}).status; });
+  other.join();
+  ASSERT_EQ(status, RunStatus::Finished);
+  ASSERT_EQ(onOther.steps.size(), onMain.steps.size());
+  for (size_t i = 0; i < onMain.steps.size(); ++i) {
+    EXPECT_EQ(onOther.steps[i].loss, onMain.steps[i].loss) << "step " << i;  // same primitives, same team
+  }
+}
+
 TEST(Blocked, NoPrimitiveRunsOneDnnsReferenceKernel) {
   SKIP_WITHOUT_ONEDNN();
   // Pinned to the blocked layout, backward-weights of the 3-channel stem and of maps smaller
@@ -374,9 +429,9 @@ TEST(Blocked, RefusedWhereItCannotRun) {
     EXPECT_NE(std::string(e.what()).find("distributed"), std::string::npos) << e.what();
   }
   c.distributed.syncBatchNorm = false;
-  c.memoryFormat = MemoryFormatKind::Auto;  // auto keeps the plain path
-  EXPECT_FALSE(useBlocked(c, torch::kCPU, fp32, *model));
-  EXPECT_FALSE(model->blocked());
+  c.memoryFormat = MemoryFormatKind::Auto;  // blocked where bench/ measured it faster (AVX2)
+  EXPECT_EQ(useBlocked(c, torch::kCPU, fp32, *model), blocked::blockSize() == 8);
+  EXPECT_FALSE(model->blocked());  // useBlocked decides; buildModel sets it
 }
 
 namespace {
@@ -428,11 +483,20 @@ TEST(Blocked, ExplicitBlockedRefusesAnUnsupportedLayerByNameAndAutoFallsBack) {
     EXPECT_FALSE(plain.blocked) << toString(f);
     EXPECT_EQ(plain.fallback, "") << toString(f);
   }
-  // Today bench/blocked.py measured the blocked path slower everywhere: auto keeps the plain path.
-  EXPECT_FALSE(autoPrefersBlocked(c, torch::kCPU, fp32));
-  // LibTorch's native bf16 kernels: explicit refuses, auto falls back.
+  // auto prefers the blocked path where bench/ measured it faster: fp32 and the emulated
+  // formats on oneDNN's AVX2 kernels; never for what it cannot run.
+  EXPECT_EQ(autoPrefersBlocked(c, torch::kCPU, fp32), blocked::blockSize() == 8);
+  const auto emulatedFp16 = resolvePrecision(PrecisionMode::Fp16, torch::kCPU, {}, false, Bf16KernelsKind::Native);
+  ASSERT_TRUE(emulatedFp16.emulated);
+  EXPECT_EQ(autoPrefersBlocked(c, torch::kCPU, emulatedFp16), blocked::blockSize() == 8);
+  EXPECT_FALSE(autoPrefersBlocked(c, torch::Device(torch::kCUDA, 0), fp32));
+  auto syncBn = c;
+  syncBn.distributed.syncBatchNorm = true;
+  EXPECT_FALSE(autoPrefersBlocked(syncBn, torch::kCPU, fp32));
+  // LibTorch's native bf16 kernels: not preferred; explicit refuses, auto falls back.
   const auto nativeBf16 = resolvePrecision(PrecisionMode::Bf16, torch::kCPU, {}, false, Bf16KernelsKind::Native);
   ASSERT_FALSE(nativeBf16.emulated);
+  EXPECT_FALSE(autoPrefersBlocked(c, torch::kCPU, nativeBf16));
   c.memoryFormat = MemoryFormatKind::Blocked;
   EXPECT_THROW(chooseBlocked(c, torch::kCPU, nativeBf16, *small, false), InputError);
   c.memoryFormat = MemoryFormatKind::Auto;

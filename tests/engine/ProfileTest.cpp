@@ -107,6 +107,7 @@ TEST(Profile, ATrainingRunWritesWhereItsStepsWent) {
   TempDir dir;
   auto c = ampbench::test::tinyRunConfig(dir / "run");
   c.profileSteps = 2;
+  c.memoryFormat = MemoryFormatKind::ChannelsLast;  // LibTorch's convolution op (auto may take the blocked path)
   RunObserver quiet;
   const auto s = runTraining(c, quiet, CancelToken{});
   ASSERT_EQ(s.status, RunStatus::Finished) << s.message;

@@ -143,6 +143,7 @@ TEST(ModelSelection, KeepsTheEpochWithTheBestValidationMetricAndEvaluatesIt) {
   TempDir dir;
   auto c = noisyRun(dir / "run");
   c.seed = 13;  // one whose best epoch is not the last (checked below)
+  c.memoryFormat = MemoryFormatKind::ChannelsLast;  // the path the seed was picked on (auto may be blocked)
   c.selection.metric = SelectMetricKind::BalancedAccuracy;
   RunObserver quiet;
   const auto s = runTraining(c, quiet, CancelToken{});
