@@ -505,12 +505,17 @@ TEST(Blocked, ExplicitBlockedRefusesAnUnsupportedLayerByNameAndAutoFallsBack) {
 
 // Blocked vs plain training of every registry model, fp32, through the trainer: same losses
 // (1e-4 relative) over 24 steps (4 epochs of 6), same weights (1e-3 relative) after the run,
-// and the blocked run's checkpoint is an ordinary plain one.
+// and the blocked run's checkpoint is an ordinary plain one. Each model at a learning rate
+// and image size where the comparison is well conditioned (see the instantiation).
 struct EquivalenceCase {
   std::string model;
   bool augment;
+  int64_t imageSize;
+  double lr;  // constant
 };
-void PrintTo(const EquivalenceCase& c, std::ostream* os) { *os << c.model << (c.augment ? "+augment" : ""); }
+void PrintTo(const EquivalenceCase& c, std::ostream* os) {
+  *os << c.model << (c.augment ? "+augment" : "") << " " << c.imageSize << "px lr " << c.lr;
+}
 
 class BlockedEquivalence : public ::testing::TestWithParam<EquivalenceCase> {};
 
@@ -521,11 +526,9 @@ TEST_P(BlockedEquivalence, SameLossesAndWeightsAsThePlainPath) {
     auto c = test::tinyRunConfig(dir / out);
     c.model = GetParam().model;
     c.augment.enabled = GetParam().augment;
+    c.imageSize = GetParam().imageSize;
     c.epochs = 4;  // 6 steps an epoch
-    // A run that is not chaotic: at the default one-cycle peak (0.05), and still at 0.005,
-    // ResNet on 16 px (1x1 maps in layer3/4, batch norm over 16 values) amplifies any rounding
-    // difference step by step: plain NCHW vs channels_last drift apart just as fast there.
-    c.lr = 0.001;
+    c.lr = GetParam().lr;  // constant: a run that is not chaotic (see the instantiation)
     c.schedule = ScheduleKind::Constant;
     c.memoryFormat = f;
     const auto s = runTraining(c, rec, CancelToken{});
@@ -551,7 +554,15 @@ TEST_P(BlockedEquivalence, SameLossesAndWeightsAsThePlainPath) {
   for (const auto& p : pa) {
     const auto& q = pb[p.key()];
     ASSERT_EQ(q.sizes(), p.value().sizes()) << p.key();  // plain shapes in the checkpoint
-    EXPECT_LT(relErr(q, p.value()), 1e-3) << p.key();
+    // A batch-norm shift starts at 0, so at a small learning rate it is nothing but summed
+    // updates; it shifts activations of scale gamma, so that is its yardstick.
+    const auto bias = p.key().rfind(".bias");
+    const auto gamma = bias == std::string::npos ? std::string() : p.key().substr(0, bias) + ".weight";
+    const bool bnShift = !gamma.empty() && pa.contains(gamma) && pa[gamma].dim() == 1;
+    const double err = bnShift ? (q - p.value()).abs().max().item<double>() /
+                                     std::max(p.value().abs().max().item<double>(), pa[gamma].abs().max().item<double>())
+                               : relErr(q, p.value());
+    EXPECT_LT(err, 1e-3) << p.key();
   }
   for (const auto& buf : a->named_buffers()) {
     EXPECT_LT(relErr(b->named_buffers()[buf.key()].to(torch::kDouble), buf.value().to(torch::kDouble)), 1e-3)
@@ -559,23 +570,27 @@ TEST_P(BlockedEquivalence, SameLossesAndWeightsAsThePlainPath) {
   }
 }
 
-// ResNet-18/34 are not listed: no configuration tried keeps even channels_last within 1e-4 of
-// plain NCHW for 20 steps (lr 0.001 constant; 16 px without augmentation: channels_last 1.2e-4 at
-// step 6, 0.7 % at 8, blocked 4.9e-4 at 10; 16 px augmented: blocked 2.3e-4 at step 1, channels_last
-// 1 % at 10; 32 px augmented: both past 1 % by step 9). The jumps are sudden (1e-7 to 1e-4 in one
-// or two steps, for channels_last too), as when a ReLU or max-pool decision flips on a rounding
-// difference; two blocked runs agree bit for bit. At the same weights and batch one step's
-// gradients agree with plain as closely as channels_last's (ResNet-18 16 px, worst parameter:
-// blocked 9.8e-6, channels_last 9.6e-6 relative; against fp64: 9.5e-6, 9.8e-6, plain 8.3e-6), so no
-// error beyond rounding was found (session 13; BlockedOneStep below asserts it for every model). Across seeds
-// the many-step losses of blocked and of channels_last leave 1e-4 of NCHW's at similar steps (2-7).
-// Kept runnable, expected to fail:
-//   engine_tests --gtest_also_run_disabled_tests --gtest_filter='DISABLED_ResNet*'
-INSTANTIATE_TEST_SUITE_P(Models, BlockedEquivalence, ::testing::Values(EquivalenceCase{"small_cnn", true}),
+// ResNet-18 at 64 px (layer4 2x2), no augmentation, lr 1e-5 (SGD momentum 0.9): there the
+// losses of channels_last and of blocked both stay within 1e-4 of plain NCHW's (worst over 20
+// steps, seeds 1/2: channels_last 1.7e-5/8.5e-6, blocked 2.1e-5/3.5e-5; this test: 4.5e-5).
+// At larger rates the run itself is chaotic, whatever the layout: plain NCHW from initial
+// weights perturbed by 1e-7 relative leaves 1e-4 of plain NCHW at step 3 (lr 1e-3, 64 px,
+// batch 16), channels_last at 3-5, blocked at 2-4 (16-96 px, batch 16-64, momentum 0.9 or 0);
+// at lr 1e-4 at steps 11, 9, 7; at 2e-5 all stay within 1e-4, by under 2x. A likely reason:
+// the 1-channel stem's 3,136 weights (norm 1.4, under batch norm) get a gradient of norm 16 at
+// the first step, so each step moves them by a large fraction, and a rounding difference grows
+// ~3x a step. At lr 1e-5 the weights hardly move, so this test checks the forward path (a 1 %
+// error in a blocked batch norm's output fails it from step 1) and the plumbing, not the
+// gradients: a 10 % wrong batch-norm scale gradient passes it. BlockedOneStep below checks the
+// gradients of every model. ResNet-34 leaves 1e-4 even here (step 6; at lr 3e-6 step 14), and
+// costs ~2.5 min: kept runnable, expected to fail (channels_last not measured at this setting):
+//   engine_tests --gtest_also_run_disabled_tests --gtest_filter='DISABLED_ResNet34*'
+INSTANTIATE_TEST_SUITE_P(Models, BlockedEquivalence,
+                         ::testing::Values(EquivalenceCase{"small_cnn", true, 16, 0.001},
+                                           EquivalenceCase{"resnet18", false, 64, 1e-5}),
                          [](const auto& info) { return info.param.model + (info.param.augment ? "_augment" : ""); });
-INSTANTIATE_TEST_SUITE_P(DISABLED_ResNet, BlockedEquivalence,
-                         ::testing::Values(EquivalenceCase{"resnet18", true}, EquivalenceCase{"resnet18", false},
-                                           EquivalenceCase{"resnet34", false}),
+INSTANTIATE_TEST_SUITE_P(DISABLED_ResNet34, BlockedEquivalence,
+                         ::testing::Values(EquivalenceCase{"resnet34", false, 64, 1e-5}),
                          [](const auto& info) { return info.param.model + (info.param.augment ? "_augment" : ""); });
 
 // One training step of every registry model at the same weights and batch, against an fp64 run
