@@ -64,9 +64,10 @@ inline constexpr const char* kSchedule =
     "How the learning rate changes during training: one-cycle (warm up, then anneal), "
     "cosine decay, or constant.";
 inline constexpr const char* kMemoryFormat =
-    "How activations are laid out in memory on the CPU. Auto: channels last for FP32/native kernels, NCHW for the "
-    "emulated modes. oneDNN blocked keeps them in oneDNN's own nChw8c/16c layout between layers (no reorders "
-    "around each convolution); distributed runs refuse it.";
+    "How activations are laid out in memory on the CPU. oneDNN blocked keeps them in oneDNN's own nChw8c/16c "
+    "layout between layers (no reorders around each convolution); distributed runs and native BF16 refuse it. "
+    "Auto: blocked for FP32 and the emulated modes where oneDNN runs AVX2 kernels (measured faster there); "
+    "otherwise channels last for FP32/native kernels, NCHW for the emulated modes.";
 inline constexpr const char* kThreads = "CPU threads for the math (0 = all cores).";
 inline constexpr const char* kLimit =
     "Use at most this many images per split (0 = all): handy for a quick try.";
