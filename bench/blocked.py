@@ -5,8 +5,8 @@
     bench/blocked.py [--models resnet18 small_cnn] [--size 128] [--rounds 3] [--images 320]
                      [--cli-before OLD/ampbench-cli]
 
-Each round runs, per model, ours with --memory-format auto (today's plain choice: channels
-last for fp32), ours with --memory-format blocked, and bench/reference_train.py in
+Each round runs, per model, ours on the plain path (--memory-format channels_last: auto
+now takes the blocked path on AVX2), ours with --memory-format blocked, and bench/reference_train.py in
 channels_last and contiguous, each also with glibc's malloc tuned ("+malloc", as bench/run;
 the fastest of them is PyTorch's figure), in an order that rotates
 from round to round so the machine's drift hits every variant alike. Throughput = images/s
@@ -70,7 +70,7 @@ def main():
                 order = variants[r % len(variants):] + variants[:r % len(variants)]
                 for v in order:
                     if v == "ours plain":
-                        res = run.run_ours(args.cli, cfg, work, ["--memory-format", "auto"])
+                        res = run.run_ours(args.cli, cfg, work, ["--memory-format", "channels_last"])
                     elif v == "ours blocked":
                         res = run.run_ours(args.cli, cfg, work, ["--memory-format", "blocked"])
                     elif v == "ours blocked before":

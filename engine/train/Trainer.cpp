@@ -79,10 +79,15 @@ bool useChannelsLast(const RunConfig& c, const torch::Device& device) {
     case MemoryFormatKind::ChannelsLast: return true;
     case MemoryFormatKind::Contiguous:
     case MemoryFormatKind::Blocked: return false;  // NCHW outside the blocked path
-    case MemoryFormatKind::Auto:
+    case MemoryFormatKind::Auto: {
+      const auto precision = resolvePrecision(c.precision, device, c.scaler, false, c.bf16Kernels);
+      if (autoPrefersBlocked(c, device, precision)) {
+        return false;  // the blocked path takes NCHW weights and batches (no per-step copies)
+      }
       // oneDNN and cuDNN run convolutions in NHWC natively; the emulated modes (rounding
       // elementwise around fp32 kernels) gain nothing from it.
-      return device.is_cuda() || !resolvePrecision(c.precision, device, c.scaler, false, c.bf16Kernels).emulated;
+      return device.is_cuda() || !precision.emulated;
+    }
   }
   return false;
 }

@@ -274,8 +274,8 @@ TEST(Blocked, ANewThreadCountGetsItsOwnPrimitives) {
   const int before = at::get_num_threads();
   auto model = createModel({"resnet18", 1, 2});
   model->setBlocked(true);
-  const auto x = torch::randn({4, 1, 32, 32});
-  const auto y = torch::randint(0, 2, {4});
+  const auto x = torch::randn({3, 1, 40, 40});  // shapes no other test uses: nothing cached yet
+  const auto y = torch::randint(0, 2, {3});
   auto gradients = [&] {
     model->zero_grad();
     torch::nn::functional::cross_entropy(model->forward(x), y).backward();
@@ -317,6 +317,21 @@ TEST(Blocked, CachedPrimitivesRunFromAnotherThread) {
   for (size_t i = 0; i < onMain.steps.size(); ++i) {
     EXPECT_EQ(onOther.steps[i].loss, onMain.steps[i].loss) << "step " << i;  // same primitives, same team
   }
+}
+
+// A run left at auto, fp32, trains on the blocked path where bench/ measured it faster, and
+// config.json says what ran.
+TEST(Blocked, AnAutoFp32RunTakesTheBlockedPathOnAvx2) {
+  SKIP_WITHOUT_ONEDNN();
+  TempDir dir;
+  auto c = test::tinyRunConfig(dir / "run");
+  c.memoryFormat = MemoryFormatKind::Auto;
+  c.precision = PrecisionMode::Fp32;
+  c.epochs = 1;
+  RunObserver quiet;
+  ASSERT_EQ(runTraining(c, quiet, CancelToken{}).status, RunStatus::Finished);
+  const auto config = nlohmann::json::parse(readFile(dir / "run/config.json"));
+  EXPECT_EQ(config["resolved"]["memory_format"], blocked::blockSize() == 8 ? "blocked" : "channels_last");
 }
 
 TEST(Blocked, NoPrimitiveRunsOneDnnsReferenceKernel) {
@@ -486,6 +501,13 @@ TEST(Blocked, ExplicitBlockedRefusesAnUnsupportedLayerByNameAndAutoFallsBack) {
   // auto prefers the blocked path where bench/ measured it faster: fp32 and the emulated
   // formats on oneDNN's AVX2 kernels; never for what it cannot run.
   EXPECT_EQ(autoPrefersBlocked(c, torch::kCPU, fp32), blocked::blockSize() == 8);
+  {
+    // ... and then its weights and batches stay NCHW (channels_last would be copied back every step).
+    auto autoFp32 = c;
+    autoFp32.memoryFormat = MemoryFormatKind::Auto;
+    autoFp32.precision = PrecisionMode::Fp32;
+    EXPECT_EQ(useChannelsLast(autoFp32, torch::kCPU), blocked::blockSize() != 8);
+  }
   const auto emulatedFp16 = resolvePrecision(PrecisionMode::Fp16, torch::kCPU, {}, false, Bf16KernelsKind::Native);
   ASSERT_TRUE(emulatedFp16.emulated);
   EXPECT_EQ(autoPrefersBlocked(c, torch::kCPU, emulatedFp16), blocked::blockSize() == 8);
