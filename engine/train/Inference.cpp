@@ -25,6 +25,18 @@ RunConfig readRunConfig(const std::string& runDir) {
   return configFromJson(readFile(path));
 }
 
+std::string recordedMemoryFormat(const std::string& runDir) {
+  try {
+    const auto j = nlohmann::json::parse(readFile(runDir + "/config.json"));
+    const auto r = j.find("resolved");
+    if (r == j.end() || !r->is_object()) return {};
+    const auto f = r->find("memory_format");
+    return f != r->end() && f->is_string() ? f->get<std::string>() : std::string();
+  } catch (const std::exception&) {
+    return {};  // an older or damaged config.json: nothing to compare with
+  }
+}
+
 PredictionSet predictImages(const std::string& runOrModel, const std::vector<std::string>& images,
                             int64_t ttaViews) {
   const auto info = readRunInfo(runOrModel);

@@ -19,6 +19,8 @@ torch::Device resolveDevice(DeviceKind kind);
 // Sets LibTorch's intra-op threads (0 = all cores) and returns the number in use.
 int configureThreads(int requested);
 bool useChannelsLast(const RunConfig& config, const torch::Device& device);
+// The memory format a run's config.json says it ran with (resolved.memory_format), or "".
+std::string recordedMemoryFormat(const std::string& runDir);
 // The loader settings of a run: shuffled and augmented for training, plain for evaluation.
 LoaderOptions loaderOptions(const RunConfig& config, const DatasetSummary& data, const torch::Device& device,
                             int64_t epoch, bool training);

@@ -289,6 +289,13 @@ void TrainingSession::resume() {
     note << "; batch norm was " << (recorded.distributed.syncBatchNorm ? "synchronised" : "per rank") << ", now "
          << (c_.distributed.syncBatchNorm ? "synchronised" : "per rank");
   }
+  // auto's layout can differ between the run's start and now (auto took the blocked path in
+  // session 14): say so, as config.json records only the resumed run's layout from here on.
+  const auto ranBefore = recordedMemoryFormat(c_.resumeFrom);
+  const auto runsNow = memoryFormatThatRan(c_, device_, *model_);
+  if (!ranBefore.empty() && ranBefore != runsNow) {
+    note << "; memory format was " << ranBefore << ", now " << runsNow << " (the same model, summed in another order)";
+  }
   if (policy_.scaler().enabled()) {
     note << "; loss scale " << policy_.scaler().scaleValue() << ", growth tracker "
          << policy_.scaler().growthTracker();

@@ -240,6 +240,43 @@ TEST(Resume, WithoutEpochsTheScheduleContinuesAndWithMoreItIsRebuiltOverTheNewTo
   EXPECT_EQ(readRunConfig(c.outDir).epochs, 3) << "config.json records the extended run";
 }
 
+// A run resumed on another memory format says so: an explicit change is refused, but auto's
+// choice can differ from the one the run started with (auto took the blocked path in session
+// 14), and config.json records only the layout the run continues with.
+TEST(Resume, AutosChangedMemoryFormatIsNamedInTheResumeNote) {
+  TempDir dir;
+  auto c = test::tinyRunConfig(dir / "run");  // 2 epochs of 6 steps
+  c.memoryFormat = MemoryFormatKind::Auto;
+  c.precision = PrecisionMode::Fp32;
+  Recorder first;
+  ASSERT_EQ(runTraining(c, first, CancelToken{}).status, RunStatus::Finished);
+  const auto path = c.outDir + "/config.json";
+  auto config = nlohmann::json::parse(readFile(path));
+  const std::string now = config["resolved"]["memory_format"];
+  ASSERT_NE(now, "contiguous");  // what auto picks for fp32 on a CPU: channels_last or blocked
+  config["resolved"]["memory_format"] = "contiguous";  // as an older version resolved it
+  writeFileAtomic(path, config.dump());
+  auto r = c;
+  r.resumeFrom = c.outDir;
+  r.epochs = 3;
+  Recorder more;
+  ASSERT_EQ(runTraining(r, more, CancelToken{}).status, RunStatus::Finished);
+  EXPECT_NE(more.started.resumeNote.find("memory format was contiguous, now " + now), std::string::npos)
+      << more.started.resumeNote;
+  // The same format again, or a config.json whose record is not a string: nothing to say.
+  r.epochs = 4;
+  Recorder same;
+  ASSERT_EQ(runTraining(r, same, CancelToken{}).status, RunStatus::Finished);
+  EXPECT_EQ(same.started.resumeNote.find("memory format"), std::string::npos) << same.started.resumeNote;
+  config = nlohmann::json::parse(readFile(path));
+  config["resolved"]["memory_format"] = 7;
+  writeFileAtomic(path, config.dump());
+  r.epochs = 5;
+  Recorder odd;
+  ASSERT_EQ(runTraining(r, odd, CancelToken{}).status, RunStatus::Finished);
+  EXPECT_EQ(odd.started.resumeNote.find("memory format"), std::string::npos) << odd.started.resumeNote;
+}
+
 TEST(Resume, AnFp32CheckpointIsNeverResumedAsFp16) {
   TempDir dir;
   auto c = test::tinyRunConfig(dir / "run");
