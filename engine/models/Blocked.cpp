@@ -150,24 +150,6 @@ const dnnl::primitive_attr &userScratch() {
   return attr;
 }
 
-// Executes `prim` on this thread's stream with a scratch buffer of its own.
-void run(const dnnl::primitive &prim, std::unordered_map<int, dnnl::memory> args) {
-  torch::Tensor scratch;
-  const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(
-      prim.get_primitive_desc(), dnnl_query_scratchpad_md, 0);
-  if (md != nullptr) {
-    const dnnl::memory::desc d(*md);
-    if (d.get_size() > 0) {
-      scratch = torch::empty({static_cast<int64_t>(d.get_size())},
-                             torch::TensorOptions().dtype(torch::kUInt8));
-      args.emplace(DNNL_ARG_SCRATCHPAD,
-                   dnnl::memory(d, cpuEngine(), scratch.data_ptr()));
-    }
-  }
-  prim.execute(cpuStream(), args);
-  cpuStream().wait(); // `scratch` lives until the kernels are done
-}
-
 template <class P> P created(P p) {
   ++gCreated;
   return p;
@@ -202,6 +184,20 @@ torch::Tensor buffer(const memory::desc &md) {
 
 memory mem(const memory::desc &md, const torch::Tensor &t) {
   return memory(md, cpuEngine(), t.data_ptr());
+}
+
+// Executes `prim` on this thread's stream with a scratch buffer of its own, and waits.
+void run(const dnnl::primitive &prim, std::unordered_map<int, memory> args) {
+  torch::Tensor scratch;
+  const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(
+      prim.get_primitive_desc(), dnnl_query_scratchpad_md, 0);
+  if (md != nullptr && memory::desc(*md).get_size() > 0) {
+    const memory::desc d(*md);
+    scratch = buffer(d);
+    args.emplace(DNNL_ARG_SCRATCHPAD, mem(d, scratch));
+  }
+  prim.execute(cpuStream(), args);
+  cpuStream().wait(); // `scratch` lives until the kernels are done
 }
 
 std::string dimsKey(const memory::dims &d) {
@@ -329,7 +325,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
     p.bwdWPd = bwdW(Tag::any);
     // A one-channel stem: `any` pads the image to a full channel block (8x
     // the work; 70 ms of a 130 ms stem at 128 px, batch 32, 2 threads), where
-    // oneDNN's nhwc kernel runs the real channel (16 ms + 4 ms to reorder the
+    // oneDNN's nhwc kernel runs the real channel (16 ms + 3 ms to reorder the
     // output gradient).
     if (!blockedSrc && p.bwdWPd.src_desc().data.padded_dims[1] >= 2 * sd[1]) {
       auto nhwc = bwdW(Tag::nhwc);
@@ -369,7 +365,6 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
                    {{DNNL_ARG_SRC, mem(p->src, x)},
                     {DNNL_ARG_WEIGHTS, mem(p->fwdPd.weights_desc(), wf)},
                     {DNNL_ARG_DST, mem(p->dst, y)}});
-    cpuStream().wait();
     ctx->save_for_backward({x, w, wf});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["pad"] = pad;
@@ -415,7 +410,6 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
             {{DNNL_ARG_FROM, mem(dwd, dwb)}, {DNNL_ARG_TO, mem(p->userW, dw)}});
       }
     }
-    cpuStream().wait();
     return {dx, dw, torch::Tensor(), torch::Tensor()};
   }
 };
@@ -493,7 +487,6 @@ struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
       args.emplace(DNNL_ARG_WORKSPACE, mem(p->trainPd.workspace_desc(), ws));
     }
     run(p->train, args);
-    cpuStream().wait();
     ctx->save_for_backward({x, w, b, mean, var, ws});
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["relu"] = relu;
@@ -525,7 +518,6 @@ struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
       args.emplace(DNNL_ARG_WORKSPACE, mem(p->trainPd.workspace_desc(), s[5]));
     }
     run(p->bwd, args);
-    cpuStream().wait();
     return {dx,
             dw,
             db,
@@ -595,7 +587,6 @@ struct PoolFn : public torch::autograd::Function<PoolFn> {
       args.emplace(DNNL_ARG_WORKSPACE, mem(wsd, ws));
     }
     run(p->fwd, args);
-    cpuStream().wait();
     ctx->save_for_backward({ws});
     ctx->saved_data["shape"] = x.sizes().vec();
     ctx->saved_data["key"] = std::vector<int64_t>{algo, k, s, pad};
@@ -617,7 +608,6 @@ struct PoolFn : public torch::autograd::Function<PoolFn> {
       args.emplace(DNNL_ARG_WORKSPACE, mem(p->fwdPd.workspace_desc(), ws));
     }
     run(p->bwd, args);
-    cpuStream().wait();
     return {dx, torch::Tensor(), torch::Tensor(), torch::Tensor(),
             torch::Tensor()};
   }
@@ -691,7 +681,6 @@ torch::Tensor weightsRoundTrip(const torch::Tensor &x, const torch::Tensor &w,
   auto back = torch::empty_like(wc);
   run(*Reorder(fd, p->userW).r, {{DNNL_ARG_FROM, mem(fd, packed)},
                                  {DNNL_ARG_TO, mem(p->userW, back)}});
-  cpuStream().wait();
   return back;
 }
 
@@ -744,7 +733,6 @@ torch::Tensor batchNormImpl(const torch::Tensor &x, torch::nn::BatchNorm2dImpl &
                     {DNNL_ARG_MEAN, mem(p->inferPd.mean_desc(), rm)},
                     {DNNL_ARG_VARIANCE, mem(p->inferPd.variance_desc(), rv)},
                     {DNNL_ARG_DST, mem(p->data, y)}});
-  cpuStream().wait();
   return y;
 }
 } // namespace
