@@ -52,10 +52,10 @@ def train_flops_per_image(py, model, size, channels=1):
 
 
 def fma_peak(build_dir, threads=None):
-    """fp32 AVX2 FMA peak in GFLOP/s of `threads` threads (bench/fma_peak; default every core):
-    the threads the training runs use, so % of peak compares like with like. None when it is
-    not built. AVX2 only: on an AVX-512 CPU oneDNN's kernels can exceed it (the % then reads
-    high; bench/run says so)."""
+    """fp32 FMA peak in GFLOP/s of `threads` threads (bench/fma_peak; default every core): the
+    threads the training runs use, so % of peak compares like with like. The widest FMA the
+    CPU has ("isa": avx2 or avx512) and, on an AMX CPU, the bf16 tile peak ("bf16_gflops_all").
+    None when it is not built."""
     exe = os.path.join(build_dir, "bench", "fma_peak")
     if not os.access(exe, os.X_OK):
         return None
