@@ -44,6 +44,9 @@ namespace {
 using dnnl::memory;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
+// The activations' and weights' data type (--dtype): f32, or bf16 as mixed precision runs it on
+// AMX/AVX512-BF16 (bf16 activations, weights and gradients; weight gradients accumulated in f32).
+dt gDt = dt::f32;
 
 struct Conv {
   std::string name;
@@ -169,27 +172,30 @@ Variant build(const Layout& L, const std::vector<Conv>& convs, int batch) {
     const Conv& c = convs[i];
     memory::dims src = actDims(batch, c.ic, c.inHw), dst = actDims(batch, c.oc, c.outHw);
     memory::dims wei = {c.oc, c.ic, c.k, c.k}, strides = {c.stride, c.stride}, pad = {c.pad, c.pad};
-    memory::desc srcAny(src, dt::f32, L.pdAct), dstAny(dst, dt::f32, L.pdAct), weiAny(wei, dt::f32, tag::any);
+    memory::desc srcAny(src, gDt, L.pdAct), dstAny(dst, gDt, L.pdAct), weiAny(wei, gDt, tag::any);
+    memory::desc diffWeiAny(wei, dt::f32, tag::any);
     dnnl::convolution_forward::primitive_desc fpd(
         {dnnl::prop_kind::forward_training, alg, srcAny, weiAny, dstAny, strides, pad, pad}, cpu());
     fwdPds.push_back(fpd);
     LayerMem& m = v.layers[i];
     memory::desc userSrc, userDst, userWei;
     if (L.userAct == tag::any) {  // blocked: the producer's format (the image is plain nchw)
-      userSrc = c.feed < 0 ? memory::desc(src, dt::f32, tag::nchw) : sameFormat(fwdPds[c.feed].dst_desc(), src);
+      userSrc = c.feed < 0 ? memory::desc(src, gDt, tag::nchw) : sameFormat(fwdPds[c.feed].dst_desc(), src);
       userDst = fpd.dst_desc();
       userWei = fpd.weights_desc();
     } else {
-      userSrc = {src, dt::f32, L.userAct};
-      userDst = {dst, dt::f32, L.userAct};
-      userWei = {wei, dt::f32, L.userWei};
+      userSrc = {src, gDt, L.userAct};
+      userDst = {dst, gDt, L.userAct};
+      userWei = {wei, gDt, L.userWei};
     }
     m.src = memory(userSrc, cpu());
     m.dst = memory(userDst, cpu());
     m.diffDst = memory(userDst, cpu());
     m.diffSrc = memory(userSrc, cpu());
     m.wei = memory(userWei, cpu());
-    m.diffWei = memory(userWei, cpu());
+    // Weight gradients are f32 (the master weights' precision) in either --dtype; the blocked
+    // variant's are in backward-weights' own format (set below: the optimizer updates them there).
+    if (L.userAct != tag::any) m.diffWei = memory(memory::desc(wei, dt::f32, L.userWei), cpu());
 
     // Forward.
     memory s = input(v, m.src, fpd.src_desc(), kReorderAct, i);
@@ -220,8 +226,9 @@ Variant build(const Layout& L, const std::vector<Conv>& convs, int batch) {
       m.fmt[1] = "diff_dst " + formatName(dpd.diff_dst_desc()) + " wei " + formatName(dpd.weights_desc());
     }
     dnnl::convolution_backward_weights::primitive_desc wpd(
-        {alg, srcAny, weiAny, dstAny, strides, pad, pad}, cpu(), fpd);
+        {alg, srcAny, diffWeiAny, dstAny, strides, pad, pad}, cpu(), fpd);
     // The nchw variant reorders again here, as PyTorch's separate backward-input/-weight calls do.
+    if (L.userAct == tag::any) m.diffWei = memory(gDt == dt::f32 ? userWei : wpd.diff_weights_desc(), cpu());
     memory ss = input(b, m.src, wpd.src_desc(), kReorderAct, i);
     memory dd = input(b, m.diffDst, wpd.diff_dst_desc(), kReorderAct, i);
     std::vector<Op> back;
@@ -357,6 +364,7 @@ int main(int argc, char** argv) {
   int batch = 32, size = 128, threads = 2, rounds = 15;
   double stepMs = 1650, convShare = 0.91;
   bool perLayer = false;
+  std::string dtype = "f32";
   CLI::App app{"ResNet-18's convolutions (forward + backward) in oneDNN: plain NCHW with reorders, NHWC, and "
                "oneDNN's blocked layout end to end, timed in interleaved rounds (issue 16's ceiling)."};
   app.add_option("--batch", batch, "batch size (default 32, as bench/run's ResNet-18 128 px)")->check(CLI::Range(1, 4096));
@@ -369,6 +377,9 @@ int main(int argc, char** argv) {
   app.add_option("--conv-share", convShare, "the convolutions' share of a step (BENCHMARKS.md profile: 0.91)")
       ->check(CLI::Range(0.01, 1.0));
   app.add_flag("--per-layer", perLayer, "also print the median per convolution and variant");
+  app.add_option("--dtype", dtype, "f32, or bf16 (bf16 data, f32 weight gradients: needs AVX512-BF16/AMX for fast "
+                                   "kernels)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -378,6 +389,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   omp_set_num_threads(threads);
+  gDt = dtype == "bf16" ? dt::bf16 : dt::f32;
 
   auto convs = resnet18Convs(size);
   double gflop = 0;
@@ -387,7 +399,7 @@ int main(int argc, char** argv) {
   }
   const dnnl_version_t* ver = dnnl_version();
   std::printf("oneDNN blocked-layout prototype: ResNet-18's %zu convolutions, forward + backward-data + "
-              "backward-weights, fp32\n", convs.size());
+              "backward-weights, %s\n", convs.size(), dtype.c_str());
   const char* wait = std::getenv("OMP_WAIT_POLICY");
   std::printf("CPU: %s; oneDNN %d.%d.%d, ISA %s; %d OpenMP threads (OMP_WAIT_POLICY %s); batch %d, %d px; "
               "%.1f GFLOP per step\n", cpuModel().c_str(), ver->major, ver->minor, ver->patch,
@@ -432,7 +444,8 @@ int main(int argc, char** argv) {
     if (convs[i].needDiffSrc) check([](LayerMem& m) -> memory& { return m.diffSrc; }, tag::nchw);
     check([](LayerMem& m) -> memory& { return m.diffWei; }, tag::oihw);
   }
-  bool agree = worst < 1e-4;
+  // bf16: the variants' kernels round and accumulate in different orders; 8 bits of mantissa.
+  bool agree = worst < (gDt == dt::bf16 ? 2e-2 : 1e-4);
   std::printf("check: outputs, input gradients and weight gradients of the three variants agree to %.1e of "
               "each tensor's largest value (%s)\n", worst, agree ? "ok" : "MISMATCH");
   if (!agree) return 3;
