@@ -1,5 +1,6 @@
 #include "engine/models/Blocked.h"
 
+#include "engine/Compat.h"
 #include "engine/models/ResNet.h"
 #include "engine/util/Errors.h"
 
@@ -16,8 +17,14 @@
 
 namespace ampbench::blocked {
 
+int64_t blockOf(const torch::Tensor &x) {
+  // bf16 travels channels-last (one block of all channels): oneDNN's AMX kernels are nhwc.
+  return x.scalar_type() == torch::kBFloat16 ? x.size(1) : blockSize();
+}
+
 torch::Tensor toBlocked(const torch::Tensor &x) {
-  const int64_t b = blockSize();
+  TORCH_CHECK(x.dim() == 4, "blocked layout: expected NCHW");
+  const int64_t b = blockOf(x);
   TORCH_CHECK(x.dim() == 4 && x.size(1) % b == 0,
               "blocked layout: expected NCHW with C a multiple of ", b);
   return x.reshape({x.size(0), x.size(1) / b, b, x.size(2), x.size(3)})
@@ -165,15 +172,32 @@ memory::dims logicalDims(const torch::Tensor &x) {
   return {x.size(0), x.size(1), x.size(2), x.size(3)};
 }
 
-memory::desc activationDesc(const memory::dims &d, bool blockedLayout) {
-  return memory::desc(d, Dt::f32, blockedLayout ? blockedTag() : Tag::nchw);
+Dt dataType(const torch::Tensor &x) {
+  return x.scalar_type() == torch::kBFloat16 ? Dt::bf16 : Dt::f32;
+}
+
+// fp32 activations travel in nChw8c/16c; bf16 ones in nhwc, the layout oneDNN's AMX
+// convolutions read and write (bench_onednn_blocked --dtype bf16: every bf16 kernel picks
+// acdb; pinned to nChw16c they would not run on AMX). A plain bf16 input (the stem's image)
+// is channels-last too.
+Tag activationTag(Dt dt, bool blockedLayout) {
+  if (dt == Dt::bf16) {
+    return Tag::nhwc;
+  }
+  return blockedLayout ? blockedTag() : Tag::nchw;
+}
+
+memory::desc activationDesc(const memory::dims &d, bool blockedLayout, Dt dt) {
+  return memory::desc(d, dt, activationTag(dt, blockedLayout));
 }
 
 torch::Tensor emptyBlocked(const memory::dims &d,
                            const torch::TensorOptions &o) {
-  const int64_t b = blockSize();
+  const int64_t b = o.dtype() == torch::kBFloat16 ? d[1] : blockSize();
   return torch::empty({d[0], d[1] / b, d[2], d[3], b}, o);
 }
+
+char dtKey(Dt dt) { return dt == Dt::bf16 ? 'h' : 'f'; }
 
 // A buffer for an opaque oneDNN layout (weights in the primitive's format,
 // workspaces).
@@ -274,9 +298,10 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
                                      int64_t pad) {
   const auto sd = logicalDims(x);
   const bool blockedSrc = isBlocked(x);
+  const Dt dt = dataType(x);
   const memory::dims wd{w.size(0), w.size(1), w.size(2), w.size(3)};
   const std::string key = dimsKey(sd) + (blockedSrc ? "b" : "p") + dimsKey(wd) +
-                          std::to_string(stride) + "s" + std::to_string(pad);
+                          std::to_string(stride) + "s" + std::to_string(pad) + dtKey(dt);
   return cached(gConv, key, [&] {
     ConvPrims p;
     const int64_t oh = outSize(sd[2], wd[2], stride, pad),
@@ -285,10 +310,13 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
     const memory::dims strides{stride, stride}, padL{pad, pad};
     const memory::dims padR{padRight(sd[2], oh, wd[2], stride, pad),
                             padRight(sd[3], ow, wd[3], stride, pad)};
-    p.src = activationDesc(sd, blockedSrc);
-    p.dst = activationDesc(dd, true);
+    p.src = activationDesc(sd, blockedSrc, dt);
+    p.dst = activationDesc(dd, true, dt);
+    // The weights stay fp32 master weights; a bf16 primitive gets them rounded to bf16 by the
+    // same reorder that packs them, and hands back an fp32 weight gradient.
     p.userW = memory::desc(wd, Dt::f32, Tag::oihw);
-    const memory::desc anyW(wd, Dt::f32, Tag::any);
+    const memory::desc anyW(wd, dt, Tag::any);
+    const memory::desc anyDiffW(wd, Dt::f32, Tag::any);
     p.fwdPd = dnnl::convolution_forward::primitive_desc(
         dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
                                         dnnl::algorithm::convolution_direct,
@@ -318,8 +346,8 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
     auto bwdW = [&](Tag t) {
       return dnnl::convolution_backward_weights::primitive_desc(
           dnnl::convolution_backward_weights::desc(
-              dnnl::algorithm::convolution_direct, memory::desc(sd, Dt::f32, t),
-              anyW, memory::desc(dd, Dt::f32, t), strides, padL, padR),
+              dnnl::algorithm::convolution_direct, memory::desc(sd, dt, t),
+              anyDiffW, memory::desc(dd, dt, t), strides, padL, padR),
           userScratch(), cpuEngine(), p.fwdPd);
     };
     p.bwdWPd = bwdW(Tag::any);
@@ -356,7 +384,10 @@ torch::Tensor inLayout(const Reorder &r, const memory::desc &from,
 struct ConvFn : public torch::autograd::Function<ConvFn> {
   static torch::Tensor forward(AutogradContext *ctx, torch::Tensor x,
                                torch::Tensor w, int64_t stride, int64_t pad) {
-    x = x.contiguous();
+    // A plain bf16 image is read channels-last (activationTag).
+    x = !isBlocked(x) && x.scalar_type() == torch::kBFloat16
+            ? x.contiguous(torch::MemoryFormat::ChannelsLast)
+            : x.contiguous();
     w = w.contiguous();
     auto p = convPrims(x, w, stride, pad);
     auto wf = inLayout(p->wToFwd, p->userW, p->fwdPd.weights_desc(), w);
@@ -432,10 +463,10 @@ std::map<std::string, std::shared_ptr<BnPrims>> gBn;
 // `relu`: batch norm with its ReLU fused (oneDNN's fuse_norm_relu): the
 // forward writes a bit mask of the positive outputs to a workspace and the
 // backward applies it, so the ReLU costs no pass over the activation.
-std::shared_ptr<BnPrims> bnPrims(const memory::dims &d, float eps, bool relu) {
-  return cached(gBn, dimsKey(d) + std::to_string(eps) + (relu ? "r" : ""), [&] {
+std::shared_ptr<BnPrims> bnPrims(const memory::dims &d, float eps, bool relu, Dt dt) {
+  return cached(gBn, dimsKey(d) + std::to_string(eps) + (relu ? "r" : "") + dtKey(dt), [&] {
     BnPrims p;
-    p.data = activationDesc(d, true);
+    p.data = activationDesc(d, true, dt);
     p.channels = memory::desc({d[1]}, Dt::f32, Tag::a);
     auto flags = dnnl::normalization_flags::use_scale |
                  dnnl::normalization_flags::use_shift;
@@ -470,7 +501,7 @@ struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
                                double eps, bool relu, torch::Tensor mean,
                                torch::Tensor var) {
     x = x.contiguous();
-    auto p = bnPrims(logicalDims(x), static_cast<float>(eps), relu);
+    auto p = bnPrims(logicalDims(x), static_cast<float>(eps), relu, dataType(x));
     auto w = weight.contiguous();
     auto b = bias.contiguous();
     auto y = torch::empty_like(x);
@@ -499,7 +530,7 @@ struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
     const bool relu = ctx->saved_data["relu"].toBool();
     auto p = bnPrims(logicalDims(x),
                      static_cast<float>(ctx->saved_data["eps"].toDouble()),
-                     relu);
+                     relu, dataType(x));
     auto dy = grads[0].contiguous();
     auto dx = torch::empty_like(x);
     auto dw = torch::empty_like(s[1]);
@@ -543,16 +574,16 @@ std::map<std::string, std::shared_ptr<PoolPrims>> gPool;
 
 std::shared_ptr<PoolPrims> poolPrims(const memory::dims &sd,
                                      dnnl::algorithm algo, int64_t k, int64_t s,
-                                     int64_t pad) {
+                                     int64_t pad, Dt dt) {
   const std::string key = dimsKey(sd) + std::to_string(static_cast<int>(algo)) +
                           "k" + std::to_string(k) + "s" + std::to_string(s) +
-                          "p" + std::to_string(pad);
+                          "p" + std::to_string(pad) + dtKey(dt);
   return cached(gPool, key, [&] {
     PoolPrims p;
     const int64_t oh = outSize(sd[2], k, s, pad),
                   ow = outSize(sd[3], k, s, pad);
-    p.src = activationDesc(sd, true);
-    p.dst = activationDesc({sd[0], sd[1], oh, ow}, true);
+    p.src = activationDesc(sd, true, dt);
+    p.dst = activationDesc({sd[0], sd[1], oh, ow}, true, dt);
     const memory::dims strides{s, s}, kernel{k, k}, padL{pad, pad};
     const memory::dims padR{padRight(sd[2], oh, k, s, pad),
                             padRight(sd[3], ow, k, s, pad)};
@@ -576,7 +607,7 @@ struct PoolFn : public torch::autograd::Function<PoolFn> {
                                int64_t pad) {
     x = x.contiguous();
     auto p = poolPrims(logicalDims(x), static_cast<dnnl::algorithm>(algo), k, s,
-                       pad);
+                       pad, dataType(x));
     auto y = emptyBlocked(p->dst.dims(), x.options());
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(p->src, x)},
                                          {DNNL_ARG_DST, mem(p->dst, y)}};
@@ -598,9 +629,9 @@ struct PoolFn : public torch::autograd::Function<PoolFn> {
     const auto shape = ctx->saved_data["shape"].toIntVector();
     const auto key = ctx->saved_data["key"].toIntVector();
     const memory::dims sd{shape[0], shape[1] * shape[4], shape[2], shape[3]};
-    auto p = poolPrims(sd, static_cast<dnnl::algorithm>(key[0]), key[1], key[2],
-                       key[3]);
     auto dy = grads[0].contiguous();
+    auto p = poolPrims(sd, static_cast<dnnl::algorithm>(key[0]), key[1], key[2],
+                       key[3], dataType(dy));
     auto dx = torch::empty(shape, dy.options());
     std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, mem(p->dst, dy)},
                                          {DNNL_ARG_DIFF_SRC, mem(p->src, dx)}};
@@ -615,8 +646,8 @@ struct PoolFn : public torch::autograd::Function<PoolFn> {
 
 torch::Tensor pool(const torch::Tensor &x, dnnl::algorithm algo, int64_t k,
                    int64_t s, int64_t pad) {
-  TORCH_CHECK(isBlocked(x) && x.scalar_type() == torch::kFloat,
-              "blocked pooling: expected a blocked fp32 tensor");
+  TORCH_CHECK(isBlocked(x) && (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16),
+              "blocked pooling: expected a blocked fp32 or bf16 tensor");
   return PoolFn::apply(x, static_cast<int64_t>(algo), k, s, pad);
 }
 
@@ -658,11 +689,17 @@ std::vector<std::pair<int64_t, int64_t>> backwardWeightsSourceChannels() {
   return out;
 }
 
-torch::Tensor conv2d(const torch::Tensor &x, const torch::Tensor &w,
+torch::Tensor conv2d(const torch::Tensor &xIn, const torch::Tensor &w,
                      int64_t stride, int64_t padding) {
-  TORCH_CHECK(x.scalar_type() == torch::kFloat &&
+  // Under bf16 autocast (mixed precision on an AVX512-BF16/AMX CPU) the convolution runs in
+  // bf16 as autocast's own conv2d would: the image is cast once at the stem, every later
+  // activation is bf16 already; the weights stay fp32 (cast by the packing reorder).
+  const bool bf16 = compat::isAutocastEnabled(c10::DeviceType::CPU) &&
+                    compat::autocastDtype(c10::DeviceType::CPU) == torch::kBFloat16;
+  const auto x = bf16 && xIn.scalar_type() == torch::kFloat ? xIn.to(torch::kBFloat16) : xIn;
+  TORCH_CHECK((x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) &&
                   w.scalar_type() == torch::kFloat && x.device().is_cpu(),
-              "blocked convolution: fp32 CPU tensors only");
+              "blocked convolution: fp32 weights and fp32 or bf16 CPU activations only");
   TORCH_CHECK(w.dim() == 4 && w.size(0) % blockSize() == 0,
               "blocked convolution: output channels must be a multiple of ",
               blockSize());
@@ -687,14 +724,15 @@ torch::Tensor weightsRoundTrip(const torch::Tensor &x, const torch::Tensor &w,
 namespace {
 torch::Tensor batchNormImpl(const torch::Tensor &x, torch::nn::BatchNorm2dImpl &bn,
                             bool relu) {
-  TORCH_CHECK(isBlocked(x) && x.scalar_type() == torch::kFloat,
-              "blocked batch norm: expected a blocked fp32 tensor");
+  TORCH_CHECK(isBlocked(x) && (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16),
+              "blocked batch norm: expected a blocked fp32 or bf16 tensor");
   const auto &o = bn.options;
   const double eps = o.eps();
   const int64_t c = x.size(1) * x.size(4);
   if (bn.is_training()) {
-    auto mean = torch::empty({c}, x.options());
-    auto var = torch::empty({c}, x.options());
+    // Statistics are fp32 in either data type (oneDNN computes them in fp32).
+    auto mean = torch::empty({c}, x.options().dtype(torch::kFloat));
+    auto var = torch::empty({c}, x.options().dtype(torch::kFloat));
     auto y = BnTrainFn::apply(x, bn.weight, bn.bias, eps, relu, mean, var);
     // As torch's BatchNorm: running stats move by `momentum` (a cumulative
     // average when it is unset) towards the batch mean and the unbiased batch
@@ -717,11 +755,11 @@ torch::Tensor batchNormImpl(const torch::Tensor &x, torch::nn::BatchNorm2dImpl &
     const int64_t b = x.size(4);
     auto scale = bn.weight * torch::rsqrt(bn.running_var + eps);
     auto shift = bn.bias - bn.running_mean * scale;
-    auto y = x * scale.view({1, c / b, 1, 1, b}) +
-             shift.view({1, c / b, 1, 1, b});
+    auto y = (x * scale.view({1, c / b, 1, 1, b}) +
+              shift.view({1, c / b, 1, 1, b})).to(x.scalar_type());
     return relu ? y.relu() : y;
   }
-  auto p = bnPrims(logicalDims(x), static_cast<float>(eps), relu);
+  auto p = bnPrims(logicalDims(x), static_cast<float>(eps), relu, dataType(x));
   auto xc = x.contiguous();
   auto y = torch::empty_like(xc);
   auto w = bn.weight.detach().contiguous(), sh = bn.bias.detach().contiguous();

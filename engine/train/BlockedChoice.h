@@ -26,6 +26,7 @@ struct BlockedChoice {
 // 1.19-1.37x, small_cnn 1.01-1.29x; BENCHMARKS.md, "The blocked path, session 14"). Its
 // many-step drift from plain NCHW is of the same size as channels_last's (the plain choice).
 // Elsewhere (AVX-512, CUDA, native bf16/fp16, distributed) it is not preferred.
+bool blockedPrecision(const PrecisionInfo& precision);
 bool autoPrefersBlocked(const RunConfig& config, const torch::Device& device, const PrecisionInfo& precision);
 
 // Explicit blocked that cannot run throws InputError (one line: the reason, or the module path

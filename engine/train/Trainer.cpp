@@ -119,13 +119,21 @@ void applyMemoryFormat(ClassifierImpl& model, bool channelsLast) {
   }
 }
 
+// The precisions the blocked path runs: fp32 and the emulated formats (rounding around fp32
+// kernels), and bf16 mixed precision on a CPU with bf16 units (autocast; bf16 primitives).
+bool blockedPrecision(const PrecisionInfo& precision) {
+  if (precision.emulated || (precision.computeDtype == "float32" && !precision.autocast)) {
+    return true;
+  }
+  return precision.autocast && precision.computeDtype == "bfloat16" && !precision.slowKernels;
+}
+
 bool autoPrefersBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision) {
-  // Measured faster only with oneDNN's AVX2 kernels (nChw8c); an AVX-512 CPU (nChw16c) is
-  // unmeasured and keeps the plain path. Runs the path cannot take are not preferred, so
-  // auto says nothing about them: distributed, synchronised batch norm, LibTorch's native
-  // low-precision kernels.
-  return blocked::available() && device.is_cpu() && blocked::blockSize() == 8 && !dist::active() &&
-         !c.distributed.syncBatchNorm && !precision.autocast && (precision.computeDtype == "float32" || precision.emulated);
+  // Measured faster than channels_last with oneDNN's AVX2 kernels (nChw8c) and AVX-512 ones
+  // (nChw16c) in fp32 and the emulated formats (BENCHMARKS.md). Runs the path cannot take are
+  // not preferred, so auto says nothing about them: distributed, synchronised batch norm.
+  return blocked::available() && device.is_cpu() && !dist::active() && !c.distributed.syncBatchNorm &&
+         blockedPrecision(precision) && !precision.autocast;
 }
 
 BlockedChoice chooseBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision,
@@ -141,8 +149,9 @@ BlockedChoice chooseBlocked(const RunConfig& c, const torch::Device& device, con
     why = "the blocked layout is a CPU path, the run is on " + device.str();
   } else if (dist::active() || c.distributed.syncBatchNorm) {
     why = "distributed runs (and their synchronised batch norm) use the plain path";
-  } else if (precision.autocast || (precision.computeDtype != "float32" && !precision.emulated)) {
-    why = "its kernels are fp32; " + precision.label + " needs LibTorch's native kernels";
+  } else if (!blockedPrecision(precision)) {
+    why = precision.slowKernels ? "its bf16 kernels need AVX512-BF16/AMX, which this CPU lacks"
+                                : "it has no " + precision.label + " kernels";
   } else if (auto layer = blocked::unsupportedLayer(model)) {
     why = "the model's layer " + *layer + " has no blocked kernel";
   }

@@ -2,6 +2,7 @@
 // against LibTorch's own op, forward and backward; the registry models trained blocked vs
 // plain; the primitive cache; the emulated formats; refusals.
 #include "TestUtil.h"
+#include "engine/Compat.h"
 #include "engine/models/Blocked.h"
 #include "engine/models/Registry.h"
 #include "engine/precision/Precision.h"
@@ -319,9 +320,9 @@ TEST(Blocked, CachedPrimitivesRunFromAnotherThread) {
   }
 }
 
-// A run left at auto, fp32, trains on the blocked path where bench/ measured it faster, and
-// config.json says what ran.
-TEST(Blocked, AnAutoFp32RunTakesTheBlockedPathOnAvx2) {
+// A run left at auto, fp32, trains on the blocked path (bench/ measured it faster with both
+// AVX2's and AVX-512's kernels), and config.json says what ran.
+TEST(Blocked, AnAutoFp32RunTakesTheBlockedPath) {
   SKIP_WITHOUT_ONEDNN();
   TempDir dir;
   auto c = test::tinyRunConfig(dir / "run");
@@ -331,7 +332,7 @@ TEST(Blocked, AnAutoFp32RunTakesTheBlockedPathOnAvx2) {
   RunObserver quiet;
   ASSERT_EQ(runTraining(c, quiet, CancelToken{}).status, RunStatus::Finished);
   const auto config = nlohmann::json::parse(readFile(dir / "run/config.json"));
-  EXPECT_EQ(config["resolved"]["memory_format"], blocked::blockSize() == 8 ? "blocked" : "channels_last");
+  EXPECT_EQ(config["resolved"]["memory_format"], "blocked");
 }
 
 TEST(Blocked, NoPrimitiveRunsOneDnnsReferenceKernel) {
@@ -444,8 +445,8 @@ TEST(Blocked, RefusedWhereItCannotRun) {
     EXPECT_NE(std::string(e.what()).find("distributed"), std::string::npos) << e.what();
   }
   c.distributed.syncBatchNorm = false;
-  c.memoryFormat = MemoryFormatKind::Auto;  // blocked where bench/ measured it faster (AVX2)
-  EXPECT_EQ(useBlocked(c, torch::kCPU, fp32, *model), blocked::blockSize() == 8);
+  c.memoryFormat = MemoryFormatKind::Auto;  // blocked where bench/ measured it faster (AVX2, AVX-512)
+  EXPECT_TRUE(useBlocked(c, torch::kCPU, fp32, *model));
   EXPECT_FALSE(model->blocked());  // useBlocked decides; buildModel sets it
 }
 
@@ -499,30 +500,32 @@ TEST(Blocked, ExplicitBlockedRefusesAnUnsupportedLayerByNameAndAutoFallsBack) {
     EXPECT_EQ(plain.fallback, "") << toString(f);
   }
   // auto prefers the blocked path where bench/ measured it faster: fp32 and the emulated
-  // formats on oneDNN's AVX2 kernels; never for what it cannot run.
-  EXPECT_EQ(autoPrefersBlocked(c, torch::kCPU, fp32), blocked::blockSize() == 8);
+  // formats on oneDNN's AVX2 and AVX-512 kernels; never for what it cannot run.
+  EXPECT_TRUE(autoPrefersBlocked(c, torch::kCPU, fp32));
   {
     // ... and then its weights and batches stay NCHW (channels_last would be copied back every step).
     auto autoFp32 = c;
     autoFp32.memoryFormat = MemoryFormatKind::Auto;
     autoFp32.precision = PrecisionMode::Fp32;
-    EXPECT_EQ(useChannelsLast(autoFp32, torch::kCPU), blocked::blockSize() != 8);
+    EXPECT_FALSE(useChannelsLast(autoFp32, torch::kCPU));
   }
   const auto emulatedFp16 = resolvePrecision(PrecisionMode::Fp16, torch::kCPU, {}, false, Bf16KernelsKind::Native);
   ASSERT_TRUE(emulatedFp16.emulated);
-  EXPECT_EQ(autoPrefersBlocked(c, torch::kCPU, emulatedFp16), blocked::blockSize() == 8);
+  EXPECT_TRUE(autoPrefersBlocked(c, torch::kCPU, emulatedFp16));
   EXPECT_FALSE(autoPrefersBlocked(c, torch::Device(torch::kCUDA, 0), fp32));
   auto syncBn = c;
   syncBn.distributed.syncBatchNorm = true;
   EXPECT_FALSE(autoPrefersBlocked(syncBn, torch::kCPU, fp32));
-  // LibTorch's native bf16 kernels: not preferred; explicit refuses, auto falls back.
-  const auto nativeBf16 = resolvePrecision(PrecisionMode::Bf16, torch::kCPU, {}, false, Bf16KernelsKind::Native);
-  ASSERT_FALSE(nativeBf16.emulated);
-  EXPECT_FALSE(autoPrefersBlocked(c, torch::kCPU, nativeBf16));
+  // LibTorch's bf16 kernels forced on a CPU without bf16 units: explicit refuses, auto falls
+  // back with the reason when it would have preferred the path.
+  const auto slowBf16 = resolvePrecision(PrecisionMode::Bf16, torch::kCPU, {}, false, Bf16KernelsKind::Native,
+                                         /*cpuNativeBf16=*/false);
+  ASSERT_FALSE(slowBf16.emulated);
+  EXPECT_FALSE(autoPrefersBlocked(c, torch::kCPU, slowBf16));
   c.memoryFormat = MemoryFormatKind::Blocked;
-  EXPECT_THROW(chooseBlocked(c, torch::kCPU, nativeBf16, *small, false), InputError);
+  EXPECT_THROW(chooseBlocked(c, torch::kCPU, slowBf16, *small, false), InputError);
   c.memoryFormat = MemoryFormatKind::Auto;
-  EXPECT_NE(chooseBlocked(c, torch::kCPU, nativeBf16, *small, true).fallback.find("native"), std::string::npos);
+  EXPECT_NE(chooseBlocked(c, torch::kCPU, slowBf16, *small, true).fallback.find("AVX512-BF16/AMX"), std::string::npos);
 }
 
 // Blocked vs plain training of every registry model, fp32, through the trainer: same losses
@@ -703,4 +706,150 @@ TEST(Blocked, EmulatedFp16AndBf16TrainOnIt) {
       EXPECT_GT(applied, 0);
     }
   }
+}
+
+// ---- bf16 mixed precision on the blocked path (CPUs with AVX512-BF16/AMX) -------------------
+
+namespace {
+#define SKIP_WITHOUT_BF16_UNITS()                                                               \
+  SKIP_WITHOUT_ONEDNN();                                                                        \
+  if (!cpuHasBf16()) {                                                                          \
+    GTEST_SKIP() << "this CPU has no AVX512-BF16/AMX: oneDNN has no bf16 kernels for the path"; \
+  }
+}  // namespace
+
+// Under bf16 autocast each primitive computes what LibTorch computes in fp32 on the same
+// bf16-rounded operands, to bf16's resolution: the image is cast at the stem, activations and
+// their gradients are bf16 (channels-last, one block of all channels), the fp32 master weights
+// are rounded by the packing reorder, and weight gradients come back fp32.
+TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
+  SKIP_WITHOUT_BF16_UNITS();
+  torch::manual_seed(21);
+  const auto bf = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat); };
+  AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, true);
+  // Convolution: the grayscale stem (plain fp32 image in) and a 3x3 stride-2 block conv.
+  for (const auto& c : std::vector<ConvCase>{{1, 32, 7, 2, 20}, {32, 64, 3, 2, 10}, {32, 64, 1, 2, 9}}) {
+    SCOPED_TRACE(std::to_string(c.in) + "->" + std::to_string(c.out) + " k" + std::to_string(c.k));
+    const bool stem = c.in == 1;
+    const auto xPlain = torch::randn({2, c.in, c.size, c.size});
+    const auto w0 = torch::randn({c.out, c.in, c.k, c.k}) * 0.1;
+    auto x = stem ? xPlain.clone() : blocked::toBlocked(xPlain.to(torch::kBFloat16)).detach().requires_grad_(true);
+    ASSERT_EQ(x.scalar_type(), stem ? torch::kFloat : torch::kBFloat16);
+    auto w = w0.clone().requires_grad_(true);
+    auto y = blocked::conv2d(x, w, c.stride, c.k / 2);
+    ASSERT_TRUE(blocked::isBlocked(y));
+    ASSERT_EQ(y.scalar_type(), torch::kBFloat16);
+    EXPECT_EQ(y.size(1), 1) << "bf16 activations travel channels-last (one block)";
+    auto xRef = bf(xPlain).requires_grad_(!stem);
+    auto wRef = w0.clone().requires_grad_(true);
+    torch::Tensor yRef;
+    compat::setAutocastEnabled(c10::DeviceType::CPU, false);  // the reference in fp32
+    yRef = torch::conv2d(xRef, bf(wRef), {}, c.stride, c.k / 2);
+    compat::setAutocastEnabled(c10::DeviceType::CPU, true);
+    EXPECT_LT(relErr(blocked::toPlain(y).to(torch::kFloat), yRef), 1e-2);
+    const auto g = bf(torch::randn_like(yRef));
+    yRef.backward(g);
+    y.backward(blocked::toBlocked(g.to(torch::kBFloat16)));
+    ASSERT_EQ(w.grad().scalar_type(), torch::kFloat);  // the master weights' gradient
+    EXPECT_LT(relErr(w.grad(), wRef.grad()), 1e-2);
+    if (!stem) {
+      ASSERT_EQ(x.grad().scalar_type(), torch::kBFloat16);
+      EXPECT_LT(relErr(blocked::toPlain(x.grad()).to(torch::kFloat), xRef.grad()), 1e-2);
+    }
+  }
+  // Batch norm (+ fused ReLU) in training: fp32 statistics of the bf16 input.
+  compat::setAutocastEnabled(c10::DeviceType::CPU, false);
+  for (const bool relu : {false, true}) {
+    SCOPED_TRACE(relu ? "batch norm + ReLU" : "batch norm");
+    torch::nn::BatchNorm2d ref(32), bn(32);
+    const auto xPlain = bf(torch::randn({4, 32, 5, 6}) * 3 + 1);
+    auto xRef = xPlain.clone().requires_grad_(true);
+    auto x = blocked::toBlocked(xPlain.to(torch::kBFloat16)).detach().requires_grad_(true);
+    auto y = relu ? blocked::batchNormRelu(x, *bn) : blocked::batchNorm(x, *bn);
+    auto yRef = relu ? ref->forward(xRef).relu() : ref->forward(xRef);
+    ASSERT_EQ(y.scalar_type(), torch::kBFloat16);
+    EXPECT_LT(relErr(blocked::toPlain(y).to(torch::kFloat), yRef), 1e-2);
+    EXPECT_LT(relErr(bn->running_mean, ref->running_mean), 1e-5);
+    EXPECT_LT(relErr(bn->running_var, ref->running_var), 1e-5);
+    const auto g = bf(torch::randn_like(yRef));
+    yRef.backward(g);
+    y.backward(blocked::toBlocked(g.to(torch::kBFloat16)));
+    EXPECT_LT(relErr(blocked::toPlain(x.grad()).to(torch::kFloat), xRef.grad()), 2e-2);
+    EXPECT_LT(relErr(bn->weight.grad(), ref->weight.grad()), 1e-2);
+    EXPECT_LT(relErr(bn->bias.grad(), ref->bias.grad()), 1e-2);
+  }
+  // Max pooling (exact: it selects, it does not round).
+  const auto pPlain = bf(torch::randn({2, 32, 12, 12}));
+  auto pRef = pPlain.clone().requires_grad_(true);
+  auto px = blocked::toBlocked(pPlain.to(torch::kBFloat16)).detach().requires_grad_(true);
+  auto py = blocked::maxPool2d(px, 3, 2, 1);
+  auto pyRef = torch::max_pool2d(pRef, 3, 2, 1);
+  EXPECT_TRUE(torch::equal(blocked::toPlain(py).to(torch::kFloat), pyRef));
+  const auto pg = bf(torch::randn_like(pyRef));
+  pyRef.backward(pg);
+  py.backward(blocked::toBlocked(pg.to(torch::kBFloat16)));
+  EXPECT_LT(relErr(blocked::toPlain(px.grad()).to(torch::kFloat), pRef.grad()), 1e-2);
+}
+
+// A bf16 run on the blocked path trains on oneDNN's bf16 kernels (no reference kernel), says
+// so in config.json, and follows the plain bf16 path's losses to bf16's resolution.
+TEST(Blocked, Bf16MixedPrecisionTrainsOnItWithBf16Kernels) {
+  SKIP_WITHOUT_BF16_UNITS();
+  std::map<std::string, std::vector<double>> losses;
+  for (const auto format : {MemoryFormatKind::Blocked, MemoryFormatKind::ChannelsLast}) {
+    TempDir dir;
+    auto c = test::tinyRunConfig(dir / "run");
+    c.model = "resnet18";
+    c.imageSize = 32;
+    c.precision = PrecisionMode::Bf16;
+    c.memoryFormat = format;
+    Recorder rec;
+    const auto s = runTraining(c, rec, CancelToken{});
+    ASSERT_EQ(s.status, RunStatus::Finished) << s.message;
+    const auto config = nlohmann::json::parse(readFile(dir / "run/config.json"));
+    const std::string ran = config["resolved"]["memory_format"];
+    EXPECT_EQ(ran, format == MemoryFormatKind::Blocked ? "blocked" : "channels_last");
+    EXPECT_FALSE(config["resolved"]["precision"]["emulated"].get<bool>());
+    for (const auto& e : rec.steps) {
+      losses[ran].push_back(e.loss);
+    }
+  }
+  bool sawBf16 = false;
+  for (const auto& i : blocked::implementations()) {
+    EXPECT_EQ(i.find(": ref"), std::string::npos) << i;
+    sawBf16 = sawBf16 || i.find("bf16") != std::string::npos;
+  }
+  EXPECT_TRUE(sawBf16) << "no bf16 primitive was created";
+  ASSERT_EQ(losses["blocked"].size(), losses["channels_last"].size());
+  ASSERT_FALSE(losses["blocked"].empty());
+  // The first step sees the same weights and batch: only bf16 rounding differs.
+  EXPECT_NEAR(losses["blocked"][0], losses["channels_last"][0], 2e-2 * std::abs(losses["channels_last"][0]));
+  for (double l : losses["blocked"]) {
+    EXPECT_TRUE(std::isfinite(l));
+  }
+}
+
+// bf16 forced onto LibTorch's own kernels on a CPU without bf16 units: the blocked path has no
+// bf16 kernels there, and says so (explicit blocked refuses; auto does not prefer it).
+TEST(Blocked, Bf16WithoutBf16UnitsIsRefused) {
+  SKIP_WITHOUT_ONEDNN();
+  auto slow = resolvePrecision(PrecisionMode::Bf16, torch::kCPU, {}, false, Bf16KernelsKind::Native,
+                               /*cpuNativeBf16=*/false);
+  ASSERT_TRUE(slow.slowKernels);
+  auto model = createModel({"small_cnn", 1, 2});
+  RunConfig c;
+  c.memoryFormat = MemoryFormatKind::Blocked;
+  try {
+    useBlocked(c, torch::kCPU, slow, *model);
+    FAIL() << "bf16 without bf16 units accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("AVX512-BF16/AMX"), std::string::npos) << e.what();
+  }
+  c.memoryFormat = MemoryFormatKind::Auto;
+  EXPECT_FALSE(autoPrefersBlocked(c, torch::kCPU, slow));
+  const auto fast = resolvePrecision(PrecisionMode::Bf16, torch::kCPU, {}, false, Bf16KernelsKind::Native,
+                                     /*cpuNativeBf16=*/true);
+  EXPECT_TRUE(blockedPrecision(fast));
+  c.memoryFormat = MemoryFormatKind::Blocked;
+  EXPECT_TRUE(useBlocked(c, torch::kCPU, fast, *model));
 }
