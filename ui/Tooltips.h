@@ -64,10 +64,10 @@ inline constexpr const char* kSchedule =
     "How the learning rate changes during training: one-cycle (warm up, then anneal), "
     "cosine decay, or constant.";
 inline constexpr const char* kMemoryFormat =
-    "How activations are laid out in memory on the CPU. oneDNN blocked keeps them in oneDNN's own nChw8c/16c "
-    "layout between layers (no reorders around each convolution); distributed runs and native BF16 refuse it. "
-    "Auto: blocked for FP32 and the emulated modes where oneDNN runs AVX2 kernels (measured faster there); "
-    "otherwise channels last for FP32/native kernels, NCHW for the emulated modes.";
+    "How activations are laid out in memory on the CPU. oneDNN blocked keeps them in oneDNN's own layout "
+    "between layers (nChw8c/16c in FP32, channels last with prepacked weights in BF16 on AMX): no reorders "
+    "around each convolution; distributed runs refuse it, and so does BF16 on a CPU without BF16 units. "
+    "Auto: blocked on the CPU wherever it runs (measured faster there); on a GPU channels last.";
 inline constexpr const char* kThreads = "CPU threads for the math (0 = all cores).";
 inline constexpr const char* kLimit =
     "Use at most this many images per split (0 = all): handy for a quick try.";

@@ -20,12 +20,17 @@ struct BlockedChoice {
   std::string fallback;
 };
 
-// What auto picks: the blocked path where bench/ measured it faster, which is fp32 and the
-// emulated formats on oneDNN's AVX2 kernels (AMD EPYC, quiet, paired rounds, session 14:
-// ResNet-18 1.06-1.25x our plain path at 64-224 px, ResNet-34 1.13-1.16x, emulated FP16
-// 1.19-1.37x, small_cnn 1.01-1.29x; BENCHMARKS.md, "The blocked path, session 14"). Its
-// many-step drift from plain NCHW is of the same size as channels_last's (the plain choice).
-// Elsewhere (AVX-512, CUDA, native bf16/fp16, distributed) it is not preferred.
+// What auto picks: the blocked path wherever it runs, because bench/ measured it faster than
+// channels_last everywhere it was tried (paired rounds, BENCHMARKS.md):
+//  - AMD EPYC, AVX2 (nChw8c), fp32 and emulated: ResNet-18 1.06-1.25x at 64-224 px, ResNet-34
+//    1.13-1.16x, emulated FP16 1.19-1.37x, small_cnn 1.01-1.29x (session 14);
+//  - Sapphire Rapids, AVX-512 (nChw16c), fp32: ResNet-18 1.05-1.26x, ResNet-34 1.12x, small_cnn
+//    1.13-1.27x; bf16 on AMX (channels-last, prepacked weights): ResNet-18 1.03-1.16x, ResNet-34
+//    1.08x, small_cnn 1.14-1.32x (session 15).
+// Its many-step drift from plain NCHW is of the same size as channels_last's (the plain choice).
+// Not on CUDA, distributed runs, sync-BN, or bf16 forced onto a CPU without bf16 units.
+// blockedPrecision: the precisions it has kernels for (fp32, the emulated formats, bf16 with
+// bf16 units).
 bool blockedPrecision(const PrecisionInfo& precision);
 bool autoPrefersBlocked(const RunConfig& config, const torch::Device& device, const PrecisionInfo& precision);
 

@@ -129,11 +129,12 @@ bool blockedPrecision(const PrecisionInfo& precision) {
 }
 
 bool autoPrefersBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision) {
-  // Measured faster than channels_last with oneDNN's AVX2 kernels (nChw8c) and AVX-512 ones
-  // (nChw16c) in fp32 and the emulated formats (BENCHMARKS.md). Runs the path cannot take are
-  // not preferred, so auto says nothing about them: distributed, synchronised batch norm.
+  // Measured faster than channels_last wherever it runs (BENCHMARKS.md): fp32 and the emulated
+  // formats on oneDNN's AVX2 (nChw8c) and AVX-512 (nChw16c) kernels, bf16 on AMX. Runs the path
+  // cannot take are not preferred, so auto says nothing about them: distributed, synchronised
+  // batch norm, bf16 without bf16 units.
   return blocked::available() && device.is_cpu() && !dist::active() && !c.distributed.syncBatchNorm &&
-         blockedPrecision(precision) && !precision.autocast;
+         blockedPrecision(precision);
 }
 
 BlockedChoice chooseBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision,

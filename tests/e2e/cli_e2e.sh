@@ -99,8 +99,14 @@ check "fewer images than a batch → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "ba
 check "fp16 --strict on CPU → exit 2 saying emulated ($rc)" '[ $rc -eq 2 ] && grep -q "emulated" "$T/o7"'
 "$CLI" train "${COMMON[@]}" --precision bf16 --bf16-kernels native --memory-format blocked --out "$T/rblk" \
   >"$T/oblk" 2>&1; rc=$?
-check "--memory-format blocked with native bf16 kernels → exit 2, one line, no checkpoint ($rc)" \
-  '[ $rc -eq 2 ] && [ "$(grep -c . "$T/oblk")" = 1 ] && grep -q "memory-format blocked: .*native kernels" "$T/oblk" && [ ! -e "$T/rblk/checkpoint.pt" ]'
+if "$CLI" info 2>/dev/null | grep -Eq '^  bf16 +native'; then
+  # bf16 units (AMX/AVX512-BF16): the blocked path runs bf16 on oneDNN's bf16 kernels.
+  check "--memory-format blocked in bf16 with bf16 units → trains blocked ($rc)" \
+    '[ $rc -eq 0 ] && [ "$(json "$T/rblk/config.json" "d[\"resolved\"][\"memory_format\"]")" = blocked ]'
+else
+  check "--memory-format blocked with bf16 forced onto a CPU without bf16 units → exit 2, one line, no checkpoint ($rc)" \
+    '[ $rc -eq 2 ] && [ "$(grep -c . "$T/oblk")" = 1 ] && grep -q "memory-format blocked: .*AVX512-BF16/AMX" "$T/oblk" && [ ! -e "$T/rblk/checkpoint.pt" ]'
+fi
 "$CLI" train --data "$T/data" --out /proc/ampbench-nope >"$T/o8" 2>&1; rc=$?
 check "unwritable output → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "writ" "$T/o8"'
 # corrupt files are skipped and listed, never fatal

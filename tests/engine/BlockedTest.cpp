@@ -850,6 +850,7 @@ TEST(Blocked, Bf16WithoutBf16UnitsIsRefused) {
   const auto fast = resolvePrecision(PrecisionMode::Bf16, torch::kCPU, {}, false, Bf16KernelsKind::Native,
                                      /*cpuNativeBf16=*/true);
   EXPECT_TRUE(blockedPrecision(fast));
+  EXPECT_TRUE(autoPrefersBlocked(c, torch::kCPU, fast));  // measured faster on AMX (BENCHMARKS.md)
   c.memoryFormat = MemoryFormatKind::Blocked;
   EXPECT_TRUE(useBlocked(c, torch::kCPU, fast, *model));
 }
