@@ -11,7 +11,7 @@ channels_last and contiguous, each also with glibc's malloc tuned ("+malloc", as
 the fastest of them is PyTorch's figure), in an order that rotates
 from round to round so the machine's drift hits every variant alike. Throughput = images/s
 of whole epochs, median of the epochs after the first, then the median over rounds. Synthetic
-data, fp32, no augmentation, batch 32. It reuses bench/run's runners (same command lines).
+data, fp32 (or --precision bf16), no augmentation, batch 32. It reuses bench/run's runners (same command lines).
 --cli-before adds another build's blocked path as a fifth variant in the same rounds (a
 change's before/after, each against PyTorch).
 """
@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cli-before", help="another build's ampbench-cli: its blocked path as a fifth variant")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="bf16: both sides in bf16 mixed precision (needs AVX512-BF16/AMX for real kernels)")
     args = ap.parse_args()
     if args.rounds < 1 or args.images < 32 or args.epochs < 2:
         sys.exit("--rounds >= 1, --images >= 32 and --epochs >= 2, please")
@@ -65,7 +67,7 @@ def main():
         for r in range(args.rounds):
             for model in args.models:
                 n = args.images * (4 if model == "small_cnn" else 1)
-                cfg = {"model": model, "size": args.size, "mode": "fp32", "threads": args.threads,
+                cfg = {"model": model, "size": args.size, "mode": args.precision, "threads": args.threads,
                        "epochs": args.epochs, "augment": False, "limit": 0, "data_arg": f"synthetic:{n}"}
                 order = variants[r % len(variants):] + variants[:r % len(variants)]
                 for v in order:
@@ -85,7 +87,7 @@ def main():
     load_after = os.getloadavg()
     print(f"CPU: {run.machine().get('cpu', platform.processor())}")
     print(f"load average (1 min) before {load_before[0]:.1f}, after {load_after[0]:.1f}; threads {args.threads}; "
-          f"{args.size} px, batch 32, fp32, synthetic, {args.rounds} paired rounds")
+          f"{args.size} px, batch 32, {args.precision}, synthetic, {args.rounds} paired rounds")
     print(f"{'model':10s} {'ours plain':>11s} {'ours blocked':>13s} {'pytorch best':>13s} "
           f"{'blocked/plain':>14s} {'blocked/pytorch':>16s} {'plain/pytorch':>14s}")
     summary = {}

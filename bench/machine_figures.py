@@ -108,14 +108,16 @@ def reference_cmd(py, reference, cfg, fmt, images, batch):
     return cmd
 
 
-def measure_reorders(cli, py, reference, cfg, batch, work, steps=10, ours_blocked=False):
+def measure_reorders(cli, py, reference, cfg, batch, work, steps=10, ours_blocked=False, ours_extra=()):
     """Reorder share of oneDNN time per variant: ours (and ours on the blocked layout), and the
     reference in each memory format, over `steps` steps including the first (whose one-off
     reorders and thread wake-ups weigh on a short run: 3 steps read small_cnn's 6-8 % as 17 %)."""
     images = steps * batch
     out = {}
     d = tempfile.mkdtemp(prefix="verbose-", dir=work)
-    t = onednn_times(ours_cmd(cli, cfg, os.path.join(d, "run"), images, batch))
+    # `ours_extra`: the arguments of the "ours" throughput runs (bench/run pins channels_last
+    # beside a blocked column), so the share belongs to the same runs as the figure.
+    t = onednn_times(ours_cmd(cli, cfg, os.path.join(d, "run"), images, batch) + list(ours_extra))
     out["ours"] = {"reorder_share": reorder_share(t), "ms_by_kind": t["ms_by_kind"]}
     if ours_blocked:
         t = onednn_times(ours_cmd(cli, cfg, os.path.join(d, "blocked"), images, batch) + ["--memory-format", "blocked"])

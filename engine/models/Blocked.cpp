@@ -167,6 +167,8 @@ Tag blockedTag() { return blockSize() == 16 ? Tag::nChw16c : Tag::nChw8c; }
 // Logical NCHW dims of a blocked or plain activation.
 memory::dims logicalDims(const torch::Tensor &x) {
   if (isBlocked(x)) {
+    TORCH_CHECK(x.scalar_type() != torch::kBFloat16 || x.size(1) == 1,
+                "blocked layout: a bf16 activation is one block of all channels [N, 1, H, W, C]");
     return {x.size(0), x.size(1) * x.size(4), x.size(2), x.size(3)};
   }
   return {x.size(0), x.size(1), x.size(2), x.size(3)};
@@ -696,7 +698,14 @@ torch::Tensor conv2d(const torch::Tensor &xIn, const torch::Tensor &w,
   // activation is bf16 already; the weights stay fp32 (cast by the packing reorder).
   const bool bf16 = compat::isAutocastEnabled(c10::DeviceType::CPU) &&
                     compat::autocastDtype(c10::DeviceType::CPU) == torch::kBFloat16;
-  const auto x = bf16 && xIn.scalar_type() == torch::kFloat ? xIn.to(torch::kBFloat16) : xIn;
+  torch::Tensor x = xIn;
+  if (bf16 && xIn.scalar_type() == torch::kFloat) {
+    // One copy: bf16 and channels-last (the layout the primitive reads a plain bf16 input in).
+    // An fp32 blocked tensor (nChw8c/16c) is not a bf16 one's [N, 1, H, W, C]: re-block it.
+    x = isBlocked(xIn) ? toBlocked(toPlain(xIn).to(torch::kBFloat16))
+                       : xIn.to(xIn.options().dtype(torch::kBFloat16), false, false,
+                                torch::MemoryFormat::ChannelsLast);
+  }
   TORCH_CHECK((x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) &&
                   w.scalar_type() == torch::kFloat && x.device().is_cpu(),
               "blocked convolution: fp32 weights and fp32 or bf16 CPU activations only");

@@ -1,8 +1,10 @@
 #pragma once
-// The blocked-layout execution path (--memory-format blocked): activations travel between
+// The blocked-layout execution path (--memory-format blocked): fp32 activations travel between
 // layers in oneDNN's nChw8c (AVX2) or nChw16c (AVX-512) layout, physically a contiguous 5-D
 // tensor [N, C/B, H, W, B], so element-wise torch ops (ReLU, the residual add, the FP16/BF16
-// emulation's rounding) work on it unchanged. Convolution, batch norm and pooling run as
+// emulation's rounding) work on it unchanged. Under bf16 autocast (a CPU with bf16 units) the
+// activations are bf16 and channels-last, the layout oneDNN's AMX kernels use: the same 5-D
+// form with one block of all channels, [N, 1, H, W, C]; the weights stay fp32. Convolution, batch norm and pooling run as
 // oneDNN primitives on the tensors' memory, wrapped as autograd functions; primitives are
 // created once per shape and cached. Weights stay plain torch parameters and are reordered
 // into the primitive's weight format on every forward (the optimizer, checkpoints, export
@@ -30,8 +32,8 @@ int64_t blockSize();
 // A blocked activation is the only 5-D tensor the models carry.
 inline bool isBlocked(const torch::Tensor& x) { return x.defined() && x.dim() == 5; }
 
-// NCHW (any strides; C a multiple of blockSize()) <-> [N, C/B, H, W, B]; exact copies,
-// differentiable.
+// NCHW (any strides; C a multiple of blockSize()) <-> [N, C/B, H, W, B] (B = C for bf16);
+// exact copies, differentiable.
 torch::Tensor toBlocked(const torch::Tensor& x);
 torch::Tensor toPlain(const torch::Tensor& x);
 

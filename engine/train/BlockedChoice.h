@@ -28,7 +28,8 @@ struct BlockedChoice {
 //    1.13-1.27x; bf16 on AMX (channels-last, prepacked weights): ResNet-18 1.03-1.16x, ResNet-34
 //    1.08x, small_cnn 1.14-1.32x (session 15).
 // Its many-step drift from plain NCHW is of the same size as channels_last's (the plain choice).
-// Not on CUDA, distributed runs, sync-BN, or bf16 forced onto a CPU without bf16 units.
+// Not on CUDA, distributed runs, sync-BN, bf16 forced onto a CPU without bf16 units, or bf16 on
+// AVX512-BF16 without AMX (other kernels, unmeasured; explicit blocked runs there).
 // blockedPrecision: the precisions it has kernels for (fp32, the emulated formats, bf16 with
 // bf16 units).
 bool blockedPrecision(const PrecisionInfo& precision);

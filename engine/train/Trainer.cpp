@@ -18,6 +18,7 @@
 #include "engine/util/DeviceMemory.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
+#include "engine/util/Hardware.h"
 
 #include <ATen/record_function.h>
 #include <torch/torch.h>
@@ -129,12 +130,14 @@ bool blockedPrecision(const PrecisionInfo& precision) {
 }
 
 bool autoPrefersBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision) {
-  // Measured faster than channels_last wherever it runs (BENCHMARKS.md): fp32 and the emulated
-  // formats on oneDNN's AVX2 (nChw8c) and AVX-512 (nChw16c) kernels, bf16 on AMX. Runs the path
-  // cannot take are not preferred, so auto says nothing about them: distributed, synchronised
-  // batch norm, bf16 without bf16 units.
+  // Measured faster than channels_last (BENCHMARKS.md): fp32 and the emulated formats on
+  // oneDNN's AVX2 (nChw8c) and AVX-512 (nChw16c) kernels, bf16 on AMX. bf16 on AVX512-BF16
+  // without AMX (Cooper Lake, Zen 4) runs other kernels, never measured: not preferred there.
+  // Runs the path cannot take are not preferred, so auto says nothing about them:
+  // distributed, synchronised batch norm, bf16 without bf16 units.
+  const bool measured = !precision.autocast || detectCpu().amxUsable();
   return blocked::available() && device.is_cpu() && !dist::active() && !c.distributed.syncBatchNorm &&
-         blockedPrecision(precision);
+         blockedPrecision(precision) && measured;
 }
 
 BlockedChoice chooseBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision,

@@ -97,9 +97,10 @@ check "unknown precision → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "bf16" "$T/
 check "fewer images than a batch → exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "batch-size" "$T/o6"'
 "$CLI" train --data "$T/data" --precision fp16 --strict --out "$T/r7" >"$T/o7" 2>&1; rc=$?
 check "fp16 --strict on CPU → exit 2 saying emulated ($rc)" '[ $rc -eq 2 ] && grep -q "emulated" "$T/o7"'
-"$CLI" train "${COMMON[@]}" --precision bf16 --bf16-kernels native --memory-format blocked --out "$T/rblk" \
-  >"$T/oblk" 2>&1; rc=$?
-if "$CLI" info 2>/dev/null | grep -Eq '^  bf16 +native'; then
+"$CLI" train "${COMMON[@]}" --device cpu --precision bf16 --bf16-kernels native --memory-format blocked \
+  --out "$T/rblk" >"$T/oblk" 2>&1; rc=$?
+"$CLI" info --json >"$T/info.json" 2>/dev/null
+if [ "$(json "$T/info.json" 'd["cpu"]["native_bf16"]')" = True ]; then
   # bf16 units (AMX/AVX512-BF16): the blocked path runs bf16 on oneDNN's bf16 kernels.
   check "--memory-format blocked in bf16 with bf16 units → trains blocked ($rc)" \
     '[ $rc -eq 0 ] && [ "$(json "$T/rblk/config.json" "d[\"resolved\"][\"memory_format\"]")" = blocked ]'

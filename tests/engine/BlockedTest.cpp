@@ -12,6 +12,7 @@
 #include "engine/train/TrainerInternal.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
+#include "engine/util/Hardware.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -724,11 +725,16 @@ namespace {
 // are rounded by the packing reorder, and weight gradients come back fp32.
 TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
   SKIP_WITHOUT_BF16_UNITS();
+  // Measured: 2.1-3.9e-3 of each tensor's largest value (its bf16 rounding, and oneDNN's AMX
+  // backward-weights, which lands at 2-3e-3 of the fp32 result on the same operands). A 1 %
+  // error in any output or gradient is above it.
+  constexpr double kBf16Tol = 6e-3;
   torch::manual_seed(21);
   const auto bf = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat); };
   AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, true);
   // Convolution: the grayscale stem (plain fp32 image in) and a 3x3 stride-2 block conv.
-  for (const auto& c : std::vector<ConvCase>{{1, 32, 7, 2, 20}, {32, 64, 3, 2, 10}, {32, 64, 1, 2, 9}}) {
+  for (const auto& c :
+       std::vector<ConvCase>{{1, 32, 7, 2, 20}, {32, 32, 3, 1, 9}, {32, 64, 3, 2, 10}, {32, 64, 1, 2, 9}}) {
     SCOPED_TRACE(std::to_string(c.in) + "->" + std::to_string(c.out) + " k" + std::to_string(c.k));
     const bool stem = c.in == 1;
     const auto xPlain = torch::randn({2, c.in, c.size, c.size});
@@ -746,15 +752,15 @@ TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
     compat::setAutocastEnabled(c10::DeviceType::CPU, false);  // the reference in fp32
     yRef = torch::conv2d(xRef, bf(wRef), {}, c.stride, c.k / 2);
     compat::setAutocastEnabled(c10::DeviceType::CPU, true);
-    EXPECT_LT(relErr(blocked::toPlain(y).to(torch::kFloat), yRef), 1e-2);
+    EXPECT_LT(relErr(blocked::toPlain(y).to(torch::kFloat), yRef), kBf16Tol);
     const auto g = bf(torch::randn_like(yRef));
     yRef.backward(g);
     y.backward(blocked::toBlocked(g.to(torch::kBFloat16)));
     ASSERT_EQ(w.grad().scalar_type(), torch::kFloat);  // the master weights' gradient
-    EXPECT_LT(relErr(w.grad(), wRef.grad()), 1e-2);
+    EXPECT_LT(relErr(w.grad(), wRef.grad()), kBf16Tol);
     if (!stem) {
       ASSERT_EQ(x.grad().scalar_type(), torch::kBFloat16);
-      EXPECT_LT(relErr(blocked::toPlain(x.grad()).to(torch::kFloat), xRef.grad()), 1e-2);
+      EXPECT_LT(relErr(blocked::toPlain(x.grad()).to(torch::kFloat), xRef.grad()), kBf16Tol);
     }
   }
   // Batch norm (+ fused ReLU) in training: fp32 statistics of the bf16 input.
@@ -768,15 +774,33 @@ TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
     auto y = relu ? blocked::batchNormRelu(x, *bn) : blocked::batchNorm(x, *bn);
     auto yRef = relu ? ref->forward(xRef).relu() : ref->forward(xRef);
     ASSERT_EQ(y.scalar_type(), torch::kBFloat16);
-    EXPECT_LT(relErr(blocked::toPlain(y).to(torch::kFloat), yRef), 1e-2);
+    EXPECT_LT(relErr(blocked::toPlain(y).to(torch::kFloat), yRef), kBf16Tol);
     EXPECT_LT(relErr(bn->running_mean, ref->running_mean), 1e-5);
     EXPECT_LT(relErr(bn->running_var, ref->running_var), 1e-5);
     const auto g = bf(torch::randn_like(yRef));
     yRef.backward(g);
     y.backward(blocked::toBlocked(g.to(torch::kBFloat16)));
-    EXPECT_LT(relErr(blocked::toPlain(x.grad()).to(torch::kFloat), xRef.grad()), 2e-2);
-    EXPECT_LT(relErr(bn->weight.grad(), ref->weight.grad()), 1e-2);
-    EXPECT_LT(relErr(bn->bias.grad(), ref->bias.grad()), 1e-2);
+    EXPECT_LT(relErr(blocked::toPlain(x.grad()).to(torch::kFloat), xRef.grad()), kBf16Tol);
+    // fp32 reductions of the same bf16 operands: only the summation order differs.
+    EXPECT_LT(relErr(bn->weight.grad(), ref->weight.grad()), 1e-5);
+    EXPECT_LT(relErr(bn->bias.grad(), ref->bias.grad()), 1e-5);
+    // Evaluation (validation runs under autocast too): oneDNN's inference primitive on the
+    // running statistics, and the same map with gradients.
+    bn->eval();
+    ref->eval();
+    {
+      torch::NoGradGuard noGrad;
+      const auto xe = blocked::toBlocked(xPlain.to(torch::kBFloat16));
+      auto ye = relu ? blocked::batchNormRelu(xe, *bn) : blocked::batchNorm(xe, *bn);
+      ASSERT_EQ(ye.scalar_type(), torch::kBFloat16);
+      EXPECT_LT(relErr(blocked::toPlain(ye).to(torch::kFloat), relu ? ref->forward(xPlain).relu() : ref->forward(xPlain)),
+                kBf16Tol);
+    }
+    auto xg = blocked::toBlocked(xPlain.to(torch::kBFloat16)).detach().requires_grad_(true);
+    auto yg = relu ? blocked::batchNormRelu(xg, *bn) : blocked::batchNorm(xg, *bn);
+    ASSERT_EQ(yg.scalar_type(), torch::kBFloat16);
+    EXPECT_LT(relErr(blocked::toPlain(yg).to(torch::kFloat), relu ? ref->forward(xPlain).relu() : ref->forward(xPlain)),
+              kBf16Tol);
   }
   // Max pooling (exact: it selects, it does not round).
   const auto pPlain = bf(torch::randn({2, 32, 12, 12}));
@@ -788,7 +812,7 @@ TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
   const auto pg = bf(torch::randn_like(pyRef));
   pyRef.backward(pg);
   py.backward(blocked::toBlocked(pg.to(torch::kBFloat16)));
-  EXPECT_LT(relErr(blocked::toPlain(px.grad()).to(torch::kFloat), pRef.grad()), 1e-2);
+  EXPECT_LT(relErr(blocked::toPlain(px.grad()).to(torch::kFloat), pRef.grad()), kBf16Tol);
 }
 
 // A bf16 run on the blocked path trains on oneDNN's bf16 kernels (no reference kernel), says
@@ -814,12 +838,13 @@ TEST(Blocked, Bf16MixedPrecisionTrainsOnItWithBf16Kernels) {
       losses[ran].push_back(e.loss);
     }
   }
-  bool sawBf16 = false;
+  bool bf16Conv = false;
   for (const auto& i : blocked::implementations()) {
     EXPECT_EQ(i.find(": ref"), std::string::npos) << i;
-    sawBf16 = sawBf16 || i.find("bf16") != std::string::npos;
+    // A bf16 convolution's cache key ends in its data type's letter ('h').
+    bf16Conv = bf16Conv || (i.rfind("convolution ", 0) == 0 && i.find("h: ") != std::string::npos);
   }
-  EXPECT_TRUE(sawBf16) << "no bf16 primitive was created";
+  EXPECT_TRUE(bf16Conv) << "no bf16 convolution primitive was created";
   ASSERT_EQ(losses["blocked"].size(), losses["channels_last"].size());
   ASSERT_FALSE(losses["blocked"].empty());
   // The first step sees the same weights and batch: only bf16 rounding differs.
@@ -850,7 +875,65 @@ TEST(Blocked, Bf16WithoutBf16UnitsIsRefused) {
   const auto fast = resolvePrecision(PrecisionMode::Bf16, torch::kCPU, {}, false, Bf16KernelsKind::Native,
                                      /*cpuNativeBf16=*/true);
   EXPECT_TRUE(blockedPrecision(fast));
-  EXPECT_TRUE(autoPrefersBlocked(c, torch::kCPU, fast));  // measured faster on AMX (BENCHMARKS.md)
+  // Measured faster on AMX (BENCHMARKS.md); AVX512-BF16 without AMX is unmeasured.
+  EXPECT_EQ(autoPrefersBlocked(c, torch::kCPU, fast), detectCpu().amxUsable());
   c.memoryFormat = MemoryFormatKind::Blocked;
   EXPECT_TRUE(useBlocked(c, torch::kCPU, fast, *model));
 }
+
+// One bf16 training step on the blocked path is as close to the fp32 truth as LibTorch's own
+// bf16 channels-last path is (within 2x of its error, or 1e-2): the logits and every
+// parameter's gradient. At initialisation bf16's rounding alone moves both paths' gradients
+// 10-40 % from fp32's (measured; ResNet-34's up to 80 %, too noisy for a bound, so it is left
+// out), so this catches gross errors: a mis-described layout, a missing cast, a wrong dtype.
+// A 1 % error in one primitive is the per-primitive test's to catch.
+class BlockedBf16OneStep : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BlockedBf16OneStep, AsCloseToFp32AsLibTorchsBf16) {
+  SKIP_WITHOUT_BF16_UNITS();
+  torch::manual_seed(8);
+  const auto x = torch::randn({8, 1, 32, 32});
+  const auto y = torch::randint(0, 2, {8});
+  struct Step {
+    torch::Tensor logits;
+    std::map<std::string, torch::Tensor> grads;
+  };
+  enum Variant { Fp32, ChannelsLastBf16, BlockedBf16 };
+  const auto step = [&](Variant v) {
+    torch::manual_seed(12);
+    auto model = createModel({GetParam(), 1, 2});
+    model->train();
+    torch::Tensor in = x;
+    if (v == ChannelsLastBf16) {
+      applyMemoryFormat(*model, true);
+      in = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    } else if (v == BlockedBf16) {
+      model->setBlocked(true);
+    }
+    torch::Tensor logits;
+    {
+      AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, v != Fp32);
+      logits = model->forward(in).to(torch::kFloat);
+    }
+    torch::nn::functional::cross_entropy(logits, y).backward();
+    Step r;
+    r.logits = logits.detach();
+    for (const auto& p : model->named_parameters()) {
+      r.grads[p.key()] = p.value().grad().to(torch::kFloat).contiguous();
+    }
+    return r;
+  };
+  const auto truth = step(Fp32), cl = step(ChannelsLastBf16), bl = step(BlockedBf16);
+  const auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a - b).norm().item<double>() / std::max(b.norm().item<double>(), 1e-30);
+  };
+  const double clLogits = rel(cl.logits, truth.logits);
+  EXPECT_LE(rel(bl.logits, truth.logits), std::max(2.0 * clLogits, 1e-2)) << "channels_last bf16 " << clLogits;
+  ASSERT_EQ(bl.grads.size(), truth.grads.size());
+  for (const auto& [name, g] : truth.grads) {
+    const double clError = rel(cl.grads.at(name), g);
+    EXPECT_LE(rel(bl.grads.at(name), g), std::max(2.0 * clError, 1e-2)) << name << ": channels_last bf16 " << clError;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, BlockedBf16OneStep, ::testing::Values("small_cnn", "resnet18"));
