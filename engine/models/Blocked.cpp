@@ -17,16 +17,18 @@
 
 namespace ampbench::blocked {
 
-int64_t blockOf(const torch::Tensor &x) {
-  // bf16 travels channels-last (one block of all channels): oneDNN's AMX kernels are nhwc.
-  return x.scalar_type() == torch::kBFloat16 ? x.size(1) : blockSize();
+namespace {
+// Channels per block of an activation of `channels` channels: bf16 travels channels-last (one
+// block of all channels), the layout oneDNN's AMX kernels use; fp32 in blockSize() blocks.
+int64_t blockOf(c10::ScalarType type, int64_t channels) {
+  return type == torch::kBFloat16 ? channels : blockSize();
 }
+} // namespace
 
 torch::Tensor toBlocked(const torch::Tensor &x) {
   TORCH_CHECK(x.dim() == 4, "blocked layout: expected NCHW");
-  const int64_t b = blockOf(x);
-  TORCH_CHECK(x.dim() == 4 && x.size(1) % b == 0,
-              "blocked layout: expected NCHW with C a multiple of ", b);
+  const int64_t b = blockOf(x.scalar_type(), x.size(1));
+  TORCH_CHECK(x.size(1) % b == 0, "blocked layout: expected NCHW with C a multiple of ", b);
   return x.reshape({x.size(0), x.size(1) / b, b, x.size(2), x.size(3)})
       .permute({0, 1, 3, 4, 2})
       .contiguous();
@@ -195,7 +197,7 @@ memory::desc activationDesc(const memory::dims &d, bool blockedLayout, Dt dt) {
 
 torch::Tensor emptyBlocked(const memory::dims &d,
                            const torch::TensorOptions &o) {
-  const int64_t b = o.dtype() == torch::kBFloat16 ? d[1] : blockSize();
+  const int64_t b = blockOf(o.dtype().toScalarType(), d[1]);
   return torch::empty({d[0], d[1] / b, d[2], d[3], b}, o);
 }
 

@@ -4,9 +4,9 @@
 // tensor [N, C/B, H, W, B], so element-wise torch ops (ReLU, the residual add, the FP16/BF16
 // emulation's rounding) work on it unchanged. Under bf16 autocast (a CPU with bf16 units) the
 // activations are bf16 and channels-last, the layout oneDNN's AMX kernels use: the same 5-D
-// form with one block of all channels, [N, 1, H, W, C]; the weights stay fp32. Convolution, batch norm and pooling run as
-// oneDNN primitives on the tensors' memory, wrapped as autograd functions; primitives are
-// created once per shape and cached. Weights stay plain torch parameters and are reordered
+// form with one block of all channels, [N, 1, H, W, C]; the weights stay fp32. Convolution,
+// batch norm and pooling run as oneDNN primitives on the tensors' memory, wrapped as autograd
+// functions; primitives are created once per shape and cached. Weights stay plain torch parameters and are reordered
 // into the primitive's weight format on every forward (the optimizer, checkpoints, export
 // and the GUI never see a blocked tensor). Engine-internal (torch).
 
