@@ -11,6 +11,8 @@
 #endif
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -84,6 +86,8 @@ std::optional<std::string> unsupportedLayer(const torch::nn::Module &model) {
 bool available() { return false; }
 int64_t blockSize() { return 8; }
 int64_t primitivesCreated() { return 0; }
+void setWeightGradient(WeightGradient) {}
+WeightGradient weightGradient() { return WeightGradient::Direct; }
 std::vector<std::string> implementations() { return {}; }
 std::vector<std::pair<int64_t, int64_t>> backwardWeightsSourceChannels() { return {}; }
 namespace {
@@ -293,6 +297,19 @@ struct ConvPrims {
   Reorder srcToBwdW,
       diffDstToBwdW; // where backward-weights runs faster on another layout
   Reorder diffWToUser;
+  // The weight gradient as one matmul over the input's columns (im2col): dW[O, (kh, kw, I)]
+  // = dy^T[O, N*OH*OW] x cols[N*OH*OW, (kh, kw, I)], then reordered OHWI -> OIHW. Set where
+  // oneDNN has a non-reference matmul for it.
+  struct Matmul {
+    dnnl::matmul::primitive_desc pd;
+    dnnl::matmul mm;
+    memory::desc dyT, cols, dwOhwi, ohwi;
+    Reorder toUser;
+    int64_t k = 0, stride = 0, padTop = 0, padBottom = 0, padLeft = 0, padRight = 0;
+  };
+  std::optional<Matmul> matmulW;
+  // 0 until the first backward has timed both (WeightGradient::Tuned), then 1 + the choice.
+  std::unique_ptr<std::atomic<int>> choice = std::make_unique<std::atomic<int>>(0);
 };
 
 std::map<std::string, std::shared_ptr<ConvPrims>> gConv;
@@ -369,8 +386,62 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
     p.srcToBwdW = Reorder(p.src, p.bwdWPd.src_desc());
     p.diffDstToBwdW = Reorder(p.dst, p.bwdWPd.diff_dst_desc());
     p.diffWToUser = Reorder(p.bwdWPd.diff_weights_desc(), p.userW);
+    const int64_t nhw = dd[0] * dd[2] * dd[3], cols = wd[1] * wd[2] * wd[3];
+    ConvPrims::Matmul m;
+    m.dyT = memory::desc({wd[0], nhw}, dt, memory::dims{1, wd[0]}); // dy in NHWC, transposed
+    m.cols = memory::desc({nhw, cols}, dt, Tag::ab);
+    m.dwOhwi = memory::desc({wd[0], cols}, Dt::f32, Tag::ab);
+    m.pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(m.dyT, m.cols, m.dwOhwi), userScratch(),
+                                        cpuEngine());
+    if (std::string(m.pd.impl_info_str()).rfind("ref", 0) != 0) {
+      m.mm = created(dnnl::matmul(m.pd));
+      m.ohwi = memory::desc(wd, Dt::f32, Tag::ohwi);
+      m.toUser = Reorder(m.ohwi, p.userW);
+      m.k = wd[2];
+      m.stride = stride;
+      m.padTop = m.padLeft = pad;
+      m.padBottom = padR[0];
+      m.padRight = padR[1];
+      p.matmulW = std::move(m);
+    }
     return p;
   });
+}
+
+// An activation (or its gradient) of logical dims `d` as a contiguous NHWC tensor: a view of a
+// one-block tensor (bf16, or fp32 with C equal to the block), else one copy.
+torch::Tensor asNhwc(const torch::Tensor &t, const memory::dims &d) {
+  if (isBlocked(t)) {
+    return t.size(1) == 1 ? t.reshape({d[0], d[2], d[3], d[1]})
+                          : t.permute({0, 2, 3, 1, 4}).reshape({d[0], d[2], d[3], d[1]});
+  }
+  return t.permute({0, 2, 3, 1}).contiguous();
+}
+
+// The weight gradient by the matmul: the padded NHWC input is read as a strided view of
+// every kernel window (no copy) and gathered once into the columns matrix.
+void weightGradByMatmul(const ConvPrims &p, const torch::Tensor &x, const torch::Tensor &dy,
+                        torch::Tensor &dw) {
+  const auto &m = *p.matmulW;
+  const auto sd = p.src.dims(), dd = p.dst.dims();
+  auto xn = asNhwc(x, sd);
+  if (m.padTop + m.padBottom + m.padLeft + m.padRight > 0) {
+    xn = torch::constant_pad_nd(xn, {0, 0, m.padLeft, m.padRight, m.padTop, m.padBottom});
+  }
+  const int64_t hp = xn.size(1), wp = xn.size(2), c = xn.size(3), s = m.stride;
+  const auto cols = xn.as_strided({dd[0], dd[2], dd[3], m.k, m.k, c},
+                                  {hp * wp * c, s * wp * c, s * c, wp * c, c, 1})
+                        .contiguous();
+  const auto dyn = asNhwc(dy, dd);
+  auto dwOhwi = torch::empty({dd[1], m.k * m.k * c}, dw.options());
+  run(m.mm, {{DNNL_ARG_SRC, mem(m.dyT, dyn)},
+             {DNNL_ARG_WEIGHTS, mem(m.cols, cols)},
+             {DNNL_ARG_DST, mem(m.dwOhwi, dwOhwi)}});
+  if (m.toUser.r) {
+    run(*m.toUser.r, {{DNNL_ARG_FROM, mem(m.ohwi, dwOhwi)}, {DNNL_ARG_TO, mem(p.userW, dw)}});
+  } else {
+    dw.copy_(dwOhwi.view(dw.sizes())); // 1x1: OHWI is OIHW
+  }
 }
 
 // `w` (contiguous, in `from`) in the layout `to`: a reordered copy, or `w`
@@ -383,6 +454,51 @@ torch::Tensor inLayout(const Reorder &r, const memory::desc &from,
   auto out = buffer(to);
   run(*r.r, {{DNNL_ARG_FROM, mem(from, w)}, {DNNL_ARG_TO, mem(to, out)}});
   return out;
+}
+
+std::atomic<WeightGradient> gWeightGradient{[] {
+  const char *v = std::getenv("AMPBENCH_WEIGHT_GRADIENT");
+  const std::string s = v ? v : "";
+  return s == "direct" ? WeightGradient::Direct
+         : s == "matmul" ? WeightGradient::Matmul
+                         : WeightGradient::Tuned;
+}()};
+
+constexpr int kDirect = 1, kMatmul = 2;
+
+// Whether this convolution's weight gradient goes through the matmul. Tuned: the first
+// backward of a shape times both ways (best of two runs each, after one each to warm up; every
+// run computes the same gradient) and keeps the matmul only where it is over 10 % faster, so
+// a near tie stays with oneDNN's own convolution kernel and the choice does not flip between
+// runs.
+template <class Direct, class ByMatmul>
+bool usesMatmul(const ConvPrims &p, const Direct &direct, const ByMatmul &byMatmul) {
+  const auto mode = gWeightGradient.load();
+  if (!p.matmulW || mode == WeightGradient::Direct) {
+    return false;
+  }
+  if (mode == WeightGradient::Matmul) {
+    return true;
+  }
+  int c = p.choice->load();
+  if (c == 0) {
+    const auto bestOf = [](const auto &f) {
+      double best = 1e300;
+      for (int i = 0; i < 3; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        f();
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (i > 0) {
+          best = std::min(best, ms);
+        }
+      }
+      return best;
+    };
+    const double tDirect = bestOf(direct), tMatmul = bestOf(byMatmul);
+    c = tMatmul < 0.9 * tDirect ? kMatmul : kDirect;
+    p.choice->store(c);
+  }
+  return c == kMatmul;
 }
 
 struct ConvFn : public torch::autograd::Function<ConvFn> {
@@ -430,19 +546,24 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
     }
     if (ctx->needs_input_grad(1)) {
       dw = torch::empty_like(w);
-      const auto &dwd = p->bwdWPd.diff_weights_desc();
-      auto dwb = p->diffWToUser.r ? buffer(dwd) : dw;
-      const auto &sw = p->bwdWPd.src_desc();
-      const auto &dyw = p->bwdWPd.diff_dst_desc();
-      auto xw = inLayout(p->srcToBwdW, p->src, sw,
-                         x); // a plain reorder, or `x` itself
-      auto dyW = inLayout(p->diffDstToBwdW, p->dst, dyw, dy);
-      run(p->bwdW, {{DNNL_ARG_SRC, mem(sw, xw)},
-                                    {DNNL_ARG_DIFF_DST, mem(dyw, dyW)},
-                                    {DNNL_ARG_DIFF_WEIGHTS, mem(dwd, dwb)}});
-      if (p->diffWToUser.r) {
-        run(*p->diffWToUser.r,
-            {{DNNL_ARG_FROM, mem(dwd, dwb)}, {DNNL_ARG_TO, mem(p->userW, dw)}});
+      const auto direct = [&] {
+        const auto &dwd = p->bwdWPd.diff_weights_desc();
+        auto dwb = p->diffWToUser.r ? buffer(dwd) : dw;
+        const auto &sw = p->bwdWPd.src_desc();
+        const auto &dyw = p->bwdWPd.diff_dst_desc();
+        auto xw = inLayout(p->srcToBwdW, p->src, sw, x); // a plain reorder, or `x` itself
+        auto dyW = inLayout(p->diffDstToBwdW, p->dst, dyw, dy);
+        run(p->bwdW, {{DNNL_ARG_SRC, mem(sw, xw)},
+                      {DNNL_ARG_DIFF_DST, mem(dyw, dyW)},
+                      {DNNL_ARG_DIFF_WEIGHTS, mem(dwd, dwb)}});
+        if (p->diffWToUser.r) {
+          run(*p->diffWToUser.r, {{DNNL_ARG_FROM, mem(dwd, dwb)}, {DNNL_ARG_TO, mem(p->userW, dw)}});
+        }
+      };
+      if (usesMatmul(*p, direct, [&] { weightGradByMatmul(*p, x, dy, dw); })) {
+        weightGradByMatmul(*p, x, dy, dw);
+      } else {
+        direct();
       }
     }
     return {dx, dw, torch::Tensor(), torch::Tensor()};
@@ -658,6 +779,8 @@ torch::Tensor pool(const torch::Tensor &x, dnnl::algorithm algo, int64_t k,
 } // namespace
 
 int64_t primitivesCreated() { return gCreated.load(); }
+void setWeightGradient(WeightGradient mode) { gWeightGradient.store(mode); }
+WeightGradient weightGradient() { return gWeightGradient.load(); }
 
 std::vector<std::string> implementations() {
   std::lock_guard<std::mutex> lock(gCacheMutex);
@@ -667,7 +790,12 @@ std::vector<std::string> implementations() {
     if (p->hasBwdData) {
       out.push_back("convolution " + key + ": " + p->bwdDataPd.impl_info_str());
     }
-    out.push_back("convolution " + key + ": " + p->bwdWPd.impl_info_str());
+    const auto mode = gWeightGradient.load();
+    const bool mm = p->matmulW && mode != WeightGradient::Direct &&
+                    (mode == WeightGradient::Matmul || p->choice->load() == kMatmul);
+    out.push_back("convolution " + key + ": " +
+                  (mm ? "weight gradient by matmul " + std::string(p->matmulW->pd.impl_info_str())
+                      : std::string(p->bwdWPd.impl_info_str())));
   }
   for (const auto &[key, p] : gBn) {
     for (const auto &s : {p->trainPd.impl_info_str(), p->bwdPd.impl_info_str(),

@@ -55,6 +55,16 @@ torch::Tensor avgPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, 
 // exact round trip every step's weight reorder relies on. For the tests.
 torch::Tensor weightsRoundTrip(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding);
 
+// How a convolution's weight gradient is computed. oneDNN 2.6's direct backward-weights kernels
+// are slow on small maps with many channels: ResNet-18's 512-channel 4x4 layer at 128 px takes
+// 9.1 ms on AMX (bf16) and 10.6 ms on AVX-512 (fp32), where oneDNN's matmul over the input's
+// columns (im2col) takes 1.5 and 7.8 ms. Tuned (the default) times both on the first backward
+// of each shape and keeps the matmul where it is over 10 % faster; Direct and Matmul force one
+// (tests, bench/). AMPBENCH_WEIGHT_GRADIENT=tuned|direct|matmul sets the starting mode.
+enum class WeightGradient { Tuned, Direct, Matmul };
+void setWeightGradient(WeightGradient mode);
+WeightGradient weightGradient();
+
 // oneDNN primitives (and reorders) created so far in this process: a second step of the
 // same shapes adds none.
 int64_t primitivesCreated();

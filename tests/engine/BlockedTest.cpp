@@ -19,6 +19,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <set>
 #include <thread>
 
 using namespace ampbench;
@@ -41,6 +42,19 @@ struct Recorder : RunObserver {
   std::vector<StepEvent> steps;
   void onStep(const StepEvent& e) override { steps.push_back(e); }
 };
+
+// Forces one way of computing the convolutions' weight gradient for a scope.
+struct WeightGradientGuard {
+  blocked::WeightGradient before = blocked::weightGradient();
+  explicit WeightGradientGuard(blocked::WeightGradient mode) { blocked::setWeightGradient(mode); }
+  ~WeightGradientGuard() { blocked::setWeightGradient(before); }
+};
+
+const char* wayName(blocked::WeightGradient w) {
+  return w == blocked::WeightGradient::Direct ? "direct backward-weights"
+         : w == blocked::WeightGradient::Matmul ? "matmul over im2col columns"
+                                                : "tuned";
+}
 
 // An input of `c` channels (a multiple of the block), blocked, with gradients.
 torch::Tensor blockedLeaf(const torch::Tensor& plain) {
@@ -91,9 +105,13 @@ TEST(Blocked, ConvolutionMatchesLibTorchForwardAndBackward) {
                                     // maps no larger than the kernel (ResNet's layer3/4 at 16-32 px)
                                     {2 * b, 4 * b, 3, 2, 2},  {4 * b, 4 * b, 3, 1, 1},  {4 * b, 4 * b, 3, 2, 1},
                                     {2 * b, 4 * b, 1, 2, 2},  {2 * b, 4 * b, 1, 2, 1}};
+  // Each way of computing the weight gradient, and the tuned choice between them.
+  for (const auto way : {blocked::WeightGradient::Direct, blocked::WeightGradient::Matmul,
+                         blocked::WeightGradient::Tuned})
   for (const auto& c : cases) {
-    SCOPED_TRACE(std::to_string(c.in) + "->" + std::to_string(c.out) + " k" + std::to_string(c.k) + " s" +
-                 std::to_string(c.stride) + " " + std::to_string(c.size) + "px");
+    WeightGradientGuard guard(way);
+    SCOPED_TRACE(std::string(wayName(way)) + ": " + std::to_string(c.in) + "->" + std::to_string(c.out) + " k" +
+                 std::to_string(c.k) + " s" + std::to_string(c.stride) + " " + std::to_string(c.size) + "px");
     const int64_t pad = c.k / 2;
     const auto xPlain = torch::randn({2, c.in, c.size, c.size});
     const auto w0 = torch::randn({c.out, c.in, c.k, c.k}) * 0.1;
@@ -112,6 +130,18 @@ TEST(Blocked, ConvolutionMatchesLibTorchForwardAndBackward) {
     EXPECT_LT(relErr(w.grad(), wRef.grad()), 1e-5);
     if (!plainInput) {
       EXPECT_LT(relErr(blocked::toPlain(x.grad()), xRef.grad()), 1e-5);
+    }
+    if (way == blocked::WeightGradient::Matmul) {  // forced: every cached shape has a JIT matmul
+      std::set<std::string> convs;
+      size_t byMatmul = 0;
+      for (const auto& i : blocked::implementations()) {
+        if (i.rfind("convolution ", 0) == 0) {
+          convs.insert(i.substr(0, i.find(": ")));
+          byMatmul += i.find("weight gradient by matmul") != std::string::npos;
+          EXPECT_EQ(i.find("ref:"), std::string::npos) << i;
+        }
+      }
+      EXPECT_EQ(byMatmul, convs.size());
     }
   }
 }
@@ -733,9 +763,13 @@ TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
   const auto bf = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat); };
   AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, true);
   // Convolution: the grayscale stem (plain fp32 image in) and a 3x3 stride-2 block conv.
+  for (const auto way : {blocked::WeightGradient::Direct, blocked::WeightGradient::Matmul})
   for (const auto& c :
-       std::vector<ConvCase>{{1, 32, 7, 2, 20}, {32, 32, 3, 1, 9}, {32, 64, 3, 2, 10}, {32, 64, 1, 2, 9}}) {
-    SCOPED_TRACE(std::to_string(c.in) + "->" + std::to_string(c.out) + " k" + std::to_string(c.k));
+       std::vector<ConvCase>{{1, 32, 7, 2, 20}, {32, 32, 3, 1, 9}, {32, 64, 3, 2, 10}, {32, 64, 1, 2, 9},
+                             {64, 64, 3, 1, 2}}) {
+    WeightGradientGuard guard(way);
+    SCOPED_TRACE(std::string(wayName(way)) + ": " + std::to_string(c.in) + "->" + std::to_string(c.out) + " k" +
+                 std::to_string(c.k));
     const bool stem = c.in == 1;
     const auto xPlain = torch::randn({2, c.in, c.size, c.size});
     const auto w0 = torch::randn({c.out, c.in, c.k, c.k}) * 0.1;
