@@ -7,6 +7,7 @@
 #include "engine/dist/SyncBatchNorm.h"
 #include "engine/export/Export.h"
 #include "engine/train/FaultInjection.h"
+#include "engine/train/FusedSgd.h"
 #include "engine/train/Loss.h"
 #include "engine/precision/Precision.h"
 #include "engine/util/Allocator.h"
@@ -97,7 +98,7 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const RunConfig& c, Class
     return std::make_unique<torch::optim::AdamW>(model.parameters(),
                                                  torch::optim::AdamWOptions(c.lr).weight_decay(c.weightDecay));
   }
-  return std::make_unique<torch::optim::SGD>(
+  return std::make_unique<FusedSgd>(
       model.parameters(), torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weightDecay));
 }
 

@@ -1,0 +1,91 @@
+#include "engine/train/FusedSgd.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+namespace ampbench {
+
+namespace {
+
+// The update of torch::optim::SGD::step for n elements, in the same order of roundings:
+//   d = g + wd * p;  b = b * momentum + (1 - dampening) * d;  d = nesterov ? d + momentum * b : b;
+//   p = p - lr * d.
+// The three never alias (a parameter, its gradient and its momentum buffer): __restrict lets
+// the compiler vectorise the loop without run-time overlap checks.
+template <bool kDecay, bool kNesterov>
+void updateRange(float* __restrict p, const float* __restrict g, float* __restrict b, int64_t n, float wd,
+                 float mom, float damp1, float negLr) {
+  for (int64_t i = 0; i < n; ++i) {
+    float d = kDecay ? g[i] + wd * p[i] : g[i];
+    const float bi = b[i] * mom + damp1 * d;
+    b[i] = bi;
+    d = kNesterov ? d + mom * bi : bi;
+    p[i] = p[i] + negLr * d;
+  }
+}
+
+template <bool kDecay, bool kNesterov>
+void update(float* p, const float* g, float* b, int64_t n, float wd, float mom, float damp1, float negLr) {
+  at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
+    updateRange<kDecay, kNesterov>(p + begin, g + begin, b + begin, end - begin, wd, mom, damp1, negLr);
+  });
+}
+
+bool fusable(const torch::Tensor& t) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.layout() == torch::kStrided &&
+         t.is_contiguous();
+}
+
+}  // namespace
+
+torch::Tensor FusedSgd::step(LossClosure closure) {
+  // Every parameter must qualify, or LibTorch's step runs for all: no half-fused step.
+  for (const auto& group : param_groups_) {
+    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
+    for (const auto& p : group.params()) {
+      if (!p.grad().defined()) {
+        continue;
+      }
+      const auto s = state_.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (o.momentum() == 0 || !fusable(p) || !fusable(p.grad()) || s == state_.end() ||
+          !fusable(static_cast<torch::optim::SGDParamState&>(*s->second).momentum_buffer()) ||
+          static_cast<torch::optim::SGDParamState&>(*s->second).momentum_buffer().numel() != p.numel() ||
+          p.grad().numel() != p.numel()) {
+        return torch::optim::SGD::step(std::move(closure));
+      }
+    }
+  }
+  torch::NoGradGuard noGrad;
+  torch::Tensor loss;
+  if (closure) {
+    at::AutoGradMode enable(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
+    const auto wd = static_cast<float>(o.weight_decay()), mom = static_cast<float>(o.momentum()),
+               damp1 = static_cast<float>(1 - o.dampening()), negLr = static_cast<float>(-1 * o.lr());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) {
+        continue;
+      }
+      auto& buf = static_cast<torch::optim::SGDParamState&>(*state_.at(c10::guts::to_string(p.unsafeGetTensorImpl())))
+                      .momentum_buffer();
+      float* pp = p.data_ptr<float>();
+      const float* g = p.grad().data_ptr<float>();
+      float* b = buf.data_ptr<float>();
+      const int64_t n = p.numel();
+      if (wd != 0) {
+        o.nesterov() ? update<true, true>(pp, g, b, n, wd, mom, damp1, negLr)
+                     : update<true, false>(pp, g, b, n, wd, mom, damp1, negLr);
+      } else {
+        o.nesterov() ? update<false, true>(pp, g, b, n, wd, mom, damp1, negLr)
+                     : update<false, false>(pp, g, b, n, wd, mom, damp1, negLr);
+      }
+    }
+  }
+  ++fusedSteps_;
+  return loss;
+}
+
+}  // namespace ampbench

@@ -1,0 +1,153 @@
+// FusedSgd: LibTorch's SGD update in one pass per parameter. It must step exactly as
+// torch::optim::SGD does (momentum, dampening, Nesterov, weight decay), keep the same state
+// so checkpoints move between the two, and hand any parameter it cannot fuse to LibTorch.
+#include "engine/train/FusedSgd.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <sstream>
+
+using namespace ampbench;
+
+namespace {
+
+std::vector<torch::Tensor> leaves(int seed) {
+  torch::manual_seed(seed);
+  return {torch::randn({64, 32, 3, 3}).requires_grad_(), torch::randn({64}).requires_grad_(),
+          torch::randn({100001}).requires_grad_()};  // above one parallel chunk, odd length
+}
+
+void setGrads(std::vector<torch::Tensor>& ps, int step) {
+  torch::manual_seed(1000 + step);
+  for (auto& p : ps) {
+    p.mutable_grad() = torch::randn_like(p);
+  }
+}
+
+double maxRel(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, ((a[i] - b[i]).abs().max() / b[i].abs().max()).item<double>());
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST(FusedSgd, StepsAsLibTorchsSgdForEveryOptionCombination) {
+  struct Case {
+    double wd, dampening;
+    bool nesterov;
+  };
+  for (const auto& c : {Case{0, 0, false}, Case{5e-4, 0, false}, Case{5e-4, 0, true}, Case{1e-2, 0.1, false}}) {
+    SCOPED_TRACE("wd " + std::to_string(c.wd) + " dampening " + std::to_string(c.dampening) +
+                 (c.nesterov ? " nesterov" : ""));
+    auto ref = leaves(7), fused = leaves(7);
+    const auto opts = torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(c.wd).dampening(c.dampening).nesterov(
+        c.nesterov);
+    torch::optim::SGD sgd(ref, opts);
+    FusedSgd fsgd(fused, opts);
+    for (int step = 0; step < 6; ++step) {
+      setGrads(ref, step);
+      setGrads(fused, step);
+      sgd.step();
+      fsgd.step();
+    }
+    EXPECT_EQ(fsgd.fusedSteps(), 5) << "the first step creates the momentum buffers through LibTorch's step";
+    // The same operations in the same order: only a fused multiply-add in ATen's vector
+    // kernels can round differently (a few ulp).
+    EXPECT_LT(maxRel(fused, ref), 1e-6);
+    // A wrong momentum, decay or sign would be off by far more.
+    EXPECT_GT(maxRel(leaves(7), ref), 1e-3);
+  }
+}
+
+TEST(FusedSgd, ANonContiguousParameterGoesThroughLibTorchsStep) {
+  auto ref = leaves(3), fused = leaves(3);
+  torch::manual_seed(5);
+  const auto t = torch::randn({40, 30});
+  ref.push_back(t.t().detach().requires_grad_());  // a transposed leaf: not contiguous
+  fused.push_back(t.t().detach().requires_grad_());
+  ASSERT_FALSE(fused.back().is_contiguous());
+  const auto opts = torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4);
+  torch::optim::SGD sgd(ref, opts);
+  FusedSgd fsgd(fused, opts);
+  for (int step = 0; step < 3; ++step) {
+    setGrads(ref, step);
+    setGrads(fused, step);
+    sgd.step();
+    fsgd.step();
+  }
+  EXPECT_EQ(fsgd.fusedSteps(), 0);
+  EXPECT_LT(maxRel(fused, ref), 1e-7);
+}
+
+TEST(FusedSgd, ParametersWithoutAGradientAreLeftAlone) {
+  auto ps = leaves(4);
+  FusedSgd fsgd(ps, torch::optim::SGDOptions(0.1).momentum(0.9));
+  for (int step = 0; step < 3; ++step) {
+    setGrads(ps, step);
+    ps[1].mutable_grad() = torch::Tensor();  // e.g. a frozen layer
+    const auto before = ps[1].clone();
+    fsgd.step();
+    EXPECT_TRUE(torch::equal(ps[1], before));
+  }
+  EXPECT_EQ(fsgd.fusedSteps(), 2);
+}
+
+TEST(FusedSgd, StateMovesBetweenItAndLibTorchsSgdThroughACheckpoint) {
+  const auto opts = torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4);
+  auto a = leaves(11);
+  FusedSgd fsgd(a, opts);
+  for (int step = 0; step < 3; ++step) {
+    setGrads(a, step);
+    fsgd.step();
+  }
+  torch::serialize::OutputArchive out;
+  fsgd.save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  // Resume the same parameters under LibTorch's SGD, and a copy under FusedSgd.
+  auto b = std::vector<torch::Tensor>{};
+  for (const auto& p : a) {
+    b.push_back(p.detach().clone().requires_grad_());
+  }
+  torch::optim::SGD sgd(b, opts);
+  FusedSgd fsgd2(a, opts);
+  for (auto* opt : std::initializer_list<torch::optim::Optimizer*>{&sgd, &fsgd2}) {
+    torch::serialize::InputArchive in;
+    std::istringstream is(bytes.str());
+    in.load_from(is);
+    opt->load(in);
+  }
+  for (int step = 3; step < 5; ++step) {
+    setGrads(a, step);
+    setGrads(b, step);
+    fsgd2.step();
+    sgd.step();
+  }
+  EXPECT_EQ(fsgd2.fusedSteps(), 2) << "the loaded momentum buffers are used from the first step";
+  EXPECT_LT(maxRel(a, b), 1e-6);
+}
+
+TEST(FusedSgd, ANanGradientPoisonsOnlyItsOwnParameter) {
+  auto ref = leaves(9), fused = leaves(9);
+  const auto opts = torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4);
+  torch::optim::SGD sgd(ref, opts);
+  FusedSgd fsgd(fused, opts);
+  for (int step = 0; step < 3; ++step) {
+    setGrads(ref, step);
+    setGrads(fused, step);
+    if (step == 2) {
+      ref[1].mutable_grad()[3] = std::numeric_limits<float>::quiet_NaN();
+      fused[1].mutable_grad()[3] = std::numeric_limits<float>::quiet_NaN();
+    }
+    sgd.step();
+    fsgd.step();
+  }
+  EXPECT_TRUE(std::isnan(fused[1][3].item<float>()));
+  EXPECT_EQ(torch::isnan(fused[1]).sum().item<int64_t>(), 1);
+  EXPECT_FALSE(torch::isnan(fused[0]).any().item<bool>());
+  EXPECT_TRUE(torch::equal(torch::isnan(fused[1]), torch::isnan(ref[1])));
+}
