@@ -308,11 +308,33 @@ struct ConvPrims {
     int64_t k = 0, stride = 0, padTop = 0, padBottom = 0, padLeft = 0, padRight = 0;
   };
   std::optional<Matmul> matmulW;
+  bool matmulPays = false; // the measured rule (WeightGradient::Auto) for this shape
   // 0 until the first backward has timed both (WeightGradient::Tuned), then 1 + the choice.
   std::unique_ptr<std::atomic<int>> choice = std::make_unique<std::atomic<int>>(0);
 };
 
 std::map<std::string, std::shared_ptr<ConvPrims>> gConv;
+
+// Where the matmul computes the weight gradient faster than oneDNN's direct backward-weights
+// kernel, by the output map's pixels per image (`pixels`). Measured on Sapphire Rapids with
+// oneDNN 2.6 (ResNet-18 at 64, 128 and 224 px, batch 32, 2 threads; BENCHMARKS.md, session 16):
+// - bf16 on AMX: every 1x1 convolution (5-13x), 3x3 stride 1 up to 8x8 maps (512 channels at
+//   4x4: 10.4 -> 2.4 ms; 128 channels at 8x8 lose 20 %, 256 at 14x14 tie) and 3x3 stride 2 up
+//   to 14x14 (1.6-6.9x; 16x16 and larger lose);
+// - fp32 on AVX-512: 3x3 maps up to 2x2 (stride 1) or 4x4 (stride 2): 2.4-2.9x; 4x4 at stride 1
+//   and larger maps lose or tie.
+// Elsewhere (AVX2, bf16 without AMX) it has not been measured: the direct kernel.
+// A rule, not a timing per process, so that a run and its resumption compute the same bits.
+bool matmulPays(Dt dt, int64_t k, int64_t stride, int64_t pixels) {
+  const auto isa = dnnl::get_effective_cpu_isa();
+  if (dt == Dt::bf16 && isa >= dnnl::cpu_isa::avx512_core_amx) {
+    return k == 1 || pixels <= (stride == 1 ? 64 : 196);
+  }
+  if (dt == Dt::f32 && isa >= dnnl::cpu_isa::avx512_core && k > 1) {
+    return pixels <= (stride == 1 ? 4 : 16);
+  }
+  return false;
+}
 
 std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
                                      const torch::Tensor &w, int64_t stride,
@@ -403,6 +425,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
       m.padBottom = padR[0];
       m.padRight = padR[1];
       p.matmulW = std::move(m);
+      p.matmulPays = matmulPays(dt, wd[2], stride, oh * ow);
     }
     return p;
   });
@@ -459,18 +482,19 @@ torch::Tensor inLayout(const Reorder &r, const memory::desc &from,
 std::atomic<WeightGradient> gWeightGradient{[] {
   const char *v = std::getenv("AMPBENCH_WEIGHT_GRADIENT");
   const std::string s = v ? v : "";
-  return s == "direct" ? WeightGradient::Direct
+  return s == "direct"   ? WeightGradient::Direct
          : s == "matmul" ? WeightGradient::Matmul
-                         : WeightGradient::Tuned;
+                         : s == "tuned" ? WeightGradient::Tuned
+                                        : WeightGradient::Auto;
 }()};
 
 constexpr int kDirect = 1, kMatmul = 2;
 
-// Whether this convolution's weight gradient goes through the matmul. Tuned: the first
-// backward of a shape times both ways (best of two runs each, after one each to warm up; every
-// run computes the same gradient) and keeps the matmul only where it is over 10 % faster, so
-// a near tie stays with oneDNN's own convolution kernel and the choice does not flip between
-// runs.
+// Whether this convolution's weight gradient goes through the matmul. Tuned (an opt-in, to
+// find the rule on a new CPU): the first backward of a shape times both ways (best of two runs
+// each, after one each to warm up; every run computes the same gradient) and keeps the matmul
+// where it is over 10 % faster. Its choice can differ between processes, and with it the last
+// bits of the weights, so a resumed run is no longer bit-identical: never the default.
 template <class Direct, class ByMatmul>
 bool usesMatmul(const ConvPrims &p, const Direct &direct, const ByMatmul &byMatmul) {
   const auto mode = gWeightGradient.load();
@@ -479,6 +503,9 @@ bool usesMatmul(const ConvPrims &p, const Direct &direct, const ByMatmul &byMatm
   }
   if (mode == WeightGradient::Matmul) {
     return true;
+  }
+  if (mode == WeightGradient::Auto) {
+    return p.matmulPays;
   }
   int c = p.choice->load();
   if (c == 0) {
@@ -791,8 +818,9 @@ std::vector<std::string> implementations() {
       out.push_back("convolution " + key + ": " + p->bwdDataPd.impl_info_str());
     }
     const auto mode = gWeightGradient.load();
-    const bool mm = p->matmulW && mode != WeightGradient::Direct &&
-                    (mode == WeightGradient::Matmul || p->choice->load() == kMatmul);
+    const bool mm = p->matmulW && (mode == WeightGradient::Matmul ||
+                                   (mode == WeightGradient::Auto && p->matmulPays) ||
+                                   (mode == WeightGradient::Tuned && p->choice->load() == kMatmul));
     out.push_back("convolution " + key + ": " +
                   (mm ? "weight gradient by matmul " + std::string(p->matmulW->pd.impl_info_str())
                       : std::string(p->bwdWPd.impl_info_str())));

@@ -57,11 +57,13 @@ torch::Tensor weightsRoundTrip(const torch::Tensor& x, const torch::Tensor& w, i
 
 // How a convolution's weight gradient is computed. oneDNN 2.6's direct backward-weights kernels
 // are slow on small maps with many channels: ResNet-18's 512-channel 4x4 layer at 128 px takes
-// 9.1 ms on AMX (bf16) and 10.6 ms on AVX-512 (fp32), where oneDNN's matmul over the input's
-// columns (im2col) takes 1.5 and 7.8 ms. Tuned (the default) times both on the first backward
-// of each shape and keeps the matmul where it is over 10 % faster; Direct and Matmul force one
-// (tests, bench/). AMPBENCH_WEIGHT_GRADIENT=tuned|direct|matmul sets the starting mode.
-enum class WeightGradient { Tuned, Direct, Matmul };
+// 10.4 ms on AMX (bf16), where oneDNN's matmul over the input's columns (im2col) takes 2.4 ms.
+// Auto (the default): the matmul where it measured faster on this CPU's kind (a fixed rule by
+// data type, ISA, kernel, stride and map size; Blocked.cpp), so a run and its resumption
+// compute the same bits. Tuned times both on the first backward of each shape (to find the
+// rule on a new CPU; not reproducible across processes). Direct and Matmul force one (tests,
+// bench/). AMPBENCH_WEIGHT_GRADIENT=auto|tuned|direct|matmul sets the starting mode.
+enum class WeightGradient { Auto, Tuned, Direct, Matmul };
 void setWeightGradient(WeightGradient mode);
 WeightGradient weightGradient();
 

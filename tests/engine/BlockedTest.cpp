@@ -53,7 +53,8 @@ struct WeightGradientGuard {
 const char* wayName(blocked::WeightGradient w) {
   return w == blocked::WeightGradient::Direct ? "direct backward-weights"
          : w == blocked::WeightGradient::Matmul ? "matmul over im2col columns"
-                                                : "tuned";
+         : w == blocked::WeightGradient::Auto   ? "auto (the measured rule)"
+                                                : "tuned (timed)";
 }
 
 // An input of `c` channels (a multiple of the block), blocked, with gradients.
@@ -105,9 +106,9 @@ TEST(Blocked, ConvolutionMatchesLibTorchForwardAndBackward) {
                                     // maps no larger than the kernel (ResNet's layer3/4 at 16-32 px)
                                     {2 * b, 4 * b, 3, 2, 2},  {4 * b, 4 * b, 3, 1, 1},  {4 * b, 4 * b, 3, 2, 1},
                                     {2 * b, 4 * b, 1, 2, 2},  {2 * b, 4 * b, 1, 2, 1}};
-  // Each way of computing the weight gradient, and the tuned choice between them.
+  // Each way of computing the weight gradient, and the two ways of choosing between them.
   for (const auto way : {blocked::WeightGradient::Direct, blocked::WeightGradient::Matmul,
-                         blocked::WeightGradient::Tuned})
+                         blocked::WeightGradient::Auto, blocked::WeightGradient::Tuned})
   for (const auto& c : cases) {
     WeightGradientGuard guard(way);
     SCOPED_TRACE(std::string(wayName(way)) + ": " + std::to_string(c.in) + "->" + std::to_string(c.out) + " k" +
@@ -971,3 +972,42 @@ TEST_P(BlockedBf16OneStep, AsCloseToFp32AsLibTorchsBf16) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, BlockedBf16OneStep, ::testing::Values("small_cnn", "resnet18"));
+
+// Auto computes a weight gradient by matmul exactly where the rule measured it faster (bf16
+// on AMX: 1x1 and small maps; fp32 on AVX-512: maps up to 2x2 at stride 1) and by oneDNN's
+// direct kernel everywhere else, whatever the timing of this process: a fixed rule keeps a
+// resumed run bit-identical (e2e_kill_resume).
+TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
+  SKIP_WITHOUT_ONEDNN();
+  WeightGradientGuard guard(blocked::WeightGradient::Auto);
+  const int64_t b = blocked::blockSize();
+  const auto byMatmul = [] {
+    int n = 0;
+    for (const auto& i : blocked::implementations()) {
+      n += i.find("weight gradient by matmul") != std::string::npos;
+    }
+    return n;
+  };
+  // One new convolution shape (channels no other test uses): did its weight gradient go
+  // through the matmul?
+  const auto tookMatmul = [&](int64_t in, int64_t out, int64_t k, int64_t stride, int64_t size, bool bf16) {
+    const int before = byMatmul();
+    AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, bf16);
+    const auto xPlain = torch::randn({2, in, size, size});
+    auto x = blocked::toBlocked(bf16 ? xPlain.to(torch::kBFloat16) : xPlain).detach().requires_grad_(true);
+    auto w = (torch::randn({out, in, k, k}) * 0.1).requires_grad_(true);
+    blocked::conv2d(x, w, stride, k / 2).sum().backward();
+    EXPECT_TRUE(w.grad().defined());
+    return byMatmul() - before == 1;
+  };
+  const bool avx512 = b == 16;
+  EXPECT_EQ(tookMatmul(3 * b, 7 * b, 3, 1, 2, false), avx512) << "fp32, 3x3 on a 2x2 map";
+  EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 1, 8, false)) << "fp32, 3x3 on an 8x8 map";
+  EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 1, 2, 8, false)) << "fp32, 1x1";
+  if (detectCpu().amxUsable()) {
+    EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 3, 1, 4, true)) << "bf16, 3x3 on a 4x4 map";
+    EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 1, 2, 16, true)) << "bf16, 1x1 stride 2";
+    EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 3, 2, 16, true)) << "bf16, 3x3 stride 2 onto 8x8";
+    EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 1, 16, true)) << "bf16, 3x3 on a 16x16 map";
+  }
+}
