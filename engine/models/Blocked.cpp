@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -121,9 +122,17 @@ torch::Tensor weightsRoundTrip(const torch::Tensor &, const torch::Tensor &,
 
 bool available() { return true; }
 
+namespace {
+// oneDNN's ISA values are bit sets, not an order (avx2_vnni, 0x407, is above avx512_core_amx,
+// 0x3e7): an ISA includes another when it has all of its bits.
+bool effectiveIsaIncludes(dnnl::cpu_isa isa) {
+  const auto have = static_cast<unsigned>(dnnl::get_effective_cpu_isa()), want = static_cast<unsigned>(isa);
+  return (have & want) == want;
+}
+} // namespace
+
 int64_t blockSize() {
-  static const int64_t b =
-      dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core ? 16 : 8;
+  static const int64_t b = effectiveIsaIncludes(dnnl::cpu_isa::avx512_core) ? 16 : 8;
   return b;
 }
 
@@ -317,21 +326,24 @@ std::map<std::string, std::shared_ptr<ConvPrims>> gConv;
 
 // Where the matmul computes the weight gradient faster than oneDNN's direct backward-weights
 // kernel, by the output map's pixels per image (`pixels`). Measured on Sapphire Rapids with
-// oneDNN 2.6 (ResNet-18 at 64, 128 and 224 px, batch 32, 2 threads; BENCHMARKS.md, session 16):
-// - bf16 on AMX: every 1x1 convolution (5-13x), 3x3 stride 1 up to 8x8 maps (512 channels at
-//   4x4: 10.4 -> 2.4 ms; 128 channels at 8x8 lose 20 %, 256 at 14x14 tie) and 3x3 stride 2 up
-//   to 14x14 (1.6-6.9x; 16x16 and larger lose);
-// - fp32 on AVX-512: 3x3 maps up to 2x2 (stride 1) or 4x4 (stride 2): 2.4-2.9x; 4x4 at stride 1
-//   and larger maps lose or tie.
-// Elsewhere (AVX2, bf16 without AMX) it has not been measured: the direct kernel.
-// A rule, not a timing per process, so that a run and its resumption compute the same bits.
-bool matmulPays(Dt dt, int64_t k, int64_t stride, int64_t pixels) {
-  const auto isa = dnnl::get_effective_cpu_isa();
-  if (dt == Dt::bf16 && isa >= dnnl::cpu_isa::avx512_core_amx) {
-    return k == 1 || pixels <= (stride == 1 ? 64 : 196);
+// oneDNN 2.6 (bench/weight_gradient: ResNet-18 at 64, 128 and 224 px, batch 32, 2 threads;
+// BENCHMARKS.md, "Sapphire Rapids, session 16"):
+// - bf16 on AMX: every 1x1 convolution (1.4-9x); 3x3 maps up to 8x8 at stride 2 (1.6-4.2x) and,
+//   with 256+ channels, at stride 1 (512 at 4x4: 10.5 -> 3.7 ms). Larger maps, and 128
+//   channels at stride 1, lose (0.3-0.8x) or tie;
+// - fp32 on AVX-512: 3x3 maps up to 2x2 (2.0-2.1x); 4x4 and larger tie or lose.
+// Stems (7x7 on the image) and every other CPU (AVX2, bf16 without AMX) keep the direct kernel:
+// no faster, or not measured. A rule, not a timing per process, so that a run and its
+// resumption compute the same bits.
+bool matmulPays(Dt dt, int64_t k, int64_t stride, int64_t outChannels, int64_t pixels) {
+  if (k != 1 && k != 3) {
+    return false;
   }
-  if (dt == Dt::f32 && isa >= dnnl::cpu_isa::avx512_core && k > 1) {
-    return pixels <= (stride == 1 ? 4 : 16);
+  if (dt == Dt::bf16 && effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_amx)) {
+    return k == 1 || (pixels <= 64 && (stride == 2 || outChannels >= 256));
+  }
+  if (dt == Dt::f32 && effectiveIsaIncludes(dnnl::cpu_isa::avx512_core)) {
+    return k == 3 && pixels <= 4;
   }
   return false;
 }
@@ -415,7 +427,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
     m.dwOhwi = memory::desc({wd[0], cols}, Dt::f32, Tag::ab);
     m.pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(m.dyT, m.cols, m.dwOhwi), userScratch(),
                                         cpuEngine());
-    if (std::string(m.pd.impl_info_str()).rfind("ref", 0) != 0) {
+    if (wd[2] == wd[3] && std::string(m.pd.impl_info_str()).rfind("ref", 0) != 0) {
       m.mm = created(dnnl::matmul(m.pd));
       m.ohwi = memory::desc(wd, Dt::f32, Tag::ohwi);
       m.toUser = Reorder(m.ohwi, p.userW);
@@ -425,7 +437,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
       m.padBottom = padR[0];
       m.padRight = padR[1];
       p.matmulW = std::move(m);
-      p.matmulPays = matmulPays(dt, wd[2], stride, oh * ow);
+      p.matmulPays = matmulPays(dt, wd[2], stride, wd[0], oh * ow);
     }
     return p;
   });
@@ -482,6 +494,9 @@ torch::Tensor inLayout(const Reorder &r, const memory::desc &from,
 std::atomic<WeightGradient> gWeightGradient{[] {
   const char *v = std::getenv("AMPBENCH_WEIGHT_GRADIENT");
   const std::string s = v ? v : "";
+  if (!s.empty() && s != "auto" && s != "tuned" && s != "direct" && s != "matmul") {
+    std::fprintf(stderr, "AMPBENCH_WEIGHT_GRADIENT=%s: not auto, tuned, direct or matmul; using auto\n", v);
+  }
   return s == "direct"   ? WeightGradient::Direct
          : s == "matmul" ? WeightGradient::Matmul
                          : s == "tuned" ? WeightGradient::Tuned

@@ -7,7 +7,8 @@ namespace ampbench {
 
 namespace {
 
-// The update of torch::optim::SGD::step for n elements, in the same order of roundings:
+// The update of torch::optim::SGD::step for n elements, the same operations in the same order
+// (within a few ulp: ATen's vector kernels may fuse a multiply-add that this loop rounds twice):
 //   d = g + wd * p;  b = b * momentum + (1 - dampening) * d;  d = nesterov ? d + momentum * b : b;
 //   p = p - lr * d.
 // The three never alias (a parameter, its gradient and its momentum buffer): __restrict lets
@@ -31,14 +32,22 @@ void update(float* p, const float* g, float* b, int64_t n, float wd, float mom, 
   });
 }
 
-bool fusable(const torch::Tensor& t) {
+// A dense CPU fp32 tensor (contiguous or channels-last) laid out exactly as `like`: the loop
+// walks the three tensors' memory in step.
+bool fusable(const torch::Tensor& t, const torch::Tensor& like) {
   return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.layout() == torch::kStrided &&
-         t.is_contiguous();
+         t.is_non_overlapping_and_dense() && t.sizes() == like.sizes() && t.strides() == like.strides();
 }
 
 }  // namespace
 
 torch::Tensor FusedSgd::step(LossClosure closure) {
+  // The closure first: it may create or replace the gradients the check below looks at.
+  torch::Tensor loss;
+  if (closure) {
+    at::AutoGradMode enable(true);
+    loss = closure();
+  }
   // Every parameter must qualify, or LibTorch's step runs for all: no half-fused step.
   for (const auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
@@ -47,20 +56,14 @@ torch::Tensor FusedSgd::step(LossClosure closure) {
         continue;
       }
       const auto s = state_.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
-      if (o.momentum() == 0 || !fusable(p) || !fusable(p.grad()) || s == state_.end() ||
-          !fusable(static_cast<torch::optim::SGDParamState&>(*s->second).momentum_buffer()) ||
-          static_cast<torch::optim::SGDParamState&>(*s->second).momentum_buffer().numel() != p.numel() ||
-          p.grad().numel() != p.numel()) {
-        return torch::optim::SGD::step(std::move(closure));
+      if (o.momentum() == 0 || s == state_.end() || !fusable(p, p) || !fusable(p.grad(), p) ||
+          !fusable(static_cast<torch::optim::SGDParamState&>(*s->second).momentum_buffer(), p)) {
+        torch::optim::SGD::step(nullptr);
+        return loss;
       }
     }
   }
   torch::NoGradGuard noGrad;
-  torch::Tensor loss;
-  if (closure) {
-    at::AutoGradMode enable(true);
-    loss = closure();
-  }
   for (auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
     const auto wd = static_cast<float>(o.weight_decay()), mom = static_cast<float>(o.momentum()),

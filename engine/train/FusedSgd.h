@@ -15,8 +15,9 @@ namespace ampbench {
 class FusedSgd : public torch::optim::SGD {
  public:
   using torch::optim::SGD::SGD;
-  // LibTorch's SGD::step wherever one parameter is not a contiguous fp32 CPU tensor with a
-  // dense contiguous gradient and a momentum buffer (the first step creates the buffers).
+  // LibTorch's SGD::step without momentum, or wherever one parameter, its gradient and its
+  // momentum buffer are not dense fp32 CPU tensors of one layout (contiguous or channels-last),
+  // and on the first step (it creates the buffers).
   torch::Tensor step(LossClosure closure = nullptr) override;
   // Steps taken by the fused loop, for the tests.
   int64_t fusedSteps() const { return fusedSteps_; }

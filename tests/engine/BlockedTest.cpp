@@ -92,6 +92,7 @@ TEST(Blocked, WeightsRoundTripThroughThePrimitiveLayoutExactly) {
 
 struct ConvCase {
   int64_t in, out, k, stride, size;
+  int64_t width = 0;  // 0: square
 };
 
 TEST(Blocked, ConvolutionMatchesLibTorchForwardAndBackward) {
@@ -105,16 +106,20 @@ TEST(Blocked, ConvolutionMatchesLibTorchForwardAndBackward) {
                                     {1, 2 * b, 3, 1, 12},
                                     // maps no larger than the kernel (ResNet's layer3/4 at 16-32 px)
                                     {2 * b, 4 * b, 3, 2, 2},  {4 * b, 4 * b, 3, 1, 1},  {4 * b, 4 * b, 3, 2, 1},
-                                    {2 * b, 4 * b, 1, 2, 2},  {2 * b, 4 * b, 1, 2, 1}};
+                                    {2 * b, 4 * b, 1, 2, 2},  {2 * b, 4 * b, 1, 2, 1},
+                                    // wider than tall: height and width padding and windows apart
+                                    {2 * b, 4 * b, 3, 2, 10, 7}, {2 * b, 4 * b, 3, 1, 5, 9}, {3, 8 * b, 7, 2, 12, 17}};
   // Each way of computing the weight gradient, and the two ways of choosing between them.
   for (const auto way : {blocked::WeightGradient::Direct, blocked::WeightGradient::Matmul,
                          blocked::WeightGradient::Auto, blocked::WeightGradient::Tuned})
   for (const auto& c : cases) {
     WeightGradientGuard guard(way);
+    const int64_t width = c.width ? c.width : c.size;
     SCOPED_TRACE(std::string(wayName(way)) + ": " + std::to_string(c.in) + "->" + std::to_string(c.out) + " k" +
-                 std::to_string(c.k) + " s" + std::to_string(c.stride) + " " + std::to_string(c.size) + "px");
+                 std::to_string(c.k) + " s" + std::to_string(c.stride) + " " + std::to_string(c.size) + "x" +
+                 std::to_string(width) + "px");
     const int64_t pad = c.k / 2;
-    const auto xPlain = torch::randn({2, c.in, c.size, c.size});
+    const auto xPlain = torch::randn({2, c.in, c.size, width});
     const auto w0 = torch::randn({c.out, c.in, c.k, c.k}) * 0.1;
     const bool plainInput = c.in % b != 0;
     auto xRef = xPlain.clone().requires_grad_(!plainInput);
@@ -797,6 +802,13 @@ TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
       ASSERT_EQ(x.grad().scalar_type(), torch::kBFloat16);
       EXPECT_LT(relErr(blocked::toPlain(x.grad()).to(torch::kFloat), xRef.grad()), kBf16Tol);
     }
+    if (way == blocked::WeightGradient::Matmul) {  // forced, and it ran: oneDNN has a JIT bf16 matmul
+      bool found = false;
+      for (const auto& i : blocked::implementations()) {
+        found = found || i.find("weight gradient by matmul brg:avx512_core_amx") != std::string::npos;
+      }
+      EXPECT_TRUE(found);
+    }
   }
   // Batch norm (+ fused ReLU) in training: fp32 statistics of the bf16 input.
   compat::setAutocastEnabled(c10::DeviceType::CPU, false);
@@ -974,7 +986,7 @@ TEST_P(BlockedBf16OneStep, AsCloseToFp32AsLibTorchsBf16) {
 INSTANTIATE_TEST_SUITE_P(Models, BlockedBf16OneStep, ::testing::Values("small_cnn", "resnet18"));
 
 // Auto computes a weight gradient by matmul exactly where the rule measured it faster (bf16
-// on AMX: 1x1 and small maps; fp32 on AVX-512: maps up to 2x2 at stride 1) and by oneDNN's
+// on AMX: 1x1 and small maps; fp32 on AVX-512: 3x3 on maps up to 2x2) and by oneDNN's
 // direct kernel everywhere else, whatever the timing of this process: a fixed rule keeps a
 // resumed run bit-identical (e2e_kill_resume).
 TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
@@ -1003,11 +1015,14 @@ TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
   const bool avx512 = b == 16;
   EXPECT_EQ(tookMatmul(3 * b, 7 * b, 3, 1, 2, false), avx512) << "fp32, 3x3 on a 2x2 map";
   EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 1, 8, false)) << "fp32, 3x3 on an 8x8 map";
+  EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 2, 8, false)) << "fp32, 3x3 stride 2 onto 4x4";
   EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 1, 2, 8, false)) << "fp32, 1x1";
   if (detectCpu().amxUsable()) {
-    EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 3, 1, 4, true)) << "bf16, 3x3 on a 4x4 map";
+    EXPECT_TRUE(tookMatmul(3 * b, 16 * b, 3, 1, 4, true)) << "bf16, 3x3 on a 4x4 map, 256+ channels";
+    EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 1, 4, true)) << "bf16, 3x3 on a 4x4 map, under 256 channels";
     EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 1, 2, 16, true)) << "bf16, 1x1 stride 2";
     EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 3, 2, 16, true)) << "bf16, 3x3 stride 2 onto 8x8";
+    EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 2, 28, true)) << "bf16, 3x3 stride 2 onto 14x14";
     EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 1, 16, true)) << "bf16, 3x3 on a 16x16 map";
   }
 }

@@ -40,7 +40,8 @@ TEST(FusedSgd, StepsAsLibTorchsSgdForEveryOptionCombination) {
     double wd, dampening;
     bool nesterov;
   };
-  for (const auto& c : {Case{0, 0, false}, Case{5e-4, 0, false}, Case{5e-4, 0, true}, Case{1e-2, 0.1, false}}) {
+  for (const auto& c :
+       {Case{0, 0, false}, Case{0, 0, true}, Case{5e-4, 0, false}, Case{5e-4, 0, true}, Case{1e-2, 0.1, false}}) {
     SCOPED_TRACE("wd " + std::to_string(c.wd) + " dampening " + std::to_string(c.dampening) +
                  (c.nesterov ? " nesterov" : ""));
     auto ref = leaves(7), fused = leaves(7);
@@ -63,13 +64,13 @@ TEST(FusedSgd, StepsAsLibTorchsSgdForEveryOptionCombination) {
   }
 }
 
-TEST(FusedSgd, ANonContiguousParameterGoesThroughLibTorchsStep) {
+TEST(FusedSgd, ANonDenseParameterSendsTheStepThroughLibTorchs) {
   auto ref = leaves(3), fused = leaves(3);
   torch::manual_seed(5);
-  const auto t = torch::randn({40, 30});
-  ref.push_back(t.t().detach().requires_grad_());  // a transposed leaf: not contiguous
-  fused.push_back(t.t().detach().requires_grad_());
-  ASSERT_FALSE(fused.back().is_contiguous());
+  const auto t = torch::randn({40, 60});
+  ref.push_back(t.narrow(1, 0, 30).detach().requires_grad_());  // a slice: not dense
+  fused.push_back(t.narrow(1, 0, 30).detach().requires_grad_());
+  ASSERT_FALSE(fused.back().is_non_overlapping_and_dense());
   const auto opts = torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4);
   torch::optim::SGD sgd(ref, opts);
   FusedSgd fsgd(fused, opts);
@@ -80,7 +81,96 @@ TEST(FusedSgd, ANonContiguousParameterGoesThroughLibTorchsStep) {
     fsgd.step();
   }
   EXPECT_EQ(fsgd.fusedSteps(), 0);
-  EXPECT_LT(maxRel(fused, ref), 1e-7);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    EXPECT_TRUE(torch::equal(fused[i], ref[i]));  // LibTorch's own step, bit for bit
+  }
+}
+
+// Channels-last weights (the plain path's --memory-format channels_last): parameter, gradient
+// and momentum share the layout, and the loop walks their memory in step.
+TEST(FusedSgd, ChannelsLastParametersAreFusedToo) {
+  torch::manual_seed(8);
+  const auto w = torch::randn({16, 8, 3, 3}).contiguous(torch::MemoryFormat::ChannelsLast);
+  std::vector<torch::Tensor> ref{w.clone(torch::MemoryFormat::ChannelsLast).requires_grad_()},
+      fused{w.clone(torch::MemoryFormat::ChannelsLast).requires_grad_()};
+  ASSERT_FALSE(fused[0].is_contiguous());
+  const auto opts = torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4);
+  torch::optim::SGD sgd(ref, opts);
+  FusedSgd fsgd(fused, opts);
+  for (int step = 0; step < 4; ++step) {
+    torch::manual_seed(50 + step);
+    const auto g = torch::randn({16, 8, 3, 3}).contiguous(torch::MemoryFormat::ChannelsLast);
+    ref[0].mutable_grad() = g.clone(torch::MemoryFormat::ChannelsLast);
+    fused[0].mutable_grad() = g.clone(torch::MemoryFormat::ChannelsLast);
+    sgd.step();
+    fsgd.step();
+  }
+  EXPECT_EQ(fsgd.fusedSteps(), 3);
+  EXPECT_LT(maxRel(fused, ref), 1e-6);
+}
+
+// No momentum: LibTorch's step (there is no buffer to fuse with), and two groups with their
+// own options each get theirs.
+TEST(FusedSgd, WithoutMomentumItIsLibTorchsStepAndGroupsKeepTheirOptions) {
+  auto ref = leaves(12), fused = leaves(12);
+  {
+    torch::optim::SGD sgd(ref, torch::optim::SGDOptions(0.1));
+    FusedSgd fsgd(fused, torch::optim::SGDOptions(0.1));
+    for (int step = 0; step < 3; ++step) {
+      setGrads(ref, step);
+      setGrads(fused, step);
+      sgd.step();
+      fsgd.step();
+    }
+    EXPECT_EQ(fsgd.fusedSteps(), 0);
+    EXPECT_LT(maxRel(fused, ref), 1e-7);
+  }
+  const auto groups = [](const std::vector<torch::Tensor>& ps) {
+    return std::vector<torch::optim::OptimizerParamGroup>{
+        torch::optim::OptimizerParamGroup({ps[0]}, std::make_unique<torch::optim::SGDOptions>(
+                                                       torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-3))),
+        torch::optim::OptimizerParamGroup({ps[1], ps[2]}, std::make_unique<torch::optim::SGDOptions>(
+                                                              torch::optim::SGDOptions(0.01).momentum(0.5).nesterov(true)))};
+  };
+  torch::optim::SGD sgd(groups(ref), torch::optim::SGDOptions(1));
+  FusedSgd fsgd(groups(fused), torch::optim::SGDOptions(1));
+  for (int step = 0; step < 4; ++step) {
+    setGrads(ref, step);
+    setGrads(fused, step);
+    sgd.step();
+    fsgd.step();
+  }
+  EXPECT_EQ(fsgd.fusedSteps(), 3);
+  EXPECT_LT(maxRel(fused, ref), 1e-6);
+}
+
+// A closure runs before anything is checked: on the first step it creates the gradients.
+TEST(FusedSgd, AClosureRunsFirstAndItsLossIsReturned) {
+  auto ref = leaves(13), fused = leaves(13);
+  const auto opts = torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4);
+  torch::optim::SGD sgd(ref, opts);
+  FusedSgd fsgd(fused, opts);
+  const auto closureFor = [](std::vector<torch::Tensor>& ps) {
+    return [&ps] {
+      for (auto& p : ps) {
+        p.mutable_grad() = torch::Tensor();
+      }
+      auto loss = torch::zeros({});
+      for (auto& p : ps) {
+        loss = loss + (p * p).sum() * 0.01;
+      }
+      loss.backward();
+      return loss;
+    };
+  };
+  for (int step = 0; step < 3; ++step) {
+    const auto lr = sgd.step(closureFor(ref));
+    const auto lf = fsgd.step(closureFor(fused));
+    ASSERT_TRUE(lf.defined());
+    EXPECT_NEAR(lf.item<double>(), lr.item<double>(), 1e-5 * std::abs(lr.item<double>()));
+  }
+  EXPECT_EQ(fsgd.fusedSteps(), 2);
+  EXPECT_LT(maxRel(fused, ref), 1e-6);
 }
 
 TEST(FusedSgd, ParametersWithoutAGradientAreLeftAlone) {
