@@ -25,6 +25,17 @@ void setGrads(std::vector<torch::Tensor>& ps, int step) {
   }
 }
 
+// `steps` steps of both optimizers, each on the same fresh gradients.
+void stepBoth(torch::optim::Optimizer& a, std::vector<torch::Tensor>& pa, torch::optim::Optimizer& b,
+              std::vector<torch::Tensor>& pb, int steps) {
+  for (int step = 0; step < steps; ++step) {
+    setGrads(pa, step);
+    setGrads(pb, step);
+    a.step();
+    b.step();
+  }
+}
+
 double maxRel(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -49,12 +60,7 @@ TEST(FusedSgd, StepsAsLibTorchsSgdForEveryOptionCombination) {
         c.nesterov);
     torch::optim::SGD sgd(ref, opts);
     FusedSgd fsgd(fused, opts);
-    for (int step = 0; step < 6; ++step) {
-      setGrads(ref, step);
-      setGrads(fused, step);
-      sgd.step();
-      fsgd.step();
-    }
+    stepBoth(sgd, ref, fsgd, fused, 6);
     EXPECT_EQ(fsgd.fusedSteps(), 5) << "the first step creates the momentum buffers through LibTorch's step";
     // The same operations in the same order: only a fused multiply-add in ATen's vector
     // kernels can round differently (a few ulp).
@@ -74,12 +80,7 @@ TEST(FusedSgd, ANonDenseParameterSendsTheStepThroughLibTorchs) {
   const auto opts = torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4);
   torch::optim::SGD sgd(ref, opts);
   FusedSgd fsgd(fused, opts);
-  for (int step = 0; step < 3; ++step) {
-    setGrads(ref, step);
-    setGrads(fused, step);
-    sgd.step();
-    fsgd.step();
-  }
+  stepBoth(sgd, ref, fsgd, fused, 3);
   EXPECT_EQ(fsgd.fusedSteps(), 0);
   for (size_t i = 0; i < ref.size(); ++i) {
     EXPECT_TRUE(torch::equal(fused[i], ref[i]));  // LibTorch's own step, bit for bit
@@ -116,12 +117,7 @@ TEST(FusedSgd, WithoutMomentumItIsLibTorchsStepAndGroupsKeepTheirOptions) {
   {
     torch::optim::SGD sgd(ref, torch::optim::SGDOptions(0.1));
     FusedSgd fsgd(fused, torch::optim::SGDOptions(0.1));
-    for (int step = 0; step < 3; ++step) {
-      setGrads(ref, step);
-      setGrads(fused, step);
-      sgd.step();
-      fsgd.step();
-    }
+    stepBoth(sgd, ref, fsgd, fused, 3);
     EXPECT_EQ(fsgd.fusedSteps(), 0);
     EXPECT_LT(maxRel(fused, ref), 1e-7);
   }
@@ -134,12 +130,7 @@ TEST(FusedSgd, WithoutMomentumItIsLibTorchsStepAndGroupsKeepTheirOptions) {
   };
   torch::optim::SGD sgd(groups(ref), torch::optim::SGDOptions(1));
   FusedSgd fsgd(groups(fused), torch::optim::SGDOptions(1));
-  for (int step = 0; step < 4; ++step) {
-    setGrads(ref, step);
-    setGrads(fused, step);
-    sgd.step();
-    fsgd.step();
-  }
+  stepBoth(sgd, ref, fsgd, fused, 4);
   EXPECT_EQ(fsgd.fusedSteps(), 3);
   EXPECT_LT(maxRel(fused, ref), 1e-6);
 }
