@@ -430,7 +430,9 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
     if (wd[2] == wd[3] && std::string(m.pd.impl_info_str()).rfind("ref", 0) != 0) {
       m.mm = created(dnnl::matmul(m.pd));
       m.ohwi = memory::desc(wd, Dt::f32, Tag::ohwi);
-      m.toUser = Reorder(m.ohwi, p.userW);
+      if (wd[2] > 1) { // a 1x1 kernel's OHWI is OIHW: the matmul writes the gradient itself
+        m.toUser = Reorder(m.ohwi, p.userW);
+      }
       m.k = wd[2];
       m.stride = stride;
       m.padTop = m.padLeft = pad;
@@ -468,14 +470,12 @@ void weightGradByMatmul(const ConvPrims &p, const torch::Tensor &x, const torch:
                                   {hp * wp * c, s * wp * c, s * c, wp * c, c, 1})
                         .contiguous();
   const auto dyn = asNhwc(dy, dd);
-  auto dwOhwi = torch::empty({dd[1], m.k * m.k * c}, dw.options());
+  auto dwOhwi = m.toUser.r ? torch::empty({dd[1], m.k * m.k * c}, dw.options()) : dw;
   run(m.mm, {{DNNL_ARG_SRC, mem(m.dyT, dyn)},
              {DNNL_ARG_WEIGHTS, mem(m.cols, cols)},
              {DNNL_ARG_DST, mem(m.dwOhwi, dwOhwi)}});
   if (m.toUser.r) {
     run(*m.toUser.r, {{DNNL_ARG_FROM, mem(m.ohwi, dwOhwi)}, {DNNL_ARG_TO, mem(p.userW, dw)}});
-  } else {
-    dw.copy_(dwOhwi.view(dw.sizes())); // 1x1: OHWI is OIHW
   }
 }
 

@@ -57,7 +57,7 @@ torch::Tensor weightsRoundTrip(const torch::Tensor& x, const torch::Tensor& w, i
 
 // How a convolution's weight gradient is computed. oneDNN 2.6's direct backward-weights kernels
 // are slow on small maps with many channels: ResNet-18's 512-channel 4x4 layer at 128 px takes
-// 10.4 ms on AMX (bf16), where oneDNN's matmul over the input's columns (im2col) takes 2.4 ms.
+// 10.5 ms on AMX (bf16), where oneDNN's matmul over the input's columns (im2col) takes 3.7 ms.
 // Auto (the default): the matmul where it measured faster on this CPU's kind (a fixed rule by
 // data type, ISA, kernel, stride and map size; Blocked.cpp), so a run and its resumption
 // compute the same bits. Tuned times both on the first backward of each shape (to find the

@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <vector>
+
 namespace ampbench {
 
 namespace {
@@ -49,6 +51,11 @@ torch::Tensor FusedSgd::step(LossClosure closure) {
     loss = closure();
   }
   // Every parameter must qualify, or LibTorch's step runs for all: no half-fused step.
+  struct Item {
+    torch::Tensor p, buf;
+    const torch::optim::SGDOptions* o;
+  };
+  std::vector<Item> items;
   for (const auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
     for (const auto& p : group.params()) {
@@ -61,30 +68,24 @@ torch::Tensor FusedSgd::step(LossClosure closure) {
         torch::optim::SGD::step(nullptr);
         return loss;
       }
+      items.push_back({p, static_cast<torch::optim::SGDParamState&>(*s->second).momentum_buffer(), &o});
     }
   }
   torch::NoGradGuard noGrad;
-  for (auto& group : param_groups_) {
-    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
+  for (auto& it : items) {
+    const auto& o = *it.o;
     const auto wd = static_cast<float>(o.weight_decay()), mom = static_cast<float>(o.momentum()),
                damp1 = static_cast<float>(1 - o.dampening()), negLr = static_cast<float>(-1 * o.lr());
-    for (auto& p : group.params()) {
-      if (!p.grad().defined()) {
-        continue;
-      }
-      auto& buf = static_cast<torch::optim::SGDParamState&>(*state_.at(c10::guts::to_string(p.unsafeGetTensorImpl())))
-                      .momentum_buffer();
-      float* pp = p.data_ptr<float>();
-      const float* g = p.grad().data_ptr<float>();
-      float* b = buf.data_ptr<float>();
-      const int64_t n = p.numel();
-      if (wd != 0) {
-        o.nesterov() ? update<true, true>(pp, g, b, n, wd, mom, damp1, negLr)
-                     : update<true, false>(pp, g, b, n, wd, mom, damp1, negLr);
-      } else {
-        o.nesterov() ? update<false, true>(pp, g, b, n, wd, mom, damp1, negLr)
-                     : update<false, false>(pp, g, b, n, wd, mom, damp1, negLr);
-      }
+    float* pp = it.p.data_ptr<float>();
+    const float* g = it.p.grad().data_ptr<float>();
+    float* b = it.buf.data_ptr<float>();
+    const int64_t n = it.p.numel();
+    if (wd != 0) {
+      o.nesterov() ? update<true, true>(pp, g, b, n, wd, mom, damp1, negLr)
+                   : update<true, false>(pp, g, b, n, wd, mom, damp1, negLr);
+    } else {
+      o.nesterov() ? update<false, true>(pp, g, b, n, wd, mom, damp1, negLr)
+                   : update<false, false>(pp, g, b, n, wd, mom, damp1, negLr);
     }
   }
   ++fusedSteps_;
