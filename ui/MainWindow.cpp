@@ -318,9 +318,13 @@ void MainWindow::connectPresenter() {
   connect(p, &RunsPresenter::stateChanged, this, [this]() { setWindowTitle(presenter_->windowTitle()); });
   connect(p, &RunsPresenter::statusTextChanged, statusText_, &QLabel::setText);
   connect(p, &RunsPresenter::progressChanged, this, [this](int value, int maximum, const QString& format) {
+    // QProgressBar::setValue repaints at once, a paint and flush of its own; with updates
+    // off for the change it is painted with the window's next update, together with the plots.
+    progress_->setUpdatesEnabled(false);
     progress_->setRange(0, maximum);
     progress_->setValue(value);
     progress_->setFormat(format);
+    progress_->setUpdatesEnabled(true);  // schedules the update
   });
   connect(p, &RunsPresenter::bannerChanged, this, &MainWindow::setBanner);
   connect(p, &RunsPresenter::runUpserted, runsList_, &RunsList::upsert);

@@ -15,6 +15,10 @@ PlotView::PlotView(const QString& title, QWidget* parent) : QCustomPlot(parent),
   setObjectName(title);
   setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   setNoAntialiasingOnDrag(true);
+  // A replot draws into the plot's buffers and asks for a paint (update) instead of painting
+  // at once (QCustomPlot's default): the live panel's plots then share one paint pass per
+  // update of the window, not one each (bench/gui_tax).
+  setPlottingHint(QCP::phImmediateRefresh, false);
   setMinimumSize(260, 180);
   plotLayout()->insertRow(0);
   auto* heading = new QCPTextElement(this, title, QFont(font().family(), font().pointSize() + 1, QFont::Bold));
@@ -41,11 +45,11 @@ void PlotView::placeLegendBelow(int columns) {
   plotLayout()->setRowStretchFactor(plotLayout()->rowCount() - 1, 0.001);
 }
 
-void PlotView::fitAndReplot() {
+void PlotView::fitAndReplot(QCustomPlot::RefreshPriority priority) {
   if (!userView_) {
     fitAxes();
   }
-  replot(QCustomPlot::rpQueuedReplot);
+  replot(priority);
 }
 
 void PlotView::resetView() {

@@ -27,8 +27,10 @@ class PlotView : public QCustomPlot {
   // True after the user zoomed or panned; new data then leaves the view alone.
   bool userControlsView() const { return userView_; }
 
-  // Fits the axes to the data (unless the user controls the view), then queues a replot.
-  void fitAndReplot();
+  // Fits the axes to the data (unless the user controls the view), then replots: queued by
+  // default, or now (rpRefreshHint: drawn into the buffers now, painted with the window's next
+  // update) when the caller already runs on a timer.
+  void fitAndReplot(QCustomPlot::RefreshPriority priority = QCustomPlot::rpQueuedReplot);
   // Moves the legend out of the axes to a row under them, `columns` entries wide: with many
   // curves (a comparison of four modes) a legend inside the axes hides the data.
   void placeLegendBelow(int columns);

@@ -3,10 +3,11 @@
 // AUC per epoch, (3) time per epoch as bars with images/s, (4) the loss scale on a log2
 // axis with a marker at every overflow / skipped step.
 //
-// Events only append to bounded buffers (SeriesBuffer) and arm a single-shot timer;
-// the timer copies what changed into the plots and queues one replot per plot. The
-// interval is at least 250 ms (<= 4 replots/s) and grows when replots get expensive, so
-// drawing never takes more than a few percent of a core away from training.
+// Events only append to bounded buffers (SeriesBuffer) and schedule one update: at once
+// (queued behind the events being delivered) when the last was an interval ago, else on a
+// single-shot timer. The update copies what changed into the plots and redraws them, unless
+// the panel is hidden. The interval is at least 500 ms (<= 2 updates/s) and grows when
+// replots get expensive, so drawing takes ~2 % of a core at most away from training.
 
 #include "ui/QtTypes.h"
 #include "ui/SeriesBuffer.h"
@@ -32,9 +33,10 @@ class PlotsPanel : public QWidget {
   Q_OBJECT
 
  public:
-  // At most 4 replots per second: each one takes the GUI thread's share of a core from a
-  // training step whose intra-op threads use every core (bench/gui_tax).
-  static constexpr int kMinReplotIntervalMs = 250;
+  // At most 2 updates per second: each one takes the GUI thread's share of a core from a
+  // training step whose intra-op threads use every core (bench/gui_tax); the step events
+  // arrive at the same rate (TrainingController::kStepDeliveryMs).
+  static constexpr int kMinReplotIntervalMs = 500;
   static constexpr int kMaxReplotIntervalMs = 1000;
   static constexpr int kStepPointCapacity = 4000;   // per step series, then decimated
 
@@ -65,9 +67,17 @@ class PlotsPanel : public QWidget {
   int updateCount() const { return updates_; }
   int bufferedStepPoints() const;
 
+ protected:
+  void showEvent(QShowEvent* event) override;
+
  private:
+  // The replot interval is this many times the last replot's cost (50: drawing takes at most
+  // ~2 % of the time), within kMinReplotIntervalMs .. kMaxReplotIntervalMs.
+  static constexpr double kCostToInterval = 50.0;
+
   void scheduleUpdate();
   void applyData();
+  void replotPending();
   void setScaleNote(const QString& text);
 
   PlotView* loss_ = nullptr;
@@ -104,10 +114,13 @@ class PlotsPanel : public QWidget {
   double lastScale_ = 0.0;
 
   QTimer updateTimer_;
+  QElapsedTimer sinceUpdate_;  // since the last applyData
+  bool updatePosted_ = false;  // an applyData queued for this wake-up
   int minIntervalMs_ = kMinReplotIntervalMs;
   int intervalMs_ = kMinReplotIntervalMs;
   int replots_ = 0;
   int updates_ = 0;
+  QList<PlotView*> unreplotted_;  // data changed, not drawn yet (hidden, or this update)
 };
 
 }  // namespace ampbench::ui

@@ -37,13 +37,22 @@ TrainingController::TrainingController(QObject* parent) : QObject(parent) {
   thread_.start();
   // The trailing edge of step batching: steps that arrived within the interval of the last
   // delivery and were followed by no other event (a burst of flushed steps on CUDA, a step
-  // before a long checkpoint write) are delivered when the interval has passed.
-  flushTimer_ = new QTimer(this);  // its interval is set when a job starts
+  // before a long checkpoint write) are delivered when the interval has passed. Single-shot,
+  // re-armed by every delivery for 1.5 intervals: while steps keep coming the worker's own
+  // deliveries come first and it never fires, so it costs the GUI thread no wake-ups (a
+  // periodic timer cost one per interval; each preempts a training thread, bench/gui_tax).
+  flushTimer_ = new QTimer(this);
+  flushTimer_->setSingleShot(true);
   connect(flushTimer_, &QTimer::timeout, this, [this]() {
     std::lock_guard<std::mutex> lock(stepsMutex_);
     const auto now = std::chrono::steady_clock::now();
-    if (!pendingSteps_.empty() && deliveryDueLocked(now)) {
+    if (pendingSteps_.empty()) {
+      return;
+    }
+    if (deliveryDueLocked(now)) {
       postPendingLocked(now);  // queued behind every event the worker posted before it: order kept
+    } else {
+      armFlushTimer();  // a delivery whose call has not reached this thread yet: never strand a step
     }
   });
 }
@@ -77,8 +86,7 @@ bool TrainingController::startJob(const QString& name, Job job) {
   running_ = true;
   jobName_ = name;
   cancel_.reset();
-  flushTimer_->setInterval(std::max(1, stepDeliveryMs_.load()));
-  flushTimer_->start();
+  armFlushTimer();
   Q_EMIT busyChanged(true);
   QMetaObject::invokeMethod(worker_, [this, job = std::move(job)]() { runOnWorker(job); }, Qt::QueuedConnection);
   return true;
@@ -101,6 +109,11 @@ void TrainingController::runOnWorker(Job job) {
   running_ = false;
   // Posted after every signal emitted above, so jobEnded arrives last on the GUI thread.
   QMetaObject::invokeMethod(this, [this]() { finishJob(); }, Qt::QueuedConnection);
+}
+
+void TrainingController::armFlushTimer() {
+  const int interval = std::max(1, stepDeliveryMs_.load());
+  flushTimer_->start(interval + interval / 2);
 }
 
 void TrainingController::finishJob() {
@@ -155,6 +168,9 @@ void TrainingController::postPendingLocked(std::chrono::steady_clock::time_point
   QMetaObject::invokeMethod(
       this,
       [this, steps = std::move(pendingSteps_)]() {
+        if (busy_) {
+          armFlushTimer();
+        }
         for (const auto& step : steps) {
           Q_EMIT stepDone(step);
         }

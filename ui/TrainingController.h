@@ -55,7 +55,10 @@ class TrainingController : public QObject, public ampbench::RunObserver {
   // epoch's last step at once); every step still arrives, in order, before the next other
   // event. Each wake-up of the GUI thread preempts a training thread on a machine with as
   // many intra-op threads as cores (bench/gui_tax). 0: one queued event per step.
-  static constexpr int kStepDeliveryMs = 100;
+  // 500: the plots redraw at most twice a second (PlotsPanel::kMinReplotIntervalMs) and update
+  // on the deliveries; delivering more often only moved the progress bar more often, at a
+  // wake-up each.
+  static constexpr int kStepDeliveryMs = 500;
   void setStepDeliveryInterval(int ms) { stepDeliveryMs_ = ms; }
 
  Q_SIGNALS:
@@ -98,13 +101,14 @@ class TrainingController : public QObject, public ampbench::RunObserver {
   void finishJob();           // GUI thread
   void postSteps();  // worker thread: queue a delivery of the pending steps, if any
   void postPendingLocked(std::chrono::steady_clock::time_point now);  // stepsMutex_ held
+  void armFlushTimer();  // GUI thread
   bool deliveryDueLocked(std::chrono::steady_clock::time_point now) const;  // stepsMutex_ held
 
   std::mutex stepsMutex_;
   std::vector<ampbench::StepEvent> pendingSteps_;
   std::chrono::steady_clock::time_point lastStepPost_;
   std::atomic<int> stepDeliveryMs_{kStepDeliveryMs};
-  QTimer* flushTimer_ = nullptr;  // GUI thread: the trailing-edge delivery, runs while a job does
+  QTimer* flushTimer_ = nullptr;  // GUI thread: the trailing-edge delivery, armed by each delivery
 
   QThread thread_;
   QObject* worker_ = nullptr;  // lives in thread_, deleted when it finishes

@@ -212,6 +212,56 @@ class PlotsPanelTest : public QObject {
     QCOMPARE(points(panel.timePlot(), 0), 50);
   }
 
+  // An update follows a step delivery in the same pass of the event loop when the last update
+  // was an interval ago (no timer wake-up of its own); steps inside the interval wait for the
+  // timer; a hidden panel takes the data but draws nothing until it is shown again.
+  void updatesFollowDeliveriesAndAHiddenPanelDoesNotDraw() {
+    PlotsPanel panel;
+    panel.resize(1000, 700);
+    panel.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    ampbench::RunStartedEvent start;
+    start.stepsPerEpoch = 1000;
+    start.totalSteps = 1000;
+    start.precision.lossScaling = true;
+    panel.startRun(start);
+    panel.flush();
+    QTest::qWait(PlotsPanel::kMinReplotIntervalMs + 50);  // the last update is an interval ago
+
+    int updates = panel.updateCount();
+    int replots = panel.replotCount();
+    for (int64_t g = 1; g <= 30; ++g) {  // one delivery: a batch of steps
+      panel.addStep(step(g, 1, 1000, 65536.0, false));
+    }
+    QCoreApplication::processEvents();  // one pass: no timer can have fired
+    QCOMPARE(panel.updateCount(), updates + 1);
+    QVERIFY(panel.replotCount() > replots);
+    QCOMPARE(points(panel.lossPlot(), 0), 30);
+
+    // The next delivery, inside the interval: data held, drawn by the timer an interval later.
+    updates = panel.updateCount();
+    panel.addStep(step(31, 1, 1000, 65536.0, false));
+    QCoreApplication::processEvents();
+    QCOMPARE(panel.updateCount(), updates);
+    QCOMPARE(points(panel.lossPlot(), 0), 30);
+    QTRY_COMPARE_WITH_TIMEOUT(panel.updateCount(), updates + 1, 2 * PlotsPanel::kMinReplotIntervalMs + 500);
+    QCOMPARE(points(panel.lossPlot(), 0), 31);
+
+    // Hidden (another tab in front): the data goes into the plots, no replot is drawn...
+    panel.hide();
+    QTest::qWait(PlotsPanel::kMinReplotIntervalMs + 50);
+    updates = panel.updateCount();
+    replots = panel.replotCount();
+    panel.addStep(step(32, 1, 1000, 65536.0, false));
+    QTRY_COMPARE_WITH_TIMEOUT(panel.updateCount(), updates + 1, 2 * PlotsPanel::kMinReplotIntervalMs + 500);
+    QCOMPARE(points(panel.lossPlot(), 0), 32);
+    QCOMPARE(panel.replotCount(), replots);
+    // ...until it is shown: then the changed plots are drawn at once.
+    panel.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    QVERIFY(panel.replotCount() > replots);
+  }
+
   void reopenedRunIsDrawnFromItsCsvFiles() {
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
