@@ -136,9 +136,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   const auto* plots = window.findChild<ampbench::ui::PlotsPanel*>();
-  std::printf("gui_thread_cpu_s=%.3f process_cpu_s=%.3f wall_s=%.3f plot_updates=%d plot_replots=%d\n",
+  std::printf("gui_thread_cpu_s=%.3f process_cpu_s=%.3f wall_s=%.3f plot_updates=%d plot_replots=%d "
+              "plot_update_cost_ms=%.2f plot_interval_ms=%d\n",
               cpuSeconds(CLOCK_THREAD_CPUTIME_ID) - guiCpu0, cpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - processCpu0,
               static_cast<double>(wall.elapsed()) / 1000.0, plots ? plots->updateCount() : -1,
-              plots ? plots->replotCount() : -1);
+              plots ? plots->replotCount() : -1, plots ? plots->lastUpdateCostMs() : -1.0,
+              plots ? plots->updateIntervalMs() : -1);
   return 0;
 }

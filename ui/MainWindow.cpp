@@ -21,6 +21,7 @@
 #include "ui/RunsList.h"
 #include "ui/RunsFolder.h"
 #include "ui/ScriptDriver.h"
+#include "ui/StatusLine.h"
 #include "ui/Tooltips.h"
 #include "ui/TrainingController.h"
 
@@ -124,7 +125,8 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   progress_->setTextVisible(true);
   progress_->setToolTip(tr("Progress of the current run."));
   progress_->setVisible(false);
-  statusText_ = new QLabel;
+  statusText_ = new StatusLine;
+  statusText_->setObjectName(QStringLiteral("statusLine"));
   statusBar()->addPermanentWidget(statusText_, 1);
   statusBar()->addPermanentWidget(new LoadIndicator(loader_));
   statusBar()->addPermanentWidget(progress_);
@@ -157,7 +159,7 @@ MainWindow::MainWindow(const ScriptOptions& script, QWidget* parent) : QMainWind
   connect(predict_, &PredictDriver::message, presenter_, &RunsPresenter::showBanner);
   auto folderTip = [this](const QString& root) {
     statusBar()->setToolTip(tr("Runs folder: %1").arg(QDir::toNativeSeparators(root)));
-    statusText_->setToolTip(statusBar()->toolTip());
+    statusText_->setExtraToolTip(statusBar()->toolTip());
   };
   connect(history_, &RunHistoryController::rootChanged, this, folderTip);
   folderTip(history_->root());
@@ -316,7 +318,7 @@ void MainWindow::connectLoader() {
 void MainWindow::connectPresenter() {
   RunsPresenter* p = presenter_;
   connect(p, &RunsPresenter::stateChanged, this, [this]() { setWindowTitle(presenter_->windowTitle()); });
-  connect(p, &RunsPresenter::statusTextChanged, statusText_, &QLabel::setText);
+  connect(p, &RunsPresenter::statusTextChanged, statusText_, &StatusLine::setText);
   connect(p, &RunsPresenter::progressChanged, this, [this](int value, int maximum, const QString& format) {
     // QProgressBar::setValue repaints at once, a paint and flush of its own; with updates
     // off for the change it is painted with the window's next update, together with the plots.

@@ -23,6 +23,7 @@ class ComparisonView;
 class DataPanel;
 class FollowDriver;
 class PlotsPanel;
+class StatusLine;
 class PredictDriver;
 class PrecisionTab;
 class ResultsTab;
@@ -116,7 +117,7 @@ class MainWindow : public QMainWindow {
   QSplitter* splitter_ = nullptr;
   QLabel* banner_ = nullptr;
   QProgressBar* progress_ = nullptr;
-  QLabel* statusText_ = nullptr;
+  StatusLine* statusText_ = nullptr;
 
   QString runDirOverride_;
   std::vector<ampbench::PrecisionMode> comparisonModes_;  // scripted --modes; empty: the run panel's

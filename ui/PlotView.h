@@ -40,8 +40,16 @@ class PlotView : public QCustomPlot {
   // Saves by suffix: .png (2x for crisp text), .svg, .pdf. Returns false on failure.
   bool saveTo(const QString& path);
   QString title() const { return title_; }
+  // Milliseconds spent painting the buffers onto the widget since the last call (the paint that
+  // follows a replot; QCustomPlot's replotTime() covers only the drawing into the buffers).
+  double takePaintMs() {
+    const double ms = paintMs_;
+    paintMs_ = 0.0;
+    return ms;
+  }
 
  protected:
+  void paintEvent(QPaintEvent* event) override;
   void mousePressEvent(QMouseEvent* event) override;
   void wheelEvent(QWheelEvent* event) override;
   void mouseDoubleClickEvent(QMouseEvent* event) override;
@@ -57,6 +65,7 @@ class PlotView : public QCustomPlot {
   double headroom_ = 0.08;
   double keyPadding_ = 0.0;
   bool userView_ = false;
+  double paintMs_ = 0.0;
   QCPLayoutGrid* legendBelow_ = nullptr;
 };
 

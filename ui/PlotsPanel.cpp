@@ -278,16 +278,16 @@ void PlotsPanel::showHistory(const RunHistory& history, const QString& caption) 
 }
 
 void PlotsPanel::scheduleUpdate() {
-  if (updateTimer_.isActive() || updatePosted_) {
+  if (updatePosted_) {
     return;
   }
   // Due (the first data after a pause, or the next step delivery, which comes every
   // TrainingController::kStepDeliveryMs): drawn in this wake-up of the GUI thread, after the
-  // rest of the delivery's events, instead of in a timer's wake-up of its own a moment later.
-  // A tenth of an interval of slack keeps the updates on the deliveries: without it a delivery
-  // a few ms early arms the timer, and the two cadences drift apart into two wake-ups each.
+  // rest of the delivery's events, instead of in a timer's wake-up of its own. A tenth of an
+  // interval of slack absorbs the deliveries' jitter.
   const qint64 since = sinceUpdate_.isValid() ? sinceUpdate_.elapsed() : std::numeric_limits<qint64>::max();
   if (since >= intervalMs_ - intervalMs_ / 10) {
+    updateTimer_.stop();
     updatePosted_ = true;
     QMetaObject::invokeMethod(
         this,
@@ -298,8 +298,12 @@ void PlotsPanel::scheduleUpdate() {
           }
         },
         Qt::QueuedConnection);
-  } else {
-    updateTimer_.start(static_cast<int>(intervalMs_ - since));
+  } else if (!updateTimer_.isActive()) {
+    // Early data (an epoch's last step, delivered at once; an epoch event) waits for the next
+    // delivery. The timer is the fallback when none comes (the run ended, steps are slow): set
+    // half an interval past the due time, it does not fire while deliveries keep coming, and
+    // the updates stay on the deliveries instead of drifting into a cadence of their own.
+    updateTimer_.start(static_cast<int>(intervalMs_ - since + intervalMs_ / 2));
   }
 }
 
@@ -404,15 +408,19 @@ void PlotsPanel::applyData() {
 
 void PlotsPanel::replotPending() {
   // Drawn now, in this wake-up of the GUI thread (not another queued one per plot), and
-  // painted together with the window's next update. The interval follows the cost of the
-  // plots' own replots (QCustomPlot times them) so drawing stays under ~2 % of the time.
+  // painted together with the window's next update. The interval follows the measured cost
+  // of an update (this drawing, and the painting that followed the last one).
   QElapsedTimer clock;
   clock.start();
   for (PlotView* plot : std::as_const(unreplotted_)) {
     plot->fitAndReplot(QCustomPlot::rpRefreshHint);
   }
   unreplotted_.clear();
-  const double costMs = static_cast<double>(clock.nsecsElapsed()) / 1e6;
+  double costMs = static_cast<double>(clock.nsecsElapsed()) / 1e6;
+  for (PlotView* plot : plots()) {
+    costMs += plot->takePaintMs();
+  }
+  lastCostMs_ = costMs;
   intervalMs_ = std::clamp(static_cast<int>(costMs * kCostToInterval), minIntervalMs_,
                            std::max(minIntervalMs_, kMaxReplotIntervalMs));
 }

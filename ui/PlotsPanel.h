@@ -7,7 +7,7 @@
 // (queued behind the events being delivered) when the last was an interval ago, else on a
 // single-shot timer. The update copies what changed into the plots and redraws them, unless
 // the panel is hidden. The interval is at least 500 ms (<= 2 updates/s) and grows when
-// replots get expensive, so drawing takes ~2 % of a core at most away from training.
+// updates get expensive, so drawing takes ~1 % of a core at most away from training.
 
 #include "ui/QtTypes.h"
 #include "ui/SeriesBuffer.h"
@@ -66,14 +66,17 @@ class PlotsPanel : public QWidget {
   void setMinReplotInterval(int ms) { minIntervalMs_ = intervalMs_ = std::max(1, ms); }
   int updateCount() const { return updates_; }
   int bufferedStepPoints() const;
+  // The interval now, and the last update's measured cost (bench/gui_tax prints both).
+  int updateIntervalMs() const { return intervalMs_; }
+  double lastUpdateCostMs() const { return lastCostMs_; }
 
  protected:
   void showEvent(QShowEvent* event) override;
 
  private:
-  // The replot interval is this many times the last replot's cost (50: drawing takes at most
-  // ~2 % of the time), within kMinReplotIntervalMs .. kMaxReplotIntervalMs.
-  static constexpr double kCostToInterval = 50.0;
+  // The update interval is this many times the last update's cost (drawing and painting; 100:
+  // the plots take at most ~1 % of a core), within kMinReplotIntervalMs .. kMaxReplotIntervalMs.
+  static constexpr double kCostToInterval = 100.0;
 
   void scheduleUpdate();
   void applyData();
@@ -120,6 +123,7 @@ class PlotsPanel : public QWidget {
   int intervalMs_ = kMinReplotIntervalMs;
   int replots_ = 0;
   int updates_ = 0;
+  double lastCostMs_ = 0.0;
   QList<PlotView*> unreplotted_;  // data changed, not drawn yet (hidden, or this update)
 };
 
