@@ -82,6 +82,17 @@ std::optional<std::string> unsupportedLayer(const torch::nn::Module &model) {
   return std::nullopt;
 }
 
+const char *toString(WeightGradient mode) {
+  return mode == WeightGradient::Direct   ? "direct"
+         : mode == WeightGradient::Matmul ? "matmul"
+         : mode == WeightGradient::Tuned  ? "tuned"
+                                          : "auto";
+}
+
+const char *toString(ConvAlgorithm mode) {
+  return mode == ConvAlgorithm::Direct ? "direct" : mode == ConvAlgorithm::Winograd ? "winograd" : "auto";
+}
+
 #ifndef AMPBENCH_HAVE_DNNL
 
 bool available() { return false; }
@@ -89,6 +100,8 @@ int64_t blockSize() { return 8; }
 int64_t primitivesCreated() { return 0; }
 void setWeightGradient(WeightGradient) {}
 WeightGradient weightGradient() { return WeightGradient::Direct; }
+void setConvAlgorithm(ConvAlgorithm) {}
+ConvAlgorithm convAlgorithm() { return ConvAlgorithm::Direct; }
 std::vector<std::string> implementations() { return {}; }
 std::vector<std::pair<int64_t, int64_t>> backwardWeightsSourceChannels() { return {}; }
 namespace {
@@ -348,6 +361,36 @@ bool matmulPays(Dt dt, int64_t k, int64_t stride, int64_t outChannels, int64_t p
   return false;
 }
 
+ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const memory::dims &wd, int64_t stride,
+                        int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg);
+
+std::atomic<ConvAlgorithm> gConvAlgorithm{[] {
+  const char *v = std::getenv("AMPBENCH_CONV_ALGORITHM");
+  const std::string s = v ? v : "";
+  if (!s.empty() && s != "auto" && s != "direct" && s != "winograd") {
+    std::fprintf(stderr, "AMPBENCH_CONV_ALGORITHM=%s: not auto, direct or winograd; using auto\n", v);
+  }
+  return s == "direct" ? ConvAlgorithm::Direct : s == "winograd" ? ConvAlgorithm::Winograd : ConvAlgorithm::Auto;
+}()};
+
+// Where Winograd F(4x4, 3x3) beats the direct kernels, fp32 on AVX-512, measured per
+// convolution (forward + backward-data + backward-weights; bench/winograd and BENCHMARKS.md,
+// "Sapphire Rapids, session 17"). At batch 32: 32+ input channels onto maps of 8x8 and more
+// (1.3-2.3x: ResNet-18 at 64-224 px, small_cnn's 32->64 and 64->128 at 128 px) and 128+
+// channels onto 7x7 (512 at 7x7: 1.28x). Fewer channels (small_cnn's 16->32: 0.90x at 64x64)
+// and smaller maps (256 at 4x4: 0.88x; 512 at 4x4: 1.01x; 512 at 2x2: 0.48x) keep the direct
+// kernel, and so do small batches (Winograd works on 4x4 output tiles of every image: below
+// ~1,000 output positions it loses, e.g. 0.83x at 16x16, batch 2; 256 at 8x8, batch 8: 1.05x).
+// Only a blocked input (the stem reads the plain image) and 3x3, stride 1.
+bool winogradPays(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t stride, int64_t batch, int64_t pixels) {
+  if (dt != Dt::f32 || !blockedSrc || wd[2] != 3 || wd[3] != 3 || stride != 1 ||
+      !effectiveIsaIncludes(dnnl::cpu_isa::avx512_core)) {
+    return false;
+  }
+  const int64_t in = wd[1];
+  return in >= 32 && batch * pixels >= 1024 && (pixels >= 64 || (pixels >= 49 && in >= 128));
+}
+
 std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
                                      const torch::Tensor &w, int64_t stride,
                                      int64_t pad) {
@@ -355,12 +398,33 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
   const bool blockedSrc = isBlocked(x);
   const Dt dt = dataType(x);
   const memory::dims wd{w.size(0), w.size(1), w.size(2), w.size(3)};
+  const int64_t oh = outSize(sd[2], wd[2], stride, pad), ow = outSize(sd[3], wd[3], stride, pad);
+  const auto mode = gConvAlgorithm.load();
+  // Winograd exists only for fp32 3x3 stride 1 on AVX-512 (oneDNN 2.6); forced, it is still
+  // tried only there, and any shape its kernel refuses keeps the direct one.
+  const bool tryWinograd =
+      mode == ConvAlgorithm::Winograd
+          ? dt == Dt::f32 && blockedSrc && wd[2] == 3 && wd[3] == 3 && stride == 1
+          : mode == ConvAlgorithm::Auto && winogradPays(dt, blockedSrc, wd, stride, sd[0], oh * ow);
   const std::string key = dimsKey(sd) + (blockedSrc ? "b" : "p") + dimsKey(wd) +
-                          std::to_string(stride) + "s" + std::to_string(pad) + dtKey(dt);
+                          std::to_string(stride) + "s" + std::to_string(pad) + dtKey(dt) +
+                          (tryWinograd ? "w" : "");
   return cached(gConv, key, [&] {
+    if (tryWinograd) {
+      try {
+        return makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, dnnl::algorithm::convolution_winograd);
+      } catch (const dnnl::error &) {
+        // no Winograd kernel for this shape on this CPU: the direct one below
+      }
+    }
+    return makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, dnnl::algorithm::convolution_direct);
+  });
+}
+
+ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const memory::dims &wd, int64_t stride,
+                        int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg) {
+  {
     ConvPrims p;
-    const int64_t oh = outSize(sd[2], wd[2], stride, pad),
-                  ow = outSize(sd[3], wd[3], stride, pad);
     const memory::dims dd{sd[0], wd[0], oh, ow};
     const memory::dims strides{stride, stride}, padL{pad, pad};
     const memory::dims padR{padRight(sd[2], oh, wd[2], stride, pad),
@@ -374,7 +438,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
     const memory::desc anyDiffW(wd, Dt::f32, Tag::any);
     p.fwdPd = dnnl::convolution_forward::primitive_desc(
         dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                        dnnl::algorithm::convolution_direct,
+                                        alg,
                                         p.src, anyW, p.dst, strides, padL,
                                         padR),
         userScratch(), cpuEngine());
@@ -385,7 +449,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
     if (p.hasBwdData) {
       p.bwdDataPd = dnnl::convolution_backward_data::primitive_desc(
           dnnl::convolution_backward_data::desc(
-              dnnl::algorithm::convolution_direct, p.src, anyW, p.dst, strides,
+              alg, p.src, anyW, p.dst, strides,
               padL, padR),
           userScratch(), cpuEngine(), p.fwdPd);
       p.bwdData = created(dnnl::convolution_backward_data(p.bwdDataPd));
@@ -401,7 +465,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
     auto bwdW = [&](Tag t) {
       return dnnl::convolution_backward_weights::primitive_desc(
           dnnl::convolution_backward_weights::desc(
-              dnnl::algorithm::convolution_direct, memory::desc(sd, dt, t),
+              alg, memory::desc(sd, dt, t),
               anyDiffW, memory::desc(dd, dt, t), strides, padL, padR),
           userScratch(), cpuEngine(), p.fwdPd);
     };
@@ -442,7 +506,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
       p.matmulPays = matmulPays(dt, wd[2], stride, wd[0], oh * ow);
     }
     return p;
-  });
+  }
 }
 
 // An activation (or its gradient) of logical dims `d` as a contiguous NHWC tensor: a view of a
@@ -823,6 +887,8 @@ torch::Tensor pool(const torch::Tensor &x, dnnl::algorithm algo, int64_t k,
 int64_t primitivesCreated() { return gCreated.load(); }
 void setWeightGradient(WeightGradient mode) { gWeightGradient.store(mode); }
 WeightGradient weightGradient() { return gWeightGradient.load(); }
+void setConvAlgorithm(ConvAlgorithm mode) { gConvAlgorithm.store(mode); }
+ConvAlgorithm convAlgorithm() { return gConvAlgorithm.load(); }
 
 std::vector<std::string> implementations() {
   std::lock_guard<std::mutex> lock(gCacheMutex);

@@ -66,6 +66,22 @@ torch::Tensor weightsRoundTrip(const torch::Tensor& x, const torch::Tensor& w, i
 enum class WeightGradient { Auto, Tuned, Direct, Matmul };
 void setWeightGradient(WeightGradient mode);
 WeightGradient weightGradient();
+const char* toString(WeightGradient mode);
+
+// Which algorithm an fp32 3x3 stride-1 convolution runs. oneDNN 2.6 has Winograd F(4x4, 3x3)
+// kernels for AVX-512 (jit_wino_4x3) for forward, backward-data and backward-weights: 4x fewer
+// multiplications, 1.5-2.4x faster than its direct kernels on ResNet-18's maps of 8x8 and more
+// (bench/winograd), with results within ~2e-6 relative of the direct kernels' (fp32 rounding
+// differences are ~1e-7-1e-6). PyTorch's CPU convolutions always run the direct algorithm.
+// Auto (the default): Winograd where it measured faster (a fixed rule by ISA, channels, map size
+// and batch; Blocked.cpp), direct elsewhere and on every other CPU and data type: a rule, not a
+// timing per process, so that a run and its resumption compute the same bits. Direct and Winograd
+// force one (Winograd still only where oneDNN has the kernel). AMPBENCH_CONV_ALGORITHM=
+// auto|direct|winograd sets the starting mode.
+enum class ConvAlgorithm { Auto, Direct, Winograd };
+void setConvAlgorithm(ConvAlgorithm mode);
+ConvAlgorithm convAlgorithm();
+const char* toString(ConvAlgorithm mode);
 
 // oneDNN primitives (and reorders) created so far in this process: a second step of the
 // same shapes adds none.

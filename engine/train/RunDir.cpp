@@ -1,5 +1,6 @@
 #include "engine/train/RunDir.h"
 
+#include "engine/models/Blocked.h"
 #include "engine/train/Profile.h"
 #include "engine/util/Allocator.h"
 #include "engine/util/Files.h"
@@ -155,6 +156,12 @@ void RunDirWriter::writeConfig(const RunConfig& config, const PrecisionInfo& pre
                    {"created", isoTimestampUtc()}};
   if (device.rfind("cuda", 0) == 0) {
     j["resolved"]["cudnn_benchmark"] = true;  // trainPrepared turns autotuning on for CUDA runs
+  }
+  if (memoryFormat == "blocked") {
+    // The blocked path's per-shape choices follow fixed rules from these modes (Blocked.h), so
+    // the modes say what ran: Winograd or direct convolutions, matmul or direct weight gradients.
+    j["resolved"]["blocked"] = {{"conv_algorithm", blocked::toString(blocked::convAlgorithm())},
+                                {"weight_gradient", blocked::toString(blocked::weightGradient())}};
   }
   writeFileAtomic(path("config.json"), j.dump(2) + "\n");
 }

@@ -43,6 +43,21 @@ struct Recorder : RunObserver {
   void onStep(const StepEvent& e) override { steps.push_back(e); }
 };
 
+// Forces one convolution algorithm for a scope.
+struct ConvAlgorithmGuard {
+  blocked::ConvAlgorithm before = blocked::convAlgorithm();
+  explicit ConvAlgorithmGuard(blocked::ConvAlgorithm mode) { blocked::setConvAlgorithm(mode); }
+  ~ConvAlgorithmGuard() { blocked::setConvAlgorithm(before); }
+};
+
+int winogradEntries() {
+  int n = 0;
+  for (const auto& i : blocked::implementations()) {
+    n += i.find("wino") != std::string::npos;
+  }
+  return n;
+}
+
 // Forces one way of computing the convolutions' weight gradient for a scope.
 struct WeightGradientGuard {
   blocked::WeightGradient before = blocked::weightGradient();
@@ -148,6 +163,46 @@ TEST(Blocked, ConvolutionMatchesLibTorchForwardAndBackward) {
         }
       }
       EXPECT_EQ(byMatmul, convs.size());
+    }
+  }
+}
+
+// Winograd F(4x4, 3x3) forced on the 3x3 stride-1 shapes: forward, input and weight gradients
+// as LibTorch's (oneDNN's Winograd kernels are ~2e-6 relative from the direct ones, fp32's
+// rounding is ~1e-7: 3e-5 is the bound). On AVX-512 oneDNN runs them (jit_wino_4x3); elsewhere it
+// has none and the direct kernel runs (the same results, checked the same way).
+TEST(Blocked, WinogradConvolutionMatchesLibTorchForwardAndBackward) {
+  SKIP_WITHOUT_ONEDNN();
+  ConvAlgorithmGuard guard(blocked::ConvAlgorithm::Winograd);
+  const int64_t b = blocked::blockSize();
+  torch::manual_seed(5);
+  struct Case {
+    int64_t in, out, batch, h, w;
+  };
+  // ResNet's and small_cnn's maps; rectangular; smaller than a 4x4 tile; more output channels.
+  for (const auto& c : std::vector<Case>{{4 * b, 4 * b, 4, 16, 16}, {4 * b, 4 * b, 3, 8, 8},  {2 * b, 4 * b, 2, 9, 13},
+                                         {4 * b, 4 * b, 2, 5, 7},   {4 * b, 4 * b, 2, 1, 1},  {2 * b, 2 * b, 5, 7, 7}}) {
+    SCOPED_TRACE(std::to_string(c.in) + "->" + std::to_string(c.out) + " batch " + std::to_string(c.batch) + " " +
+                 std::to_string(c.h) + "x" + std::to_string(c.w));
+    const int before = winogradEntries();
+    const auto xPlain = torch::relu(torch::randn({c.batch, c.in, c.h, c.w}));
+    const auto w0 = torch::randn({c.out, c.in, 3, 3}) * 0.1;
+    auto xRef = xPlain.clone().requires_grad_(true);
+    auto wRef = w0.clone().requires_grad_(true);
+    auto yRef = torch::conv2d(xRef, wRef, {}, 1, 1);
+    auto x = blockedLeaf(xPlain);
+    auto w = w0.clone().requires_grad_(true);
+    auto y = blocked::conv2d(x, w, 1, 1);
+    EXPECT_LT(relErr(blocked::toPlain(y), yRef), 3e-5);
+    const auto g = torch::randn_like(yRef);
+    yRef.backward(g);
+    y.backward(blocked::toBlocked(g));
+    EXPECT_LT(relErr(w.grad(), wRef.grad()), 3e-5);
+    EXPECT_LT(relErr(blocked::toPlain(x.grad()), xRef.grad()), 3e-5);
+    if (b == 16 && c.h >= 4) {  // AVX-512: all three passes ran Winograd kernels
+      EXPECT_EQ(winogradEntries() - before, 3);
+    } else if (b != 16) {
+      EXPECT_EQ(winogradEntries(), 0);
     }
   }
 }
@@ -609,6 +664,10 @@ TEST_P(BlockedEquivalence, SameLossesAndWeightsAsThePlainPath) {
   EXPECT_EQ(config["precision"]["memory_format"], "blocked");  // what was asked
   EXPECT_EQ(config["resolved"]["memory_format"], "blocked");
   EXPECT_EQ(nlohmann::json::parse(readFile(dir / "plain/config.json"))["resolved"]["memory_format"], "contiguous");
+  // What the blocked path's rules were run with (the defaults here).
+  EXPECT_EQ(config["resolved"]["blocked"]["conv_algorithm"], "auto");
+  EXPECT_EQ(config["resolved"]["blocked"]["weight_gradient"], "auto");
+  EXPECT_FALSE(nlohmann::json::parse(readFile(dir / "plain/config.json"))["resolved"].contains("blocked"));
   const auto a = loadModel(readRunInfo(dir / "plain"), torch::kCPU);
   const auto b = loadModel(readRunInfo(dir / "blocked"), torch::kCPU);
   const auto pa = a->named_parameters(), pb = b->named_parameters();
@@ -1069,6 +1128,36 @@ INSTANTIATE_TEST_SUITE_P(Models, BlockedBf16OneStep, ::testing::Values("small_cn
 // on AMX: 1x1 and small maps; fp32 on AVX-512: 3x3 on maps up to 2x2) and by oneDNN's
 // direct kernel everywhere else, whatever the timing of this process: a fixed rule keeps a
 // resumed run bit-identical (e2e_kill_resume).
+// Auto runs Winograd exactly where the measured rule says (Blocked.cpp, winogradPays), on
+// AVX-512; nowhere on other CPUs or in bf16. Batch sizes no other test uses, so each shape is new.
+TEST(Blocked, AutoTakesWinogradOnlyWhereTheRuleSays) {
+  SKIP_WITHOUT_ONEDNN();
+  ConvAlgorithmGuard guard(blocked::ConvAlgorithm::Auto);
+  const int64_t b = blocked::blockSize();
+  const auto tookWinograd = [&](int64_t batch, int64_t in, int64_t size, int64_t stride, bool bf16) {
+    const int before = winogradEntries();
+    AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, bf16);
+    const auto xPlain = torch::randn({batch, in, size, size});
+    auto x = blocked::toBlocked(bf16 ? xPlain.to(torch::kBFloat16) : xPlain).detach().requires_grad_(true);
+    auto w = (torch::randn({in, in, 3, 3}) * 0.1).requires_grad_(true);
+    blocked::conv2d(x, w, stride, 1).sum().backward();
+    EXPECT_TRUE(w.grad().defined());
+    return winogradEntries() > before;
+  };
+  const bool avx512 = b == 16;
+  EXPECT_EQ(tookWinograd(17, 64, 16, 1, false), avx512) << "64 channels, 16x16";
+  EXPECT_EQ(tookWinograd(17, 256, 8, 1, false), avx512) << "256 channels, 8x8";
+  EXPECT_EQ(tookWinograd(21, 128, 7, 1, false), avx512) << "128 channels, 7x7";
+  EXPECT_FALSE(tookWinograd(21, 64, 7, 1, false)) << "64 channels, 7x7";
+  EXPECT_FALSE(tookWinograd(17, 256, 4, 1, false)) << "256 channels, 4x4";
+  EXPECT_FALSE(tookWinograd(17, 16, 32, 1, false)) << "16 channels, 32x32";
+  EXPECT_FALSE(tookWinograd(3, 64, 16, 1, false)) << "batch 3, 16x16: 768 output positions";
+  EXPECT_FALSE(tookWinograd(17, 64, 32, 2, false)) << "stride 2";
+  if (detectCpu().nativeBf16()) {
+    EXPECT_FALSE(tookWinograd(17, 64, 16, 1, true)) << "bf16";
+  }
+}
+
 TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
   SKIP_WITHOUT_ONEDNN();
   WeightGradientGuard guard(blocked::WeightGradient::Auto);
