@@ -53,6 +53,23 @@ ampbench::EpochEvent epoch(int64_t e, int64_t epochs) {
 
 int points(QCustomPlot* plot, int plottable) { return plot->plottable(plottable)->interface1D()->dataCount(); }
 
+// The panel shown, with a run of `totalSteps` steps (1,000 an epoch, loss scaling on) started
+// and drawn; false if the window never got exposed.
+bool showWithRun(PlotsPanel& panel, int64_t totalSteps) {
+  panel.resize(1000, 700);
+  panel.show();
+  if (!QTest::qWaitForWindowExposed(&panel)) {
+    return false;
+  }
+  ampbench::RunStartedEvent start;
+  start.stepsPerEpoch = 1000;
+  start.totalSteps = totalSteps;
+  start.precision.lossScaling = true;
+  panel.startRun(start);
+  panel.flush();
+  return true;
+}
+
 }  // namespace
 
 class PlotsPanelTest : public QObject {
@@ -162,15 +179,7 @@ class PlotsPanelTest : public QObject {
 
   void fiftyThousandStepsKeepReplotsBounded() {
     PlotsPanel panel;
-    panel.resize(1000, 700);
-    panel.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&panel));
-    ampbench::RunStartedEvent start;
-    start.stepsPerEpoch = 1000;
-    start.totalSteps = 50000;
-    start.precision.lossScaling = true;
-    panel.startRun(start);
-    panel.flush();
+    QVERIFY(showWithRun(panel, 50000));
     QTest::qWait(30);  // queued replots of the reset views land before counting
     const int replotsBefore = panel.replotCount();
     const int updatesBefore = panel.updateCount();
@@ -217,15 +226,7 @@ class PlotsPanelTest : public QObject {
   // timer; a hidden panel takes the data but draws nothing until it is shown again.
   void updatesFollowDeliveriesAndAHiddenPanelDoesNotDraw() {
     PlotsPanel panel;
-    panel.resize(1000, 700);
-    panel.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&panel));
-    ampbench::RunStartedEvent start;
-    start.stepsPerEpoch = 1000;
-    start.totalSteps = 1000;
-    start.precision.lossScaling = true;
-    panel.startRun(start);
-    panel.flush();
+    QVERIFY(showWithRun(panel, 1000));
     QTest::qWait(PlotsPanel::kMinReplotIntervalMs + 50);  // the last update is an interval ago
 
     int updates = panel.updateCount();
