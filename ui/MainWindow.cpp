@@ -264,10 +264,10 @@ void MainWindow::connectController() {
     precision_->startRun(e);
     presenter_->runStarted(e);
   });
-  connect(c, &TrainingController::stepDone, this, [this](const ampbench::StepEvent& e) {
-    plots_->addStep(e);
-    presenter_->step(e);
-  });
+  connect(c, &TrainingController::stepDone, plots_, &PlotsPanel::addStep);
+  // The status text and progress show each delivery's newest step (throttled in the presenter).
+  connect(c, &TrainingController::stepsDelivered, presenter_,
+          [this](const ampbench::StepEvent& e) { presenter_->step(e); });
   connect(c, &TrainingController::epochDone, plots_, &PlotsPanel::addEpoch);
   connect(c, &TrainingController::precisionStats, precision_, &PrecisionTab::addStats);
   connect(c, &TrainingController::overflowAttributed, precision_, &PrecisionTab::addOverflow);

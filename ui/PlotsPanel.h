@@ -7,7 +7,8 @@
 // (queued behind the events being delivered) when the last was an interval ago, else on a
 // single-shot timer. The update copies what changed into the plots and redraws them, unless
 // the panel is hidden. The interval is at least 500 ms (<= 2 updates/s) and grows when
-// updates get expensive, so drawing takes ~1 % of a core at most away from training.
+// updates get expensive, so drawing takes ~1 % of a core away from training (more only when
+// one update costs over 10 ms: the interval stops growing at 1 s).
 
 #include "ui/QtTypes.h"
 #include "ui/SeriesBuffer.h"
@@ -75,7 +76,7 @@ class PlotsPanel : public QWidget {
 
  private:
   // The update interval is this many times the last update's cost (drawing and painting; 100:
-  // the plots take at most ~1 % of a core), within kMinReplotIntervalMs .. kMaxReplotIntervalMs.
+  // the plots take ~1 % of a core), within kMinReplotIntervalMs .. kMaxReplotIntervalMs.
   static constexpr double kCostToInterval = 100.0;
 
   void scheduleUpdate();

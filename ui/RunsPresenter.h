@@ -34,7 +34,7 @@ class RunsPresenter : public QObject {
   Q_OBJECT
 
  public:
-  static constexpr int kStatusIntervalMs = 200;  // status text refresh during a run (< the step delivery's 500)
+  static constexpr int kStatusIntervalMs = 200;  // status text refresh during a run (each delivery's newest step)
 
   explicit RunsPresenter(QObject* parent = nullptr);
 

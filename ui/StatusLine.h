@@ -17,7 +17,7 @@ class StatusLine : public QWidget {
   explicit StatusLine(QWidget* parent = nullptr);
 
   QString text() const { return text_; }
-  // Shown after the text when it is elided (e.g. the runs folder).
+  // Always in the tool tip, after the full text when that is elided (e.g. the runs folder).
   void setExtraToolTip(const QString& tip) { extraTip_ = tip; }
 
   QSize sizeHint() const override;

@@ -174,6 +174,9 @@ void TrainingController::postPendingLocked(std::chrono::steady_clock::time_point
         for (const auto& step : steps) {
           Q_EMIT stepDone(step);
         }
+        if (!steps.empty()) {
+          Q_EMIT stepsDelivered(steps.back());
+        }
       },
       Qt::QueuedConnection);
   pendingSteps_.clear();  // moved-from: make it empty for certain

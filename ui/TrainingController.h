@@ -66,6 +66,9 @@ class TrainingController : public QObject, public ampbench::RunObserver {
   void dataProgress(const ampbench::DataProgressEvent& event);
   void runStarted(const ampbench::RunStartedEvent& event);
   void stepDone(const ampbench::StepEvent& event);
+  // After each delivery's stepDone signals: its newest step. What shows the run's state (status
+  // text, progress) follows this one, not every step (and not the oldest of a batch).
+  void stepsDelivered(const ampbench::StepEvent& newest);
   void epochDone(const ampbench::EpochEvent& event);
   void evaluationDone(const ampbench::EvaluationEvent& event);
   void checkpointSaved(const ampbench::CheckpointEvent& event);

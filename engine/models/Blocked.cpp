@@ -102,6 +102,8 @@ void setWeightGradient(WeightGradient) {}
 WeightGradient weightGradient() { return WeightGradient::Direct; }
 void setConvAlgorithm(ConvAlgorithm) {}
 ConvAlgorithm convAlgorithm() { return ConvAlgorithm::Direct; }
+void releaseThreadScratch() {}
+int64_t threadScratchBytes() { return 0; }
 std::vector<std::string> implementations() { return {}; }
 std::vector<std::pair<int64_t, int64_t>> backwardWeightsSourceChannels() { return {}; }
 namespace {
@@ -245,8 +247,13 @@ memory mem(const memory::desc &md, const torch::Tensor &t) {
 // A buffer per call came from the caching allocator, which keeps freed blocks by exact size,
 // so every distinct scratch size stayed cached; Winograd's transform buffers (up to ~40 MB, a
 // size per shape and pass) added 50 MB to ResNet-18's peak RSS at 128 px that way.
-const torch::Tensor &threadScratch(size_t bytes) {
+torch::Tensor &scratchSlot() {
   thread_local torch::Tensor t;
+  return t;
+}
+
+const torch::Tensor &threadScratch(size_t bytes) {
+  torch::Tensor &t = scratchSlot();
   if (!t.defined() || static_cast<size_t>(t.numel()) < bytes) {
     size_t rounded = size_t{1} << 16;
     while (rounded < bytes) {
@@ -347,6 +354,7 @@ struct ConvPrims {
   };
   std::optional<Matmul> matmulW;
   bool matmulPays = false; // the measured rule (WeightGradient::Auto) for this shape
+  bool winogradKey = false; // looked up (and cached) as a Winograd candidate: the backward asks the same
   // 0 until the first backward has timed both (WeightGradient::Tuned), then 1 + the choice.
   std::unique_ptr<std::atomic<int>> choice = std::make_unique<std::atomic<int>>(0);
 };
@@ -407,9 +415,11 @@ bool winogradPays(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t stride
   return in >= 32 && batch * pixels >= 1024 && (pixels >= 64 || (pixels >= 49 && in >= 128));
 }
 
+// `winograd`: the forward's choice, when the backward looks its primitives up again (the mode
+// may have changed in between: the backward must use the primitives the forward packed for).
 std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
                                      const torch::Tensor &w, int64_t stride,
-                                     int64_t pad) {
+                                     int64_t pad, std::optional<bool> winograd = std::nullopt) {
   const auto sd = logicalDims(x);
   const bool blockedSrc = isBlocked(x);
   const Dt dt = dataType(x);
@@ -419,21 +429,29 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
   // Winograd exists only for fp32 3x3 stride 1 on AVX-512 (oneDNN 2.6); forced, it is still
   // tried only there, and any shape its kernel refuses keeps the direct one.
   const bool tryWinograd =
-      mode == ConvAlgorithm::Winograd
+      winograd ? *winograd
+      : mode == ConvAlgorithm::Winograd
           ? dt == Dt::f32 && blockedSrc && wd[2] == 3 && wd[3] == 3 && stride == 1
           : mode == ConvAlgorithm::Auto && winogradPays(dt, blockedSrc, wd, stride, sd[0], oh * ow);
   const std::string key = dimsKey(sd) + (blockedSrc ? "b" : "p") + dimsKey(wd) +
                           std::to_string(stride) + "s" + std::to_string(pad) + dtKey(dt) +
                           (tryWinograd ? "w" : "");
   return cached(gConv, key, [&] {
+    ConvPrims p;
+    bool made = false;
     if (tryWinograd) {
       try {
-        return makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, dnnl::algorithm::convolution_winograd);
+        p = makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, dnnl::algorithm::convolution_winograd);
+        made = true;
       } catch (const dnnl::error &) {
         // no Winograd kernel for this shape on this CPU: the direct one below
       }
     }
-    return makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, dnnl::algorithm::convolution_direct);
+    if (!made) {
+      p = makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, dnnl::algorithm::convolution_direct);
+    }
+    p.winogradKey = tryWinograd;
+    return p;
   });
 }
 
@@ -641,6 +659,7 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
     ctx->save_for_backward({x, w, wf});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["pad"] = pad;
+    ctx->saved_data["winograd"] = p->winogradKey;
     return y;
   }
 
@@ -650,7 +669,7 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
     const auto &w = saved[1];
     const auto &wf = saved[2];
     auto p = convPrims(x, w, ctx->saved_data["stride"].toInt(),
-                       ctx->saved_data["pad"].toInt());
+                       ctx->saved_data["pad"].toInt(), ctx->saved_data["winograd"].toBool());
     auto dy = grads[0].contiguous();
     torch::Tensor dx, dw;
     if (ctx->needs_input_grad(0)) {
@@ -905,6 +924,8 @@ void setWeightGradient(WeightGradient mode) { gWeightGradient.store(mode); }
 WeightGradient weightGradient() { return gWeightGradient.load(); }
 void setConvAlgorithm(ConvAlgorithm mode) { gConvAlgorithm.store(mode); }
 ConvAlgorithm convAlgorithm() { return gConvAlgorithm.load(); }
+void releaseThreadScratch() { scratchSlot() = torch::Tensor(); }
+int64_t threadScratchBytes() { return scratchSlot().defined() ? scratchSlot().numel() : 0; }
 
 std::vector<std::string> implementations() {
   std::lock_guard<std::mutex> lock(gCacheMutex);

@@ -70,7 +70,7 @@ const char* toString(WeightGradient mode);
 
 // Which algorithm an fp32 3x3 stride-1 convolution runs. oneDNN 2.6 has Winograd F(4x4, 3x3)
 // kernels for AVX-512 (jit_wino_4x3) for forward, backward-data and backward-weights: 4x fewer
-// multiplications, 1.5-2.4x faster than its direct kernels on ResNet-18's maps of 8x8 and more
+// multiplications, 1.3-2.3x faster than its direct kernels on ResNet-18's maps of 8x8 and more
 // (bench/winograd), with results within ~2e-6 relative of the direct kernels' (fp32 rounding
 // differences are ~1e-7-1e-6). PyTorch's CPU convolutions always run the direct algorithm.
 // Auto (the default): Winograd where it measured faster (a fixed rule by ISA, channels, map size
@@ -82,6 +82,12 @@ enum class ConvAlgorithm { Auto, Direct, Winograd };
 void setConvAlgorithm(ConvAlgorithm mode);
 ConvAlgorithm convAlgorithm();
 const char* toString(ConvAlgorithm mode);
+
+// oneDNN's scratch memory is one buffer per thread, grown to the largest primitive's need
+// (Winograd's transforms: tens of MB). The end of a run frees the calling thread's, so a GUI that
+// stays open does not keep it; the bytes held, for the tests.
+void releaseThreadScratch();
+int64_t threadScratchBytes();
 
 // oneDNN primitives (and reorders) created so far in this process: a second step of the
 // same shapes adds none.

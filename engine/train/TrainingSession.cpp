@@ -6,6 +6,7 @@
 #include "engine/dist/ProcessGroup.h"
 #include "engine/dist/SyncBatchNorm.h"
 #include "engine/export/Export.h"
+#include "engine/models/Blocked.h"
 #include "engine/train/FaultInjection.h"
 #include "engine/train/FusedSgd.h"
 #include "engine/train/Loss.h"
@@ -343,7 +344,10 @@ void TrainingSession::announce() {
 RunSummary TrainingSession::run() {
   installCachingCpuAllocator();
   struct ReleaseAfterRun {
-    ~ReleaseAfterRun() { releaseFreeMemory(); }
+    ~ReleaseAfterRun() {
+      blocked::releaseThreadScratch();  // before the allocator's cache is given back: it goes there
+      releaseFreeMemory();
+    }
   } releaseAfterRun;
   announce();
   resetPeakRss();

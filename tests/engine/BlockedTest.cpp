@@ -174,14 +174,16 @@ TEST(Blocked, ConvolutionMatchesLibTorchForwardAndBackward) {
 TEST(Blocked, WinogradConvolutionMatchesLibTorchForwardAndBackward) {
   SKIP_WITHOUT_ONEDNN();
   ConvAlgorithmGuard guard(blocked::ConvAlgorithm::Winograd);
+  WeightGradientGuard wayGuard(blocked::WeightGradient::Auto);  // 3 new entries: no matmul way here
   const int64_t b = blocked::blockSize();
   torch::manual_seed(5);
   struct Case {
     int64_t in, out, batch, h, w;
   };
   // ResNet's and small_cnn's maps; rectangular; smaller than a 4x4 tile; more output channels.
-  for (const auto& c : std::vector<Case>{{4 * b, 4 * b, 4, 16, 16}, {4 * b, 4 * b, 3, 8, 8},  {2 * b, 4 * b, 2, 9, 13},
-                                         {4 * b, 4 * b, 2, 5, 7},   {4 * b, 4 * b, 2, 1, 1},  {2 * b, 2 * b, 5, 7, 7}}) {
+  // Batch sizes no other test uses: the primitive cache is per process, and each shape must be new.
+  for (const auto& c : std::vector<Case>{{4 * b, 4 * b, 13, 16, 16}, {4 * b, 4 * b, 11, 8, 8}, {2 * b, 4 * b, 9, 9, 13},
+                                         {4 * b, 4 * b, 7, 5, 7},    {4 * b, 4 * b, 6, 1, 1}, {2 * b, 2 * b, 15, 7, 7}}) {
     SCOPED_TRACE(std::to_string(c.in) + "->" + std::to_string(c.out) + " batch " + std::to_string(c.batch) + " " +
                  std::to_string(c.h) + "x" + std::to_string(c.w));
     const int before = winogradEntries();
@@ -205,6 +207,30 @@ TEST(Blocked, WinogradConvolutionMatchesLibTorchForwardAndBackward) {
       EXPECT_EQ(winogradEntries(), 0);
     }
   }
+}
+
+// The thread's oneDNN scratch buffer is shared by every primitive and freed at the end of a
+// training run (a GUI that stays open must not keep Winograd's tens of MB of it).
+TEST(Blocked, TheThreadScratchIsSharedAndFreedAfterARun) {
+  SKIP_WITHOUT_ONEDNN();
+  const int64_t b = blocked::blockSize();
+  blocked::releaseThreadScratch();
+  EXPECT_EQ(blocked::threadScratchBytes(), 0);
+  auto x = blockedLeaf(torch::relu(torch::randn({8, 4 * b, 12, 12})));
+  auto w = (torch::randn({4 * b, 4 * b, 3, 3}) * 0.1).requires_grad_(true);
+  blocked::conv2d(x, w, 1, 1).sum().backward();
+  const int64_t held = blocked::threadScratchBytes();
+  EXPECT_GE(held, 0);
+  if (held > 0) {
+    EXPECT_EQ(held & (held - 1), 0) << "grown to a power of two";
+  }
+  TempDir dir;
+  auto c = test::tinyRunConfig(dir / "run");
+  c.memoryFormat = MemoryFormatKind::Blocked;
+  c.epochs = 1;
+  Recorder rec;
+  ASSERT_EQ(runTraining(c, rec, CancelToken{}).status, RunStatus::Finished);
+  EXPECT_EQ(blocked::threadScratchBytes(), 0) << "runTraining frees this thread's scratch at its end";
 }
 
 // Batch norm alone and with its ReLU fused (fuse_norm_relu: the backward must zero the
@@ -1124,10 +1150,6 @@ TEST_P(BlockedBf16OneStep, AsCloseToFp32AsLibTorchsBf16) {
 
 INSTANTIATE_TEST_SUITE_P(Models, BlockedBf16OneStep, ::testing::Values("small_cnn", "resnet18"));
 
-// Auto computes a weight gradient by matmul exactly where the rule measured it faster (bf16
-// on AMX: 1x1 and small maps; fp32 on AVX-512: 3x3 on maps up to 2x2) and by oneDNN's
-// direct kernel everywhere else, whatever the timing of this process: a fixed rule keeps a
-// resumed run bit-identical (e2e_kill_resume).
 // Auto runs Winograd exactly where the measured rule says (Blocked.cpp, winogradPays), on
 // AVX-512; nowhere on other CPUs or in bf16. Batch sizes no other test uses, so each shape is new.
 TEST(Blocked, AutoTakesWinogradOnlyWhereTheRuleSays) {
@@ -1158,6 +1180,10 @@ TEST(Blocked, AutoTakesWinogradOnlyWhereTheRuleSays) {
   }
 }
 
+// Auto computes a weight gradient by matmul exactly where the rule measured it faster (bf16
+// on AMX: 1x1 and small maps; fp32 on AVX-512: 3x3 on maps up to 2x2) and by oneDNN's
+// direct kernel everywhere else, whatever the timing of this process: a fixed rule keeps a
+// resumed run bit-identical (e2e_kill_resume).
 TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
   SKIP_WITHOUT_ONEDNN();
   WeightGradientGuard guard(blocked::WeightGradient::Auto);

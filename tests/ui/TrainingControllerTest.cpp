@@ -118,6 +118,14 @@ class TrainingControllerTest : public QObject {
       inOrder &= e.step == expected++;
       lastSteps += e.stepInEpoch == e.stepsPerEpoch;
     });
+    // After each delivery's steps, its newest one (what the status text shows): the step just
+    // emitted, never an older one of the batch.
+    int batches = 0;
+    bool newest = true;
+    connect(&controller, &TrainingController::stepsDelivered, &receiver, [&](const ampbench::StepEvent& e) {
+      ++batches;
+      newest &= e.step == expected - 1;
+    });
     QSignalSpy ended(&controller, &TrainingController::jobEnded);
     QVERIFY(controller.startJob(QStringLiteral("fake"), [&](ampbench::RunObserver& o, const ampbench::CancelToken&) {
       for (int i = 1; i <= kSteps; ++i) {  // far faster than the delivery interval
@@ -135,6 +143,9 @@ class TrainingControllerTest : public QObject {
     QCOMPARE(expected, kSteps + 1);
     QVERIFY(inOrder);
     QCOMPARE(lastSteps, 2);
+    QVERIFY(newest);
+    QVERIFY(batches >= 2);        // an epoch's last step goes at once: 2 epochs, 2 deliveries at least
+    QVERIFY(batches <= receiver.calls);
     QVERIFY2(receiver.calls < 50, qPrintable(QStringLiteral("%1 queued deliveries for %2 steps").arg(receiver.calls).arg(kSteps)));
 
     // 0 restores one queued event per step (bench/gui_tax measures the difference).
