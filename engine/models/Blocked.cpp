@@ -397,6 +397,12 @@ std::atomic<ConvAlgorithm> gConvAlgorithm{[] {
   return s == "direct" ? ConvAlgorithm::Direct : s == "winograd" ? ConvAlgorithm::Winograd : ConvAlgorithm::Auto;
 }()};
 
+// What oneDNN 2.6 has Winograd kernels for at all: fp32 3x3 stride 1 (on AVX-512), here with a
+// blocked input (the stem reads the plain image).
+bool winogradShape(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t stride) {
+  return dt == Dt::f32 && blockedSrc && wd[2] == 3 && wd[3] == 3 && stride == 1;
+}
+
 // Where Winograd F(4x4, 3x3) beats the direct kernels, fp32 on AVX-512, measured per
 // convolution (forward + backward-data + backward-weights; bench/winograd and BENCHMARKS.md,
 // "Sapphire Rapids, session 17"). At batch 32: 32+ input channels onto maps of 8x8 and more
@@ -405,10 +411,8 @@ std::atomic<ConvAlgorithm> gConvAlgorithm{[] {
 // and smaller maps (256 at 4x4: 0.88x; 512 at 4x4: 1.01x; 512 at 2x2: 0.48x) keep the direct
 // kernel, and so do small batches (Winograd works on 4x4 output tiles of every image: below
 // ~1,000 output positions it loses, e.g. 0.83x at 16x16, batch 2; 256 at 8x8, batch 8: 1.05x).
-// Only a blocked input (the stem reads the plain image) and 3x3, stride 1.
 bool winogradPays(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t stride, int64_t batch, int64_t pixels) {
-  if (dt != Dt::f32 || !blockedSrc || wd[2] != 3 || wd[3] != 3 || stride != 1 ||
-      !effectiveIsaIncludes(dnnl::cpu_isa::avx512_core)) {
+  if (!winogradShape(dt, blockedSrc, wd, stride) || !effectiveIsaIncludes(dnnl::cpu_isa::avx512_core)) {
     return false;
   }
   const int64_t in = wd[1];
@@ -431,116 +435,108 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
   const bool tryWinograd =
       winograd ? *winograd
       : mode == ConvAlgorithm::Winograd
-          ? dt == Dt::f32 && blockedSrc && wd[2] == 3 && wd[3] == 3 && stride == 1
+          ? winogradShape(dt, blockedSrc, wd, stride)
           : mode == ConvAlgorithm::Auto && winogradPays(dt, blockedSrc, wd, stride, sd[0], oh * ow);
   const std::string key = dimsKey(sd) + (blockedSrc ? "b" : "p") + dimsKey(wd) +
                           std::to_string(stride) + "s" + std::to_string(pad) + dtKey(dt) +
                           (tryWinograd ? "w" : "");
   return cached(gConv, key, [&] {
-    ConvPrims p;
-    bool made = false;
+    auto make = [&](dnnl::algorithm alg) {
+      ConvPrims p = makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, alg);
+      p.winogradKey = tryWinograd;
+      return p;
+    };
     if (tryWinograd) {
       try {
-        p = makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, dnnl::algorithm::convolution_winograd);
-        made = true;
+        return make(dnnl::algorithm::convolution_winograd);
       } catch (const dnnl::error &) {
         // no Winograd kernel for this shape on this CPU: the direct one below
       }
     }
-    if (!made) {
-      p = makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, dnnl::algorithm::convolution_direct);
-    }
-    p.winogradKey = tryWinograd;
-    return p;
+    return make(dnnl::algorithm::convolution_direct);
   });
 }
 
 ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const memory::dims &wd, int64_t stride,
                         int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg) {
-  {
-    ConvPrims p;
-    const memory::dims dd{sd[0], wd[0], oh, ow};
-    const memory::dims strides{stride, stride}, padL{pad, pad};
-    const memory::dims padR{padRight(sd[2], oh, wd[2], stride, pad),
-                            padRight(sd[3], ow, wd[3], stride, pad)};
-    p.src = activationDesc(sd, blockedSrc, dt);
-    p.dst = activationDesc(dd, true, dt);
-    // The weights stay fp32 master weights; a bf16 primitive gets them rounded to bf16 by the
-    // same reorder that packs them, and hands back an fp32 weight gradient.
-    p.userW = memory::desc(wd, Dt::f32, Tag::oihw);
-    const memory::desc anyW(wd, dt, Tag::any);
-    const memory::desc anyDiffW(wd, Dt::f32, Tag::any);
-    p.fwdPd = dnnl::convolution_forward::primitive_desc(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                        alg,
-                                        p.src, anyW, p.dst, strides, padL,
-                                        padR),
-        userScratch(), cpuEngine());
-    p.fwd = created(dnnl::convolution_forward(p.fwdPd));
-    p.wToFwd = Reorder(p.userW, p.fwdPd.weights_desc());
-    p.hasBwdData = blockedSrc; // the plain image needs no gradient (oneDNN has
-                               // only a reference kernel for it)
-    if (p.hasBwdData) {
-      p.bwdDataPd = dnnl::convolution_backward_data::primitive_desc(
-          dnnl::convolution_backward_data::desc(
-              alg, p.src, anyW, p.dst, strides,
-              padL, padR),
-          userScratch(), cpuEngine(), p.fwdPd);
-      p.bwdData = created(dnnl::convolution_backward_data(p.bwdDataPd));
-      if (p.bwdDataPd.weights_desc() != p.fwdPd.weights_desc()) {
-        p.wToBwd = Reorder(p.userW, p.bwdDataPd.weights_desc());
-      }
+  ConvPrims p;
+  const memory::dims dd{sd[0], wd[0], oh, ow};
+  const memory::dims strides{stride, stride}, padL{pad, pad};
+  const memory::dims padR{padRight(sd[2], oh, wd[2], stride, pad),
+                          padRight(sd[3], ow, wd[3], stride, pad)};
+  p.src = activationDesc(sd, blockedSrc, dt);
+  p.dst = activationDesc(dd, true, dt);
+  // The weights stay fp32 master weights; a bf16 primitive gets them rounded to bf16 by the
+  // same reorder that packs them, and hands back an fp32 weight gradient.
+  p.userW = memory::desc(wd, Dt::f32, Tag::oihw);
+  const memory::desc anyW(wd, dt, Tag::any);
+  const memory::desc anyDiffW(wd, Dt::f32, Tag::any);
+  p.fwdPd = dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, p.src, anyW, p.dst, strides, padL,
+                                      padR),
+      userScratch(), cpuEngine());
+  p.fwd = created(dnnl::convolution_forward(p.fwdPd));
+  p.wToFwd = Reorder(p.userW, p.fwdPd.weights_desc());
+  p.hasBwdData = blockedSrc; // the plain image needs no gradient (oneDNN has
+                             // only a reference kernel for it)
+  if (p.hasBwdData) {
+    p.bwdDataPd = dnnl::convolution_backward_data::primitive_desc(
+        dnnl::convolution_backward_data::desc(alg, p.src, anyW, p.dst, strides, padL, padR),
+        userScratch(), cpuEngine(), p.fwdPd);
+    p.bwdData = created(dnnl::convolution_backward_data(p.bwdDataPd));
+    if (p.bwdDataPd.weights_desc() != p.fwdPd.weights_desc()) {
+      p.wToBwd = Reorder(p.userW, p.bwdDataPd.weights_desc());
     }
-    // Backward-weights picks its own activation layouts: pinned to ours,
-    // oneDNN 2.6 falls back to its reference kernel for the plain-input stem
-    // and for maps smaller than the kernel (ONEDNN_VERBOSE: ref:any, 6x slower
-    // steps); with `any` it takes a JIT kernel and the activations are
-    // reordered to it (the 3-channel image, or a tiny map).
-    auto bwdW = [&](Tag t) {
-      return dnnl::convolution_backward_weights::primitive_desc(
-          dnnl::convolution_backward_weights::desc(
-              alg, memory::desc(sd, dt, t),
-              anyDiffW, memory::desc(dd, dt, t), strides, padL, padR),
-          userScratch(), cpuEngine(), p.fwdPd);
-    };
-    p.bwdWPd = bwdW(Tag::any);
-    // A one-channel stem: `any` pads the image to a full channel block (8x
-    // the work; 70 ms of a 130 ms stem at 128 px, batch 32, 2 threads), where
-    // oneDNN's nhwc kernel runs the real channel (16 ms + 3 ms to reorder the
-    // output gradient).
-    if (!blockedSrc && p.bwdWPd.src_desc().data.padded_dims[1] >= 2 * sd[1]) {
-      auto nhwc = bwdW(Tag::nhwc);
-      if (std::string(nhwc.impl_info_str()).rfind("ref", 0) != 0) {
-        p.bwdWPd = nhwc;
-      }
-    }
-    p.bwdW = created(dnnl::convolution_backward_weights(p.bwdWPd));
-    p.srcToBwdW = Reorder(p.src, p.bwdWPd.src_desc());
-    p.diffDstToBwdW = Reorder(p.dst, p.bwdWPd.diff_dst_desc());
-    p.diffWToUser = Reorder(p.bwdWPd.diff_weights_desc(), p.userW);
-    const int64_t nhw = dd[0] * dd[2] * dd[3], cols = wd[1] * wd[2] * wd[3];
-    ConvPrims::Matmul m;
-    m.dyT = memory::desc({wd[0], nhw}, dt, memory::dims{1, wd[0]}); // dy in NHWC, transposed
-    m.cols = memory::desc({nhw, cols}, dt, Tag::ab);
-    m.dwOhwi = memory::desc({wd[0], cols}, Dt::f32, Tag::ab);
-    m.pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(m.dyT, m.cols, m.dwOhwi), userScratch(),
-                                        cpuEngine());
-    if (wd[2] == wd[3] && std::string(m.pd.impl_info_str()).rfind("ref", 0) != 0) {
-      m.mm = created(dnnl::matmul(m.pd));
-      m.ohwi = memory::desc(wd, Dt::f32, Tag::ohwi);
-      if (wd[2] > 1) { // a 1x1 kernel's OHWI is OIHW: the matmul writes the gradient itself
-        m.toUser = Reorder(m.ohwi, p.userW);
-      }
-      m.k = wd[2];
-      m.stride = stride;
-      m.padTop = m.padLeft = pad;
-      m.padBottom = padR[0];
-      m.padRight = padR[1];
-      p.matmulW = std::move(m);
-      p.matmulPays = matmulPays(dt, wd[2], stride, wd[0], oh * ow);
-    }
-    return p;
   }
+  // Backward-weights picks its own activation layouts: pinned to ours,
+  // oneDNN 2.6 falls back to its reference kernel for the plain-input stem
+  // and for maps smaller than the kernel (ONEDNN_VERBOSE: ref:any, 6x slower
+  // steps); with `any` it takes a JIT kernel and the activations are
+  // reordered to it (the 3-channel image, or a tiny map).
+  auto bwdW = [&](Tag t) {
+    return dnnl::convolution_backward_weights::primitive_desc(
+        dnnl::convolution_backward_weights::desc(
+            alg, memory::desc(sd, dt, t),
+            anyDiffW, memory::desc(dd, dt, t), strides, padL, padR),
+        userScratch(), cpuEngine(), p.fwdPd);
+  };
+  p.bwdWPd = bwdW(Tag::any);
+  // A one-channel stem: `any` pads the image to a full channel block (8x
+  // the work; 70 ms of a 130 ms stem at 128 px, batch 32, 2 threads), where
+  // oneDNN's nhwc kernel runs the real channel (16 ms + 3 ms to reorder the
+  // output gradient).
+  if (!blockedSrc && p.bwdWPd.src_desc().data.padded_dims[1] >= 2 * sd[1]) {
+    auto nhwc = bwdW(Tag::nhwc);
+    if (std::string(nhwc.impl_info_str()).rfind("ref", 0) != 0) {
+      p.bwdWPd = nhwc;
+    }
+  }
+  p.bwdW = created(dnnl::convolution_backward_weights(p.bwdWPd));
+  p.srcToBwdW = Reorder(p.src, p.bwdWPd.src_desc());
+  p.diffDstToBwdW = Reorder(p.dst, p.bwdWPd.diff_dst_desc());
+  p.diffWToUser = Reorder(p.bwdWPd.diff_weights_desc(), p.userW);
+  const int64_t nhw = dd[0] * dd[2] * dd[3], cols = wd[1] * wd[2] * wd[3];
+  ConvPrims::Matmul m;
+  m.dyT = memory::desc({wd[0], nhw}, dt, memory::dims{1, wd[0]}); // dy in NHWC, transposed
+  m.cols = memory::desc({nhw, cols}, dt, Tag::ab);
+  m.dwOhwi = memory::desc({wd[0], cols}, Dt::f32, Tag::ab);
+  m.pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(m.dyT, m.cols, m.dwOhwi), userScratch(),
+                                      cpuEngine());
+  if (wd[2] == wd[3] && std::string(m.pd.impl_info_str()).rfind("ref", 0) != 0) {
+    m.mm = created(dnnl::matmul(m.pd));
+    m.ohwi = memory::desc(wd, Dt::f32, Tag::ohwi);
+    if (wd[2] > 1) { // a 1x1 kernel's OHWI is OIHW: the matmul writes the gradient itself
+      m.toUser = Reorder(m.ohwi, p.userW);
+    }
+    m.k = wd[2];
+    m.stride = stride;
+    m.padTop = m.padLeft = pad;
+    m.padBottom = padR[0];
+    m.padRight = padR[1];
+    p.matmulW = std::move(m);
+    p.matmulPays = matmulPays(dt, wd[2], stride, wd[0], oh * ow);
+  }
+  return p;
 }
 
 // An activation (or its gradient) of logical dims `d` as a contiguous NHWC tensor: a view of a
@@ -608,8 +604,9 @@ constexpr int kDirect = 1, kMatmul = 2;
 // each, after one each to warm up; every run computes the same gradient) and keeps the matmul
 // where it is over 10 % faster. Its choice can differ between processes, and with it the last
 // bits of the weights, so a resumed run is no longer bit-identical: never the default.
-template <class Direct, class ByMatmul>
-bool usesMatmul(const ConvPrims &p, const Direct &direct, const ByMatmul &byMatmul) {
+// The way already decided for this shape under the current mode; nothing while Tuned has not
+// timed it yet.
+std::optional<bool> decidedMatmul(const ConvPrims &p) {
   const auto mode = gWeightGradient.load();
   if (!p.matmulW || mode == WeightGradient::Direct) {
     return false;
@@ -619,6 +616,15 @@ bool usesMatmul(const ConvPrims &p, const Direct &direct, const ByMatmul &byMatm
   }
   if (mode == WeightGradient::Auto) {
     return p.matmulPays;
+  }
+  const int c = p.choice->load();
+  return c == 0 ? std::nullopt : std::optional<bool>(c == kMatmul);
+}
+
+template <class Direct, class ByMatmul>
+bool usesMatmul(const ConvPrims &p, const Direct &direct, const ByMatmul &byMatmul) {
+  if (const auto decided = decidedMatmul(p)) {
+    return *decided;
   }
   int c = p.choice->load();
   if (c == 0) {
@@ -935,10 +941,7 @@ std::vector<std::string> implementations() {
     if (p->hasBwdData) {
       out.push_back("convolution " + key + ": " + p->bwdDataPd.impl_info_str());
     }
-    const auto mode = gWeightGradient.load();
-    const bool mm = p->matmulW && (mode == WeightGradient::Matmul ||
-                                   (mode == WeightGradient::Auto && p->matmulPays) ||
-                                   (mode == WeightGradient::Tuned && p->choice->load() == kMatmul));
+    const bool mm = decidedMatmul(*p).value_or(false);
     out.push_back("convolution " + key + ": " +
                   (mm ? "weight gradient by matmul " + std::string(p->matmulW->pd.impl_info_str())
                       : std::string(p->bwdWPd.impl_info_str())));
