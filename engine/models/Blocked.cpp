@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -93,6 +94,10 @@ const char *toString(ConvAlgorithm mode) {
   return mode == ConvAlgorithm::Direct ? "direct" : mode == ConvAlgorithm::Winograd ? "winograd" : "auto";
 }
 
+const char *toString(SmallMaps mode) {
+  return mode == SmallMaps::Direct ? "direct" : mode == SmallMaps::Mosaic ? "mosaic" : "auto";
+}
+
 #ifndef AMPBENCH_HAVE_DNNL
 
 bool available() { return false; }
@@ -102,6 +107,8 @@ void setWeightGradient(WeightGradient) {}
 WeightGradient weightGradient() { return WeightGradient::Direct; }
 void setConvAlgorithm(ConvAlgorithm) {}
 ConvAlgorithm convAlgorithm() { return ConvAlgorithm::Direct; }
+void setSmallMaps(SmallMaps) {}
+SmallMaps smallMaps() { return SmallMaps::Direct; }
 void releaseThreadScratch() {}
 int64_t threadScratchBytes() { return 0; }
 std::vector<std::string> implementations() { return {}; }
@@ -355,6 +362,25 @@ struct ConvPrims {
   std::optional<Matmul> matmulW;
   bool matmulPays = false; // the measured rule (WeightGradient::Auto) for this shape
   bool winogradKey = false; // looked up (and cached) as a Winograd candidate: the backward asks the same
+  // A small map's forward and input gradient on a mosaic of the batch (SmallMaps, Blocked.h).
+  // Mosaic m holds images m*rows*cols ... as a rows x cols grid of tiles, each tile an image's
+  // h x w map followed by one zero row and column; tiles past the batch are zero. With padding
+  // 1 each image then reads zeros where its own padding would be, and the output's tiles are
+  // the images' outputs (the zero row and column give values nobody reads).
+  struct Mosaic {
+    int64_t h = 0, w = 0, rows = 0, cols = 0, count = 0;
+    memory::desc src, dst; // the mosaics of the input ([count, I, rows*(h+1), cols*(w+1)]) and output
+    dnnl::convolution_forward::primitive_desc fwdPd;
+    dnnl::convolution_forward fwd;
+    Reorder wToFwd;
+    // The input gradient as a forward convolution (src: the output gradient's mosaic, dst: the
+    // input gradient's) with the weights transposed: the fp32 OIHW weights read as [I, O, 3, 3].
+    memory::desc userWT;
+    dnnl::convolution_forward::primitive_desc bwdPd;
+    dnnl::convolution_forward bwd;
+    Reorder wToBwd;
+  };
+  std::optional<Mosaic> mosaic;
   // 0 until the first backward has timed both (WeightGradient::Tuned), then 1 + the choice.
   std::unique_ptr<std::atomic<int>> choice = std::make_unique<std::atomic<int>>(0);
 };
@@ -386,7 +412,34 @@ bool matmulPays(Dt dt, int64_t k, int64_t stride, int64_t outChannels, int64_t p
 }
 
 ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const memory::dims &wd, int64_t stride,
-                        int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg);
+                        int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg, bool mosaic);
+
+std::atomic<SmallMaps> gSmallMaps{[] {
+  const char *v = std::getenv("AMPBENCH_SMALL_MAPS");
+  const std::string s = v ? v : "";
+  if (!s.empty() && s != "auto" && s != "direct" && s != "mosaic") {
+    std::fprintf(stderr, "AMPBENCH_SMALL_MAPS=%s: not auto, direct or mosaic; using auto\n", v);
+  }
+  return s == "direct" ? SmallMaps::Direct : s == "mosaic" ? SmallMaps::Mosaic : SmallMaps::Auto;
+}()};
+
+// What the mosaic can run: a 3x3 stride-1 convolution with padding 1 of a blocked input. One
+// zero row and column between tiles then pads both neighbours, and the input gradient is the
+// forward convolution of the flipped output gradient (padding 1 both ways again).
+bool mosaicShape(bool blockedSrc, const memory::dims &wd, int64_t stride, int64_t pad) {
+  return blockedSrc && wd[2] == 3 && wd[3] == 3 && stride == 1 && pad == 1;
+}
+
+// Where the mosaic beats oneDNN 2.6's direct kernels, measured per convolution on Sapphire
+// Rapids, bf16 on AMX, batch 32, 2 threads (kernel times from ONEDNN_VERBOSE; BENCHMARKS.md,
+// "session 18"): 512 channels at 2x2 / 4x4 / 7x7, forward 4.5x / 2.5x / 1.4x and input
+// gradient (as a forward) 4.8x / 3x / 1.8x; 256 at 4x4 1.2x and 2x; 128 at 4x4 1.1x and 2x.
+// At 8x8 (256 channels) the forward ties. Elsewhere (fp32, AVX-512 without AMX, AVX2) it is
+// not measured to pay and stays off.
+bool mosaicPays(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t stride, int64_t pad, int64_t pixels) {
+  return mosaicShape(blockedSrc, wd, stride, pad) && dt == Dt::bf16 &&
+         effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_amx) && pixels <= 49 && wd[0] >= 128 && wd[1] >= 128;
+}
 
 std::atomic<ConvAlgorithm> gConvAlgorithm{[] {
   const char *v = std::getenv("AMPBENCH_CONV_ALGORITHM");
@@ -423,7 +476,8 @@ bool winogradPays(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t stride
 // may have changed in between: the backward must use the primitives the forward packed for).
 std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
                                      const torch::Tensor &w, int64_t stride,
-                                     int64_t pad, std::optional<bool> winograd = std::nullopt) {
+                                     int64_t pad, std::optional<bool> winograd = std::nullopt,
+                                     std::optional<bool> mosaic = std::nullopt) {
   const auto sd = logicalDims(x);
   const bool blockedSrc = isBlocked(x);
   const Dt dt = dataType(x);
@@ -437,12 +491,17 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
       : mode == ConvAlgorithm::Winograd
           ? winogradShape(dt, blockedSrc, wd, stride)
           : mode == ConvAlgorithm::Auto && winogradPays(dt, blockedSrc, wd, stride, sd[0], oh * ow);
+  const auto tiling = gSmallMaps.load();
+  const bool useMosaic = mosaic ? *mosaic
+                         : tiling == SmallMaps::Mosaic
+                             ? mosaicShape(blockedSrc, wd, stride, pad)
+                             : tiling == SmallMaps::Auto && mosaicPays(dt, blockedSrc, wd, stride, pad, oh * ow);
   const std::string key = dimsKey(sd) + (blockedSrc ? "b" : "p") + dimsKey(wd) +
                           std::to_string(stride) + "s" + std::to_string(pad) + dtKey(dt) +
-                          (tryWinograd ? "w" : "");
+                          (tryWinograd ? "w" : "") + (useMosaic ? "m" : "");
   return cached(gConv, key, [&] {
     auto make = [&](dnnl::algorithm alg) {
-      ConvPrims p = makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, alg);
+      ConvPrims p = makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, alg, useMosaic);
       p.winogradKey = tryWinograd;
       return p;
     };
@@ -457,8 +516,62 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
   });
 }
 
+// The mosaic's primitives for input dims `sd` (mosaicShape holds): up to 16 images per
+// mosaic in a near-square grid (ResNet-18's 4x4 maps at batch 32: two 20x20 mosaics).
+ConvPrims::Mosaic makeMosaic(const memory::dims &sd, Dt dt, const memory::dims &wd, const memory::desc &userW) {
+  ConvPrims::Mosaic m;
+  m.h = sd[2];
+  m.w = sd[3];
+  const int64_t per = std::min<int64_t>(sd[0], 16);
+  m.cols = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(per))));
+  m.rows = (per + m.cols - 1) / m.cols;
+  m.count = (sd[0] + m.rows * m.cols - 1) / (m.rows * m.cols);
+  const int64_t mh = m.rows * (m.h + 1), mw = m.cols * (m.w + 1);
+  m.src = activationDesc({m.count, wd[1], mh, mw}, true, dt);
+  m.dst = activationDesc({m.count, wd[0], mh, mw}, true, dt);
+  const memory::dims one{1, 1}, pad{1, 1};
+  m.fwdPd = dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, m.src,
+                                      memory::desc(wd, dt, Tag::any), m.dst, one, pad, pad),
+      userScratch(), cpuEngine());
+  m.fwd = created(dnnl::convolution_forward(m.fwdPd));
+  m.wToFwd = Reorder(userW, m.fwdPd.weights_desc());
+  const memory::dims wdT{wd[1], wd[0], wd[2], wd[3]};
+  m.userWT = memory::desc(wdT, Dt::f32, memory::dims{wd[2] * wd[3], wd[1] * wd[2] * wd[3], wd[3], 1});
+  m.bwdPd = dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, m.dst,
+                                      memory::desc(wdT, dt, Tag::any), m.src, one, pad, pad),
+      userScratch(), cpuEngine());
+  m.bwd = created(dnnl::convolution_forward(m.bwdPd));
+  m.wToBwd = Reorder(m.userWT, m.bwdPd.weights_desc());
+  return m;
+}
+
+// `x` ([N, C/B, H, W, B], the mosaic's h x w) as its mosaics, each image flipped in both
+// spatial dimensions first when `flip`.
+torch::Tensor toMosaic(const torch::Tensor &x, const ConvPrims::Mosaic &m, bool flip) {
+  const int64_t n = x.size(0), cb = x.size(1), b = x.size(4);
+  auto t = torch::constant_pad_nd(flip ? x.flip({2, 3}) : x,
+                                  {0, 0, 0, 1, 0, 1, 0, 0, 0, m.count * m.rows * m.cols - n});
+  return t.view({m.count, m.rows, m.cols, cb, m.h + 1, m.w + 1, b})
+      .permute({0, 3, 1, 4, 2, 5, 6})
+      .reshape({m.count, cb, m.rows * (m.h + 1), m.cols * (m.w + 1), b});
+}
+
+// The `n` images' maps cut out of mosaics `y`, flipped back when `flip`.
+torch::Tensor fromMosaic(const torch::Tensor &y, const ConvPrims::Mosaic &m, int64_t n, bool flip) {
+  const int64_t cb = y.size(1), b = y.size(4);
+  auto t = y.view({m.count, cb, m.rows, m.h + 1, m.cols, m.w + 1, b})
+               .narrow(3, 0, m.h)
+               .narrow(5, 0, m.w)
+               .permute({0, 2, 4, 1, 3, 5, 6})
+               .reshape({m.count * m.rows * m.cols, cb, m.h, m.w, b})
+               .narrow(0, 0, n);
+  return (flip ? t.flip({2, 3}) : t).contiguous();
+}
+
 ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const memory::dims &wd, int64_t stride,
-                        int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg) {
+                        int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg, bool mosaic) {
   ConvPrims p;
   const memory::dims dd{sd[0], wd[0], oh, ow};
   const memory::dims strides{stride, stride}, padL{pad, pad};
@@ -479,7 +592,9 @@ ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const me
   p.wToFwd = Reorder(p.userW, p.fwdPd.weights_desc());
   p.hasBwdData = blockedSrc; // the plain image needs no gradient (oneDNN has
                              // only a reference kernel for it)
-  if (p.hasBwdData) {
+  if (mosaic) {
+    p.mosaic = makeMosaic(sd, dt, wd, p.userW);
+  } else if (p.hasBwdData) {
     p.bwdDataPd = dnnl::convolution_backward_data::primitive_desc(
         dnnl::convolution_backward_data::desc(alg, p.src, anyW, p.dst, strides, padL, padR),
         userScratch(), cpuEngine(), p.fwdPd);
@@ -656,16 +771,29 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
             : x.contiguous();
     w = w.contiguous();
     auto p = convPrims(x, w, stride, pad);
-    auto wf = inLayout(p->wToFwd, p->userW, p->fwdPd.weights_desc(), w);
-    auto y = emptyBlocked(p->dst.dims(), x.options());
-    run(p->fwd,
-                   {{DNNL_ARG_SRC, mem(p->src, x)},
-                    {DNNL_ARG_WEIGHTS, mem(p->fwdPd.weights_desc(), wf)},
-                    {DNNL_ARG_DST, mem(p->dst, y)}});
+    torch::Tensor y, wf;
+    if (p->mosaic) {
+      const auto &m = *p->mosaic;
+      const auto wm = inLayout(m.wToFwd, p->userW, m.fwdPd.weights_desc(), w);
+      const auto xm = toMosaic(x, m, false);
+      auto ym = emptyBlocked(m.dst.dims(), x.options());
+      run(m.fwd, {{DNNL_ARG_SRC, mem(m.src, xm)},
+                  {DNNL_ARG_WEIGHTS, mem(m.fwdPd.weights_desc(), wm)},
+                  {DNNL_ARG_DST, mem(m.dst, ym)}});
+      y = fromMosaic(ym, m, x.size(0), false);
+      wf = w; // the backward packs the transposed weights itself
+    } else {
+      wf = inLayout(p->wToFwd, p->userW, p->fwdPd.weights_desc(), w);
+      y = emptyBlocked(p->dst.dims(), x.options());
+      run(p->fwd, {{DNNL_ARG_SRC, mem(p->src, x)},
+                   {DNNL_ARG_WEIGHTS, mem(p->fwdPd.weights_desc(), wf)},
+                   {DNNL_ARG_DST, mem(p->dst, y)}});
+    }
     ctx->save_for_backward({x, w, wf});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["pad"] = pad;
     ctx->saved_data["winograd"] = p->winogradKey;
+    ctx->saved_data["mosaic"] = p->mosaic.has_value();
     return y;
   }
 
@@ -675,10 +803,23 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
     const auto &w = saved[1];
     const auto &wf = saved[2];
     auto p = convPrims(x, w, ctx->saved_data["stride"].toInt(),
-                       ctx->saved_data["pad"].toInt(), ctx->saved_data["winograd"].toBool());
+                       ctx->saved_data["pad"].toInt(), ctx->saved_data["winograd"].toBool(),
+                       ctx->saved_data["mosaic"].toBool());
     auto dy = grads[0].contiguous();
     torch::Tensor dx, dw;
-    if (ctx->needs_input_grad(0)) {
+    if (ctx->needs_input_grad(0) && p->mosaic) {
+      // dx = flip(conv(flip(dy), W transposed)): per image, a 3x3 stride-1 convolution's input
+      // gradient is the forward convolution of the flipped output gradient with the weights'
+      // input and output channels swapped, flipped back.
+      const auto &m = *p->mosaic;
+      const auto wt = inLayout(m.wToBwd, m.userWT, m.bwdPd.weights_desc(), w);
+      const auto dym = toMosaic(dy, m, true);
+      auto dxm = emptyBlocked(m.src.dims(), dy.options());
+      run(m.bwd, {{DNNL_ARG_SRC, mem(m.dst, dym)},
+                  {DNNL_ARG_WEIGHTS, mem(m.bwdPd.weights_desc(), wt)},
+                  {DNNL_ARG_DST, mem(m.src, dxm)}});
+      dx = fromMosaic(dxm, m, x.size(0), true);
+    } else if (ctx->needs_input_grad(0)) {
       TORCH_CHECK(
           p->hasBwdData,
           "blocked convolution: no input gradient for a plain (image) input");
@@ -930,6 +1071,8 @@ void setWeightGradient(WeightGradient mode) { gWeightGradient.store(mode); }
 WeightGradient weightGradient() { return gWeightGradient.load(); }
 void setConvAlgorithm(ConvAlgorithm mode) { gConvAlgorithm.store(mode); }
 ConvAlgorithm convAlgorithm() { return gConvAlgorithm.load(); }
+void setSmallMaps(SmallMaps mode) { gSmallMaps.store(mode); }
+SmallMaps smallMaps() { return gSmallMaps.load(); }
 void releaseThreadScratch() { scratchSlot() = torch::Tensor(); }
 int64_t threadScratchBytes() { return scratchSlot().defined() ? scratchSlot().numel() : 0; }
 
@@ -937,8 +1080,13 @@ std::vector<std::string> implementations() {
   std::lock_guard<std::mutex> lock(gCacheMutex);
   std::vector<std::string> out;
   for (const auto &[key, p] : gConv) {
-    out.push_back("convolution " + key + ": " + p->fwdPd.impl_info_str());
-    if (p->hasBwdData) {
+    if (p->mosaic) {
+      out.push_back("convolution " + key + ": " + p->mosaic->fwdPd.impl_info_str() + " (mosaic forward)");
+      out.push_back("convolution " + key + ": " + p->mosaic->bwdPd.impl_info_str() + " (mosaic input gradient)");
+    } else {
+      out.push_back("convolution " + key + ": " + p->fwdPd.impl_info_str());
+    }
+    if (p->hasBwdData && !p->mosaic) {
       out.push_back("convolution " + key + ": " + p->bwdDataPd.impl_info_str());
     }
     const bool mm = decidedMatmul(*p).value_or(false);

@@ -83,6 +83,24 @@ void setConvAlgorithm(ConvAlgorithm mode);
 ConvAlgorithm convAlgorithm();
 const char* toString(ConvAlgorithm mode);
 
+// How a 3x3 stride-1 convolution on a small map runs. oneDNN 2.6's AMX kernels are slow on
+// small maps with many channels: they tile over the output's width, and at 4x4 most of
+// each tile is empty (ResNet-18's 512-channel layer at 128 px, batch 32: 4.3 ms forward and
+// 4.6 ms input gradient on Sapphire Rapids, against 1.0 ms for the same work at 8x8). Mosaic
+// lays the batch out as a few large images, each image a tile followed by one zero row and
+// column (that zero stands for both neighbours' padding), runs one convolution over them and
+// cuts the tiles out again; the input gradient runs as a forward convolution too (of the
+// flipped output gradient with the transposed weights: oneDNN's forward kernels are the fast
+// ones). The weight gradient is computed as before. Auto (the default): the mosaic for bf16 on
+// AMX with 128+ channels on maps up to 7x7 (measured: BENCHMARKS.md, "session 18"; a fixed
+// rule, so a run and its resumption compute the same bits), direct elsewhere. Mosaic forces
+// it wherever the shape allows (fp32 too: the tests), Direct never.
+// AMPBENCH_SMALL_MAPS=auto|direct|mosaic sets the starting mode.
+enum class SmallMaps { Auto, Direct, Mosaic };
+void setSmallMaps(SmallMaps mode);
+SmallMaps smallMaps();
+const char* toString(SmallMaps mode);
+
 // oneDNN's scratch memory is one buffer per thread, grown to the largest primitive's need
 // (Winograd's transforms: tens of MB). The end of a run frees the calling thread's, so a GUI that
 // stays open does not keep it; the bytes held, for the tests.

@@ -50,6 +50,21 @@ struct ConvAlgorithmGuard {
   ~ConvAlgorithmGuard() { blocked::setConvAlgorithm(before); }
 };
 
+// Forces one way of running small maps for a scope.
+struct SmallMapsGuard {
+  blocked::SmallMaps before = blocked::smallMaps();
+  explicit SmallMapsGuard(blocked::SmallMaps mode) { blocked::setSmallMaps(mode); }
+  ~SmallMapsGuard() { blocked::setSmallMaps(before); }
+};
+
+int mosaicEntries() {
+  int n = 0;
+  for (const auto& i : blocked::implementations()) {
+    n += i.find("(mosaic ") != std::string::npos;
+  }
+  return n;
+}
+
 int winogradEntries() {
   int n = 0;
   for (const auto& i : blocked::implementations()) {
@@ -206,6 +221,83 @@ TEST(Blocked, WinogradConvolutionMatchesLibTorchForwardAndBackward) {
     } else if (b != 16) {
       EXPECT_EQ(winogradEntries(), 0);
     }
+  }
+}
+
+// Small maps as a mosaic of the batch, forced (fp32 here, so it runs on every CPU): forward,
+// input and weight gradients as LibTorch's for batches that fill no mosaic, one, several and
+// a part of the last; 1x1 to 7x7 and rectangular maps. A missing zero row or column between
+// the tiles, a tile cut out of the wrong place or an unflipped gradient would each be off by
+// the size of the values. Batch sizes no other test uses, so each shape is new.
+TEST(Blocked, MosaicConvolutionMatchesLibTorchForwardAndBackward) {
+  SKIP_WITHOUT_ONEDNN();
+  SmallMapsGuard guard(blocked::SmallMaps::Mosaic);
+  ConvAlgorithmGuard direct(blocked::ConvAlgorithm::Direct);
+  const int64_t b = blocked::blockSize();
+  torch::manual_seed(31);
+  struct Case {
+    int64_t in, out, batch, h, w;
+  };
+  for (const auto& c : std::vector<Case>{{2 * b, 4 * b, 1, 4, 4},
+                                         {4 * b, 2 * b, 5, 4, 4},
+                                         {2 * b, 2 * b, 16, 2, 2},
+                                         {2 * b, 3 * b, 37, 4, 4},
+                                         {2 * b, 2 * b, 19, 1, 1},
+                                         {2 * b, 2 * b, 6, 3, 5},
+                                         {b, 2 * b, 23, 7, 7}}) {
+    SCOPED_TRACE(std::to_string(c.in) + "->" + std::to_string(c.out) + " batch " + std::to_string(c.batch) + " " +
+                 std::to_string(c.h) + "x" + std::to_string(c.w));
+    const int before = mosaicEntries();
+    const auto xPlain = torch::randn({c.batch, c.in, c.h, c.w});
+    const auto w0 = torch::randn({c.out, c.in, 3, 3}) * 0.1;
+    auto xRef = xPlain.clone().requires_grad_(true);
+    auto wRef = w0.clone().requires_grad_(true);
+    auto yRef = torch::conv2d(xRef, wRef, {}, 1, 1);
+    auto x = blockedLeaf(xPlain);
+    auto w = w0.clone().requires_grad_(true);
+    auto y = blocked::conv2d(x, w, 1, 1);
+    ASSERT_TRUE(blocked::isBlocked(y));
+    ASSERT_EQ(y.sizes(), blocked::toBlocked(yRef.detach()).sizes());
+    EXPECT_LT(relErr(blocked::toPlain(y), yRef), 1e-5);
+    const auto g = torch::randn_like(yRef);
+    yRef.backward(g);
+    y.backward(blocked::toBlocked(g));
+    EXPECT_LT(relErr(w.grad(), wRef.grad()), 1e-5);
+    EXPECT_LT(relErr(blocked::toPlain(x.grad()), xRef.grad()), 1e-5);
+    EXPECT_EQ(mosaicEntries() - before, 2) << "the forward and the input gradient ran on the mosaic";
+  }
+  // Shapes the mosaic cannot run keep the direct kernels: stride 2, a 1x1 kernel.
+  const int before = mosaicEntries();
+  auto x = blockedLeaf(torch::randn({29, 2 * b, 4, 4}));
+  auto w3 = (torch::randn({2 * b, 2 * b, 3, 3}) * 0.1).requires_grad_(true);
+  auto w1 = (torch::randn({2 * b, 2 * b, 1, 1}) * 0.1).requires_grad_(true);
+  (blocked::conv2d(x, w3, 2, 1).sum() + blocked::conv2d(x, w1, 1, 0).sum()).backward();
+  EXPECT_EQ(mosaicEntries(), before);
+}
+
+// Auto runs the mosaic exactly where the measured rule says (Blocked.cpp, mosaicPays): bf16 on
+// AMX, 128+ channels, maps up to 7x7; never in fp32.
+TEST(Blocked, AutoTakesTheMosaicOnlyWhereTheRuleSays) {
+  SKIP_WITHOUT_ONEDNN();
+  SmallMapsGuard guard(blocked::SmallMaps::Auto);
+  const auto tookMosaic = [&](int64_t batch, int64_t in, int64_t size, int64_t stride, bool bf16) {
+    const int before = mosaicEntries();
+    AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, bf16);
+    const auto xPlain = torch::randn({batch, in, size, size});
+    auto x = blocked::toBlocked(bf16 ? xPlain.to(torch::kBFloat16) : xPlain).detach().requires_grad_(true);
+    auto w = (torch::randn({in, in, 3, 3}) * 0.1).requires_grad_(true);
+    blocked::conv2d(x, w, stride, 1).sum().backward();
+    EXPECT_TRUE(w.grad().defined());
+    return mosaicEntries() > before;
+  };
+  EXPECT_FALSE(tookMosaic(13, 128, 4, 1, false)) << "fp32";
+  if (detectCpu().amxUsable()) {
+    EXPECT_TRUE(tookMosaic(13, 128, 4, 1, true)) << "bf16, 128 channels, 4x4";
+    EXPECT_TRUE(tookMosaic(13, 256, 7, 1, true)) << "bf16, 256 channels, 7x7";
+    EXPECT_TRUE(tookMosaic(13, 128, 2, 1, true)) << "bf16, 128 channels, 2x2";
+    EXPECT_FALSE(tookMosaic(13, 128, 8, 1, true)) << "bf16, 8x8";
+    EXPECT_FALSE(tookMosaic(13, 64, 4, 1, true)) << "bf16, 64 channels";
+    EXPECT_FALSE(tookMosaic(13, 128, 8, 2, true)) << "bf16, stride 2";
   }
 }
 
@@ -693,6 +785,7 @@ TEST_P(BlockedEquivalence, SameLossesAndWeightsAsThePlainPath) {
   // What the blocked path's rules were run with (the defaults here).
   EXPECT_EQ(config["resolved"]["blocked"]["conv_algorithm"], "auto");
   EXPECT_EQ(config["resolved"]["blocked"]["weight_gradient"], "auto");
+  EXPECT_EQ(config["resolved"]["blocked"]["small_maps"], "auto");
   EXPECT_FALSE(nlohmann::json::parse(readFile(dir / "plain/config.json"))["resolved"].contains("blocked"));
   const auto a = loadModel(readRunInfo(dir / "plain"), torch::kCPU);
   const auto b = loadModel(readRunInfo(dir / "blocked"), torch::kCPU);
@@ -934,10 +1027,11 @@ TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
   const auto bf = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat); };
   AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, true);
   // Convolution: the grayscale stem (plain fp32 image in) and a 3x3 stride-2 block conv.
+  // 128 channels on 4x4 and 3x3 maps: the small-map mosaic (on AMX).
   for (const auto way : {blocked::WeightGradient::Direct, blocked::WeightGradient::Matmul})
   for (const auto& c :
        std::vector<ConvCase>{{1, 32, 7, 2, 20}, {32, 32, 3, 1, 9}, {32, 64, 3, 2, 10}, {32, 64, 1, 2, 9},
-                             {64, 64, 3, 1, 2}}) {
+                             {64, 64, 3, 1, 2}, {128, 128, 3, 1, 4}, {128, 256, 3, 1, 3}}) {
     WeightGradientGuard guard(way);
     SCOPED_TRACE(std::string(wayName(way)) + ": " + std::to_string(c.in) + "->" + std::to_string(c.out) + " k" +
                  std::to_string(c.k));
