@@ -1118,6 +1118,23 @@ std::vector<std::pair<int64_t, int64_t>> backwardWeightsSourceChannels() {
   return out;
 }
 
+namespace {
+std::map<std::string, std::shared_ptr<Reorder>> gCast;
+
+// An fp32 image batch as bf16 channels-last in one oneDNN reorder. ATen's copy into a
+// 3-channel NHWC tensor runs element by element: 3 ms of a ResNet-18 bf16 step at 128 px
+// (batch 32), where the reorder takes ~0.3 ms.
+torch::Tensor imageToBf16ChannelsLast(const torch::Tensor &x) {
+  const auto xc = x.contiguous();
+  const memory::dims d = logicalDims(xc);
+  const memory::desc from(d, Dt::f32, Tag::nchw), to(d, Dt::bf16, Tag::nhwc);
+  const auto r = cached(gCast, dimsKey(d), [&] { return Reorder(from, to); });
+  auto out = torch::empty(xc.sizes(), xc.options().dtype(torch::kBFloat16).memory_format(torch::MemoryFormat::ChannelsLast));
+  run(*r->r, {{DNNL_ARG_FROM, mem(from, xc)}, {DNNL_ARG_TO, mem(to, out)}});
+  return out;
+}
+}  // namespace
+
 torch::Tensor conv2d(const torch::Tensor &xIn, const torch::Tensor &w,
                      int64_t stride, int64_t padding) {
   // Under bf16 autocast (mixed precision on an AVX512-BF16/AMX CPU) the convolution runs in
@@ -1129,9 +1146,12 @@ torch::Tensor conv2d(const torch::Tensor &xIn, const torch::Tensor &w,
   if (bf16 && xIn.scalar_type() == torch::kFloat) {
     // One copy: bf16 and channels-last (the layout the primitive reads a plain bf16 input in).
     // An fp32 blocked tensor (nChw8c/16c) is not a bf16 one's [N, 1, H, W, C]: re-block it.
-    x = isBlocked(xIn) ? toBlocked(toPlain(xIn).to(torch::kBFloat16))
-                       : xIn.to(xIn.options().dtype(torch::kBFloat16), false, false,
-                                torch::MemoryFormat::ChannelsLast);
+    // An image without gradient (the stem's input) takes one oneDNN reorder.
+    x = isBlocked(xIn)          ? toBlocked(toPlain(xIn).to(torch::kBFloat16))
+        : !xIn.requires_grad() && xIn.dim() == 4 && xIn.device().is_cpu()
+                                ? imageToBf16ChannelsLast(xIn)
+                                : xIn.to(xIn.options().dtype(torch::kBFloat16), false, false,
+                                         torch::MemoryFormat::ChannelsLast);
   }
   TORCH_CHECK((x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) &&
                   w.scalar_type() == torch::kFloat && x.device().is_cpu(),

@@ -1121,6 +1121,27 @@ TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
   EXPECT_LT(relErr(blocked::toPlain(px.grad()).to(torch::kFloat), pRef.grad()), kBf16Tol);
 }
 
+// The stem's fp32 image is cast to bf16 channels-last by one oneDNN reorder: the same bits as
+// LibTorch's cast (round to nearest even), so the stem computes what it computed on an image
+// cast by LibTorch. Values chosen to sit exactly halfway between two bf16 numbers, where a
+// truncating or a round-half-up cast would differ.
+TEST(Blocked, Bf16StemCastsTheImageAsLibTorchDoes) {
+  SKIP_WITHOUT_BF16_UNITS();
+  torch::manual_seed(23);
+  auto image = torch::randn({3, 3, 17, 19});
+  // 1 + 2^-8 and 1 + 3 * 2^-8: halfway between bf16 neighbours (ties to even go down, then up).
+  image[0][0][0][0] = 1.0f + 1.0f / 256;
+  image[0][0][0][1] = 1.0f + 3.0f / 256;
+  image[1][2][5][7] = -(1.0f + 1.0f / 256);
+  const auto w = torch::randn({32, 3, 7, 7}) * 0.1;
+  AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, true);
+  torch::NoGradGuard noGrad;
+  const auto y = blocked::conv2d(image, w, 2, 3);
+  const auto castByLibTorch = image.to(torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast);
+  const auto yRef = blocked::conv2d(castByLibTorch, w, 2, 3);
+  EXPECT_TRUE(torch::equal(y, yRef));
+}
+
 // A bf16 run on the blocked path trains on oneDNN's bf16 kernels (no reference kernel), says
 // so in config.json, and follows the plain bf16 path's losses to bf16's resolution.
 TEST(Blocked, Bf16MixedPrecisionTrainsOnItWithBf16Kernels) {
