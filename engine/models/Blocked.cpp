@@ -430,15 +430,15 @@ bool mosaicShape(bool blockedSrc, const memory::dims &wd, int64_t stride, int64_
   return blockedSrc && wd[2] == 3 && wd[3] == 3 && stride == 1 && pad == 1;
 }
 
-// Where the mosaic beats oneDNN 2.6's direct kernels, measured per convolution on Sapphire
-// Rapids, bf16 on AMX, batch 32, 2 threads (kernel times from ONEDNN_VERBOSE; BENCHMARKS.md,
-// "session 18"): 512 channels at 2x2 / 4x4 / 7x7, forward 4.5x / 2.5x / 1.4x and input
-// gradient (as a forward) 4.8x / 3x / 1.8x; 256 at 4x4 1.2x and 2x; 128 at 4x4 1.1x and 2x.
-// At 8x8 (256 channels) the forward ties. Elsewhere (fp32, AVX-512 without AMX, AVX2) it is
-// not measured to pay and stays off.
+// Where the mosaic beats oneDNN 2.6's direct kernels: forward + backward per convolution
+// (bench/conv_choice --choice mosaic; BENCHMARKS.md, "Sapphire Rapids, session 18"), bf16 on AMX,
+// 2 threads. 512 channels: 1x1 1.85x, 2x2 2.1x, 4x4 1.63x (1.30x at batch 8), 7x7 1.16x. 128 and
+// 256 channels on maps up to 4x4 tie (0.95-1.05x); 8x8 and larger lose (0.57-0.89x). In fp32 on
+// AVX-512 it loses everywhere (0.47-0.66x: those direct kernels are not slow on small maps), and
+// AVX512-BF16 without AMX is unmeasured: both keep the direct kernels.
 bool mosaicPays(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t stride, int64_t pad, int64_t pixels) {
   return mosaicShape(blockedSrc, wd, stride, pad) && dt == Dt::bf16 &&
-         effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_amx) && pixels <= 49 && wd[0] >= 128 && wd[1] >= 128;
+         effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_amx) && pixels <= 49 && wd[0] >= 512 && wd[1] >= 512;
 }
 
 std::atomic<ConvAlgorithm> gConvAlgorithm{[] {

@@ -276,7 +276,7 @@ TEST(Blocked, MosaicConvolutionMatchesLibTorchForwardAndBackward) {
 }
 
 // Auto runs the mosaic exactly where the measured rule says (Blocked.cpp, mosaicPays): bf16 on
-// AMX, 128+ channels, maps up to 7x7; never in fp32.
+// AMX, 512 channels, maps up to 7x7; never in fp32.
 TEST(Blocked, AutoTakesTheMosaicOnlyWhereTheRuleSays) {
   SKIP_WITHOUT_ONEDNN();
   SmallMapsGuard guard(blocked::SmallMaps::Auto);
@@ -290,14 +290,14 @@ TEST(Blocked, AutoTakesTheMosaicOnlyWhereTheRuleSays) {
     EXPECT_TRUE(w.grad().defined());
     return mosaicEntries() > before;
   };
-  EXPECT_FALSE(tookMosaic(13, 128, 4, 1, false)) << "fp32";
+  EXPECT_FALSE(tookMosaic(13, 512, 4, 1, false)) << "fp32";
   if (detectCpu().amxUsable()) {
-    EXPECT_TRUE(tookMosaic(13, 128, 4, 1, true)) << "bf16, 128 channels, 4x4";
-    EXPECT_TRUE(tookMosaic(13, 256, 7, 1, true)) << "bf16, 256 channels, 7x7";
-    EXPECT_TRUE(tookMosaic(13, 128, 2, 1, true)) << "bf16, 128 channels, 2x2";
-    EXPECT_FALSE(tookMosaic(13, 128, 8, 1, true)) << "bf16, 8x8";
-    EXPECT_FALSE(tookMosaic(13, 64, 4, 1, true)) << "bf16, 64 channels";
-    EXPECT_FALSE(tookMosaic(13, 128, 8, 2, true)) << "bf16, stride 2";
+    EXPECT_TRUE(tookMosaic(13, 512, 4, 1, true)) << "bf16, 512 channels, 4x4";
+    EXPECT_TRUE(tookMosaic(13, 512, 7, 1, true)) << "bf16, 512 channels, 7x7";
+    EXPECT_TRUE(tookMosaic(13, 512, 1, 1, true)) << "bf16, 512 channels, 1x1";
+    EXPECT_FALSE(tookMosaic(13, 512, 8, 1, true)) << "bf16, 8x8";
+    EXPECT_FALSE(tookMosaic(13, 256, 4, 1, true)) << "bf16, 256 channels";
+    EXPECT_FALSE(tookMosaic(13, 512, 8, 2, true)) << "bf16, stride 2";
   }
 }
 
@@ -1027,11 +1027,12 @@ TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
   const auto bf = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat); };
   AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, true);
   // Convolution: the grayscale stem (plain fp32 image in) and a 3x3 stride-2 block conv.
-  // 128 channels on 4x4 and 3x3 maps: the small-map mosaic (on AMX).
+  // 512 channels on 4x4 and 3x3 maps: the small-map mosaic (on AMX).
+  const int mosaicsBefore = mosaicEntries();
   for (const auto way : {blocked::WeightGradient::Direct, blocked::WeightGradient::Matmul})
   for (const auto& c :
        std::vector<ConvCase>{{1, 32, 7, 2, 20}, {32, 32, 3, 1, 9}, {32, 64, 3, 2, 10}, {32, 64, 1, 2, 9},
-                             {64, 64, 3, 1, 2}, {128, 128, 3, 1, 4}, {128, 256, 3, 1, 3}}) {
+                             {64, 64, 3, 1, 2}, {512, 512, 3, 1, 4}, {512, 512, 3, 1, 3}}) {
     WeightGradientGuard guard(way);
     SCOPED_TRACE(std::string(wayName(way)) + ": " + std::to_string(c.in) + "->" + std::to_string(c.out) + " k" +
                  std::to_string(c.k));
@@ -1068,6 +1069,9 @@ TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
       }
       EXPECT_TRUE(found);
     }
+  }
+  if (detectCpu().amxUsable()) {
+    EXPECT_EQ(mosaicEntries() - mosaicsBefore, 4) << "two 512-channel shapes, forward and input gradient each";
   }
   // Batch norm (+ fused ReLU) in training: fp32 statistics of the bf16 input.
   compat::setAutocastEnabled(c10::DeviceType::CPU, false);
