@@ -458,7 +458,7 @@ bool winogradShape(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t strid
 }
 
 // Where Winograd F(4x4, 3x3) beats the direct kernels, fp32 on AVX-512, measured per
-// convolution (forward + backward-data + backward-weights; bench/winograd and BENCHMARKS.md,
+// convolution (forward + backward-data + backward-weights; bench/conv_choice and BENCHMARKS.md,
 // "Sapphire Rapids, session 17"). At batch 32: 32+ input channels onto maps of 8x8 and more
 // (1.3-2.3x: ResNet-18 at 64-224 px, small_cnn's 32->64 and 64->128 at 128 px) and 128+
 // channels onto 7x7 (512 at 7x7: 1.28x). Fewer channels (small_cnn's 16->32: 0.90x at 64x64)

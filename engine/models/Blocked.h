@@ -74,7 +74,7 @@ const char* toString(WeightGradient mode);
 // Which algorithm an fp32 3x3 stride-1 convolution runs. oneDNN 2.6 has Winograd F(4x4, 3x3)
 // kernels for AVX-512 (jit_wino_4x3) for forward, backward-data and backward-weights: 4x fewer
 // multiplications, 1.3-2.3x faster than its direct kernels on ResNet-18's maps of 8x8 and more
-// (bench/winograd), with results within ~2e-6 relative of the direct kernels' (fp32 rounding
+// (bench/conv_choice), with results within ~2e-6 relative of the direct kernels' (fp32 rounding
 // differences are ~1e-7-1e-6). PyTorch's CPU convolutions always run the direct algorithm.
 // Auto (the default): Winograd where it measured faster (a fixed rule by ISA, channels, map size
 // and batch; Blocked.cpp), direct elsewhere and on every other CPU and data type: a rule, not a

@@ -1,6 +1,7 @@
 #include "engine/models/Layers.h"
 
 #include "engine/models/Blocked.h"
+#include "engine/util/RoundThrough.h"
 
 #include <torch/torch.h>
 
@@ -10,7 +11,7 @@ torch::Tensor round(const EmulationPtr& e, const torch::Tensor& t) {
   if (!e->dtype || !t.defined()) {
     return t;
   }
-  return t.to(*e->dtype).to(t.scalar_type());
+  return roundThrough(t, *e->dtype);  // t.to(dtype).to(t's dtype), in one pass on the CPU
 }
 
 torch::Tensor conv(const EmulationPtr& e, torch::nn::Conv2d& m, const torch::Tensor& x) {
