@@ -123,7 +123,6 @@ torch::Tensor conv2d(const torch::Tensor &, const torch::Tensor &, int64_t,
                      int64_t) {
   unavailable();
 }
-torch::Tensor addRelu(const torch::Tensor &, const torch::Tensor &) { unavailable(); }
 torch::Tensor batchNormRelu(const torch::Tensor &, torch::nn::BatchNorm2dImpl &) {
   unavailable();
 }
@@ -1067,66 +1066,6 @@ torch::Tensor pool(const torch::Tensor &x, dnnl::algorithm algo, int64_t k,
 
 } // namespace
 
-// ---- the residual add with its ReLU
-// ------------------------------------------------------------------------
-
-namespace {
-
-struct AddReluPrims {
-  memory::desc data;
-  dnnl::binary::primitive_desc pd;
-  dnnl::binary add;
-};
-
-std::map<std::string, std::shared_ptr<AddReluPrims>> gAddRelu;
-
-// relu(a + b) as one oneDNN binary primitive with a ReLU post-op: one pass over the
-// activations where ATen's add_ and relu_ take two (bf16: ~0.9 ms for ResNet-18's 2M-element
-// layer1 output at 128 px, batch 32; the primitive ~0.3 ms). ATen's bf16 add computes in fp32
-// and rounds once to bf16, and so does the primitive: the same bits.
-struct AddReluFn : public torch::autograd::Function<AddReluFn> {
-  static torch::Tensor forward(AutogradContext *ctx, torch::Tensor a, torch::Tensor b) {
-    a = a.contiguous();
-    b = b.contiguous();
-    const auto d = logicalDims(a);
-    const Dt dt = dataType(a);
-    auto p = cached(gAddRelu, dimsKey(d) + dtKey(dt), [&] {
-      AddReluPrims q;
-      q.data = activationDesc(d, true, dt);
-      dnnl::post_ops ops;
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      // A new attribute: dnnl::primitive_attr's copy shares its handle, so a copy of
-      // userScratch() given post-ops would give them to every later primitive too.
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      attr.set_post_ops(ops);
-      q.pd = dnnl::binary::primitive_desc(dnnl::binary::desc(dnnl::algorithm::binary_add, q.data, q.data, q.data),
-                                          attr, cpuEngine());
-      q.add = created(dnnl::binary(q.pd));
-      return q;
-    });
-    auto y = torch::empty_like(a);
-    run(p->add, {{DNNL_ARG_SRC_0, mem(p->data, a)}, {DNNL_ARG_SRC_1, mem(p->data, b)}, {DNNL_ARG_DST, mem(p->data, y)}});
-    ctx->save_for_backward({y});
-    return y;
-  }
-
-  static variable_list backward(AutogradContext *ctx, variable_list grads) {
-    const auto y = ctx->get_saved_variables()[0];
-    auto g = torch::threshold_backward(grads[0].contiguous(), y, 0);
-    return {g, g};
-  }
-};
-
-}  // namespace
-
-torch::Tensor addRelu(const torch::Tensor &a, const torch::Tensor &b) {
-  TORCH_CHECK(isBlocked(a) && a.sizes() == b.sizes() && a.scalar_type() == b.scalar_type() &&
-                  (a.scalar_type() == torch::kFloat || a.scalar_type() == torch::kBFloat16),
-              "blocked add+ReLU: two blocked fp32 or bf16 tensors of one shape");
-  return AddReluFn::apply(a, b);
-}
-
 int64_t primitivesCreated() { return gCreated.load(); }
 void setWeightGradient(WeightGradient mode) { gWeightGradient.store(mode); }
 WeightGradient weightGradient() { return gWeightGradient.load(); }
@@ -1165,9 +1104,6 @@ std::vector<std::string> implementations() {
     for (const auto &s : {p->fwdPd.impl_info_str(), p->bwdPd.impl_info_str()}) {
       out.push_back("pooling " + key + ": " + s);
     }
-  }
-  for (const auto &[key, p] : gAddRelu) {
-    out.push_back("add+relu " + key + ": " + p->pd.impl_info_str());
   }
   return out;
 }

@@ -47,9 +47,6 @@ torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t str
 torch::Tensor batchNorm(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn);
 // relu(batchNorm(x, bn)) as one oneDNN primitive forward and backward (fuse_norm_relu).
 torch::Tensor batchNormRelu(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn);
-// relu(a + b) of two blocked tensors (a residual block's end) as one oneDNN primitive; the
-// same values as torch's add and relu.
-torch::Tensor addRelu(const torch::Tensor& a, const torch::Tensor& b);
 // torch::max_pool2d / avg_pool2d (count_include_pad, floor mode) of a blocked tensor.
 torch::Tensor maxPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
 torch::Tensor avgPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);

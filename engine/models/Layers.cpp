@@ -59,13 +59,6 @@ torch::Tensor linear(const EmulationPtr& e, torch::nn::Linear& m, const torch::T
   return round(e, torch::linear(x, round(e, m->weight), m->bias.defined() ? round(e, m->bias) : torch::Tensor()));
 }
 
-torch::Tensor addRelu(const EmulationPtr& e, torch::Tensor& a, const torch::Tensor& b) {
-  if (blocked::isBlocked(a)) {
-    return round(e, blocked::addRelu(a, b));  // rounding commutes with ReLU (see batchNormRelu)
-  }
-  return round(e, a.add_(b)).relu_();
-}
-
 torch::Tensor maxPool(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   return blocked::isBlocked(x) ? blocked::maxPool2d(x, kernel, stride, padding)
                                : torch::max_pool2d(x, kernel, stride, padding);

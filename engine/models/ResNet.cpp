@@ -33,12 +33,11 @@ torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
   const auto& e = emulation_;
   // In place, as torchvision's BasicBlock (ReLU(inplace=True), out += identity): batch-norm's
   // backward needs its input, not its output, and ReLU's backward needs only its output, so
-  // nothing autograd saved is overwritten; two activation-sized tensors fewer per block. (The
-  // blocked path's fused add+ReLU writes a new tensor; the batch-norm output it read is freed.)
+  // nothing autograd saved is overwritten; two activation-sized tensors fewer per block.
   auto out = layers::batchNormRelu(e, bn1, layers::conv(e, conv1, x));
   out = layers::batchNorm(e, bn2, layers::conv(e, conv2, out));
   auto identity = downConv ? layers::batchNorm(e, downBn, layers::conv(e, downConv, x)) : x;
-  return layers::addRelu(e, out, identity);
+  return layers::round(e, out.add_(identity)).relu_();
 }
 
 ResNetImpl::ResNetImpl(const ModelSpec& spec, const std::vector<int64_t>& blocksPerLayer) : ClassifierImpl(spec) {

@@ -455,53 +455,6 @@ TEST(Blocked, AddAndReluRunOnTheBlockedTensorUnchanged) {
   EXPECT_TRUE(torch::equal(blocked::toPlain(bb.grad()), br.grad()));
 }
 
-// A residual block's end, relu(a + b), as one oneDNN primitive: the same bits as LibTorch's add
-// and ReLU forward, and the same gradients for both inputs, in fp32 and (on a CPU with bf16
-// units) bf16, where both add in fp32 and round once. Exact zeros of a + b (a = -b) sit on
-// ReLU's kink: both pass no gradient there.
-TEST(Blocked, FusedAddReluIsLibTorchsAddAndRelu) {
-  SKIP_WITHOUT_ONEDNN();
-  const int64_t c = blocked::blockSize();
-  torch::manual_seed(8);
-  std::vector<c10::ScalarType> types{torch::kFloat};
-  if (cpuHasBf16()) {
-    types.push_back(torch::kBFloat16);
-  }
-  for (const auto type : types) {
-    SCOPED_TRACE(c10::toString(type));
-    const auto a = torch::randn({3, 2 * c, 5, 7}).to(type);
-    auto b = torch::randn({3, 2 * c, 5, 7}).to(type);
-    b[0][0] = -a[0][0];  // exact zeros
-    auto ar = a.clone().requires_grad_(true), br = b.clone().requires_grad_(true);
-    auto ab = blocked::toBlocked(a).detach().requires_grad_(true), bb = blocked::toBlocked(b).detach().requires_grad_(true);
-    auto yRef = (ar * 1).add_(br).relu_();
-    auto y = blocked::addRelu(ab, bb);
-    ASSERT_TRUE(blocked::isBlocked(y));
-    EXPECT_TRUE(torch::equal(blocked::toPlain(y), yRef));
-    const auto g = torch::randn_like(yRef);
-    yRef.backward(g);
-    y.backward(blocked::toBlocked(g));
-    EXPECT_TRUE(torch::equal(blocked::toPlain(ab.grad()), ar.grad()));
-    EXPECT_TRUE(torch::equal(blocked::toPlain(bb.grad()), br.grad()));
-    EXPECT_TRUE(torch::equal(ar.grad()[0][0], torch::zeros_like(ar.grad()[0][0])));
-  }
-  bool fused = false;
-  for (const auto& i : blocked::implementations()) {
-    fused = fused || i.rfind("add+relu ", 0) == 0;
-  }
-  EXPECT_TRUE(fused);
-  EXPECT_THROW(blocked::addRelu(blocked::toBlocked(torch::randn({1, c, 2, 2})), blocked::toBlocked(torch::randn({1, c, 2, 3}))),
-               c10::Error);
-  // Its ReLU stays its own: a primitive created after it (a new convolution shape) has no
-  // ReLU (its negative outputs survive) and its weight reorders are created. Found broken:
-  // the post-op was set on a copy of the attribute every primitive shares.
-  const auto x = torch::randn({3, c, 6, 5});
-  const auto w = torch::randn({3 * c, c, 3, 3});
-  const auto y = blocked::toPlain(blocked::conv2d(blocked::toBlocked(x), w, 2, 1));
-  EXPECT_LT(relErr(y, torch::conv2d(x, w, {}, 2, 1)), 1e-5);
-  EXPECT_LT(y.min().item<float>(), 0.0f);
-}
-
 TEST(Blocked, PrimitiveCacheIsHitOnTheSecondStep) {
   SKIP_WITHOUT_ONEDNN();
   for (const char* name : {"small_cnn", "resnet18"}) {
