@@ -120,7 +120,8 @@ int main(int argc, char** argv) {
   const std::function<void(bool)> use = [&](bool alternative) {
     if (winograd) {
       blocked::setConvAlgorithm(alternative ? blocked::ConvAlgorithm::Winograd : blocked::ConvAlgorithm::Direct);
-    } else {
+    } else {  // direct kernels on both sides (fp32 Auto would take Winograd on some maps)
+      blocked::setConvAlgorithm(blocked::ConvAlgorithm::Direct);
       blocked::setSmallMaps(alternative ? blocked::SmallMaps::Mosaic : blocked::SmallMaps::Direct);
     }
   };

@@ -432,13 +432,16 @@ bool mosaicShape(bool blockedSrc, const memory::dims &wd, int64_t stride, int64_
 
 // Where the mosaic beats oneDNN 2.6's direct kernels: forward + backward per convolution
 // (bench/conv_choice --choice mosaic; BENCHMARKS.md, "Sapphire Rapids, session 18"), bf16 on AMX,
-// 2 threads. 512 channels: 1x1 1.85x, 2x2 2.1x, 4x4 1.63x (1.30x at batch 8), 7x7 1.16x. 128 and
-// 256 channels on maps up to 4x4 tie (0.95-1.05x); 8x8 and larger lose (0.57-0.89x). In fp32 on
-// AVX-512 it loses everywhere (0.47-0.66x: those direct kernels are not slow on small maps), and
+// 2 threads, batch 32 unless said. 512 channels: 1x1 1.85x, 2x2 2.1x, 4x4 1.63x (1.30x at batch
+// 8), 7x7 1.16x. 128 and 256 channels on maps up to 4x4 tie (0.95-1.05x); 8x8 and larger lose
+// (0.57-0.89x). Batches under 8 are unmeasured. In fp32 on AVX-512 it loses everywhere against
+// the direct kernels (0.60-0.89x, 2x2 to 32x32: those are not slow on small maps), and
 // AVX512-BF16 without AMX is unmeasured: both keep the direct kernels.
-bool mosaicPays(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t stride, int64_t pad, int64_t pixels) {
+bool mosaicPays(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t stride, int64_t pad, int64_t batch,
+                int64_t oh, int64_t ow) {
   return mosaicShape(blockedSrc, wd, stride, pad) && dt == Dt::bf16 &&
-         effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_amx) && pixels <= 49 && wd[0] >= 512 && wd[1] >= 512;
+         effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_amx) && oh <= 7 && ow <= 7 && batch >= 8 &&
+         wd[0] >= 512 && wd[1] >= 512;
 }
 
 std::atomic<ConvAlgorithm> gConvAlgorithm{[] {
@@ -495,7 +498,7 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
   const bool useMosaic = mosaic ? *mosaic
                          : tiling == SmallMaps::Mosaic
                              ? mosaicShape(blockedSrc, wd, stride, pad)
-                             : tiling == SmallMaps::Auto && mosaicPays(dt, blockedSrc, wd, stride, pad, oh * ow);
+                             : tiling == SmallMaps::Auto && mosaicPays(dt, blockedSrc, wd, stride, pad, sd[0], oh, ow);
   const std::string key = dimsKey(sd) + (blockedSrc ? "b" : "p") + dimsKey(wd) +
                           std::to_string(stride) + "s" + std::to_string(pad) + dtKey(dt) +
                           (tryWinograd ? "w" : "") + (useMosaic ? "m" : "");
@@ -522,7 +525,9 @@ ConvPrims::Mosaic makeMosaic(const memory::dims &sd, Dt dt, const memory::dims &
   ConvPrims::Mosaic m;
   m.h = sd[2];
   m.w = sd[3];
-  const int64_t per = std::min<int64_t>(sd[0], 16);
+  // The fewest mosaics of at most 16 images, the batch spread evenly over them (17 images: two
+  // of 9, not 16 and 1).
+  const int64_t mosaics = (sd[0] + 15) / 16, per = (sd[0] + mosaics - 1) / mosaics;
   m.cols = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(per))));
   m.rows = (per + m.cols - 1) / m.cols;
   m.count = (sd[0] + m.rows * m.cols - 1) / (m.rows * m.cols);
@@ -588,7 +593,9 @@ ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const me
       dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, p.src, anyW, p.dst, strides, padL,
                                       padR),
       userScratch(), cpuEngine());
-  p.fwd = created(dnnl::convolution_forward(p.fwdPd));
+  if (!mosaic) { // with the mosaic its descriptor is only the backward-weights primitive's hint
+    p.fwd = created(dnnl::convolution_forward(p.fwdPd));
+  }
   p.wToFwd = Reorder(p.userW, p.fwdPd.weights_desc());
   p.hasBwdData = blockedSrc; // the plain image needs no gradient (oneDNN has
                              // only a reference kernel for it)

@@ -92,8 +92,9 @@ const char* toString(ConvAlgorithm mode);
 // cuts the tiles out again; the input gradient runs as a forward convolution too (of the
 // flipped output gradient with the transposed weights: oneDNN's forward kernels are the fast
 // ones). The weight gradient is computed as before. Auto (the default): the mosaic for bf16 on
-// AMX with 512 channels on maps up to 7x7 (1.2-2.1x; bench/conv_choice, BENCHMARKS.md "session
-// 18"; a fixed rule, so a run and its resumption compute the same bits), direct elsewhere.
+// AMX with 512 channels on maps up to 7x7, batches of 8 and more (1.2-2.1x; bench/conv_choice,
+// BENCHMARKS.md "session 18"; a fixed rule, so a run and its resumption compute the same bits),
+// direct elsewhere.
 // Mosaic forces it wherever the shape allows (fp32 too: the tests), Direct never.
 // AMPBENCH_SMALL_MAPS=auto|direct|mosaic sets the starting mode.
 enum class SmallMaps { Auto, Direct, Mosaic };

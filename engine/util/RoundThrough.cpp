@@ -20,7 +20,8 @@ void halfScalar(const float* in, float* out, int64_t n) {
   }
 }
 
-// F16C's conversions round to nearest even as c10's do (NaN stays NaN, with another payload);
+// F16C's conversions round to nearest even as c10's do (NaN stays NaN, keeping its payload where
+// c10 gives a canonical one);
 // eight values per instruction pair instead of a branchy scalar routine.
 __attribute__((target("avx,f16c"))) void halfF16c(const float* in, float* out, int64_t n) {
   int64_t i = 0;
@@ -69,9 +70,9 @@ struct RoundThroughFn : public torch::autograd::Function<RoundThroughFn> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    const auto format = static_cast<c10::ScalarType>(ctx->saved_data["format"].toInt());
-    const auto& g = grads[0];
-    return {fusable(g, format) ? roundCpu(g, format) : g.to(format).to(g.scalar_type()), torch::Tensor()};
+    // Through roundThrough itself: under create_graph the rounded gradient keeps its history.
+    return {roundThrough(grads[0], static_cast<c10::ScalarType>(ctx->saved_data["format"].toInt())),
+            torch::Tensor()};
   }
 };
 

@@ -73,8 +73,26 @@ TEST(RoundThrough, KeepsEveryDenseLayoutAndTakesOthers) {
   expectSameBits(y, cl.to(torch::kHalf).to(torch::kFloat));
   const auto strided = x.transpose(1, 3).narrow(1, 1, 3);  // neither dense nor contiguous
   expectSameBits(roundThrough(strided, torch::kBFloat16), strided.to(torch::kBFloat16).to(torch::kFloat));
-  // Not fp32 (or another format): the casts themselves.
+  // Not fp32: the casts themselves, which keep the dtype and round.
   const auto d = torch::randn({9}, torch::kDouble);
-  expectSameBits(roundThrough(d, torch::kHalf).to(torch::kFloat), d.to(torch::kHalf).to(torch::kDouble).to(torch::kFloat));
+  const auto rd = roundThrough(d, torch::kHalf);
+  EXPECT_EQ(rd.scalar_type(), torch::kDouble);
+  EXPECT_FALSE(torch::equal(rd, d));
+  EXPECT_TRUE(torch::equal(rd.to(torch::kHalf).to(torch::kDouble), rd)) << "representable in fp16";
   EXPECT_FALSE(roundThrough(torch::Tensor(), torch::kHalf).defined());
+}
+
+// Under create_graph the rounded gradient keeps its history, as the two casts' does: a second
+// derivative reaches the input.
+TEST(RoundThrough, SecondDerivativesFlowThroughTheRounding) {
+  auto x = torch::randn({33}).requires_grad_(true);
+  const auto y = roundThrough(x, torch::kHalf).pow(3).sum();
+  const auto gx = torch::autograd::grad({y}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+  ASSERT_TRUE(gx.requires_grad());
+  const auto ggx = torch::autograd::grad({gx.sum()}, {x})[0];
+  auto xr = x.detach().clone().requires_grad_(true);
+  const auto yr = xr.to(torch::kHalf).to(torch::kFloat).pow(3).sum();
+  const auto gr = torch::autograd::grad({yr}, {xr}, {}, true, true)[0];
+  const auto ggr = torch::autograd::grad({gr.sum()}, {xr})[0];
+  expectSameBits(ggx, ggr);
 }
