@@ -73,6 +73,19 @@ int winogradEntries() {
   return n;
 }
 
+// Forward and backward of a 3x3 convolution (in -> in channels, padding 1), fp32 or under bf16
+// autocast: did `entries` (a count of implementations() lines) grow? A new shape adds its own.
+bool convAddsEntries(int (*entries)(), int64_t batch, int64_t in, int64_t size, int64_t stride, bool bf16) {
+  const int before = entries();
+  AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, bf16);
+  const auto xPlain = torch::randn({batch, in, size, size});
+  auto x = blocked::toBlocked(bf16 ? xPlain.to(torch::kBFloat16) : xPlain).detach().requires_grad_(true);
+  auto w = (torch::randn({in, in, 3, 3}) * 0.1).requires_grad_(true);
+  blocked::conv2d(x, w, stride, 1).sum().backward();
+  EXPECT_TRUE(w.grad().defined());
+  return entries() > before;
+}
+
 // Forces one way of computing the convolutions' weight gradient for a scope.
 struct WeightGradientGuard {
   blocked::WeightGradient before = blocked::weightGradient();
@@ -280,15 +293,8 @@ TEST(Blocked, MosaicConvolutionMatchesLibTorchForwardAndBackward) {
 TEST(Blocked, AutoTakesTheMosaicOnlyWhereTheRuleSays) {
   SKIP_WITHOUT_ONEDNN();
   SmallMapsGuard guard(blocked::SmallMaps::Auto);
-  const auto tookMosaic = [&](int64_t batch, int64_t in, int64_t size, int64_t stride, bool bf16) {
-    const int before = mosaicEntries();
-    AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, bf16);
-    const auto xPlain = torch::randn({batch, in, size, size});
-    auto x = blocked::toBlocked(bf16 ? xPlain.to(torch::kBFloat16) : xPlain).detach().requires_grad_(true);
-    auto w = (torch::randn({in, in, 3, 3}) * 0.1).requires_grad_(true);
-    blocked::conv2d(x, w, stride, 1).sum().backward();
-    EXPECT_TRUE(w.grad().defined());
-    return mosaicEntries() > before;
+  const auto tookMosaic = [](int64_t batch, int64_t in, int64_t size, int64_t stride, bool bf16) {
+    return convAddsEntries(mosaicEntries, batch, in, size, stride, bf16);
   };
   EXPECT_FALSE(tookMosaic(13, 512, 4, 1, false)) << "fp32";
   if (detectCpu().amxUsable()) {
@@ -1317,15 +1323,8 @@ TEST(Blocked, AutoTakesWinogradOnlyWhereTheRuleSays) {
   SKIP_WITHOUT_ONEDNN();
   ConvAlgorithmGuard guard(blocked::ConvAlgorithm::Auto);
   const int64_t b = blocked::blockSize();
-  const auto tookWinograd = [&](int64_t batch, int64_t in, int64_t size, int64_t stride, bool bf16) {
-    const int before = winogradEntries();
-    AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, bf16);
-    const auto xPlain = torch::randn({batch, in, size, size});
-    auto x = blocked::toBlocked(bf16 ? xPlain.to(torch::kBFloat16) : xPlain).detach().requires_grad_(true);
-    auto w = (torch::randn({in, in, 3, 3}) * 0.1).requires_grad_(true);
-    blocked::conv2d(x, w, stride, 1).sum().backward();
-    EXPECT_TRUE(w.grad().defined());
-    return winogradEntries() > before;
+  const auto tookWinograd = [](int64_t batch, int64_t in, int64_t size, int64_t stride, bool bf16) {
+    return convAddsEntries(winogradEntries, batch, in, size, stride, bf16);
   };
   const bool avx512 = b == 16;
   EXPECT_EQ(tookWinograd(17, 64, 16, 1, false), avx512) << "64 channels, 16x16";
