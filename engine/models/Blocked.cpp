@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -414,14 +415,27 @@ bool matmulPays(Dt dt, int64_t k, int64_t stride, int64_t outChannels, int64_t p
 ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const memory::dims &wd, int64_t stride,
                         int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg, bool mosaic);
 
-std::atomic<SmallMaps> gSmallMaps{[] {
-  const char *v = std::getenv("AMPBENCH_SMALL_MAPS");
-  const std::string s = v ? v : "";
-  if (!s.empty() && s != "auto" && s != "direct" && s != "mosaic") {
-    std::fprintf(stderr, "AMPBENCH_SMALL_MAPS=%s: not auto, direct or mosaic; using auto\n", v);
+// A mode's starting value from the environment variable `name`: one of `modes` by name, the
+// first (auto) when unset or unknown (said on stderr).
+template <class Mode>
+Mode modeFromEnv(const char *name, std::initializer_list<std::pair<const char *, Mode>> modes) {
+  const char *v = std::getenv(name);
+  if (v == nullptr || *v == '\0') {
+    return modes.begin()->second;
   }
-  return s == "direct" ? SmallMaps::Direct : s == "mosaic" ? SmallMaps::Mosaic : SmallMaps::Auto;
-}()};
+  std::string names;
+  for (const auto &[n, mode] : modes) {
+    if (std::string(v) == n) {
+      return mode;
+    }
+    names += std::string(names.empty() ? "" : ", ") + n;
+  }
+  std::fprintf(stderr, "%s=%s: not one of %s; using %s\n", name, v, names.c_str(), modes.begin()->first);
+  return modes.begin()->second;
+}
+
+std::atomic<SmallMaps> gSmallMaps{modeFromEnv<SmallMaps>(
+    "AMPBENCH_SMALL_MAPS", {{"auto", SmallMaps::Auto}, {"direct", SmallMaps::Direct}, {"mosaic", SmallMaps::Mosaic}})};
 
 // What the mosaic can run: a 3x3 stride-1 convolution with padding 1 of a blocked input. One
 // zero row and column between tiles then pads both neighbours, and the input gradient is the
@@ -444,14 +458,9 @@ bool mosaicPays(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t stride, 
          wd[0] >= 512 && wd[1] >= 512;
 }
 
-std::atomic<ConvAlgorithm> gConvAlgorithm{[] {
-  const char *v = std::getenv("AMPBENCH_CONV_ALGORITHM");
-  const std::string s = v ? v : "";
-  if (!s.empty() && s != "auto" && s != "direct" && s != "winograd") {
-    std::fprintf(stderr, "AMPBENCH_CONV_ALGORITHM=%s: not auto, direct or winograd; using auto\n", v);
-  }
-  return s == "direct" ? ConvAlgorithm::Direct : s == "winograd" ? ConvAlgorithm::Winograd : ConvAlgorithm::Auto;
-}()};
+std::atomic<ConvAlgorithm> gConvAlgorithm{modeFromEnv<ConvAlgorithm>(
+    "AMPBENCH_CONV_ALGORITHM",
+    {{"auto", ConvAlgorithm::Auto}, {"direct", ConvAlgorithm::Direct}, {"winograd", ConvAlgorithm::Winograd}})};
 
 // What oneDNN 2.6 has Winograd kernels for at all: fp32 3x3 stride 1 (on AVX-512), here with a
 // blocked input (the stem reads the plain image).
@@ -707,17 +716,11 @@ torch::Tensor inLayout(const Reorder &r, const memory::desc &from,
   return out;
 }
 
-std::atomic<WeightGradient> gWeightGradient{[] {
-  const char *v = std::getenv("AMPBENCH_WEIGHT_GRADIENT");
-  const std::string s = v ? v : "";
-  if (!s.empty() && s != "auto" && s != "tuned" && s != "direct" && s != "matmul") {
-    std::fprintf(stderr, "AMPBENCH_WEIGHT_GRADIENT=%s: not auto, tuned, direct or matmul; using auto\n", v);
-  }
-  return s == "direct"   ? WeightGradient::Direct
-         : s == "matmul" ? WeightGradient::Matmul
-                         : s == "tuned" ? WeightGradient::Tuned
-                                        : WeightGradient::Auto;
-}()};
+std::atomic<WeightGradient> gWeightGradient{modeFromEnv<WeightGradient>(
+    "AMPBENCH_WEIGHT_GRADIENT", {{"auto", WeightGradient::Auto},
+                                 {"tuned", WeightGradient::Tuned},
+                                 {"direct", WeightGradient::Direct},
+                                 {"matmul", WeightGradient::Matmul}})};
 
 constexpr int kDirect = 1, kMatmul = 2;
 
