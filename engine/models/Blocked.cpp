@@ -772,6 +772,21 @@ bool usesMatmul(const ConvPrims &p, const Direct &direct, const ByMatmul &byMatm
   return c == kMatmul;
 }
 
+// One of the mosaic's convolutions (`conv`, made from `pd`) on `in`'s images: the weights `w`
+// (read through `wDesc`) packed by `pack`, the images tiled, flipped first and back after when
+// `flip` (the input gradient), cut out of the output again.
+torch::Tensor onMosaic(const ConvPrims::Mosaic &m, const dnnl::convolution_forward &conv,
+                       const dnnl::convolution_forward::primitive_desc &pd, const Reorder &pack,
+                       const memory::desc &wDesc, const torch::Tensor &w, const torch::Tensor &in, bool flip) {
+  const auto packed = inLayout(pack, wDesc, pd.weights_desc(), w);
+  const auto tiles = toMosaic(in, m, flip);
+  auto out = emptyBlocked(pd.dst_desc().dims(), in.options());
+  run(conv, {{DNNL_ARG_SRC, mem(pd.src_desc(), tiles)},
+             {DNNL_ARG_WEIGHTS, mem(pd.weights_desc(), packed)},
+             {DNNL_ARG_DST, mem(pd.dst_desc(), out)}});
+  return fromMosaic(out, m, in.size(0), flip);
+}
+
 struct ConvFn : public torch::autograd::Function<ConvFn> {
   static torch::Tensor forward(AutogradContext *ctx, torch::Tensor x,
                                torch::Tensor w, int64_t stride, int64_t pad) {
@@ -784,13 +799,7 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
     torch::Tensor y, wf;
     if (p->mosaic) {
       const auto &m = *p->mosaic;
-      const auto wm = inLayout(m.wToFwd, p->userW, m.fwdPd.weights_desc(), w);
-      const auto xm = toMosaic(x, m, false);
-      auto ym = emptyBlocked(m.dst.dims(), x.options());
-      run(m.fwd, {{DNNL_ARG_SRC, mem(m.src, xm)},
-                  {DNNL_ARG_WEIGHTS, mem(m.fwdPd.weights_desc(), wm)},
-                  {DNNL_ARG_DST, mem(m.dst, ym)}});
-      y = fromMosaic(ym, m, x.size(0), false);
+      y = onMosaic(m, m.fwd, m.fwdPd, m.wToFwd, p->userW, w, x, false);
       wf = w; // the backward packs the transposed weights itself
     } else {
       wf = inLayout(p->wToFwd, p->userW, p->fwdPd.weights_desc(), w);
@@ -822,13 +831,7 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
       // gradient is the forward convolution of the flipped output gradient with the weights'
       // input and output channels swapped, flipped back.
       const auto &m = *p->mosaic;
-      const auto wt = inLayout(m.wToBwd, m.userWT, m.bwdPd.weights_desc(), w);
-      const auto dym = toMosaic(dy, m, true);
-      auto dxm = emptyBlocked(m.src.dims(), dy.options());
-      run(m.bwd, {{DNNL_ARG_SRC, mem(m.dst, dym)},
-                  {DNNL_ARG_WEIGHTS, mem(m.bwdPd.weights_desc(), wt)},
-                  {DNNL_ARG_DST, mem(m.src, dxm)}});
-      dx = fromMosaic(dxm, m, x.size(0), true);
+      dx = onMosaic(m, m.bwd, m.bwdPd, m.wToBwd, m.userWT, w, dy, true);
     } else if (ctx->needs_input_grad(0)) {
       TORCH_CHECK(
           p->hasBwdData,

@@ -73,6 +73,32 @@ int winogradEntries() {
   return n;
 }
 
+// A 3x3 stride-1 fp32 convolution (padding 1) of a new shape through the blocked path against
+// LibTorch's: within `tol` relative in the output, the input gradient and the weight gradient.
+struct Conv3x3Case {
+  int64_t in, out, batch, h, w;
+};
+
+void expectConv3x3MatchesLibTorch(const Conv3x3Case& c, const torch::Tensor& xPlain, double tol) {
+  SCOPED_TRACE(std::to_string(c.in) + "->" + std::to_string(c.out) + " batch " + std::to_string(c.batch) + " " +
+               std::to_string(c.h) + "x" + std::to_string(c.w));
+  const auto w0 = torch::randn({c.out, c.in, 3, 3}) * 0.1;
+  auto xRef = xPlain.clone().requires_grad_(true);
+  auto wRef = w0.clone().requires_grad_(true);
+  auto yRef = torch::conv2d(xRef, wRef, {}, 1, 1);
+  auto x = blocked::toBlocked(xPlain).detach().requires_grad_(true);
+  auto w = w0.clone().requires_grad_(true);
+  auto y = blocked::conv2d(x, w, 1, 1);
+  ASSERT_TRUE(blocked::isBlocked(y));
+  ASSERT_EQ(y.sizes(), blocked::toBlocked(yRef.detach()).sizes());
+  EXPECT_LT(relErr(blocked::toPlain(y), yRef), tol);
+  const auto g = torch::randn_like(yRef);
+  yRef.backward(g);
+  y.backward(blocked::toBlocked(g));
+  EXPECT_LT(relErr(w.grad(), wRef.grad()), tol);
+  EXPECT_LT(relErr(blocked::toPlain(x.grad()), xRef.grad()), tol);
+}
+
 // Forward and backward of a 3x3 convolution (in -> in channels, padding 1), fp32 or under bf16
 // autocast: did `entries` (a count of implementations() lines) grow? A new shape adds its own.
 bool convAddsEntries(int (*entries)(), int64_t batch, int64_t in, int64_t size, int64_t stride, bool bf16) {
@@ -205,30 +231,13 @@ TEST(Blocked, WinogradConvolutionMatchesLibTorchForwardAndBackward) {
   WeightGradientGuard wayGuard(blocked::WeightGradient::Auto);  // 3 new entries: no matmul way here
   const int64_t b = blocked::blockSize();
   torch::manual_seed(5);
-  struct Case {
-    int64_t in, out, batch, h, w;
-  };
   // ResNet's and small_cnn's maps; rectangular; smaller than a 4x4 tile; more output channels.
   // Batch sizes no other test uses: the primitive cache is per process, and each shape must be new.
-  for (const auto& c : std::vector<Case>{{4 * b, 4 * b, 13, 16, 16}, {4 * b, 4 * b, 11, 8, 8}, {2 * b, 4 * b, 9, 9, 13},
-                                         {4 * b, 4 * b, 7, 5, 7},    {4 * b, 4 * b, 6, 1, 1}, {2 * b, 2 * b, 15, 7, 7}}) {
-    SCOPED_TRACE(std::to_string(c.in) + "->" + std::to_string(c.out) + " batch " + std::to_string(c.batch) + " " +
-                 std::to_string(c.h) + "x" + std::to_string(c.w));
+  for (const auto& c : std::vector<Conv3x3Case>{{4 * b, 4 * b, 13, 16, 16}, {4 * b, 4 * b, 11, 8, 8},
+                                                {2 * b, 4 * b, 9, 9, 13},   {4 * b, 4 * b, 7, 5, 7},
+                                                {4 * b, 4 * b, 6, 1, 1},    {2 * b, 2 * b, 15, 7, 7}}) {
     const int before = winogradEntries();
-    const auto xPlain = torch::relu(torch::randn({c.batch, c.in, c.h, c.w}));
-    const auto w0 = torch::randn({c.out, c.in, 3, 3}) * 0.1;
-    auto xRef = xPlain.clone().requires_grad_(true);
-    auto wRef = w0.clone().requires_grad_(true);
-    auto yRef = torch::conv2d(xRef, wRef, {}, 1, 1);
-    auto x = blockedLeaf(xPlain);
-    auto w = w0.clone().requires_grad_(true);
-    auto y = blocked::conv2d(x, w, 1, 1);
-    EXPECT_LT(relErr(blocked::toPlain(y), yRef), 3e-5);
-    const auto g = torch::randn_like(yRef);
-    yRef.backward(g);
-    y.backward(blocked::toBlocked(g));
-    EXPECT_LT(relErr(w.grad(), wRef.grad()), 3e-5);
-    EXPECT_LT(relErr(blocked::toPlain(x.grad()), xRef.grad()), 3e-5);
+    expectConv3x3MatchesLibTorch(c, torch::relu(torch::randn({c.batch, c.in, c.h, c.w})), 3e-5);
     if (b == 16 && c.h >= 4) {  // AVX-512: all three passes ran Winograd kernels
       EXPECT_EQ(winogradEntries() - before, 3);
     } else if (b != 16) {
@@ -248,35 +257,15 @@ TEST(Blocked, MosaicConvolutionMatchesLibTorchForwardAndBackward) {
   ConvAlgorithmGuard direct(blocked::ConvAlgorithm::Direct);
   const int64_t b = blocked::blockSize();
   torch::manual_seed(31);
-  struct Case {
-    int64_t in, out, batch, h, w;
-  };
-  for (const auto& c : std::vector<Case>{{2 * b, 4 * b, 1, 4, 4},
-                                         {4 * b, 2 * b, 5, 4, 4},
-                                         {2 * b, 2 * b, 16, 2, 2},
-                                         {2 * b, 3 * b, 37, 4, 4},
-                                         {2 * b, 2 * b, 19, 1, 1},
-                                         {2 * b, 2 * b, 6, 3, 5},
-                                         {b, 2 * b, 23, 7, 7}}) {
-    SCOPED_TRACE(std::to_string(c.in) + "->" + std::to_string(c.out) + " batch " + std::to_string(c.batch) + " " +
-                 std::to_string(c.h) + "x" + std::to_string(c.w));
+  for (const auto& c : std::vector<Conv3x3Case>{{2 * b, 4 * b, 1, 4, 4},
+                                                {4 * b, 2 * b, 5, 4, 4},
+                                                {2 * b, 2 * b, 16, 2, 2},
+                                                {2 * b, 3 * b, 37, 4, 4},
+                                                {2 * b, 2 * b, 19, 1, 1},
+                                                {2 * b, 2 * b, 6, 3, 5},
+                                                {b, 2 * b, 23, 7, 7}}) {
     const int before = mosaicEntries();
-    const auto xPlain = torch::randn({c.batch, c.in, c.h, c.w});
-    const auto w0 = torch::randn({c.out, c.in, 3, 3}) * 0.1;
-    auto xRef = xPlain.clone().requires_grad_(true);
-    auto wRef = w0.clone().requires_grad_(true);
-    auto yRef = torch::conv2d(xRef, wRef, {}, 1, 1);
-    auto x = blockedLeaf(xPlain);
-    auto w = w0.clone().requires_grad_(true);
-    auto y = blocked::conv2d(x, w, 1, 1);
-    ASSERT_TRUE(blocked::isBlocked(y));
-    ASSERT_EQ(y.sizes(), blocked::toBlocked(yRef.detach()).sizes());
-    EXPECT_LT(relErr(blocked::toPlain(y), yRef), 1e-5);
-    const auto g = torch::randn_like(yRef);
-    yRef.backward(g);
-    y.backward(blocked::toBlocked(g));
-    EXPECT_LT(relErr(w.grad(), wRef.grad()), 1e-5);
-    EXPECT_LT(relErr(blocked::toPlain(x.grad()), xRef.grad()), 1e-5);
+    expectConv3x3MatchesLibTorch(c, torch::randn({c.batch, c.in, c.h, c.w}), 1e-5);
     EXPECT_EQ(mosaicEntries() - before, 2) << "the forward and the input gradient ran on the mosaic";
   }
   // Shapes the mosaic cannot run keep the direct kernels: stride 2, a 1x1 kernel.
