@@ -130,6 +130,9 @@ int main(int argc, char** argv) {
     blocked::setSmallMaps(blocked::SmallMaps::Auto);
   };
   const std::string marker = winograd ? "wino" : "(mosaic ";
+  // The "auto" column says whether Auto took the alternative; without the mosaic, fp32 Auto may
+  // still run Winograd, so that is "no mosaic", not "direct".
+  const char* notChosen = winograd ? "direct" : "no mosaic";
   const double tolerance = bf16 ? 2e-2 : 1e-4;
   compat::setAutocastEnabled(c10::DeviceType::CPU, bf16);
   if (bf16) {
@@ -208,7 +211,7 @@ int main(int argc, char** argv) {
                   "\"%s_available\": %s, \"auto\": \"%s\", \"max_rel_diff\": %.3g}",
                   i ? ", " : "", r.c.name.c_str(), static_cast<long long>(r.c.size), r.direct, choice.c_str(),
                   r.alternative, choice.c_str(), r.available ? "true" : "false",
-                  r.autoAlternative ? choice.c_str() : "direct", r.err);
+                  r.autoAlternative ? choice.c_str() : notChosen, r.err);
     }
     std::printf("], \"agree\": %s}\n", agree ? "true" : "false");
   } else {
@@ -222,7 +225,7 @@ int main(int argc, char** argv) {
                   static_cast<long long>(r.c.size), r.direct,
                   r.available ? std::to_string(r.alternative).substr(0, 7).c_str() : "n/a",
                   r.available ? std::to_string(r.direct / r.alternative).substr(0, 4).c_str() : "-",
-                  r.autoAlternative ? choice.c_str() : "direct", r.err);
+                  r.autoAlternative ? choice.c_str() : notChosen, r.err);
     }
   }
   if (!agree) {

@@ -536,7 +536,7 @@ ConvPrims::Mosaic makeMosaic(const memory::dims &sd, Dt dt, const memory::dims &
   m.w = sd[3];
   // The fewest mosaics of at most 16 images, the batch spread evenly over them (17 images: two
   // of 9, not 16 and 1).
-  const int64_t mosaics = (sd[0] + 15) / 16, per = (sd[0] + mosaics - 1) / mosaics;
+  const int64_t mosaics = std::max<int64_t>(1, (sd[0] + 15) / 16), per = std::max<int64_t>(1, (sd[0] + mosaics - 1) / mosaics);
   m.cols = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(per))));
   m.rows = (per + m.cols - 1) / m.cols;
   m.count = (sd[0] + m.rows * m.cols - 1) / (m.rows * m.cols);

@@ -79,6 +79,7 @@ TEST(RoundThrough, KeepsEveryDenseLayoutAndTakesOthers) {
   EXPECT_EQ(rd.scalar_type(), torch::kDouble);
   EXPECT_FALSE(torch::equal(rd, d));
   EXPECT_TRUE(torch::equal(rd.to(torch::kHalf).to(torch::kDouble), rd)) << "representable in fp16";
+  EXPECT_TRUE(torch::equal(rd, d.to(torch::kHalf).to(torch::kDouble)));
   EXPECT_FALSE(roundThrough(torch::Tensor(), torch::kHalf).defined());
 }
 
