@@ -370,7 +370,7 @@ struct ConvPrims {
   // the images' outputs (the zero row and column give values nobody reads).
   struct Mosaic {
     int64_t h = 0, w = 0, rows = 0, cols = 0, count = 0;
-    memory::desc src, dst; // the mosaics of the input ([count, I, rows*(h+1), cols*(w+1)]) and output
+    // On the mosaics of the input ([count, I, rows*(h+1), cols*(w+1)]) and of the output.
     dnnl::convolution_forward::primitive_desc fwdPd;
     dnnl::convolution_forward fwd;
     Reorder wToFwd;
@@ -541,21 +541,22 @@ ConvPrims::Mosaic makeMosaic(const memory::dims &sd, Dt dt, const memory::dims &
   m.rows = (per + m.cols - 1) / m.cols;
   m.count = (sd[0] + m.rows * m.cols - 1) / (m.rows * m.cols);
   const int64_t mh = m.rows * (m.h + 1), mw = m.cols * (m.w + 1);
-  m.src = activationDesc({m.count, wd[1], mh, mw}, true, dt);
-  m.dst = activationDesc({m.count, wd[0], mh, mw}, true, dt);
-  const memory::dims one{1, 1}, pad{1, 1};
-  m.fwdPd = dnnl::convolution_forward::primitive_desc(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, m.src,
-                                      memory::desc(wd, dt, Tag::any), m.dst, one, pad, pad),
-      userScratch(), cpuEngine());
+  const auto in = activationDesc({m.count, wd[1], mh, mw}, true, dt);
+  const auto out = activationDesc({m.count, wd[0], mh, mw}, true, dt);
+  // A 3x3 stride-1 convolution with padding 1 from `src` to `dst`, oneDNN choosing the weights' layout.
+  const auto forward = [&](const memory::desc &src, const memory::dims &weights, const memory::desc &dst) {
+    const memory::dims one{1, 1}, pad{1, 1};
+    return dnnl::convolution_forward::primitive_desc(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
+                                        memory::desc(weights, dt, Tag::any), dst, one, pad, pad),
+        userScratch(), cpuEngine());
+  };
+  m.fwdPd = forward(in, wd, out);
   m.fwd = created(dnnl::convolution_forward(m.fwdPd));
   m.wToFwd = Reorder(userW, m.fwdPd.weights_desc());
   const memory::dims wdT{wd[1], wd[0], wd[2], wd[3]};
   m.userWT = memory::desc(wdT, Dt::f32, memory::dims{wd[2] * wd[3], wd[1] * wd[2] * wd[3], wd[3], 1});
-  m.bwdPd = dnnl::convolution_forward::primitive_desc(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, m.dst,
-                                      memory::desc(wdT, dt, Tag::any), m.src, one, pad, pad),
-      userScratch(), cpuEngine());
+  m.bwdPd = forward(out, wdT, in);
   m.bwd = created(dnnl::convolution_forward(m.bwdPd));
   m.wToBwd = Reorder(m.userWT, m.bwdPd.weights_desc());
   return m;

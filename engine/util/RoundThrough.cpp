@@ -20,9 +20,9 @@ void halfScalar(const float* in, float* out, int64_t n) {
   }
 }
 
-// F16C's conversions round to nearest even as c10's do (NaN stays NaN, keeping its payload where
-// c10 gives a canonical one);
-// eight values per instruction pair instead of a branchy scalar routine.
+// F16C's conversions round to nearest even as c10's do, eight values per instruction pair
+// instead of a branchy scalar routine (NaN stays NaN, keeping its payload where c10 gives a
+// canonical one).
 __attribute__((target("avx,f16c"))) void halfF16c(const float* in, float* out, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
