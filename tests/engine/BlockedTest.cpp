@@ -1375,3 +1375,100 @@ TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
     EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 1, 16, true)) << "bf16, 3x3 on a 16x16 map";
   }
 }
+
+// A NaN or an inf that enters a layer must leave it as LibTorch's layer lets it leave (NaN or
+// inf somewhere in the output, and in the input gradient when the output gradient carries one):
+// the run's finiteness checks see it and stop the run (a kernel's max(x, 0) that turns NaN into
+// 0 would hide it). Every blocked primitive, fp32 and, where the CPU has bf16 units, bf16.
+TEST(Blocked, NaNAndInfPassThroughEveryPrimitiveAsInLibTorch) {
+  SKIP_WITHOUT_ONEDNN();
+  const bool bf16Units = cpuHasBf16();
+  for (const bool bf16 : {false, true}) {
+    if (bf16 && !bf16Units) {
+      continue;
+    }
+    for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      const int64_t c = 2 * blocked::blockSize();
+      AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, bf16);
+      const auto dt = bf16 ? torch::kBFloat16 : torch::kFloat;
+      struct Op {
+        const char* name;
+        std::function<torch::Tensor(const torch::Tensor&)> blockedOp, plainOp;
+        blocked::SmallMaps smallMaps = blocked::SmallMaps::Auto;
+        blocked::WeightGradient weightGradient = blocked::WeightGradient::Auto;
+      };
+      torch::manual_seed(31);
+      const auto w = (torch::randn({c, c, 3, 3}) * 0.1).requires_grad_(true);
+      torch::nn::BatchNorm2d bn(c), bnRef(c);
+      std::vector<Op> ops{
+          {"conv", [&](const torch::Tensor& x) { return blocked::conv2d(x, w, 1, 1); },
+           [&](const torch::Tensor& x) { return torch::conv2d(x, w, {}, 1, 1); }},
+          {"conv (mosaic)", [&](const torch::Tensor& x) { return blocked::conv2d(x, w, 1, 1); },
+           [&](const torch::Tensor& x) { return torch::conv2d(x, w, {}, 1, 1); }, blocked::SmallMaps::Mosaic},
+          {"conv (matmul weight gradient)", [&](const torch::Tensor& x) { return blocked::conv2d(x, w, 1, 1); },
+           [&](const torch::Tensor& x) { return torch::conv2d(x, w, {}, 1, 1); }, blocked::SmallMaps::Direct,
+           blocked::WeightGradient::Matmul},
+          {"batch norm", [&](const torch::Tensor& x) { return blocked::batchNorm(x, *bn); },
+           [&](const torch::Tensor& x) { return bnRef->forward(x); }},
+          {"batch norm + ReLU", [&](const torch::Tensor& x) { return blocked::batchNormRelu(x, *bn); },
+           [&](const torch::Tensor& x) { return bnRef->forward(x).relu(); }},
+          {"max pool", [&](const torch::Tensor& x) { return blocked::maxPool2d(x, 3, 2, 1); },
+           [&](const torch::Tensor& x) { return torch::max_pool2d(x, 3, 2, 1); }},
+          {"avg pool", [&](const torch::Tensor& x) { return blocked::avgPool2d(x, 2, 2, 0); },
+           [&](const torch::Tensor& x) { return torch::avg_pool2d(x, 2, 2, 0); }},
+      };
+      for (const bool eval : {false, true}) {
+        bn->train(!eval);
+        bnRef->train(!eval);
+        for (const auto& op : ops) {
+          SCOPED_TRACE(std::string(op.name) + (bf16 ? " bf16" : " fp32") + (std::isnan(bad) ? " NaN" : " inf") +
+                       (eval ? " eval" : " train"));
+          SmallMapsGuard maps(op.smallMaps);
+          WeightGradientGuard way(op.weightGradient);
+          // Forward: one bad input element.
+          auto xPlain = torch::randn({2, c, 8, 8});
+          xPlain[1][3][2][5] = bad;
+          auto x = blocked::toBlocked(xPlain.to(dt)).detach().requires_grad_(true);
+          auto y = op.blockedOp(x);
+          torch::Tensor yRef;
+          {
+            AutocastGuard off(c10::DeviceType::CPU, torch::kBFloat16, false);
+            yRef = op.plainOp(xPlain);
+          }
+          const auto yp = blocked::toPlain(y).to(torch::kFloat);
+          ASSERT_EQ(yp.sizes(), yRef.sizes());
+          EXPECT_EQ(yp.isnan().any().item<bool>(), yRef.isnan().any().item<bool>());
+          EXPECT_EQ(yp.isinf().any().item<bool>(), yRef.isinf().any().item<bool>());
+          EXPECT_FALSE(torch::isfinite(yp).all().item<bool>()) << "the bad value vanished";
+          // Its input gradient: non-finite where LibTorch's is.
+          // (and the weight gradient: a bad input makes it non-finite, in the matmul's way too).
+          auto xRef = xPlain.clone().requires_grad_(true);
+          w.mutable_grad().reset();
+          torch::Tensor wGradRef;
+          {
+            AutocastGuard off(c10::DeviceType::CPU, torch::kBFloat16, false);
+            op.plainOp(xRef).backward(torch::ones_like(yRef));
+            wGradRef = w.grad().defined() ? w.grad().clone() : torch::Tensor();
+          }
+          w.mutable_grad().reset();
+          y.backward(blocked::toBlocked(torch::ones_like(yRef).to(dt)));
+          EXPECT_EQ(torch::isfinite(blocked::toPlain(x.grad()).to(torch::kFloat)).all().item<bool>(),
+                    torch::isfinite(xRef.grad()).all().item<bool>());
+          if (wGradRef.defined()) {
+            ASSERT_TRUE(w.grad().defined());
+            EXPECT_FALSE(torch::isfinite(wGradRef).all().item<bool>());
+            EXPECT_FALSE(torch::isfinite(w.grad()).all().item<bool>());
+          }
+          // Backward: finite input, one bad element in the output gradient.
+          auto x2 = blocked::toBlocked(torch::randn({2, c, 8, 8}).to(dt)).detach().requires_grad_(true);
+          auto y2 = op.blockedOp(x2);
+          auto g = torch::ones(blocked::toPlain(y2).sizes());
+          g[0][1][1][1] = bad;
+          y2.backward(blocked::toBlocked(g.to(dt)));
+          const auto gx = blocked::toPlain(x2.grad()).to(torch::kFloat);
+          EXPECT_FALSE(torch::isfinite(gx).all().item<bool>()) << "the bad gradient vanished";
+        }
+      }
+    }
+  }
+}
