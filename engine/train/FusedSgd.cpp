@@ -34,11 +34,21 @@ void update(float* p, const float* g, float* b, int64_t n, float wd, float mom, 
   });
 }
 
-// A dense CPU fp32 tensor (contiguous or channels-last) laid out exactly as `like`: the loop
-// walks the three tensors' memory in step.
+// A dense CPU fp32 tensor (contiguous or channels-last) laid out as `like`: the loop walks the
+// three tensors' memory in step. A dimension of size 1 has no say in the layout, and its stride
+// is whatever the op that made the tensor chose: a 1x1 convolution's channels-last weight has
+// strides (I, 1, I, I), the momentum LibTorch's first step made from it (I, 1, 1, 1).
 bool fusable(const torch::Tensor& t, const torch::Tensor& like) {
-  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.layout() == torch::kStrided &&
-         t.is_non_overlapping_and_dense() && t.sizes() == like.sizes() && t.strides() == like.strides();
+  if (!t.defined() || !t.device().is_cpu() || t.scalar_type() != torch::kFloat || t.layout() != torch::kStrided ||
+      !t.is_non_overlapping_and_dense() || t.sizes() != like.sizes()) {
+    return false;
+  }
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.size(d) > 1 && t.stride(d) != like.stride(d)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace

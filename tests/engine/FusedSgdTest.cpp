@@ -110,6 +110,31 @@ TEST(FusedSgd, ChannelsLastParametersAreFusedToo) {
   EXPECT_LT(maxRel(fused, ref), 1e-6);
 }
 
+// A 1x1 convolution's channels-last weight has strides (I, 1, I, I); the momentum buffer that
+// LibTorch's first step clones from its gradient plus weight decay comes out (I, 1, 1, 1). The
+// same memory walk: fused all the same (it fell back to LibTorch's step for the whole model, a
+// quarter slower, when every stride had to match).
+TEST(FusedSgd, SizeOneDimensionsStridesDoNotMatter) {
+  torch::manual_seed(9);
+  const auto w = torch::randn({16, 8, 1, 1});
+  std::vector<torch::Tensor> ref{w.clone(torch::MemoryFormat::ChannelsLast).requires_grad_()},
+      fused{w.clone(torch::MemoryFormat::ChannelsLast).requires_grad_()};
+  ASSERT_EQ(fused[0].stride(2), 8);
+  const auto opts = torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4);
+  torch::optim::SGD sgd(ref, opts);
+  FusedSgd fsgd(fused, opts);
+  for (int step = 0; step < 4; ++step) {
+    torch::manual_seed(60 + step);
+    const auto g = torch::randn({16, 8, 1, 1});
+    ref[0].mutable_grad() = g.clone(torch::MemoryFormat::ChannelsLast);
+    fused[0].mutable_grad() = g.clone(torch::MemoryFormat::ChannelsLast);
+    sgd.step();
+    fsgd.step();
+  }
+  EXPECT_EQ(fsgd.fusedSteps(), 3);
+  EXPECT_LT(maxRel(fused, ref), 1e-6);
+}
+
 // No momentum: LibTorch's step (there is no buffer to fuse with), and two groups with their
 // own options each get theirs.
 TEST(FusedSgd, WithoutMomentumItIsLibTorchsStepAndGroupsKeepTheirOptions) {
