@@ -619,7 +619,7 @@ ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const me
         userScratch(), cpuEngine(), p.fwdPd);
     p.bwdData = created(dnnl::convolution_backward_data(p.bwdDataPd));
     if (p.bwdDataPd.weights_desc() != p.fwdPd.weights_desc()) {
-      p.wToBwd = Reorder(p.userW, p.bwdDataPd.weights_desc());
+      p.wToBwd = Reorder(p.fwdPd.weights_desc(), p.bwdDataPd.weights_desc());
     }
   }
   // Backward-weights picks its own activation layouts: pinned to ours,
@@ -842,8 +842,8 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
       TORCH_CHECK(
           p->hasBwdData,
           "blocked convolution: no input gradient for a plain (image) input");
-      auto wb = p->wToBwd.r ? inLayout(p->wToBwd, p->userW,
-                                       p->bwdDataPd.weights_desc(), w)
+      auto wb = p->wToBwd.r ? inLayout(p->wToBwd, p->fwdPd.weights_desc(),
+                                       p->bwdDataPd.weights_desc(), wf)
                             : wf;
       dx = torch::empty_like(x);
       run(p->bwdData, {{DNNL_ARG_DIFF_DST, mem(p->dst, dy)},
