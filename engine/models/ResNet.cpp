@@ -40,7 +40,7 @@ torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
   out = layers::batchNorm(e, bn2, layers::conv(e, conv2, out));
   auto identity = downConv ? layers::batchNorm(e, downBn, layers::conv(e, downConv, x)) : x;
   if (!e->dtype && blocked::isBlocked(out)) {
-    return addRelu(out, identity);  // one pass instead of two; the same bits
+    return addRelu_(out, identity);  // one pass instead of two; the same bits
   }
   return layers::round(e, out.add_(identity)).relu_();
 }

@@ -15,22 +15,20 @@ inline float relu(float v) { return v < 0.0f ? 0.0f : v; }
 
 // The loops vectorise (the bf16 one with c10's integer rounding); target_clones picks the widest
 // unit this CPU has at load time, where the build's baseline is SSE2.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void addReluF32(const float* __restrict a,
-                                                                              const float* __restrict b,
-                                                                              float* __restrict y, int64_t n) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void addReluF32(float* __restrict a, const float* __restrict b,
+                                                                              int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    y[i] = relu(a[i] + b[i]);
+    a[i] = relu(a[i] + b[i]);
   }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void addReluBf16(const uint16_t* __restrict a,
-                                                                               const uint16_t* __restrict b,
-                                                                               uint16_t* __restrict y, int64_t n) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void addReluBf16(uint16_t* __restrict a,
+                                                                               const uint16_t* __restrict b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     // The sum rounded to bf16 first, as ATen's bf16 add does, then the ReLU of that.
     const uint16_t r =
         c10::detail::round_to_nearest_even(c10::detail::f32_from_bits(a[i]) + c10::detail::f32_from_bits(b[i]));
-    y[i] = c10::detail::f32_from_bits(r) < 0.0f ? uint16_t{0} : r;
+    a[i] = c10::detail::f32_from_bits(r) < 0.0f ? uint16_t{0} : r;
   }
 }
 
@@ -43,26 +41,27 @@ bool fusable(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 struct AddReluFn : public torch::autograd::Function<AddReluFn> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& a,
-                               const torch::Tensor& b) {
-    auto y = torch::empty_like(a);  // a's strides: the same memory order as a and b
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor a, const torch::Tensor& b) {
+    // In place, as add_ then relu_ were: the sum lands in memory the layer before has just
+    // written (still in cache), where a fresh output costs a cold write (measured: twice the
+    // time of add_ + relu_ for ResNet-18's block outputs).
     const int64_t n = a.numel();
     if (a.scalar_type() == torch::kFloat) {
-      const float *pa = a.data_ptr<float>(), *pb = b.data_ptr<float>();
-      float* py = y.data_ptr<float>();
+      float* pa = a.data_ptr<float>();
+      const float* pb = b.data_ptr<float>();
       at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
-        addReluF32(pa + begin, pb + begin, py + begin, end - begin);
+        addReluF32(pa + begin, pb + begin, end - begin);
       });
     } else {
-      const auto* pa = reinterpret_cast<const uint16_t*>(a.data_ptr<c10::BFloat16>());
+      auto* pa = reinterpret_cast<uint16_t*>(a.data_ptr<c10::BFloat16>());
       const auto* pb = reinterpret_cast<const uint16_t*>(b.data_ptr<c10::BFloat16>());
-      auto* py = reinterpret_cast<uint16_t*>(y.data_ptr<c10::BFloat16>());
       at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
-        addReluBf16(pa + begin, pb + begin, py + begin, end - begin);
+        addReluBf16(pa + begin, pb + begin, end - begin);
       });
     }
-    ctx->save_for_backward({y});
-    return y;
+    ctx->mark_dirty({a});
+    ctx->save_for_backward({a});
+    return a;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -76,9 +75,9 @@ struct AddReluFn : public torch::autograd::Function<AddReluFn> {
 
 }  // namespace
 
-torch::Tensor addRelu(const torch::Tensor& a, const torch::Tensor& b) {
+torch::Tensor addRelu_(torch::Tensor& a, const torch::Tensor& b) {
   if (!fusable(a, b)) {
-    return a.add(b).relu();
+    return a.add_(b).relu_();
   }
   return AddReluFn::apply(a, b);
 }

@@ -1,6 +1,6 @@
-// The fused relu(a + b) at the end of every ResNet block against the two ops it replaces: the
-// same bits forward, the same gradient, on the values where an addition or a rounding differs
-// and on every dense layout.
+// The fused in-place relu(a + b) at the end of every ResNet block against the two ops it
+// replaces: the same bits forward, the same gradient, the same autograd checks, on the values
+// where an addition or a rounding differs and on every dense layout.
 #include "engine/util/AddRelu.h"
 
 #include <gtest/gtest.h>
@@ -61,8 +61,11 @@ TEST(AddRelu, SameBitsAndGradientsAsAddThenReluOnEveryDenseLayout) {
       auto ar = a0.clone().requires_grad_(true), br = b0.clone().requires_grad_(true);
       auto af = a0.clone().requires_grad_(true), bf = b0.clone().requires_grad_(true);
       auto yRef = (ar * 1).add_(br).relu_();  // in place, as the blocks did
-      auto y = addRelu(af, bf);
+      auto sum = af * 1;                       // a non-leaf, as a block's last batch-norm output
+      const void* memory = sum.data_ptr();
+      auto y = addRelu_(sum, bf);
       expectSameBits(y, yRef);
+      EXPECT_EQ(y.data_ptr(), memory) << "in place";
       EXPECT_EQ(y.strides(), a0.strides());
       EXPECT_TRUE(torch::isnan(y.contiguous().view(-1)[100]).item<bool>()) << "relu(NaN + 1) is NaN";
       EXPECT_TRUE(torch::isnan(y.contiguous().view(-1)[103]).item<bool>()) << "relu(inf - inf) is NaN";
@@ -75,19 +78,40 @@ TEST(AddRelu, SameBitsAndGradientsAsAddThenReluOnEveryDenseLayout) {
     // A 5-D blocked activation and a 1-element tensor.
     for (const auto& sizes : {std::vector<int64_t>{2, 2, 3, 3, 16}, std::vector<int64_t>{1}}) {
       const auto a5 = torch::randn(sizes).to(dtype), b5 = torch::randn(sizes).to(dtype);
-      expectSameBits(addRelu(a5, b5), a5.add(b5).relu());
+      auto a5c = a5.clone();
+      expectSameBits(addRelu_(a5c, b5), a5.add(b5).relu());
     }
   }
 }
 
 TEST(AddRelu, MismatchedLayoutsAndOtherTypesTakeTheTwoOps) {
   const auto a = torch::randn({2, 3, 4, 5}), b = torch::randn({2, 3, 4, 5});
-  // Different strides: the same values through add + relu.
+  // Different strides: the same values through add_ + relu_.
   const auto bl = b.contiguous(torch::MemoryFormat::ChannelsLast);
-  expectSameBits(addRelu(a, bl), a.add(b).relu());
-  // A broadcast operand, fp64, a non-dense view.
-  expectSameBits(addRelu(a, b[0]), a.add(b[0]).relu());
-  expectSameBits(addRelu(a.to(torch::kDouble), b.to(torch::kDouble)), a.to(torch::kDouble).add(b.to(torch::kDouble)).relu());
-  const auto as = a.narrow(3, 0, 3), bs = b.narrow(3, 0, 3);
-  expectSameBits(addRelu(as, bs), as.add(bs).relu());
+  auto a1 = a.clone();
+  expectSameBits(addRelu_(a1, bl), a.add(b).relu());
+  // A broadcast operand, fp64, a non-dense view (in place into the view).
+  auto a2 = a.clone();
+  expectSameBits(addRelu_(a2, b[0]), a.add(b[0]).relu());
+  auto a3 = a.to(torch::kDouble);
+  expectSameBits(addRelu_(a3, b.to(torch::kDouble)), a.to(torch::kDouble).add(b.to(torch::kDouble)).relu());
+  auto a4 = a.clone();
+  auto as = a4.narrow(3, 0, 3);
+  expectSameBits(addRelu_(as, b.narrow(3, 0, 3)), a.narrow(3, 0, 3).add(b.narrow(3, 0, 3)).relu());
+  EXPECT_TRUE(torch::equal(a4.narrow(3, 3, 2), a.narrow(3, 3, 2))) << "only the view changed";
+}
+
+// In place means autograd's checks: a leaf that requires grad is refused, and a tensor that
+// another op saved for its backward cannot be overwritten unnoticed.
+TEST(AddRelu, AutogradRefusesWhatAnInPlaceOpMayNotChange) {
+  for (const auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    auto leaf = torch::randn({2, 16}).to(dtype).requires_grad_(true);
+    const auto b = torch::randn({2, 16}).to(dtype);
+    EXPECT_THROW(addRelu_(leaf, b), c10::Error);
+    auto x = torch::randn({2, 16}).to(dtype).requires_grad_(true);
+    auto e = x * 1;
+    auto saved = e.exp();  // exp's backward reads its output: `saved`
+    addRelu_(saved, b);
+    EXPECT_THROW(saved.sum().backward(), c10::Error);
+  }
 }
