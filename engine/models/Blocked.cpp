@@ -925,22 +925,28 @@ std::shared_ptr<BnPrims> bnPrims(const memory::dims &d, float eps, bool relu, Dt
   });
 }
 
-// A channel whose batch statistics are not finite had a NaN or an inf in its input: torch's
-// batch norm gives NaN throughout it, and its ReLU keeps NaN. oneDNN's fused ReLU computes
-// max(x, 0), which turns NaN into 0: the bad value would vanish and the run go on as if
-// nothing happened. Those channels of `t` ([N, C/B, H, W, B]) become NaN, as in torch. A check
-// of C values per call; the fill only when there is something to fill.
-void nanWhereStatsAreNot(torch::Tensor &t, const torch::Tensor &mean, const torch::Tensor &var) {
-  const float *m = mean.data_ptr<float>(), *v = var.data_ptr<float>();
-  const int64_t c = mean.numel();
+// oneDNN's fused ReLU computes max(x, 0), which turns NaN into 0, where torch's ReLU keeps it:
+// a bad value would vanish and the run go on as if nothing happened. In training a NaN or an
+// inf in a channel's input makes its batch statistics non-finite (so can a finite channel whose
+// variance overflows fp32, where torch's double accumulation stays finite: a diverging run
+// either way), and torch's batch norm then gives NaN throughout the channel; so does a
+// non-finite scale or shift. Those channels of `t` ([N, C/B, H, W, B]) become NaN, as in torch:
+// a check of 4C values per call, the fill only when there is something to fill.
+void nanWhereNotFinite(torch::Tensor &t, std::initializer_list<torch::Tensor> perChannel) {
+  const int64_t c = t.size(1) * t.size(4);
   bool allFinite = true;
-  for (int64_t i = 0; i < c; ++i) {
-    allFinite = allFinite && std::isfinite(m[i]) && std::isfinite(v[i]);
+  for (const auto &v : perChannel) {
+    const float *p = v.data_ptr<float>();
+    for (int64_t i = 0; i < c; ++i) {
+      allFinite = allFinite && std::isfinite(p[i]);
+    }
   }
   if (!allFinite) {
-    const auto bad = torch::logical_not(torch::isfinite(mean) & torch::isfinite(var))
-                         .view({1, t.size(1), 1, 1, t.size(4)});
-    t.masked_fill_(bad, std::numeric_limits<float>::quiet_NaN());
+    auto bad = torch::zeros({c}, torch::kBool);
+    for (const auto &v : perChannel) {
+      bad = bad | torch::logical_not(torch::isfinite(v));
+    }
+    t.masked_fill_(bad.view({1, t.size(1), 1, 1, t.size(4)}), std::numeric_limits<float>::quiet_NaN());
   }
 }
 
@@ -970,7 +976,7 @@ struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
     }
     run(p->train, args);
     if (relu) {
-      nanWhereStatsAreNot(y, mean, var);
+      nanWhereNotFinite(y, {mean, var, w, b});
     }
     ctx->save_for_backward({x, w, b, mean, var, ws});
     ctx->saved_data["eps"] = eps;
@@ -1113,7 +1119,7 @@ torch::Tensor pool(const torch::Tensor &x, dnnl::algorithm algo, int64_t k,
   // the input (0.6 ms for that pool's input) sends it through torch's instead.
   if (x.size(1) == 1) {
     const auto n = x.size(0), h = x.size(2), w = x.size(3), c = x.size(4);
-    const auto y = torch::max_pool2d(x.view({n, h, w, c}).permute({0, 3, 1, 2}), k, s, pad);
+    const auto y = torch::max_pool2d(x.reshape({n, h, w, c}).permute({0, 3, 1, 2}), k, s, pad);
     return y.permute({0, 2, 3, 1}).reshape({n, 1, y.size(2), y.size(3), c});
   }
   bool finite = true;
@@ -1278,7 +1284,10 @@ torch::Tensor batchNormImpl(const torch::Tensor &x, torch::nn::BatchNorm2dImpl &
               shift.view({1, c / b, 1, 1, b})).to(x.scalar_type());
     return relu ? y.relu() : y;
   }
-  auto p = bnPrims(logicalDims(x), static_cast<float>(eps), relu, dataType(x));
+  // Unfused here: a NaN in a single position (or in the running statistics) cannot be told from
+  // C values, and oneDNN's fused ReLU would turn it into 0. torch's ReLU after it keeps NaN; an
+  // extra pass only when evaluating.
+  auto p = bnPrims(logicalDims(x), static_cast<float>(eps), false, dataType(x));
   auto xc = x.contiguous();
   auto y = torch::empty_like(xc);
   auto w = bn.weight.detach().contiguous(), sh = bn.bias.detach().contiguous();
@@ -1290,7 +1299,7 @@ torch::Tensor batchNormImpl(const torch::Tensor &x, torch::nn::BatchNorm2dImpl &
                     {DNNL_ARG_MEAN, mem(p->inferPd.mean_desc(), rm)},
                     {DNNL_ARG_VARIANCE, mem(p->inferPd.variance_desc(), rv)},
                     {DNNL_ARG_DST, mem(p->data, y)}});
-  return y;
+  return relu ? y.relu_() : y;
 }
 } // namespace
 

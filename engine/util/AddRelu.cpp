@@ -76,7 +76,9 @@ struct AddReluFn : public torch::autograd::Function<AddReluFn> {
 }  // namespace
 
 torch::Tensor addRelu_(torch::Tensor& a, const torch::Tensor& b) {
-  if (!fusable(a, b)) {
+  // A leaf that requires grad: add_ refuses it before writing (the Function would write first
+  // and refuse after). Shared memory: the loops' __restrict promises there is none.
+  if (!fusable(a, b) || (torch::GradMode::is_enabled() && a.is_leaf() && a.requires_grad()) || a.is_alias_of(b)) {
     return a.add_(b).relu_();
   }
   return AddReluFn::apply(a, b);

@@ -75,8 +75,8 @@ TEST(AddRelu, SameBitsAndGradientsAsAddThenReluOnEveryDenseLayout) {
       expectSameBits(af.grad(), ar.grad());
       expectSameBits(bf.grad(), br.grad());
     }
-    // A 5-D blocked activation and a 1-element tensor.
-    for (const auto& sizes : {std::vector<int64_t>{2, 2, 3, 3, 16}, std::vector<int64_t>{1}}) {
+    // A 5-D blocked activation, one over several threads' chunks, and a 1-element tensor.
+    for (const auto& sizes : {std::vector<int64_t>{2, 2, 3, 3, 16}, std::vector<int64_t>{100001}, std::vector<int64_t>{1}}) {
       const auto a5 = torch::randn(sizes).to(dtype), b5 = torch::randn(sizes).to(dtype);
       auto a5c = a5.clone();
       expectSameBits(addRelu_(a5c, b5), a5.add(b5).relu());
@@ -99,6 +99,9 @@ TEST(AddRelu, MismatchedLayoutsAndOtherTypesTakeTheTwoOps) {
   auto as = a4.narrow(3, 0, 3);
   expectSameBits(addRelu_(as, b.narrow(3, 0, 3)), a.narrow(3, 0, 3).add(b.narrow(3, 0, 3)).relu());
   EXPECT_TRUE(torch::equal(a4.narrow(3, 3, 2), a.narrow(3, 3, 2))) << "only the view changed";
+  // The same tensor twice: relu(2a).
+  auto a5 = a.clone();
+  expectSameBits(addRelu_(a5, a5), (a * 2).relu());
 }
 
 // In place means autograd's checks: a leaf that requires grad is refused, and a tensor that
@@ -106,8 +109,10 @@ TEST(AddRelu, MismatchedLayoutsAndOtherTypesTakeTheTwoOps) {
 TEST(AddRelu, AutogradRefusesWhatAnInPlaceOpMayNotChange) {
   for (const auto dtype : {torch::kFloat, torch::kBFloat16}) {
     auto leaf = torch::randn({2, 16}).to(dtype).requires_grad_(true);
+    const auto before = leaf.detach().clone();
     const auto b = torch::randn({2, 16}).to(dtype);
     EXPECT_THROW(addRelu_(leaf, b), c10::Error);
+    EXPECT_TRUE(torch::equal(leaf.detach(), before)) << "refused before writing, as add_ is";
     auto x = torch::randn({2, 16}).to(dtype).requires_grad_(true);
     auto e = x * 1;
     auto saved = e.exp();  // exp's backward reads its output: `saved`

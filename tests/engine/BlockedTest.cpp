@@ -1420,6 +1420,28 @@ TEST(Blocked, NaNAndInfPassThroughEveryPrimitiveAsInLibTorch) {
       for (const bool eval : {false, true}) {
         bn->train(!eval);
         bnRef->train(!eval);
+        if (eval) {
+          // A bad running statistic (a NaN training step writes one) reaches evaluation too.
+          SCOPED_TRACE("bad running statistics");
+          torch::NoGradGuard noGrad;
+          torch::nn::BatchNorm2d bnBad(c);
+          bnBad->running_var[2] = bad;
+          bnBad->eval();
+          const auto xe = torch::randn({2, c, 4, 4});
+          for (const bool relu : {false, true}) {
+            const auto ye = blocked::toPlain(relu ? blocked::batchNormRelu(blocked::toBlocked(xe.to(dt)), *bnBad)
+                                                  : blocked::batchNorm(blocked::toBlocked(xe.to(dt)), *bnBad))
+                                .to(torch::kFloat);
+            const auto yr = relu ? bnBad->forward(xe).relu() : bnBad->forward(xe);  // inf: 0, NaN: NaN
+            EXPECT_EQ(ye.isnan().any().item<bool>(), yr.isnan().any().item<bool>()) << (relu ? "with ReLU" : "without");
+            EXPECT_EQ(torch::isfinite(ye).all().item<bool>(), torch::isfinite(yr).all().item<bool>());
+          }
+          // A bad scale in training: finite statistics, and torch's output is NaN or inf there.
+          torch::nn::BatchNorm2d bnScale(c);
+          bnScale->weight[3] = bad;
+          const auto yt = blocked::toPlain(blocked::batchNormRelu(blocked::toBlocked(xe.to(dt)), *bnScale)).to(torch::kFloat);
+          EXPECT_FALSE(torch::isfinite(yt).all().item<bool>()) << "a bad scale vanished in the fused ReLU";
+        }
         for (const auto& op : ops) {
           SCOPED_TRACE(std::string(op.name) + (bf16 ? " bf16" : " fp32") + (std::isnan(bad) ? " NaN" : " inf") +
                        (eval ? " eval" : " train"));
@@ -1459,11 +1481,21 @@ TEST(Blocked, NaNAndInfPassThroughEveryPrimitiveAsInLibTorch) {
             EXPECT_FALSE(torch::isfinite(wGradRef).all().item<bool>());
             EXPECT_FALSE(torch::isfinite(w.grad()).all().item<bool>());
           }
-          // Backward: finite input, one bad element in the output gradient.
+          // Evaluation without gradients (validation, inference): oneDNN's inference kernels.
+          if (eval) {
+            torch::NoGradGuard noGrad;
+            const auto ye = blocked::toPlain(op.blockedOp(blocked::toBlocked(xPlain.to(dt)))).to(torch::kFloat);
+            EXPECT_EQ(ye.isnan().any().item<bool>(), yRef.isnan().any().item<bool>()) << "no grad";
+            EXPECT_FALSE(torch::isfinite(ye).all().item<bool>()) << "the bad value vanished (no grad)";
+          }
+          // Backward: finite input, one bad element in the output gradient, where the output is
+          // positive (a ReLU passes it on there).
           auto x2 = blocked::toBlocked(torch::randn({2, c, 8, 8}).to(dt)).detach().requires_grad_(true);
           auto y2 = op.blockedOp(x2);
-          auto g = torch::ones(blocked::toPlain(y2).sizes());
-          g[0][1][1][1] = bad;
+          const auto y2p = blocked::toPlain(y2.detach()).to(torch::kFloat);
+          auto g = torch::ones(y2p.sizes());
+          const auto at = (y2p > 0).nonzero()[0];
+          g.index_put_({at[0], at[1], at[2], at[3]}, bad);
           y2.backward(blocked::toBlocked(g.to(dt)));
           const auto gx = blocked::toPlain(x2.grad()).to(torch::kFloat);
           EXPECT_FALSE(torch::isfinite(gx).all().item<bool>()) << "the bad gradient vanished";

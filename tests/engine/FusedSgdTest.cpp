@@ -130,6 +130,10 @@ TEST(FusedSgd, SizeOneDimensionsStridesDoNotMatter) {
     fused[0].mutable_grad() = g.clone(torch::MemoryFormat::ChannelsLast);
     sgd.step();
     fsgd.step();
+    if (step == 0) {  // the premise: LibTorch's first step made a buffer with other strides
+      const auto& state = fsgd.state().at(c10::guts::to_string(fused[0].unsafeGetTensorImpl()));
+      ASSERT_NE(static_cast<torch::optim::SGDParamState&>(*state).momentum_buffer().stride(2), fused[0].stride(2));
+    }
   }
   EXPECT_EQ(fsgd.fusedSteps(), 3);
   EXPECT_LT(maxRel(fused, ref), 1e-6);
