@@ -45,9 +45,12 @@ torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t str
 // normalise and the running statistics are updated (momentum, unbiased variance,
 // num_batches_tracked); otherwise the running statistics normalise.
 torch::Tensor batchNorm(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn);
-// relu(batchNorm(x, bn)) as one oneDNN primitive forward and backward (fuse_norm_relu).
+// relu(batchNorm(x, bn)): in training one oneDNN primitive forward and backward (fuse_norm_relu),
+// in evaluation the batch norm and torch's ReLU. NaN and inf come out as from torch's ops (oneDNN's
+// fused ReLU alone would turn NaN into 0).
 torch::Tensor batchNormRelu(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& bn);
-// torch::max_pool2d / avg_pool2d (count_include_pad, floor mode) of a blocked tensor.
+// torch::max_pool2d / avg_pool2d (count_include_pad, floor mode) of a blocked tensor, NaN kept as
+// torch keeps it (oneDNN's max pooling skips NaN: it is not used where a NaN could be dropped).
 torch::Tensor maxPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
 torch::Tensor avgPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
 
