@@ -1113,10 +1113,11 @@ torch::Tensor pool(const torch::Tensor &x, dnnl::algorithm algo, int64_t k,
   }
   // oneDNN's max pooling skips NaN (a window of NaN and numbers gives the largest number; one of
   // only NaN gives -FLT_MAX), where torch's gives NaN: a NaN would vanish there. A one-block
-  // (channels-last) tensor is an NHWC view that ATen's own channels-last kernel pools as fast
-  // (ResNet-18's stem pool, bf16, batch 32 at 128 px: 3.0 + 3.2 ms against oneDNN's 3.0 + 3.7),
-  // with torch's semantics. A blocked fp32 tensor keeps oneDNN's kernel, and a non-finite sum of
-  // the input (0.6 ms for that pool's input) sends it through torch's instead.
+  // (channels-last) tensor is an NHWC view that ATen's own channels-last kernel pools with torch's
+  // semantics, nearly as fast (ResNet-18's stem pool, bf16, batch 32 at 128 px: 3.0 + 4.1 ms, the
+  // backward zeroing its output first, against oneDNN's 3.0 + 3.7). A blocked fp32 tensor keeps
+  // oneDNN's kernel, and a non-finite sum of the input (0.6 ms for that pool's input) sends it
+  // through torch's instead.
   if (x.size(1) == 1) {
     const auto n = x.size(0), h = x.size(2), w = x.size(3), c = x.size(4);
     const auto y = torch::max_pool2d(x.reshape({n, h, w, c}).permute({0, 3, 1, 2}), k, s, pad);

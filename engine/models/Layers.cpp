@@ -1,6 +1,7 @@
 #include "engine/models/Layers.h"
 
 #include "engine/models/Blocked.h"
+#include "engine/util/AddRelu.h"
 #include "engine/util/RoundThrough.h"
 
 #include <torch/torch.h>
@@ -57,6 +58,13 @@ torch::Tensor linear(const EmulationPtr& e, torch::nn::Linear& m, const torch::T
     return m->forward(x);
   }
   return round(e, torch::linear(x, round(e, m->weight), m->bias.defined() ? round(e, m->bias) : torch::Tensor()));
+}
+
+torch::Tensor addRelu(const EmulationPtr& e, torch::Tensor& a, const torch::Tensor& b) {
+  if (!e->dtype && blocked::isBlocked(a)) {
+    return addRelu_(a, b);
+  }
+  return round(e, a.add_(b)).relu_();  // the emulation rounds the sum before the ReLU
 }
 
 torch::Tensor maxPool(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {

@@ -16,6 +16,9 @@ torch::Tensor batchNorm(const EmulationPtr& e, torch::nn::BatchNorm2d& m, const 
 // relu(batchNorm(...)), in place on the plain path; one fused primitive on the blocked one.
 torch::Tensor batchNormRelu(const EmulationPtr& e, torch::nn::BatchNorm2d& m, const torch::Tensor& x);
 torch::Tensor linear(const EmulationPtr& e, torch::nn::Linear& m, const torch::Tensor& x);
+// relu(round(a + b)), in place on `a`: a residual block's end. One pass on the blocked path
+// without emulation (engine/util/AddRelu; the same bits), add_ then relu_ elsewhere.
+torch::Tensor addRelu(const EmulationPtr& e, torch::Tensor& a, const torch::Tensor& b);
 // torch::max_pool2d, or its oneDNN primitive on a blocked activation.
 torch::Tensor maxPool(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0);
 // Where the blocked path ends (the head): a blocked activation back in plain NCHW.

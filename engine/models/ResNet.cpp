@@ -1,8 +1,6 @@
 #include "engine/models/ResNet.h"
 
-#include "engine/models/Blocked.h"
 #include "engine/models/Layers.h"
-#include "engine/util/AddRelu.h"
 
 #include <torch/torch.h>
 
@@ -39,10 +37,7 @@ torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
   auto out = layers::batchNormRelu(e, bn1, layers::conv(e, conv1, x));
   out = layers::batchNorm(e, bn2, layers::conv(e, conv2, out));
   auto identity = downConv ? layers::batchNorm(e, downBn, layers::conv(e, downConv, x)) : x;
-  if (!e->dtype && blocked::isBlocked(out)) {
-    return addRelu_(out, identity);  // one pass instead of two; the same bits
-  }
-  return layers::round(e, out.add_(identity)).relu_();
+  return layers::addRelu(e, out, identity);
 }
 
 ResNetImpl::ResNetImpl(const ModelSpec& spec, const std::vector<int64_t>& blocksPerLayer) : ClassifierImpl(spec) {
