@@ -99,6 +99,10 @@ const char *toString(SmallMaps mode) {
   return mode == SmallMaps::Direct ? "direct" : mode == SmallMaps::Mosaic ? "mosaic" : "auto";
 }
 
+const char *toString(Stem mode) {
+  return mode == Stem::Direct ? "direct" : mode == Stem::SpaceToDepth ? "space-to-depth" : "auto";
+}
+
 #ifndef AMPBENCH_HAVE_DNNL
 
 bool available() { return false; }
@@ -110,6 +114,8 @@ void setConvAlgorithm(ConvAlgorithm) {}
 ConvAlgorithm convAlgorithm() { return ConvAlgorithm::Direct; }
 void setSmallMaps(SmallMaps) {}
 SmallMaps smallMaps() { return SmallMaps::Direct; }
+void setStem(Stem) {}
+Stem stem() { return Stem::Direct; }
 void releaseThreadScratch() {}
 int64_t threadScratchBytes() { return 0; }
 std::vector<std::string> implementations() { return {}; }
@@ -438,6 +444,9 @@ Mode modeFromEnv(const char *name, std::initializer_list<std::pair<const char *,
 
 std::atomic<SmallMaps> gSmallMaps{modeFromEnv<SmallMaps>(
     "AMPBENCH_SMALL_MAPS", {{"auto", SmallMaps::Auto}, {"direct", SmallMaps::Direct}, {"mosaic", SmallMaps::Mosaic}})};
+
+std::atomic<Stem> gStem{modeFromEnv<Stem>(
+    "AMPBENCH_STEM", {{"auto", Stem::Auto}, {"direct", Stem::Direct}, {"space-to-depth", Stem::SpaceToDepth}})};
 
 // What the mosaic can run: a 3x3 stride-1 convolution with padding 1 of a blocked input. One
 // zero row and column between tiles then pads both neighbours, and the input gradient is the
@@ -1143,6 +1152,8 @@ void setConvAlgorithm(ConvAlgorithm mode) { gConvAlgorithm.store(mode); }
 ConvAlgorithm convAlgorithm() { return gConvAlgorithm.load(); }
 void setSmallMaps(SmallMaps mode) { gSmallMaps.store(mode); }
 SmallMaps smallMaps() { return gSmallMaps.load(); }
+void setStem(Stem mode) { gStem.store(mode); }
+Stem stem() { return gStem.load(); }
 void releaseThreadScratch() { scratchSlot() = torch::Tensor(); }
 int64_t threadScratchBytes() { return scratchSlot().defined() ? scratchSlot().numel() : 0; }
 
@@ -1203,6 +1214,83 @@ torch::Tensor imageToBf16ChannelsLast(const torch::Tensor &x) {
   run(*r->r, {{DNNL_ARG_FROM, mem(from, xc)}, {DNNL_ARG_TO, mem(to, out)}});
   return out;
 }
+
+// What space-to-depth can run (Blocked.h, Stem): a bf16 stem on a plain image that needs no
+// gradient (the folded convolution has no input gradient), stride 2, a square kernel, at most
+// 4 channels (folded: at most 16, one AMX block).
+bool spaceToDepthShape(const torch::Tensor &x, const torch::Tensor &w, int64_t stride) {
+  return !isBlocked(x) && x.dim() == 4 && !x.requires_grad() && stride == 2 && w.size(2) == w.size(3) &&
+         w.size(2) >= 3 && w.size(1) <= 4;
+}
+
+// Where it pays: 7x7 on AMX (bench/conv_choice --choice stem, Sapphire Rapids, batch 32, 2
+// threads, forward + weight gradient with the image's cast: 1.4-2.0x at 28-224 px, 1 and 3
+// channels). AVX512-BF16 without AMX is unmeasured.
+bool usesSpaceToDepth(const torch::Tensor &x, const torch::Tensor &w, int64_t stride) {
+  const auto mode = gStem.load();
+  return mode != Stem::Direct && spaceToDepthShape(x, w, stride) &&
+         (mode == Stem::SpaceToDepth || (w.size(2) == 7 && effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_amx)));
+}
+
+// y = conv(x, w, stride 2, `pad`) as a stride-1 convolution on the image folded 2x2 into
+// channels. With k' = ceil(k / 2) and the image padded to 2 (oh + k' - 1) rows (`pad` above, the
+// rest, at least `pad`, below; likewise columns):
+//   y[n, o, i, j] = sum over c, a, b < k of w[o, c, a, b] xpad[n, c, 2i + a, 2j + b]
+//                 = sum over (dy, dx, c), a', b' < k' of ws[o, (dy, dx, c), a', b'] xs[n, (dy, dx, c), i + a', j + b']
+// where a = 2a' + dy, xs[n, (dy, dx, c), i, j] = xpad[n, c, 2i + dy, 2j + dx], and ws is w
+// zero-padded to 2k' taps, folded the same way. The folding of the weights is torch ops, so
+// autograd maps the folded weight gradient back (the padding taps' gradients are dropped).
+torch::Tensor spaceToDepthConv(const torch::Tensor &x, const torch::Tensor &w, int64_t pad) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3), o = w.size(0), k = w.size(2);
+  const int64_t kk = (k + 1) / 2, oh = outSize(h, k, 2, pad), ow = outSize(wd, k, 2, pad);
+  const int64_t hs = oh + kk - 1, ws = ow + kk - 1; // the folded image's rows and columns
+  // The image cast to bf16 and written straight into its folded place, by four oneDNN reorders
+  // (ATen's strided copies took 2.5 ms more a step at 128 px): per (dy, dx), the image's rows and columns
+  // of that parity, read with stride 2, into channels (dy, dx, .) of every folded pixel. What
+  // falls in the padding stays zero.
+  const auto xc = x.contiguous();
+  auto folded = torch::zeros({n, hs, ws, 2, 2, c}, x.options().dtype(torch::kBFloat16));
+  const auto span = [pad](int64_t parity, int64_t size, int64_t limit) {
+    // i in [i0, i1): 0 <= 2i + parity - pad < size, i < limit
+    const int64_t i0 = pad > parity ? (pad - parity + 1) / 2 : 0;
+    const int64_t i1 = std::min(limit, (size + pad - parity + 1) / 2);
+    return std::make_pair(i0, i1);
+  };
+  const Dt from = dataType(xc);
+  const auto elem = [](const torch::Tensor &t, int64_t offset) {
+    return static_cast<char *>(t.data_ptr()) + offset * static_cast<int64_t>(t.element_size());
+  };
+  for (int64_t dy = 0; dy < 2; ++dy) {
+    for (int64_t dx = 0; dx < 2; ++dx) {
+      const auto [i0, i1] = span(dy, h, hs);
+      const auto [j0, j1] = span(dx, wd, ws);
+      if (i1 <= i0 || j1 <= j0) {
+        continue;
+      }
+      const int64_t r0 = 2 * i0 + dy - pad, c0 = 2 * j0 + dx - pad;
+      if (2 * (i1 - i0) > h) {
+        // An odd image's rows of this parity, one more than half: oneDNN 2.6 takes a view whose
+        // rows span more than the channel's stride for overlapping, and refuses it.
+        folded.select(3, dy).select(3, dx).narrow(1, i0, i1 - i0).narrow(2, j0, j1 - j0).copy_(
+            xc.slice(2, r0, r0 + 2 * (i1 - i0) - 1, 2).slice(3, c0, c0 + 2 * (j1 - j0) - 1, 2).permute({0, 2, 3, 1}));
+        continue;
+      }
+      const memory::dims d{n, c, i1 - i0, j1 - j0};
+      const memory::desc src(d, from, memory::dims{c * h * wd, h * wd, 2 * wd, 2});
+      const memory::desc dst(d, Dt::bf16, memory::dims{hs * ws * 4 * c, 1, ws * 4 * c, 4 * c});
+      const auto r = cached(gCast, "fold" + dimsKey(d) + dimsKey({h, wd, hs, ws}) + dtKey(from),
+                            [&] { return Reorder(src, dst); });
+      run(*r->r, {{DNNL_ARG_FROM, memory(src, cpuEngine(), elem(xc, r0 * wd + c0))},
+                  {DNNL_ARG_TO, memory(dst, cpuEngine(), elem(folded, (i0 * ws + j0) * 4 * c + (2 * dy + dx) * c))}});
+    }
+  }
+  const auto xs = folded.view({n, hs, ws, 4 * c}).permute({0, 3, 1, 2}); // NCHW dims, channels-last memory
+  const auto wsFolded = torch::constant_pad_nd(w, {0, 2 * kk - k, 0, 2 * kk - k})
+                            .view({o, c, kk, 2, kk, 2})
+                            .permute({0, 3, 5, 1, 2, 4})
+                            .reshape({o, 4 * c, kk, kk});
+  return ConvFn::apply(xs, wsFolded, 1, 0);
+}
 }  // namespace
 
 torch::Tensor conv2d(const torch::Tensor &xIn, const torch::Tensor &w,
@@ -1212,23 +1300,27 @@ torch::Tensor conv2d(const torch::Tensor &xIn, const torch::Tensor &w,
   // activation is bf16 already; the weights stay fp32 (cast by the packing reorder).
   const bool bf16 = compat::isAutocastEnabled(c10::DeviceType::CPU) &&
                     compat::autocastDtype(c10::DeviceType::CPU) == torch::kBFloat16;
-  torch::Tensor x = xIn;
-  if (bf16 && xIn.scalar_type() == torch::kFloat) {
-    // One copy: bf16 and channels-last (the layout the primitive reads a plain bf16 input in).
-    // An fp32 blocked tensor (nChw8c/16c) is not a bf16 one's [N, 1, H, W, C]: re-block it.
-    // An image without gradient (the stem's input) takes one oneDNN reorder.
-    x = isBlocked(xIn)          ? toBlocked(toPlain(xIn).to(torch::kBFloat16))
-        : !xIn.requires_grad() && xIn.dim() == 4 && xIn.device().is_cpu()
-                                ? imageToBf16ChannelsLast(xIn)
-                                : xIn.to(xIn.options().dtype(torch::kBFloat16), false, false,
-                                         torch::MemoryFormat::ChannelsLast);
-  }
-  TORCH_CHECK((x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) &&
-                  w.scalar_type() == torch::kFloat && x.device().is_cpu(),
+  TORCH_CHECK((xIn.scalar_type() == torch::kFloat || xIn.scalar_type() == torch::kBFloat16) &&
+                  w.scalar_type() == torch::kFloat && xIn.device().is_cpu(),
               "blocked convolution: fp32 weights and fp32 or bf16 CPU activations only");
   TORCH_CHECK(w.dim() == 4 && w.size(0) % blockSize() == 0,
               "blocked convolution: output channels must be a multiple of ",
               blockSize());
+  const bool cast = bf16 && xIn.scalar_type() == torch::kFloat;
+  if ((cast || xIn.scalar_type() == torch::kBFloat16) && usesSpaceToDepth(xIn, w, stride)) {
+    return spaceToDepthConv(xIn, w, padding); // folds (and casts) the image itself
+  }
+  torch::Tensor x = xIn;
+  if (cast) {
+    // One copy: bf16 and channels-last (the layout the primitive reads a plain bf16 input in).
+    // An fp32 blocked tensor (nChw8c/16c) is not a bf16 one's [N, 1, H, W, C]: re-block it.
+    // An image without gradient (the stem's input) takes one oneDNN reorder.
+    x = isBlocked(xIn)          ? toBlocked(toPlain(xIn).to(torch::kBFloat16))
+        : !xIn.requires_grad() && xIn.dim() == 4
+                                ? imageToBf16ChannelsLast(xIn)
+                                : xIn.to(xIn.options().dtype(torch::kBFloat16), false, false,
+                                         torch::MemoryFormat::ChannelsLast);
+  }
   return ConvFn::apply(x, w, stride, padding);
 }
 

@@ -105,6 +105,25 @@ void setSmallMaps(SmallMaps mode);
 SmallMaps smallMaps();
 const char* toString(SmallMaps mode);
 
+// How a bf16 stem on AMX runs: a 7x7 stride-2 convolution of the image (1 or 3 channels).
+// oneDNN 2.6's AMX kernels pad the input channels to a block of 16, so such a stem's weight
+// gradient does 5-16x the work: 6.2-6.4 ms of a ResNet-18 step at 128 px, batch 32, on Sapphire
+// Rapids. SpaceToDepth folds each 2x2 patch of the padded image into channels (3 -> 12, 1 -> 4)
+// and the weights likewise (zero-padded to 8x8), and runs the same products as a 4x4 stride-1
+// convolution. Forward and weight gradient with the image's cast, batch 32, 2 threads
+// (bench/conv_choice --choice stem; BENCHMARKS.md, "session 20"): 3 channels 8.8 -> 6.1 ms at
+// 128 px, 3.4 -> 1.9 at 64, 31.6 -> 21.7 at 224; 1 channel 8.0 -> 4.3 at 128 px. The sums run in
+// another order: the outputs differ from the direct stem's within bf16 rounding, the weight
+// gradients within fp32's. Auto (the default): SpaceToDepth for a 7x7 stem in bf16 on AMX when
+// the image needs no gradient (a fixed rule, so a run and its resumption compute the same bits);
+// Direct elsewhere. SpaceToDepth forces it wherever the shape allows (bf16, stride 2, a square
+// kernel of 3 or more, up to 4 channels, no input gradient): the tests.
+// AMPBENCH_STEM=auto|direct|space-to-depth sets the starting mode.
+enum class Stem { Auto, Direct, SpaceToDepth };
+void setStem(Stem mode);
+Stem stem();
+const char* toString(Stem mode);
+
 // oneDNN's scratch memory is one buffer per thread, grown to the largest primitive's need
 // (Winograd's transforms: tens of MB). The end of a run frees the calling thread's, so a GUI that
 // stays open does not keep it; the bytes held, for the tests.

@@ -160,10 +160,11 @@ void RunDirWriter::writeConfig(const RunConfig& config, const PrecisionInfo& pre
   if (memoryFormat == "blocked") {
     // The blocked path's per-shape choices follow fixed rules from these modes (Blocked.h), so
     // the modes say what ran: Winograd or direct convolutions, matmul or direct weight gradients,
-    // small maps on a mosaic or not.
+    // small maps on a mosaic or not, the stem folded (space-to-depth) or not.
     j["resolved"]["blocked"] = {{"conv_algorithm", blocked::toString(blocked::convAlgorithm())},
                                 {"weight_gradient", blocked::toString(blocked::weightGradient())},
-                                {"small_maps", blocked::toString(blocked::smallMaps())}};
+                                {"small_maps", blocked::toString(blocked::smallMaps())},
+                                {"stem", blocked::toString(blocked::stem())}};
   }
   writeFileAtomic(path("config.json"), j.dump(2) + "\n");
 }

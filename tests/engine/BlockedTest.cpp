@@ -344,6 +344,99 @@ TEST(Blocked, Bf16MosaicMatchesTheDirectKernels) {
   }
 }
 
+// Forces one way of running a bf16 stem for a scope.
+struct StemGuard {
+  blocked::Stem before = blocked::stem();
+  explicit StemGuard(blocked::Stem mode) { blocked::setStem(mode); }
+  ~StemGuard() { blocked::setStem(before); }
+};
+
+// The stem folded 2x2 into channels (space-to-depth) against the direct stem and LibTorch's
+// convolution (in double) of the same bf16 values: the output within bf16's rounding, the weight
+// gradient within fp32 summation order (both sum exact bf16 products in fp32). Odd and rectangular
+// images, 1 to 4 channels, kernels 3, 5 and 7, padding 0 to 3, so that every parity's span of
+// rows and columns (and its clipping by the padding) is taken. That the folded convolution ran
+// is read from the primitive cache: its key has 4x the channels at stride 1 without padding.
+TEST(Blocked, SpaceToDepthStemMatchesTheDirectStem) {
+  SKIP_WITHOUT_ONEDNN();
+  if (!cpuHasBf16()) {
+    GTEST_SKIP() << "this CPU has no AVX512-BF16/AMX";
+  }
+  torch::manual_seed(20);
+  const int64_t o = blocked::blockSize();
+  struct Case {
+    int64_t batch, c, h, w, k, pad;
+  };
+  for (const auto& c : std::vector<Case>{{4, 3, 32, 32, 7, 3}, {3, 1, 33, 30, 7, 3}, {2, 2, 17, 19, 5, 2},
+                                         {2, 4, 12, 9, 3, 1}, {5, 3, 8, 8, 7, 0}, {1, 3, 7, 11, 7, 3}}) {
+    SCOPED_TRACE(std::to_string(c.c) + " channels " + std::to_string(c.h) + "x" + std::to_string(c.w) + " kernel " +
+                 std::to_string(c.k) + " pad " + std::to_string(c.pad));
+    const auto x = torch::rand({c.batch, c.c, c.h, c.w});
+    const auto w0 = torch::randn({o, c.c, c.k, c.k}) * 0.1;
+    const int64_t oh = (c.h + 2 * c.pad - c.k) / 2 + 1, ow = (c.w + 2 * c.pad - c.k) / 2 + 1, kk = (c.k + 1) / 2;
+    const auto g = torch::randn({c.batch, o, oh, ow}).to(torch::kBFloat16);
+    // LibTorch in double (no autocast) on the values the bf16 kernels see.
+    auto wr = w0.to(torch::kBFloat16).to(torch::kDouble).requires_grad_(true);
+    const auto ref = torch::conv2d(x.to(torch::kBFloat16).to(torch::kDouble), wr, {}, 2, c.pad);
+    ref.backward(g.to(torch::kDouble));
+    struct Out {
+      torch::Tensor y, dw;
+    };
+    const auto run = [&](blocked::Stem mode) {
+      StemGuard guard(mode);
+      AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, true);
+      auto w = w0.clone().requires_grad_(true);
+      auto y = blocked::conv2d(x, w, 2, c.pad);
+      EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+      y.backward(blocked::toBlocked(g));
+      return Out{blocked::toPlain(y.detach()).to(torch::kDouble), w.grad().to(torch::kDouble)};
+    };
+    const auto folded = run(blocked::Stem::SpaceToDepth);
+    const std::string key = "x" + std::to_string(4 * c.c) + "x" + std::to_string(oh + kk - 1) + "x" +
+                            std::to_string(ow + kk - 1) + "xp" + std::to_string(o) + "x" + std::to_string(4 * c.c) + "x" +
+                            std::to_string(kk) + "x" + std::to_string(kk) + "x1s0h:";
+    const auto impl = blocked::implementations();
+    EXPECT_TRUE(std::any_of(impl.begin(), impl.end(), [&](const std::string& i) {
+      return i.find(std::to_string(c.batch) + key) != std::string::npos;
+    })) << "no folded convolution " << key;
+    const auto direct = run(blocked::Stem::Direct);
+    ASSERT_EQ(folded.y.sizes(), ref.sizes());
+    // The outputs are bf16; the weight gradients fp32 sums of exact bf16 products.
+    EXPECT_LT(relErr(folded.y, ref), 1e-2);
+    EXPECT_LT(relErr(direct.y, ref), 1e-2);
+    EXPECT_LT(relErr(folded.dw, wr.grad()), 1e-5);
+    EXPECT_LT(relErr(direct.dw, wr.grad()), 1e-5);
+  }
+}
+
+// Where the folding does not apply: an image that needs a gradient (the folded convolution has
+// none), stride 1, more than 4 channels, fp32. Forced, each still runs the direct stem: the same
+// bits as Direct gives.
+TEST(Blocked, SpaceToDepthStemOnlyWhereTheShapeAllows) {
+  SKIP_WITHOUT_ONEDNN();
+  torch::manual_seed(21);
+  const int64_t o = blocked::blockSize();
+  struct Case {
+    int64_t c, stride;
+    bool imageGrad, bf16;
+  };
+  for (const auto& c : std::vector<Case>{{3, 2, true, true}, {3, 1, false, true}, {5, 2, false, true}, {3, 2, false, false}}) {
+    if (c.bf16 && !cpuHasBf16()) {
+      continue;
+    }
+    SCOPED_TRACE(std::to_string(c.c) + " channels stride " + std::to_string(c.stride) + (c.imageGrad ? " image grad" : "") +
+                 (c.bf16 ? " bf16" : " fp32"));
+    AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, c.bf16);
+    const auto x = torch::rand({2, c.c, 15, 15});
+    const auto w = torch::randn({o, c.c, 7, 7}) * 0.1;
+    const auto forward = [&](blocked::Stem mode) {
+      StemGuard guard(mode);
+      return blocked::conv2d(c.imageGrad ? x.clone().requires_grad_(true) : x, w, c.stride, 3).detach();
+    };
+    EXPECT_TRUE(torch::equal(forward(blocked::Stem::SpaceToDepth), forward(blocked::Stem::Direct)));
+  }
+}
+
 // The thread's oneDNN scratch buffer is shared by every primitive and freed at the end of a
 // training run (a GUI that stays open must not keep Winograd's tens of MB of it).
 TEST(Blocked, TheThreadScratchIsSharedAndFreedAfterARun) {
@@ -829,6 +922,7 @@ TEST_P(BlockedEquivalence, SameLossesAndWeightsAsThePlainPath) {
   EXPECT_EQ(config["resolved"]["blocked"]["conv_algorithm"], "auto");
   EXPECT_EQ(config["resolved"]["blocked"]["weight_gradient"], "auto");
   EXPECT_EQ(config["resolved"]["blocked"]["small_maps"], "auto");
+  EXPECT_EQ(config["resolved"]["blocked"]["stem"], "auto");
   EXPECT_FALSE(nlohmann::json::parse(readFile(dir / "plain/config.json"))["resolved"].contains("blocked"));
   const auto a = loadModel(readRunInfo(dir / "plain"), torch::kCPU);
   const auto b = loadModel(readRunInfo(dir / "blocked"), torch::kCPU);
