@@ -1,25 +1,36 @@
 #!/usr/bin/python3
-"""Issue 16: where a blocked training step's oneDNN time goes, from ONEDNN_VERBOSE.
+"""Issue 16: where a blocked training step's oneDNN time goes, from ONEDNN_VERBOSE, and what
+that bounds.
 
-    bench/blocked_reorders.py [--model resnet18] [--size 128] [--batch 32] [--steps 4]
+    bench/blocked_reorders.py [--precision fp32 --precision bf16] [--model resnet18] [--size 128]
+                              [--batch 32] [--steps 4] [--profile-steps 6]
 
-Runs `ampbench-cli train --memory-format blocked` (fp32, synthetic data, no evaluation) with
-ONEDNN_VERBOSE=1 and sums the executed primitives' times per training step, the first step
-left out (first-touch). Reorders are split by what they move: WEIGHTS into the kernels'
-layouts (plain OIHW -> a tag blocking the output channel, `ABcd8b8a`, `Acdb8a`, ...), WEIGHT
-GRADIENTS back to OIHW, and activations. The weights' share says what keeping weights in the
-blocked layout for the optimizer could save at most (issue 16: "or reordered once per step,
-whichever measures faster").
+For each precision, runs `ampbench-cli train --memory-format blocked` (synthetic data, no
+evaluation) with ONEDNN_VERBOSE=1 and sums the executed primitives' times per training step,
+the first step left out (first-touch). Reorders are split by what they move: WEIGHTS into the
+kernels' layouts (plain OIHW -> a tag blocking the output channel, `ABcd8b8a`, `AcdB16b32a2b`,
+...), WEIGHT GRADIENTS back to OIHW, and activations. The weights' share says what keeping
+weights in the blocked layout for the optimizer could save at most (issue 16: "or reordered
+once per step, whichever measures faster").
+
+With --profile-steps N > 0 a second run of each precision, without the verbose log, gives the
+whole step's wall time (the CLI's --profile-steps), so the time outside oneDNN (our code,
+ATen, autograd, the optimizer) is the difference. With fp32 and bf16 both given it prints
+bf16's speed-up three ways: the whole step, oneDNN's time alone (the ceiling if everything
+outside oneDNN cost nothing), and oneDNN's time without bf16's weight reorders. The two runs
+of a precision are separate processes: compare ratios from one invocation on a quiet machine.
 """
 
 import argparse
 import collections
 import os
+import re
 import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+WEIGHTS_IN = "reorder: weights to the kernels' layout"
 
 
 def tags(descs):
@@ -38,32 +49,33 @@ def blocks_first_dim(tag):
     return bool(tag) and tag[0] == "A"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cli", default=os.path.join(HERE, "..", "build", "app", "ampbench-cli"))
-    ap.add_argument("--model", default="resnet18")
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=4, help="training steps run (the first is left out)")
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    if args.steps < 2:
-        sys.exit("--steps >= 2, please (the first step is left out)")
-    with tempfile.TemporaryDirectory(prefix="bench-reorders-") as work:
-        # synthetic:N makes a validation split too; N sized so the training split fills the steps.
-        n = args.batch * args.steps * 10 // 8 + args.batch
-        cmd = [args.cli, "train", "--data", f"synthetic:{n}", "--model", args.model, "--precision", "fp32",
-               "--memory-format", "blocked", "--batch-size", str(args.batch), "--image-size", str(args.size),
-               "--threads", str(args.threads), "--optimizer", "sgd", "--schedule", "constant", "--epochs", "1",
-               "--eval-every", "1000000", "--no-augment", "--quiet", "--out", os.path.join(work, "run")]
-        p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, ONEDNN_VERBOSE="1"))
-        if p.returncode != 0:
-            sys.exit(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stderr[-2000:]}")
-    lines = [l.split(",") for l in p.stdout.splitlines() if l.startswith("onednn_verbose,exec,cpu,")]
-    # A training step ends with the stem's backward-weights (the last gradient autograd computes).
-    stem_ic = "ic3" if any("ic3oc64" in l[-2] for l in lines) else "ic1"
-    ends = [i for i, l in enumerate(lines) if l[3] == "convolution" and l[5] == "backward_weights"
-            and f"_{stem_ic}oc" in l[-2]]
+def train_cmd(args, precision, steps, out):
+    # synthetic:N makes a validation split too; N sized so the training split fills the steps.
+    n = args.batch * steps * 10 // 8 + args.batch
+    return [args.cli, "train", "--data", f"synthetic:{n}", "--model", args.model, "--precision", precision,
+            "--memory-format", "blocked", "--batch-size", str(args.batch), "--image-size", str(args.size),
+            "--threads", str(args.threads), "--optimizer", "sgd", "--schedule", "constant", "--epochs", "1",
+            "--eval-every", "1000000", "--no-augment", "--out", out]
+
+
+def run(cmd, env):
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stderr[-2000:]}")
+    return p.stdout
+
+
+def onednn_per_step(args, precision, work):
+    out = run(train_cmd(args, precision, args.steps, os.path.join(work, f"verbose-{precision}")) + ["--quiet"],
+              dict(os.environ, ONEDNN_VERBOSE="1"))
+    lines = [l.split(",") for l in out.splitlines() if l.startswith("onednn_verbose,exec,cpu,")]
+    # A training step ends with the stem's backward-weights (the last gradient autograd computes);
+    # the stem is the first convolution run (its shape, folded or not, names it).
+    convs = [l for l in lines if l[3] == "convolution" and l[5] == "forward_training"]
+    if not convs:
+        sys.exit("no convolution in the verbose log; is this oneDNN's verbose format?")
+    stem = convs[0][-2]
+    ends = [i for i, l in enumerate(lines) if l[3] == "convolution" and l[5] == "backward_weights" and l[-2] == stem]
     if len(ends) < 2:
         sys.exit(f"found {len(ends)} training step(s) in the verbose log; is this oneDNN's verbose format?")
     steady = lines[ends[0] + 1:ends[-1] + 1]
@@ -75,22 +87,69 @@ def main():
         if prim == "reorder":
             tg = tags(l[6])
             if blocks_first_dim(tg.get("dst")) and not blocks_first_dim(tg.get("src")):
-                key = "reorder: weights to the kernels' layout"
+                key = WEIGHTS_IN
             elif blocks_first_dim(tg.get("src")):
                 key = "reorder: weight gradients back to OIHW"
             else:
                 key = "reorder: activations"
         else:
             key = f"{prim} {l[5]}"
-        ms[key] += t
-        count[key] += 1
-    total = sum(ms.values())
-    print(f"{args.model} {args.size} px batch {args.batch} fp32 blocked, {args.threads} threads, "
-          f"{steps} steps after the first; load average {os.getloadavg()[0]:.1f}")
-    print(f"{'primitive':48s} {'ms/step':>9s} {'calls/step':>10s} {'share':>7s}")
-    for key, t in sorted(ms.items(), key=lambda kv: -kv[1]):
-        print(f"{key:48s} {t / steps:9.1f} {count[key] / steps:10.1f} {100 * t / total:6.1f}%")
-    print(f"{'oneDNN total':48s} {total / steps:9.1f}")
+        ms[key] += t / steps
+        count[key] += 1 / steps
+    return ms, count, steps
+
+
+def wall_per_step(args, precision, work):
+    steps = 3 + args.profile_steps + 1  # the CLI profiles after 3 warm-up steps
+    out = run(train_cmd(args, precision, steps, os.path.join(work, f"profile-{precision}"))
+              + ["--profile-steps", str(args.profile_steps)], dict(os.environ))
+    m = re.search(r"where a training step goes: steps \d+-\d+, ([0-9.]+) ms per step", out)
+    if not m:
+        sys.exit(f"no profile in the CLI's output:\n{out[-2000:]}")
+    return float(m.group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cli", default=os.path.join(HERE, "..", "build", "app", "ampbench-cli"))
+    ap.add_argument("--precision", action="append", choices=["fp32", "bf16"],
+                    help="repeat for several (default: fp32)")
+    ap.add_argument("--model", default="resnet18")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=4, help="training steps run with the verbose log (the first is left out)")
+    ap.add_argument("--profile-steps", type=int, default=6,
+                    help="steps profiled for the wall time per step (0: no wall-time run)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    if args.steps < 2:
+        sys.exit("--steps >= 2, please (the first step is left out)")
+    precisions = args.precision or ["fp32"]
+    totals = {}
+    with tempfile.TemporaryDirectory(prefix="bench-reorders-") as work:
+        for precision in precisions:
+            ms, count, steps = onednn_per_step(args, precision, work)
+            total = sum(ms.values())
+            wall = wall_per_step(args, precision, work) if args.profile_steps > 0 else None
+            totals[precision] = (total, ms[WEIGHTS_IN], wall)
+            print(f"{args.model} {args.size} px batch {args.batch} {precision} blocked, {args.threads} threads, "
+                  f"{steps} steps after the first; load average {os.getloadavg()[0]:.1f}")
+            print(f"{'primitive':48s} {'ms/step':>9s} {'calls/step':>10s} {'share':>7s}")
+            for key, t in sorted(ms.items(), key=lambda kv: -kv[1]):
+                print(f"{key:48s} {t:9.1f} {count[key]:10.1f} {100 * t / total:6.1f}%")
+            print(f"{'oneDNN total':48s} {total:9.1f}")
+            if wall is not None:
+                print(f"{'whole step (--profile-steps, no verbose log)':48s} {wall:9.1f}")
+                print(f"{'outside oneDNN (the difference)':48s} {wall - total:9.1f} {'':10s} "
+                      f"{100 * (wall - total) / wall:6.1f}% of the step")
+            print()
+    if "fp32" in totals and "bf16" in totals:
+        (f, _, fw), (b, bw_reorders, bw) = totals["fp32"], totals["bf16"]
+        print("bf16 over fp32, speed-up of a step:")
+        if fw and bw:
+            print(f"  whole step                                     {fw / bw:5.2f}x")
+        print(f"  oneDNN time alone (all else free)              {f / b:5.2f}x")
+        print(f"  oneDNN time, bf16's weight reorders free too   {f / (b - bw_reorders):5.2f}x")
 
 
 if __name__ == "__main__":
