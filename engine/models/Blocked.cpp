@@ -1234,7 +1234,8 @@ bool usesSpaceToDepth(const torch::Tensor &x, const torch::Tensor &w, int64_t st
 
 // y = conv(x, w, stride 2, `pad`) as a stride-1 convolution on the image folded 2x2 into
 // channels. With k' = ceil(k / 2) and the image padded to 2 (oh + k' - 1) rows (`pad` above, the
-// rest, at least `pad`, below; likewise columns):
+// rest below: at least `pad` for an odd k; for an even k the last row may be one the direct
+// convolution does not read either; likewise columns):
 //   y[n, o, i, j] = sum over c, a, b < k of w[o, c, a, b] xpad[n, c, 2i + a, 2j + b]
 //                 = sum over (dy, dx, c), a', b' < k' of ws[o, (dy, dx, c), a', b'] xs[n, (dy, dx, c), i + a', j + b']
 // where a = 2a' + dy, xs[n, (dy, dx, c), i, j] = xpad[n, c, 2i + dy, 2j + dx], and ws is w
@@ -1268,11 +1269,14 @@ torch::Tensor spaceToDepthConv(const torch::Tensor &x, const torch::Tensor &w, i
         continue;
       }
       const int64_t r0 = 2 * i0 + dy - pad, c0 = 2 * j0 + dx - pad;
+      const auto copyWithAten = [&] {
+        folded.select(3, dy).select(3, dx).narrow(1, i0, i1 - i0).narrow(2, j0, j1 - j0).copy_(
+            xc.slice(2, r0, r0 + 2 * (i1 - i0) - 1, 2).slice(3, c0, c0 + 2 * (j1 - j0) - 1, 2).permute({0, 2, 3, 1}));
+      };
       if (2 * (i1 - i0) > h) {
         // An odd image's rows of this parity, one more than half: oneDNN 2.6 takes a view whose
         // rows span more than the channel's stride for overlapping, and refuses it.
-        folded.select(3, dy).select(3, dx).narrow(1, i0, i1 - i0).narrow(2, j0, j1 - j0).copy_(
-            xc.slice(2, r0, r0 + 2 * (i1 - i0) - 1, 2).slice(3, c0, c0 + 2 * (j1 - j0) - 1, 2).permute({0, 2, 3, 1}));
+        copyWithAten();
         continue;
       }
       const memory::dims d{n, c, i1 - i0, j1 - j0};
@@ -1280,6 +1284,12 @@ torch::Tensor spaceToDepthConv(const torch::Tensor &x, const torch::Tensor &w, i
       const memory::desc dst(d, Dt::bf16, memory::dims{hs * ws * 4 * c, 1, ws * 4 * c, 4 * c});
       const auto r = cached(gCast, "fold" + dimsKey(d) + dimsKey({h, wd, hs, ws}) + dtKey(from),
                             [&] { return Reorder(src, dst); });
+      if (!r->r) {
+        // bf16 in, and descriptors oneDNN calls equal (it ignores the strides of size-1 dimensions:
+        // one image, one channel, one row and column), so no reorder was made: still a copy.
+        copyWithAten();
+        continue;
+      }
       run(*r->r, {{DNNL_ARG_FROM, memory(src, cpuEngine(), elem(xc, r0 * wd + c0))},
                   {DNNL_ARG_TO, memory(dst, cpuEngine(), elem(folded, (i0 * ws + j0) * 4 * c + (2 * dy + dx) * c))}});
     }

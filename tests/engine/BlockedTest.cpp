@@ -351,6 +351,20 @@ struct StemGuard {
   ~StemGuard() { blocked::setStem(before); }
 };
 
+// The cache key's shape part of the folded convolution of a stem (`batch` images of `c` channels,
+// a k x k kernel, output oh x ow, `o` filters): 4x the channels, stride 1, no padding.
+std::string foldedKey(int64_t batch, int64_t c, int64_t k, int64_t oh, int64_t ow, int64_t o) {
+  const int64_t kk = (k + 1) / 2;
+  return "t" + std::to_string(batch) + "x" + std::to_string(4 * c) + "x" + std::to_string(oh + kk - 1) + "x" +
+         std::to_string(ow + kk - 1) + "xp" + std::to_string(o) + "x" + std::to_string(4 * c) + "x" + std::to_string(kk) +
+         "x" + std::to_string(kk) + "x1s0h:";
+}
+
+bool hasImplementation(const std::string& key) {
+  const auto impl = blocked::implementations();
+  return std::any_of(impl.begin(), impl.end(), [&](const std::string& i) { return i.find(key) != std::string::npos; });
+}
+
 // The stem folded 2x2 into channels (space-to-depth) against the direct stem and LibTorch's
 // convolution (in double) of the same bf16 values: the output within bf16's rounding, the weight
 // gradient within fp32 summation order (both sum exact bf16 products in fp32). Odd and rectangular
@@ -366,14 +380,27 @@ TEST(Blocked, SpaceToDepthStemMatchesTheDirectStem) {
   const int64_t o = blocked::blockSize();
   struct Case {
     int64_t batch, c, h, w, k, pad;
+    bool bf16Image = false;  // the image bf16 already (no autocast): no cast, bf16 -> bf16 reorders
   };
-  for (const auto& c : std::vector<Case>{{4, 3, 32, 32, 7, 3}, {3, 1, 33, 30, 7, 3}, {2, 2, 17, 19, 5, 2},
-                                         {2, 4, 12, 9, 3, 1}, {5, 3, 8, 8, 7, 0}, {1, 3, 7, 11, 7, 3}}) {
-    SCOPED_TRACE(std::to_string(c.c) + " channels " + std::to_string(c.h) + "x" + std::to_string(c.w) + " kernel " +
-                 std::to_string(c.k) + " pad " + std::to_string(c.pad));
-    const auto x = torch::rand({c.batch, c.c, c.h, c.w});
+  // Odd and even sizes, and an even kernel (6, pad 0, 9 rows: the last row is one the direct
+  // convolution does not read either); one image of one channel 2x2 in bf16: descriptors oneDNN
+  // calls equal for a 1x1 parity (no reorder made: a copy all the same).
+  for (const auto& c : std::vector<Case>{{4, 3, 32, 32, 7, 3},
+                                         {3, 1, 33, 30, 7, 3},
+                                         {2, 2, 17, 19, 5, 2},
+                                         {2, 4, 12, 9, 3, 1},
+                                         {5, 3, 8, 8, 7, 0},
+                                         {1, 3, 7, 11, 7, 3},
+                                         {2, 3, 9, 10, 6, 0},
+                                         {2, 3, 16, 13, 7, 3, true},
+                                         {1, 1, 2, 2, 7, 3, true}}) {
+    SCOPED_TRACE(std::to_string(c.batch) + " images of " + std::to_string(c.c) + " channels " + std::to_string(c.h) + "x" +
+                 std::to_string(c.w) + " kernel " + std::to_string(c.k) + " pad " + std::to_string(c.pad) +
+                 (c.bf16Image ? " bf16" : ""));
+    const auto x = c.bf16Image ? torch::rand({c.batch, c.c, c.h, c.w}).to(torch::kBFloat16)
+                               : torch::rand({c.batch, c.c, c.h, c.w});
     const auto w0 = torch::randn({o, c.c, c.k, c.k}) * 0.1;
-    const int64_t oh = (c.h + 2 * c.pad - c.k) / 2 + 1, ow = (c.w + 2 * c.pad - c.k) / 2 + 1, kk = (c.k + 1) / 2;
+    const int64_t oh = (c.h + 2 * c.pad - c.k) / 2 + 1, ow = (c.w + 2 * c.pad - c.k) / 2 + 1;
     const auto g = torch::randn({c.batch, o, oh, ow}).to(torch::kBFloat16);
     // LibTorch in double (no autocast) on the values the bf16 kernels see.
     auto wr = w0.to(torch::kBFloat16).to(torch::kDouble).requires_grad_(true);
@@ -384,21 +411,16 @@ TEST(Blocked, SpaceToDepthStemMatchesTheDirectStem) {
     };
     const auto run = [&](blocked::Stem mode) {
       StemGuard guard(mode);
-      AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, true);
+      AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, !c.bf16Image);
       auto w = w0.clone().requires_grad_(true);
       auto y = blocked::conv2d(x, w, 2, c.pad);
       EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
       y.backward(blocked::toBlocked(g));
       return Out{blocked::toPlain(y.detach()).to(torch::kDouble), w.grad().to(torch::kDouble)};
     };
+    const auto key = foldedKey(c.batch, c.c, c.k, oh, ow, o);
     const auto folded = run(blocked::Stem::SpaceToDepth);
-    const std::string key = "x" + std::to_string(4 * c.c) + "x" + std::to_string(oh + kk - 1) + "x" +
-                            std::to_string(ow + kk - 1) + "xp" + std::to_string(o) + "x" + std::to_string(4 * c.c) + "x" +
-                            std::to_string(kk) + "x" + std::to_string(kk) + "x1s0h:";
-    const auto impl = blocked::implementations();
-    EXPECT_TRUE(std::any_of(impl.begin(), impl.end(), [&](const std::string& i) {
-      return i.find(std::to_string(c.batch) + key) != std::string::npos;
-    })) << "no folded convolution " << key;
+    EXPECT_TRUE(hasImplementation(key)) << "no folded convolution " << key;
     const auto direct = run(blocked::Stem::Direct);
     ASSERT_EQ(folded.y.sizes(), ref.sizes());
     // The outputs are bf16; the weight gradients fp32 sums of exact bf16 products.
@@ -409,31 +431,54 @@ TEST(Blocked, SpaceToDepthStemMatchesTheDirectStem) {
   }
 }
 
+// Auto folds a 7x7 stem in bf16 where oneDNN runs AMX, and no other kernel (a 5x5 stays direct).
+TEST(Blocked, SpaceToDepthStemIsAutoFor7x7OnAmx) {
+  SKIP_WITHOUT_ONEDNN();
+  if (!detectCpu().amxUsable()) {
+    GTEST_SKIP() << "this CPU has no usable AMX: Auto keeps the direct stem (not measured elsewhere)";
+  }
+  torch::manual_seed(22);
+  StemGuard guard(blocked::Stem::Auto);
+  AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, true);
+  const int64_t o = blocked::blockSize();
+  for (const int64_t k : {7, 5}) {
+    const auto x = torch::rand({3, 3, 21, 21});
+    const int64_t pad = k / 2, oh = (21 + 2 * pad - k) / 2 + 1;
+    blocked::conv2d(x, torch::randn({o, 3, k, k}) * 0.1, 2, pad);
+    EXPECT_EQ(hasImplementation(foldedKey(3, 3, k, oh, oh, o)), k == 7) << k << "x" << k;
+  }
+}
+
 // Where the folding does not apply: an image that needs a gradient (the folded convolution has
-// none), stride 1, more than 4 channels, fp32. Forced, each still runs the direct stem: the same
-// bits as Direct gives.
+// none), stride 1, more than 4 channels, fp32. Forced, each still runs the direct stem: no folded
+// primitive is created, and the bits are Direct's.
 TEST(Blocked, SpaceToDepthStemOnlyWhereTheShapeAllows) {
   SKIP_WITHOUT_ONEDNN();
   torch::manual_seed(21);
   const int64_t o = blocked::blockSize();
   struct Case {
-    int64_t c, stride;
+    int64_t batch, c, stride;
     bool imageGrad, bf16;
   };
-  for (const auto& c : std::vector<Case>{{3, 2, true, true}, {3, 1, false, true}, {5, 2, false, true}, {3, 2, false, false}}) {
+  // A batch size of its own per case, so that no other case's (or test's) folded key can match.
+  for (const auto& c : std::vector<Case>{{7, 3, 2, true, true}, {6, 3, 1, false, true}, {5, 5, 2, false, true},
+                                         {4, 3, 2, false, false}}) {
     if (c.bf16 && !cpuHasBf16()) {
       continue;
     }
     SCOPED_TRACE(std::to_string(c.c) + " channels stride " + std::to_string(c.stride) + (c.imageGrad ? " image grad" : "") +
                  (c.bf16 ? " bf16" : " fp32"));
     AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, c.bf16);
-    const auto x = torch::rand({2, c.c, 15, 15});
+    const auto x = torch::rand({c.batch, c.c, 15, 15});
     const auto w = torch::randn({o, c.c, 7, 7}) * 0.1;
+    const int64_t oh = (15 + 6 - 7) / 2 + 1;  // what a fold (always of a stride-2 stem) would make
     const auto forward = [&](blocked::Stem mode) {
       StemGuard guard(mode);
       return blocked::conv2d(c.imageGrad ? x.clone().requires_grad_(true) : x, w, c.stride, 3).detach();
     };
-    EXPECT_TRUE(torch::equal(forward(blocked::Stem::SpaceToDepth), forward(blocked::Stem::Direct)));
+    const auto forced = forward(blocked::Stem::SpaceToDepth);
+    EXPECT_FALSE(hasImplementation(foldedKey(c.batch, c.c, 7, oh, oh, o))) << "folded where the shape forbids it";
+    EXPECT_TRUE(torch::equal(forced, forward(blocked::Stem::Direct)));
   }
 }
 
