@@ -15,7 +15,9 @@ once per step, whichever measures faster").
 
 With --profile-steps N > 0 a second run of each precision, without the verbose log, gives the
 whole step's wall time (the CLI's --profile-steps), so the time outside oneDNN (our code,
-ATen, autograd, the optimizer) is the difference. With fp32 and bf16 both given it prints
+ATen, autograd, the optimizer) is the difference. That wall time is measured with the profiler
+recording each op, so the difference includes the profiler's own cost (~2,000 op records a step) and
+overstates what is outside oneDNN a little. With fp32 and bf16 both given it prints
 bf16's speed-up three ways: the whole step, oneDNN's time alone (the ceiling if everything
 outside oneDNN cost nothing), and oneDNN's time without bf16's weight reorders. The two runs
 of a precision are separate processes: compare ratios from one invocation on a quiet machine.

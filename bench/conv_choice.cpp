@@ -94,8 +94,8 @@ double relDiff(const torch::Tensor& a, const torch::Tensor& b) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"the blocked path's 3x3 stride-1 convolutions: oneDNN's direct kernels vs Winograd F(4x4, 3x3) or "
-               "the small-map mosaic"};
+  CLI::App app{"the blocked path's convolutions: oneDNN's direct kernels vs Winograd F(4x4, 3x3), the small-map "
+               "mosaic (3x3 stride 1) or the folded bf16 stem"};
   std::string model = "resnet18", choice = "winograd", dtype = "fp32";
   int64_t size = 128, batch = 32, channels = 3;
   int rounds = 5, threads = 2;
@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
   app.add_option("--model", model)->check(CLI::IsMember({"resnet18", "small_cnn"}));
   app.add_option("--size", size, "image size (px)")->check(CLI::Range(16, 512));
   app.add_option("--batch", batch)->check(CLI::Range(1, 256));
-  app.add_option("--channels", channels, "the image's channels (--choice stem)")->check(CLI::Range(1, 4));
+  app.add_option("--channels", channels, "the image's channels (--choice stem only; the others run the 3x3 layers)")
+      ->check(CLI::Range(1, 4));
   app.add_option("--rounds", rounds)->check(CLI::Range(1, 100));
   app.add_option("--threads", threads)->check(CLI::Range(1, 256));
   app.add_flag("--json", json, "one JSON object instead of the table");
