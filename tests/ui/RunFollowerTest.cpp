@@ -79,8 +79,10 @@ QByteArray epochRow(int epoch) {
   return QStringLiteral("%1,0.5,0.8,0.4,0.85,0.9,2,100,0,1024,300\n").arg(epoch).toUtf8();
 }
 
+// As the engine writes it: whole, by a rename. Truncated and rewritten in place, a poll between the
+// two can find it empty and end the follow as "incomplete" (a flake seen under load).
 void writeMetrics(const QString& dir, const char* status) {
-  writeAll(QDir(dir).filePath(QStringLiteral("metrics.json")),
+  replace(QDir(dir).filePath(QStringLiteral("metrics.json")),
            QStringLiteral("{\"status\": \"%1\", \"val\": {\"accuracy\": 0.85, \"auc\": 0.9}}\n").arg(QLatin1String(status)).toUtf8());
 }
 
