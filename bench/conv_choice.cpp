@@ -151,8 +151,10 @@ int main(int argc, char** argv) {
     blocked::setSmallMaps(blocked::SmallMaps::Auto);
     blocked::setStem(blocked::Stem::Auto);
   };
-  // The folded stem's primitive: 4x the channels, stride 1, no padding (its cache key).
-  const int64_t folds = (size + 2 * 3 - 7) / 2 + 1 + 3;
+  // The folded stem's primitive: 4x the channels, stride 1, no padding, oh + ceil(k / 2) - 1
+  // rows and columns (its cache key).
+  const Conv s0 = stems(channels, size).front();
+  const int64_t folds = (size + 2 * s0.pad - s0.k) / s0.stride + 1 + (s0.k + 1) / 2 - 1;
   const std::string marker = winograd ? "wino"
                              : stem   ? std::to_string(batch) + "x" + std::to_string(4 * channels) + "x" +
                                           std::to_string(folds) + "x" + std::to_string(folds) + "xp"
