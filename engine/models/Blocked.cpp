@@ -939,10 +939,9 @@ std::shared_ptr<BnPrims> bnPrims(const memory::dims &d, float eps, bool relu, Dt
 // inf in a channel's input makes its batch statistics non-finite (so can a finite channel whose
 // variance overflows fp32, where torch's double accumulation stays finite: a diverging run
 // either way), and torch's batch norm then gives NaN throughout the channel; so does a
-// non-finite scale or shift. Those channels of `t` ([N, C/B, H, W, B]) become NaN, as in torch:
-// a check of 4C values per call, the fill only when there is something to fill.
-void nanWhereNotFinite(torch::Tensor &t, std::initializer_list<torch::Tensor> perChannel) {
-  const int64_t c = t.size(1) * t.size(4);
+// non-finite scale or shift. The channels (of `c`) where any of `perChannel` is not finite; an
+// undefined tensor when there are none (a check of 4C values per call).
+torch::Tensor nonFiniteChannels(int64_t c, std::initializer_list<torch::Tensor> perChannel) {
   bool allFinite = true;
   for (const auto &v : perChannel) {
     const float *p = v.data_ptr<float>();
@@ -950,11 +949,20 @@ void nanWhereNotFinite(torch::Tensor &t, std::initializer_list<torch::Tensor> pe
       allFinite = allFinite && std::isfinite(p[i]);
     }
   }
-  if (!allFinite) {
-    auto bad = torch::zeros({c}, torch::kBool);
-    for (const auto &v : perChannel) {
-      bad = bad | torch::logical_not(torch::isfinite(v));
-    }
+  if (allFinite) {
+    return {};
+  }
+  auto bad = torch::zeros({c}, torch::kBool);
+  for (const auto &v : perChannel) {
+    bad = bad | torch::logical_not(torch::isfinite(v));
+  }
+  return bad;
+}
+
+// Those channels of `t` ([N, C/B, H, W, B]) become NaN, as in torch; the fill only when there is
+// something to fill.
+void nanWhereNotFinite(torch::Tensor &t, std::initializer_list<torch::Tensor> perChannel) {
+  if (const auto bad = nonFiniteChannels(t.size(1) * t.size(4), perChannel); bad.defined()) {
     t.masked_fill_(bad.view({1, t.size(1), 1, 1, t.size(4)}), std::numeric_limits<float>::quiet_NaN());
   }
 }
@@ -1018,6 +1026,15 @@ struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
       args.emplace(DNNL_ARG_WORKSPACE, mem(p->trainPd.workspace_desc(), s[5]));
     }
     run(p->bwd, args);
+    if (relu) {
+      // A channel the forward made NaN: torch's ReLU passes the whole output gradient there, which
+      // the workspace's mask (NaN read as not positive) zeroed; the input's and the scale's
+      // gradients come out NaN either way, the shift's is the gradient's sum, as in torch.
+      if (const auto bad = nonFiniteChannels(db.numel(), {s[3], s[4], s[1], s[2]}); bad.defined()) {
+        const auto sum = dy.sum({0, 2, 3}, false, torch::kFloat).reshape({-1});
+        db.copy_(torch::where(bad, sum, db));
+      }
+    }
     return {dx,
             dw,
             db,
