@@ -118,6 +118,7 @@ void setStem(Stem) {}
 Stem stem() { return Stem::Direct; }
 void releaseThreadScratch() {}
 int64_t threadScratchBytes() { return 0; }
+void clearPrimitiveCaches() {}
 std::vector<std::string> implementations() { return {}; }
 std::vector<std::pair<int64_t, int64_t>> backwardWeightsSourceChannels() { return {}; }
 namespace {
@@ -1442,6 +1443,14 @@ torch::Tensor avgPool2d(const torch::Tensor &x, int64_t kernel, int64_t stride,
                         int64_t padding) {
   return pool(x, dnnl::algorithm::pooling_avg_include_padding, kernel, stride,
               padding);
+}
+
+void clearPrimitiveCaches() {
+  std::lock_guard<std::mutex> lock(gCacheMutex);
+  gConv.clear();
+  gBn.clear();
+  gPool.clear();
+  gCast.clear();
 }
 
 #endif

@@ -134,6 +134,11 @@ int64_t threadScratchBytes();
 // same shapes adds none.
 int64_t primitivesCreated();
 
+// Drops every cached primitive, so the next call of each shape creates (and decides the rule
+// for) it anew: the tests that check which way a new shape takes, also when repeated in one process
+// (--gtest_repeat). A call in progress keeps the primitives it holds.
+void clearPrimitiveCaches();
+
 // oneDNN's implementation of every cached convolution, batch-norm and pooling primitive
 // ("jit:avx2", "x64:gemm:jit", ...): the tests check that none is the reference kernel.
 std::vector<std::string> implementations();

@@ -663,6 +663,7 @@ TEST(Blocked, PrimitiveCacheIsHitOnTheSecondStep) {
 // (a memset past oneDNN's scratch). A new team size gets its own primitives.
 TEST(Blocked, ANewThreadCountGetsItsOwnPrimitives) {
   SKIP_WITHOUT_ONEDNN();
+  blocked::clearPrimitiveCaches();  // "nothing cached yet", also under --gtest_repeat
   const int before = at::get_num_threads();
   auto model = createModel({"resnet18", 1, 2});
   model->setBlocked(true);
@@ -1201,6 +1202,7 @@ namespace {
 // are rounded by the packing reorder, and weight gradients come back fp32.
 TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
   SKIP_WITHOUT_BF16_UNITS();
+  blocked::clearPrimitiveCaches();  // it counts the mosaics its shapes add
   // Measured: 2.1-3.9e-3 of each tensor's largest value (its bf16 rounding, and oneDNN's AMX
   // backward-weights, which lands at 2-3e-3 of the fp32 result on the same operands). A 1 %
   // error in any output or gradient is above it.
@@ -1454,6 +1456,7 @@ INSTANTIATE_TEST_SUITE_P(Models, BlockedBf16OneStep, ::testing::Values("small_cn
 // AVX-512; nowhere on other CPUs or in bf16. Batch sizes no other test uses, so each shape is new.
 TEST(Blocked, AutoTakesWinogradOnlyWhereTheRuleSays) {
   SKIP_WITHOUT_ONEDNN();
+  blocked::clearPrimitiveCaches();  // every shape below is new, also under --gtest_repeat
   ConvAlgorithmGuard guard(blocked::ConvAlgorithm::Auto);
   const int64_t b = blocked::blockSize();
   const auto tookWinograd = [](int64_t batch, int64_t in, int64_t size, int64_t stride, bool bf16) {
@@ -1479,6 +1482,7 @@ TEST(Blocked, AutoTakesWinogradOnlyWhereTheRuleSays) {
 // resumed run bit-identical (e2e_kill_resume).
 TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
   SKIP_WITHOUT_ONEDNN();
+  blocked::clearPrimitiveCaches();  // every shape below is new, also under --gtest_repeat
   WeightGradientGuard guard(blocked::WeightGradient::Auto);
   const int64_t b = blocked::blockSize();
   const auto byMatmul = [] {
