@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -143,8 +144,7 @@ torch::Tensor maxPool2d(const torch::Tensor &, int64_t, int64_t, int64_t) {
 torch::Tensor avgPool2d(const torch::Tensor &, int64_t, int64_t, int64_t) {
   unavailable();
 }
-torch::Tensor weightsRoundTrip(const torch::Tensor &, const torch::Tensor &,
-                               int64_t, int64_t) {
+std::vector<torch::Tensor> weightsRoundTrip(const torch::Tensor &, const torch::Tensor &, int64_t, int64_t) {
   unavailable();
 }
 
@@ -1352,19 +1352,40 @@ torch::Tensor conv2d(const torch::Tensor &xIn, const torch::Tensor &w,
   return ConvFn::apply(x, w, stride, padding);
 }
 
-torch::Tensor weightsRoundTrip(const torch::Tensor &x, const torch::Tensor &w,
-                               int64_t stride, int64_t padding) {
+std::vector<torch::Tensor> weightsRoundTrip(const torch::Tensor &x, const torch::Tensor &w, int64_t stride,
+                                            int64_t padding) {
   const auto wc = w.contiguous();
   auto p = convPrims(x.contiguous(), wc, stride, padding);
-  const auto &fd = p->fwdPd.weights_desc();
-  auto packed = inLayout(p->wToFwd, p->userW, fd, wc);
-  if (!p->wToFwd.r) {
-    return packed.clone(); // the primitive takes plain OIHW
+  // `packed` (in `from`) read back into the plain fp32 layout `to`.
+  const auto unpack = [](const memory::desc &from, const torch::Tensor &packed, const memory::desc &to) {
+    auto out = torch::empty(to.dims(), packed.options().dtype(torch::kFloat));
+    const Reorder back(from, to);
+    if (!back.r) { // the same fp32 layout: `packed` holds it (as floats, or a byte buffer)
+      std::memcpy(out.data_ptr(), packed.data_ptr(), to.get_size());
+      return out;
+    }
+    run(*back.r, {{DNNL_ARG_FROM, mem(from, packed)}, {DNNL_ARG_TO, mem(to, out)}});
+    return out;
+  };
+  std::vector<torch::Tensor> out;
+  if (p->mosaic) {
+    const auto &m = *p->mosaic;
+    const auto &fd = m.fwdPd.weights_desc(), &bd = m.bwdPd.weights_desc();
+    const auto packed = inLayout(m.wToFwd, p->userW, fd, wc);
+    out.push_back(unpack(fd, packed, p->userW));
+    const auto wd = p->userW.dims();
+    const memory::desc plainT({wd[1], wd[0], wd[2], wd[3]}, Dt::f32, Tag::oihw);
+    out.push_back(unpack(bd, inLayout(m.wToBwd, m.packedT, bd, packed), plainT).transpose(0, 1).contiguous());
+    return out;
   }
-  auto back = torch::empty_like(wc);
-  run(*Reorder(fd, p->userW).r, {{DNNL_ARG_FROM, mem(fd, packed)},
-                                 {DNNL_ARG_TO, mem(p->userW, back)}});
-  return back;
+  const auto &fd = p->fwdPd.weights_desc();
+  const auto packed = inLayout(p->wToFwd, p->userW, fd, wc);
+  out.push_back(unpack(fd, packed, p->userW));
+  if (p->hasBwdData && p->wToBwd.r) {
+    const auto &bd = p->bwdDataPd.weights_desc();
+    out.push_back(unpack(bd, inLayout(p->wToBwd, fd, bd, packed), p->userW));
+  }
+  return out;
 }
 
 namespace {

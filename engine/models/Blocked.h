@@ -54,9 +54,13 @@ torch::Tensor batchNormRelu(const torch::Tensor& x, torch::nn::BatchNorm2dImpl& 
 torch::Tensor maxPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
 torch::Tensor avgPool2d(const torch::Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
 
-// `w` reordered into the forward convolution's weight layout (for input `x`) and back: the
-// exact round trip every step's weight reorder relies on. For the tests.
-torch::Tensor weightsRoundTrip(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding);
+// `w` reordered into each layout its convolution (for input `x`) packs it into, and back to plain
+// OIHW: the forward's (the mosaic's where that runs), the input gradient's where it has its own,
+// and the mosaic's transposed one (read back as [I, O, kh, kw] and transposed). Each must equal
+// `w` exactly (rounded to bf16 under bf16 autocast): the round trips every step relies on. For
+// the tests.
+std::vector<torch::Tensor> weightsRoundTrip(const torch::Tensor& x, const torch::Tensor& w, int64_t stride,
+                                            int64_t padding);
 
 // How a convolution's weight gradient is computed. oneDNN 2.6's direct backward-weights kernels
 // are slow on small maps with many channels: ResNet-18's 512-channel 4x4 layer at 128 px takes

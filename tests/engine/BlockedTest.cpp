@@ -148,14 +148,41 @@ TEST(Blocked, LayoutRoundTripIsExact) {
   EXPECT_THROW(blocked::toBlocked(torch::randn({1, b + 1, 2, 2})), c10::Error);
 }
 
+// Every layout a convolution packs its weights into (the forward's, the input gradient's, the
+// mosaic's and its transposed one), fp32 and bf16, read back equals the weights bit for bit.
 TEST(Blocked, WeightsRoundTripThroughThePrimitiveLayoutExactly) {
   SKIP_WITHOUT_ONEDNN();
+  blocked::clearPrimitiveCaches();  // it counts the mosaics its shapes add
   const int64_t b = blocked::blockSize();
   torch::manual_seed(2);
-  for (auto [in, out, k] : {std::tuple<int64_t, int64_t, int64_t>{2 * b, 4 * b, 3}, {3, 8 * b, 7}, {b, 2 * b, 1}}) {
-    const auto w = torch::randn({out, in, k, k});
-    const auto x = in % b == 0 ? blocked::toBlocked(torch::randn({2, in, 8, 8})) : torch::randn({2, in, 8, 8});
-    EXPECT_TRUE(torch::equal(blocked::weightsRoundTrip(x, w, 1, k / 2), w)) << in << "->" << out << " k" << k;
+  for (const bool bf16 : {false, true}) {
+    if (bf16 && !cpuHasBf16()) {
+      continue;
+    }
+    AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, bf16);
+    for (const auto tiling : {blocked::SmallMaps::Direct, blocked::SmallMaps::Mosaic}) {
+      SmallMapsGuard maps(tiling);
+      for (auto [in, out, k, size] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{2 * b, 4 * b, 3, 8},
+                                      {2 * b, 4 * b, 3, 4}, {3, 8 * b, 7, 8}, {b, 2 * b, 1, 8}}) {
+        SCOPED_TRACE(std::to_string(in) + "->" + std::to_string(out) + " k" + std::to_string(k) + " on " +
+                     std::to_string(size) + (bf16 ? " bf16" : " fp32") +
+                     (tiling == blocked::SmallMaps::Mosaic ? " mosaic where it applies" : ""));
+        auto w = torch::randn({out, in, k, k});
+        if (bf16) {
+          w = w.to(torch::kBFloat16).to(torch::kFloat);  // what the packing rounds to
+        }
+        const auto xPlain = torch::randn({2, in, size, size}).to(bf16 ? torch::kBFloat16 : torch::kFloat);
+        const auto x = in % b == 0 ? blocked::toBlocked(xPlain) : xPlain;
+        const int mosaicsBefore = mosaicEntries();
+        const auto layouts = blocked::weightsRoundTrip(x, w, 1, k / 2);
+        const bool mosaic = mosaicEntries() > mosaicsBefore;
+        EXPECT_EQ(mosaic, tiling == blocked::SmallMaps::Mosaic && k == 3 && in % b == 0);
+        ASSERT_GE(layouts.size(), mosaic ? 2u : 1u);
+        for (const auto& back : layouts) {
+          EXPECT_TRUE(torch::equal(back, w));
+        }
+      }
+    }
   }
 }
 
