@@ -3,15 +3,18 @@
 that bounds.
 
     bench/blocked_reorders.py [--precision fp32 --precision bf16] [--model resnet18] [--size 128]
-                              [--batch 32] [--steps 4] [--profile-steps 6]
+                              [--batch 32] [--channels 1] [--steps 4] [--profile-steps 6]
 
 For each precision, runs `ampbench-cli train --memory-format blocked` (synthetic data, no
 evaluation) with ONEDNN_VERBOSE=1 and sums the executed primitives' times per training step,
-the first step left out (first-touch). Reorders are split by what they move: WEIGHTS into the
-kernels' layouts (plain OIHW -> a tag blocking the output channel, `ABcd8b8a`, `AcdB16b32a2b`,
-...), WEIGHT GRADIENTS back to OIHW, and activations. The weights' share says what keeping
-weights in the blocked layout for the optimizer could save at most (issue 16: "or reordered
-once per step, whichever measures faster").
+the first step left out (first-touch). Reorders are split by what they move, told apart by their
+first dimension (an activation's is the batch, a weight's its output channels) and their layouts:
+WEIGHTS from the fp32 master copy (OIHW) into a kernel's layout (`ABcd8b8a`, `AcdB16b32a2b`, ...),
+weights REPACKED from one kernel's layout into another's (the input gradient's, the mosaic's
+transposed weights), WEIGHT GRADIENTS back to OIHW (from a kernel's layout, or the matmul's
+OHWI), and activations. The weights' share says what keeping weights in the blocked layout for
+the optimizer could save at most (issue 16: "or reordered once per step, whichever measures
+faster").
 
 With --profile-steps N > 0 a second run of each precision, without the verbose log, gives the
 whole step's wall time (the CLI's --profile-steps), so the time outside oneDNN (our code,
@@ -19,8 +22,9 @@ ATen, autograd, the optimizer) is the difference. That wall time is measured wit
 recording each op, so the difference includes the profiler's own cost (~2,000 op records a step) and
 overstates what is outside oneDNN a little. With fp32 and bf16 both given it prints
 bf16's speed-up three ways: the whole step, oneDNN's time alone (the ceiling if everything
-outside oneDNN cost nothing), and oneDNN's time without bf16's weight reorders. The two runs
-of a precision are separate processes: compare ratios from one invocation on a quiet machine.
+outside oneDNN cost nothing), and oneDNN's time without bf16's weight packing (into and between
+kernels' layouts). The two runs of a precision are separate processes: compare ratios from one
+invocation on a quiet machine.
 """
 
 import argparse
@@ -33,6 +37,10 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEIGHTS_IN = "reorder: weights to the kernels' layout"
+WEIGHTS_REPACKED = "reorder: weights repacked for another kernel"
+WEIGHT_GRADIENTS = "reorder: weight gradients back to OIHW"
+ACTIVATIONS = "reorder: activations"
+PLAIN = {"abcd", "acdb"}  # OIHW / OHWI for weights, NCHW / NHWC for activations
 
 
 def tags(descs):
@@ -46,9 +54,20 @@ def tags(descs):
     return out
 
 
-def blocks_first_dim(tag):
-    # Only weights block their first dimension (O); activations block C, never N.
-    return bool(tag) and tag[0] == "A"
+def reorder_kind(descs, dims, batch):
+    """What a reorder moves, from its memory descriptors and its dims ('512x512x3x3')."""
+    t = tags(descs)
+    src, dst = t.get("src", ""), t.get("dst", "")
+    # Kernels' weight layouts block the first (O) or second (I) dimension: the tag starts upper case
+    # (`ABcd16b16a`, `BcdA16a32b2a`); activations block only C (`aBcd16b`) or are plain. A plain
+    # pair is an activation when its first dimension is the batch (weights' is O).
+    if not (src[:1].isupper() or dst[:1].isupper()) and int(dims.split("x")[0]) == batch:
+        return ACTIVATIONS
+    if src in PLAIN and "src_f32" in descs and dst not in PLAIN:
+        return WEIGHTS_IN  # from the fp32 master weights
+    if dst in PLAIN:
+        return WEIGHT_GRADIENTS  # a gradient handed back in OIHW (from a kernel's layout or OHWI)
+    return WEIGHTS_REPACKED
 
 
 def train_cmd(args, precision, steps, out):
@@ -56,7 +75,8 @@ def train_cmd(args, precision, steps, out):
     n = args.batch * steps * 10 // 8 + args.batch
     return [args.cli, "train", "--data", f"synthetic:{n}", "--model", args.model, "--precision", precision,
             "--memory-format", "blocked", "--batch-size", str(args.batch), "--image-size", str(args.size),
-            "--threads", str(args.threads), "--optimizer", "sgd", "--schedule", "constant", "--epochs", "1",
+            "--threads", str(args.threads), "--channels", str(args.channels), "--optimizer", "sgd",
+            "--schedule", "constant", "--epochs", "1",
             "--eval-every", "1000000", "--no-augment", "--out", out]
 
 
@@ -87,13 +107,7 @@ def onednn_per_step(args, precision, work):
     for l in steady:
         prim, t = l[3], float(l[-1])
         if prim == "reorder":
-            tg = tags(l[6])
-            if blocks_first_dim(tg.get("dst")) and not blocks_first_dim(tg.get("src")):
-                key = WEIGHTS_IN
-            elif blocks_first_dim(tg.get("src")):
-                key = "reorder: weight gradients back to OIHW"
-            else:
-                key = "reorder: activations"
+            key = reorder_kind(l[6], l[-2], args.batch)
         else:
             key = f"{prim} {l[5]}"
         ms[key] += t / steps
@@ -119,6 +133,7 @@ def main():
     ap.add_argument("--model", default="resnet18")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--channels", type=int, default=1, choices=[1, 3], help="the images' channels (1: grayscale)")
     ap.add_argument("--steps", type=int, default=4, help="training steps run with the verbose log (the first is left out)")
     ap.add_argument("--profile-steps", type=int, default=6,
                     help="steps profiled for the wall time per step (0: no wall-time run)")
@@ -133,8 +148,9 @@ def main():
             ms, count, steps = onednn_per_step(args, precision, work)
             total = sum(ms.values())
             wall = wall_per_step(args, precision, work) if args.profile_steps > 0 else None
-            totals[precision] = (total, ms[WEIGHTS_IN], wall)
-            print(f"{args.model} {args.size} px batch {args.batch} {precision} blocked, {args.threads} threads, "
+            totals[precision] = (total, ms[WEIGHTS_IN] + ms[WEIGHTS_REPACKED], wall)
+            print(f"{args.model} {args.size} px batch {args.batch}, {args.channels} channel(s), {precision} blocked, "
+                  f"{args.threads} threads, "
                   f"{steps} steps after the first; load average {os.getloadavg()[0]:.1f}")
             print(f"{'primitive':48s} {'ms/step':>9s} {'calls/step':>10s} {'share':>7s}")
             for key, t in sorted(ms.items(), key=lambda kv: -kv[1]):
@@ -151,7 +167,7 @@ def main():
         if fw and bw:
             print(f"  whole step                                     {fw / bw:5.2f}x")
         print(f"  oneDNN time alone (all else free)              {f / b:5.2f}x")
-        print(f"  oneDNN time, bf16's weight reorders free too   {f / (b - bw_reorders):5.2f}x")
+        print(f"  oneDNN time, bf16's weight packing free too    {f / (b - bw_reorders):5.2f}x")
 
 
 if __name__ == "__main__":
