@@ -421,8 +421,18 @@ bool matmulPays(Dt dt, int64_t k, int64_t stride, int64_t outChannels, int64_t p
   return false;
 }
 
-ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const memory::dims &wd, int64_t stride,
-                        int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg, bool mosaic);
+ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const memory::dims &wd, bool ohwi,
+                        int64_t stride, int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg, bool mosaic);
+
+// Weights held channels-last ([O, I, kh, kw] dims, OHWI memory: the layout the matmul weight
+// gradient writes) rather than OIHW. Where both layouts are the same memory (1x1, one input
+// channel) it is OIHW.
+bool ohwiWeights(const torch::Tensor &w) {
+  return !w.is_contiguous() && w.is_contiguous(torch::MemoryFormat::ChannelsLast);
+}
+
+// `w` in one of the two layouts the primitives read: OHWI as it is, anything else as OIHW.
+torch::Tensor plainWeights(const torch::Tensor &w) { return ohwiWeights(w) ? w : w.contiguous(); }
 
 // A mode's starting value from the environment variable `name`: one of `modes` by name, the
 // first (auto) when unset or unknown (said on stderr).
@@ -520,12 +530,13 @@ std::shared_ptr<ConvPrims> convPrims(const torch::Tensor &x,
                          : tiling == SmallMaps::Mosaic
                              ? mosaicShape(blockedSrc, wd, stride, pad)
                              : tiling == SmallMaps::Auto && mosaicPays(dt, blockedSrc, wd, stride, pad, sd[0], oh, ow);
-  const std::string key = dimsKey(sd) + (blockedSrc ? "b" : "p") + dimsKey(wd) +
+  const bool ohwi = ohwiWeights(w);
+  const std::string key = dimsKey(sd) + (blockedSrc ? "b" : "p") + dimsKey(wd) + (ohwi ? "o" : "") +
                           std::to_string(stride) + "s" + std::to_string(pad) + dtKey(dt) +
                           (tryWinograd ? "w" : "") + (useMosaic ? "m" : "");
   return cached(gConv, key, [&] {
     auto make = [&](dnnl::algorithm alg) {
-      ConvPrims p = makeConvPrims(sd, blockedSrc, dt, wd, stride, pad, oh, ow, alg, useMosaic);
+      ConvPrims p = makeConvPrims(sd, blockedSrc, dt, wd, ohwi, stride, pad, oh, ow, alg, useMosaic);
       p.winogradKey = tryWinograd;
       return p;
     };
@@ -597,8 +608,8 @@ torch::Tensor fromMosaic(const torch::Tensor &y, const ConvPrims::Mosaic &m, int
   return (flip ? t.flip({2, 3}) : t).contiguous();
 }
 
-ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const memory::dims &wd, int64_t stride,
-                        int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg, bool mosaic) {
+ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const memory::dims &wd, bool ohwi,
+                        int64_t stride, int64_t pad, int64_t oh, int64_t ow, dnnl::algorithm alg, bool mosaic) {
   ConvPrims p;
   const memory::dims dd{sd[0], wd[0], oh, ow};
   const memory::dims strides{stride, stride}, padL{pad, pad};
@@ -607,8 +618,8 @@ ConvPrims makeConvPrims(const memory::dims &sd, bool blockedSrc, Dt dt, const me
   p.src = activationDesc(sd, blockedSrc, dt);
   p.dst = activationDesc(dd, true, dt);
   // The weights stay fp32 master weights; a bf16 primitive gets them rounded to bf16 by the
-  // same reorder that packs them, and hands back an fp32 weight gradient.
-  p.userW = memory::desc(wd, Dt::f32, Tag::oihw);
+  // same reorder that packs them, and hands back an fp32 weight gradient, in the weights' layout.
+  p.userW = memory::desc(wd, Dt::f32, ohwi ? Tag::ohwi : Tag::oihw);
   const memory::desc anyW(wd, dt, Tag::any);
   const memory::desc anyDiffW(wd, Dt::f32, Tag::any);
   p.fwdPd = dnnl::convolution_forward::primitive_desc(
@@ -811,7 +822,7 @@ struct ConvFn : public torch::autograd::Function<ConvFn> {
     x = !isBlocked(x) && x.scalar_type() == torch::kBFloat16
             ? x.contiguous(torch::MemoryFormat::ChannelsLast)
             : x.contiguous();
-    w = w.contiguous();
+    w = plainWeights(w);
     auto p = convPrims(x, w, stride, pad);
     torch::Tensor y, wf;
     if (p->mosaic) {
@@ -1354,9 +1365,9 @@ torch::Tensor conv2d(const torch::Tensor &xIn, const torch::Tensor &w,
 
 std::vector<torch::Tensor> weightsRoundTrip(const torch::Tensor &x, const torch::Tensor &w, int64_t stride,
                                             int64_t padding) {
-  const auto wc = w.contiguous();
+  const auto wc = plainWeights(w);
   auto p = convPrims(x.contiguous(), wc, stride, padding);
-  // `packed` (in `from`) read back into the plain fp32 layout `to`.
+  // `packed` (in `from`) read back into the fp32 OIHW layout `to`.
   const auto unpack = [](const memory::desc &from, const torch::Tensor &packed, const memory::desc &to) {
     auto out = torch::empty(to.dims(), packed.options().dtype(torch::kFloat));
     const Reorder back(from, to);
@@ -1367,12 +1378,13 @@ std::vector<torch::Tensor> weightsRoundTrip(const torch::Tensor &x, const torch:
     run(*back.r, {{DNNL_ARG_FROM, mem(from, packed)}, {DNNL_ARG_TO, mem(to, out)}});
     return out;
   };
+  const memory::desc oihw(p->userW.dims(), Dt::f32, Tag::oihw);
   std::vector<torch::Tensor> out;
   if (p->mosaic) {
     const auto &m = *p->mosaic;
     const auto &fd = m.fwdPd.weights_desc(), &bd = m.bwdPd.weights_desc();
     const auto packed = inLayout(m.wToFwd, p->userW, fd, wc);
-    out.push_back(unpack(fd, packed, p->userW));
+    out.push_back(unpack(fd, packed, oihw));
     const auto wd = p->userW.dims();
     const memory::desc plainT({wd[1], wd[0], wd[2], wd[3]}, Dt::f32, Tag::oihw);
     out.push_back(unpack(bd, inLayout(m.wToBwd, m.packedT, bd, packed), plainT).transpose(0, 1).contiguous());
@@ -1380,10 +1392,10 @@ std::vector<torch::Tensor> weightsRoundTrip(const torch::Tensor &x, const torch:
   }
   const auto &fd = p->fwdPd.weights_desc();
   const auto packed = inLayout(p->wToFwd, p->userW, fd, wc);
-  out.push_back(unpack(fd, packed, p->userW));
+  out.push_back(unpack(fd, packed, oihw));
   if (p->hasBwdData && p->wToBwd.r) {
     const auto &bd = p->bwdDataPd.weights_desc();
-    out.push_back(unpack(bd, inLayout(p->wToBwd, fd, bd, packed), p->userW));
+    out.push_back(unpack(bd, inLayout(p->wToBwd, fd, bd, packed), oihw));
   }
   return out;
 }

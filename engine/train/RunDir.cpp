@@ -143,7 +143,7 @@ RunDirWriter::RunDirWriter(const std::string& dir, bool resume, int64_t lastEpoc
 RunDirWriter::~RunDirWriter() = default;  // the logs flush what they can
 
 void RunDirWriter::writeConfig(const RunConfig& config, const PrecisionInfo& precision, const std::string& device,
-                               int threads, const std::string& memoryFormat) {
+                               int threads, const std::string& memoryFormat, const std::string& weightsLayout) {
   auto j = nlohmann::ordered_json::parse(configToJson(config));
   j["resolved"] = {{"precision", nlohmann::json::parse(precisionToJson(precision))},
                    {"device", device},
@@ -160,11 +160,12 @@ void RunDirWriter::writeConfig(const RunConfig& config, const PrecisionInfo& pre
   if (memoryFormat == "blocked") {
     // The blocked path's per-shape choices follow fixed rules from these modes (Blocked.h), so
     // the modes say what ran: Winograd or direct convolutions, matmul or direct weight gradients,
-    // small maps on a mosaic or not, the stem folded (space-to-depth) or not.
+    // small maps on a mosaic or not, the stem folded (space-to-depth) or not; and the weights' layout.
     j["resolved"]["blocked"] = {{"conv_algorithm", blocked::toString(blocked::convAlgorithm())},
                                 {"weight_gradient", blocked::toString(blocked::weightGradient())},
                                 {"small_maps", blocked::toString(blocked::smallMaps())},
-                                {"stem", blocked::toString(blocked::stem())}};
+                                {"stem", blocked::toString(blocked::stem())},
+                                {"weights", weightsLayout}};
   }
   writeFileAtomic(path("config.json"), j.dump(2) + "\n");
 }

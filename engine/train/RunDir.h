@@ -31,8 +31,10 @@ class RunDirWriter {
   const std::string& dir() const { return dir_; }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
 
+  // `weightsLayout`: how the blocked path holds the 4-D weights ("oihw" or "ohwi"), recorded with
+  // its other choices.
   void writeConfig(const RunConfig& config, const PrecisionInfo& precision, const std::string& device, int threads,
-                   const std::string& memoryFormat);
+                   const std::string& memoryFormat, const std::string& weightsLayout = "oihw");
   void writeDataset(const DatasetSummary& summary);
   void appendStep(const StepEvent& e);
   void appendEpoch(const EpochEvent& e);

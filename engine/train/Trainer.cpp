@@ -120,6 +120,14 @@ void applyMemoryFormat(ClassifierImpl& model, bool channelsLast) {
   }
 }
 
+bool weightsChannelsLast(const RunConfig& c, const torch::Device& device, const ClassifierImpl& model,
+                         const PrecisionInfo& precision) {
+  if (model.blocked()) {
+    return precision.autocast && precision.computeDtype == "bfloat16";  // the bf16 kernels, not emulation
+  }
+  return useChannelsLast(c, device);
+}
+
 // The precisions the blocked path runs: fp32 and the emulated formats (rounding around fp32
 // kernels), and bf16 mixed precision on a CPU with bf16 units (autocast; bf16 primitives).
 bool blockedPrecision(const PrecisionInfo& precision) {
@@ -190,7 +198,7 @@ std::shared_ptr<ClassifierImpl> buildModel(const RunConfig& c, int64_t numClasse
   model->to(device);
   model->setEmulatedDtype(emulatedScalarType(precision));
   model->setBlocked(useBlocked(c, device, precision, *model));
-  applyMemoryFormat(*model, useChannelsLast(c, device) && !model->blocked());
+  applyMemoryFormat(*model, weightsChannelsLast(c, device, *model, precision));
   return model;
 }
 

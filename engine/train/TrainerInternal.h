@@ -33,6 +33,14 @@ bool useBlocked(const RunConfig& config, const torch::Device& device, const Prec
 std::string memoryFormatThatRan(const RunConfig& config, const torch::Device& device, const ClassifierImpl& model);
 // Puts every 4-D parameter in NHWC (channelsLast) or NCHW strides, by copy.
 void applyMemoryFormat(ClassifierImpl& model, bool channelsLast);
+// Whether the run's 4-D weights are held channels-last (OHWI memory): on the channels_last path,
+// and on the blocked path under bf16 autocast. Its bf16 weight gradients mostly come from the
+// matmul, which writes OHWI: held so, they need no reorder back to OIHW (4.5-5.8 ms of a ResNet-18
+// 128 px step, 3 channels, Sapphire Rapids; packing the weights from OHWI costs no more). fp32
+// keeps OIHW: its kernels' packing from OHWI cost more (+3 ms) than the gradients' way back saved
+// (-1.6 ms). bench/blocked_reorders.py measures both.
+bool weightsChannelsLast(const RunConfig& config, const torch::Device& device, const ClassifierImpl& model,
+                         const PrecisionInfo& precision);
 
 // Creates the model on the device, in the run's memory format, with fp16/bf16 emulation
 // when the precision asks for it.

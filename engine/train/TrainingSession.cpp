@@ -205,7 +205,7 @@ void TrainingSession::setUp(const std::string* initialWeights) {
     resume();
   }
   // Loading replaces a weight's strides with the saved ones (set_), so the format is applied again.
-  applyMemoryFormat(*model_, useChannelsLast(c_, device_));
+  applyMemoryFormat(*model_, weightsChannelsLast(c_, device_, *model_, policy_.info()));
   policy_.prepareModel(*model_);
   if (dist::active()) {
     // Every rank starts from rank 0's weights, whatever its own seed or files gave it.
@@ -313,7 +313,8 @@ void TrainingSession::resume() {
 }
 
 void TrainingSession::announce() {
-  writer_->writeConfig(c_, policy_.info(), device_.str(), threads_, memoryFormatThatRan(c_, device_, *model_));
+  writer_->writeConfig(c_, policy_.info(), device_.str(), threads_, memoryFormatThatRan(c_, device_, *model_),
+                       weightsChannelsLast(c_, device_, *model_, policy_.info()) ? "ohwi" : "oihw");
   writer_->writeDataset(data_.summary);
   RunStartedEvent started;
   started.runDir = c_.outDir;

@@ -149,7 +149,8 @@ TEST(Blocked, LayoutRoundTripIsExact) {
 }
 
 // Every layout a convolution packs its weights into (the forward's, the input gradient's, the
-// mosaic's and its transposed one), fp32 and bf16, read back equals the weights bit for bit.
+// mosaic's and its transposed one), fp32 and bf16, from weights held OIHW or OHWI, read back
+// equals the weights bit for bit.
 TEST(Blocked, WeightsRoundTripThroughThePrimitiveLayoutExactly) {
   SKIP_WITHOUT_ONEDNN();
   blocked::clearPrimitiveCaches();  // it counts the mosaics its shapes add
@@ -171,6 +172,9 @@ TEST(Blocked, WeightsRoundTripThroughThePrimitiveLayoutExactly) {
         if (bf16) {
           w = w.to(torch::kBFloat16).to(torch::kFloat);  // what the packing rounds to
         }
+        if (bf16 == (k != 1)) {
+          w = w.contiguous(torch::MemoryFormat::ChannelsLast);  // held OHWI, as bf16 runs hold them
+        }
         const auto xPlain = torch::randn({2, in, size, size}).to(bf16 ? torch::kBFloat16 : torch::kFloat);
         const auto x = in % b == 0 ? blocked::toBlocked(xPlain) : xPlain;
         const int mosaicsBefore = mosaicEntries();
@@ -182,6 +186,57 @@ TEST(Blocked, WeightsRoundTripThroughThePrimitiveLayoutExactly) {
           EXPECT_TRUE(torch::equal(back, w));
         }
       }
+    }
+  }
+}
+
+// Weights held channels-last (OHWI, as a bf16 run holds them) give the same bits as OIHW ones,
+// forward and backward, in every way the path computes the convolution, and their gradient comes
+// back in their own layout (AccumulateGrad takes it as it is, no copy).
+TEST(Blocked, ChannelsLastWeightsGiveTheSameBitsAndTheirGradientInTheirLayout) {
+  SKIP_WITHOUT_ONEDNN();
+  blocked::clearPrimitiveCaches();  // it counts the primitives its shapes create
+  const int64_t b = blocked::blockSize();
+  torch::manual_seed(12);
+  for (const bool bf16 : {false, true}) {
+    if (bf16 && !cpuHasBf16()) {
+      continue;
+    }
+    AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, bf16);
+    const auto dt = bf16 ? torch::kBFloat16 : torch::kFloat;
+    struct Way {
+      const char* name;
+      blocked::WeightGradient weightGradient;
+      blocked::SmallMaps smallMaps;
+      int64_t k, stride, size;
+    };
+    for (const auto& way : {Way{"direct", blocked::WeightGradient::Direct, blocked::SmallMaps::Direct, 3, 1, 8},
+                            Way{"matmul", blocked::WeightGradient::Matmul, blocked::SmallMaps::Direct, 3, 2, 8},
+                            Way{"mosaic", blocked::WeightGradient::Matmul, blocked::SmallMaps::Mosaic, 3, 1, 4}}) {
+      SCOPED_TRACE(std::string(way.name) + (bf16 ? " bf16" : " fp32"));
+      WeightGradientGuard wg(way.weightGradient);
+      SmallMapsGuard maps(way.smallMaps);
+      const auto w0 = torch::randn({3 * b, 2 * b, way.k, way.k}) * 0.1;
+      const auto xPlain = torch::randn({2, 2 * b, way.size, way.size}).to(dt);
+      std::vector<torch::Tensor> y, gx, gw;
+      std::vector<int64_t> created;
+      for (const auto format : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
+        auto w = w0.clone(format).requires_grad_(true);
+        auto x = blocked::toBlocked(xPlain).detach().requires_grad_(true);
+        const auto before = blocked::primitivesCreated();
+        const auto out = blocked::conv2d(x, w, way.stride, 1);
+        out.backward(torch::ones_like(out));
+        created.push_back(blocked::primitivesCreated() - before);
+        y.push_back(out.detach());
+        gx.push_back(x.grad());
+        gw.push_back(w.grad());
+        EXPECT_TRUE(w.grad().is_contiguous(format)) << "the gradient comes back in the weights' layout";
+      }
+      EXPECT_TRUE(torch::equal(y[0], y[1]));
+      EXPECT_TRUE(torch::equal(gx[0], gx[1]));
+      EXPECT_TRUE(torch::equal(gw[0], gw[1]));
+      // The matmul writes OHWI: for OHWI weights its reorder of the gradient back is never made.
+      EXPECT_EQ(created[1], created[0] - 1);
     }
   }
 }
@@ -752,6 +807,7 @@ TEST(Blocked, AnAutoFp32RunTakesTheBlockedPath) {
   ASSERT_EQ(runTraining(c, quiet, CancelToken{}).status, RunStatus::Finished);
   const auto config = nlohmann::json::parse(readFile(dir / "run/config.json"));
   EXPECT_EQ(config["resolved"]["memory_format"], "blocked");
+  EXPECT_EQ(config["resolved"]["blocked"]["weights"], "oihw");  // fp32 kernels pack OIHW for less
 }
 
 TEST(Blocked, NoPrimitiveRunsOneDnnsReferenceKernel) {
@@ -1374,6 +1430,9 @@ TEST(Blocked, Bf16MixedPrecisionTrainsOnItWithBf16Kernels) {
     const auto config = nlohmann::json::parse(readFile(dir / "run/config.json"));
     const std::string ran = config["resolved"]["memory_format"];
     EXPECT_EQ(ran, format == MemoryFormatKind::Blocked ? "blocked" : "channels_last");
+    if (format == MemoryFormatKind::Blocked) {
+      EXPECT_EQ(config["resolved"]["blocked"]["weights"], "ohwi");  // where its bf16 weight gradients come out
+    }
     EXPECT_FALSE(config["resolved"]["precision"]["emulated"].get<bool>());
     for (const auto& e : rec.steps) {
       losses[ran].push_back(e.loss);

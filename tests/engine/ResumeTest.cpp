@@ -3,6 +3,7 @@
 // disk refuses stops the run with the file named and the previous checkpoint intact.
 
 #include "TestUtil.h"
+#include "engine/models/Blocked.h"
 #include "engine/models/Registry.h"
 #include "engine/precision/LossScaler.h"
 #include "engine/train/Checkpoint.h"
@@ -159,6 +160,23 @@ TEST(Resume, AStopInsideAnEpochResumesFp16WithTheLossScalerIdentically) {
   std::set<std::string> scales;
   for (const auto& r : rows) scales.insert(r.at(4));
   EXPECT_GT(scales.size(), 3u) << "the scale moved (backoff and growth) during the run";
+}
+
+// The blocked path under bf16 autocast holds its weights (and so their momentum) channels-last:
+// a Stop's checkpoint of them, loaded and put back in that layout, continues bit for bit.
+TEST(Resume, AStopInsideAnEpochResumesBlockedBf16Identically) {
+  if (!blocked::available() || !cpuHasBf16()) {
+    GTEST_SKIP() << "needs oneDNN's bf16 kernels (AVX512-BF16/AMX)";
+  }
+  TempDir dir;
+  auto c = threeEpochs("");
+  c.model = "resnet18";
+  c.imageSize = 32;
+  c.precision = PrecisionMode::Bf16;
+  c.memoryFormat = MemoryFormatKind::Blocked;
+  expectStopAndResumeMatches(c, 8, dir);  // inside epoch 2
+  const auto config = nlohmann::json::parse(readFile(dir / "part/config.json"));
+  EXPECT_EQ(config["resolved"]["blocked"]["weights"], "ohwi");
 }
 
 TEST(Resume, AMidEpochCheckpointAfterAKillResumesIdenticallyAndRepairsTheLogs) {
