@@ -950,9 +950,10 @@ std::shared_ptr<BnPrims> bnPrims(const memory::dims &d, float eps, bool relu, Dt
 // a bad value would vanish and the run go on as if nothing happened. In training a NaN or an
 // inf in a channel's input makes its batch statistics non-finite (so can a finite channel whose
 // variance overflows fp32, where torch's double accumulation stays finite: a diverging run
-// either way), and torch's batch norm then gives NaN throughout the channel; so does a
-// non-finite scale or shift. The channels (of `c`) where any of `perChannel` is not finite; an
-// undefined tensor when there are none (a check of 4C values per call).
+// either way), and torch's batch norm then gives NaN throughout the channel. (A non-finite scale
+// or shift gives a mix of NaN, inf and 0 there: those run through torch's own layer,
+// batchNormImpl.) The channels (of `c`) where any of `perChannel` is not finite; an undefined
+// tensor when there are none (a check of 2C values per call).
 torch::Tensor nonFiniteChannels(int64_t c, std::initializer_list<torch::Tensor> perChannel) {
   bool allFinite = true;
   for (const auto &v : perChannel) {
@@ -1005,7 +1006,7 @@ struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
     }
     run(p->train, args);
     if (relu) {
-      nanWhereNotFinite(y, {mean, var, w, b});
+      nanWhereNotFinite(y, {mean, var});
     }
     ctx->save_for_backward({x, w, b, mean, var, ws});
     ctx->saved_data["eps"] = eps;
@@ -1042,7 +1043,7 @@ struct BnTrainFn : public torch::autograd::Function<BnTrainFn> {
       // A channel the forward made NaN: torch's ReLU passes the whole output gradient there, which
       // the workspace's mask (NaN read as not positive) zeroed; the input's and the scale's
       // gradients come out NaN either way, the shift's is the gradient's sum, as in torch.
-      if (const auto bad = nonFiniteChannels(db.numel(), {s[3], s[4], s[1], s[2]}); bad.defined()) {
+      if (const auto bad = nonFiniteChannels(db.numel(), {s[3], s[4]}); bad.defined()) {
         const auto sum = dy.sum({0, 2, 3}, false, torch::kFloat).reshape({-1});
         db.copy_(torch::where(bad, sum, db));
       }
@@ -1408,6 +1409,12 @@ torch::Tensor batchNormImpl(const torch::Tensor &x, torch::nn::BatchNorm2dImpl &
   const auto &o = bn.options;
   const double eps = o.eps();
   const int64_t c = x.size(1) * x.size(4);
+  if (bn.is_training() && nonFiniteChannels(c, {bn.weight.detach(), bn.bias.detach()}).defined()) {
+    // A non-finite scale or shift (a diverged update): torch's own layer on the plain tensor gives
+    // its NaN, inf and 0 element by element, forward and backward, where the fused ReLU would not.
+    const auto y = bn.forward(toPlain(x).to(torch::kFloat));
+    return toBlocked((relu ? y.relu() : y).to(x.scalar_type()));
+  }
   if (bn.is_training()) {
     // Statistics are fp32 in either data type (oneDNN computes them in fp32).
     auto mean = torch::empty({c}, x.options().dtype(torch::kFloat));

@@ -1734,53 +1734,71 @@ TEST(Blocked, NaNAndInfPassThroughEveryPrimitiveAsInLibTorch) {
   }
 }
 
-// A channel whose batch statistics are not finite (a NaN in its input): torch's batch norm gives
-// NaN throughout it, its ReLU passes NaN on, so the gradient flows through the whole channel:
-// the shift's gradient there is the sum of the output gradient, and the scale's and the input's
-// are NaN. oneDNN's fused ReLU had masked the channel out (shift gradient 0). Every other
-// channel's gradients are untouched by it.
+// A non-finite value in one channel, in training, batch norm + ReLU against LibTorch's layer and
+// ReLU. In the input: the channel's batch statistics are NaN, torch gives NaN throughout it and its
+// ReLU passes the whole gradient there (the shift's gradient is the output gradient's sum; the
+// scale's and the input's are NaN), where oneDNN's fused ReLU had masked the channel out (shift
+// gradient 0). In the scale or the shift: torch gives NaN, inf or 0 element by element, and the
+// gradients follow; the output's pattern of NaN and inf and every finite gradient must match.
+// Every other channel is untouched by it.
 TEST(Blocked, BatchNormReluGradientsOfANonFiniteChannelAreLibTorchs) {
   SKIP_WITHOUT_ONEDNN();
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  struct Bad {
+    const char* where;
+    float value;
+  };
   for (const bool bf16 : {false, true}) {
     if (bf16 && !cpuHasBf16()) {
       continue;
     }
-    for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
-      SCOPED_TRACE(std::string(bf16 ? "bf16" : "fp32") + (std::isnan(bad) ? " NaN" : " inf"));
+    for (const auto& bad : {Bad{"input", nan}, Bad{"input", inf}, Bad{"scale", nan}, Bad{"scale", inf},
+                            Bad{"shift", inf}, Bad{"shift", -inf}, Bad{"shift", nan}}) {
+      SCOPED_TRACE(std::string(bf16 ? "bf16 " : "fp32 ") + bad.where + " " + std::to_string(bad.value));
       AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, bf16);
       const auto dt = bf16 ? torch::kBFloat16 : torch::kFloat;
       const int64_t c = 2 * blocked::blockSize(), badChannel = c / 2 + 1;
       torch::manual_seed(7);
       // bf16-representable operands, so both sides see the same numbers.
       auto xPlain = torch::randn({2, c, 5, 6}).to(dt).to(torch::kFloat);
-      xPlain[1][badChannel][2][3] = bad;
       const auto g = torch::randn(xPlain.sizes()).to(dt).to(torch::kFloat);
       torch::nn::BatchNorm2d bn(c), bnRef(c);
       {
         torch::NoGradGuard noGrad;
         bn->weight.uniform_(0.5, 1.5);
         bn->bias.uniform_(-0.5, 0.5);
+        if (std::string(bad.where) == "input") {
+          xPlain[1][badChannel][2][3] = bad.value;
+        } else {
+          (std::string(bad.where) == "scale" ? bn->weight : bn->bias)[badChannel] = bad.value;
+        }
         bnRef->weight.copy_(bn->weight);
         bnRef->bias.copy_(bn->bias);
       }
       auto x = blocked::toBlocked(xPlain.to(dt)).detach().requires_grad_(true);
-      blocked::batchNormRelu(x, *bn).backward(blocked::toBlocked(g.to(dt)));
+      const auto y = blocked::batchNormRelu(x, *bn);
+      y.backward(blocked::toBlocked(g.to(dt)));
       auto xRef = xPlain.clone().requires_grad_(true);
+      torch::Tensor yRef;
       {
         AutocastGuard off(c10::DeviceType::CPU, torch::kBFloat16, false);
-        bnRef->forward(xRef).relu().backward(g);
+        yRef = bnRef->forward(xRef).relu();
+        yRef.backward(g);
       }
+      const auto yp = blocked::toPlain(y.detach()).to(torch::kFloat);
+      EXPECT_TRUE(torch::equal(yp.isnan(), yRef.isnan()));
+      EXPECT_TRUE(torch::equal(yp.isinf(), yRef.isinf()));
       const auto dx = blocked::toPlain(x.grad()).to(torch::kFloat);
       const double tol = bf16 ? 2e-2 : 1e-4;
       for (int64_t ch = 0; ch < c; ++ch) {
         SCOPED_TRACE("channel " + std::to_string(ch));
-        const auto db = bn->bias.grad()[ch].item<float>(), dbRef = bnRef->bias.grad()[ch].item<float>();
-        const auto dw = bn->weight.grad()[ch].item<float>(), dwRef = bnRef->weight.grad()[ch].item<float>();
-        ASSERT_TRUE(std::isfinite(dbRef));
-        EXPECT_NEAR(db, dbRef, tol * (1 + std::abs(dbRef)));
-        EXPECT_EQ(std::isfinite(dw), std::isfinite(dwRef));
-        if (std::isfinite(dwRef)) {
-          EXPECT_NEAR(dw, dwRef, tol * (1 + std::abs(dwRef)));
+        for (const auto& [got, want] : {std::pair{bn->bias.grad()[ch].item<float>(), bnRef->bias.grad()[ch].item<float>()},
+                                        std::pair{bn->weight.grad()[ch].item<float>(),
+                                                  bnRef->weight.grad()[ch].item<float>()}}) {
+          EXPECT_EQ(std::isnan(got), std::isnan(want)) << got << " against " << want;
+          if (std::isfinite(want)) {
+            EXPECT_NEAR(got, want, tol * (1 + std::abs(want)));
+          }
         }
         const auto gx = dx.select(1, ch), gxRef = xRef.grad().select(1, ch);
         EXPECT_EQ(torch::isfinite(gx).all().item<bool>(), torch::isfinite(gxRef).all().item<bool>());
