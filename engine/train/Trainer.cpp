@@ -83,7 +83,7 @@ bool useChannelsLast(const RunConfig& c, const torch::Device& device) {
     case MemoryFormatKind::Auto: {
       const auto precision = resolvePrecision(c.precision, device, c.scaler, false, c.bf16Kernels);
       if (autoPrefersBlocked(c, device, precision)) {
-        return false;  // the blocked path takes NCHW weights and batches (no per-step copies)
+        return false;  // the blocked path takes NCHW batches (no per-step copies); its weights: weightsChannelsLast
       }
       // oneDNN and cuDNN run convolutions in NHWC natively; the emulated modes (rounding
       // elementwise around fp32 kernels) gain nothing from it.
@@ -116,6 +116,32 @@ void applyMemoryFormat(ClassifierImpl& model, bool channelsLast) {
   for (auto& p : model.parameters()) {
     if (p.dim() == 4) {
       p.set_data(torch::empty_like(p, p.options().memory_format(format)).copy_(p));
+    }
+  }
+}
+
+void layStateLikeParameters(torch::optim::Optimizer& optimizer) {
+  torch::NoGradGuard noGrad;
+  const auto like = [](const torch::Tensor& p, const torch::Tensor& t) {
+    if (!t.defined() || t.sizes() != p.sizes() || t.strides() == p.strides()) {
+      return t;
+    }
+    return torch::empty_like(p, p.options().dtype(t.dtype())).copy_(t);  // p's strides
+  };
+  auto& state = optimizer.state();
+  for (const auto& group : optimizer.param_groups()) {
+    for (const auto& p : group.params()) {
+      const auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (it == state.end()) {
+        continue;
+      }
+      if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+        sgd->momentum_buffer(like(p, sgd->momentum_buffer()));
+      } else if (auto* adam = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
+        adam->exp_avg(like(p, adam->exp_avg()));
+        adam->exp_avg_sq(like(p, adam->exp_avg_sq()));
+        adam->max_exp_avg_sq(like(p, adam->max_exp_avg_sq()));
+      }
     }
   }
 }

@@ -33,6 +33,11 @@ bool useBlocked(const RunConfig& config, const torch::Device& device, const Prec
 std::string memoryFormatThatRan(const RunConfig& config, const torch::Device& device, const ClassifierImpl& model);
 // Puts every 4-D parameter in NHWC (channelsLast) or NCHW strides, by copy.
 void applyMemoryFormat(ClassifierImpl& model, bool channelsLast);
+// Lays each optimizer state tensor (SGD's momentum, AdamW's moments) out like its parameter, by
+// exact copies. A loaded checkpoint brings the strides it was saved with: written with the other
+// weight layout (an older build, a CPU without bf16 units) its momentum would otherwise keep the fused
+// SGD step from running for the rest of the run, and change its bits.
+void layStateLikeParameters(torch::optim::Optimizer& optimizer);
 // Whether the run's 4-D weights are held channels-last (OHWI memory): on the channels_last path,
 // and on the blocked path under bf16 autocast. Its bf16 weight gradients mostly come from the
 // matmul, which writes OHWI: held so, they need no reorder back to OIHW (4.5-5.8 ms of a ResNet-18

@@ -204,8 +204,10 @@ void TrainingSession::setUp(const std::string* initialWeights) {
   if (!c_.resumeFrom.empty()) {
     resume();
   }
-  // Loading replaces a weight's strides with the saved ones (set_), so the format is applied again.
+  // Loading replaces a weight's strides with the saved ones (set_), so the format is applied again,
+  // and the optimizer's state follows its weights.
   applyMemoryFormat(*model_, weightsChannelsLast(c_, device_, *model_, policy_.info()));
+  layStateLikeParameters(*optimizer_);
   policy_.prepareModel(*model_);
   if (dist::active()) {
     // Every rank starts from rank 0's weights, whatever its own seed or files gave it.

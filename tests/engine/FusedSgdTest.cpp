@@ -2,10 +2,12 @@
 // torch::optim::SGD does (momentum, dampening, Nesterov, weight decay), keep the same state
 // so checkpoints move between the two, and hand any parameter it cannot fuse to LibTorch.
 #include "engine/train/FusedSgd.h"
+#include "engine/train/TrainerInternal.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <memory>
 #include <sstream>
 
 using namespace ampbench;
@@ -260,4 +262,56 @@ TEST(FusedSgd, ANanGradientPoisonsOnlyItsOwnParameter) {
   EXPECT_EQ(torch::isnan(fused[1]).sum().item<int64_t>(), 1);
   EXPECT_FALSE(torch::isnan(fused[0]).any().item<bool>());
   EXPECT_TRUE(torch::equal(torch::isnan(fused[1]), torch::isnan(ref[1])));
+}
+
+// A checkpoint written with the weights in the other layout (OIHW by an older build, where the
+// blocked bf16 path now holds them channels-last): its momentum comes back with the saved strides.
+// Laid out like the parameters again, the fused step runs from the first step after the resume and
+// gives the bits the run would have had without the layout change.
+TEST(FusedSgd, StateSavedInTheOtherLayoutIsFusedOnceLaidOutLikeItsParameters) {
+  const auto opts = torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4);
+  auto a = leaves(13);
+  FusedSgd writer(a, opts);
+  for (int step = 0; step < 3; ++step) {
+    setGrads(a, step);
+    writer.step();
+  }
+  torch::serialize::OutputArchive out;
+  writer.save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  // Two resumed copies with channels-last weights; only one has its state laid out again.
+  std::vector<std::vector<torch::Tensor>> copies(2);
+  std::vector<std::unique_ptr<FusedSgd>> opt;
+  for (auto& c : copies) {
+    for (const auto& p : a) {
+      auto q = p.detach().clone().requires_grad_();
+      if (q.dim() == 4) {
+        torch::NoGradGuard noGrad;
+        q.set_data(q.contiguous(torch::MemoryFormat::ChannelsLast));
+      }
+      c.push_back(q);
+    }
+    opt.push_back(std::make_unique<FusedSgd>(c, opts));
+    torch::serialize::InputArchive in;
+    std::istringstream is(bytes.str());
+    in.load_from(is);
+    opt.back()->load(in);
+  }
+  layStateLikeParameters(*opt[1]);
+  for (int step = 3; step < 6; ++step) {
+    setGrads(a, step);
+    writer.step();  // the run that never changed layout
+    for (size_t i = 0; i < 2; ++i) {
+      for (size_t k = 0; k < a.size(); ++k) {  // the same gradients, in each weight's layout
+        copies[i][k].mutable_grad() = torch::empty_like(copies[i][k]).copy_(a[k].grad());
+      }
+      opt[i]->step();
+    }
+  }
+  EXPECT_EQ(opt[0]->fusedSteps(), 0) << "mixed strides: every step went through LibTorch's";
+  EXPECT_EQ(opt[1]->fusedSteps(), 3);
+  for (size_t k = 0; k < a.size(); ++k) {
+    EXPECT_TRUE(torch::equal(copies[1][k], a[k])) << "parameter " << k;
+  }
 }
