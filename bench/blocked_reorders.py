@@ -9,12 +9,14 @@ For each precision, runs `ampbench-cli train --memory-format blocked` (synthetic
 evaluation) with ONEDNN_VERBOSE=1 and sums the executed primitives' times per training step,
 the first step left out (first-touch). Reorders are split by what they move, told apart by their
 first dimension (an activation's is the batch, a weight's its output channels) and their layouts:
-WEIGHTS from the fp32 master copy (OIHW) into a kernel's layout (`ABcd8b8a`, `AcdB16b32a2b`, ...),
+WEIGHTS from the fp32 master copy (OIHW or OHWI) into a kernel's layout (`ABcd8b8a`, `AcdB16b32a2b`, ...),
 weights REPACKED from one kernel's layout into another's (the input gradient's, the mosaic's
-transposed weights), WEIGHT GRADIENTS back to OIHW (from a kernel's layout, or the matmul's
-OHWI), and activations. The weights' share says what keeping weights in the blocked layout for
-the optimizer could save at most (issue 16: "or reordered once per step, whichever measures
-faster").
+transposed weights), WEIGHT GRADIENTS back to the weights' layout (OIHW, or OHWI where bf16 holds
+them so; from a kernel's layout, or the matmul's OHWI), and activations (a plain fp32 reorder
+whose first dimension is the batch counts as one: a --batch equal to a layer's output channels
+would count that layer's OHWI -> OIHW gradient reorder there). The weights' share says what
+keeping weights in the blocked layout for the optimizer could save at most (issue 16: "or
+reordered once per step, whichever measures faster").
 
 With --profile-steps N > 0 a second run of each precision, without the verbose log, gives the
 whole step's wall time (the CLI's --profile-steps), so the time outside oneDNN (our code,
@@ -38,7 +40,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEIGHTS_IN = "reorder: weights to the kernels' layout"
 WEIGHTS_REPACKED = "reorder: weights repacked for another kernel"
-WEIGHT_GRADIENTS = "reorder: weight gradients back to OIHW"
+WEIGHT_GRADIENTS = "reorder: weight gradients back to the weights' layout"
 ACTIVATIONS = "reorder: activations"
 PLAIN = {"abcd", "acdb"}  # OIHW / OHWI for weights, NCHW / NHWC for activations
 
@@ -61,12 +63,15 @@ def reorder_kind(descs, dims, batch):
     # Kernels' weight layouts block the first (O) or second (I) dimension: the tag starts upper case
     # (`ABcd16b16a`, `BcdA16a32b2a`); activations block only C (`aBcd16b`) or are plain. A plain
     # pair is an activation when its first dimension is the batch (weights' is O).
-    if not (src[:1].isupper() or dst[:1].isupper()) and int(dims.split("x")[0]) == batch:
-        return ACTIVATIONS
+    if not (src[:1].isupper() or dst[:1].isupper()):
+        # Weight gradients are fp32 both sides; a cast to bf16 between plain layouts is an image.
+        if int(dims.split("x")[0]) == batch or "dst_bf16" in descs or "src_f32" not in descs:
+            return ACTIVATIONS
+        return WEIGHT_GRADIENTS  # OHWI -> OIHW, the matmul's
     if src in PLAIN and "src_f32" in descs and dst not in PLAIN:
         return WEIGHTS_IN  # from the fp32 master weights
-    if dst in PLAIN:
-        return WEIGHT_GRADIENTS  # a gradient handed back in OIHW (from a kernel's layout or OHWI)
+    if dst in PLAIN and "src_f32" in descs and "dst_f32" in descs:
+        return WEIGHT_GRADIENTS  # from a kernel's layout back to the weights' (OIHW or OHWI)
     return WEIGHTS_REPACKED
 
 

@@ -172,8 +172,9 @@ TEST(Blocked, WeightsRoundTripThroughThePrimitiveLayoutExactly) {
         if (bf16) {
           w = w.to(torch::kBFloat16).to(torch::kFloat);  // what the packing rounds to
         }
-        if (bf16 == (k != 1)) {
-          w = w.contiguous(torch::MemoryFormat::ChannelsLast);  // held OHWI, as bf16 runs hold them
+        if (bf16 == (k == 3)) {
+          // Held OHWI, as bf16 runs hold them: bf16's 3x3 cases, and fp32's 7x7 stem (1x1 is the same memory).
+          w = w.contiguous(torch::MemoryFormat::ChannelsLast);
         }
         const auto xPlain = torch::randn({2, in, size, size}).to(bf16 ? torch::kBFloat16 : torch::kFloat);
         const auto x = in % b == 0 ? blocked::toBlocked(xPlain) : xPlain;
