@@ -40,7 +40,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEIGHTS_IN = "reorder: weights to the kernels' layout"
 WEIGHTS_REPACKED = "reorder: weights repacked for another kernel"
-WEIGHT_GRADIENTS = "reorder: weight gradients back to the weights' layout"
+WEIGHT_GRADIENTS = "reorder: weight gradients back to their layout"
 ACTIVATIONS = "reorder: activations"
 PLAIN = {"abcd", "acdb"}  # OIHW / OHWI for weights, NCHW / NHWC for activations
 
