@@ -315,3 +315,50 @@ TEST(FusedSgd, StateSavedInTheOtherLayoutIsFusedOnceLaidOutLikeItsParameters) {
     EXPECT_TRUE(torch::equal(copies[1][k], a[k])) << "parameter " << k;
   }
 }
+
+// AdamW's moments (AMSGrad off: no max_exp_avg_sq) loaded with the other layout are laid out like
+// their weights too, and the step gives the bits of the run that never changed layout.
+TEST(FusedSgd, AdamWStateIsLaidOutLikeItsParametersToo) {
+  const auto opts = torch::optim::AdamWOptions(1e-3).weight_decay(1e-2);
+  auto a = leaves(17);
+  torch::optim::AdamW writer(a, opts);
+  for (int step = 0; step < 2; ++step) {
+    setGrads(a, step);
+    writer.step();
+  }
+  torch::serialize::OutputArchive out;
+  writer.save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  std::vector<torch::Tensor> b;
+  for (const auto& p : a) {
+    auto q = p.detach().clone().requires_grad_();
+    if (q.dim() == 4) {
+      torch::NoGradGuard noGrad;
+      q.set_data(q.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+    b.push_back(q);
+  }
+  torch::optim::AdamW resumed(b, opts);
+  torch::serialize::InputArchive in;
+  std::istringstream is(bytes.str());
+  in.load_from(is);
+  resumed.load(in);
+  layStateLikeParameters(resumed);
+  const auto& st = static_cast<torch::optim::AdamWParamState&>(
+      *resumed.state().at(c10::guts::to_string(b[0].unsafeGetTensorImpl())));
+  EXPECT_EQ(st.exp_avg().strides(), b[0].strides());
+  EXPECT_EQ(st.exp_avg_sq().strides(), b[0].strides());
+  EXPECT_FALSE(st.max_exp_avg_sq().defined());
+  for (int step = 2; step < 4; ++step) {
+    setGrads(a, step);
+    writer.step();
+    for (size_t k = 0; k < a.size(); ++k) {
+      b[k].mutable_grad() = torch::empty_like(b[k]).copy_(a[k].grad());
+    }
+    resumed.step();
+  }
+  for (size_t k = 0; k < a.size(); ++k) {
+    EXPECT_TRUE(torch::equal(b[k], a[k])) << "parameter " << k;
+  }
+}
