@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <sstream>
+#include <string>
 
 using namespace ampbench;
 
@@ -44,6 +45,37 @@ double maxRel(const std::vector<torch::Tensor>& a, const std::vector<torch::Tens
     worst = std::max(worst, ((a[i] - b[i]).abs().max() / b[i].abs().max()).item<double>());
   }
   return worst;
+}
+
+// An optimizer's state as a checkpoint holds it, and loaded back into another.
+std::string savedState(torch::optim::Optimizer& opt) {
+  torch::serialize::OutputArchive out;
+  opt.save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  return bytes.str();
+}
+
+void loadState(torch::optim::Optimizer& opt, const std::string& bytes) {
+  torch::serialize::InputArchive in;
+  std::istringstream is(bytes);
+  in.load_from(is);
+  opt.load(in);
+}
+
+// Fresh leaves with the values of `ps`, the 4-D ones held channels-last (as the blocked bf16 path
+// holds its weights).
+std::vector<torch::Tensor> channelsLastCopies(const std::vector<torch::Tensor>& ps) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : ps) {
+    auto q = p.detach().clone().requires_grad_();
+    if (q.dim() == 4) {
+      torch::NoGradGuard noGrad;
+      q.set_data(q.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+    out.push_back(q);
+  }
+  return out;
 }
 
 }  // namespace
@@ -216,10 +248,7 @@ TEST(FusedSgd, StateMovesBetweenItAndLibTorchsSgdThroughACheckpoint) {
     setGrads(a, step);
     fsgd.step();
   }
-  torch::serialize::OutputArchive out;
-  fsgd.save(out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
+  const std::string bytes = savedState(fsgd);
   // Resume the same parameters under LibTorch's SGD, and a copy under FusedSgd.
   auto b = std::vector<torch::Tensor>{};
   for (const auto& p : a) {
@@ -228,10 +257,7 @@ TEST(FusedSgd, StateMovesBetweenItAndLibTorchsSgdThroughACheckpoint) {
   torch::optim::SGD sgd(b, opts);
   FusedSgd fsgd2(a, opts);
   for (auto* opt : std::initializer_list<torch::optim::Optimizer*>{&sgd, &fsgd2}) {
-    torch::serialize::InputArchive in;
-    std::istringstream is(bytes.str());
-    in.load_from(is);
-    opt->load(in);
+    loadState(*opt, bytes);
   }
   for (int step = 3; step < 5; ++step) {
     setGrads(a, step);
@@ -276,27 +302,14 @@ TEST(FusedSgd, StateSavedInTheOtherLayoutIsFusedOnceLaidOutLikeItsParameters) {
     setGrads(a, step);
     writer.step();
   }
-  torch::serialize::OutputArchive out;
-  writer.save(out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
+  const std::string bytes = savedState(writer);
   // Two resumed copies with channels-last weights; only one has its state laid out again.
   std::vector<std::vector<torch::Tensor>> copies(2);
   std::vector<std::unique_ptr<FusedSgd>> opt;
   for (auto& c : copies) {
-    for (const auto& p : a) {
-      auto q = p.detach().clone().requires_grad_();
-      if (q.dim() == 4) {
-        torch::NoGradGuard noGrad;
-        q.set_data(q.contiguous(torch::MemoryFormat::ChannelsLast));
-      }
-      c.push_back(q);
-    }
+    c = channelsLastCopies(a);
     opt.push_back(std::make_unique<FusedSgd>(c, opts));
-    torch::serialize::InputArchive in;
-    std::istringstream is(bytes.str());
-    in.load_from(is);
-    opt.back()->load(in);
+    loadState(*opt.back(), bytes);
   }
   layStateLikeParameters(*opt[1]);
   for (int step = 3; step < 6; ++step) {
@@ -326,24 +339,10 @@ TEST(FusedSgd, AdamWStateIsLaidOutLikeItsParametersToo) {
     setGrads(a, step);
     writer.step();
   }
-  torch::serialize::OutputArchive out;
-  writer.save(out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
-  std::vector<torch::Tensor> b;
-  for (const auto& p : a) {
-    auto q = p.detach().clone().requires_grad_();
-    if (q.dim() == 4) {
-      torch::NoGradGuard noGrad;
-      q.set_data(q.contiguous(torch::MemoryFormat::ChannelsLast));
-    }
-    b.push_back(q);
-  }
+  const std::string bytes = savedState(writer);
+  auto b = channelsLastCopies(a);
   torch::optim::AdamW resumed(b, opts);
-  torch::serialize::InputArchive in;
-  std::istringstream is(bytes.str());
-  in.load_from(is);
-  resumed.load(in);
+  loadState(resumed, bytes);
   layStateLikeParameters(resumed);
   const auto& st = static_cast<torch::optim::AdamWParamState&>(
       *resumed.state().at(c10::guts::to_string(b[0].unsafeGetTensorImpl())));
