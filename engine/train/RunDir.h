@@ -34,7 +34,7 @@ class RunDirWriter {
   // `weightsLayout`: how the blocked path holds the 4-D weights ("oihw" or "ohwi"), recorded with
   // its other choices.
   void writeConfig(const RunConfig& config, const PrecisionInfo& precision, const std::string& device, int threads,
-                   const std::string& memoryFormat, const std::string& weightsLayout = "oihw");
+                   const std::string& memoryFormat, const std::string& weightsLayout);
   void writeDataset(const DatasetSummary& summary);
   void appendStep(const StepEvent& e);
   void appendEpoch(const EpochEvent& e);
