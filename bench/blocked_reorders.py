@@ -12,9 +12,10 @@ first dimension (an activation's is the batch, a weight's its output channels) a
 WEIGHTS from the fp32 master copy (OIHW or OHWI) into a kernel's layout (`ABcd8b8a`, `AcdB16b32a2b`, ...),
 weights REPACKED from one kernel's layout into another's (the input gradient's, the mosaic's
 transposed weights), WEIGHT GRADIENTS back to the weights' layout (OIHW, or OHWI where bf16 holds
-them so; from a kernel's layout, or the matmul's OHWI), and activations (a plain fp32 reorder
-whose first dimension is the batch counts as one: a --batch equal to a layer's output channels
-would count that layer's OHWI -> OIHW gradient reorder there). The weights' share says what
+them so; from a kernel's layout, or the matmul's OHWI), and activations. A plain fp32 reorder
+is a weight gradient when its dims are a convolution weight's (read from the log's convolutions)
+and its first dimension is not the batch; where both hold (a --batch equal to a layer's output
+channels) the matmul's OHWI -> OIHW direction decides. The weights' share says what
 keeping weights in the blocked layout for the optimizer could save at most (issue 16: "or
 reordered once per step, whichever measures faster").
 
@@ -56,18 +57,35 @@ def tags(descs):
     return out
 
 
-def reorder_kind(descs, dims, batch):
-    """What a reorder moves, from its memory descriptors and its dims ('512x512x3x3')."""
+CONV_PROBLEM = re.compile(r"mb(\d+)_(?:g\d+)?ic(\d+)oc(\d+)_.*kh(\d+).*kw(\d+)")
+
+
+def weight_dims(problem):
+    """A convolution's weight dims as a reorder names them ('64x3x7x7'), from its problem
+    descriptor ('mb32_ic3oc64_ih128oh64kh7sh2dh0ph3_iw128ow64kw7sw2dw0pw3'); None if not one."""
+    m = CONV_PROBLEM.match(problem)
+    return f"{m[3]}x{m[2]}x{m[4]}x{m[5]}" if m else None
+
+
+def reorder_kind(descs, dims, batch, weights=frozenset()):
+    """What a reorder moves, from its memory descriptors, its dims ('512x512x3x3') and the
+    dims of the step's convolution weights (`weights`, as weight_dims gives them)."""
     t = tags(descs)
     src, dst = t.get("src", ""), t.get("dst", "")
     # Kernels' weight layouts block the first (O) or second (I) dimension: the tag starts upper case
-    # (`ABcd16b16a`, `BcdA16a32b2a`); activations block only C (`aBcd16b`) or are plain. A plain
-    # pair is an activation when its first dimension is the batch (weights' is O).
+    # (`ABcd16b16a`, `BcdA16a32b2a`); activations block only C (`aBcd16b`) or are plain.
     if not (src[:1].isupper() or dst[:1].isupper()):
-        # Weight gradients are fp32 both sides; a cast to bf16 between plain layouts is an image.
-        if int(dims.split("x")[0]) == batch or "dst_bf16" in descs or "src_f32" not in descs:
-            return ACTIVATIONS
-        return WEIGHT_GRADIENTS  # OHWI -> OIHW, the matmul's
+        # A plain pair: weight gradients (the matmul's OHWI -> OIHW) are fp32 both sides and have a
+        # convolution weight's dims; an activation's first dimension is the batch. Where both
+        # hold (a --batch equal to a layer's output channels), the matmul's direction decides:
+        # only an activation with exactly a weight's dims, reordered NHWC -> NCHW, is miscounted.
+        gradient_like = "src_f32" in descs and "dst_f32" in descs
+        is_weight, is_batch = dims in weights, int(dims.split("x")[0]) == batch
+        if gradient_like and is_weight and (not is_batch or (src, dst) == ("acdb", "abcd")):
+            return WEIGHT_GRADIENTS
+        if gradient_like and not weights and not is_batch:
+            return WEIGHT_GRADIENTS  # no convolution seen: the batch alone tells them apart
+        return ACTIVATIONS
     if src in PLAIN and "src_f32" in descs and dst not in PLAIN:
         return WEIGHTS_IN  # from the fp32 master weights
     if dst in PLAIN and "src_f32" in descs and "dst_f32" in descs:
@@ -107,12 +125,13 @@ def onednn_per_step(args, precision, work):
         sys.exit(f"found {len(ends)} training step(s) in the verbose log; is this oneDNN's verbose format?")
     steady = lines[ends[0] + 1:ends[-1] + 1]
     steps = len(ends) - 1
+    weights = frozenset(w for w in (weight_dims(l[-2]) for l in lines if l[3] == "convolution") if w)
     ms = collections.Counter()
     count = collections.Counter()
     for l in steady:
         prim, t = l[3], float(l[-1])
         if prim == "reorder":
-            key = reorder_kind(l[6], l[-2], args.batch)
+            key = reorder_kind(l[6], l[-2], args.batch, weights)
         else:
             key = f"{prim} {l[5]}"
         ms[key] += t / steps
