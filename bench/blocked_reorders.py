@@ -8,7 +8,8 @@ that bounds.
 For each precision, runs `ampbench-cli train --memory-format blocked` (synthetic data, no
 evaluation) with ONEDNN_VERBOSE=1 and sums the executed primitives' times per training step,
 the first step left out (first-touch). Reorders are split by what they move, told apart by their
-first dimension (an activation's is the batch, a weight's its output channels) and their layouts:
+layouts, their dims against the convolutions' weight dims, and their first dimension (an
+activation's is the batch):
 WEIGHTS from the fp32 master copy (OIHW or OHWI) into a kernel's layout (`ABcd8b8a`, `AcdB16b32a2b`, ...),
 weights REPACKED from one kernel's layout into another's (the input gradient's, the mosaic's
 transposed weights), WEIGHT GRADIENTS back to the weights' layout (OIHW, or OHWI where bf16 holds
@@ -57,7 +58,8 @@ def tags(descs):
     return out
 
 
-CONV_PROBLEM = re.compile(r"mb(\d+)_(?:g\d+)?ic(\d+)oc(\d+)_.*kh(\d+).*kw(\d+)")
+# 2-D, ungrouped only: a grouped (g..) or 3-D (id..) convolution names its weights with more dims.
+CONV_PROBLEM = re.compile(r"^mb(\d+)_ic(\d+)oc(\d+)_ih\d+oh\d+kh(\d+)\D[^_]*_iw\d+ow\d+kw(\d+)")
 
 
 def weight_dims(problem):
@@ -78,7 +80,8 @@ def reorder_kind(descs, dims, batch, weights=frozenset()):
         # A plain pair: weight gradients (the matmul's OHWI -> OIHW) are fp32 both sides and have a
         # convolution weight's dims; an activation's first dimension is the batch. Where both
         # hold (a --batch equal to a layer's output channels), the matmul's direction decides:
-        # only an activation with exactly a weight's dims, reordered NHWC -> NCHW, is miscounted.
+        # with today's kernels only an activation with exactly a weight's dims, reordered NHWC -> NCHW,
+        # is miscounted.
         gradient_like = "src_f32" in descs and "dst_f32" in descs
         is_weight, is_batch = dims in weights, int(dims.split("x")[0]) == batch
         if gradient_like and is_weight and (not is_batch or (src, dst) == ("acdb", "abcd")):
