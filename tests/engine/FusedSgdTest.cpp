@@ -56,6 +56,15 @@ std::string savedState(torch::optim::Optimizer& opt) {
   return bytes.str();
 }
 
+// The state a checkpoint would hold after `steps` steps of `opt` on fresh gradients.
+std::string stateAfterSteps(torch::optim::Optimizer& opt, std::vector<torch::Tensor>& ps, int steps) {
+  for (int step = 0; step < steps; ++step) {
+    setGrads(ps, step);
+    opt.step();
+  }
+  return savedState(opt);
+}
+
 void loadState(torch::optim::Optimizer& opt, const std::string& bytes) {
   torch::serialize::InputArchive in;
   std::istringstream is(bytes);
@@ -244,11 +253,7 @@ TEST(FusedSgd, StateMovesBetweenItAndLibTorchsSgdThroughACheckpoint) {
   const auto opts = torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4);
   auto a = leaves(11);
   FusedSgd fsgd(a, opts);
-  for (int step = 0; step < 3; ++step) {
-    setGrads(a, step);
-    fsgd.step();
-  }
-  const std::string bytes = savedState(fsgd);
+  const std::string bytes = stateAfterSteps(fsgd, a, 3);
   // Resume the same parameters under LibTorch's SGD, and a copy under FusedSgd.
   auto b = std::vector<torch::Tensor>{};
   for (const auto& p : a) {
@@ -298,11 +303,7 @@ TEST(FusedSgd, StateSavedInTheOtherLayoutIsFusedOnceLaidOutLikeItsParameters) {
   const auto opts = torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4);
   auto a = leaves(13);
   FusedSgd writer(a, opts);
-  for (int step = 0; step < 3; ++step) {
-    setGrads(a, step);
-    writer.step();
-  }
-  const std::string bytes = savedState(writer);
+  const std::string bytes = stateAfterSteps(writer, a, 3);
   // Two resumed copies with channels-last weights; only one has its state laid out again.
   std::vector<std::vector<torch::Tensor>> copies(2);
   std::vector<std::unique_ptr<FusedSgd>> opt;
@@ -335,11 +336,7 @@ TEST(FusedSgd, AdamWStateIsLaidOutLikeItsParametersToo) {
   const auto opts = torch::optim::AdamWOptions(1e-3).weight_decay(1e-2);
   auto a = leaves(17);
   torch::optim::AdamW writer(a, opts);
-  for (int step = 0; step < 2; ++step) {
-    setGrads(a, step);
-    writer.step();
-  }
-  const std::string bytes = savedState(writer);
+  const std::string bytes = stateAfterSteps(writer, a, 2);
   auto b = channelsLastCopies(a);
   torch::optim::AdamW resumed(b, opts);
   loadState(resumed, bytes);
