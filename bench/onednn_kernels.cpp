@@ -10,7 +10,8 @@
 //                                    [--threads 2] [--cache cold|hot] [--all] [--json]
 //
 // Shapes: ResNet-18's convolutions (the 7x7 stem on the image, then every 3x3 and 1x1; 20 layers,
-// 11 distinct shapes) and its batch norms (with the fused ReLU, training). Layouts as the blocked
+// 11 distinct shapes; padding on the right as the engine computes it) and its 20 batch norms
+// (training; the stem's and each block's first with the fused ReLU, the rest without). Layouts as the blocked
 // path runs them: bf16 activations nhwc (the layout oneDNN's AMX kernels take), fp32 ones
 // nChw16c on AVX-512 / nChw8c otherwise; weights in the layout each implementation asks for
 // (format_tag::any); weight gradients accumulated in f32; backward-weights picks its own activation
@@ -18,16 +19,23 @@
 // bf16, nhwc for fp32), with the pair of reorders into and out of it that the step would add.
 //
 // Each implementation runs once untimed, then --rounds times; the figure is the median. With
-// --cache cold (the default) a buffer of twice the last-level cache is written before each timed call,
+// --cache cold (the default) a buffer of twice the last-level cache is read before each timed call,
 // so the primitive reads its inputs from memory as it does inside a training step (where a layer's
 // saved activations were written long before); --cache hot times it back to back. Reference and
-// gemm-based kernels are listed but not timed unless --all (they are 10-100x slower).
+// gemm-based kernels are listed but neither run nor timed unless --all (they are 10-100x slower).
+// oneDNN's primitive cache is off: with it, walking a list after a primitive of the first kernel
+// exists returns that kernel twice.
+//
+// An alternative counts as faster only where its slowest round beats the first's fastest; the
+// summary's gain adds only those ("fastest" otherwise marks a tie inside the rounds' spread).
 //
 // Every timed implementation's output (forward: the destination; backward-data: the input
-// gradient; backward-weights: the weight gradient; batch norm: its destination and input
-// gradient) is compared, in plain fp32, with the first implementation's on the same random inputs:
-// they must agree within 1e-4 relative (fp32) or 2e-2 (bf16), or the tool exits 1 ("agree": false).
-// Exit 2: bad options. Speed is measured here, never asserted.
+// gradient; backward-weights: the weight gradient; batch norm: its destination, its input
+// gradient) is compared, in plain fp32, with the reference's on the same random inputs: the first
+// implementation, or the first timed one where the first is not (marked "reference"). They must
+// agree within 1e-4 relative (fp32) or 2e-2 (bf16), or the tool exits 1 ("agree": false).
+// Exit 2: bad options; 77: --dtype bf16 on a CPU where oneDNN 2.6 has no bf16 kernels (below
+// AVX-512). Speed is measured here, never asserted.
 
 #include <CLI/CLI.hpp>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -107,20 +115,30 @@ std::vector<char> &flushBuffer() {
       llc = sysconf(_SC_LEVEL2_CACHE_SIZE);
     }
     const size_t want = 2 * static_cast<size_t>(std::max(llc, 0L));
-    return std::vector<char>(std::clamp<size_t>(want, size_t{64} << 20, size_t{1} << 30));
+    return std::vector<char>(std::clamp<size_t>(want, size_t{64} << 20, size_t{1} << 30), 1);
   }();
   return b;
 }
 
+// Read, not written: a written buffer leaves dirty lines whose write-back the timed call would pay.
 void flushCaches() {
-  auto &b = flushBuffer();
-#pragma omp parallel for
+  const auto &b = flushBuffer();
+  long sum = 0;
+#pragma omp parallel for reduction(+ : sum)
   for (long i = 0; i < static_cast<long>(b.size()); i += 64) {
-    b[static_cast<size_t>(i)] += 1;
+    sum += b[static_cast<size_t>(i)];
+  }
+  // Kept observable so the loop is not optimised away.
+  if (sum == -1) {
+    std::fputs("", stderr);
   }
 }
 
-double medianMs(const std::function<void()> &f) {
+struct Timing {
+  double median = -1, lo = -1, hi = -1; // -1: not timed
+};
+
+Timing timeMs(const std::function<void()> &f) {
   f();
   gStream.wait();
   std::vector<double> t;
@@ -134,7 +152,7 @@ double medianMs(const std::function<void()> &f) {
     t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return {t[t.size() / 2], t.front(), t.back()};
 }
 
 // Plain fp32 data of a logical shape, and the same values in any layout/type.
@@ -182,10 +200,14 @@ std::vector<float> toPlain(memory &m) {
   return std::vector<float>(f, f + n);
 }
 
-// The largest difference relative to the reference's largest magnitude.
+// The largest difference relative to the reference's largest magnitude; infinity where either
+// holds a NaN or an infinity (std::max would skip a NaN).
 double relDiff(const std::vector<float> &a, const std::vector<float> &ref) {
   double d = 0, m = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(ref[i])) {
+      return INFINITY;
+    }
     d = std::max(d, static_cast<double>(std::fabs(a[i] - ref[i])));
     m = std::max(m, static_cast<double>(std::fabs(ref[i])));
   }
@@ -200,20 +222,40 @@ bool untimedByDefault(const std::string &impl) {
 
 struct Impl {
   std::string name;
-  double ms = -1; // -1: not timed
+  Timing t;
+  bool compared = false, reference = false;
   double diff = 0;
 };
+
 struct Row {
   std::string primitive, shape, direction;
   int count = 1; // layers of the model with this shape
   std::vector<Impl> impls;
   bool engineLayout = true; // false: batch norm in the other layout, or the reorders it would need
-  double defaultMs() const { return impls.empty() ? -1 : impls.front().ms; }
-  double bestMs() const {
+
+  // The first implementation's median, or -1 where it was not timed.
+  double firstMs() const { return impls.empty() ? -1 : impls.front().t.median; }
+  // The index of the fastest implementation: an alternative only where its slowest round beats
+  // the first's fastest (outside the rounds' spread), else the first. -1: the first is untimed.
+  int fastest() const {
+    if (firstMs() < 0) {
+      return -1;
+    }
+    int best = 0;
+    for (size_t i = 1; i < impls.size(); ++i) {
+      const auto &t = impls[i].t;
+      if (t.median >= 0 && t.hi < impls.front().t.lo && t.median < impls[static_cast<size_t>(best)].t.median) {
+        best = static_cast<int>(i);
+      }
+    }
+    return best;
+  }
+  // The smallest median of all timed implementations (ties inside the spread included).
+  double smallestMs() const {
     double b = -1;
     for (const auto &i : impls) {
-      if (i.ms >= 0 && (b < 0 || i.ms < b)) {
-        b = i.ms;
+      if (i.t.median >= 0 && (b < 0 || i.t.median < b)) {
+        b = i.t.median;
       }
     }
     return b;
@@ -222,23 +264,27 @@ struct Row {
 std::vector<Row> gRows;
 bool gAgree = true;
 
-// Walks `pd`'s implementation list (the primitive descriptor is a named object that outlives the
-// walk: next_impl() reads the op descriptor it was built from). `run` executes the current one
-// and returns its output in plain fp32.
+// Walks `pd`'s implementation list. The op descriptor `pd` was built from must outlive the walk
+// (next_impl() reads it: a temporary one cuts the list short). `run` creates and runs the current
+// implementation when `timed`, filling its timing, and returns its output in plain fp32.
 template <class PD>
-void walk(Row row, PD &pd, const std::function<std::vector<float>(PD &, bool timed, double &ms)> &run) {
+void walk(Row row, PD &pd, const std::function<std::vector<float>(PD &, bool timed, Timing &t)> &run) {
   std::vector<float> ref;
   do {
     Impl impl;
     impl.name = pd.impl_info_str();
     const bool timed = gOpt.all || !untimedByDefault(impl.name);
-    auto out = run(pd, timed, impl.ms);
-    if (ref.empty()) {
-      ref = std::move(out); // the first timed implementation is the reference
-    } else if (!out.empty()) {
-      impl.diff = relDiff(out, ref);
-      if (!(impl.diff <= tolerance())) {
-        gAgree = false;
+    auto out = run(pd, timed, impl.t);
+    if (!out.empty()) {
+      if (ref.empty()) {
+        ref = std::move(out); // the first timed implementation is the reference
+        impl.reference = true;
+      } else {
+        impl.compared = true;
+        impl.diff = relDiff(out, ref);
+        if (!(impl.diff <= tolerance())) {
+          gAgree = false;
+        }
       }
     }
     row.impls.push_back(impl);
@@ -270,7 +316,10 @@ std::vector<ConvShape> resnet18Shapes(int size) {
 void convCensus(const ConvShape &s) {
   const int n = gOpt.batch, oh = (s.hw + 2 * s.pad - s.k) / s.stride + 1;
   const memory::dims sd{n, s.ic, s.hw, s.hw}, dd{n, s.oc, oh, oh}, wd{s.oc, s.ic, s.k, s.k};
-  const memory::dims strides{s.stride, s.stride}, pads{s.pad, s.pad};
+  // Right padding as the engine's padRight(): only what the last window reaches (3x3/2 on an even
+  // map: 0; the 7x7/2 stem at 128 px: 2).
+  const memory::dim padR = std::max(0, (oh - 1) * s.stride + s.k - s.hw - s.pad);
+  const memory::dims strides{s.stride, s.stride}, padL{s.pad, s.pad}, padRight{padR, padR};
   const tag srcTag = s.image ? (gDt == dt::bf16 ? tag::nhwc : tag::nchw) : activationTag();
   const memory::desc src(sd, gDt, srcTag), dst(dd, gDt, activationTag());
   const memory::desc anyW(wd, gDt, tag::any), anyDiffW(wd, dt::f32, tag::any);
@@ -279,69 +328,79 @@ void convCensus(const ConvShape &s) {
   const auto x = randomPlain(sd, 1), w = randomPlain(wd, 2, 0.f, 0.05f), dy = randomPlain(dd, 3);
 
   const dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                           src, anyW, dst, strides, pads, pads);
+                                           src, anyW, dst, strides, padL, padRight);
   const dnnl::convolution_forward::primitive_desc hint(fd, gEng);
   {
     dnnl::convolution_forward::primitive_desc pd(fd, gEng);
-    walk<decltype(pd)>({"convolution", shape, "forward", s.count, {}}, pd, [&](auto &p, bool timed, double &ms) {
-      auto ms_ = fromPlain(x, p.src_desc()), mw = fromPlain(w, p.weights_desc());
-      memory md(p.dst_desc(), gEng);
-      dnnl::convolution_forward prim(p);
-      auto go = [&] { prim.execute(gStream, {{DNNL_ARG_SRC, ms_}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, md}}); };
+    walk<decltype(pd)>({"convolution", shape, "forward", s.count, {}}, pd, [&](auto &p, bool timed, Timing &t) {
       if (!timed) {
         return std::vector<float>{};
       }
-      ms = medianMs(go);
-      return toPlain(md);
+      auto mx = fromPlain(x, p.src_desc()), mw = fromPlain(w, p.weights_desc());
+      memory my(p.dst_desc(), gEng);
+      dnnl::convolution_forward prim(p);
+      t = timeMs([&] { prim.execute(gStream, {{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, my}}); });
+      return toPlain(my);
     });
   }
   if (!s.image) {
     const dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, src, anyW, dst, strides,
-                                                   pads, pads);
+                                                   padL, padRight);
     dnnl::convolution_backward_data::primitive_desc pd(bd, gEng, hint);
-    walk<decltype(pd)>({"convolution", shape, "backward-data", s.count, {}}, pd, [&](auto &p, bool timed, double &ms) {
-      auto mdy = fromPlain(dy, p.diff_dst_desc()), mw = fromPlain(w, p.weights_desc());
-      memory mdx(p.diff_src_desc(), gEng);
-      dnnl::convolution_backward_data prim(p);
-      auto go = [&] {
-        prim.execute(gStream, {{DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mdx}});
-      };
+    walk<decltype(pd)>({"convolution", shape, "backward-data", s.count, {}}, pd, [&](auto &p, bool timed, Timing &t) {
       if (!timed) {
         return std::vector<float>{};
       }
-      ms = medianMs(go);
+      auto mdy = fromPlain(dy, p.diff_dst_desc()), mw = fromPlain(w, p.weights_desc());
+      memory mdx(p.diff_src_desc(), gEng);
+      dnnl::convolution_backward_data prim(p);
+      t = timeMs([&] {
+        prim.execute(gStream, {{DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mdx}});
+      });
       return toPlain(mdx);
     });
   }
   {
     const dnnl::convolution_backward_weights::desc wdsc(
         dnnl::algorithm::convolution_direct, memory::desc(sd, gDt, tag::any), anyDiffW,
-        memory::desc(dd, gDt, tag::any), strides, pads, pads);
+        memory::desc(dd, gDt, tag::any), strides, padL, padRight);
     dnnl::convolution_backward_weights::primitive_desc pd(wdsc, gEng, hint);
     walk<decltype(pd)>({"convolution", shape, "backward-weights", s.count, {}}, pd,
-                       [&](auto &p, bool timed, double &ms) {
-                         auto mx = fromPlain(x, p.src_desc()), mdy = fromPlain(dy, p.diff_dst_desc());
-                         memory mdw(p.diff_weights_desc(), gEng);
-                         dnnl::convolution_backward_weights prim(p);
-                         auto go = [&] {
-                           prim.execute(gStream,
-                                        {{DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_DIFF_WEIGHTS, mdw}});
-                         };
+                       [&](auto &p, bool timed, Timing &t) {
                          if (!timed) {
                            return std::vector<float>{};
                          }
-                         ms = medianMs(go);
+                         auto mx = fromPlain(x, p.src_desc()), mdy = fromPlain(dy, p.diff_dst_desc());
+                         memory mdw(p.diff_weights_desc(), gEng);
+                         dnnl::convolution_backward_weights prim(p);
+                         t = timeMs([&] {
+                           prim.execute(gStream,
+                                        {{DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_DIFF_WEIGHTS, mdw}});
+                         });
                          return toPlain(mdw);
                        });
   }
 }
 
-// Batch norm with its fused ReLU (training), forward and backward, in layout `t`.
-void bnCensus(int c, int hw, int count, tag t) {
+// The output gradient and the scale and shift gradients as one vector, so all three are compared.
+std::vector<float> joined(memory &dx, memory &dg, memory &db) {
+  auto v = toPlain(dx);
+  for (memory *m : {&dg, &db}) {
+    const auto w = toPlain(*m);
+    v.insert(v.end(), w.begin(), w.end());
+  }
+  return v;
+}
+
+// Batch norm (training), forward and backward, in layout `t`; with its ReLU fused where `relu`.
+void bnCensus(int c, int hw, bool relu, int count, tag t) {
   const memory::dims sd{gOpt.batch, c, hw, hw};
   const memory::desc data(sd, gDt, t), ch({c}, dt::f32, tag::a);
-  const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift |
-                     dnnl::normalization_flags::fuse_norm_relu;
+  auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  if (relu) {
+    flags = flags | dnnl::normalization_flags::fuse_norm_relu;
+  }
+  const std::string primitive = relu ? "batch norm + ReLU" : "batch norm";
   char shape[96];
   std::snprintf(shape, sizeof shape, "%d channels at %dx%d, %s", c, hw, hw, tagName(t).c_str());
   const auto x = randomPlain(sd, 4, 0.5f, 2.f), dy = randomPlain(sd, 5), gamma = randomPlain({c}, 6, 1.f, 0.1f),
@@ -358,19 +417,19 @@ void bnCensus(int c, int hw, int count, tag t) {
       gStream, {{DNNL_ARG_SRC, mx}, {DNNL_ARG_DST, y}, {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var},
                 {DNNL_ARG_SCALE, ms}, {DNNL_ARG_SHIFT, mb}, {DNNL_ARG_WORKSPACE, ws}});
   gStream.wait();
+  const bool engine = t == activationTag();
   {
     dnnl::batch_normalization_forward::primitive_desc pd(fd, gEng);
-    walk<decltype(pd)>({"batch norm + ReLU", shape, "forward", count, {}, t == activationTag()}, pd, [&](auto &p, bool timed, double &t_) {
-      memory m(p.mean_desc(), gEng), v(p.variance_desc(), gEng), w(p.workspace_desc(), gEng), out(data, gEng);
-      dnnl::batch_normalization_forward prim(p);
-      auto go = [&] {
-        prim.execute(gStream, {{DNNL_ARG_SRC, mx}, {DNNL_ARG_DST, out}, {DNNL_ARG_MEAN, m}, {DNNL_ARG_VARIANCE, v},
-                               {DNNL_ARG_SCALE, ms}, {DNNL_ARG_SHIFT, mb}, {DNNL_ARG_WORKSPACE, w}});
-      };
+    walk<decltype(pd)>({primitive, shape, "forward", count, {}, engine}, pd, [&](auto &p, bool timed, Timing &tm) {
       if (!timed) {
         return std::vector<float>{};
       }
-      t_ = medianMs(go);
+      memory m(p.mean_desc(), gEng), v(p.variance_desc(), gEng), w(p.workspace_desc(), gEng), out(data, gEng);
+      dnnl::batch_normalization_forward prim(p);
+      tm = timeMs([&] {
+        prim.execute(gStream, {{DNNL_ARG_SRC, mx}, {DNNL_ARG_DST, out}, {DNNL_ARG_MEAN, m}, {DNNL_ARG_VARIANCE, v},
+                               {DNNL_ARG_SCALE, ms}, {DNNL_ARG_SHIFT, mb}, {DNNL_ARG_WORKSPACE, w}});
+      });
       return toPlain(out);
     });
   }
@@ -378,30 +437,33 @@ void bnCensus(int c, int hw, int count, tag t) {
     const dnnl::batch_normalization_backward::desc bd(dnnl::prop_kind::backward, data, data, 1e-5f, flags);
     dnnl::batch_normalization_backward::primitive_desc pd(bd, gEng, hint);
     auto mdy = fromPlain(dy, data);
-    walk<decltype(pd)>({"batch norm + ReLU", shape, "backward", count, {}, t == activationTag()}, pd, [&](auto &p, bool timed, double &t_) {
+    walk<decltype(pd)>({primitive, shape, "backward", count, {}, engine}, pd, [&](auto &p, bool timed, Timing &tm) {
+      if (!timed) {
+        return std::vector<float>{};
+      }
       memory dx(data, gEng), dg(ch, gEng), db(ch, gEng);
       dnnl::batch_normalization_backward prim(p);
-      auto go = [&] {
+      tm = timeMs([&] {
         prim.execute(gStream, {{DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_DIFF_SRC, dx},
                                {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var}, {DNNL_ARG_SCALE, ms},
                                {DNNL_ARG_SHIFT, mb}, {DNNL_ARG_DIFF_SCALE, dg}, {DNNL_ARG_DIFF_SHIFT, db},
                                {DNNL_ARG_WORKSPACE, ws}});
-      };
-      if (!timed) {
-        return std::vector<float>{};
-      }
-      t_ = medianMs(go);
-      return toPlain(dx);
+      });
+      return joined(dx, dg, db);
     });
   }
-  if (t != activationTag()) {
-    // What running it in this layout would add: the activation into it and the result back, once
-    // forward and once backward (the output gradient in, the input gradient out).
-    memory a(memory::desc(sd, gDt, activationTag()), gEng), b(data, gEng);
-    dnnl::reorder in(a, b), out(b, a);
-    const double pair = medianMs([&] { in.execute(gStream, a, b); }) + medianMs([&] { out.execute(gStream, b, a); });
-    gRows.push_back({"reorder pair", shape, tagName(activationTag()) + " <-> " + tagName(t), count,
-                     {{"jit reorders (forward and backward: twice this)", pair, 0}}, false});
+  if (!engine) {
+    // What running it in this layout would add: the activation into it and the result back, timed
+    // as one call (the second reads what the first wrote, as in a step); forward and backward each
+    // need such a pair (the output gradient in, the input gradient out).
+    memory a(memory::desc(sd, gDt, activationTag()), gEng), b(data, gEng), a2(a.get_desc(), gEng);
+    dnnl::reorder in(a, b), out(b, a2);
+    Impl pair{"jit reorders, in and back (forward and backward: twice this)", {}, false, false, 0};
+    pair.t = timeMs([&] {
+      in.execute(gStream, a, b);
+      out.execute(gStream, b, a2);
+    });
+    gRows.push_back({"reorder pair", shape, tagName(activationTag()) + " <-> " + tagName(t), count, {pair}, false});
   }
 }
 
@@ -418,25 +480,39 @@ void printText() {
       std::printf("%s  (x%d in the model)\n", head.c_str(), r.count);
       last = head;
     }
-    const double best = r.bestMs();
+    const int fastest = r.fastest();
+    const double smallest = r.smallestMs();
     for (size_t i = 0; i < r.impls.size(); ++i) {
       const auto &im = r.impls[i];
-      std::string note = i > 0 ? "" : "first";
-      if (im.ms >= 0 && im.ms == best && r.impls.size() > 1) {
-        note += note.empty() ? "fastest" : ", fastest";
+      const char *dir = i == 0 ? r.direction.c_str() : "";
+      if (im.t.median < 0) {
+        std::printf("  %-17s %-40s   not timed (--all)\n", dir, im.name.c_str());
+        continue;
       }
-      if (im.ms < 0) {
-        std::printf("  %-17s %-40s   not timed (--all)\n", i == 0 ? r.direction.c_str() : "", im.name.c_str());
-      } else {
-        std::printf("  %-17s %-40s %8.3f ms  %s%s\n", i == 0 ? r.direction.c_str() : "", im.name.c_str(), im.ms,
-                    note.c_str(), i > 0 ? (" (diff " + std::to_string(im.diff) + ")").c_str() : "");
+      std::string note = i == 0 && r.impls.size() > 1 ? "first" : i == 0 && r.engineLayout ? "first (the only one)" : "";
+      if (r.impls.size() > 1) {
+        if (static_cast<int>(i) == fastest && i > 0) {
+          note += "faster beyond the rounds' spread";
+        } else if (static_cast<int>(i) == fastest && im.t.median == smallest) {
+          note += ", fastest";
+        } else if (im.t.median == smallest) {
+          note += "smallest median, inside the first's spread";
+        }
       }
+      char extra[64] = "";
+      if (im.compared) {
+        std::snprintf(extra, sizeof extra, " (diff %.2g)", im.diff);
+      } else if (im.reference && i > 0) {
+        std::snprintf(extra, sizeof extra, " (reference: the first is not timed)");
+      }
+      std::printf("  %-17s %-40s %8.3f ms [%.3f-%.3f]  %s%s\n", dir, im.name.c_str(), im.t.median, im.t.lo, im.t.hi,
+                  note.c_str(), extra);
     }
   }
-  // Per direction: the model's step with the first implementation everywhere, and with the fastest
-  // per shape (each shape weighted by its layers).
-  // A shape whose first implementation is not timed (reference or gemm: --all) is left out and
-  // counted, so a sum never mixes measured and missing shapes silently.
+  // Per direction: the model's step with the first implementation everywhere, and with the
+  // fastest per shape (each shape weighted by its layers). A shape whose first implementation is
+  // not timed (reference or gemm: --all) is left out and counted, so a sum never mixes measured
+  // and missing shapes silently.
   struct Sum {
     double first = 0, best = 0;
     int untimed = 0;
@@ -446,15 +522,16 @@ void printText() {
     if (!r.engineLayout) {
       continue;
     }
-    auto &s = sums[r.primitive + " " + r.direction];
-    if (r.defaultMs() < 0) {
+    auto &s = sums[r.primitive.substr(0, r.primitive.find(" +")) + " " + r.direction];
+    if (r.firstMs() < 0) {
       ++s.untimed;
       continue;
     }
-    s.first += r.count * r.defaultMs();
-    s.best += r.count * r.bestMs();
+    s.first += r.count * r.firstMs();
+    s.best += r.count * r.impls[static_cast<size_t>(r.fastest())].t.median;
   }
-  std::printf("summary (ms a step, each shape times its layers; batch norm in the engine's layout):\n");
+  std::printf("summary (ms a step, each shape times its layers; batch norm in the engine's layout; an alternative "
+              "counts only beyond the rounds' spread):\n");
   Sum all;
   auto line = [](const std::string &k, const Sum &v) {
     std::printf("  %-34s first %8.2f   fastest per shape %8.2f   gain %6.2f", k.c_str(), v.first, v.best,
@@ -471,19 +548,35 @@ void printText() {
     all.untimed += v.untimed;
   }
   line("all", all);
-  std::printf("check: every timed implementation agrees with the first within %g: %s\n", tolerance(),
+  std::printf("check: every timed implementation agrees with the reference within %g: %s\n", tolerance(),
               gAgree ? "yes (ok)" : "NO");
 }
 
 std::string jsonEscape(const std::string &s) {
   std::string o;
-  for (char c : s) {
+  for (unsigned char c : s) {
     if (c == '"' || c == '\\') {
       o += '\\';
+      o += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char u[8];
+      std::snprintf(u, sizeof u, "\\u%04x", c);
+      o += u;
+    } else {
+      o += static_cast<char>(c);
     }
-    o += c;
   }
   return o;
+}
+
+// A number, or null where it is absent (< 0) or not finite (JSON has no NaN).
+std::string num(double v, bool absent) {
+  if (absent || !std::isfinite(v)) {
+    return "null";
+  }
+  char b[32];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
 }
 
 void printJson() {
@@ -495,13 +588,15 @@ void printJson() {
   for (size_t i = 0; i < gRows.size(); ++i) {
     const auto &r = gRows[i];
     std::printf("%s\n {\"primitive\": \"%s\", \"shape\": \"%s\", \"direction\": \"%s\", \"layers\": %d, "
-                "\"engine_layout\": %s, \"impls\": [",
-                i ? "," : "", r.primitive.c_str(), r.shape.c_str(), jsonEscape(r.direction).c_str(), r.count,
-                r.engineLayout ? "true" : "false");
+                "\"engine_layout\": %s, \"fastest\": %d, \"impls\": [",
+                i ? "," : "", jsonEscape(r.primitive).c_str(), jsonEscape(r.shape).c_str(),
+                jsonEscape(r.direction).c_str(), r.count, r.engineLayout ? "true" : "false", r.fastest());
     for (size_t j = 0; j < r.impls.size(); ++j) {
       const auto &im = r.impls[j];
-      std::printf("%s{\"name\": \"%s\", \"ms\": %s, \"rel_diff\": %.3g}", j ? ", " : "", jsonEscape(im.name).c_str(),
-                  im.ms < 0 ? "null" : std::to_string(im.ms).c_str(), im.diff);
+      const bool untimed = im.t.median < 0;
+      std::printf("%s{\"name\": \"%s\", \"ms\": %s, \"ms_min\": %s, \"ms_max\": %s, \"rel_diff\": %s}", j ? ", " : "",
+                  jsonEscape(im.name).c_str(), num(im.t.median, untimed).c_str(), num(im.t.lo, untimed).c_str(),
+                  num(im.t.hi, untimed).c_str(), num(im.diff, !im.compared).c_str());
     }
     std::printf("]}");
   }
@@ -532,23 +627,38 @@ int main(int argc, char **argv) {
     return 2;
   }
   gDt = gOpt.dtype == "bf16" ? dt::bf16 : dt::f32;
+  if (gDt == dt::bf16 && !avx512()) {
+    std::fprintf(stderr, "bench_onednn_kernels: oneDNN %d.%d has no bf16 convolution or batch norm below AVX-512 "
+                         "(this CPU: %s): nothing to time\n",
+                 dnnl::version()->major, dnnl::version()->minor, isaName().c_str());
+    return 77;
+  }
   omp_set_num_threads(gOpt.threads);
+  // Off: walking a list after a primitive of its first kernel was created (the hints below)
+  // returns that kernel a second time from the cache.
+  dnnl::set_primitive_cache_capacity(0);
   try {
     for (const auto &s : resnet18Shapes(gOpt.size)) {
       convCensus(s);
     }
-    // ResNet-18's batch norms: the stem's, then per stage (ResNet-18: 4, then 5, 5, 5 with the
-    // downsample's).
+    // ResNet-18's 20 batch norms: the stem's (ReLU fused); per block bn1 (ReLU fused) and bn2
+    // (no ReLU: the residual add comes first); stages 2-4 also the downsample's (no ReLU).
     const int s1 = (gOpt.size + 2 * 3 - 7) / 2 + 1;
     int hw = (s1 + 2 - 3) / 2 + 1;
-    std::vector<std::tuple<int, int, int>> bns{{64, s1, 1}, {64, hw, 4}};
+    struct Bn {
+      int c, hw;
+      bool relu;
+      int count;
+    };
+    std::vector<Bn> bns{{64, s1, true, 1}, {64, hw, true, 2}, {64, hw, false, 2}};
     for (int c = 128; c <= 512; c *= 2) {
       hw = (hw + 2 - 3) / 2 + 1;
-      bns.emplace_back(c, hw, 5);
+      bns.push_back({c, hw, true, 2});
+      bns.push_back({c, hw, false, 3});
     }
-    for (const auto &[c, h, n] : bns) {
-      bnCensus(c, h, n, activationTag());
-      bnCensus(c, h, n, otherTag());
+    for (const auto &b : bns) {
+      bnCensus(b.c, b.hw, b.relu, b.count, activationTag());
+      bnCensus(b.c, b.hw, b.relu, b.count, otherTag());
     }
   } catch (const dnnl::error &e) {
     std::fprintf(stderr, "bench_onednn_kernels: oneDNN: %s\n", e.what());
