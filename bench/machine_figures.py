@@ -54,7 +54,8 @@ def train_flops_per_image(py, model, size, channels=1):
 def fma_peak(build_dir, threads=None):
     """fp32 FMA peak in GFLOP/s of `threads` threads (bench/fma_peak; default every core): the
     threads the training runs use, so % of peak compares like with like. The widest FMA the
-    CPU has ("isa": avx2 or avx512) and, on an AMX CPU, the bf16 tile peak ("bf16_gflops_all").
+    CPU has ("isa": avx2 or avx512) and, on a CPU with native bf16, the peak of the unit oneDNN
+    runs it on ("bf16_gflops_all"; "bf16_unit": amx, else avx512_bf16).
     None when it is not built."""
     exe = os.path.join(build_dir, "bench", "fma_peak")
     if not os.access(exe, os.X_OK):
