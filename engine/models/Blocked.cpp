@@ -404,16 +404,22 @@ std::map<std::string, std::shared_ptr<ConvPrims>> gConv;
 // - bf16 on AMX: every 1x1 convolution (1.4-9x); 3x3 maps up to 8x8 at stride 2 (1.6-4.2x) and,
 //   with 256+ channels, at stride 1 (512 at 4x4: 10.5 -> 3.7 ms). Larger maps, and 128
 //   channels at stride 1, lose (0.3-0.8x) or tie;
+// - bf16 on AVX512-BF16 without AMX (AMD Zen 5, "Turin", BENCHMARKS.md session 24; 64, 128 and
+//   224 px): every 1x1 (1.04-2.6x); 3x3 stride 2 onto maps up to 8x8 (1.2-3.6x); 3x3 stride 1
+//   with 256+ channels on maps up to 4x4 (1.5-3.3x). 256 channels at 8x8 lose (0.88-0.97x), as
+//   do 128 at 8x8 (0.73x) and every larger map at stride 1;
 // - fp32 on AVX-512: 3x3 maps up to 2x2 (2.0-2.1x); 4x4 and larger tie or lose.
-// Stems (7x7 on the image) and every other CPU (AVX2, bf16 without AMX) keep the direct kernel:
-// no faster, or not measured. A rule, not a timing per process, so that a run and its
-// resumption compute the same bits.
+// Stems (7x7 on the image) and AVX2 keep the direct kernel: no faster. A rule, not a timing
+// per process, so that a run and its resumption compute the same bits.
 bool matmulPays(Dt dt, int64_t k, int64_t stride, int64_t outChannels, int64_t pixels) {
   if (k != 1 && k != 3) {
     return false;
   }
   if (dt == Dt::bf16 && effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_amx)) {
     return k == 1 || (pixels <= 64 && (stride == 2 || outChannels >= 256));
+  }
+  if (dt == Dt::bf16 && effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_bf16)) {
+    return k == 1 || (pixels <= 64 && stride == 2) || (pixels <= 16 && outChannels >= 256);
   }
   if (dt == Dt::f32 && effectiveIsaIncludes(dnnl::cpu_isa::avx512_core)) {
     return k == 3 && pixels <= 4;
@@ -471,8 +477,9 @@ bool mosaicShape(bool blockedSrc, const memory::dims &wd, int64_t stride, int64_
 // 2 threads, batch 32 unless said. 512 channels: 1x1 1.85x, 2x2 2.1x, 4x4 1.63x (1.30x at batch
 // 8), 7x7 1.16x. 128 and 256 channels on maps up to 4x4 tie (0.95-1.05x); 8x8 and larger lose
 // (0.57-0.89x). Batches under 8 are unmeasured. In fp32 on AVX-512 it loses everywhere against
-// the direct kernels (0.60-0.89x, 2x2 to 32x32: those are not slow on small maps), and
-// AVX512-BF16 without AMX is unmeasured: both keep the direct kernels.
+// the direct kernels (0.60-0.89x, 2x2 to 32x32: those are not slow on small maps), and so it
+// does in bf16 on AVX512-BF16 without AMX (0.83-0.89x, 4x4 to 32x32, Zen 5): both keep the
+// direct kernels.
 bool mosaicPays(Dt dt, bool blockedSrc, const memory::dims &wd, int64_t stride, int64_t pad, int64_t batch,
                 int64_t oh, int64_t ow) {
   return mosaicShape(blockedSrc, wd, stride, pad) && dt == Dt::bf16 &&
@@ -1253,13 +1260,20 @@ bool spaceToDepthShape(const torch::Tensor &x, const torch::Tensor &w, int64_t s
          w.size(2) >= 3 && w.size(1) <= 4;
 }
 
-// Where it pays: 7x7 on AMX (bench/conv_choice --choice stem, Sapphire Rapids, batch 32, 2
-// threads, forward + weight gradient with the image's cast: 1.4-2.0x at 28-224 px, 1 and 3
-// channels). AVX512-BF16 without AMX is unmeasured.
+// Where it pays (bench/conv_choice --choice stem, batch 32, 2 threads, forward + weight
+// gradient with the image's cast): 7x7 on AMX (Sapphire Rapids: 1.4-2.0x at 28-224 px, 1 and 3
+// channels); on AVX512-BF16 without AMX only a one-channel image (Zen 5: 1.16-1.18x at 64-224
+// px; 3 channels 0.90-1.02x).
 bool usesSpaceToDepth(const torch::Tensor &x, const torch::Tensor &w, int64_t stride) {
   const auto mode = gStem.load();
-  return mode != Stem::Direct && spaceToDepthShape(x, w, stride) &&
-         (mode == Stem::SpaceToDepth || (w.size(2) == 7 && effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_amx)));
+  if (mode == Stem::Direct || !spaceToDepthShape(x, w, stride)) {
+    return false;
+  }
+  if (mode == Stem::SpaceToDepth) {
+    return true;
+  }
+  return w.size(2) == 7 && (effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_amx) ||
+                            (w.size(1) == 1 && effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_bf16)));
 }
 
 // y = conv(x, w, stride 2, `pad`) as a stride-1 convolution on the image folded 2x2 into

@@ -118,8 +118,9 @@ const char* toString(SmallMaps mode);
 // (bench/conv_choice --choice stem; BENCHMARKS.md, "session 20"): 3 channels 8.8 -> 6.1 ms at
 // 128 px, 3.4 -> 1.9 at 64, 31.6 -> 21.7 at 224; 1 channel 8.0 -> 4.3 at 128 px. The sums run in
 // another order: the outputs differ from the direct stem's within bf16 rounding, the weight
-// gradients within fp32's. Auto (the default): SpaceToDepth for a 7x7 stem in bf16 on AMX when
-// the image needs no gradient (a fixed rule, so a run and its resumption compute the same bits);
+// gradients within fp32's. Auto (the default): SpaceToDepth for a 7x7 stem in bf16 on AMX, or of
+// a one-channel image on AVX512-BF16 without AMX (Zen 5: 1.16-1.18x; 3 channels gain nothing
+// there), when the image needs no gradient (a fixed rule, so a run and its resumption compute the same bits);
 // Direct elsewhere. SpaceToDepth forces it wherever the shape allows (bf16, stride 2, a square
 // kernel of 3 or more, up to 4 channels, no input gradient): the tests.
 // AMPBENCH_STEM=auto|direct|space-to-depth sets the starting mode.

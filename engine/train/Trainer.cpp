@@ -18,7 +18,6 @@
 #include "engine/util/DeviceMemory.h"
 #include "engine/util/Errors.h"
 #include "engine/util/Files.h"
-#include "engine/util/Hardware.h"
 
 #include <ATen/record_function.h>
 #include <torch/torch.h>
@@ -165,13 +164,12 @@ bool blockedPrecision(const PrecisionInfo& precision) {
 
 bool autoPrefersBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision) {
   // Measured faster than channels_last (BENCHMARKS.md): fp32 and the emulated formats on
-  // oneDNN's AVX2 (nChw8c) and AVX-512 (nChw16c) kernels, bf16 on AMX. bf16 on AVX512-BF16
-  // without AMX (Cooper Lake, Zen 4) runs other kernels, never measured: not preferred there.
+  // oneDNN's AVX2 (nChw8c) and AVX-512 (nChw16c) kernels, bf16 on AMX (Sapphire Rapids) and on
+  // AVX512-BF16 without AMX (Zen 5, session 24: 1.10x in paired rounds, ResNet-18 128 px).
   // Runs the path cannot take are not preferred, so auto says nothing about them:
   // distributed, synchronised batch norm, bf16 without bf16 units.
-  const bool measured = !precision.autocast || detectCpu().amxUsable();
   return blocked::available() && device.is_cpu() && !dist::active() && !c.distributed.syncBatchNorm &&
-         blockedPrecision(precision) && measured;
+         blockedPrecision(precision);
 }
 
 BlockedChoice chooseBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision,

@@ -514,21 +514,27 @@ TEST(Blocked, SpaceToDepthStemMatchesTheDirectStem) {
   }
 }
 
-// Auto folds a 7x7 stem in bf16 where oneDNN runs AMX, and no other kernel (a 5x5 stays direct).
-TEST(Blocked, SpaceToDepthStemIsAutoFor7x7OnAmx) {
+// Auto folds a 7x7 stem in bf16 where it measured faster: on AMX (1 and 3 channels), on
+// AVX512-BF16 without AMX a one-channel image only; no other kernel (a 5x5 stays direct).
+TEST(Blocked, SpaceToDepthStemIsAutoFor7x7WhereMeasuredFaster) {
   SKIP_WITHOUT_ONEDNN();
-  if (!detectCpu().amxUsable()) {
-    GTEST_SKIP() << "this CPU has no usable AMX: Auto keeps the direct stem (not measured elsewhere)";
+  if (!cpuHasBf16()) {
+    GTEST_SKIP() << "this CPU has no AVX512-BF16/AMX: no bf16 stem to fold";
   }
+  const bool amx = detectCpu().amxUsable();
   torch::manual_seed(22);
   StemGuard guard(blocked::Stem::Auto);
   AutocastGuard autocast(c10::DeviceType::CPU, torch::kBFloat16, true);
   const int64_t o = blocked::blockSize();
-  for (const int64_t k : {7, 5}) {
-    const auto x = torch::rand({3, 3, 21, 21});
-    const int64_t pad = k / 2, oh = (21 + 2 * pad - k) / 2 + 1;
-    blocked::conv2d(x, torch::randn({o, 3, k, k}) * 0.1, 2, pad);
-    EXPECT_EQ(hasImplementation(foldedKey(3, 3, k, oh, oh, o)), k == 7) << k << "x" << k;
+  for (const int64_t channels : {3, 1}) {
+    for (const int64_t k : {7, 5}) {
+      const int64_t batch = channels;  // each case its own folded key
+      const auto x = torch::rand({batch, channels, 21, 21});
+      const int64_t pad = k / 2, oh = (21 + 2 * pad - k) / 2 + 1;
+      blocked::conv2d(x, torch::randn({o, channels, k, k}) * 0.1, 2, pad);
+      EXPECT_EQ(hasImplementation(foldedKey(batch, channels, k, oh, oh, o)), k == 7 && (amx || channels == 1))
+          << channels << " channels, " << k << "x" << k;
+    }
   }
 }
 
@@ -1477,8 +1483,8 @@ TEST(Blocked, Bf16WithoutBf16UnitsIsRefused) {
   const auto fast = resolvePrecision(PrecisionMode::Bf16, torch::kCPU, {}, false, Bf16KernelsKind::Native,
                                      /*cpuNativeBf16=*/true);
   EXPECT_TRUE(blockedPrecision(fast));
-  // Measured faster on AMX (BENCHMARKS.md); AVX512-BF16 without AMX is unmeasured.
-  EXPECT_EQ(autoPrefersBlocked(c, torch::kCPU, fast), detectCpu().amxUsable());
+  // Measured faster on AMX and on AVX512-BF16 without it (BENCHMARKS.md, sessions 15-24).
+  EXPECT_TRUE(autoPrefersBlocked(c, torch::kCPU, fast));
   c.memoryFormat = MemoryFormatKind::Blocked;
   EXPECT_TRUE(useBlocked(c, torch::kCPU, fast, *model));
 }
@@ -1565,7 +1571,7 @@ TEST(Blocked, AutoTakesWinogradOnlyWhereTheRuleSays) {
 }
 
 // Auto computes a weight gradient by matmul exactly where the rule measured it faster (bf16
-// on AMX: 1x1 and small maps; fp32 on AVX-512: 3x3 on maps up to 2x2) and by oneDNN's
+// on AMX and on AVX512-BF16: 1x1 and small maps; fp32 on AVX-512: 3x3 on maps up to 2x2) and by oneDNN's
 // direct kernel everywhere else, whatever the timing of this process: a fixed rule keeps a
 // resumed run bit-identical (e2e_kill_resume).
 TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
@@ -1604,6 +1610,13 @@ TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
     EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 3, 2, 16, true)) << "bf16, 3x3 stride 2 onto 8x8";
     EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 2, 28, true)) << "bf16, 3x3 stride 2 onto 14x14";
     EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 1, 16, true)) << "bf16, 3x3 on a 16x16 map";
+  } else if (cpuHasBf16()) {  // AVX512-BF16 without AMX (Zen 5): 256+ channels only up to 4x4
+    EXPECT_TRUE(tookMatmul(3 * b, 16 * b, 3, 1, 4, true)) << "bf16, 3x3 on a 4x4 map, 256+ channels";
+    EXPECT_FALSE(tookMatmul(3 * b, 16 * b, 3, 1, 8, true)) << "bf16, 3x3 on an 8x8 map, 256+ channels";
+    EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 1, 4, true)) << "bf16, 3x3 on a 4x4 map, under 256 channels";
+    EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 1, 2, 16, true)) << "bf16, 1x1 stride 2";
+    EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 3, 2, 16, true)) << "bf16, 3x3 stride 2 onto 8x8";
+    EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 2, 28, true)) << "bf16, 3x3 stride 2 onto 14x14";
   }
 }
 
