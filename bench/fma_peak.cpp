@@ -5,7 +5,7 @@
 // vector the CPU has sets the peak: 256-bit (AVX2) and, where present, 512-bit (AVX-512F;
 // a CPU with one 512-bit FMA unit gains nothing from it, so both are measured and the larger
 // one counts). Where the CPU has AMX-BF16 the bf16 tile peak is measured too, and where it has
-// AVX512-BF16 without AMX (AMD Zen 4/5) the VDPBF16PS peak: a bf16 run's figures are against
+// AVX512-BF16 without AMX (Cooper Lake, AMD Zen 4/5, or AMX the kernel refused) the VDPBF16PS peak: a bf16 run's figures are against
 // that peak, not fp32's.
 //
 //   fma_peak [--threads N] [--seconds S] [--json]

@@ -398,16 +398,18 @@ struct ConvPrims {
 std::map<std::string, std::shared_ptr<ConvPrims>> gConv;
 
 // Where the matmul computes the weight gradient faster than oneDNN's direct backward-weights
-// kernel, by the output map's pixels per image (`pixels`). Measured on Sapphire Rapids with
-// oneDNN 2.6 (bench/weight_gradient: ResNet-18 at 64, 128 and 224 px, batch 32, 2 threads;
-// BENCHMARKS.md, "Sapphire Rapids, session 16"):
+// kernel, by the output map's pixels per image (`pixels`). Measured with oneDNN 2.6
+// (bench/weight_gradient: ResNet-18 at 64, 128 and 224 px, batch 32, 2 threads) on Sapphire
+// Rapids (BENCHMARKS.md, "Sapphire Rapids, session 16") and, without AMX, on Zen 5 ("AMD Zen 5,
+// session 24"):
 // - bf16 on AMX: every 1x1 convolution (1.4-9x); 3x3 maps up to 8x8 at stride 2 (1.6-4.2x) and,
 //   with 256+ channels, at stride 1 (512 at 4x4: 10.5 -> 3.7 ms). Larger maps, and 128
 //   channels at stride 1, lose (0.3-0.8x) or tie;
-// - bf16 on AVX512-BF16 without AMX (AMD Zen 5, "Turin", BENCHMARKS.md session 24; 64, 128 and
-//   224 px): every 1x1 (1.04-2.6x); 3x3 stride 2 onto maps up to 8x8 (1.2-3.6x); 3x3 stride 1
-//   with 256+ channels on maps up to 4x4 (1.5-3.3x). 256 channels at 8x8 lose (0.88-0.97x), as
-//   do 128 at 8x8 (0.73x) and every larger map at stride 1;
+// - bf16 on AVX512-BF16 without AMX (measured on Zen 5; Cooper Lake and Zen 4 run the same
+//   oneDNN kernels, unmeasured): 1x1 (1.04-2.6x; all measured ones, ResNet's, are stride 2);
+//   3x3 stride 2 onto maps up to 14x14 (1.2-3.6x; 16x16 and 28x28 tie, 0.94-0.99x); 3x3 stride
+//   1 with 256+ channels on maps up to 4x4 (1.5-3.3x). 256 channels at 8x8 lose (0.88-0.97x), as
+//   do 128 at 8x8 (0.73x) and larger maps; 512 at 7x7 gains 1.08x, too little to count;
 // - fp32 on AVX-512: 3x3 maps up to 2x2 (2.0-2.1x); 4x4 and larger tie or lose.
 // Stems (7x7 on the image) and AVX2 keep the direct kernel: no faster. A rule, not a timing
 // per process, so that a run and its resumption compute the same bits.
@@ -419,7 +421,7 @@ bool matmulPays(Dt dt, int64_t k, int64_t stride, int64_t outChannels, int64_t p
     return k == 1 || (pixels <= 64 && (stride == 2 || outChannels >= 256));
   }
   if (dt == Dt::bf16 && effectiveIsaIncludes(dnnl::cpu_isa::avx512_core_bf16)) {
-    return k == 1 || (pixels <= 64 && stride == 2) || (pixels <= 16 && outChannels >= 256);
+    return k == 1 || (pixels <= 196 && stride == 2) || (pixels <= 16 && outChannels >= 256);
   }
   if (dt == Dt::f32 && effectiveIsaIncludes(dnnl::cpu_isa::avx512_core)) {
     return k == 3 && pixels <= 4;
@@ -1262,7 +1264,7 @@ bool spaceToDepthShape(const torch::Tensor &x, const torch::Tensor &w, int64_t s
 
 // Where it pays (bench/conv_choice --choice stem, batch 32, 2 threads, forward + weight
 // gradient with the image's cast): 7x7 on AMX (Sapphire Rapids: 1.4-2.0x at 28-224 px, 1 and 3
-// channels); on AVX512-BF16 without AMX only a one-channel image (Zen 5: 1.16-1.18x at 64-224
+// channels); on AVX512-BF16 without AMX only a one-channel image (Zen 5: 1.16-1.21x at 64-224
 // px; 3 channels 0.90-1.02x).
 bool usesSpaceToDepth(const torch::Tensor &x, const torch::Tensor &w, int64_t stride) {
   const auto mode = gStem.load();

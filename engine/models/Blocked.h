@@ -109,7 +109,8 @@ void setSmallMaps(SmallMaps mode);
 SmallMaps smallMaps();
 const char* toString(SmallMaps mode);
 
-// How a bf16 stem on AMX runs: a 7x7 stride-2 convolution of the image (1 or 3 channels).
+// How a bf16 stem runs (on AMX; see Auto below for AVX512-BF16 without it): a 7x7 stride-2
+// convolution of the image (1 or 3 channels).
 // oneDNN 2.6's AMX kernels pad the input channels to a block of 16, so such a stem's weight
 // gradient does 5-16x the work: 6.2-6.4 ms of a ResNet-18 step at 128 px, batch 32, on Sapphire
 // Rapids. SpaceToDepth folds each 2x2 patch of the padded image into channels (3 -> 12, 1 -> 4)
@@ -119,7 +120,7 @@ const char* toString(SmallMaps mode);
 // 128 px, 3.4 -> 1.9 at 64, 31.6 -> 21.7 at 224; 1 channel 8.0 -> 4.3 at 128 px. The sums run in
 // another order: the outputs differ from the direct stem's within bf16 rounding, the weight
 // gradients within fp32's. Auto (the default): SpaceToDepth for a 7x7 stem in bf16 on AMX, or of
-// a one-channel image on AVX512-BF16 without AMX (Zen 5: 1.16-1.18x; 3 channels gain nothing
+// a one-channel image on AVX512-BF16 without AMX (Zen 5: 1.16-1.21x; 3 channels gain nothing
 // there), when the image needs no gradient (a fixed rule, so a run and its resumption compute the same bits);
 // Direct elsewhere. SpaceToDepth forces it wherever the shape allows (bf16, stride 2, a square
 // kernel of 3 or more, up to 4 channels, no input gradient): the tests.

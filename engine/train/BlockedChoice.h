@@ -26,10 +26,11 @@ struct BlockedChoice {
 //    1.13-1.16x, emulated FP16 1.19-1.37x, small_cnn 1.01-1.29x (session 14);
 //  - Sapphire Rapids, AVX-512 (nChw16c), fp32: ResNet-18 1.05-1.26x, ResNet-34 1.12x, small_cnn
 //    1.13-1.27x; bf16 on AMX (channels-last, prepacked weights): ResNet-18 1.03-1.16x, ResNet-34
-//    1.08x, small_cnn 1.14-1.32x (session 15).
+//    1.08x, small_cnn 1.14-1.32x (session 15);
+//  - AMD Zen 5, AVX512-BF16 without AMX, bf16: ResNet-18 1.10x (1.01-1.17 per round), small_cnn
+//    1.16-1.23x (session 24; Cooper Lake and Zen 4 run the same oneDNN kernels, unmeasured).
 // Its many-step drift from plain NCHW is of the same size as channels_last's (the plain choice).
-// Not on CUDA, distributed runs, sync-BN, bf16 forced onto a CPU without bf16 units, or bf16 on
-// AVX512-BF16 without AMX (other kernels, unmeasured; explicit blocked runs there).
+// Not on CUDA, distributed runs, sync-BN, or bf16 forced onto a CPU without bf16 units.
 // blockedPrecision: the precisions it has kernels for (fp32, the emulated formats, bf16 with
 // bf16 units).
 bool blockedPrecision(const PrecisionInfo& precision);

@@ -165,7 +165,8 @@ bool blockedPrecision(const PrecisionInfo& precision) {
 bool autoPrefersBlocked(const RunConfig& c, const torch::Device& device, const PrecisionInfo& precision) {
   // Measured faster than channels_last (BENCHMARKS.md): fp32 and the emulated formats on
   // oneDNN's AVX2 (nChw8c) and AVX-512 (nChw16c) kernels, bf16 on AMX (Sapphire Rapids) and on
-  // AVX512-BF16 without AMX (Zen 5, session 24: 1.10x in paired rounds, ResNet-18 128 px).
+  // AVX512-BF16 without AMX (Zen 5, session 24: 1.10x in paired rounds, ResNet-18 128 px;
+  // Cooper Lake and Zen 4 run the same oneDNN kernels, unmeasured).
   // Runs the path cannot take are not preferred, so auto says nothing about them:
   // distributed, synchronised batch norm, bf16 without bf16 units.
   return blocked::available() && device.is_cpu() && !dist::active() && !c.distributed.syncBatchNorm &&

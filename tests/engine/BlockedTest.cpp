@@ -1339,9 +1339,12 @@ TEST(Blocked, Bf16PrimitivesMatchLibTorchOnTheSameRoundedOperands) {
     }
     if (way == blocked::WeightGradient::Matmul) {  // forced, and it ran on a JIT bf16 matmul
       // brg:avx512_core_amx on AMX, brg:avx512_core_bf16 on AVX512-BF16 without it (AMD Zen 5).
+      // (implementations() names the forced mode's matmul for every cached shape, so this says
+      // the bf16 matmul exists, not which case made it.)
       bool found = false;
       for (const auto& i : blocked::implementations()) {
-        found = found || i.find("weight gradient by matmul brg:avx512_core") != std::string::npos;
+        found = found || i.find("weight gradient by matmul brg:avx512_core_amx") != std::string::npos ||
+                i.find("weight gradient by matmul brg:avx512_core_bf16") != std::string::npos;
       }
       EXPECT_TRUE(found);
     }
@@ -1605,6 +1608,8 @@ TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
   EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 1, 2, 8, false)) << "fp32, 1x1";
   if (detectCpu().amxUsable()) {
     EXPECT_TRUE(tookMatmul(3 * b, 16 * b, 3, 1, 4, true)) << "bf16, 3x3 on a 4x4 map, 256+ channels";
+    // Where AMX's rule and the one without AMX differ: the branches cannot be swapped unseen.
+    EXPECT_TRUE(tookMatmul(3 * b, 16 * b, 3, 1, 8, true)) << "bf16, 3x3 on an 8x8 map, 256+ channels";
     EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 1, 4, true)) << "bf16, 3x3 on a 4x4 map, under 256 channels";
     EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 1, 2, 16, true)) << "bf16, 1x1 stride 2";
     EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 3, 2, 16, true)) << "bf16, 3x3 stride 2 onto 8x8";
@@ -1616,7 +1621,8 @@ TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
     EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 1, 4, true)) << "bf16, 3x3 on a 4x4 map, under 256 channels";
     EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 1, 2, 16, true)) << "bf16, 1x1 stride 2";
     EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 3, 2, 16, true)) << "bf16, 3x3 stride 2 onto 8x8";
-    EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 2, 28, true)) << "bf16, 3x3 stride 2 onto 14x14";
+    EXPECT_TRUE(tookMatmul(3 * b, 7 * b, 3, 2, 28, true)) << "bf16, 3x3 stride 2 onto 14x14";
+    EXPECT_FALSE(tookMatmul(3 * b, 7 * b, 3, 2, 32, true)) << "bf16, 3x3 stride 2 onto 16x16";
   }
 }
 
