@@ -5,8 +5,8 @@
 // vector the CPU has sets the peak: 256-bit (AVX2) and, where present, 512-bit (AVX-512F;
 // a CPU with one 512-bit FMA unit gains nothing from it, so both are measured and the larger
 // one counts). Where the CPU has AMX-BF16 the bf16 tile peak is measured too, and where it has
-// AVX512-BF16 without AMX (Cooper Lake, AMD Zen 4/5, or AMX the kernel refused) the VDPBF16PS peak: a bf16 run's figures are against
-// that peak, not fp32's.
+// AVX512-BF16 without AMX (Cooper Lake, AMD Zen 4/5, or AMX the kernel refused) the VDPBF16PS
+// peak: a bf16 run's figures are against that peak, not fp32's.
 //
 //   fma_peak [--threads N] [--seconds S] [--json]
 //
@@ -57,6 +57,18 @@ constexpr double kFlopsPerBlock = 2.0 * 8 * kChains * kInner;
 
 // The same with 512-bit FMAs (16 floats each); 24 registers of 32 cover two pipes.
 constexpr int kChains512 = 24;
+
+// The 512-bit chains summed into one value, so that no chain is elided.
+__attribute__((target("avx512f"), always_inline)) inline float sumChains512(const __m512 (&acc)[kChains512]) {
+  __m512 s = acc[0];
+  for (int i = 1; i < kChains512; ++i) {
+    s = _mm512_add_ps(s, acc[i]);
+  }
+  alignas(64) float out[16];
+  _mm512_store_ps(out, s);
+  return out[0] + out[15];
+}
+
 __attribute__((target("avx512f"), noinline)) float fmaBlock512(float seed) {
   __m512 acc[kChains512];
   for (int i = 0; i < kChains512; ++i) {
@@ -69,13 +81,7 @@ __attribute__((target("avx512f"), noinline)) float fmaBlock512(float seed) {
       acc[i] = _mm512_fmadd_ps(acc[i], a, b);
     }
   }
-  __m512 s = acc[0];
-  for (int i = 1; i < kChains512; ++i) {
-    s = _mm512_add_ps(s, acc[i]);
-  }
-  alignas(64) float out[16];
-  _mm512_store_ps(out, s);
-  return out[0] + out[15];
+  return sumChains512(acc);
 }
 
 // AVX512-BF16: VDPBF16PS multiplies 16 lanes x 2 bf16 pairs and adds them to fp32 (32
@@ -92,13 +98,7 @@ __attribute__((target("avx512f,avx512bf16"), noinline)) float dpbf16Block(float 
       acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
     }
   }
-  __m512 s = acc[0];
-  for (int i = 1; i < kChains512; ++i) {
-    s = _mm512_add_ps(s, acc[i]);
-  }
-  alignas(64) float out[16];
-  _mm512_store_ps(out, s);
-  return out[0] + out[15];
+  return sumChains512(acc);
 }
 
 // AMX-BF16: four independent 16x16 fp32 accumulator tiles, each += a 16x32 bf16 tile times a

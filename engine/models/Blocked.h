@@ -121,8 +121,8 @@ const char* toString(SmallMaps mode);
 // another order: the outputs differ from the direct stem's within bf16 rounding, the weight
 // gradients within fp32's. Auto (the default): SpaceToDepth for a 7x7 stem in bf16 on AMX, or of
 // a one-channel image on AVX512-BF16 without AMX (Zen 5: 1.16-1.21x; 3 channels gain nothing
-// there), when the image needs no gradient (a fixed rule, so a run and its resumption compute the same bits);
-// Direct elsewhere. SpaceToDepth forces it wherever the shape allows (bf16, stride 2, a square
+// there), when the image needs no gradient (a fixed rule, so a run and its resumption compute
+// the same bits); Direct elsewhere. SpaceToDepth forces it wherever the shape allows (bf16, stride 2, a square
 // kernel of 3 or more, up to 4 channels, no input gradient): the tests.
 // AMPBENCH_STEM=auto|direct|space-to-depth sets the starting mode.
 enum class Stem { Auto, Direct, SpaceToDepth };

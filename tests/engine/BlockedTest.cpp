@@ -1574,8 +1574,8 @@ TEST(Blocked, AutoTakesWinogradOnlyWhereTheRuleSays) {
 }
 
 // Auto computes a weight gradient by matmul exactly where the rule measured it faster (bf16
-// on AMX and on AVX512-BF16: 1x1 and small maps; fp32 on AVX-512: 3x3 on maps up to 2x2) and by oneDNN's
-// direct kernel everywhere else, whatever the timing of this process: a fixed rule keeps a
+// on AMX and on AVX512-BF16: 1x1 and small maps; fp32 on AVX-512: 3x3 on maps up to 2x2) and
+// by oneDNN's direct kernel everywhere else, whatever the timing of this process: a fixed rule keeps a
 // resumed run bit-identical (e2e_kill_resume).
 TEST(Blocked, AutoTakesTheMatmulWeightGradientOnlyWhereTheRuleSays) {
   SKIP_WITHOUT_ONEDNN();
